@@ -1,0 +1,208 @@
+// balancing/pool.h — the server pool, published as immutable snapshots.
+//
+// THE RULE: one writer, many lock-free readers.
+//   * The control thread (gossip, health checks, runtime API) is the only
+//     writer. It changes the pool through a PoolWriter transaction, which
+//     builds new BackendSnapshots (servers + a freshly built balancer index)
+//     and publishes them as one PoolSnapshot. A burst of changes in one
+//     transaction is one publication.
+//   * Worker threads read through a PoolReader: one acquire load of the
+//     publication counter per request; only when it changed does the reader
+//     take the (uncontended, rare) publication lock to copy the new
+//     shared_ptr. A request keeps the shared_ptr it started with, so
+//     in-flight requests keep the old snapshot — and its servers — alive.
+//   * Per-server and per-backend live state (inflight gauges, counters, the
+//     round-robin cursor) lives beside the snapshot in ServerLive and
+//     BackendLive, shared by every snapshot of the same server/backend.
+//
+// Balancing is lock-free: each BackendSnapshot carries an LbIndex built by
+// the writer (e.g. the complete weighted round-robin cycle in HAProxy's
+// order); workers pick with atomic operations on BackendLive only.
+//
+// Thread rules are stated on each class.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "balancing/server.h"
+#include "config/model.h"
+
+namespace herd::balancing {
+
+using config::BalanceAlgo;
+
+// What a balancer may look at to choose a server.
+struct PickContext {
+  uint32_t client_ipv4 = 0;     // source: client IPv4 (IPv6 folded by the caller)
+  std::string_view uri_path;    // uri: path before '?'
+  const Server* avoid = nullptr;  // redispatch: try another server than this one
+};
+
+// Per-backend live state shared by every snapshot of the backend.
+struct BackendLive {
+  std::atomic<uint64_t> cursor{0};  // round-robin / static-rr position, never reset
+  std::atomic<uint32_t> tiebreak{0};  // leastconn/first rotation
+  Gauge inflight;  // scur of the BACKEND row
+  Gauge queued;
+  CounterSet counters;
+  std::atomic<int64_t> last_session_ms{-1};
+  std::chrono::steady_clock::time_point last_change = std::chrono::steady_clock::now();
+};
+
+class BackendSnapshot;
+
+// A balancer's lookup structure for one snapshot. Built by the writer from
+// the snapshot's servers; pick() runs on workers, concurrently, lock-free.
+class LbIndex {
+ public:
+  virtual ~LbIndex() = default;
+  // Returns a usable server with a free slot, or nullptr when none is
+  // (all down, or all at maxconn: the caller queues). Counts LbTotal.
+  virtual const Server* pick(const BackendSnapshot& be, const PickContext& ctx) const = 0;
+};
+
+// One backend at one point in time. Immutable once published.
+class BackendSnapshot {
+ public:
+  std::string name;
+  int id = 0;  // iid
+  BalanceAlgo algo = BalanceAlgo::RoundRobin;
+  bool allbackups = false;
+  std::vector<std::shared_ptr<const Server>> servers;  // sid order
+  std::shared_ptr<BackendLive> live;
+  std::unique_ptr<const LbIndex> lb;   // over active servers (or backups when none)
+  uint64_t cursor_base = 0;            // LbIndex positions are relative to this cursor value
+  const config::Proxy* config = nullptr;  // the backend's config section (timeouts, options)
+
+  // Lock-free; may return nullptr (see LbIndex::pick).
+  const Server* pick(const PickContext& ctx) const { return lb ? lb->pick(*this, ctx) : nullptr; }
+  // Persistence: the server whose `cookie` value is `value`, if any.
+  const Server* find_by_cookie(std::string_view value) const;
+  const Server* find(std::string_view server_name) const;
+  const Server* find_id(int sid) const;
+  // Sum of effective weights of usable servers (the CSV `weight` of BACKEND).
+  int usable_weight() const;
+  int usable_active() const;
+  int usable_backup() const;
+};
+
+// Every backend at one point in time.
+class PoolSnapshot {
+ public:
+  uint64_t version = 0;
+  std::vector<std::shared_ptr<const BackendSnapshot>> backends;  // config order
+  const BackendSnapshot* find(std::string_view name) const;
+};
+
+// Holds the current PoolSnapshot. publish() is the writer's; current() and
+// version() are any thread's.
+class Pool {
+ public:
+  Pool();
+  uint64_t version() const { return version_.load(std::memory_order_acquire); }
+  std::shared_ptr<const PoolSnapshot> current() const;
+  // Control thread only (via PoolWriter).
+  void publish(std::shared_ptr<const PoolSnapshot> snap);
+  // Called on the writer's thread after each publication (stats, reference engine).
+  void on_publish(std::function<void(const PoolSnapshot&)> cb);
+
+ private:
+  mutable std::mutex mu_;  // guards snap_ only; taken once per publication per reader
+  std::shared_ptr<const PoolSnapshot> snap_;
+  std::atomic<uint64_t> version_{0};
+  std::vector<std::function<void(const PoolSnapshot&)>> listeners_;
+};
+
+// A worker's view of the pool. One per worker thread; not shared.
+class PoolReader {
+ public:
+  explicit PoolReader(const Pool& pool) : pool_(pool) {}
+  // The newest snapshot. Lock-free unless a publication happened since the
+  // previous call. The reference stays valid until the next call on this
+  // reader; hold snapshot() to keep it longer.
+  const PoolSnapshot& get() {
+    if (pool_.version() != seen_) refresh();
+    return *cached_;
+  }
+  const std::shared_ptr<const PoolSnapshot>& snapshot() {
+    get();
+    return cached_;
+  }
+
+ private:
+  void refresh();
+  const Pool& pool_;
+  uint64_t seen_ = ~uint64_t{0};
+  std::shared_ptr<const PoolSnapshot> cached_;
+};
+
+// The single writer. Owned by the control thread; every mutation of the pool
+// goes through it. Methods return an error text (HAProxy's wording where the
+// runtime API shows it) or std::nullopt on success. Changes are staged and
+// published by commit(); a Transaction that is destroyed uncommitted commits.
+class PoolWriter {
+ public:
+  // Builds the initial pool from the config's backends and publishes it.
+  PoolWriter(Pool& pool, const config::Config& cfg);
+  ~PoolWriter();
+
+  class Transaction {
+   public:
+    explicit Transaction(PoolWriter& w);
+    ~Transaction();
+    Transaction(const Transaction&) = delete;
+
+    using Result = std::optional<std::string>;
+    // Admin state.
+    Result set_admin(std::string_view backend, std::string_view server, uint32_t set_flags,
+                     uint32_t clear_flags);
+    // Operational state (health checks, membership).
+    Result set_op(std::string_view backend, std::string_view server, OpState op, int health);
+    Result set_weight(std::string_view backend, std::string_view server, int weight);
+    Result set_addr(std::string_view backend, std::string_view server, const Endpoint& addr);
+    Result set_check_enabled(std::string_view backend, std::string_view server, bool on);
+    // Adds a server (runtime API, membership). The new Server's id is the
+    // next free sid. `s.live` may be null (a fresh one is made).
+    Result add_server(std::string_view backend, Server s);
+    Result remove_server(std::string_view backend, std::string_view server);
+    // Applies an arbitrary edit to one server (membership updates in place).
+    Result update(std::string_view backend, std::string_view server,
+                  const std::function<void(Server&)>& edit);
+
+    void commit();
+
+   private:
+    PoolWriter& w_;
+    bool committed_ = false;
+  };
+
+  Transaction begin() { return Transaction(*this); }
+  const Pool& pool() const { return pool_; }
+  // The snapshot the next commit() starts from (control thread only).
+  const PoolSnapshot& staged() const;
+
+ private:
+  friend class Transaction;
+  struct Impl;
+  Pool& pool_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Builds the LbIndex for a backend from its servers (balancing/lb_*.cpp).
+// `state` is the writer's persistent per-backend scheduler state (the FWRR
+// model), advanced to the live cursor before rebuilding. Control thread only.
+struct LbState;
+std::unique_ptr<const LbIndex> build_lb_index(BalanceAlgo algo, const BackendSnapshot& be,
+                                              LbState& state, uint64_t cursor_now);
+std::unique_ptr<LbState> make_lb_state(BalanceAlgo algo);
+
+}  // namespace herd::balancing

@@ -1,0 +1,125 @@
+// balancing/server.h — one server of a backend, as a pool snapshot holds it.
+//
+// A Server is immutable once published: the control thread builds a new one
+// for every change (state, weight, address) and publishes it in a new
+// BackendSnapshot. What changes per request lives in ServerLive, which the
+// control thread allocates once per server *identity* and carries over from
+// snapshot to snapshot, so counters survive state changes and in-flight
+// requests on an old snapshot still count against the same server.
+//
+// States follow HAProxy: the admin state (MAINT/DRAIN, set by operators) is
+// kept apart from the operational state (UP/DOWN, set by health checks and
+// membership). Flag values match `show servers state`.
+//
+// Thread rules: Server fields: read from any thread holding the snapshot.
+// ServerLive: gauges and counters from any thread (see counters.h); the
+// HealthView only under its mutex (control thread writes, stats reads).
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "balancing/counters.h"
+
+namespace herd::balancing {
+
+// srv_admin_state bits, as HAProxy prints them in `show servers state`.
+enum AdminFlags : uint32_t {
+  kAdminForcedMaint = 0x01,    // `disable server`, `set server ... state maint`
+  kAdminInheritMaint = 0x02,   // tracked server in maint (unused by herd)
+  kAdminConfigMaint = 0x04,    // `disabled` in the config
+  kAdminForcedDrain = 0x08,    // `set server ... state drain`, member leaving
+  kAdminInheritDrain = 0x10,
+  kAdminResolveMaint = 0x20,
+  kAdminMaintMask = kAdminForcedMaint | kAdminInheritMaint | kAdminConfigMaint | kAdminResolveMaint,
+  kAdminDrainMask = kAdminForcedDrain | kAdminInheritDrain,
+};
+
+// srv_op_state values.
+enum class OpState : uint8_t { Stopped = 0, Starting = 1, Running = 2, Stopping = 3 };
+
+// Where a server came from: the config file, the runtime API or a gossip member.
+enum class Origin : uint8_t { Config, Runtime, Member };
+
+// A socket address ready for connect(2).
+struct Endpoint {
+  sockaddr_storage storage{};
+  socklen_t len = 0;
+  std::string ip;  // numeric text, "127.0.0.1"
+  uint16_t port = 0;
+  // Parses a numeric IPv4/IPv6 address; returns false when `ip` is not one.
+  static bool parse(const std::string& ip, uint16_t port, Endpoint& out);
+  std::string to_string() const;  // "127.0.0.1:3000", "[::1]:3000"
+};
+
+// Health-check results for display (stats page, CSV, runtime API). Written
+// by health/ on the control thread, read by stats under the mutex; never
+// consulted on the request path.
+struct HealthView {
+  std::string check_status;  // "INI", "L4OK", "L7OK", "L7STS", ... ("" when no check)
+  int check_code = 0;        // HTTP status of the last check, 0 if none
+  int check_duration_ms = -1;
+  std::string check_desc;    // "Layer7 check passed", ...
+  std::string check_info;    // e.g. "Connection refused"
+  int health = 0;            // HAProxy's health counter h, 0..rise+fall-1
+  bool running = false;      // a check is in progress ("* " prefix)
+  std::chrono::steady_clock::time_point last_check{};
+};
+
+// Per-server state shared by every snapshot that contains this server.
+struct ServerLive {
+  Gauge inflight;  // requests assigned and not finished (scur/smax, leastconn, maxconn)
+  Gauge queued;    // requests waiting for a slot (qcur/qmax)
+  CounterSet counters;
+  std::atomic<int64_t> last_session_ms{-1};  // steady-clock ms of the last pick, -1 never
+
+  // Display-only, see HealthView.
+  mutable std::mutex health_mu;
+  HealthView health;  // GUARDED_BY(health_mu)
+  // State-change bookkeeping for lastchg/downtime/chkdown, control thread only.
+  std::chrono::steady_clock::time_point last_change = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::duration downtime{};
+};
+
+struct Server {
+  int id = 0;  // sid: 1.. within the backend, never reused while the server exists
+  std::string name;
+  Endpoint addr;
+  std::string cookie;  // persistence cookie value, "" when none
+  Origin origin = Origin::Config;
+
+  int weight = 1;          // current user weight (uweight), 0..256
+  int initial_weight = 1;  // iweight, the configured weight
+  bool backup = false;
+  int maxconn = 0;   // 0: unlimited
+  int maxqueue = 0;  // 0: unlimited
+
+  uint32_t admin = 0;  // AdminFlags
+  OpState op = OpState::Running;
+
+  // Health-check configuration needed to print statuses ("UP 1/3").
+  bool check_enabled = false;  // has `check` and health checks are not disabled
+  int rise = 2, fall = 3;
+  int health = 0;  // h at publication time; see health/ for the state machine
+
+  std::shared_ptr<ServerLive> live;
+
+  bool in_maint() const { return (admin & kAdminMaintMask) != 0; }
+  bool draining() const { return (admin & kAdminDrainMask) != 0; }
+  // May receive traffic that is pinned to it (cookie persistence).
+  bool is_up() const { return !in_maint() && op != OpState::Stopped; }
+  // May be chosen by the balancer for new traffic.
+  bool usable() const { return is_up() && !draining() && op == OpState::Running && weight > 0; }
+  // Effective weight as the balancer sees it (0 when not usable).
+  int effective_weight() const { return usable() ? weight : 0; }
+  // Has a free connection slot (maxconn).
+  bool has_free_slot() const { return maxconn == 0 || live->inflight.get() < maxconn; }
+};
+
+}  // namespace herd::balancing

@@ -1,0 +1,19 @@
+# Warnings and sanitizers applied to every herd target through herd_options.
+add_library(herd_options INTERFACE)
+target_compile_options(herd_options INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
+  -Woverloaded-virtual -Wimplicit-fallthrough)
+if(HERD_WERROR)
+  target_compile_options(herd_options INTERFACE -Werror)
+endif()
+target_include_directories(herd_options INTERFACE ${PROJECT_SOURCE_DIR})
+
+if(HERD_SANITIZE STREQUAL "address")
+  target_compile_options(herd_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer)
+  target_link_options(herd_options INTERFACE -fsanitize=address,undefined)
+elseif(HERD_SANITIZE STREQUAL "thread")
+  target_compile_options(herd_options INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
+  target_link_options(herd_options INTERFACE -fsanitize=thread)
+elseif(NOT HERD_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "HERD_SANITIZE must be address, thread or empty")
+endif()

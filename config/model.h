@@ -1,0 +1,273 @@
+// config/model.h — the parsed form of an haproxy.cfg, as herd understands it.
+//
+// The parser (config/parser.h) fills these plain structs; nothing here does
+// I/O. Every other module reads a Config after start-up; none writes it.
+// Values already carry HAProxy's defaults and `defaults`-section inheritance
+// applied, so consumers never re-derive them. Times are milliseconds
+// (HAProxy's unit), 0 meaning "not set" exactly as in HAProxy.
+//
+// Thread rules: a Config is built on the main thread before any worker
+// starts and is immutable afterwards; share it by const reference.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace herd::config {
+
+// Where a directive came from, for messages such as "[haproxy.cfg:12]".
+struct Location {
+  std::string file;  // exactly as given on the command line
+  int line = 0;
+};
+
+// A resolved network address. `host` is the text from the config after
+// ${VAR} expansion; `ip` is the numeric form the name resolved to at load
+// time (HAProxy resolves at start-up, too). An empty host means 0.0.0.0,
+// which is what HAProxy does with an unset ${VAR} in an address.
+struct Address {
+  std::string host;
+  std::string ip;  // "127.0.0.1" or "::1"; "0.0.0.0" for `*` / empty
+  uint16_t port = 0;
+  bool operator==(const Address&) const = default;
+};
+
+// One `bind` line. Only TCP binds are supported for traffic.
+struct Bind {
+  Address addr;
+  std::vector<std::string> options;  // accepted options kept verbatim (e.g. "name foo")
+  Location where;
+};
+
+// `log <target> [len <n>] [format <fmt>] <facility> [max [min]]`, or `log global`.
+struct LogTarget {
+  enum class Kind { Udp, Stdout, Stderr };
+  Kind kind = Kind::Udp;
+  Address addr;              // Udp only; default port 514
+  std::string format = "rfc3164";  // rfc3164 | raw | rfc5424 | short
+  int facility = 16;         // local0; syslog numeric facility
+  int max_level = 7;         // messages with severity <= max_level are sent
+  int min_level = 0;
+  Location where;
+};
+
+// `stats socket <path|ipv4@addr:port> [mode <octal>] [level user|operator|admin]`.
+struct StatsSocket {
+  enum class Level { User = 0, Operator = 1, Admin = 2 };
+  bool is_unix = true;
+  std::string path;  // unix path
+  Address addr;      // ipv4@ / ipv6@ / host:port
+  uint32_t mode = 0;  // file mode for unix sockets, 0 = leave umask's
+  Level level = Level::Operator;
+  Location where;
+};
+
+struct Global {
+  int maxconn = 0;   // 0: derive from ulimit -n as HAProxy does
+  int nbthread = 0;  // 0: number of usable CPUs
+  bool daemon = false;
+  std::string pidfile;
+  std::vector<StatsSocket> stats_sockets;
+  int64_t stats_timeout_ms = 10000;
+  std::vector<LogTarget> logs;
+  std::string node;  // `node` keyword; defaults to the host name
+  Location where;
+};
+
+// An ACL criterion: `acl <name> <fetch> [-i] [-m <m>] <values...>` or an
+// anonymous one inside `{ }` in a condition.
+struct Acl {
+  std::string name;
+  std::string fetch;  // "path_beg", "path", "path_end", "hdr(host)", "hdr_beg(host)", "src", "method", ...
+  bool ignore_case = false;  // -i
+  std::vector<std::string> values;
+  Location where;
+};
+
+// `if|unless <term> [<term> ...] [or <term> ...]`. Terms of one group are
+// ANDed, groups are ORed; a term may be negated with `!`.
+struct Condition {
+  struct Term {
+    bool negate = false;
+    std::string acl;  // a named ACL, or "" when `inline_acl` is used
+    std::optional<Acl> inline_acl;
+  };
+  bool unless = false;
+  std::vector<std::vector<Term>> any_of;  // OR of ANDs
+  bool empty() const { return any_of.empty(); }
+};
+
+// A log-format string such as "%[src]" or "foo-%[dst_port]" split into
+// literal and sample-fetch parts.
+struct FormatString {
+  struct Part {
+    bool is_fetch = false;
+    std::string text;  // literal text, or the fetch expression ("src", "dst_port", "req.hdr(host)")
+  };
+  std::vector<Part> parts;
+  std::string raw;
+};
+
+// `http-request set-header|add-header|del-header ...`
+struct HttpRequestRule {
+  enum class Action { SetHeader, AddHeader, DelHeader, Deny, Allow, Return, Redirect };
+  Action action = Action::SetHeader;
+  std::string name;    // header name as written
+  FormatString value;  // set/add
+  int status = 0;      // deny/return
+  std::optional<Condition> cond;
+  Location where;
+};
+
+struct UseBackend {
+  std::string backend;
+  Condition cond;
+  Location where;
+};
+
+enum class Mode { Tcp, Http };
+enum class HttpConnMode { KeepAlive, ServerClose, Close };
+
+enum class BalanceAlgo { RoundRobin, StaticRR, LeastConn, First, Source, Random, Uri };
+const char* to_string(BalanceAlgo a);  // "roundrobin", "static-rr", ... (model.cpp)
+
+struct Balance {
+  BalanceAlgo algo = BalanceAlgo::RoundRobin;
+  int random_draws = 2;  // random(<n>)
+};
+
+// `option forwardfor [except <net>] [header <name>] [if-none]`
+struct ForwardFor {
+  bool enabled = false;
+  std::string except_net;  // "127.0.0.0/8", empty when not set
+  std::string header = "x-forwarded-for";
+  bool if_none = false;
+};
+
+// `cookie <name> [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve] [httponly] [secure] [domain d] [maxidle] [maxlife] [dynamic]`
+struct Cookie {
+  bool enabled = false;
+  std::string name;
+  bool insert = false, rewrite = false, prefix = false;
+  bool indirect = false, nocache = false, postonly = false, preserve = false;
+  bool httponly = false, secure = false;
+  std::vector<std::string> domains;
+};
+
+// `option httpchk [<method> <uri> [<version>]]` plus `http-check send|expect`.
+struct HttpCheck {
+  bool enabled = false;  // option httpchk present
+  std::string method = "OPTIONS";
+  std::string uri = "/";
+  std::string version = "HTTP/1.0";
+  std::vector<std::pair<std::string, std::string>> headers;  // from legacy version string or http-check send hdr
+  std::string body;
+  // http-check expect
+  enum class Expect { Default, Status, RStatus, String, RString };
+  Expect expect = Expect::Default;
+  bool expect_negate = false;
+  std::string expect_value;
+  bool disable_on_404 = false;
+};
+
+// One `server` line (or a server made by server-template / default-server).
+struct Server {
+  std::string name;
+  int id = 0;  // sid, from 1 within the backend, declaration order
+  Address addr;
+  int weight = 1;
+  bool backup = false;
+  bool disabled = false;
+  int maxconn = 0;   // 0 = unlimited
+  int maxqueue = 0;  // 0 = unlimited
+  bool check = false;
+  int64_t inter_ms = 2000;
+  int64_t fastinter_ms = 0;  // 0: same as inter
+  int64_t downinter_ms = 0;  // 0: same as inter
+  int rise = 2;
+  int fall = 3;
+  uint16_t check_port = 0;  // 0: server port
+  std::string check_addr;   // empty: server address
+  std::string cookie;       // `cookie <value>`
+  // passive health (observe/error-limit/on-error)
+  std::string observe;      // "", "layer4", "layer7"
+  int error_limit = 10;
+  std::string on_error = "fail-check";
+  Location where;
+};
+
+struct Timeouts {
+  int64_t connect = 0, client = 0, server = 0, http_request = 0, http_keep_alive = 0, queue = 0,
+          check = 0, tunnel = 0;
+};
+
+struct StatsConfig {
+  bool enabled = false;
+  std::string uri = "/haproxy?stats";
+  int64_t refresh_ms = 0;
+  std::vector<std::pair<std::string, std::string>> auth;  // user, password
+  std::string realm = "HAProxy Statistics";
+  bool hide_version = false;
+  std::optional<Condition> admin;  // `stats admin if <cond>`
+  bool show_legends = false;
+  bool show_node = false;
+};
+
+// frontend, backend, listen or defaults section.
+struct Proxy {
+  enum class Kind { Defaults, Frontend, Backend, Listen };
+  Kind kind = Kind::Frontend;
+  std::string name;
+  int id = 0;  // iid; the first proxy in the file gets 2
+  Mode mode = Mode::Tcp;
+  bool has_frontend() const { return kind == Kind::Frontend || kind == Kind::Listen; }
+  bool has_backend() const { return kind == Kind::Backend || kind == Kind::Listen; }
+
+  // frontend side
+  std::vector<Bind> binds;
+  std::string default_backend;
+  std::vector<UseBackend> use_backends;
+  std::map<std::string, std::vector<Acl>> acls;  // several lines may share a name (ORed)
+  std::vector<HttpRequestRule> http_request;
+  int maxconn = 0;
+  bool httplog = false;
+  bool dontlognull = false;
+  bool log_global = false;
+  std::vector<LogTarget> logs;  // proxy-local targets (with log_global, the global ones too)
+  std::map<int, std::string> errorfiles;  // status -> file contents (loaded at parse time)
+
+  // backend side
+  Balance balance;
+  std::vector<Server> servers;
+  ForwardFor forwardfor;
+  Cookie cookie;
+  HttpCheck httpchk;
+  int retries = 3;
+  bool redispatch = false;
+  int redispatch_interval = 1;  // option redispatch <n>
+  bool allbackups = false;
+  int fullconn = 0;
+
+  // both
+  HttpConnMode conn_mode = HttpConnMode::KeepAlive;
+  Timeouts timeouts;
+  StatsConfig stats;
+  Location where;
+};
+
+struct Config {
+  Global global;
+  std::vector<Proxy> proxies;  // frontends, backends and listens in declaration order
+  std::vector<std::string> files;  // as given with -f
+
+  const Proxy* find_backend(const std::string& name) const {
+    for (const auto& p : proxies)
+      if (p.has_backend() && p.name == name) return &p;
+    return nullptr;
+  }
+};
+
+}  // namespace herd::config
