@@ -9,6 +9,15 @@
 // Thread rules: add() from the thread whose index is passed (worker i uses
 // slot i, the control thread uses slot `control_slot()`); sum() from any
 // thread. Slot counts are fixed at start-up by set_thread_count().
+//
+// Contract details:
+//   * set_thread_count(n) gives every CounterSet created afterwards n+1
+//     slots. A thread that never called set_current_thread_slot() (or whose
+//     slot is >= thread_count()) uses control_slot(). A set created before a
+//     later set_thread_count() folds unknown slots into its last slot
+//     (counts stay correct single-threaded; concurrent writers to that slot
+//     may lose increments — call set_thread_count() first).
+//   * sum() is a relaxed sum over the slots; clear() stores 0 everywhere.
 #pragma once
 
 #include <array>
@@ -64,7 +73,9 @@ class CounterSet {
 
   // REQUIRES: called from the thread owning current_thread_slot().
   void add(Counter c, uint64_t n = 1) {
-    auto& cell = slots_[current_thread_slot()].v[static_cast<unsigned>(c)];
+    unsigned slot = current_thread_slot();
+    if (slot >= nslots_) slot = nslots_ - 1;  // a set made before set_thread_count() grew
+    auto& cell = slots_[slot].v[static_cast<unsigned>(c)];
     cell.store(cell.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
   uint64_t sum(Counter c) const;
@@ -75,6 +86,7 @@ class CounterSet {
     std::array<std::atomic<uint64_t>, static_cast<size_t>(Counter::kCount)> v{};
   };
   std::unique_ptr<Slot[]> slots_;
+  unsigned nslots_ = 1;
 };
 
 // A gauge with a high-water mark (scur/smax, qcur/qmax). Shared between

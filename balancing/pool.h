@@ -93,7 +93,20 @@ class BackendSnapshot {
   int usable_weight() const;
   int usable_active() const;
   int usable_backup() const;
+
+  // Writer: builds the name/cookie lookup tables once the servers are set
+  // (PoolWriter does it). Without it the lookups scan `servers`.
+  void index_servers();
+
+ private:
+  std::unordered_map<std::string_view, const Server*> by_name_, by_cookie_;
+  std::unordered_map<int, const Server*> by_id_;
+  bool indexed_ = false;
 };
+
+// Static algorithms (static-rr, and the map-based source/uri) accept only
+// the weights 0 and the initial weight at runtime.
+bool is_static_algo(BalanceAlgo algo);
 
 // Every backend at one point in time.
 class PoolSnapshot {
@@ -167,7 +180,12 @@ class PoolWriter {
                      uint32_t clear_flags);
     // Operational state (health checks, membership).
     Result set_op(std::string_view backend, std::string_view server, OpState op, int health);
+    // Absolute weight 0..256 (static algorithms: 0 or the initial weight).
     Result set_weight(std::string_view backend, std::string_view server, int weight);
+    // The runtime API's argument: "N" (absolute) or "N%" (of the initial
+    // weight, rounded down), with HAProxy's error texts.
+    Result set_weight_text(std::string_view backend, std::string_view server,
+                           std::string_view text);
     Result set_addr(std::string_view backend, std::string_view server, const Endpoint& addr);
     Result set_check_enabled(std::string_view backend, std::string_view server, bool on);
     // Adds a server (runtime API, membership). The new Server's id is the

@@ -1,0 +1,405 @@
+// balancing/pool.cpp — Pool, PoolReader, PoolWriter and snapshot lookups
+// (see pool.h for the contract).
+#include "balancing/pool.h"
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+
+#include "balancing/lb.h"
+
+namespace herd::balancing {
+
+// ---------------------------------------------------------------------------
+// Snapshot lookups
+
+void BackendSnapshot::index_servers() {
+  by_name_.clear();
+  by_cookie_.clear();
+  by_id_.clear();
+  for (const auto& s : servers) {
+    by_name_.emplace(s->name, s.get());
+    by_id_.emplace(s->id, s.get());
+    if (!s->cookie.empty()) by_cookie_.emplace(s->cookie, s.get());
+  }
+  indexed_ = true;
+}
+
+const Server* BackendSnapshot::find_by_cookie(std::string_view value) const {
+  if (value.empty()) return nullptr;
+  if (indexed_) {
+    auto it = by_cookie_.find(value);
+    return it == by_cookie_.end() ? nullptr : it->second;
+  }
+  for (const auto& s : servers)
+    if (s->cookie == value) return s.get();
+  return nullptr;
+}
+
+const Server* BackendSnapshot::find(std::string_view server_name) const {
+  if (indexed_) {
+    auto it = by_name_.find(server_name);
+    return it == by_name_.end() ? nullptr : it->second;
+  }
+  for (const auto& s : servers)
+    if (s->name == server_name) return s.get();
+  return nullptr;
+}
+
+const Server* BackendSnapshot::find_id(int sid) const {
+  if (indexed_) {
+    auto it = by_id_.find(sid);
+    return it == by_id_.end() ? nullptr : it->second;
+  }
+  for (const auto& s : servers)
+    if (s->id == sid) return s.get();
+  return nullptr;
+}
+
+int BackendSnapshot::usable_weight() const {
+  int act = 0, bck = 0;
+  const Server* first_backup = nullptr;
+  for (const auto& s : servers) {
+    if (!s->usable()) continue;
+    if (s->backup) {
+      bck += s->weight;
+      if (!first_backup) first_backup = s.get();
+    } else {
+      act += s->weight;
+    }
+  }
+  if (act > 0) return act;
+  if (!allbackups && first_backup) return first_backup->weight;
+  return bck;
+}
+
+int BackendSnapshot::usable_active() const {
+  return static_cast<int>(std::count_if(servers.begin(), servers.end(),
+                                        [](const auto& s) { return !s->backup && s->usable(); }));
+}
+
+int BackendSnapshot::usable_backup() const {
+  return static_cast<int>(std::count_if(servers.begin(), servers.end(),
+                                        [](const auto& s) { return s->backup && s->usable(); }));
+}
+
+const BackendSnapshot* PoolSnapshot::find(std::string_view name) const {
+  for (const auto& b : backends)
+    if (b->name == name) return b.get();
+  return nullptr;
+}
+
+bool is_static_algo(BalanceAlgo algo) {
+  return algo == BalanceAlgo::StaticRR || algo == BalanceAlgo::Source ||
+         algo == BalanceAlgo::Uri;
+}
+
+// ---------------------------------------------------------------------------
+// Pool and PoolReader
+
+Pool::Pool() : snap_(std::make_shared<const PoolSnapshot>()) {}
+
+std::shared_ptr<const PoolSnapshot> Pool::current() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return snap_;
+}
+
+void Pool::publish(std::shared_ptr<const PoolSnapshot> snap) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    snap_ = snap;
+    version_.store(snap->version, std::memory_order_release);
+  }
+  for (auto& cb : listeners_) cb(*snap);
+}
+
+void Pool::on_publish(std::function<void(const PoolSnapshot&)> cb) {
+  listeners_.push_back(std::move(cb));
+}
+
+void PoolReader::refresh() {
+  std::shared_ptr<const PoolSnapshot> snap = pool_.current();
+  seen_ = snap->version;
+  cached_ = std::move(snap);
+}
+
+// ---------------------------------------------------------------------------
+// PoolWriter
+
+namespace {
+
+constexpr const char* kNoBackend = "No such backend.";
+constexpr const char* kNoServer = "No such server.";
+constexpr const char* kDupServer = "Already exists a server with the same name in backend.";
+constexpr const char* kBadAbsWeight = "Absolute weight can only be between 0 and 256 inclusive.";
+constexpr const char* kStaticWeight =
+    "Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.";
+
+// The state classes whose changes move lastchg.
+struct StateClass {
+  bool up, maint, drain, usable;
+  bool operator==(const StateClass&) const = default;
+};
+StateClass state_class(const Server& s) {
+  return {s.is_up(), s.in_maint(), s.draining(), s.usable()};
+}
+
+}  // namespace
+
+struct PoolWriter::Impl {
+  struct Stage {
+    std::string name;
+    int id = 0;
+    BalanceAlgo algo = BalanceAlgo::RoundRobin;
+    bool allbackups = false;
+    const config::Proxy* config = nullptr;
+    std::vector<std::shared_ptr<const Server>> servers;  // sid order
+    std::shared_ptr<BackendLive> live;
+    std::unique_ptr<LbState> lb_state;
+    std::shared_ptr<const BackendSnapshot> published;
+    bool dirty = true;
+  };
+  std::vector<Stage> stages;
+  uint64_t version = 0;
+  std::shared_ptr<const PoolSnapshot> published;
+
+  Stage* find(std::string_view name) {
+    for (auto& st : stages)
+      if (st.name == name) return &st;
+    return nullptr;
+  }
+  static std::shared_ptr<const Server>* find_server(Stage& st, std::string_view name) {
+    for (auto& s : st.servers)
+      if (s->name == name) return &s;
+    return nullptr;
+  }
+
+  std::shared_ptr<const BackendSnapshot> build(Stage& st) {
+    auto be = std::make_shared<BackendSnapshot>();
+    be->name = st.name;
+    be->id = st.id;
+    be->algo = st.algo;
+    be->allbackups = st.allbackups;
+    be->config = st.config;
+    be->servers = st.servers;
+    be->live = st.live;
+    be->index_servers();
+    const uint64_t cursor_now = st.live->cursor.load(std::memory_order_acquire);
+    be->lb = build_lb_index(st.algo, *be, *st.lb_state, cursor_now);
+    be->cursor_base = cursor_now;
+    bookkeeping(st, *be);
+    return be;
+  }
+
+  // lastchg/downtime of servers and backend, on the control thread.
+  static void bookkeeping(Stage& st, const BackendSnapshot& now_be) {
+    const auto now = std::chrono::steady_clock::now();
+    if (st.published) {
+      for (const auto& s : now_be.servers) {
+        const Server* before = nullptr;
+        for (const auto& o : st.published->servers)
+          if (o->live == s->live) before = o.get();
+        if (!before || state_class(*before) == state_class(*s)) continue;
+        if (!before->is_up() && s->is_up()) s->live->downtime += now - s->live->last_change;
+        s->live->last_change = now;
+      }
+      const bool was = st.published->usable_active() + st.published->usable_backup() > 0;
+      const bool is = now_be.usable_active() + now_be.usable_backup() > 0;
+      if (was != is) st.live->last_change = now;
+    }
+  }
+};
+
+PoolWriter::PoolWriter(Pool& pool, const config::Config& cfg)
+    : pool_(pool), impl_(std::make_unique<Impl>()) {
+  for (const auto& px : cfg.proxies) {
+    if (!px.has_backend()) continue;
+    Impl::Stage st;
+    st.name = px.name;
+    st.id = px.id;
+    st.algo = px.balance.algo;
+    st.allbackups = px.allbackups;
+    st.config = &px;
+    st.live = std::make_shared<BackendLive>();
+    st.lb_state = make_lb_state(st.algo);
+    int next_id = 1;
+    for (const auto& cs : px.servers) {
+      auto s = std::make_shared<Server>();
+      s->id = cs.id > 0 ? cs.id : next_id;
+      next_id = std::max(next_id, s->id) + 1;
+      s->name = cs.name;
+      if (!Endpoint::parse(cs.addr.ip, cs.addr.port, s->addr)) {
+        s->addr.ip = cs.addr.ip;
+        s->addr.port = cs.addr.port;
+      }
+      s->cookie = cs.cookie;
+      s->origin = Origin::Config;
+      s->weight = s->initial_weight = cs.weight;
+      s->backup = cs.backup;
+      s->maxconn = cs.maxconn;
+      s->maxqueue = cs.maxqueue;
+      s->admin = cs.disabled ? (kAdminConfigMaint | kAdminForcedMaint) : 0;
+      s->op = OpState::Running;
+      s->check_enabled = cs.check;
+      s->rise = cs.rise;
+      s->fall = cs.fall;
+      s->health = cs.check ? cs.rise : 0;
+      s->live = std::make_shared<ServerLive>();
+      s->live->health.health = s->health;
+      st.servers.push_back(std::move(s));
+    }
+    std::stable_sort(st.servers.begin(), st.servers.end(),
+                     [](const auto& a, const auto& b) { return a->id < b->id; });
+    impl_->stages.push_back(std::move(st));
+  }
+  Transaction(*this).commit();
+}
+
+PoolWriter::~PoolWriter() = default;
+
+const PoolSnapshot& PoolWriter::staged() const { return *impl_->published; }
+
+PoolWriter::Transaction::Transaction(PoolWriter& w) : w_(w) {}
+
+PoolWriter::Transaction::~Transaction() {
+  if (!committed_) commit();
+}
+
+void PoolWriter::Transaction::commit() {
+  committed_ = true;
+  Impl& im = *w_.impl_;
+  bool any = !im.published;
+  for (auto& st : im.stages) any = any || st.dirty;
+  if (!any) return;
+  auto snap = std::make_shared<PoolSnapshot>();
+  snap->version = ++im.version;
+  for (auto& st : im.stages) {
+    if (st.dirty || !st.published) {
+      st.published = im.build(st);
+      st.dirty = false;
+    }
+    snap->backends.push_back(st.published);
+  }
+  im.published = snap;
+  w_.pool_.publish(std::move(snap));
+  committed_ = false;  // the transaction may be reused for more edits
+}
+
+PoolWriter::Transaction::Result PoolWriter::Transaction::update(
+    std::string_view backend, std::string_view server, const std::function<void(Server&)>& edit) {
+  Impl::Stage* st = w_.impl_->find(backend);
+  if (!st) return kNoBackend;
+  auto* slot = Impl::find_server(*st, server);
+  if (!slot) return kNoServer;
+  auto copy = std::make_shared<Server>(**slot);
+  edit(*copy);
+  // Identity is not editable.
+  copy->id = (*slot)->id;
+  copy->name = (*slot)->name;
+  copy->live = (*slot)->live;
+  *slot = std::move(copy);
+  st->dirty = true;
+  return std::nullopt;
+}
+
+PoolWriter::Transaction::Result PoolWriter::Transaction::set_admin(std::string_view backend,
+                                                                   std::string_view server,
+                                                                   uint32_t set_flags,
+                                                                   uint32_t clear_flags) {
+  return update(backend, server,
+                [&](Server& s) { s.admin = (s.admin & ~clear_flags) | set_flags; });
+}
+
+PoolWriter::Transaction::Result PoolWriter::Transaction::set_op(std::string_view backend,
+                                                                std::string_view server,
+                                                                OpState op, int health) {
+  return update(backend, server, [&](Server& s) {
+    s.op = op;
+    s.health = health;
+  });
+}
+
+PoolWriter::Transaction::Result PoolWriter::Transaction::set_weight(std::string_view backend,
+                                                                    std::string_view server,
+                                                                    int weight) {
+  Impl::Stage* st = w_.impl_->find(backend);
+  if (!st) return kNoBackend;
+  auto* slot = Impl::find_server(*st, server);
+  if (!slot) return kNoServer;
+  if (weight < 0 || weight > 256) return kBadAbsWeight;
+  if (weight != 0 && weight != (*slot)->initial_weight && is_static_algo(st->algo))
+    return kStaticWeight;
+  return update(backend, server, [&](Server& s) { s.weight = weight; });
+}
+
+PoolWriter::Transaction::Result PoolWriter::Transaction::set_weight_text(std::string_view backend,
+                                                                         std::string_view server,
+                                                                         std::string_view text) {
+  Impl::Stage* st = w_.impl_->find(backend);
+  if (!st) return kNoBackend;
+  auto* slot = Impl::find_server(*st, server);
+  if (!slot) return kNoServer;
+  if (text.empty()) return std::string("Require <weight> or <weight%>.");
+  long w = 0;
+  const char* first = text.data();
+  const char* last = text.data() + text.size();
+  if (*first == '+') ++first;
+  auto [end, ec] = std::from_chars(first, last, w);
+  if (ec != std::errc() || end == text.data())
+    return std::string("Empty weight string empty or preceded by garbage");
+  if (end + 1 == last && *end == '%') {
+    if (w < 0) return std::string("Relative weight must be positive.");
+    w = std::min<long>(w, 25600);
+    w = static_cast<long>((*slot)->initial_weight) * w / 100;
+    w = std::min<long>(w, 256);
+  } else if (w < 0 || w > 256) {
+    return kBadAbsWeight;
+  } else if (end != last) {
+    return std::string("Trailing garbage in weight string");
+  }
+  return set_weight(backend, server, static_cast<int>(w));
+}
+
+PoolWriter::Transaction::Result PoolWriter::Transaction::set_addr(std::string_view backend,
+                                                                  std::string_view server,
+                                                                  const Endpoint& addr) {
+  return update(backend, server, [&](Server& s) { s.addr = addr; });
+}
+
+PoolWriter::Transaction::Result PoolWriter::Transaction::set_check_enabled(
+    std::string_view backend, std::string_view server, bool on) {
+  return update(backend, server, [&](Server& s) { s.check_enabled = on; });
+}
+
+PoolWriter::Transaction::Result PoolWriter::Transaction::add_server(std::string_view backend,
+                                                                    Server s) {
+  Impl::Stage* st = w_.impl_->find(backend);
+  if (!st) return kNoBackend;
+  if (Impl::find_server(*st, s.name)) return kDupServer;
+  std::set<int> used;
+  for (const auto& o : st->servers) used.insert(o->id);
+  if (s.id <= 0 || used.count(s.id)) {
+    s.id = 1;
+    while (used.count(s.id)) ++s.id;
+  }
+  if (!s.live) s.live = std::make_shared<ServerLive>();
+  auto ptr = std::make_shared<const Server>(std::move(s));
+  auto pos = std::upper_bound(st->servers.begin(), st->servers.end(), ptr->id,
+                              [](int id, const auto& o) { return id < o->id; });
+  st->servers.insert(pos, std::move(ptr));
+  st->dirty = true;
+  return std::nullopt;
+}
+
+PoolWriter::Transaction::Result PoolWriter::Transaction::remove_server(std::string_view backend,
+                                                                       std::string_view server) {
+  Impl::Stage* st = w_.impl_->find(backend);
+  if (!st) return kNoBackend;
+  auto* slot = Impl::find_server(*st, server);
+  if (!slot) return kNoServer;
+  st->servers.erase(st->servers.begin() + (slot - st->servers.data()));
+  st->dirty = true;
+  return std::nullopt;
+}
+
+}  // namespace herd::balancing

@@ -1,0 +1,50 @@
+// balancing/server.cpp — Endpoint parsing and printing (see server.h).
+#include "balancing/server.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+namespace herd::balancing {
+
+bool Endpoint::parse(const std::string& ip_text, uint16_t port_num, Endpoint& out) {
+  std::string text = ip_text;
+  if (text.size() >= 2 && text.front() == '[' && text.back() == ']')
+    text = text.substr(1, text.size() - 2);
+  if (text.empty() || text == "*") text = "0.0.0.0";
+  Endpoint e;
+  char buf[INET6_ADDRSTRLEN] = {};
+  in_addr a4{};
+  in6_addr a6{};
+  if (inet_pton(AF_INET, text.c_str(), &a4) == 1) {
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port_num);
+    sin.sin_addr = a4;
+    std::memcpy(&e.storage, &sin, sizeof sin);
+    e.len = sizeof sin;
+    inet_ntop(AF_INET, &a4, buf, sizeof buf);
+  } else if (inet_pton(AF_INET6, text.c_str(), &a6) == 1) {
+    sockaddr_in6 sin6{};
+    sin6.sin6_family = AF_INET6;
+    sin6.sin6_port = htons(port_num);
+    sin6.sin6_addr = a6;
+    std::memcpy(&e.storage, &sin6, sizeof sin6);
+    e.len = sizeof sin6;
+    inet_ntop(AF_INET6, &a6, buf, sizeof buf);
+  } else {
+    return false;
+  }
+  e.ip = buf;
+  e.port = port_num;
+  out = e;
+  return true;
+}
+
+std::string Endpoint::to_string() const {
+  bool v6 = storage.ss_family == AF_INET6 || ip.find(':') != std::string::npos;
+  std::string s = v6 ? "[" + ip + "]" : ip;
+  return s + ":" + std::to_string(port);
+}
+
+}  // namespace herd::balancing
