@@ -1,7 +1,280 @@
-// app/main.cpp — herd's entry point (placeholder until the wiring lands).
-#include <cstdio>
+// app/main.cpp — herd's entry point: HAProxy's command line, the control
+// thread and the wiring of every module.
+//
+// Threads: main() becomes the control thread. It owns the PoolWriter (the
+// pool's single writer) and runs the control io_context: signals, health
+// checks, the runtime API and the gossip member all run there. The proxy's
+// workers run on their own threads (proxy/engine.h).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-int main() {
-  std::puts("herd version 0.1.0");
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/version.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <liburing.h>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "app/logsink.h"
+#include "app/wiring.h"
+#include "balancing/counters.h"
+#include "balancing/frontend.h"
+#include "balancing/pool.h"
+#include "config/parser.h"
+#include "proxy/engine.h"
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+struct Options {
+  std::vector<std::string> files;
+  bool check = false, quiet = false, foreground = false, daemon = false;
+  bool print_config = false;
+  int verbose_version = 0;  // 1: -v, 2: -vv
+  std::string pidfile;
+  std::vector<pid_t> soft_pids, hard_pids;
+  std::vector<std::string> positional;  // quick start: <port> <server>...
+  std::string membership;
+};
+
+[[noreturn]] void usage(const char* argv0, int code) {
+  std::fprintf(code ? stderr : stdout,
+               "Usage : %s [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -n <maxconn> ] [ -N <maxpconn> ]\n"
+               "        [ -p <pidfile> ] [ -m <max megs> ] [ -C <dir> ] [-- <cfgfile>*]\n"
+               "        -v displays version ; -vv shows known build options.\n"
+               "        -c check mode : only check config files and exit\n"
+               "        -q quiet mode : don't display messages\n"
+               "        -D goes daemon ; -db disables background mode\n"
+               "        -p writes pids of all children to this file\n"
+               "        -sf/-st [pid ]* finishes/terminates old pids.\n"
+               "        --print-config prints the effective configuration and exits\n"
+               "        --membership <file.yaml> gossip membership settings\n"
+               "   or : %s <front-port> <host:port>... (quick start)\n",
+               argv0, argv0);
+  std::exit(code);
+}
+
+Options parse_args(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto need = [&](const char* what) -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "[ALERT]    (%d) : config : option '%s' requires %s.\n", getpid(),
+                     a.c_str(), what);
+        std::exit(1);
+      }
+      return argv[++i];
+    };
+    if (a == "-f") o.files.push_back(need("an argument"));
+    else if (a == "-c") o.check = true;
+    else if (a == "-q") o.quiet = true;
+    else if (a == "-v" || a == "-V") o.verbose_version = std::max(o.verbose_version, 1);
+    else if (a == "-vv") o.verbose_version = 2;
+    else if (a == "-db") o.foreground = true;
+    else if (a == "-D") o.daemon = true;
+    else if (a == "-W" || a == "-Ws") { /* master-worker: herd is always one process */ }
+    else if (a == "-p") o.pidfile = need("a pid file name");
+    else if (a == "--print-config") o.print_config = true;
+    else if (a == "--membership") o.membership = need("a file name");
+    else if (a == "-h" || a == "--help") usage(argv[0], 0);
+    else if (a == "-sf" || a == "-st") {
+      auto& v = a == "-sf" ? o.soft_pids : o.hard_pids;
+      while (i + 1 < argc && argv[i + 1][0] != '-') v.push_back(static_cast<pid_t>(std::atoi(argv[++i])));
+    } else if (a == "--") {
+      while (i + 1 < argc) o.files.push_back(argv[++i]);
+    } else if (!a.empty() && a[0] == '-') {
+      std::fprintf(stderr, "[ALERT]    (%d) : unknown option '%s'\n", getpid(), a.c_str());
+      usage(argv[0], 1);
+    } else {
+      o.positional.push_back(a);
+    }
+  }
+  return o;
+}
+
+// Whether this kernel lets us set up an io_uring (seccomp and old kernels may not).
+const char* io_uring_probe_status() {
+  io_uring ring;
+  if (io_uring_queue_init(2, &ring, 0) != 0) return "linked, io_uring unavailable on this kernel";
+  io_uring_queue_exit(&ring);
+  return "linked, io_uring available";
+}
+
+void print_version(int level) {
+  std::printf("herd version %s - an HAProxy-compatible load balancer with Serf membership\n",
+              kVersion);
+  std::printf("Compatible with: HAProxy 2.6 configuration and runtime API, Serf 0.8.x gossip\n");
+  if (level < 2) return;
+  std::printf("\nBuild options :\n");
+  std::printf("  Compiler: g++ %s, C++ standard %ld\n", __VERSION__, static_cast<long>(__cplusplus));
+  std::printf("  Boost: %d.%d.%d (Asio, Beast)\n", BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000,
+              BOOST_VERSION % 100);
+  std::printf("  liburing: %s\n", io_uring_probe_status());
+  std::printf("  I/O backend: %s\n", herd::proxy::Engine::io_backend());
+  std::printf("\nAvailable polling systems :\n  %s : pref=300,  test result OK\n",
+              herd::proxy::Engine::io_backend());
+  std::printf("\nDefault settings :\n  bufsize = 16384, maxhdr = 101\n");
+}
+
+void write_pidfile(const std::string& path) {
+  if (path.empty()) return;
+  std::ofstream f(path, std::ios::trunc);
+  f << getpid() << "\n";
+}
+
+bool daemonize() {
+  pid_t p = fork();
+  if (p < 0) return false;
+  if (p > 0) _exit(0);
+  setsid();
+  int fd = open("/dev/null", O_RDWR);
+  if (fd >= 0) {
+    dup2(fd, 0);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    if (fd > 2) close(fd);
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace herd;
+  Options opt = parse_args(argc, argv);
+  if (opt.verbose_version) {
+    print_version(opt.verbose_version);
+    return 0;
+  }
+  int pid = static_cast<int>(getpid());
+
+  // Configuration: files, or the quick start form `herd 80 h1:3000 h2:3000`.
+  config::ParseResult pr;
+  if (opt.files.empty() && !opt.positional.empty()) {
+    int port = std::atoi(opt.positional[0].c_str());
+    if (port <= 0 || port > 65535 || opt.positional.size() < 2) usage(argv[0], 1);
+    std::vector<std::string> servers(opt.positional.begin() + 1, opt.positional.end());
+    std::string text = config::quickstart_config(static_cast<uint16_t>(port), servers);
+    if (opt.print_config) {
+      std::fputs(text.c_str(), stdout);
+      return 0;
+    }
+    pr = config::parse_text(text, "<quickstart>");
+  } else if (!opt.files.empty()) {
+    pr = config::parse_paths(opt.files);
+  } else {
+    usage(argv[0], 1);
+  }
+  if (opt.check) {
+    if (!pr.diags.empty()) {
+      std::fprintf(stderr, "[NOTICE]   (%d) : herd version is %s\n", pid, kVersion);
+      std::fprintf(stderr, "[NOTICE]   (%d) : path to executable is %s\n", pid, argv[0]);
+    }
+    return config::write_check_report(pr, pid, opt.quiet, std::cout, std::cerr);
+  }
+  for (const auto& d : pr.diags) std::cerr << config::format_diagnostic(d, pid) << "\n";
+  if (pr.fatal) return 1;
+  if (opt.print_config) {
+    for (const auto& f : opt.files) {
+      std::ifstream in(f);
+      std::cout << in.rdbuf();
+    }
+    return 0;
+  }
+  if (!pr.has_listener) {
+    std::fprintf(stderr,
+                 "[ALERT]    (%d) : config : Configuration file has no error but will not start "
+                 "(no listener) => exit(2).\n",
+                 pid);
+    return 2;
+  }
+  config::Config& cfg = pr.config;
+
+  unsigned nthreads = cfg.global.nbthread > 0 ? static_cast<unsigned>(cfg.global.nbthread)
+                                              : std::max(1u, std::thread::hardware_concurrency());
+  cfg.global.nbthread = static_cast<int>(nthreads);
+  balancing::set_thread_count(nthreads);
+  balancing::set_current_thread_slot(balancing::control_slot());
+
+  signal(SIGPIPE, SIG_IGN);
+  boost::asio::io_context control(1);
+  balancing::Pool pool;
+  balancing::ProcessLive process;
+  app::LogSink sink(cfg);
+  balancing::PoolWriter writer(pool, cfg);
+
+  app::Wiring wiring(control, cfg, pool, writer, process, sink, opt.membership);
+  proxy::Engine engine(cfg, pool, process, wiring.proxy_hooks());
+  try {
+    engine.bind();
+  } catch (const std::exception& e) {
+    app::LogSink::stderr_line("ALERT", e.what());
+    return 1;
+  }
+  if (opt.daemon && !opt.foreground && (cfg.global.daemon || opt.daemon)) {
+    if (!daemonize()) return 1;
+  }
+  write_pidfile(opt.pidfile.empty() ? cfg.global.pidfile : opt.pidfile);
+  if (!wiring.start()) return 1;
+  engine.start();
+  for (pid_t p : opt.soft_pids) kill(p, SIGUSR1);
+  for (pid_t p : opt.hard_pids) kill(p, SIGTERM);
+  if (!opt.quiet)
+    app::LogSink::stderr_line("NOTICE", "herd " + std::string(kVersion) + " started: " +
+                                            std::to_string(engine.threads()) + " thread(s), " +
+                                            proxy::Engine::io_backend() + " backend");
+
+  boost::asio::signal_set signals(control, SIGUSR1, SIGTERM, SIGINT);
+  std::thread stopper;
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGUSR1) {
+        // Soft stop: listeners close now, in-flight requests finish.
+        process.stopping = true;
+        for (const auto& px : cfg.proxies) {
+          if (!px.has_frontend()) continue;
+          auto* fl = process.frontend(px.name);
+          if (fl) fl->stopped = true;
+          uint64_t fe = fl ? fl->counters.sum(balancing::Counter::Connections) : 0;
+          app::LogSink::stderr_line(
+              "WARNING", "Proxy " + px.name + " stopped (cumulated conns: FE: " +
+                             std::to_string(fe) + ", BE: 0).");
+        }
+        engine.soft_stop();
+        wiring.soft_stop();
+        if (!stopper.joinable())
+          stopper = std::thread([&] {
+            engine.join();
+            boost::asio::post(control, [&] {
+              wiring.stop();
+              control.stop();
+            });
+          });
+        wait_signal();
+      } else {
+        engine.hard_stop();
+        wiring.stop();
+        control.stop();
+      }
+    });
+  };
+  wait_signal();
+  control.run();
+  engine.hard_stop();
+  engine.join();
+  if (stopper.joinable()) stopper.join();
+  if (!opt.pidfile.empty()) unlink(opt.pidfile.c_str());
   return 0;
 }

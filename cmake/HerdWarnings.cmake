@@ -2,7 +2,9 @@
 add_library(herd_options INTERFACE)
 target_compile_options(herd_options INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
-  -Woverloaded-virtual -Wimplicit-fallthrough)
+  -Woverloaded-virtual -Wimplicit-fallthrough
+  # GCC 12 reports a false positive on Asio coroutine frames.
+  $<$<CXX_COMPILER_ID:GNU>:-Wno-mismatched-new-delete>)
 if(HERD_WERROR)
   target_compile_options(herd_options INTERFACE -Werror)
 endif()

@@ -1,0 +1,40 @@
+// app/wiring.h — connects the modules around the pool: the proxy's hooks
+// (stats applet, request logs), health checks, the runtime API listeners and
+// the gossip member, all running on the control io_context.
+//
+// Thread rules: construct, start(), soft_stop() and stop() on the control
+// thread. The proxy hooks it hands out are called on worker threads and only
+// touch thread-safe state (LogSink, snapshot rendering).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <string>
+
+#include "app/logsink.h"
+#include "balancing/frontend.h"
+#include "balancing/pool.h"
+#include "config/model.h"
+#include "proxy/engine.h"
+
+namespace herd::app {
+
+class Wiring {
+ public:
+  Wiring(boost::asio::io_context& control, const config::Config& cfg, balancing::Pool& pool,
+         balancing::PoolWriter& writer, balancing::ProcessLive& process, const LogSink& sink,
+         const std::string& membership_file);
+  ~Wiring();
+  proxy::Hooks proxy_hooks();
+  // Starts health checks, runtime API listeners and membership. Prints an
+  // ALERT and returns false when one cannot start.
+  bool start();
+  void soft_stop();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace herd::app

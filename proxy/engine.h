@@ -1,0 +1,87 @@
+// proxy/engine.h — herd's native data plane: nbthread workers, each with its
+// own io_context and its own SO_REUSEPORT listeners, relaying HTTP/1.x
+// between clients and the servers the pool offers.
+//
+// Thread rules: construct, start(), soft_stop(), hard_stop() and join() from
+// the main/control thread. Hooks are called on worker threads unless stated.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "balancing/frontend.h"
+#include "balancing/pool.h"
+#include "config/model.h"
+
+namespace herd::proxy {
+
+// A request for the stats applet (`stats enable` on a frontend/listen).
+struct StatsRequest {
+  const config::Proxy* proxy = nullptr;
+  std::string method;
+  std::string target;          // as received, e.g. "/;csv;norefresh"
+  std::string authorization;   // Authorization header value, "" if none
+  std::string body;            // POST body (admin form), bounded
+  bool head_only = false;
+};
+
+// One `option httplog` line's worth of facts, handed to the log hook at the
+// end of each request (only when the frontend logs at info).
+struct LogRecord {
+  std::string client;           // "127.0.0.1:54742"
+  std::string accept_date;      // "22/Nov/2026:14:08:24.389"
+  std::string frontend, backend, server;  // server: "<NOSRV>", "<STATS>"
+  long tr = -1, tw = -1, tc = -1, tres = -1, ta = -1;
+  int status = 0;
+  uint64_t bytes_out = 0;
+  char term[5] = "----";
+  int actconn = 0, feconn = 0, beconn = 0, srvconn = 0, retries = 0;
+  int srv_queue = 0, be_queue = 0;
+  std::string request_line;     // without quotes; "<BADREQ>" for bad requests
+};
+// Formats HAProxy's httplog line (without syslog framing).
+std::string format_httplog(const LogRecord& r);
+
+struct Hooks {
+  // GET/HEAD of the stats applet: returns complete response bytes. Worker thread.
+  std::function<std::string(const StatsRequest&)> stats;
+  // POST of the stats applet: must run on the control thread; the proxy
+  // posts it there through `control_post` and awaits `done` on its worker.
+  std::function<void(StatsRequest, std::function<void(std::string)> done)> stats_post;
+  // End-of-request log record; return quickly (format and send). Worker thread.
+  std::function<void(const config::Proxy& fe, const LogRecord&)> log;
+  // Whether `fe` logs requests (level info reachable); avoids building records.
+  std::function<bool(const config::Proxy& fe)> logs_requests;
+};
+
+class Engine {
+ public:
+  Engine(const config::Config& cfg, balancing::Pool& pool, balancing::ProcessLive& process,
+         Hooks hooks);
+  ~Engine();
+  Engine(const Engine&) = delete;
+
+  // Binds every listener on every worker (SO_REUSEPORT). Throws
+  // std::runtime_error naming the bind line on failure.
+  void bind();
+  // Starts the worker threads.
+  void start();
+  // Graceful: listeners close at once, in-flight requests finish, idle
+  // connections close; workers exit when nothing is left.
+  void soft_stop();
+  // Immediate: drops everything.
+  void hard_stop();
+  void join();
+  unsigned threads() const;
+  // "epoll" or "io_uring".
+  static const char* io_backend();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace herd::proxy

@@ -1,0 +1,241 @@
+// proxy/rules.cpp — see rules.h.
+#include "proxy/rules.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+namespace herd::proxy {
+namespace {
+
+bool istarts_with(std::string_view s, std::string_view p, bool icase) {
+  if (s.size() < p.size()) return false;
+  return icase ? http1::iequals(s.substr(0, p.size()), p) : s.substr(0, p.size()) == p;
+}
+bool iends_with(std::string_view s, std::string_view p, bool icase) {
+  if (s.size() < p.size()) return false;
+  auto tail = s.substr(s.size() - p.size());
+  return icase ? http1::iequals(tail, p) : tail == p;
+}
+bool icontains(std::string_view s, std::string_view p, bool icase) {
+  if (!icase) return s.find(p) != std::string_view::npos;
+  if (p.empty()) return true;
+  for (size_t i = 0; i + p.size() <= s.size(); ++i)
+    if (http1::iequals(s.substr(i, p.size()), p)) return true;
+  return false;
+}
+bool eq(std::string_view a, std::string_view b, bool icase) {
+  return icase ? http1::iequals(a, b) : a == b;
+}
+
+// "hdr(host)" -> "host"; "" when the fetch has no argument.
+std::string_view fetch_arg(std::string_view fetch) {
+  auto o = fetch.find('(');
+  auto c = fetch.rfind(')');
+  if (o == std::string_view::npos || c == std::string_view::npos || c < o) return {};
+  auto a = fetch.substr(o + 1, c - o - 1);
+  auto comma = a.find(',');
+  return comma == std::string_view::npos ? a : a.substr(0, comma);
+}
+std::string_view fetch_name(std::string_view fetch) { return fetch.substr(0, fetch.find('(')); }
+
+bool match_acl(const config::Acl& acl, const RequestView& r) {
+  std::string_view fn = fetch_name(acl.fetch);
+  bool ic = acl.ignore_case;
+  auto any = [&](auto pred) {
+    for (const auto& v : acl.values)
+      if (pred(std::string_view(v))) return true;
+    return false;
+  };
+  if (fn == "src") return any([&](std::string_view v) { return ip_in_network(r.src_ip, v); });
+  if (fn == "dst") return any([&](std::string_view v) { return ip_in_network(r.dst_ip, v); });
+  if (fn == "dst_port")
+    return any([&](std::string_view v) { return v == std::to_string(r.dst_port); });
+  if (fn == "method") return any([&](std::string_view v) { return eq(r.head->method, v, ic); });
+  if (fn.starts_with("path") || fn.starts_with("url")) {
+    std::string_view s = fn.starts_with("url") ? r.head->target : request_path(r.head->target);
+    std::string_view kind = fn.substr(fn.starts_with("url") ? 3 : 4);
+    if (kind.empty()) return any([&](std::string_view v) { return eq(s, v, ic); });
+    if (kind == "_beg") return any([&](std::string_view v) { return istarts_with(s, v, ic); });
+    if (kind == "_end") return any([&](std::string_view v) { return iends_with(s, v, ic); });
+    if (kind == "_sub") return any([&](std::string_view v) { return icontains(s, v, ic); });
+    if (kind == "_dir")
+      return any([&](std::string_view v) {
+        std::string d = "/" + std::string(v) + "/";
+        return icontains(std::string("/") + std::string(s) + "/", d, ic);
+      });
+    return false;
+  }
+  if (fn.starts_with("hdr") || fn.starts_with("req.hdr")) {
+    std::string_view name = fetch_arg(acl.fetch);
+    std::string_view kind = fn.substr(fn.starts_with("req.") ? 7 : 3);
+    bool host = http1::iequals(name, "host");
+    for (size_t i = 0; i < r.head->nfields; ++i) {
+      if (!http1::iequals(r.head->name(r.base, i), name)) continue;
+      std::string_view val = r.head->value(r.base, i);
+      // Host values are compared case-insensitively, as DNS names are.
+      bool hic = ic || host;
+      bool ok = false;
+      if (kind.empty()) ok = any([&](std::string_view v) { return eq(val, v, hic); });
+      else if (kind == "_beg") ok = any([&](std::string_view v) { return istarts_with(val, v, hic); });
+      else if (kind == "_end") ok = any([&](std::string_view v) { return iends_with(val, v, hic); });
+      else if (kind == "_sub") ok = any([&](std::string_view v) { return icontains(val, v, hic); });
+      if (ok) return true;
+    }
+    return false;
+  }
+  return false;
+}
+
+bool eval_term(const config::Condition::Term& t, const config::Proxy& px, const RequestView& r) {
+  bool v = false;
+  if (t.inline_acl) {
+    v = match_acl(*t.inline_acl, r);
+  } else if (t.acl == "TRUE") {
+    v = true;
+  } else if (t.acl == "FALSE") {
+    v = false;
+  } else if (t.acl == "METH_GET") {
+    v = r.head->method == "GET" || r.head->method == "HEAD";
+  } else if (t.acl == "HTTP_1.0") {
+    v = r.head->version == 10;
+  } else if (t.acl == "HTTP_1.1") {
+    v = r.head->version == 11;
+  } else {
+    auto it = px.acls.find(t.acl);
+    if (it != px.acls.end())
+      for (const auto& a : it->second)
+        if (match_acl(a, r)) {
+          v = true;
+          break;
+        }
+  }
+  return t.negate ? !v : v;
+}
+
+}  // namespace
+
+std::string_view request_path(std::string_view target) {
+  if (!target.empty() && target[0] != '/') {
+    auto scheme = target.find("://");
+    if (scheme != std::string_view::npos) {
+      auto slash = target.find('/', scheme + 3);
+      target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+    }
+  }
+  auto q = target.find('?');
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+std::string_view header_value(const RequestView& r, std::string_view name) {
+  for (size_t i = 0; i < r.head->nfields; ++i)
+    if (http1::iequals(r.head->name(r.base, i), name)) return r.head->value(r.base, i);
+  return {};
+}
+
+bool eval_condition(const config::Condition& cond, const config::Proxy& px, const RequestView& r) {
+  bool result = false;
+  for (const auto& group : cond.any_of) {
+    bool all = true;
+    for (const auto& t : group)
+      if (!eval_term(t, px, r)) {
+        all = false;
+        break;
+      }
+    if (all) {
+      result = true;
+      break;
+    }
+  }
+  return cond.unless ? !result : result;
+}
+
+std::string expand_format(const config::FormatString& f, const RequestView& r) {
+  std::string out;
+  for (const auto& p : f.parts) {
+    if (!p.is_fetch) {
+      out += p.text;
+      continue;
+    }
+    std::string_view fn = fetch_name(p.text);
+    if (fn == "src") out += r.src_ip;
+    else if (fn == "dst") out += r.dst_ip;
+    else if (fn == "src_port") out += std::to_string(r.src_port);
+    else if (fn == "dst_port") out += std::to_string(r.dst_port);
+    else if (fn == "method") out += r.head->method;
+    else if (fn == "path") out += request_path(r.head->target);
+    else if (fn == "url") out += r.head->target;
+    else if (fn == "req.hdr" || fn == "hdr") out += header_value(r, fetch_arg(p.text));
+  }
+  return out;
+}
+
+std::string_view find_cookie(const RequestView& r, std::string_view name, bool& found) {
+  found = false;
+  for (size_t i = 0; i < r.head->nfields; ++i) {
+    if (!http1::iequals(r.head->name(r.base, i), "cookie")) continue;
+    std::string_view v = r.head->value(r.base, i);
+    while (!v.empty()) {
+      auto semi = v.find(';');
+      std::string_view pair = v.substr(0, semi);
+      v = semi == std::string_view::npos ? std::string_view() : v.substr(semi + 1);
+      while (!pair.empty() && (pair.front() == ' ' || pair.front() == '\t')) pair.remove_prefix(1);
+      auto eqp = pair.find('=');
+      if (eqp == std::string_view::npos) continue;
+      std::string_view k = pair.substr(0, eqp);
+      while (!k.empty() && (k.back() == ' ' || k.back() == '\t')) k.remove_suffix(1);
+      if (k == name) {
+        found = true;
+        std::string_view val = pair.substr(eqp + 1);
+        while (!val.empty() && (val.back() == ' ' || val.back() == '\t')) val.remove_suffix(1);
+        return val;
+      }
+    }
+  }
+  return {};
+}
+
+std::string strip_cookie(std::string_view value, std::string_view name) {
+  std::string out;
+  while (!value.empty()) {
+    auto semi = value.find(';');
+    std::string_view pair = value.substr(0, semi);
+    value = semi == std::string_view::npos ? std::string_view() : value.substr(semi + 1);
+    while (!pair.empty() && (pair.front() == ' ' || pair.front() == '\t')) pair.remove_prefix(1);
+    while (!pair.empty() && (pair.back() == ' ' || pair.back() == '\t')) pair.remove_suffix(1);
+    if (pair.empty()) continue;
+    auto eqp = pair.find('=');
+    std::string_view k = pair.substr(0, eqp);
+    if (k == name) continue;
+    if (!out.empty()) out += "; ";
+    out += pair;
+  }
+  return out;
+}
+
+bool ip_in_network(std::string_view ip, std::string_view cidr) {
+  std::string net(cidr);
+  int bits = -1;
+  if (auto slash = net.find('/'); slash != std::string::npos) {
+    bits = std::atoi(net.c_str() + slash + 1);
+    net.resize(slash);
+  }
+  std::string ipstr(ip);
+  unsigned char a[16], b[16];
+  int len = 0;
+  if (inet_pton(AF_INET, ipstr.c_str(), a) == 1 && inet_pton(AF_INET, net.c_str(), b) == 1) {
+    len = 4;
+  } else if (inet_pton(AF_INET6, ipstr.c_str(), a) == 1 && inet_pton(AF_INET6, net.c_str(), b) == 1) {
+    len = 16;
+  } else {
+    return false;
+  }
+  if (bits < 0 || bits > len * 8) bits = len * 8;
+  int full = bits / 8, rem = bits % 8;
+  if (std::memcmp(a, b, static_cast<size_t>(full)) != 0) return false;
+  if (rem == 0) return true;
+  unsigned char mask = static_cast<unsigned char>(0xff << (8 - rem));
+  return (a[full] & mask) == (b[full] & mask);
+}
+
+}  // namespace herd::proxy

@@ -1,0 +1,49 @@
+// proxy/rules.h — request-time evaluation of the config: ACLs and
+// conditions (use_backend, http-request), log-format strings (%[src]...),
+// cookie parsing, and the `option forwardfor except <net>` match.
+//
+// Thread rules: pure functions over a parsed request; any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "config/model.h"
+#include "proxy/http1.h"
+
+namespace herd::proxy {
+
+// What ACLs and formats may look at.
+struct RequestView {
+  const char* base = nullptr;  // the buffer the head was parsed from
+  const http1::Head* head = nullptr;
+  std::string_view src_ip;
+  uint16_t src_port = 0;
+  std::string_view dst_ip;
+  uint16_t dst_port = 0;
+};
+
+// The path of a request target: origin-form up to '?', or the path of an
+// absolute-form target ("http://h/p?q" -> "/p").
+std::string_view request_path(std::string_view target);
+
+// First value of header `name` (case-insensitive), empty when absent.
+std::string_view header_value(const RequestView& r, std::string_view name);
+
+bool eval_condition(const config::Condition& cond, const config::Proxy& px, const RequestView& r);
+
+std::string expand_format(const config::FormatString& f, const RequestView& r);
+
+// The value of cookie `name` in the request's Cookie headers; `found` tells
+// whether it was present at all.
+std::string_view find_cookie(const RequestView& r, std::string_view name, bool& found);
+
+// `value` (one Cookie header) without the `name=...` pair; empty when
+// nothing else remains.
+std::string strip_cookie(std::string_view value, std::string_view name);
+
+// Whether `ip` (numeric IPv4/IPv6 text) lies in `cidr` ("10.0.0.0/8", "::1/128", or a bare address).
+bool ip_in_network(std::string_view ip, std::string_view cidr);
+
+}  // namespace herd::proxy

@@ -1,0 +1,1116 @@
+// proxy/session.cpp — one client connection: read a request head, route it,
+// pick a server from the worker's pool snapshot, relay the request and the
+// response with bounded buffers, keep both sides alive when HTTP allows.
+//
+// Thread rules: a Session lives on one worker thread; all of its coroutines
+// run on that worker's io_context.
+#include <netinet/tcp.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+
+#include "proxy/http1.h"
+#include "proxy/responses.h"
+#include "proxy/rules.h"
+#include "proxy/worker.h"
+
+namespace herd::proxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using balancing::Counter;
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+constexpr size_t kBufSize = 16384;  // HAProxy's tune.bufsize
+constexpr int64_t kNoTimeout = int64_t{1} << 40;
+
+int64_t ms_since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+void lower_append(std::string& out, std::string_view s) {
+  size_t n = out.size();
+  out.append(s);
+  for (size_t i = n; i < out.size(); ++i) {
+    char c = out[i];
+    if (c >= 'A' && c <= 'Z') out[i] = static_cast<char>(c + 32);
+  }
+}
+
+bool is_hop_by_hop(std::string_view name) {
+  return http1::iequals(name, "connection") || http1::iequals(name, "keep-alive") ||
+         http1::iequals(name, "proxy-connection");
+}
+
+Counter status_counter(int st) {
+  if (st >= 100 && st < 200) return Counter::Http1xx;
+  if (st < 300) return Counter::Http2xx;
+  if (st < 400) return Counter::Http3xx;
+  if (st < 500) return Counter::Http4xx;
+  if (st < 600) return Counter::Http5xx;
+  return Counter::HttpOther;
+}
+
+std::string accept_date_now() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  int ms = static_cast<int>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[64];
+  size_t n = std::strftime(buf, sizeof buf, "%d/%b/%Y:%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%03d", ms);
+  return buf;
+}
+
+// Whether a response may be cached by a shared cache (HAProxy's test for
+// `cookie ... nocache`): method, status and explicit freshness.
+bool response_cacheable(std::string_view method, int status, const char* base,
+                        const http1::Head& h) {
+  if (method != "GET" && method != "HEAD" && method != "OPTIONS" && method != "TRACE") return false;
+  switch (status) {
+    case 200: case 203: case 204: case 206: case 300: case 301: case 404: case 405: case 410:
+    case 414: case 501:
+      break;
+    default:
+      return false;
+  }
+  bool fresh = false;
+  for (size_t i = 0; i < h.nfields; ++i) {
+    auto n = h.name(base, i);
+    auto v = h.value(base, i);
+    if (http1::iequals(n, "pragma") && v.find("no-cache") != std::string_view::npos) return false;
+    if (http1::iequals(n, "cache-control")) {
+      std::string lv;
+      lower_append(lv, v);
+      if (lv.find("private") != std::string::npos || lv.find("no-cache") != std::string::npos ||
+          lv.find("no-store") != std::string::npos || lv.find("max-age=0") != std::string::npos)
+        return false;
+      if (lv.find("max-age") != std::string::npos || lv.find("s-maxage") != std::string::npos)
+        fresh = true;
+    }
+    if (http1::iequals(n, "expires") || http1::iequals(n, "etag") ||
+        http1::iequals(n, "last-modified"))
+      fresh = true;
+  }
+  return fresh;
+}
+
+bool idempotent(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" ||
+         m == "DELETE";
+}
+
+}  // namespace
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Worker& w, const FrontendRt& fe, tcp::socket sock)
+      : w_(w),
+        fe_(fe),
+        client_(std::move(sock)),
+        upstream_(w.ioc),
+        watchdog_(w.ioc),
+        cbuf_(new char[kBufSize]),
+        sbuf_(new char[kBufSize]) {
+    out_.reserve(4096);
+  }
+
+  void start() {
+    boost::system::error_code ec;
+    client_.set_option(tcp::no_delay(true), ec);
+    auto rep = client_.remote_endpoint(ec);
+    auto loc = client_.local_endpoint(ec);
+    src_ip_ = rep.address().to_string();
+    src_port_ = rep.port();
+    dst_ip_ = loc.address().to_string();
+    dst_port_ = loc.port();
+    if (rep.address().is_v4()) client_v4_ = rep.address().to_v4().to_uint();
+    w_.sessions.push_back(this);
+    fe_.live->sessions.inc();
+    fe_.live->counters.add(Counter::Sessions);
+    fe_.live->counters.add(Counter::Connections);
+    fe_.live->session_rate.hit();
+    fe_.live->conn_rate.hit();
+    w_.shared.process.conns.inc();
+    w_.shared.process.counters.add(Counter::Connections);
+    w_.shared.process.conn_rate.hit();
+    auto self = shared_from_this();
+    asio::co_spawn(w_.ioc, run(), [self](std::exception_ptr) { self->finish(); });
+  }
+
+  // Soft stop: an idle keep-alive connection is closed at once.
+  void close_if_idle() {
+    if (phase_ == Phase::Idle) {
+      boost::system::error_code ec;
+      client_.cancel(ec);
+    }
+  }
+
+ private:
+  enum class Phase { Idle, Request, Queue, Connect, Server, ClientWrite, ClientBody, Done };
+
+  // ---- deadlines -------------------------------------------------------
+  void set_deadline(Phase ph, int64_t ms) {
+    phase_ = ph;
+    timed_out_ = false;
+    if (ms <= 0) ms = kNoTimeout;
+    auto d = Clock::now() + std::chrono::milliseconds(ms);
+    deadline_ = d;
+    if (!watchdog_armed_ || d < watchdog_.expiry()) arm_watchdog();
+  }
+  void arm_watchdog() {
+    watchdog_armed_ = true;
+    watchdog_.expires_at(deadline_);
+    watchdog_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec || self->closed_) return;
+      if (Clock::now() >= self->deadline_) {
+        self->timed_out_ = true;
+        self->watchdog_armed_ = false;
+        boost::system::error_code e2;
+        self->client_.cancel(e2);
+        self->upstream_.cancel(e2);
+      } else {
+        self->arm_watchdog();
+      }
+    });
+  }
+
+  int64_t fe_timeout_client() const { return fe_.cfg->timeouts.client; }
+  int64_t request_timeout(bool first) const {
+    const auto& t = fe_.cfg->timeouts;
+    if (!first && t.http_keep_alive) return t.http_keep_alive;
+    if (t.http_request) return t.http_request;
+    return t.client;
+  }
+
+  void finish() {
+    closed_ = true;
+    boost::system::error_code ec;
+    watchdog_.cancel();
+    client_.close(ec);
+    upstream_.close(ec);
+    release_server();
+    auto& v = w_.sessions;
+    v.erase(std::remove(v.begin(), v.end(), this), v.end());
+    fe_.live->sessions.dec();
+    w_.shared.process.conns.dec();
+  }
+
+  // ---- the loop --------------------------------------------------------
+  asio::awaitable<void> run() {
+    bool first = true;
+    for (;;) {
+      bool keep = co_await one_request(first);
+      first = false;
+      if (!keep || w_.stopping) break;
+    }
+    boost::system::error_code ec;
+    client_.shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  // Reads one request head into cbuf_. Returns false on EOF/timeout/error
+  // (after answering 400/408 where HAProxy does).
+  asio::awaitable<bool> read_request_head(bool first) {
+    set_deadline(cbeg_ == cend_ ? Phase::Idle : Phase::Request, request_timeout(first));
+    for (;;) {
+      if (cend_ > cbeg_) {
+        auto st = http1::parse_request(cbuf_.get() + cbeg_, cend_ - cbeg_, req_);
+        if (st == http1::Status::Complete) co_return true;
+        if (st == http1::Status::Error) {
+          co_await answer_bad_request(400, "PR--");
+          co_return false;
+        }
+        if (cbeg_ > 0) {  // make room: move the partial head to the front
+          std::memmove(cbuf_.get(), cbuf_.get() + cbeg_, cend_ - cbeg_);
+          cend_ -= cbeg_;
+          cbeg_ = 0;
+        }
+        if (cend_ == kBufSize) {  // head larger than a buffer
+          co_await answer_bad_request(400, "PR--");
+          co_return false;
+        }
+      } else {
+        cbeg_ = cend_ = 0;
+      }
+      auto [ec, n] = co_await client_.async_read_some(
+          asio::buffer(cbuf_.get() + cend_, kBufSize - cend_), nothrow);
+      if (ec) {
+        if (timed_out_ && cend_ > cbeg_) co_await answer_bad_request(408, "cR--");
+        co_return false;
+      }
+      if (cend_ == cbeg_) {
+        start_ = Clock::now();
+        if (phase_ == Phase::Idle) set_deadline(Phase::Request, request_timeout(first));
+      }
+      cend_ += n;
+    }
+  }
+
+  asio::awaitable<void> answer_bad_request(int status, const char* term) {
+    fe_.live->counters.add(Counter::ErrReq);
+    fe_.live->counters.add(status_counter(status));
+    std::string resp = error_response(fe_.cfg->errorfiles, status, true, false);
+    set_deadline(Phase::ClientWrite, fe_timeout_client());
+    co_await asio::async_write(client_, asio::buffer(resp), nothrow);
+    fe_.live->counters.add(Counter::BytesOut, resp.size());
+    if (fe_.logs) {
+      LogRecord r = base_log("<NOSRV>", "", -1);
+      r.tr = -1;
+      r.status = status;
+      std::memcpy(r.term, term, 4);
+      r.request_line = "<BADREQ>";
+      w_.shared.hooks.log(*fe_.cfg, r);
+    }
+  }
+
+  LogRecord base_log(const std::string& server, const std::string& backend, int) {
+    LogRecord r;
+    r.client = src_ip_ + ":" + std::to_string(src_port_);
+    r.accept_date = accept_date_;
+    r.frontend = fe_.cfg->name;
+    r.backend = backend.empty() ? fe_.cfg->name : backend;
+    r.server = server;
+    r.ta = ms_since(start_);
+    r.actconn = w_.shared.process.conns.get();
+    r.feconn = fe_.live->sessions.get();
+    return r;
+  }
+
+  // Chooses the backend index for the parsed request.
+  int route(const RequestView& rv) const {
+    for (const auto& r : fe_.routes)
+      if (eval_condition(r.rule->cond, *fe_.cfg, rv)) return r.backend;
+    return fe_.default_backend;
+  }
+
+  void release_server() {
+    if (server_live_) {
+      server_live_->inflight.dec();
+      server_live_ = nullptr;
+    }
+    if (backend_live_) {
+      backend_live_->inflight.dec();
+      backend_live_ = nullptr;
+    }
+    if (hold_) {
+      w_.unpin(hold_);
+      hold_ = nullptr;
+    }
+  }
+
+  // Handles one request/response exchange. Returns whether the client
+  // connection stays open.
+  asio::awaitable<bool> one_request(bool first) {
+    if (!co_await read_request_head(first)) co_return false;
+    if (fe_.logs) accept_date_ = accept_date_now();
+    if (start_ == Clock::time_point{}) start_ = Clock::now();
+    const long t_request = static_cast<long>(ms_since(start_));
+
+    const char* base = cbuf_.get() + cbeg_;
+    RequestView rv{base, &req_, src_ip_, src_port_, dst_ip_, dst_port_};
+    is_head_ = req_.method == "HEAD";
+    req_is_10_ = req_.version == 10;
+    method_.assign(req_.method);
+    const bool client_keep =
+        !fe_.close_client &&
+        ((req_.version == 11 && !req_.conn_close) || (req_.version == 10 && req_.conn_keep_alive));
+    const bool http10_close = req_.version == 10 && !req_.conn_keep_alive;
+    fe_.live->counters.add(Counter::Requests);
+    fe_.live->request_rate.hit();
+    w_.shared.process.counters.add(Counter::Requests);
+    fe_.live->counters.add(Counter::BytesIn, req_.head_len);
+    if (fe_.logs) {
+      request_line_.assign(req_.method);
+      request_line_ += ' ';
+      request_line_ += req_.target;
+      request_line_ += req_.version == 10 ? " HTTP/1.0" : " HTTP/1.1";
+    }
+
+    // Body extent of this request.
+    body_len_ = req_.chunked ? -2 : (req_.content_length > 0 ? req_.content_length : 0);
+
+    // Stats applet.
+    if (fe_.cfg->stats.enabled && w_.shared.hooks.stats && stats_uri_matches()) {
+      co_return co_await serve_stats(client_keep);
+    }
+
+    hold_ = w_.pin();  // this request's snapshot, until release_server()
+    const balancing::PoolSnapshot* snap = hold_->snap.get();
+    int bi = route(rv);
+    const balancing::BackendSnapshot* be =
+        (bi >= 0 && static_cast<size_t>(bi) < snap->backends.size()) ? snap->backends[bi].get()
+                                                                     : nullptr;
+    const config::Proxy* bcfg = be ? w_.shared.backend_cfg[static_cast<size_t>(bi)] : nullptr;
+    if (!be || !bcfg) {
+      co_return co_await local_error(503, "SC--", client_keep, http10_close, "<NOSRV>",
+                                     be ? be->name : fe_.cfg->name);
+    }
+    be->live->counters.add(Counter::Requests);
+    be->live->counters.add(Counter::Sessions);
+    be->live->inflight.inc();
+    backend_live_ = be->live.get();
+    // Cookie persistence.
+    const balancing::Server* srv = nullptr;
+    bool cookie_valid = false;
+    if (bcfg->cookie.enabled) {
+      bool found = false;
+      auto v = find_cookie(rv, bcfg->cookie.name, found);
+      if (found && !v.empty()) {
+        const auto* s = be->find_by_cookie(v);
+        if (s && s->is_up()) {
+          srv = s;
+          cookie_valid = true;
+        }
+      }
+    }
+
+    // Build the head we send to servers (once; reused on retries).
+    build_server_head(rv, *bcfg, http10_close);
+
+    // Request body bytes already in the buffer.
+    size_t avail = cend_ - cbeg_ - req_.head_len;
+    size_t body_now = 0;
+    bool body_complete = true;
+    if (body_len_ > 0) {
+      body_now = static_cast<size_t>(std::min<int64_t>(body_len_, static_cast<int64_t>(avail)));
+      body_complete = static_cast<int64_t>(body_now) == body_len_;
+    } else if (body_len_ == -2) {
+      chunks_.reset();
+      size_t used = 0;
+      auto r = chunks_.feed(base + req_.head_len, avail, used);
+      if (r == http1::ChunkedScanner::Result::Error) {
+        co_await answer_bad_request(400, "PR--");
+        co_return false;
+      }
+      body_now = used;
+      body_complete = r == http1::ChunkedScanner::Result::Done;
+    }
+    fe_.live->counters.add(Counter::BytesIn, body_now);
+    // Requests whose body is all here can be replayed on another connection.
+    const bool replayable = body_complete;
+
+    // Pick, queue, connect, send; retried as `retries`/`redispatch` allow.
+    int retries_left = bcfg->retries;
+    int retries_done = 0;
+    const balancing::Server* avoid = nullptr;
+    const std::string* term = nullptr;
+    static const std::string kSC = "SC--", kSQ = "sQ--", kSH = "sH--", kPH = "PH--",
+                             kSD = "SD--", kCD = "CD--", kOK = "----";
+    long t_queue = -1, t_connect = -1;
+    bool reused = false;
+    RelayResult rr;
+    for (int attempt = 0;; ++attempt) {
+    for (;;) {
+      if (!srv) {
+        balancing::PickContext ctx;
+        ctx.client_ipv4 = client_v4_;
+        ctx.uri_path = request_path(request_target_);
+        ctx.avoid = avoid;
+        srv = be->pick(ctx);
+        if (!srv && be->usable_weight() > 0) {  // all at maxconn: queue
+          auto qstart = Clock::now();
+          int64_t qt = bcfg->timeouts.queue ? bcfg->timeouts.queue : bcfg->timeouts.connect;
+          be->live->queued.inc();
+          asio::steady_timer t(w_.ioc);
+          auto delay = std::chrono::microseconds(500);
+          while (!srv && ms_since(qstart) < (qt > 0 ? qt : kNoTimeout)) {
+            t.expires_after(delay);
+            co_await t.async_wait(nothrow);
+            if (closed_) break;
+            delay = std::min(delay * 2, std::chrono::microseconds(20000));
+            srv = be->pick(ctx);
+          }
+          be->live->queued.dec();
+          t_queue = static_cast<long>(ms_since(qstart));
+          if (!srv) {
+            term = &kSQ;
+            break;
+          }
+        }
+        if (!srv) {
+          term = &kSC;
+          break;
+        }
+      }
+      if (t_queue < 0) t_queue = 0;
+      // Account the server.
+      if (server_live_ != srv->live.get()) {
+        if (server_live_) server_live_->inflight.dec();
+        server_live_ = srv->live.get();
+        server_live_->inflight.inc();
+      }
+      srv->live->counters.add(Counter::Sessions);
+      std::memcpy(ep_.data(), &srv->addr.storage, srv->addr.len);
+      ep_.resize(srv->addr.len);
+
+      auto cstart = Clock::now();
+      reused = false;
+      boost::system::error_code ec;
+      if (auto idle = w_.upstreams.take(srv->live.get(), ep_)) {
+        upstream_ = std::move(*idle);
+        reused = true;
+      } else {
+        upstream_ = tcp::socket(w_.ioc);
+        set_deadline(Phase::Connect, bcfg->timeouts.connect);
+        auto [cec] = co_await upstream_.async_connect(ep_, nothrow);
+        ec = cec;
+        if (!ec) upstream_.set_option(tcp::no_delay(true), ec);
+      }
+      t_connect = static_cast<long>(ms_since(cstart));
+      if (!ec) {
+        // Send the head and whatever body is already here, in one write.
+        set_deadline(Phase::Server, bcfg->timeouts.server);
+        std::array<asio::const_buffer, 2> bufs{
+            asio::buffer(out_), asio::buffer(base + req_.head_len, body_now)};
+        auto [wec, wn] = co_await asio::async_write(upstream_, bufs, nothrow);
+        ec = wec;
+        if (!ec) srv->live->counters.add(Counter::BytesIn, wn);
+      }
+      if (!ec) break;
+      // Connection failed.
+      upstream_.close(ec);
+      if (closed_) co_return false;
+      if (reused && replayable) continue;  // a stale idle connection: try a fresh one
+      srv->live->counters.add(Counter::ErrConn);
+      be->live->counters.add(Counter::ErrConn);
+      if (retries_left-- <= 0) {
+        term = &kSC;
+        srv = nullptr;
+        break;
+      }
+      ++retries_done;
+      srv->live->counters.add(Counter::Retries);
+      be->live->counters.add(Counter::Retries);
+      if (bcfg->redispatch && !cookie_valid_forced()) {
+        avoid = srv;
+        srv->live->counters.add(Counter::Redispatches);
+        be->live->counters.add(Counter::Redispatches);
+        srv = nullptr;
+      } else {
+        asio::steady_timer t(w_.ioc);
+        t.expires_after(std::chrono::milliseconds(
+            std::min<int64_t>(bcfg->timeouts.connect ? bcfg->timeouts.connect : 1000, 1000)));
+        co_await t.async_wait(nothrow);
+        if (closed_) co_return false;
+      }
+    }
+    if (term) {
+      int status = 503;
+      co_return co_await local_error(status, term->c_str(), client_keep && body_complete,
+                                     http10_close, "<NOSRV>", be->name, t_queue, retries_done);
+    }
+
+    // Request body still to come: pump it concurrently with the response.
+    pump_done_ = body_complete;
+    pump_failed_ = false;
+    if (!body_complete) {
+      body_left_ = body_len_ > 0 ? body_len_ - static_cast<int64_t>(body_now) : -1;
+      cbeg_ = cend_;  // the rest of the buffer was sent
+      asio::co_spawn(w_.ioc, pump_request_body(bcfg->timeouts.client), asio::detached);
+    } else if (attempt == 0) {
+      cbeg_ += req_.head_len + body_now;
+    }
+
+    // Response.
+    const std::string& srv_cookie = srv->cookie;
+    rr = co_await relay_response(*bcfg, *be, srv, client_keep, http10_close,
+                                             cookie_valid, srv_cookie);
+    if (rr.retry_fresh && replayable && !rr.client_started) {
+      // The server closed a reused connection before answering: replay once on a new one.
+      boost::system::error_code ign;
+      upstream_.close(ign);
+      upstream_ = tcp::socket(w_.ioc);
+      set_deadline(Phase::Connect, bcfg->timeouts.connect);
+      auto [cec] = co_await upstream_.async_connect(ep_, nothrow);
+      if (!cec) {
+        std::array<asio::const_buffer, 2> bufs{
+            asio::buffer(out_), asio::buffer(base + req_.head_len, body_now)};
+        set_deadline(Phase::Server, bcfg->timeouts.server);
+        auto [wec, wn] = co_await asio::async_write(upstream_, bufs, nothrow);
+        (void)wn;
+        if (!wec)
+          rr = co_await relay_response(*bcfg, *be, srv, client_keep, http10_close, cookie_valid,
+                                       srv_cookie);
+      }
+    }
+    // The server went away before answering (crash, failed member): an
+    // idempotent request whose body is all here is retried like a failed connect.
+    if (rr.server_failed && rr.retry_fresh && !rr.client_started && !rr.client_failed &&
+        !closed_ && replayable && idempotent(method_) && retries_left > 0) {
+      --retries_left;
+      ++retries_done;
+      srv->live->counters.add(Counter::Retries);
+      be->live->counters.add(Counter::Retries);
+      boost::system::error_code ign;
+      upstream_.close(ign);
+      if (bcfg->redispatch) {
+        avoid = srv;
+        srv->live->counters.add(Counter::Redispatches);
+        be->live->counters.add(Counter::Redispatches);
+        srv = nullptr;
+      }
+      continue;
+    }
+    break;
+    }
+    const std::string& srv_name = srv->name;  // srv stays valid: the snapshot is pinned
+    balancing::ServerLive* srv_live = srv->live.get();
+    if (!rr.client_started && !closed_ && !rr.client_failed) {
+      // Nothing was sent to the client yet: answer with HAProxy's error.
+      int status = rr.timeout ? 504 : 502;
+      const std::string& t = rr.timeout ? kSH : kPH;
+      if (!rr.timeout && !rr.protocol_error) {
+        srv_live->counters.add(Counter::SrvAborts);
+        be->live->counters.add(Counter::SrvAborts);
+      }
+      srv_live->counters.add(Counter::ErrResp);
+      be->live->counters.add(Counter::ErrResp);
+      boost::system::error_code ign;
+      upstream_.close(ign);
+      co_return co_await local_error(status, t.c_str(), false, http10_close, srv_name, be->name,
+                                     t_queue, retries_done);
+    }
+    if (fe_.logs) {
+      LogRecord r = base_log(srv_name, be->name, 0);
+      r.tr = t_request;
+      r.tw = t_queue;
+      r.tc = t_connect;
+      r.tres = rr.t_response;
+      r.status = rr.status;
+      r.bytes_out = rr.bytes_out;
+      const std::string& t = rr.client_failed ? kCD : (rr.server_failed ? kSD : kOK);
+      std::memcpy(r.term, t.c_str(), 4);
+      r.beconn = be->live->inflight.get();
+      r.srvconn = srv_live->inflight.get();
+      r.retries = retries_done;
+      r.request_line = request_line_;
+      w_.shared.hooks.log(*fe_.cfg, r);
+    }
+    release_server();
+    start_ = Clock::time_point{};
+    co_return rr.keep_client && pump_done_ && !pump_failed_;
+  }
+
+  bool cookie_valid_forced() const { return false; }
+
+  // The applet answers any request whose target starts with `stats uri`.
+  bool stats_uri_matches() const { return req_.target.starts_with(fe_.cfg->stats.uri); }
+
+  void build_server_head(const RequestView& rv, const config::Proxy& b, bool http10_close) {
+    (void)http10_close;
+    const char* base = rv.base;
+    request_target_.assign(req_.target);
+    out_.clear();
+    out_.append(req_.method);
+    out_ += ' ';
+    out_.append(req_.target);
+    out_ += req_.version == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
+    // Header edits from http-request rules (frontend, then backend), applied
+    // in order; deletions mark fields, additions are appended after the
+    // original fields.
+    std::array<bool, http1::kMaxHeaders> drop{};
+    appended_.clear();
+    auto apply_rules = [&](const config::Proxy& px) {
+      for (const auto& rule : px.http_request) {
+        if (rule.cond && !eval_condition(*rule.cond, px, rv)) continue;
+        using A = config::HttpRequestRule::Action;
+        if (rule.action == A::SetHeader || rule.action == A::DelHeader) {
+          for (size_t i = 0; i < req_.nfields; ++i)
+            if (http1::iequals(req_.name(base, i), rule.name)) drop[i] = true;
+          std::erase_if(appended_, [&](const auto& kv) { return http1::iequals(kv.first, rule.name); });
+        }
+        if (rule.action == A::SetHeader || rule.action == A::AddHeader)
+          appended_.emplace_back(rule.name, expand_format(rule.value, rv));
+      }
+    };
+    apply_rules(*fe_.cfg);
+    if (&b != fe_.cfg) apply_rules(b);
+
+    const bool strip_cookie_hdr = b.cookie.enabled && b.cookie.indirect;
+    for (size_t i = 0; i < req_.nfields; ++i) {
+      if (drop[i]) continue;
+      auto n = req_.name(base, i);
+      if (is_hop_by_hop(n)) continue;
+      if (req_.chunked && http1::iequals(n, "content-length")) continue;
+      auto v = req_.value(base, i);
+      if (strip_cookie_hdr && http1::iequals(n, "cookie")) {
+        std::string rest = strip_cookie(v, b.cookie.name);
+        if (rest.empty()) continue;
+        lower_append(out_, n);
+        out_ += ": ";
+        out_ += rest;
+        out_ += "\r\n";
+        continue;
+      }
+      lower_append(out_, n);
+      out_ += ": ";
+      out_.append(v);
+      out_ += "\r\n";
+    }
+    for (const auto& [n, v] : appended_) {
+      lower_append(out_, n);
+      out_ += ": ";
+      out_ += v;
+      out_ += "\r\n";
+    }
+    // option forwardfor: the frontend's or the backend's.
+    const config::ForwardFor* ff =
+        b.forwardfor.enabled ? &b.forwardfor : (fe_.cfg->forwardfor.enabled ? &fe_.cfg->forwardfor : nullptr);
+    if (ff && (ff->except_net.empty() || !ip_in_network(src_ip_, ff->except_net))) {
+      bool present = false;
+      if (ff->if_none) {
+        for (size_t i = 0; i < req_.nfields && !present; ++i)
+          present = !drop[i] && http1::iequals(req_.name(base, i), ff->header);
+      }
+      if (!present) {
+        lower_append(out_, ff->header);
+        out_ += ": ";
+        out_ += src_ip_;
+        out_ += "\r\n";
+      }
+    }
+    // Connection header towards the server.
+    server_close_ = b.conn_mode != config::HttpConnMode::KeepAlive ||
+                    fe_.cfg->conn_mode == config::HttpConnMode::ServerClose ||
+                    fe_.cfg->conn_mode == config::HttpConnMode::Close;
+    if (server_close_) out_ += "connection: close\r\n";
+    else if (req_.version == 10) out_ += "connection: keep-alive\r\n";
+    out_ += "\r\n";
+  }
+
+  struct RelayResult {
+    bool client_started = false;  // bytes of the response reached the client
+    bool client_failed = false;
+    bool server_failed = false;
+    bool timeout = false;
+    bool protocol_error = false;
+    bool retry_fresh = false;  // reused connection closed before any byte
+    bool keep_client = false;
+    int status = 0;
+    long t_response = -1;
+    uint64_t bytes_out = 0;
+  };
+
+  asio::awaitable<RelayResult> relay_response(const config::Proxy& b,
+                                              const balancing::BackendSnapshot& be,
+                                              const balancing::Server* srv, bool client_keep,
+                                              bool http10_close, bool cookie_valid,
+                                              const std::string& srv_cookie) {
+    RelayResult rr;
+    auto rstart = Clock::now();
+    size_t sn = 0;  // bytes in sbuf_
+    bool any_byte = false;
+    http1::Head resp;
+    for (;;) {  // read heads until a final (non-1xx) one
+      http1::Status st = http1::Status::Incomplete;
+      while (st == http1::Status::Incomplete) {
+        if (sn > 0) {
+          st = http1::parse_response(sbuf_.get(), sn, resp);
+          if (st != http1::Status::Incomplete) break;
+          if (sn == kBufSize) {
+            st = http1::Status::Error;
+            break;
+          }
+        }
+        set_deadline(Phase::Server, b.timeouts.server);
+        auto [ec, n] =
+            co_await upstream_.async_read_some(asio::buffer(sbuf_.get() + sn, kBufSize - sn), nothrow);
+        if (ec) {
+          if (timed_out_) {
+            rr.timeout = true;
+          } else if (pump_failed_) {
+            rr.client_failed = true;
+          } else if (!any_byte) {
+            rr.retry_fresh = true;
+          }
+          rr.server_failed = true;
+          co_return rr;
+        }
+        any_byte = true;
+        sn += n;
+      }
+      if (st == http1::Status::Error) {
+        rr.protocol_error = true;
+        co_return rr;
+      }
+      if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
+        // Interim response (100 Continue): forward as is, keep reading.
+        set_deadline(Phase::ClientWrite, fe_timeout_client());
+        auto [wec, wn] =
+            co_await asio::async_write(client_, asio::buffer(sbuf_.get(), resp.head_len), nothrow);
+        if (wec) {
+          rr.client_failed = true;
+          co_return rr;
+        }
+        rr.client_started = true;
+        std::memmove(sbuf_.get(), sbuf_.get() + resp.head_len, sn - resp.head_len);
+        sn -= resp.head_len;
+        continue;
+      }
+      break;
+    }
+    rr.t_response = static_cast<long>(ms_since(rstart));
+    rr.status = resp.status;
+    const char* sb = sbuf_.get();
+
+    // Response framing.
+    const bool has_body = http1::response_has_body(method_, resp.status) && resp.status != 101;
+    int64_t remaining = has_body ? resp.content_length : 0;  // -1: until close or chunked
+    bool chunked = has_body && resp.chunked;
+    bool until_close = has_body && !chunked && resp.content_length < 0;
+    bool server_keep = !server_close_ && !until_close &&
+                       ((resp.version == 11 && !resp.conn_close) ||
+                        (resp.version == 10 && resp.conn_keep_alive));
+    bool keep = client_keep && !until_close && !w_.stopping;
+
+    // Client head.
+    out_.clear();
+    out_ += "HTTP/1.1 ";
+    out_.append(sb + 9, 3);
+    if (!resp.reason.empty()) {
+      out_ += ' ';
+      out_.append(resp.reason);
+    }
+    out_ += "\r\n";
+    for (size_t i = 0; i < resp.nfields; ++i) {
+      auto n = resp.name(sb, i);
+      if (is_hop_by_hop(n)) continue;
+      if (chunked && http1::iequals(n, "content-length")) continue;
+      lower_append(out_, n);
+      out_ += ": ";
+      out_.append(resp.value(sb, i));
+      out_ += "\r\n";
+    }
+    if (b.cookie.enabled && b.cookie.insert && !cookie_valid) {
+      out_ += "set-cookie: ";
+      out_ += b.cookie.name;
+      if (srv_cookie.empty()) {
+        out_ += "=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/";
+      } else {
+        out_ += '=';
+        out_ += srv_cookie;
+        out_ += "; path=/";
+      }
+      for (const auto& d : b.cookie.domains) out_ += "; domain=" + d;
+      if (b.cookie.httponly) out_ += "; HttpOnly";
+      if (b.cookie.secure) out_ += "; Secure";
+      out_ += "\r\n";
+      if (b.cookie.nocache && response_cacheable(method_, resp.status, sb, resp))
+        out_ += "cache-control: private\r\n";
+    }
+    if (!keep) {
+      out_ += "connection: close\r\n";
+    } else if (req_version_10()) {
+      out_ += "connection: keep-alive\r\n";
+    }
+    (void)http10_close;
+    out_ += "\r\n";
+
+    // Body bytes already buffered.
+    size_t body_avail = sn - resp.head_len;
+    size_t take = body_avail;
+    bool done = !has_body;
+    http1::ChunkedScanner scan;
+    if (has_body) {
+      if (chunked) {
+        size_t used = 0;
+        auto r = scan.feed(sb + resp.head_len, body_avail, used);
+        if (r == http1::ChunkedScanner::Result::Error) {
+          rr.protocol_error = true;
+          co_return rr;
+        }
+        take = used;
+        done = r == http1::ChunkedScanner::Result::Done;
+      } else if (remaining >= 0) {
+        take = static_cast<size_t>(std::min<int64_t>(remaining, static_cast<int64_t>(body_avail)));
+        remaining -= static_cast<int64_t>(take);
+        done = remaining == 0;
+      }
+    } else {
+      take = 0;
+    }
+    if (take < body_avail) server_keep = false;  // stray bytes after the response
+
+    set_deadline(Phase::ClientWrite, fe_timeout_client());
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
+                                           asio::buffer(sb + resp.head_len, take)};
+    auto [wec, wn] = co_await asio::async_write(client_, bufs, nothrow);
+    rr.client_started = true;
+    rr.bytes_out += wn;
+    if (wec) {
+      rr.client_failed = true;
+      co_return rr;
+    }
+    // Stream the rest through the fixed buffer.
+    while (!done) {
+      set_deadline(Phase::Server, b.timeouts.server);
+      auto [ec, n] = co_await upstream_.async_read_some(asio::buffer(sbuf_.get(), kBufSize), nothrow);
+      if (ec) {
+        if (until_close && ec == asio::error::eof) {
+          done = true;
+          break;
+        }
+        rr.server_failed = true;
+        rr.timeout = timed_out_;
+        keep = false;
+        break;
+      }
+      size_t chunk = n;
+      if (chunked) {
+        size_t used = 0;
+        auto r = scan.feed(sbuf_.get(), n, used);
+        if (r == http1::ChunkedScanner::Result::Error) {
+          rr.server_failed = true;
+          keep = false;
+          break;
+        }
+        chunk = used;
+        done = r == http1::ChunkedScanner::Result::Done;
+      } else if (remaining >= 0) {
+        chunk = static_cast<size_t>(std::min<int64_t>(remaining, static_cast<int64_t>(n)));
+        remaining -= static_cast<int64_t>(chunk);
+        done = remaining == 0;
+      }
+      if (chunk < n) server_keep = false;
+      set_deadline(Phase::ClientBody, fe_timeout_client());
+      auto [wec2, wn2] = co_await asio::async_write(client_, asio::buffer(sbuf_.get(), chunk), nothrow);
+      rr.bytes_out += wn2;
+      if (wec2) {
+        rr.client_failed = true;
+        keep = false;
+        break;
+      }
+    }
+    // Accounting.
+    auto sc = status_counter(resp.status);
+    srv->live->counters.add(sc);
+    srv->live->counters.add(Counter::BytesOut, rr.bytes_out);
+    be.live->counters.add(sc);
+    be.live->counters.add(Counter::BytesOut, rr.bytes_out);
+    fe_.live->counters.add(sc);
+    fe_.live->counters.add(Counter::BytesOut, rr.bytes_out);
+    // Keep the server connection for reuse when the exchange ended cleanly.
+    if (done && server_keep && pump_done_ && !rr.server_failed && !rr.client_failed) {
+      w_.upstreams.put(srv->live.get(), ep_, std::move(upstream_));
+      upstream_ = tcp::socket(w_.ioc);
+    } else {
+      boost::system::error_code ec;
+      upstream_.close(ec);
+    }
+    rr.keep_client = keep && done && !rr.client_failed;
+    co_return rr;
+  }
+
+  bool req_version_10() const { return req_is_10_; }
+
+  // Streams the rest of the request body from the client to the server.
+  asio::awaitable<void> pump_request_body(int64_t client_timeout) {
+    auto self = shared_from_this();
+    // body_len_ > 0: count what is left; chunked: the scanner decides.
+    int64_t left = body_len_ > 0 ? body_left_ : -1;
+    (void)client_timeout;  // the main coroutine's deadline covers the exchange
+    for (;;) {
+      auto [ec, n] = co_await client_.async_read_some(asio::buffer(cbuf_.get(), kBufSize), nothrow);
+      if (ec) {
+        pump_failed_ = true;
+        boost::system::error_code e2;
+        upstream_.cancel(e2);
+        co_return;
+      }
+      size_t use = n;
+      bool done = false;
+      if (left >= 0) {
+        use = static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(n)));
+        left -= static_cast<int64_t>(use);
+        done = left == 0;
+      } else {
+        size_t used = 0;
+        auto r = chunks_.feed(cbuf_.get(), n, used);
+        if (r == http1::ChunkedScanner::Result::Error) {
+          pump_failed_ = true;
+          boost::system::error_code e2;
+          upstream_.cancel(e2);
+          co_return;
+        }
+        use = used;
+        done = r == http1::ChunkedScanner::Result::Done;
+      }
+      fe_.live->counters.add(Counter::BytesIn, use);
+      auto [wec, wn] = co_await asio::async_write(upstream_, asio::buffer(cbuf_.get(), use), nothrow);
+      (void)wn;
+      if (wec) {
+        pump_failed_ = true;
+        co_return;
+      }
+      if (done) {
+        cbeg_ = use;
+        cend_ = n;
+        pump_done_ = true;
+        co_return;
+      }
+    }
+  }
+
+  // Answers with one of HAProxy's own responses (503 etc.).
+  asio::awaitable<bool> local_error(int status, const char* term, bool keep, bool http10_close,
+                                    const std::string& server, const std::string& backend,
+                                    long t_queue = -1, int retries = 0) {
+    release_server();
+    bool close = !keep || http10_close;
+    std::string resp = error_response(fe_.cfg->errorfiles, status, http10_close, is_head_);
+    set_deadline(Phase::ClientWrite, fe_timeout_client());
+    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(resp), nothrow);
+    fe_.live->counters.add(status_counter(status));
+    fe_.live->counters.add(Counter::BytesOut, n);
+    if (fe_.logs) {
+      LogRecord r = base_log(server, backend, 0);
+      r.tr = 0;
+      r.tw = t_queue;
+      r.status = status;
+      r.bytes_out = n;
+      std::memcpy(r.term, term, 4);
+      r.retries = retries;
+      r.request_line = request_line_;
+      w_.shared.hooks.log(*fe_.cfg, r);
+    }
+    // Skip a request body we never forwarded (only when it is all here).
+    size_t body = body_len_ > 0 ? static_cast<size_t>(body_len_) : 0;
+    if (body_len_ == -2) close = true;
+    if (cend_ - cbeg_ >= req_.head_len + body) {
+      cbeg_ += req_.head_len + body;
+    } else {
+      close = true;
+    }
+    start_ = Clock::time_point{};
+    co_return !ec && !close;
+  }
+
+  asio::awaitable<bool> serve_stats(bool client_keep) {
+    StatsRequest sr;
+    sr.proxy = fe_.cfg;
+    sr.method.assign(req_.method);
+    sr.target.assign(req_.target);
+    sr.head_only = is_head_;
+    const char* base = cbuf_.get() + cbeg_;
+    RequestView rv{base, &req_, src_ip_, src_port_, dst_ip_, dst_port_};
+    sr.authorization.assign(header_value(rv, "authorization"));
+    fe_.live->counters.add(Counter::Intercepted);
+    size_t body = body_len_ > 0 ? static_cast<size_t>(body_len_) : 0;
+    bool keep = client_keep && body_len_ != -2;
+    // Read a (small) POST body completely.
+    if (body > 0) {
+      if (body > kBufSize - req_.head_len) co_return co_await local_error(400, "PR--", false, true, "<STATS>", fe_.cfg->name);
+      while (cend_ - cbeg_ < req_.head_len + body) {
+        if (cbeg_ > 0) {
+          std::memmove(cbuf_.get(), cbuf_.get() + cbeg_, cend_ - cbeg_);
+          cend_ -= cbeg_;
+          cbeg_ = 0;
+          base = cbuf_.get();
+        }
+        set_deadline(Phase::Request, request_timeout(false));
+        auto [ec, n] = co_await client_.async_read_some(
+            asio::buffer(cbuf_.get() + cend_, kBufSize - cend_), nothrow);
+        if (ec) co_return false;
+        cend_ += n;
+      }
+      sr.body.assign(cbuf_.get() + cbeg_ + req_.head_len, body);
+    }
+    cbeg_ += req_.head_len + body;
+    std::string resp;
+    if (sr.method == "POST" && w_.shared.hooks.stats_post) {
+      // Runs on the control thread (it mutates the pool); wait for the answer here.
+      auto result = std::make_shared<std::string>();
+      auto ready = std::make_shared<asio::steady_timer>(w_.ioc, Clock::time_point::max());
+      auto& ioc = w_.ioc;
+      w_.shared.hooks.stats_post(std::move(sr), [result, ready, &ioc](std::string r) {
+        asio::post(ioc, [result, ready, r = std::move(r)]() mutable {
+          *result = std::move(r);
+          ready->cancel();
+        });
+      });
+      co_await ready->async_wait(nothrow);
+      resp = std::move(*result);
+    } else {
+      resp = w_.shared.hooks.stats(sr);
+    }
+    set_deadline(Phase::ClientWrite, fe_timeout_client());
+    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(resp), nothrow);
+    fe_.live->counters.add(Counter::BytesOut, n);
+    fe_.live->counters.add(status_counter(resp.size() > 12 ? std::atoi(resp.c_str() + 9) : 0));
+    if (fe_.logs) {
+      LogRecord r = base_log("<STATS>", fe_.cfg->name, 0);
+      r.tr = 0;
+      r.status = resp.size() > 12 ? std::atoi(resp.c_str() + 9) : 0;
+      r.bytes_out = n;
+      std::memcpy(r.term, "LR--", 4);
+      r.request_line = request_line_;
+      w_.shared.hooks.log(*fe_.cfg, r);
+    }
+    start_ = Clock::time_point{};
+    // The applet's responses carry connection: close when they end by closing.
+    bool resp_closes = resp.find("\r\nconnection: close\r\n") != std::string::npos ||
+                       resp.find("content-length") == std::string::npos;
+    co_return !ec && keep && !resp_closes;
+  }
+
+  Worker& w_;
+  const FrontendRt& fe_;
+  tcp::socket client_;
+  tcp::socket upstream_;
+  asio::steady_timer watchdog_;
+  bool watchdog_armed_ = false;
+  Clock::time_point deadline_{};
+  Phase phase_ = Phase::Idle;
+  bool timed_out_ = false;
+  bool closed_ = false;
+
+  std::unique_ptr<char[]> cbuf_;
+  size_t cbeg_ = 0, cend_ = 0;
+  std::unique_ptr<char[]> sbuf_;
+  std::string out_;
+  std::vector<std::pair<std::string, std::string>> appended_;
+  http1::Head req_;
+  http1::ChunkedScanner chunks_;
+  int64_t body_len_ = 0;  // -2 chunked
+  int64_t body_left_ = 0;
+  bool pump_done_ = true, pump_failed_ = false;
+  bool is_head_ = false, req_is_10_ = false, server_close_ = false;
+  std::string method_;
+  std::string request_target_;
+  std::string request_line_;
+  std::string accept_date_;
+
+  std::string src_ip_, dst_ip_;
+  uint16_t src_port_ = 0, dst_port_ = 0;
+  uint32_t client_v4_ = 0;
+  Clock::time_point start_{};
+  // Valid while hold_ pins the snapshot that holds them.
+  Worker::SnapHold* hold_ = nullptr;
+  balancing::ServerLive* server_live_ = nullptr;
+  balancing::BackendLive* backend_live_ = nullptr;
+  tcp::endpoint ep_;
+
+  friend void close_if_idle(Session* s);
+};
+
+void start_session(Worker& w, const FrontendRt& fe, tcp::socket sock) {
+  std::make_shared<Session>(w, fe, std::move(sock))->start();
+}
+
+void close_if_idle(Session* s) { s->close_if_idle(); }
+
+}  // namespace herd::proxy

@@ -1,0 +1,42 @@
+// proxy/upstream.cpp — see upstream.h.
+#include "proxy/upstream.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace herd::proxy {
+
+std::optional<UpstreamPool::tcp::socket> UpstreamPool::take(const void* key,
+                                                            const tcp::endpoint& ep) {
+  auto it = idle_.find(key);
+  if (it == idle_.end()) return std::nullopt;
+  auto& v = it->second;
+  auto now = std::chrono::steady_clock::now();
+  while (!v.empty()) {
+    Idle c = std::move(v.back());  // most recently used first: warmest connection
+    v.pop_back();
+    if (c.ep != ep || now - c.since > kPurgeDelay) continue;  // destructor closes
+    char b;
+    ssize_t n = ::recv(c.sock.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::move(c.sock);
+    // 0: the server closed it; >0: stray bytes; <0: error. Not reusable.
+  }
+  return std::nullopt;
+}
+
+void UpstreamPool::put(const void* key, const tcp::endpoint& ep, tcp::socket s) {
+  auto& v = idle_[key];
+  if (v.size() >= kMaxIdlePerServer) v.erase(v.begin());
+  v.push_back(Idle{std::move(s), ep, std::chrono::steady_clock::now()});
+}
+
+void UpstreamPool::clear() { idle_.clear(); }
+
+size_t UpstreamPool::size() const {
+  size_t n = 0;
+  for (const auto& [k, v] : idle_) n += v.size();
+  return n;
+}
+
+}  // namespace herd::proxy

@@ -1,0 +1,43 @@
+// proxy/upstream.h — a worker's idle server connections, kept for reuse.
+//
+// Each worker keeps its own pool (no sharing, no locks). Connections are
+// keyed by the server's live identity *and* its address, so a server whose
+// address changed (`set server addr`, a member that moved) never gets an old
+// connection. A connection is checked for a close or stray bytes before it
+// is handed out (one non-blocking MSG_PEEK), and connections idle longer than
+// the purge delay are dropped.
+//
+// Thread rules: one UpstreamPool per worker thread, used only there.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+namespace herd::proxy {
+
+class UpstreamPool {
+ public:
+  using tcp = boost::asio::ip::tcp;
+  static constexpr size_t kMaxIdlePerServer = 256;
+  static constexpr std::chrono::seconds kPurgeDelay{5};
+
+  // A live idle connection to `ep` of server `key`, or nullopt.
+  std::optional<tcp::socket> take(const void* key, const tcp::endpoint& ep);
+  // Keeps `s` for reuse (the caller saw a complete, reusable response).
+  void put(const void* key, const tcp::endpoint& ep, tcp::socket s);
+  void clear();
+  size_t size() const;
+
+ private:
+  struct Idle {
+    tcp::socket sock;
+    tcp::endpoint ep;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::unordered_map<const void*, std::vector<Idle>> idle_;
+};
+
+}  // namespace herd::proxy

@@ -1,0 +1,86 @@
+// proxy/worker.h — internals of the engine shared by engine.cpp and
+// session.cpp: the per-thread Worker and the per-frontend routing table.
+//
+// Thread rules: a Worker and everything it owns is touched only by its own
+// thread, except `post`ed closures (soft stop) and the immutable FrontendRt.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "balancing/frontend.h"
+#include "balancing/pool.h"
+#include "config/model.h"
+#include "proxy/engine.h"
+#include "proxy/upstream.h"
+
+namespace herd::proxy {
+
+// Routing facts of one frontend/listen, resolved once at start-up.
+struct FrontendRt {
+  const config::Proxy* cfg = nullptr;
+  balancing::FrontendLive* live = nullptr;
+  int default_backend = -1;  // index into PoolSnapshot::backends, -1 none
+  struct Route {
+    int backend;
+    const config::UseBackend* rule;
+  };
+  std::vector<Route> routes;
+  bool logs = false;
+  // Options that apply to the request: the frontend's, then the backend's.
+  bool close_client = false;  // `option httpclose` on the frontend side
+};
+
+struct Shared {
+  const config::Config& cfg;
+  balancing::Pool& pool;
+  balancing::ProcessLive& process;
+  Hooks hooks;
+  std::vector<FrontendRt> frontends;
+  std::vector<const config::Proxy*> backend_cfg;  // parallel to PoolSnapshot::backends
+};
+
+class Session;
+
+class Worker {
+ public:
+  Worker(Shared& shared, unsigned index);
+  Shared& shared;
+  unsigned index;
+  boost::asio::io_context ioc{1};
+  balancing::PoolReader reader;
+  UpstreamPool upstreams;
+  struct Listener {
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+    const FrontendRt* fe;
+  };
+  std::vector<Listener> listeners;
+  std::vector<Session*> sessions;  // live sessions, for soft stop
+
+  // Worker-local pins on pool snapshots: a request pins the snapshot it
+  // started with (no atomic operation: the count is this thread's), and a
+  // snapshot is let go once no request of this worker uses it any more.
+  struct SnapHold {
+    std::shared_ptr<const balancing::PoolSnapshot> snap;
+    uint32_t users = 0;
+  };
+  SnapHold* pin();
+  void unpin(SnapHold* h);
+  std::vector<std::unique_ptr<SnapHold>> holds;
+  bool stopping = false;
+  std::thread thread;
+
+  void start_accepting();
+  void soft_stop();  // on this worker's thread
+};
+
+// Starts serving an accepted client connection.
+void start_session(Worker& w, const FrontendRt& fe, boost::asio::ip::tcp::socket sock);
+// Soft stop: closes the session if it is idle between requests.
+void close_if_idle(Session* s);
+
+}  // namespace herd::proxy

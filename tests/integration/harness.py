@@ -1,0 +1,367 @@
+"""Integration-test harness: real processes on loopback.
+
+* Backend: a small HTTP/1.1 keep-alive server (threads, raw sockets) that
+  answers "<name>\\n" + the exact request head it received, like the harness
+  that captured HAProxy's behaviour (shared/docs/haproxy-compat.md). Query
+  options: ?sleep=S, ?st=NNN (status), ?garbage=1 (invalid response),
+  ?close=1 (no keep-alive), ?chunked=1, ?size=N (body of N bytes).
+  Every request head it receives is recorded in `.requests`.
+* LB: starts `herd` (HERD_BIN) or real `haproxy` on a config text, waits for
+  its port, stops it by PID.
+* raw(): sends bytes on a fresh connection and reads the answer.
+
+Everything listens on 127.0.0.1 with ports chosen by the kernel, so tests
+run in parallel. Nothing here talks to any other address.
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.parse
+
+HERD_BIN = os.environ.get("HERD_BIN", os.path.join(os.path.dirname(__file__), "../../build/herd"))
+HAPROXY_BIN = shutil.which("haproxy") or "/usr/sbin/haproxy"
+SHARED_DOCS = os.environ.get(
+    "HERD_SHARED_DOCS", os.path.join(os.path.dirname(__file__), "../../../shared/docs"))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, timeout=10.0, host="127.0.0.1"):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"port {port} did not open")
+
+
+def read_head(sock, buf=b""):
+    while b"\r\n\r\n" not in buf:
+        d = sock.recv(65536)
+        if not d:
+            return None, buf
+        buf += d
+    i = buf.index(b"\r\n\r\n") + 4
+    return buf[:i], buf[i:]
+
+
+def parse_headers(head):
+    lines = head.decode("latin-1").split("\r\n")
+    hdrs = []
+    for l in lines[1:]:
+        if l:
+            k, _, v = l.partition(":")
+            hdrs.append((k.strip().lower(), v.strip()))
+    return lines[0], hdrs
+
+
+def read_body(sock, hdrs, rest, no_body=False):
+    """Reads a body framed by content-length or chunked; returns (body, rest)."""
+    d = dict(hdrs)
+    if no_body:
+        return b"", rest
+    if "chunked" in d.get("transfer-encoding", "").lower():
+        body = b""
+        buf = rest
+        while True:
+            while b"\r\n" not in buf:
+                x = sock.recv(65536)
+                if not x:
+                    raise EOFError("chunked body cut")
+                buf += x
+            line, buf = buf.split(b"\r\n", 1)
+            size = int(line.split(b";")[0], 16)
+            while len(buf) < size + 2:
+                x = sock.recv(65536)
+                if not x:
+                    raise EOFError("chunk cut")
+                buf += x
+            body += buf[:size]
+            buf = buf[size + 2:]
+            if size == 0:
+                return body, buf
+    n = int(d.get("content-length", "0"))
+    buf = rest
+    while len(buf) < n:
+        x = sock.recv(65536)
+        if not x:
+            raise EOFError("body cut")
+        buf += x
+    return buf[:n], buf[n:]
+
+
+class Backend:
+    """A keep-alive HTTP/1.1 echo server named `name` on 127.0.0.1:port."""
+
+    def __init__(self, name, port=0, host="127.0.0.1"):
+        self.name = name
+        self.requests = []
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(512)
+        self.port = self.sock.getsockname()[1]
+        self.host = host
+        self.down = False  # answer 503 (health checks fail)
+        self.conns = 0
+        self._stop = False
+        self._clients = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    @property
+    def addr(self):
+        return f"{self.host}:{self.port}"
+
+    def _accept(self):
+        while not self._stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns += 1
+            self._clients.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        buf = b""
+        try:
+            while True:
+                head, buf = read_head(c, buf)
+                if head is None:
+                    return
+                line, hdrs = parse_headers(head)
+                method, target = line.split(" ")[0], line.split(" ")[1]
+                body, buf = read_body(c, hdrs, buf, no_body=False)
+                with self.lock:
+                    self.requests.append(head)
+                q = urllib.parse.parse_qs(urllib.parse.urlsplit(target).query)
+                if "sleep" in q:
+                    time.sleep(float(q["sleep"][0]))
+                if "garbage" in q:
+                    c.sendall(b"this is not http\r\n\r\n")
+                    c.close()
+                    return
+                status = int(q.get("st", ["503" if self.down else "200"])[0])
+                payload = (self.name + "\n").encode() + head
+                if "size" in q:
+                    payload = b"x" * int(q["size"][0])
+                if "echo" in q:
+                    payload = body
+                close = "close" in q or dict(hdrs).get("connection", "").lower() == "close"
+                out = f"HTTP/1.1 {status} {'OK' if status == 200 else 'Status'}\r\ncontent-type: text/plain\r\n"
+                if "chunked" in q:
+                    out += "transfer-encoding: chunked\r\n"
+                    if close:
+                        out += "connection: close\r\n"
+                    out = out.encode() + b"\r\n"
+                    if method != "HEAD":
+                        for i in range(0, len(payload), 1000):
+                            part = payload[i:i + 1000]
+                            out += f"{len(part):x}\r\n".encode() + part + b"\r\n"
+                        out += b"0\r\n\r\n"
+                else:
+                    out += f"content-length: {len(payload)}\r\n"
+                    if close:
+                        out += "connection: close\r\n"
+                    out = out.encode() + b"\r\n" + (b"" if method == "HEAD" else payload)
+                c.sendall(out)
+                if close:
+                    c.close()
+                    return
+        except (OSError, EOFError, ValueError):
+            pass
+        finally:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self._stop = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        for c in self._clients:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+                c.close()
+            except OSError:
+                pass
+
+
+class LB:
+    """herd or haproxy running `cfg` (a config text)."""
+
+    def __init__(self, cfg, engine="herd", wait_ports=(), env=None, args=()):
+        self.engine = engine
+        self.dir = tempfile.mkdtemp(prefix=f"{engine}-")
+        self.cfg_path = os.path.join(self.dir, "haproxy.cfg")
+        with open(self.cfg_path, "w") as f:
+            f.write(cfg)
+        exe = HERD_BIN if engine == "herd" else HAPROXY_BIN
+        self.log = open(os.path.join(self.dir, "stderr.log"), "w+")
+        e = dict(os.environ)
+        e.update(env or {})
+        self.proc = subprocess.Popen([exe, "-db", "-f", self.cfg_path, *args],
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        for p in wait_ports:
+            try:
+                wait_port(p)
+            except TimeoutError:
+                self.stop()
+                raise RuntimeError(f"{engine} did not start: {self.output()}")
+
+    def output(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def raw(port, data, timeout=5.0, until_close=False, host="127.0.0.1"):
+    """Sends `data` on a new connection; returns what came back before the
+    server closed or (unless until_close) before `timeout` of silence."""
+    s = socket.create_connection((host, port), timeout=timeout)
+    try:
+        s.sendall(data)
+        out = b""
+        while True:
+            try:
+                d = s.recv(65536)
+            except socket.timeout:
+                break
+            if not d:
+                break
+            out += d
+            if not until_close and complete_responses(out):
+                break
+        return out
+    finally:
+        s.close()
+
+
+def complete_responses(data, head_only=False):
+    """True when `data` holds at least one complete response."""
+    if b"\r\n\r\n" not in data:
+        return False
+    head, rest = data.split(b"\r\n\r\n", 1)
+    _, hdrs = parse_headers(head + b"\r\n\r\n")
+    d = dict(hdrs)
+    if head_only or head.startswith(b"HTTP/1.1 1") or head.split(b" ")[1] in (b"204", b"304"):
+        return True
+    if "content-length" in d:
+        return len(rest) >= int(d["content-length"])
+    if "chunked" in d.get("transfer-encoding", ""):
+        return rest.endswith(b"0\r\n\r\n")
+    return False
+
+
+class Client:
+    """A keep-alive client connection that sends requests one at a time."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10.0):
+        self.s = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def request(self, data, head_only=False):
+        self.s.sendall(data)
+        head, self.buf = read_head(self.s, self.buf)
+        if head is None:
+            raise EOFError("connection closed")
+        line, hdrs = parse_headers(head)
+        body, self.buf = read_body(self.s, hdrs, self.buf, no_body=head_only)
+        return int(line.split(" ")[1]), hdrs, body
+
+    def closed(self, wait=1.0):
+        self.s.settimeout(wait)
+        try:
+            return self.s.recv(1) == b""
+        except socket.timeout:
+            return False
+        except OSError:
+            return True
+
+    def close(self):
+        self.s.close()
+
+
+def get(port, path="/", headers=None, host="127.0.0.1"):
+    """One GET on a new connection; returns (status, headers, body)."""
+    h = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    c = Client(port, host)
+    try:
+        return c.request(f"GET {path} HTTP/1.1\r\nhost: t\r\n{h}\r\n".encode())
+    finally:
+        c.close()
+
+
+def server_of(body):
+    return body.split(b"\n", 1)[0].decode()
+
+
+def have_haproxy():
+    return os.path.exists(HAPROXY_BIN)
+
+
+LAB_CFG = """
+global
+    maxconn 4096
+    nbthread {nbthread}
+defaults
+    mode http
+    option httplog
+    option dontlognull
+    timeout connect {tconnect}
+    timeout client {tclient}
+    timeout server {tserver}
+frontend localnodes
+    bind 127.0.0.1:{port}
+    mode http
+    default_backend nodes
+backend nodes
+    mode http
+    balance {balance}
+    option forwardfor
+    http-request set-header X-Forwarded-Port %[dst_port]
+{servers}
+"""
+
+
+def lab_cfg(port, backends, balance="roundrobin", weights=None, extra_server="", nbthread=1,
+            tconnect=5000, tclient=50000, tserver=50000, extra_backend=""):
+    lines = []
+    for i, b in enumerate(backends):
+        w = f" weight {weights[i]}" if weights else ""
+        lines.append(f"    server {b.name} {b.addr}{w}{extra_server}")
+    return LAB_CFG.format(port=port, balance=balance, servers="\n".join(lines) + "\n" + extra_backend,
+                          nbthread=nbthread, tconnect=tconnect, tclient=tclient, tserver=tserver)

@@ -1,0 +1,146 @@
+// Unit tests for proxy/http1.h: request/response heads and chunked framing.
+#include "proxy/http1.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include <string>
+
+#include "proxy/responses.h"
+#include "proxy/rules.h"
+
+using namespace herd::proxy;
+using http1::Status;
+
+namespace {
+
+Status req(const std::string& s, http1::Head& h) { return http1::parse_request(s.data(), s.size(), h); }
+Status resp(const std::string& s, http1::Head& h) { return http1::parse_response(s.data(), s.size(), h); }
+
+}  // namespace
+
+TEST(Http1Request, ParsesLineHeadersAndFraming) {
+  http1::Head h;
+  std::string s = "POST /a?b=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: Keep-Alive\r\n\r\nhello";
+  ASSERT_EQ(req(s, h), Status::Complete);
+  EXPECT_EQ(h.method, "POST");
+  EXPECT_EQ(h.target, "/a?b=1");
+  EXPECT_EQ(h.version, 11);
+  EXPECT_EQ(h.nfields, 3u);
+  EXPECT_EQ(h.name(s.data(), 0), "Host");
+  EXPECT_EQ(h.value(s.data(), 0), "x");
+  EXPECT_EQ(h.content_length, 5);
+  EXPECT_TRUE(h.conn_keep_alive);
+  EXPECT_EQ(h.head_len, s.size() - 5);
+}
+
+TEST(Http1Request, IncompleteUntilEmptyLine) {
+  http1::Head h;
+  EXPECT_EQ(req("GET / HTTP/1.1\r\nHost: x\r\n", h), Status::Incomplete);
+  EXPECT_EQ(req("GET / HTT", h), Status::Incomplete);
+  EXPECT_EQ(req("GET / HTTP/1.0\n\n", h), Status::Complete);  // bare LF tolerated
+  EXPECT_EQ(h.version, 10);
+}
+
+TEST(Http1Request, RejectsMalformedAndSmuggling) {
+  http1::Head h;
+  for (const char* bad : {
+           "GARBAGE\r\n\r\n",
+           "GET / HTTP/2.0\r\n\r\n",
+           "GET  / HTTP/1.1\r\n\r\n",
+           "G@T / HTTP/1.1\r\n\r\n",
+           "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
+           "GET / HTTP/1.1\r\nName : x\r\n\r\n",
+           "GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n",
+           "GET / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+           "GET / HTTP/1.1\r\nContent-Length: 1,2\r\n\r\n",
+           "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+           "GET / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+           "GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+           "GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n",
+           "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+       }) {
+    EXPECT_EQ(req(bad, h), Status::Error) << bad;
+  }
+}
+
+TEST(Http1Request, TransferEncodingWinsOverContentLength) {
+  http1::Head h;
+  ASSERT_EQ(req("POST / HTTP/1.1\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n", h),
+            Status::Complete);
+  EXPECT_TRUE(h.chunked);
+  EXPECT_EQ(h.content_length, -1);
+  ASSERT_EQ(req("POST / HTTP/1.1\r\nContent-Length: 4, 4\r\n\r\n", h), Status::Complete);
+  EXPECT_EQ(h.content_length, 4);
+}
+
+TEST(Http1Request, TooManyHeadersIsAnError) {
+  std::string s = "GET / HTTP/1.1\r\n";
+  for (int i = 0; i < 102; ++i) s += "X-" + std::to_string(i) + ": v\r\n";
+  s += "\r\n";
+  http1::Head h;
+  EXPECT_EQ(req(s, h), Status::Error);
+}
+
+TEST(Http1Response, StatusLineAndBodyRules) {
+  http1::Head h;
+  ASSERT_EQ(resp("HTTP/1.1 204 No Content\r\n\r\n", h), Status::Complete);
+  EXPECT_EQ(h.status, 204);
+  EXPECT_FALSE(http1::response_has_body("GET", 204));
+  EXPECT_FALSE(http1::response_has_body("HEAD", 200));
+  EXPECT_FALSE(http1::response_has_body("GET", 304));
+  EXPECT_TRUE(http1::response_has_body("GET", 200));
+  ASSERT_EQ(resp("HTTP/1.0 200\r\n\r\n", h), Status::Complete);  // empty reason
+  EXPECT_EQ(h.reason, "");
+  EXPECT_EQ(resp("this is not http\r\n\r\n", h), Status::Error);
+  EXPECT_EQ(resp("HTTP/1.1 2x0 OK\r\n\r\n", h), Status::Error);
+}
+
+TEST(ChunkedScanner, FindsTheEndAcrossSplits) {
+  std::string body = "5\r\nhello\r\n1;ext=1\r\n!\r\n0\r\nTrailer: x\r\n\r\nNEXT";
+  for (size_t split = 0; split <= body.size(); ++split) {
+    http1::ChunkedScanner sc;
+    size_t used = 0;
+    auto r = sc.feed(body.data(), split, used);
+    size_t total = used;
+    if (r != http1::ChunkedScanner::Result::Done) {
+      ASSERT_EQ(r, http1::ChunkedScanner::Result::NeedMore) << split;
+      r = sc.feed(body.data() + split, body.size() - split, used);
+      total += used;
+    }
+    ASSERT_EQ(r, http1::ChunkedScanner::Result::Done) << split;
+    EXPECT_EQ(total, body.size() - 4) << split;
+  }
+}
+
+TEST(ChunkedScanner, RejectsBadFraming) {
+  for (const char* bad : {"x\r\n", "5\r\nhelloX\r\n", "12345678901234567\r\n"}) {
+    http1::ChunkedScanner sc;
+    size_t used = 0;
+    EXPECT_EQ(sc.feed(bad, std::strlen(bad), used), http1::ChunkedScanner::Result::Error) << bad;
+  }
+}
+
+TEST(Responses, BuiltinPagesMatchHAProxyBytes) {
+  std::string r503 = builtin_response(503, false, false);
+  EXPECT_EQ(r503.substr(0, r503.find("\r\n\r\n")),
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 107\r\ncache-control: "
+            "no-cache\r\ncontent-type: text/html");
+  EXPECT_NE(builtin_response(503, true, false).find("connection: close\r\n\r\n"), std::string::npos);
+  EXPECT_EQ(builtin_response(503, false, true).find("<html>"), std::string::npos);
+  EXPECT_EQ(builtin_response(400, false, false).substr(0, 41),
+            "HTTP/1.1 400 Bad request\r\nContent-length");
+}
+
+TEST(Rules, PathsCookiesNetworks) {
+  EXPECT_EQ(request_path("/a/b?c=d"), "/a/b");
+  EXPECT_EQ(request_path("http://h:80/x?y"), "/x");
+  EXPECT_EQ(request_path("http://h"), "/");
+  EXPECT_EQ(strip_cookie("a=1; SERVERID=s2; b=2", "SERVERID"), "a=1; b=2");
+  EXPECT_EQ(strip_cookie("SERVERID=s2", "SERVERID"), "");
+  EXPECT_TRUE(ip_in_network("127.0.0.1", "127.0.0.0/8"));
+  EXPECT_FALSE(ip_in_network("10.0.0.1", "127.0.0.0/8"));
+  EXPECT_TRUE(ip_in_network("::1", "::1"));
+  EXPECT_FALSE(ip_in_network("::1", "127.0.0.1"));
+}
