@@ -51,6 +51,8 @@ struct LogTarget {
   int facility = 16;         // local0; syslog numeric facility
   int max_level = 7;         // messages with severity <= max_level are sent
   int min_level = 0;
+  int max_len = 1024;        // `len <n>`: longest line sent, in bytes
+  std::string unix_path;     // non-empty: a Unix datagram socket (`/dev/log`); kind stays Udp
   Location where;
 };
 

@@ -1,0 +1,287 @@
+// config/keywords_global.cpp — the `global` section and the `log` keyword
+// (shared with proxies). See docs/configuration.md for the supported set.
+#include <algorithm>
+#include <cstdlib>
+
+#include "config/parser_internal.h"
+#include "config/units.h"
+
+namespace herd::config::detail {
+namespace {
+
+constexpr const char* kFacilities[] = {
+    "kern",  "user",  "mail",   "daemon", "auth",   "syslog", "lpr",    "news",
+    "uucp",  "cron",  "auth2",  "ftp",    "ntp",    "audit",  "alert",  "cron2",
+    "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"};
+constexpr const char* kLevels[] = {"emerg",   "alert",  "crit", "err",
+                                   "warning", "notice", "info", "debug"};
+
+int index_of(const std::string& w, const char* const* table, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (w == table[i]) return static_cast<int>(i);
+  return -1;
+}
+
+// Global keywords HAProxy has that herd accepts but does nothing with.
+constexpr const char* kIgnoredGlobal[] = {"user",
+                                          "group",
+                                          "uid",
+                                          "gid",
+                                          "chroot",
+                                          "ca-base",
+                                          "crt-base",
+                                          "ssl-default-bind-ciphers",
+                                          "ssl-default-bind-ciphersuites",
+                                          "ssl-default-bind-options",
+                                          "ssl-default-server-ciphers",
+                                          "ssl-default-server-ciphersuites",
+                                          "ssl-default-server-options",
+                                          "tune.ssl.default-dh-param"};
+
+}  // namespace
+
+bool Parser::parse_log(const Words& w, size_t first, std::vector<LogTarget>* out) {
+  if (!has(w, first) || !has(w, first + 1)) {
+    alert("log : expects <address> and <facility>  as arguments");
+    return false;
+  }
+  LogTarget t;
+  t.where = loc();
+  std::string target = expand_address_vars(w[first], opts_.env);
+  if (target == "stdout" || target == "fd@1") {
+    t.kind = LogTarget::Kind::Stdout;
+  } else if (target == "stderr" || target == "fd@2") {
+    t.kind = LogTarget::Kind::Stderr;
+  } else if (target[0] == '/' || target.rfind("unix@", 0) == 0) {
+    t.unix_path = target[0] == '/' ? target : target.substr(5);
+  } else {
+    HostPort hp;
+    std::string err;
+    if (target.rfind("udp@", 0) == 0) target = target.substr(4);
+    if (target.rfind("udp4@", 0) == 0 || target.rfind("udp6@", 0) == 0)
+      target = "ipv" + std::string(1, target[3]) + "@" + target.substr(5);
+    if (!split_host_port(target, &hp, &err)) {
+      alert("log : " + err);
+      return false;
+    }
+    t.addr.host = hp.host;
+    t.addr.port = 514;
+    if (hp.has_port && !hp.port_text.empty() && !parse_port(hp.port_text, target, &t.addr.port, &err)) {
+      alert("log : " + err);
+      return false;
+    }
+    if (!resolve_host(hp.host, hp.family, true, &t.addr.ip)) {
+      alert("log : invalid address: '" + hp.host + "' in '" + w[first] + "'\n");
+      return false;
+    }
+  }
+  size_t i = first + 1;
+  while (i + 1 < w.size() && (w[i] == "len" || w[i] == "format" || w[i] == "sample")) {
+    if (w[i] == "len") {
+      int n = lax_int(w[i + 1]);
+      if (n < 80 || n > 65535) {
+        alert("log : invalid log length '" + w[i + 1] + "', must be between 80 and 65535");
+        return false;
+      }
+      t.max_len = n;
+    } else if (w[i] == "format") {
+      static const char* const kKnown[] = {"rfc3164", "rfc5424", "raw",      "short",
+                                           "iso",     "local",   "priority", "timed"};
+      const std::string& f = w[i + 1];
+      if (std::find(std::begin(kKnown), std::end(kKnown), f) == std::end(kKnown)) {
+        alert("log : unknown log format '" + f + "'");
+        return false;
+      }
+      if (f != "rfc3164" && f != "rfc5424" && f != "raw" && f != "short") {
+        alert("log : format '" + f + "' is not supported by herd.");
+        return false;
+      }
+      t.format = f;
+    } else {
+      alert("log : 'sample' is not supported by herd.");
+      return false;
+    }
+    i += 2;
+  }
+  if (!has(w, i)) {
+    alert("log : expects <address> and <facility>  as arguments");
+    return false;
+  }
+  t.facility = index_of(w[i], kFacilities, std::size(kFacilities));
+  if (t.facility < 0) {
+    alert("log : unknown log facility '" + w[i] + "'");
+    return false;
+  }
+  if (has(w, i + 1)) {
+    t.max_level = index_of(w[i + 1], kLevels, std::size(kLevels));
+    if (t.max_level < 0) {
+      alert("log : unknown optional log level '" + w[i + 1] + "'");
+      return false;
+    }
+  }
+  if (has(w, i + 2)) {
+    t.min_level = index_of(w[i + 2], kLevels, std::size(kLevels));
+    if (t.min_level < 0) {
+      alert("log : unknown optional minimum log level '" + w[i + 2] + "'");
+      return false;
+    }
+  }
+  if (has(w, i + 3)) {
+    alert("log : cannot handle unexpected argument '" + w[i + 3] + "'");
+    return false;
+  }
+  out->push_back(std::move(t));
+  return true;
+}
+
+namespace {
+
+bool parse_stats_socket(Parser& p, const Words& w) {
+  if (!has(w, 2)) {
+    p.alert("'stats socket' in global section expects an address or a path to a UNIX socket");
+    return false;
+  }
+  StatsSocket s;
+  s.where = p.loc();
+  std::string addr = expand_address_vars(w[2], p.opts().env);
+  bool tcp = addr.rfind("ipv4@", 0) == 0 || addr.rfind("ipv6@", 0) == 0 ||
+             addr.rfind("tcp@", 0) == 0 ||
+             (addr.find(':') != std::string::npos && addr.find('/') == std::string::npos &&
+              addr.find('@') == std::string::npos);
+  if (tcp) {
+    HostPort hp;
+    std::string err;
+    s.is_unix = false;
+    if (!split_host_port(addr, &hp, &err) ||
+        !parse_port(hp.port_text, addr, &s.addr.port, &err)) {
+      p.alert("'stats socket' : " + err);
+      return false;
+    }
+    s.addr.host = hp.host;
+    if (!resolve_host(hp.host, hp.family, true, &s.addr.ip)) {
+      p.alert("parsing " + p.where() + " : 'stats socket' : invalid address: '" + hp.host +
+              "' in '" + addr + "'\n\n");
+      return false;
+    }
+  } else if (addr.rfind("unix@", 0) == 0) {
+    s.path = addr.substr(5);
+  } else if (addr.find('@') != std::string::npos) {
+    p.alert("'stats socket' : address '" + addr + "' is not supported by herd.");
+    return false;
+  } else {
+    s.path = addr;
+  }
+  for (size_t i = 3; i < w.size(); ++i) {
+    if (w[i].empty()) continue;
+    const std::string& v = arg(w, i + 1);
+    if (w[i] == "mode") {
+      char* end = nullptr;
+      unsigned long m = std::strtoul(v.c_str(), &end, 8);
+      if (v.empty() || *end != '\0') {
+        p.alert("'stats socket' : ''mode' : missing or invalid mode '" + v +
+                "' (octal integer expected)'");
+        return false;
+      }
+      s.mode = static_cast<uint32_t>(m);
+      ++i;
+    } else if (w[i] == "level") {
+      if (v == "user")
+        s.level = StatsSocket::Level::User;
+      else if (v == "operator")
+        s.level = StatsSocket::Level::Operator;
+      else if (v == "admin")
+        s.level = StatsSocket::Level::Admin;
+      else {
+        p.alert("'stats socket' : ''level' only supports 'user', 'operator', and 'admin' (got '" +
+                v + "')'");
+        return false;
+      }
+      ++i;
+    } else if (w[i] == "expose-fd" && v == "listeners") {
+      p.notice("'stats socket' : 'expose-fd listeners' is accepted but ignored by herd.");
+      ++i;
+    } else {
+      p.alert("'stats socket' : unknown keyword '" + w[i] + "'.");
+      return false;
+    }
+  }
+  p.config().global.stats_sockets.push_back(std::move(s));
+  return true;
+}
+
+}  // namespace
+
+void Parser::global_keyword(const Words& w) {
+  Global& g = res_.config.global;
+  const std::string& kw = w[0];
+  if (g.where.line == 0) g.where = loc();
+  if (kw == "maxconn") {
+    if (!has(w, 1)) return alert("'maxconn' expects an integer argument.");
+    if (has(w, 2)) return alert("'maxconn' cannot handle unexpected argument '" + w[2] + "'.");
+    g.maxconn = lax_int(w[1]);
+  } else if (kw == "nbthread") {
+    const std::string& v = arg(w, 1);
+    char* end = nullptr;
+    long n = std::strtol(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0')
+      return alert("'nbthread' passed a missing or unparsable integer value in '" + v + "'");
+    if (n < 1 || n > 64)
+      return alert("'nbthread' value must be between 1 and 64 (was " + std::to_string(n) + ")");
+    g.nbthread = static_cast<int>(n);
+  } else if (kw == "daemon") {
+    if (has(w, 1)) return alert("'daemon' cannot handle unexpected argument '" + w[1] + "'.");
+    g.daemon = true;
+  } else if (kw == "pidfile") {
+    if (!has(w, 1)) return alert("'pidfile' expects a file name as an argument.");
+    g.pidfile = w[1];
+  } else if (kw == "node") {
+    const std::string& v = arg(w, 1);
+    bool ok = !v.empty() && std::all_of(v.begin(), v.end(), [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+             c == '.' || c == '-' || c == '_';
+    });
+    if (!ok)
+      return alert_raw("parsing " + where() +
+                       ": 'node' requires valid node name - non-empty string with digits(0-9), "
+                       "letters(A-Z, a-z), dot(.), hyphen(-) or underscode(_).");
+    g.node = v;
+  } else if (kw == "log") {
+    if (arg(w, 1) == "global")
+      return alert("log : 'global' is not supported for a global syslog server");
+    parse_log(w, 1, &g.logs);
+  } else if (kw == "stats") {
+    const std::string& sub = arg(w, 1);
+    if (sub == "socket") {
+      parse_stats_socket(*this, w);
+    } else if (sub == "timeout") {
+      TimeValue v = parse_time(arg(w, 2));
+      if (v.status == TimeValue::Status::Overflow)
+        return alert(time_error(v, arg(w, 2), "stats timeout"));
+      if (v.status != TimeValue::Status::Ok || v.ms == 0)
+        return alert("'stats timeout' : unexpected character '" +
+                     (v.bad_char ? std::string(1, v.bad_char) : std::string()));
+      g.stats_timeout_ms = v.ms;
+    } else if (sub == "maxconn" || sub == "bind-process") {
+      notice("'stats " + sub + "' is accepted but ignored by herd.");
+    } else {
+      alert("'stats' only supports 'socket', 'maxconn', 'bind-process' and 'timeout' (got '" +
+            sub + "')");
+    }
+  } else if (kw == "nbproc") {
+    alert(
+        "nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used "
+        "on multi-processor machines if available.");
+  } else if (std::find(std::begin(kIgnoredGlobal), std::end(kIgnoredGlobal), kw) !=
+             std::end(kIgnoredGlobal)) {
+    notice("'" + kw + "' is accepted but ignored by herd.");
+  } else {
+    static const std::vector<std::string_view> kKnown = {
+        "maxconn", "nbthread", "daemon", "pidfile", "node", "log", "stats", "user",
+        "group",   "chroot",   "ca-base", "crt-base"};
+    std::string s = suggest(kw, kKnown);
+    alert("unknown keyword '" + kw + "' in 'global' section" +
+          (s.empty() ? "" : "; did you mean '" + s + "' maybe ?"));
+  }
+}
+
+}  // namespace herd::config::detail

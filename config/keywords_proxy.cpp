@@ -1,0 +1,627 @@
+// config/keywords_proxy.cpp — keywords of defaults, frontend, backend and
+// listen sections (except server lines and rules, see keywords_server.cpp and
+// keywords_rules.cpp).
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "config/parser_internal.h"
+#include "config/units.h"
+
+namespace herd::config::detail {
+namespace {
+
+constexpr int kFE = 1, kBE = 2;
+
+using Handler = void (*)(Parser&, const Words&);
+
+struct Keyword {
+  const char* name;
+  int caps;
+  bool in_defaults;
+  Handler fn;
+};
+
+// Emits HAProxy's "ignored because ... has no X capability" warning.
+void warn_cap(Parser& p, const std::string& what, int caps, const char* hint = "") {
+  const char* missing = (caps & kFE) ? "frontend" : "backend";
+  p.warn("'" + what + "' ignored because " + Parser::kind_name(*p.cur) + " '" + p.cur->name +
+         "' has no " + missing + " capability." + hint);
+}
+
+bool lacks(const Parser& p, int caps) {
+  if (p.in_defaults()) return false;
+  bool fe = p.cur->has_frontend(), be = p.cur->has_backend();
+  return !(((caps & kFE) && fe) || ((caps & kBE) && be));
+}
+
+bool integer_arg(Parser& p, const Words& w, const std::string& kw, int* out,
+                 const char* missing_suffix = "") {
+  if (!has(w, 1)) {
+    p.alert("'" + kw + "' expects an integer argument" + missing_suffix + ".");
+    return false;
+  }
+  if (has(w, 2)) {
+    p.alert("'" + kw + "' cannot handle unexpected argument '" + w[2] + "'.");
+    return false;
+  }
+  *out = lax_int(w[1]);
+  return true;
+}
+
+bool no_extra(Parser& p, const Words& w, size_t i, const std::string& what) {
+  if (!has(w, i)) return true;
+  p.alert("'" + what + "' cannot handle unexpected argument '" + w[i] + "'.");
+  return false;
+}
+
+void kw_mode(Parser& p, const Words& w) {
+  const std::string& m = arg(w, 1);
+  if (m == "http")
+    p.cur->mode = Mode::Http;
+  else if (m == "tcp")
+    p.cur->mode = Mode::Tcp;
+  else if (m == "health")
+    p.alert("'mode health' doesn't exist anymore. Please use 'http-request return status 200' "
+            "instead.");
+  else
+    p.alert("unknown proxy mode '" + m + "'.");
+}
+
+void kw_bind(Parser& p, const Words& w) {
+  if (!has(w, 1))
+    return p.alert("'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as "
+                   "arguments.");
+  std::vector<std::string> options;
+  for (size_t i = 2; i < w.size(); ++i) {
+    const std::string& o = w[i];
+    if (o.empty()) continue;
+    if (o == "name" || o == "id" || o == "backlog") {
+      if (!has(w, i + 1)) return p.alert("'bind " + w[1] + "' : '" + o + "' expects an argument.");
+      options.push_back(o + " " + w[i + 1]);
+      ++i;
+    } else if (o == "v4v6" || o == "v6only") {
+      options.push_back(o);
+    } else if (o == "ssl" || o == "crt" || o == "alpn" || o == "accept-proxy" ||
+               o == "transparent" || o == "tfo" || o == "defer-accept" || o == "interface" ||
+               o == "process" || o == "thread" || o == "mode" || o == "user" || o == "group") {
+      return p.alert("'bind " + w[1] + "' : '" + o + "' is not supported by herd.");
+    } else {
+      static const std::vector<std::string_view> kBindKw = {"name", "id", "backlog", "v4v6",
+                                                           "v6only"};
+      std::string s = suggest(o, kBindKw);
+      return p.alert("'bind " + w[1] + "' in section '" +
+                     (p.cur->kind == Proxy::Kind::Listen ? std::string("listen")
+                                                         : std::string("frontend")) +
+                     "': unknown keyword '" + o + "'" +
+                     (s.empty() ? "." : "; did you mean '" + s + "' maybe ?"));
+    }
+  }
+  std::string list = expand_address_vars(w[1], p.opts().env);
+  std::vector<Bind> binds;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    std::string one = list.substr(start, comma == std::string::npos ? list.npos : comma - start);
+    start = comma == std::string::npos ? list.size() + 1 : comma + 1;
+    HostPort hp;
+    std::string err;
+    if (!split_host_port(one, &hp, &err)) return p.alert("'bind' : " + err);
+    if (!hp.has_port || hp.port_text.empty())
+      return p.alert("'bind' : missing port specification in '" + one + "'");
+    std::string lo = hp.port_text, hi = hp.port_text;
+    if (size_t dash = lo.find('-'); dash != std::string::npos && dash > 0) {
+      hi = lo.substr(dash + 1);
+      lo = lo.substr(0, dash);
+    }
+    uint16_t plo = 0, phi = 0;
+    if (!parse_port(lo, one, &plo, &err) || !parse_port(hi, one, &phi, &err))
+      return p.alert("'bind' : " + err);
+    Bind b;
+    b.options = options;
+    b.where = p.loc();
+    b.addr.host = hp.host;
+    if (!resolve_host(hp.host, hp.family, true, &b.addr.ip))
+      return p.alert("'bind' : invalid address: '" + hp.host + "' in '" + one + "'");
+    for (uint32_t port = plo; port <= phi; ++port) {
+      b.addr.port = static_cast<uint16_t>(port);
+      binds.push_back(b);
+    }
+  }
+  if (lacks(p, kFE)) return;  // warned by the caller; HAProxy ignores it
+  for (auto& b : binds) p.cur->binds.push_back(std::move(b));
+}
+
+void kw_default_backend(Parser& p, const Words& w) {
+  if (!has(w, 1)) return p.alert("'default_backend' expects a backend name.");
+  p.cur->default_backend = w[1];
+}
+
+void kw_maxconn(Parser& p, const Words& w) { integer_arg(p, w, "maxconn", &p.cur->maxconn); }
+void kw_fullconn(Parser& p, const Words& w) { integer_arg(p, w, "fullconn", &p.cur->fullconn); }
+void kw_retries(Parser& p, const Words& w) {
+  integer_arg(p, w, "retries", &p.cur->retries, " (dispatch counts for one)");
+}
+
+void kw_balance(Parser& p, const Words& w) {
+  if (!has(w, 1)) return;
+  const std::string& a = w[1];
+  Balance b;
+  if (a == "roundrobin") {
+    b.algo = BalanceAlgo::RoundRobin;
+  } else if (a == "static-rr") {
+    b.algo = BalanceAlgo::StaticRR;
+  } else if (a == "leastconn") {
+    b.algo = BalanceAlgo::LeastConn;
+  } else if (a == "first") {
+    b.algo = BalanceAlgo::First;
+  } else if (a == "source") {
+    b.algo = BalanceAlgo::Source;
+  } else if (a == "uri") {
+    b.algo = BalanceAlgo::Uri;
+    if (has(w, 2)) return p.alert("balance uri : option '" + w[2] + "' is not supported by herd.");
+  } else if (a.rfind("random", 0) == 0 && (a.size() == 6 || a[6] == '(')) {
+    b.algo = BalanceAlgo::Random;
+    if (a.size() > 6) {
+      size_t i = 7;
+      int n = 0;
+      while (i < a.size() && a[i] >= '0' && a[i] <= '9') n = n * 10 + (a[i++] - '0');
+      if (i >= a.size() || a[i] != ')' || i + 1 != a.size())
+        return p.alert("balance random : unexpected character '" +
+                       std::string(1, i < a.size() ? a[i] : ' ') + "' after argument.");
+      if (n < 1) return p.alert("balance random : number of draws must be at least 1.");
+      b.random_draws = n;
+    }
+  } else if (a == "url_param" || a.rfind("hdr(", 0) == 0 || a.rfind("rdp-cookie", 0) == 0 ||
+             a == "hash") {
+    return p.alert("balance '" + a + "' is not supported by herd.");
+  } else {
+    return p.alert("balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', "
+                   "'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.");
+  }
+  p.cur->balance = b;
+}
+
+void kw_timeout(Parser& p, const Words& w) {
+  const std::string& which = arg(w, 1);
+  static const char* const kFront[] = {"client", "http-request", "client-fin"};
+  static const char* const kBack[] = {"server", "connect", "queue", "check", "tunnel",
+                                      "server-fin"};
+  Timeouts& t = p.cur->timeouts;
+  int64_t* slot = which == "client"            ? &t.client
+                  : which == "server"          ? &t.server
+                  : which == "connect"         ? &t.connect
+                  : which == "check"           ? &t.check
+                  : which == "queue"           ? &t.queue
+                  : which == "http-keep-alive" ? &t.http_keep_alive
+                  : which == "http-request"    ? &t.http_request
+                  : which == "tunnel"          ? &t.tunnel
+                                               : nullptr;
+  if (slot == nullptr) {
+    if (which == "tarpit" || which == "client-fin" || which == "server-fin")
+      return p.alert("'timeout " + which + "' is not supported by herd.");
+    return p.alert("'timeout' supports 'client', 'server', 'connect', 'check', 'queue', "
+                   "'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and "
+                   "'server-fin' (got '" +
+                   which + "')");
+  }
+  const std::string kw = "timeout " + which;
+  if (!p.in_defaults()) {
+    bool front = std::find(std::begin(kFront), std::end(kFront), which) != std::end(kFront);
+    bool back = std::find(std::begin(kBack), std::end(kBack), which) != std::end(kBack);
+    if ((front && !p.cur->has_frontend()) || (back && !p.cur->has_backend()))
+      p.warn("'" + kw + "' will be ignored because " + Parser::kind_name(*p.cur) + " '" +
+             p.cur->name + "' has no " + (front ? "frontend" : "backend") + " capability");
+  }
+  const std::string& v = arg(w, 2);
+  TimeValue tv = parse_time(v);
+  if (tv.status != TimeValue::Status::Ok) return p.alert(time_error(tv, v, kw));
+  if (has(w, 3))
+    return p.alert("'" + kw + "' : unexpected extra argument '" + w[3] + "' after value '" + v +
+                   "'.");
+  if (!tv.trailing_junk.empty()) p.warn_raw(time_junk_warning(v, tv));
+  *slot = tv.ms;
+}
+
+void kw_legacy_timeout(Parser& p, const Words& w) {
+  const std::string& k = w[0];
+  const char* repl = k == "contimeout" ? "connect" : k == "clitimeout" ? "client" : "server";
+  p.alert("the '" + k + "' directive is not supported anymore since HAProxy 2.1. Use 'timeout " +
+          repl + "'.");
+}
+
+void kw_log(Parser& p, const Words& w) {
+  if (arg(w, 1) == "global") {
+    if (!no_extra(p, w, 2, "log global")) return;
+    p.cur->log_global = true;
+    return;
+  }
+  p.parse_log(w, 1, &p.cur->logs);
+}
+
+void kw_cookie(Parser& p, const Words& w) {
+  if (!has(w, 1)) return p.alert("'cookie' expects <cookie_name> as argument.");
+  Cookie c;
+  c.enabled = true;
+  c.name = w[1];
+  for (size_t i = 2; i < w.size(); ++i) {
+    const std::string& o = w[i];
+    if (o.empty()) continue;
+    if (o == "rewrite") {
+      c.rewrite = true;
+    } else if (o == "insert") {
+      c.insert = true;
+    } else if (o == "prefix") {
+      c.prefix = true;
+    } else if (o == "indirect") {
+      c.indirect = true;
+    } else if (o == "nocache") {
+      c.nocache = true;
+    } else if (o == "postonly") {
+      c.postonly = true;
+    } else if (o == "preserve") {
+      c.preserve = true;
+    } else if (o == "httponly") {
+      c.httponly = true;
+    } else if (o == "secure") {
+      c.secure = true;
+    } else if (o == "domain") {
+      if (!has(w, i + 1))
+        return p.alert_raw("parsing " + p.where() + ": 'domain' expects <domain> as argument.");
+      c.domains.push_back(w[++i]);
+    } else if (o == "maxidle" || o == "maxlife" || o == "dynamic" || o == "attr") {
+      return p.alert("'cookie' : '" + o + "' is not supported by herd.");
+    } else {
+      return p.alert("'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', "
+                     "'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options.");
+    }
+  }
+  if (int(c.rewrite) + int(c.insert) + int(c.prefix) > 1)
+    return p.alert("cookie 'rewrite', 'insert' and 'prefix' modes are incompatible.");
+  p.cur->cookie = c;
+}
+
+void kw_http_check(Parser& p, const Words& w) {
+  const std::string& sub = arg(w, 1);
+  HttpCheck& hc = p.cur->httpchk;
+  if (sub == "disable-on-404") {
+    hc.disable_on_404 = true;
+  } else if (sub == "send") {
+    HttpCheck tmp = hc;
+    for (size_t i = 2; i < w.size(); ++i) {
+      const std::string& o = w[i];
+      if (o.empty()) continue;
+      if (o == "meth" || o == "uri" || o == "ver" || o == "body") {
+        if (!has(w, i + 1))
+          return p.alert("'http-check send' : '" + o + "' expects a string as argument..");
+        const std::string& v = w[++i];
+        (o == "meth" ? tmp.method : o == "uri" ? tmp.uri : o == "ver" ? tmp.version : tmp.body) =
+            v;
+      } else if (o == "hdr") {
+        if (!has(w, i + 1) || i + 2 >= w.size())
+          return p.alert("'http-check send' : 'hdr' expects <name> and <value> as arguments.");
+        tmp.headers.emplace_back(w[i + 1], w[i + 2]);
+        i += 2;
+      } else if (o == "comment" || o == "uri-lf" || o == "body-lf") {
+        return p.alert("'http-check send' : '" + o + "' is not supported by herd.");
+      } else {
+        return p.alert("'http-check send' : expects 'comment', 'meth', 'uri', 'uri-lf', 'ver', "
+                       "'hdr', 'body' or 'body-lf' but got '" +
+                       o + "' as argument..");
+      }
+    }
+    hc = tmp;
+    p.cur_extra->has_http_check_rules = true;
+  } else if (sub == "expect") {
+    size_t i = 2;
+    bool neg = false;
+    if (arg(w, i) == "!") {
+      neg = true;
+      ++i;
+    }
+    const std::string& type = arg(w, i);
+    if (type.empty())
+      return p.alert("'http-check expect' : expects at least a matching pattern as arguments.");
+    HttpCheck::Expect e;
+    if (type == "status")
+      e = HttpCheck::Expect::Status;
+    else if (type == "rstatus")
+      e = HttpCheck::Expect::RStatus;
+    else if (type == "string")
+      e = HttpCheck::Expect::String;
+    else if (type == "rstring")
+      e = HttpCheck::Expect::RString;
+    else if (type == "min-recv" || type == "string-lf" || type == "hdr" || type == "fhdr" ||
+             type == "comment")
+      return p.alert("'http-check expect' : '" + type + "' is not supported by herd.");
+    else
+      return p.alert("'http-check expect' : 'only supports min-recv, [!]string', '[!]rstring', "
+                     "'[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, [!]fhdr or comment but "
+                     "got '" +
+                     type + "' as argument..");
+    if (!has(w, i + 1))
+      return p.alert("'http-check expect' : '" + type + "' expects a <pattern> as argument.");
+    if (has(w, i + 2))
+      return p.alert("'http-check expect' : '" + w[i + 2] + "' is not supported by herd.");
+    hc.expect = e;
+    hc.expect_negate = neg;
+    hc.expect_value = w[i + 1];
+    p.cur_extra->has_http_check_rules = true;
+  } else if (sub == "connect" || sub == "send-state" || sub == "comment" ||
+             sub.rfind("set-var", 0) == 0 || sub.rfind("unset-var", 0) == 0) {
+    p.alert("'http-check " + sub + "' is not supported by herd.");
+  } else {
+    p.alert("'http-check' only supports 'disable-on-404', 'send-state', 'comment', 'connect', "
+            "'send', 'expect', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)'. but got '" +
+            sub + "'");
+  }
+}
+
+void kw_stats(Parser& p, const Words& w) {
+  const std::string& sub = arg(w, 1);
+  StatsConfig& st = p.cur->stats;
+  if (sub == "enable") {
+  } else if (sub == "uri") {
+    if (!has(w, 2)) return p.alert("'uri' needs an URI prefix.");
+    st.uri = w[2];
+  } else if (sub == "realm") {
+    if (!has(w, 2)) return p.alert("'realm' needs an realm name.");
+    st.realm = w[2];
+  } else if (sub == "refresh") {
+    TimeValue tv = parse_time(arg(w, 2));
+    if (tv.status != TimeValue::Status::Ok)
+      return p.alert_raw("parsing " + p.where() + ": unexpected character '" +
+                         (tv.bad_char ? std::string(1, tv.bad_char) : std::string()) +
+                         "' in argument to stats refresh interval.");
+    st.refresh_ms = tv.ms;
+  } else if (sub == "auth") {
+    if (!has(w, 2)) return p.alert("'auth' needs a user:password account.");
+    size_t colon = w[2].find(':');
+    st.auth.emplace_back(w[2].substr(0, colon),
+                         colon == std::string::npos ? "" : w[2].substr(colon + 1));
+  } else if (sub == "hide-version") {
+    st.hide_version = true;
+  } else if (sub == "show-legends") {
+    st.show_legends = true;
+  } else if (sub == "show-node") {
+    st.show_node = true;
+  } else if (sub == "admin") {
+    const std::string& k = arg(w, 2);
+    if (k != "if" && k != "unless")
+      return p.alert("'stats admin' requires either 'if' or 'unless' followed by a condition.");
+    if (p.in_defaults()) return p.alert("'stats admin' is not supported in 'defaults' by herd.");
+    Condition c;
+    if (!p.parse_condition(w, 2, "error detected while parsing a 'stats admin' rule : ", &c))
+      return;
+    st.admin = std::move(c);
+  } else if (sub == "scope" || sub == "show-desc" || sub == "http-request") {
+    return p.alert("'stats " + sub + "' is not supported by herd.");
+  } else {
+    return p.alert_raw("parsing " + p.where() + ": unknown stats parameter '" + sub +
+                       "', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', "
+                       "'hide-version', 'show-node', 'show-desc' or 'show-legends'.");
+  }
+  st.enabled = true;
+}
+
+void kw_errorfile(Parser& p, const Words& w) {
+  if (!has(w, 1) || !has(w, 2))
+    return p.alert("errorfile : expects <status_code> and <file> as arguments.\n");
+  static const int kCodes[] = {200, 400, 401, 403, 404, 405, 407, 408, 410,
+                               413, 425, 429, 500, 501, 502, 503, 504};
+  int code = lax_int(w[1]);
+  if (std::find(std::begin(kCodes), std::end(kCodes), code) == std::end(kCodes))
+    return p.alert("errorfile : status code '" + w[1] + "' not handled.");
+  std::ifstream in(w[2], std::ios::binary);
+  if (!in) return p.alert("errorfile : error opening file '" + w[2] + "'.");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string body = ss.str();
+  if (body.rfind("HTTP/", 0) != 0)
+    return p.alert("errorfile : '" + w[2] + "': unable to parse headers (error offset: 0)");
+  p.cur->errorfiles[code] = std::move(body);
+}
+
+// ---- option ----
+
+struct Option {
+  const char* name;
+  int caps;
+  bool negatable;
+};
+constexpr Option kOptions[] = {
+    {"forwardfor", kFE | kBE, false},     {"httplog", kFE, true},
+    {"dontlognull", kFE, true},           {"http-keep-alive", kFE | kBE, true},
+    {"http-server-close", kFE | kBE, true}, {"httpclose", kFE | kBE, true},
+    {"allbackups", kBE, true},            {"redispatch", kBE, true},
+    {"httpchk", kBE, false}};
+
+void option_forwardfor(Parser& p, const Words& w, size_t i) {
+  ForwardFor f;
+  f.enabled = true;
+  for (; i < w.size(); ++i) {
+    const std::string& o = w[i];
+    if (o.empty()) continue;
+    if (o == "except") {
+      if (!has(w, i + 1) || !valid_network(w[i + 1]))
+        return p.alert("'option forwardfor except' expects <address>[/mask] as argument.");
+      f.except_net = w[++i];
+    } else if (o == "header") {
+      if (!has(w, i + 1))
+        return p.alert("'option forwardfor header' expects <header_name> as argument.");
+      f.header = w[++i];
+      std::transform(f.header.begin(), f.header.end(), f.header.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    } else if (o == "if-none") {
+      f.if_none = true;
+    } else {
+      return p.alert("'option forwardfor' only supports optional values: 'except', 'header' and "
+                     "'if-none'.");
+    }
+  }
+  p.cur->forwardfor = f;
+}
+
+void option_httpchk(Parser& p, const Words& w, size_t i) {
+  HttpCheck hc = p.cur->httpchk;
+  hc.enabled = true;
+  size_t n = 0;
+  while (has(w, i + n)) ++n;
+  if (n > 3) return p.alert("'option httpchk' cannot handle unexpected argument '" + w[i + 3] + "'.");
+  hc.method = "OPTIONS";
+  hc.uri = "/";
+  hc.version = "HTTP/1.0";
+  if (n == 1) hc.uri = w[i];
+  if (n >= 2) {
+    hc.method = w[i];
+    hc.uri = w[i + 1];
+  }
+  if (n == 3) {
+    std::string v = w[i + 2];
+    size_t crlf = v.find("\r\n");
+    hc.version = v.substr(0, crlf);
+    if (crlf != std::string::npos) {
+      p.warn_raw("parsing " + p.where() +
+                 ": 'option httpchk' : hiding headers or body at the end of the version string is "
+                 "deprecated. Please, consider to use 'http-check send' directive instead.");
+      std::string rest = v.substr(crlf + 2);
+      while (!rest.empty()) {
+        size_t e = rest.find("\r\n");
+        std::string line = rest.substr(0, e);
+        rest = e == std::string::npos ? "" : rest.substr(e + 2);
+        if (line.empty()) {
+          hc.body = rest;
+          break;
+        }
+        size_t colon = line.find(':');
+        std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
+        value.erase(0, value.find_first_not_of(" \t"));
+        hc.headers.emplace_back(line.substr(0, colon), value);
+      }
+    }
+  }
+  p.cur->httpchk = hc;
+}
+
+void kw_option(Parser& p, const Words& w) {
+  bool neg = w[0] == "no";
+  size_t base = neg ? 1 : 0;  // w[base] == "option"
+  const std::string& name = arg(w, base + 1);
+  const Option* opt = nullptr;
+  for (const auto& o : kOptions)
+    if (name == o.name) opt = &o;
+  if (opt == nullptr) {
+    if (neg)
+      return p.alert_raw("parsing " + p.where() + ": negation/default is not supported for option '" +
+                         name + "'.");
+    std::vector<std::string_view> cands;
+    for (const auto& o : kOptions) cands.push_back(o.name);
+    std::string s = suggest(name, cands);
+    return p.alert("unknown option '" + name + "'" +
+                   (s.empty() ? "." : "; did you mean '" + s + "' maybe ?"));
+  }
+  if (neg && !opt->negatable)
+    return p.alert_raw("parsing " + p.where() + ": negation/default is not supported for option '" +
+                       name + "'.");
+  if (lacks(p, opt->caps)) warn_cap(p, name, opt->caps);
+  Proxy& px = *p.cur;
+  size_t next = base + 2;
+  if (name == "forwardfor") return option_forwardfor(p, w, next);
+  if (name == "httpchk") return option_httpchk(p, w, next);
+  if (name == "redispatch") {
+    px.redispatch = !neg;
+    if (has(w, next)) px.redispatch_interval = lax_int(w[next]);
+    return;
+  }
+  if (name == "httplog" && has(w, next)) {
+    if (w[next] == "clf") return p.alert("'option httplog clf' is not supported by herd.");
+    return p.alert("keyword 'httplog' only supports option 'clf'.");
+  }
+  if (!no_extra(p, w, next, "option " + name)) return;
+  if (name == "httplog") {
+    px.httplog = !neg;
+  } else if (name == "dontlognull") {
+    px.dontlognull = !neg;
+  } else if (name == "allbackups") {
+    px.allbackups = !neg;
+  } else {
+    HttpConnMode m = name == "http-keep-alive"     ? HttpConnMode::KeepAlive
+                     : name == "http-server-close" ? HttpConnMode::ServerClose
+                                                   : HttpConnMode::Close;
+    if (!neg)
+      px.conn_mode = m;
+    else if (px.conn_mode == m)
+      px.conn_mode = HttpConnMode::KeepAlive;
+  }
+}
+
+void kw_server(Parser& p, const Words& w) { p.server_line(w); }
+void kw_rules(Parser& p, const Words& w) { p.condition_keyword(w); }
+
+constexpr Keyword kKeywords[] = {
+    {"mode", kFE | kBE, true, kw_mode},
+    {"bind", kFE, false, kw_bind},
+    {"default_backend", kFE, true, kw_default_backend},
+    {"use_backend", kFE, false, kw_rules},
+    {"acl", kFE | kBE, false, kw_rules},
+    {"http-request", kFE | kBE, false, kw_rules},
+    {"maxconn", kFE, true, kw_maxconn},
+    {"fullconn", kBE, true, kw_fullconn},
+    {"balance", kBE, true, kw_balance},
+    {"retries", kBE, true, kw_retries},
+    {"timeout", kFE | kBE, true, kw_timeout},
+    {"contimeout", kFE | kBE, true, kw_legacy_timeout},
+    {"clitimeout", kFE | kBE, true, kw_legacy_timeout},
+    {"srvtimeout", kFE | kBE, true, kw_legacy_timeout},
+    {"log", kFE | kBE, true, kw_log},
+    {"cookie", kBE, true, kw_cookie},
+    {"http-check", kBE, true, kw_http_check},
+    {"stats", kFE | kBE, true, kw_stats},
+    {"errorfile", kFE | kBE, true, kw_errorfile},
+    {"option", kFE | kBE, true, kw_option},
+    {"server", kBE, false, kw_server},
+    {"default-server", kBE, true, kw_server},
+    {"server-template", kBE, false, kw_server},
+};
+
+}  // namespace
+
+void Parser::proxy_keyword(const Words& w) {
+  const std::string& kw = w[0];
+  if (kw == "no") {
+    if (arg(w, 1) == "option") return kw_option(*this, w);
+    if (arg(w, 1) == "log" && !has(w, 2)) {
+      cur->logs.clear();
+      cur->log_global = false;
+      return;
+    }
+  }
+  const Keyword* k = nullptr;
+  for (const auto& e : kKeywords)
+    if (kw == e.name) k = &e;
+  if (k == nullptr) {
+    std::vector<std::string_view> cands;
+    for (const auto& e : kKeywords) cands.push_back(e.name);
+    for (const char* s : {"global", "defaults", "frontend", "backend", "listen"})
+      cands.push_back(s);
+    std::string s = suggest(kw, cands);
+    return alert("unknown keyword '" + kw + "' in '" + section_kw_ + "' section" +
+                 (s.empty() ? "" : "; did you mean '" + s + "' maybe ?"));
+  }
+  if (k->fn == kw_server) return k->fn(*this, w);
+  if (in_defaults_ && !k->in_defaults) {
+    bool named = !cur->name.empty();
+    if ((kw == "acl" || kw == "http-request") && !named)
+      return alert("'" + kw + "' not allowed in anonymous 'defaults' section.");
+    return alert("'" + kw + "' not allowed in 'defaults' section.");
+  }
+  if (kw != "option" && kw != "timeout" && lacks(*this, k->caps)) {
+    const char* hint = kw == "maxconn"    ? " Maybe you want 'fullconn' instead ?"
+                       : kw == "fullconn" ? " Maybe you want 'maxconn' instead ?"
+                                          : "";
+    warn_cap(*this, kw, k->caps, hint);
+  }
+  k->fn(*this, w);
+}
+
+}  // namespace herd::config::detail

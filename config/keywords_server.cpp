@@ -1,0 +1,180 @@
+// config/keywords_server.cpp — `server`, `default-server` and
+// `server-template` lines and their options.
+#include <algorithm>
+
+#include "config/parser_internal.h"
+#include "config/units.h"
+
+namespace herd::config::detail {
+namespace {
+
+const std::vector<std::string_view>& server_keywords() {
+  static const std::vector<std::string_view> kw = {
+      "weight", "backup",  "no-backup", "disabled",  "enabled",     "maxconn",  "maxqueue",
+      "check",  "no-check", "inter",    "fastinter", "downinter",   "rise",     "fall",
+      "port",   "addr",    "cookie",    "observe",   "error-limit", "on-error"};
+  return kw;
+}
+
+constexpr const char* kUnsupported[] = {
+    "ssl",         "verify",   "sni",   "send-proxy", "send-proxy-v2", "resolvers", "init-addr",
+    "slowstart",   "agent-check", "agent-port", "agent-inter", "track",  "redir",  "id",
+    "check-ssl",   "proto",    "alpn",  "ca-file",    "crt",           "tfo",       "namespace",
+    "source",      "check-send-proxy", "weight-percent"};
+
+}  // namespace
+
+bool Parser::parse_server_options(const Words& w, size_t i, Server* s, const std::string& label,
+                                  bool is_default) {
+  const std::string who = is_default ? "default-server" : s->name;
+  auto fail = [&](const std::string& msg) {
+    alert_raw(where() + " : " + label + msg);
+    return false;
+  };
+  for (; i < w.size(); ++i) {
+    const std::string& kw = w[i];
+    if (kw.empty()) continue;
+    const std::string& v = arg(w, i + 1);
+    if (kw == "weight") {
+      int n = lax_int(v);
+      if (n < 0 || n > 256)
+        return fail("weight of server " + who + " is not within 0 and 256 (" +
+                    std::to_string(n) + ")..");
+      s->weight = n;
+      ++i;
+    } else if (kw == "backup" || kw == "no-backup") {
+      s->backup = kw == "backup";
+    } else if (kw == "disabled" || kw == "enabled") {
+      s->disabled = kw == "disabled";
+    } else if (kw == "check" || kw == "no-check") {
+      s->check = kw == "check";
+    } else if (kw == "maxconn" || kw == "maxqueue") {
+      (kw == "maxconn" ? s->maxconn : s->maxqueue) = lax_int(v);
+      ++i;
+    } else if (kw == "inter" || kw == "fastinter" || kw == "downinter") {
+      TimeValue t = parse_time(v);
+      const std::string shown = kw == "inter" ? "agent-inter" : kw;
+      if (t.status == TimeValue::Status::BadChar || t.status == TimeValue::Status::Empty)
+        return fail("unexpected character '" +
+                    (t.bad_char ? std::string(1, t.bad_char) : std::string()) + "' in '" +
+                    shown + "' argument of server " + who + "..");
+      if (t.status == TimeValue::Status::Overflow)
+        return fail(time_error(t, v, kw));
+      if (t.ms == 0)
+        return fail("invalid value 0 for argument '" + kw + "' of server " + who + "..");
+      (kw == "inter" ? s->inter_ms : kw == "fastinter" ? s->fastinter_ms : s->downinter_ms) =
+          t.ms;
+      ++i;
+    } else if (kw == "rise" || kw == "fall") {
+      int n = lax_int(v);
+      if (n <= 0) return fail("'" + kw + "' has to be > 0..");
+      (kw == "rise" ? s->rise : s->fall) = n;
+      ++i;
+    } else if (kw == "port") {
+      s->check_port = static_cast<uint16_t>(lax_int(v));
+      ++i;
+    } else if (kw == "addr") {
+      std::string a = expand_address_vars(v, opts_.env);
+      std::string ip;
+      if (!resolve_host(a, 0, opts_.resolve_hostnames, &ip) &&
+          (opts_.resolve_hostnames || a.empty()))
+        return fail("'addr' : invalid address: '" + a + "' in '" + a + "'.");
+      s->check_addr = ip.empty() ? a : ip;
+      ++i;
+    } else if (kw == "cookie") {
+      if (v.empty()) return fail("'cookie' expects <value> as argument..");
+      s->cookie = v;
+      ++i;
+    } else if (kw == "observe") {
+      if (v != "none" && v != "layer4" && v != "layer7")
+        return fail("'observe' expects one of 'none', 'layer4', 'layer7' but got '" + v + "'.");
+      s->observe = v == "none" ? "" : v;
+      ++i;
+    } else if (kw == "error-limit") {
+      int n = lax_int(v);
+      if (n <= 0) return fail("error-limit has to be > 0..");
+      s->error_limit = n;
+      ++i;
+    } else if (kw == "on-error") {
+      if (v != "fastinter" && v != "fail-check" && v != "sudden-death" && v != "mark-down")
+        return fail(
+            "'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' "
+            "but got '" +
+            v + "'.");
+      s->on_error = v;
+      ++i;
+    } else if (std::find(std::begin(kUnsupported), std::end(kUnsupported), kw) !=
+               std::end(kUnsupported)) {
+      return fail("'" + kw + "' is not supported by herd.");
+    } else {
+      std::string sug = suggest(kw, server_keywords());
+      std::string msg = "unknown keyword '" + kw + "'";
+      msg += sug.empty() ? "." : "; did you mean '" + sug + "' maybe ?";
+      if (is_default) msg += " Hint: no address was expected for this server.";
+      return fail(msg);
+    }
+  }
+  return true;
+}
+
+void Parser::server_line(const Words& w) {
+  const std::string& kw = w[0];
+  if (in_defaults_ && kw != "default-server")
+    return alert_raw(where() + " : '" + kw + "' not allowed in 'defaults' section.");
+  if (!in_defaults_ && !cur->has_backend())
+    return alert_raw(where() + " : parsing " + where() + " : '" + kw + "' not allowed because " +
+                     kind_name(*cur) + " '" + cur->name + "' has no backend capability.");
+  if (kw == "default-server") {
+    Server tmp = cur_extra->default_server;
+    if (parse_server_options(w, 1, &tmp, "", true)) cur_extra->default_server = tmp;
+    return;
+  }
+  bool tmpl = kw == "server-template";
+  size_t addr_idx = tmpl ? 3 : 2;
+  if (!has(w, 1) || !has(w, addr_idx)) {
+    return alert_raw(where() + (tmpl ? " : 'server-template' expects <prefix> <nb | range> "
+                                       "<addr>[:<port>] as arguments."
+                                     : " : 'server' expects <name> and <addr>[:<port>] as "
+                                       "arguments."));
+  }
+  int first = 1, last = 1;
+  if (tmpl) {
+    const std::string& r = w[2];
+    size_t dash = r.find('-');
+    auto all_digits = [](const std::string& x) {
+      return !x.empty() && std::all_of(x.begin(), x.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    bool ok;
+    if (dash == std::string::npos) {
+      ok = all_digits(r) && (last = lax_int(r)) >= 1;
+    } else {
+      std::string a = r.substr(0, dash), b = r.substr(dash + 1);
+      ok = all_digits(a) && all_digits(b) && (first = lax_int(a)) >= 1 &&
+           (last = lax_int(b)) >= first;
+    }
+    if (!ok) return alert_raw(where() + " : Wrong server-template number or range arg '" + r + "'.");
+  }
+  std::string label = "'" + kw + " " + cur->name + "/" + w[1] + "' : ";
+  if (!tmpl) label = "'server " + cur->name + "/" + w[1] + "' : ";
+  std::string addr_text = expand_address_vars(w[addr_idx], opts_.env);
+  HostPort hp;
+  std::string err;
+  Server base = cur_extra->default_server;
+  base.name = w[1];
+  if (!split_host_port(addr_text, &hp, &err) ||
+      !parse_port(hp.port_text, addr_text, &base.addr.port, &err))
+    return alert_raw(where() + " : " + label + err);
+  base.addr.host = hp.host;
+  bool numeric = resolve_host(hp.host, hp.family, false, &base.addr.ip);
+  if (!parse_server_options(w, addr_idx + 1, &base, label, false)) return;
+  base.where = loc();
+  for (int n = first; n <= last; ++n) {
+    Server s = base;
+    if (tmpl) s.name = w[1] + std::to_string(n);
+    s.id = static_cast<int>(cur->servers.size()) + 1;
+    if (!numeric) cur_extra->unresolved.push_back({cur->servers.size(), hp.host, hp.family});
+    cur->servers.push_back(std::move(s));
+  }
+}
+
+}  // namespace herd::config::detail

@@ -1,0 +1,421 @@
+// config/parser.cpp — the file/section driver, post-parse checks and the
+// `-c` report. Keywords live in keywords_*.cpp. See parser.h.
+#include "config/parser.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+
+#include "config/parser_internal.h"
+
+namespace herd::config {
+namespace detail {
+namespace {
+
+bool names_conflict(Proxy::Kind a, Proxy::Kind b) {
+  if (a == Proxy::Kind::Listen || b == Proxy::Kind::Listen) return true;
+  return a == b;
+}
+
+constexpr const char* kMissingTimeouts =
+    "'.\n"
+    "   | While not properly invalid, you will certainly encounter various problems\n"
+    "   | with such a configuration. To fix this, please ensure that all following\n"
+    "   | timeouts are set to a non-zero value: 'client', 'connect', 'server'.";
+
+}  // namespace
+
+const char* Parser::kind_name(const Proxy& p) {
+  switch (p.kind) {
+    case Proxy::Kind::Frontend: return "frontend";
+    case Proxy::Kind::Backend: return "backend";
+    case Proxy::Kind::Listen: return "proxy";
+    case Proxy::Kind::Defaults: return "defaults";
+  }
+  return "proxy";
+}
+
+std::string Parser::where() const { return "[" + file_ + ":" + std::to_string(line_) + "]"; }
+
+void Parser::alert(const std::string& msg) { alert_raw("parsing " + where() + " : " + msg); }
+void Parser::warn(const std::string& msg) { warn_raw("parsing " + where() + " : " + msg); }
+void Parser::notice(const std::string& msg) {
+  res_.diags.push_back({Diagnostic::Level::Notice, "parsing " + where() + " : " + msg});
+}
+void Parser::alert_raw(const std::string& text) {
+  res_.diags.push_back({Diagnostic::Level::Alert, text});
+  file_has_error_ = true;
+}
+void Parser::warn_raw(const std::string& text) {
+  res_.diags.push_back({Diagnostic::Level::Warning, text});
+}
+
+void Parser::parse_file(std::string_view text, const std::string& filename) {
+  file_ = filename;
+  line_ = 0;
+  file_has_error_ = false;
+  section_ = Section::None;
+  cur = nullptr;
+  cur_extra = nullptr;
+  res_.config.files.push_back(filename);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string_view raw = text.substr(pos, nl == std::string_view::npos ? text.npos : nl - pos);
+    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+    ++line_;
+    if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
+    TokenizedLine t = tokenize_line(raw, LineContext{file_, line_, section_name_}, opts_.env);
+    if (!t.ok()) {
+      alert_raw("parsing " + where() + ": " + t.error);
+      continue;
+    }
+    const Words& w = t.words;
+    if (w.empty() || w[0].empty()) continue;
+    static const char* const kSections[] = {"global",    "defaults", "frontend",   "backend",
+                                            "listen",    "userlist", "peers",      "resolvers",
+                                            "cache",     "program",  "http-errors", "ring",
+                                            "mailers"};
+    if (std::find(std::begin(kSections), std::end(kSections), w[0]) != std::end(kSections)) {
+      start_section(w);
+      continue;
+    }
+    if (w[0][0] == '.') {
+      alert("conditional blocks and directives such as '" + w[0] +
+            "' are not supported by herd.");
+      continue;
+    }
+    switch (section_) {
+      case Section::None:
+        alert("unknown keyword '" + w[0] + "' out of section.");
+        break;
+      case Section::Global:
+        global_keyword(w);
+        break;
+      case Section::Defaults:
+      case Section::Proxy:
+        proxy_keyword(w);
+        break;
+      case Section::Unsupported:
+        break;  // the section line already failed
+    }
+  }
+  if (file_has_error_) {
+    alert_raw("Error(s) found in configuration file : " + filename);
+    parse_error_ = true;
+  }
+}
+
+void Parser::start_section(const Words& w) {
+  const std::string& kw = w[0];
+  cur = nullptr;
+  cur_extra = nullptr;
+  in_defaults_ = false;
+  section_kw_ = kw;
+  if (kw == "global") {
+    section_ = Section::Global;
+    section_name_ = "global";
+    if (has(w, 1)) alert("'global' cannot handle unexpected argument '" + w[1] + "'.");
+    return;
+  }
+  if (kw == "frontend" || kw == "backend" || kw == "listen") {
+    start_proxy(w, kw == "frontend"  ? Proxy::Kind::Frontend
+                   : kw == "backend" ? Proxy::Kind::Backend
+                                     : Proxy::Kind::Listen);
+    return;
+  }
+  if (kw == "defaults") {
+    size_t i = 1;
+    std::string name;
+    if (has(w, 1) && w[1] != "from") name = w[i++];
+    char bad = 0;
+    if (!valid_name(name, &bad))
+      alert("character '" + std::string(1, bad) + "' is not permitted in 'defaults' name '" + name +
+            "'.");
+    const DefaultsEntry* base = &builtin_;
+    if (arg(w, i) == "from") {
+      const std::string& from = arg(w, i + 1);
+      const DefaultsEntry* found = nullptr;
+      for (const auto& d : defaults_)
+        if (d.extra.named_defaults && d.proxy.name == from) found = &d;
+      if (found == nullptr)
+        alert("defaults section '" + from + "' not found for defaults '" + name + "'.");
+      else
+        base = found;
+    }
+    defaults_.push_back(*base);
+    DefaultsEntry& d = defaults_.back();
+    d.proxy.kind = Proxy::Kind::Defaults;
+    d.proxy.name = name;
+    d.proxy.where = loc();
+    d.extra.named_defaults = !name.empty();
+    last_defaults_ = &d;
+    cur = &d.proxy;
+    cur_extra = &d.extra;
+    in_defaults_ = true;
+    section_ = Section::Defaults;
+    section_name_ = name;
+    return;
+  }
+  section_ = Section::Unsupported;
+  section_name_ = arg(w, 1);
+  alert("'" + kw + "' sections are not supported by herd.");
+}
+
+void Parser::start_proxy(const Words& w, Proxy::Kind kind) {
+  const std::string& kw = w[0];
+  if (!has(w, 1)) {
+    alert("'" + kw + "' expects an <id> argument");
+    section_ = Section::Unsupported;
+    return;
+  }
+  const std::string& name = w[1];
+  char bad = 0;
+  if (!valid_name(name, &bad))
+    alert("character '" + std::string(1, bad) + "' is not permitted in '" + kw + "' name '" +
+          name + "'.");
+  Proxy probe;
+  probe.kind = kind;
+  for (const auto& p : res_.config.proxies) {
+    if (p.name == name && names_conflict(p.kind, kind)) {
+      alert_raw("Parsing " + where() + ": " + kind_name(probe) + " '" + name +
+                "' has the same name as " + kind_name(p) + " '" + name + "' declared at " +
+                p.where.file + ":" + std::to_string(p.where.line) + ".");
+      break;
+    }
+  }
+  const DefaultsEntry* base = last_defaults_ != nullptr ? last_defaults_ : &builtin_;
+  if (arg(w, 2) == "from") {
+    const std::string& from = arg(w, 3);
+    const DefaultsEntry* found = nullptr;
+    for (const auto& d : defaults_)
+      if (d.extra.named_defaults && d.proxy.name == from) found = &d;
+    if (found == nullptr)
+      alert("defaults section '" + from + "' not found for " + kind_name(probe) + " '" + name +
+            "'.");
+    else
+      base = found;
+  }
+  Proxy p = base->proxy;
+  p.kind = kind;
+  p.name = name;
+  p.id = next_proxy_id_++;
+  p.where = loc();
+  p.binds.clear();
+  p.servers.clear();
+  p.acls.clear();
+  p.use_backends.clear();
+  p.http_request.clear();
+  res_.config.proxies.push_back(std::move(p));
+  extras_.push_back(base->extra);
+  extras_.back().named_defaults = false;
+  extras_.back().unresolved.clear();
+  extras_.back().last_rule_final_uncond = false;
+  cur = &res_.config.proxies.back();
+  cur_extra = &extras_.back();
+  section_ = Section::Proxy;
+  section_name_ = name;
+}
+
+void Parser::post_checks() {
+  auto post_alert = [this](const std::string& text) {
+    res_.diags.push_back({Diagnostic::Level::Alert, text});
+    res_.fatal = true;
+  };
+  Config& cfg = res_.config;
+  for (size_t i = 0; i < cfg.proxies.size(); ++i) {
+    const Proxy& p = cfg.proxies[i];
+    if (!p.default_backend.empty() && cfg.find_backend(p.default_backend) == nullptr)
+      post_alert("Proxy '" + p.name + "': unable to find required default_backend: '" +
+                 p.default_backend + "'.");
+    for (const auto& ub : p.use_backends)
+      if (cfg.find_backend(ub.backend) == nullptr)
+        post_alert("Proxy '" + p.name + "': unable to find required use_backend: '" +
+                   ub.backend + "'.");
+    for (size_t a = 0; a < p.servers.size(); ++a) {
+      for (size_t b = 0; b < a; ++b) {
+        if (p.servers[a].name != p.servers[b].name) continue;
+        post_alert("parsing [" + p.servers[a].where.file + ":" +
+                   std::to_string(p.servers[a].where.line) + "] : " + kind_name(p) + " '" +
+                   p.name + "', another server named '" + p.servers[a].name +
+                   "' was already defined at line " + std::to_string(p.servers[b].where.line) +
+                   ", please use distinct names.");
+        break;
+      }
+    }
+    const Timeouts& t = p.timeouts;
+    if ((p.has_frontend() && t.client == 0) ||
+        (p.has_backend() && !p.servers.empty() &&
+         (t.connect == 0 || (t.server == 0 && t.tunnel == 0))))
+      warn_raw(std::string("missing timeouts for ") + kind_name(p) + " '" + p.name +
+               kMissingTimeouts);
+    if (extras_[i].has_http_check_rules && !p.httpchk.enabled)
+      warn_raw(std::string(kind_name(p)) + " '" + p.name +
+               "' uses http-check rules without 'option httpchk', so the rules are ignored.");
+  }
+}
+
+void Parser::resolve_servers() {
+  bool failed = false;
+  Config& cfg = res_.config;
+  for (size_t i = 0; i < cfg.proxies.size(); ++i) {
+    Proxy& p = cfg.proxies[i];
+    for (const auto& pending : extras_[i].unresolved) {
+      Server& s = p.servers[pending.server];
+      if (!opts_.resolve_hostnames) continue;
+      if (!resolve_host(pending.host, pending.family, true, &s.addr.ip)) {
+        res_.diags.push_back(
+            {Diagnostic::Level::Alert, "[" + s.where.file + ":" + std::to_string(s.where.line) +
+                                           "] : 'server " + p.name + "/" + s.name +
+                                           "' : could not resolve address '" + pending.host +
+                                           "'."});
+        failed = true;
+      }
+    }
+  }
+  if (failed) {
+    res_.diags.push_back({Diagnostic::Level::Alert, "Failed to initialize server(s) addr."});
+    res_.fatal = true;
+  }
+}
+
+ParseResult Parser::finish() {
+  if (parse_error_) {
+    res_.diags.push_back({Diagnostic::Level::Alert, "Fatal errors found in configuration."});
+    res_.fatal = true;
+  } else {
+    post_checks();
+    if (res_.fatal)
+      res_.diags.push_back({Diagnostic::Level::Alert, "Fatal errors found in configuration."});
+    else
+      resolve_servers();
+  }
+  for (const auto& p : res_.config.proxies)
+    if (p.has_frontend() && !p.binds.empty()) res_.has_listener = true;
+  if (res_.config.global.node.empty()) {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) == 0) res_.config.global.node = host;
+  }
+  return std::move(res_);
+}
+
+}  // namespace detail
+
+ParseResult parse_text(std::string_view text, const std::string& filename) {
+  return parse_text(text, filename, ParseOptions{});
+}
+
+ParseResult parse_text(std::string_view text, const std::string& filename,
+                       const ParseOptions& opts) {
+  detail::Parser p(opts);
+  p.parse_file(text, filename);
+  return p.finish();
+}
+
+ParseResult parse_paths(const std::vector<std::string>& paths) {
+  return parse_paths(paths, ParseOptions{});
+}
+
+ParseResult parse_paths(const std::vector<std::string>& paths, const ParseOptions& opts) {
+  std::vector<std::string> files;
+  for (const auto& path : paths) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      ParseResult r;
+      r.diags.push_back({Diagnostic::Level::Alert, "Cannot open configuration file/directory " +
+                                                       path + " : " + std::strerror(errno)});
+      r.fatal = true;
+      return r;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      files.push_back(path);
+      continue;
+    }
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(path, ec)) {
+      std::string n = e.path().filename().string();
+      if (n.size() > 4 && n.ends_with(".cfg") && e.is_regular_file(ec)) names.push_back(n);
+    }
+    std::sort(names.begin(), names.end());
+    std::string dir = path;
+    if (!dir.ends_with("/")) dir += '/';
+    for (const auto& n : names) files.push_back(dir + n);
+  }
+  detail::Parser p(opts);
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    if (!in) {
+      ParseResult r;
+      r.diags.push_back({Diagnostic::Level::Alert, "Cannot open configuration file/directory " +
+                                                       f + " : " + std::strerror(errno)});
+      r.fatal = true;
+      return r;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    p.parse_file(ss.str(), f);
+  }
+  return p.finish();
+}
+
+int check_exit_code(const ParseResult& r) {
+  if (r.fatal) return 1;
+  return r.has_listener ? 0 : 2;
+}
+
+std::string format_diagnostic(const Diagnostic& d, int pid) {
+  const char* tag = d.level == Diagnostic::Level::Alert     ? "[ALERT]"
+                    : d.level == Diagnostic::Level::Warning ? "[WARNING]"
+                                                            : "[NOTICE]";
+  std::string out = tag;
+  out.resize(10, ' ');
+  out += " (" + std::to_string(pid) + ") : config : " + d.text;
+  return out;
+}
+
+int write_check_report(const ParseResult& r, int pid, bool quiet, std::ostream& out,
+                       std::ostream& err) {
+  bool warnings = false;
+  for (const auto& d : r.diags) {
+    err << format_diagnostic(d, pid) << '\n';
+    if (d.level == Diagnostic::Level::Warning) warnings = true;
+  }
+  int rc = check_exit_code(r);
+  if (rc == 1) return rc;
+  if (warnings && !quiet) out << "Warnings were found.\n";
+  if (rc == 2)
+    out << "Configuration file has no error but will not start (no listener) => exit(2).\n";
+  else if (!quiet)
+    out << "Configuration file is valid\n";
+  return rc;
+}
+
+std::string quickstart_config(uint16_t front_port, const std::vector<std::string>& servers) {
+  std::string out =
+      "# generated by herd's quick start\n"
+      "defaults\n"
+      "    mode http\n"
+      "    timeout connect 5s\n"
+      "    timeout client 50s\n"
+      "    timeout server 50s\n"
+      "frontend quickstart\n"
+      "    bind *:" +
+      std::to_string(front_port) +
+      "\n"
+      "    default_backend servers\n"
+      "backend servers\n"
+      "    balance roundrobin\n";
+  int n = 0;
+  for (const auto& s : servers) out += "    server s" + std::to_string(++n) + " " + s + " check\n";
+  return out;
+}
+
+}  // namespace herd::config

@@ -1,0 +1,138 @@
+// config/parser_internal.h — the parser's shared state and helpers, used by
+// parser.cpp and the keywords_*.cpp files. Not for use outside config/.
+//
+// Thread rules: a Parser is used by one thread from construction to finish().
+#pragma once
+
+#include <deque>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/model.h"
+#include "config/parser.h"
+
+namespace herd::config::detail {
+
+using Words = std::vector<std::string>;
+
+// State the model does not carry but parsing needs, per proxy or defaults.
+struct ProxyExtra {
+  Server default_server;          // `default-server` settings
+  bool has_http_check_rules = false;
+  bool named_defaults = false;
+  // Servers whose host name must be resolved after parsing.
+  struct PendingName {
+    size_t server = 0;  // index in Proxy::servers
+    std::string host;
+    int family = 0;
+  };
+  std::vector<PendingName> unresolved;
+  bool last_rule_final_uncond = false;  // for the "action is final" warning
+};
+
+struct DefaultsEntry {
+  Proxy proxy;
+  ProxyExtra extra;
+};
+
+class Parser {
+ public:
+  explicit Parser(const ParseOptions& opts) : opts_(opts) {}
+
+  void parse_file(std::string_view text, const std::string& filename);
+  ParseResult finish();
+
+  // ---- diagnostics (public for the keyword files) ----
+  // "parsing [file:line] : msg"
+  void alert(const std::string& msg);
+  void warn(const std::string& msg);
+  void notice(const std::string& msg);
+  // Without the "parsing [file:line] : " prefix.
+  void alert_raw(const std::string& text);
+  void warn_raw(const std::string& text);
+  std::string where() const;  // "[file:line]"
+  Location loc() const { return Location{file_, line_}; }
+
+  // ---- current section ----
+  Proxy* cur = nullptr;
+  ProxyExtra* cur_extra = nullptr;
+  bool in_defaults() const { return in_defaults_; }
+  // "frontend", "backend", "proxy" (listen) or "defaults".
+  static const char* kind_name(const Proxy& p);
+  const ParseOptions& opts() const { return opts_; }
+  Config& config() { return res_.config; }
+  const std::string& file() const { return file_; }
+  int line() const { return line_; }
+
+  // ---- keyword families (keywords_*.cpp) ----
+  void global_keyword(const Words& w);
+  void proxy_keyword(const Words& w);
+  void server_line(const Words& w);          // server / default-server / server-template
+  void condition_keyword(const Words& w);    // acl, use_backend, http-request
+  bool parse_log(const Words& w, size_t first, std::vector<LogTarget>* out);
+  // Parses `if|unless <terms>` starting at w[i]. `what` is the message context
+  // ("switching rule", "an 'http-request set-header' condition"...).
+  bool parse_condition(const Words& w, size_t i, const std::string& what, Condition* out);
+  // Server options from w[i] on into `s`. `label` is "'server b/s1' : " or "".
+  bool parse_server_options(const Words& w, size_t i, Server* s, const std::string& label,
+                            bool is_default);
+
+ private:
+  void start_section(const Words& w);
+  void start_proxy(const Words& w, Proxy::Kind kind);
+  void post_checks();
+  void resolve_servers();
+
+  ParseOptions opts_;
+  ParseResult res_;
+  std::string file_;
+  int line_ = 0;
+  enum class Section { None, Global, Defaults, Proxy, Unsupported } section_ = Section::None;
+  std::string section_kw_ = "";   // "global", "defaults", "frontend", ...
+  std::string section_name_;      // for ${.SECTION}
+  bool in_defaults_ = false;
+  bool file_has_error_ = false;
+  bool parse_error_ = false;
+  std::deque<DefaultsEntry> defaults_;  // every defaults section so far
+  DefaultsEntry* last_defaults_ = nullptr;
+  DefaultsEntry builtin_;
+  std::deque<ProxyExtra> extras_;  // parallel to config.proxies
+  int next_proxy_id_ = 2;
+};
+
+// ---- helpers shared by the keyword files ----
+
+// HAProxy-like typo suggestion: the closest candidate, or "" if none is close.
+std::string suggest(std::string_view word, const std::vector<std::string_view>& candidates);
+// Names of proxies and ACLs: letters, digits, '-', '_', '.', ':'. On failure
+// stores the first bad character in `bad`.
+bool valid_name(const std::string& name, char* bad);
+// atoi() semantics (HAProxy is lax with many integers).
+int lax_int(const std::string& s);
+// True when w[i] exists and is not empty (HAProxy treats "" as absent).
+inline bool has(const Words& w, size_t i) { return i < w.size() && !w[i].empty(); }
+inline const std::string& arg(const Words& w, size_t i) {
+  static const std::string kEmpty;
+  return i < w.size() ? w[i] : kEmpty;
+}
+
+// Address text split: "[ipv4@|ipv6@]host[:port]". On error returns false and
+// fills `err` with HAProxy's text ("invalid port '99999'", ...).
+struct HostPort {
+  std::string host;
+  std::string port_text;
+  bool has_port = false;
+  int family = 0;  // 0 any, 4 or 6 (from ipv4@ / ipv6@)
+};
+bool split_host_port(const std::string& text, HostPort* out, std::string* err);
+bool parse_port(const std::string& port_text, const std::string& whole, uint16_t* out,
+                std::string* err);
+// Numeric form of `host` ("" or "*" -> 0.0.0.0). Names go through getaddrinfo
+// (IPv4 preferred) when `allow_names`. Returns false when it cannot resolve.
+bool resolve_host(const std::string& host, int family, bool allow_names, std::string* ip);
+// Valid IPv4/IPv6 address or network ("10.0.0.0/8").
+bool valid_network(const std::string& s);
+
+}  // namespace herd::config::detail
