@@ -171,10 +171,12 @@ class Backend:
                         out += "connection: close\r\n"
                     out = out.encode() + b"\r\n"
                     if method != "HEAD":
-                        for i in range(0, len(payload), 1000):
-                            part = payload[i:i + 1000]
-                            out += f"{len(part):x}\r\n".encode() + part + b"\r\n"
-                        out += b"0\r\n\r\n"
+                        parts = [out]
+                        for i in range(0, len(payload), 16384):
+                            part = payload[i:i + 16384]
+                            parts.append(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                        parts.append(b"0\r\n\r\n")
+                        out = b"".join(parts)
                 else:
                     out += f"content-length: {len(payload)}\r\n"
                     if close:
@@ -233,7 +235,7 @@ class LB:
         self.log.seek(0)
         return self.log.read()
 
-    def signal(self, sig):
+    def send(self, sig):
         self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):

@@ -16,7 +16,7 @@ ENGINES = ["haproxy", "herd"] if have_haproxy() else ["herd"]
 
 def capture(name):
     with open(os.path.join(CAPTURES, name), "rb") as f:
-        return f.read()
+        return f.read().split(b"<<TIMEOUT")[0]  # the capture notes an open connection
 
 
 class ParityCase(unittest.TestCase):
@@ -25,9 +25,9 @@ class ParityCase(unittest.TestCase):
 
     def run_both(self, cfg_fn, scenario, names=("s1",), engines=None):
         results = {}
+        port = free_port()  # the same port for both: it shows in x-forwarded-port
         for engine in engines or ENGINES:
             backends = [Backend(n) for n in names]
-            port = free_port()
             lb = LB(cfg_fn(port, backends), engine=engine, wait_ports=[port])
             try:
                 results[engine] = scenario(port, backends)
@@ -70,7 +70,7 @@ class TestWireParity(ParityCase):
         # Header names reach the server in lower case; XFF appended after X-Forwarded-Port.
         self.assertIn(b"\r\nuser-agent: t\r\nx-forwarded-for: 1.2.3.4\r\nx-forwarded-port: ", herd[0])
         self.assertTrue(herd[0].endswith(b"x-forwarded-for: 127.0.0.1\r\n\r\n"))
-        self.assertIn(b"connection: close\r\n", herd[1].split(b"\r\n\r\n")[0])
+        self.assertIn(b"connection: close\r\n\r\n", herd[1])
         self.assertTrue(herd[1].endswith(b"connection: keep-alive\r\n\r\n"))
 
     def test_pipelined_requests_are_answered_in_order(self):
@@ -127,7 +127,7 @@ class TestErrorsParity(ParityCase):
         r11, r10, head = self.assert_same(res)
         self.assertEqual(r11, capture("503-no-server-http11.bin"))
         self.assertEqual(r10, capture("503-no-server-http10.bin"))
-        self.assertEqual(head, capture("503-no-server-head.bin").split(b"<<")[0])
+        self.assertEqual(head, capture("503-no-server-head.bin"))
 
     def test_400_on_garbage_and_nothing_forwarded(self):
         def scenario(port, backends):
