@@ -41,8 +41,11 @@ constexpr const char* kIgnoredGlobal[] = {"user",
 }  // namespace
 
 bool Parser::parse_log(const Words& w, size_t first, std::vector<LogTarget>* out) {
+  const std::string missing = std::string("log : expects <address> and <facility>") +
+                              (section_ == Section::Global ? " " : " or global") +
+                              " as arguments";
   if (!has(w, first) || !has(w, first + 1)) {
-    alert("log : expects <address> and <facility>  as arguments");
+    alert(missing);
     return false;
   }
   LogTarget t;
@@ -104,7 +107,7 @@ bool Parser::parse_log(const Words& w, size_t first, std::vector<LogTarget>* out
     i += 2;
   }
   if (!has(w, i)) {
-    alert("log : expects <address> and <facility>  as arguments");
+    alert(missing);
     return false;
   }
   t.facility = index_of(w[i], kFacilities, std::size(kFacilities));
@@ -257,9 +260,11 @@ void Parser::global_keyword(const Words& w) {
       TimeValue v = parse_time(arg(w, 2));
       if (v.status == TimeValue::Status::Overflow)
         return alert(time_error(v, arg(w, 2), "stats timeout"));
-      if (v.status != TimeValue::Status::Ok || v.ms == 0)
+      if (v.status != TimeValue::Status::Ok || v.ms == 0) {
+        // For an empty value HAProxy prints a NUL character: the line stops.
         return alert("'stats timeout' : unexpected character '" +
-                     (v.bad_char ? std::string(1, v.bad_char) : std::string()));
+                     (v.bad_char ? std::string(1, v.bad_char) + "'" : std::string()));
+      }
       g.stats_timeout_ms = v.ms;
     } else if (sub == "maxconn" || sub == "bind-process") {
       notice("'stats " + sub + "' is accepted but ignored by herd.");

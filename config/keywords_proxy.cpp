@@ -87,8 +87,13 @@ void kw_bind(Parser& p, const Words& w) {
                o == "process" || o == "thread" || o == "mode" || o == "user" || o == "group") {
       return p.alert("'bind " + w[1] + "' : '" + o + "' is not supported by herd.");
     } else {
-      static const std::vector<std::string_view> kBindKw = {"name", "id", "backlog", "v4v6",
-                                                           "v6only"};
+      // HAProxy's bind keywords, so that typos get its suggestions.
+      static const std::vector<std::string_view> kBindKw = {
+          "name", "id", "backlog", "v4v6", "v6only", "tfo", "ssl", "crt", "alpn",
+          "accept-proxy", "transparent", "defer-accept", "interface", "process", "thread",
+          "mode", "user", "group", "maxconn", "nice", "mss", "npn", "level", "severity-output",
+          "accept-netscaler-cip", "expose-fd", "gid", "uid", "namespace", "proto", "quic-cc-algo",
+          "allow-0rtt", "ca-file", "ciphers", "crl-file", "curves", "ecdhe", "verify"};
       std::string s = suggest(o, kBindKw);
       return p.alert("'bind " + w[1] + "' in section '" +
                      (p.cur->kind == Proxy::Kind::Listen ? std::string("listen")
@@ -115,8 +120,10 @@ void kw_bind(Parser& p, const Words& w) {
       lo = lo.substr(0, dash);
     }
     uint16_t plo = 0, phi = 0;
-    if (!parse_port(lo, one, &plo, &err) || !parse_port(hi, one, &phi, &err))
+    if (!parse_port(lo, one, &plo, &err) || !parse_port(hi, one, &phi, &err)) {
+      if (err.ends_with("\n")) err.pop_back();  // unlike 'server', no blank line here
       return p.alert("'bind' : " + err);
+    }
     Bind b;
     b.options = options;
     b.where = p.loc();

@@ -12,6 +12,33 @@ constexpr const char* kFetches[] = {"path_beg", "path",   "path_end", "path_sub"
                                     "hdr",      "hdr_beg", "src",     "method"};
 constexpr const char* kFormatFetches[] = {"src", "dst", "src_port", "dst_port"};
 
+// Every http-request action of HAProxy 2.6, in the order its error message
+// lists them ("(*)" marks actions taking an argument in parentheses).
+constexpr const char* kHaproxyActions[] = {
+    "wait-for-handshake", "ot-group", "set-log-level", "set-nice", "use-service",
+    "sc-inc-gpc(*)", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt(*)", "sc-set-gpt0(*)",
+    "send-spoe-group", "do-resolve(*)", "cache-use", "add-acl(*)", "add-header", "allow",
+    "auth", "capture", "del-acl(*)", "del-header", "del-map(*)", "deny", "disable-l7-retry",
+    "early-hint", "normalize-uri", "redirect", "reject", "replace-header", "replace-path",
+    "replace-pathq", "replace-uri", "replace-value", "return", "set-header", "set-map(*)",
+    "set-method", "set-path", "set-pathq", "set-query", "set-uri", "strict-mode", "tarpit",
+    "track-sc(*)", "set-timeout", "wait-for-body", "set-var-fmt(*)", "set-var(*)",
+    "unset-var(*)", "set-dst", "set-dst-port", "set-mark", "set-src", "set-src-port",
+    "set-tos", "silent-drop", "set-priority-class", "set-priority-offset"};
+
+bool haproxy_action(const std::string& a) {
+  for (std::string_view k : kHaproxyActions) {
+    if (k.ends_with("(*)")) {
+      k.remove_suffix(3);
+      if (a.rfind(std::string(k) + "(", 0) == 0 || (k.back() == 'c' && a.rfind(k, 0) == 0))
+        return true;
+    } else if (a == k) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Parses `<fetch> [-i] [--] <values...>` from w[i, end). On error fills
 // `err` with the text HAProxy puts after "error detected while parsing ...: ".
 bool parse_acl_expr(const Words& w, size_t i, size_t end, Acl* acl, std::string* err,
@@ -204,9 +231,13 @@ void Parser::condition_keyword(const Words& w) {
     cur->use_backends.push_back(std::move(ub));
     return;
   }
-  // http-request
-  static const char* const kActions[] = {"add-header", "allow", "del-header", "deny",
-                                         "set-header"};
+  // http-request: any error aborts the parse, as in HAProxy.
+  set_abort_on_alert(true);
+  http_request_rule(w);
+  set_abort_on_alert(false);
+}
+
+void Parser::http_request_rule(const Words& w) {
   const std::string& action = arg(w, 1);
   HttpRequestRule rule;
   rule.where = loc();
@@ -216,7 +247,7 @@ void Parser::condition_keyword(const Words& w) {
   if (action == "set-header" || action == "add-header") {
     rule.action = action == "set-header" ? HttpRequestRule::Action::SetHeader
                                          : HttpRequestRule::Action::AddHeader;
-    if (!has(w, 2) || w.size() < 4) return alert(rule_ctx + "expects exactly 2 arguments.");
+    if (!has(w, 2) || !has(w, 3)) return alert(rule_ctx + "expects exactly 2 arguments.");
     rule.name = w[2];
     std::string err;
     if (!parse_format(w[3], &rule.value, &err)) return alert(rule_ctx + err);
@@ -237,15 +268,13 @@ void Parser::condition_keyword(const Words& w) {
         cond_at = 4;
       }
     }
-  } else if (!action.empty() && (action == "return" || action == "redirect" ||
-                                 action.rfind("set-", 0) == 0 || action == "replace-header" ||
-                                 action == "auth" || action == "tarpit" || action == "reject")) {
+  } else if (haproxy_action(action)) {
     return alert("'http-request " + action + "' is not supported by herd.");
   } else {
     std::string msg = "parsing " + where() + ": 'http-request' expects ";
-    for (const char* a : kActions) msg += std::string("'") + a + "', ";
+    for (const char* a : kHaproxyActions) msg += std::string("'") + a + "', ";
     if (action.empty()) return alert_raw(msg + "but got '' (missing argument).");
-    std::vector<std::string_view> cands(std::begin(kActions), std::end(kActions));
+    std::vector<std::string_view> cands(std::begin(kHaproxyActions), std::end(kHaproxyActions));
     std::string sug = suggest(action, cands);
     return alert_raw(msg + "but got '" + action + "'." +
                      (sug.empty() ? "" : " Did you mean '" + sug + "' maybe ?"));

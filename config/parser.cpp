@@ -52,6 +52,7 @@ void Parser::notice(const std::string& msg) {
 void Parser::alert_raw(const std::string& text) {
   res_.diags.push_back({Diagnostic::Level::Alert, text});
   file_has_error_ = true;
+  if (abort_on_alert_) aborted_ = true;
 }
 void Parser::warn_raw(const std::string& text) {
   res_.diags.push_back({Diagnostic::Level::Warning, text});
@@ -66,7 +67,7 @@ void Parser::parse_file(std::string_view text, const std::string& filename) {
   cur_extra = nullptr;
   res_.config.files.push_back(filename);
   size_t pos = 0;
-  while (pos < text.size()) {
+  while (pos < text.size() && !aborted_) {
     size_t nl = text.find('\n', pos);
     std::string_view raw = text.substr(pos, nl == std::string_view::npos ? text.npos : nl - pos);
     pos = nl == std::string_view::npos ? text.size() : nl + 1;
@@ -94,7 +95,7 @@ void Parser::parse_file(std::string_view text, const std::string& filename) {
     }
     switch (section_) {
       case Section::None:
-        alert("unknown keyword '" + w[0] + "' out of section.");
+        alert_raw("parsing " + where() + ": unknown keyword '" + w[0] + "' out of section.");
         break;
       case Section::Global:
         global_keyword(w);
@@ -145,8 +146,10 @@ void Parser::start_section(const Words& w) {
       const DefaultsEntry* found = nullptr;
       for (const auto& d : defaults_)
         if (d.extra.named_defaults && d.proxy.name == from) found = &d;
-      if (found == nullptr)
+      if (found == nullptr) {
+        aborted_ = true;
         alert("defaults section '" + from + "' not found for defaults '" + name + "'.");
+      }
       else
         base = found;
     }
@@ -172,6 +175,7 @@ void Parser::start_section(const Words& w) {
 void Parser::start_proxy(const Words& w, Proxy::Kind kind) {
   const std::string& kw = w[0];
   if (!has(w, 1)) {
+    aborted_ = true;
     alert("'" + kw + "' expects an <id> argument");
     section_ = Section::Unsupported;
     return;
@@ -197,9 +201,11 @@ void Parser::start_proxy(const Words& w, Proxy::Kind kind) {
     const DefaultsEntry* found = nullptr;
     for (const auto& d : defaults_)
       if (d.extra.named_defaults && d.proxy.name == from) found = &d;
-    if (found == nullptr)
+    if (found == nullptr) {
+      aborted_ = true;
       alert("defaults section '" + from + "' not found for " + kind_name(probe) + " '" + name +
             "'.");
+    }
     else
       base = found;
   }
@@ -256,6 +262,10 @@ void Parser::post_checks() {
          (t.connect == 0 || (t.server == 0 && t.tunnel == 0))))
       warn_raw(std::string("missing timeouts for ") + kind_name(p) + " '" + p.name +
                kMissingTimeouts);
+    bool any_log = !p.logs.empty() || (p.log_global && !cfg.global.logs.empty());
+    if (p.has_frontend() && p.httplog && !any_log)
+      warn_raw(std::string("log format ignored for ") + kind_name(p) + " '" + p.name +
+               "' since it has no log address.");
     if (extras_[i].has_http_check_rules && !p.httpchk.enabled)
       warn_raw(std::string(kind_name(p)) + " '" + p.name +
                "' uses http-check rules without 'option httpchk', so the rules are ignored.");
@@ -288,7 +298,8 @@ void Parser::resolve_servers() {
 
 ParseResult Parser::finish() {
   if (parse_error_) {
-    res_.diags.push_back({Diagnostic::Level::Alert, "Fatal errors found in configuration."});
+    if (!aborted_)
+      res_.diags.push_back({Diagnostic::Level::Alert, "Fatal errors found in configuration."});
     res_.fatal = true;
   } else {
     post_checks();
@@ -351,6 +362,7 @@ ParseResult parse_paths(const std::vector<std::string>& paths, const ParseOption
   }
   detail::Parser p(opts);
   for (const auto& f : files) {
+    if (p.aborted()) break;
     std::ifstream in(f, std::ios::binary);
     if (!in) {
       ParseResult r;

@@ -51,8 +51,12 @@ class Parser {
   void notice(const std::string& msg);
   // Without the "parsing [file:line] : " prefix.
   void alert_raw(const std::string& text);
+  // Makes the next alerts fatal to the whole parse, as HAProxy's ERR_ABORT:
+  // parsing stops after the current line and no "Fatal errors" line follows.
+  void set_abort_on_alert(bool on) { abort_on_alert_ = on; }
   void warn_raw(const std::string& text);
   std::string where() const;  // "[file:line]"
+  bool aborted() const { return aborted_; }
   Location loc() const { return Location{file_, line_}; }
 
   // ---- current section ----
@@ -71,6 +75,7 @@ class Parser {
   void proxy_keyword(const Words& w);
   void server_line(const Words& w);          // server / default-server / server-template
   void condition_keyword(const Words& w);    // acl, use_backend, http-request
+  void http_request_rule(const Words& w);
   bool parse_log(const Words& w, size_t first, std::vector<LogTarget>* out);
   // Parses `if|unless <terms>` starting at w[i]. `what` is the message context
   // ("switching rule", "an 'http-request set-header' condition"...).
@@ -95,6 +100,8 @@ class Parser {
   bool in_defaults_ = false;
   bool file_has_error_ = false;
   bool parse_error_ = false;
+  bool abort_on_alert_ = false;
+  bool aborted_ = false;
   std::deque<DefaultsEntry> defaults_;  // every defaults section so far
   DefaultsEntry* last_defaults_ = nullptr;
   DefaultsEntry builtin_;
