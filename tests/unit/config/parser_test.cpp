@@ -1,0 +1,416 @@
+// What the parser puts into the Config model: inheritance (§1.5), keyword
+// values, ids, addresses and environment variables.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "config/parser.h"
+#include "config/units.h"
+
+namespace herd::config {
+namespace {
+
+ParseResult parse(const std::string& text, std::map<std::string, std::string> env = {}) {
+  ParseOptions o;
+  o.env = [env](const std::string& n) -> std::optional<std::string> {
+    auto it = env.find(n);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+  return parse_text(text, "t.cfg", o);
+}
+
+const Proxy& proxy(const ParseResult& r, const std::string& name) {
+  for (const auto& p : r.config.proxies)
+    if (p.name == name) return p;
+  throw std::runtime_error("no proxy " + name);
+}
+
+std::string all_diags(const ParseResult& r) {
+  std::string s;
+  for (const auto& d : r.diags) s += format_diagnostic(d, 1) + "\n";
+  return s;
+}
+
+TEST(Units, TimeAcceptAndReject) {
+  EXPECT_EQ(parse_time("50000").ms, 50000);
+  EXPECT_EQ(parse_time("5s").ms, 5000);
+  EXPECT_EQ(parse_time("1m").ms, 60000);
+  EXPECT_EQ(parse_time("1h").ms, 3600000);
+  EXPECT_EQ(parse_time("1d").ms, 86400000);
+  EXPECT_EQ(parse_time("100us").ms, 1);
+  EXPECT_EQ(parse_time("500ms").ms, 500);
+  EXPECT_EQ(parse_time("24d").ms, 2073600000);
+  EXPECT_EQ(parse_time("5S").status, TimeValue::Status::BadChar);
+  EXPECT_EQ(parse_time("1.5s").bad_char, '.');
+  EXPECT_EQ(parse_time("-1").bad_char, '-');
+  EXPECT_EQ(parse_time("25d").status, TimeValue::Status::Overflow);
+  EXPECT_EQ(parse_time("2147483648").status, TimeValue::Status::Overflow);
+  EXPECT_EQ(parse_time("3000000s").status, TimeValue::Status::Overflow);
+  EXPECT_EQ(parse_time("99999999999999999999").status, TimeValue::Status::Overflow);
+  EXPECT_EQ(parse_time("").status, TimeValue::Status::Empty);
+  EXPECT_EQ(parse_time("5sx").trailing_junk, "x");
+  EXPECT_EQ(time_error(parse_time("25d"), "25d", "timeout client"),
+            "timer overflow in argument '25d' to 'timeout client' (maximum value is 2147483647 "
+            "ms or ~24.8 days)");
+  uint64_t n = 0;
+  EXPECT_TRUE(parse_size("16k", &n));
+  EXPECT_EQ(n, 16384u);
+  EXPECT_TRUE(parse_size("2m", &n));
+  EXPECT_EQ(n, 2u << 20);
+  EXPECT_FALSE(parse_size("16kb", &n));
+}
+
+TEST(Inheritance, EachDefaultsRestartsFromBuiltins) {
+  auto r = parse(
+      "defaults web\n mode http\n balance leastconn\n option forwardfor\n"
+      " timeout client 1s\n timeout connect 1s\n timeout server 1s\n"
+      "defaults\n timeout client 2s\n timeout connect 2s\n timeout server 2s\n"
+      "frontend f\n bind :80\n default_backend b_named\n"
+      "backend b_plain\n server s 1.2.3.4:80\n"
+      "backend b_named from web\n server s 1.2.3.4:80\n"
+      "defaults child from web\n balance source\n"
+      "backend b_child\n server s 1.2.3.4:80\n");
+  ASSERT_FALSE(r.fatal) << all_diags(r);
+  const Proxy& plain = proxy(r, "b_plain");
+  EXPECT_EQ(plain.mode, Mode::Tcp);
+  EXPECT_EQ(plain.balance.algo, BalanceAlgo::RoundRobin);
+  EXPECT_FALSE(plain.forwardfor.enabled);
+  EXPECT_EQ(plain.timeouts.client, 2000);
+  const Proxy& named = proxy(r, "b_named");
+  EXPECT_EQ(named.mode, Mode::Http);
+  EXPECT_EQ(named.balance.algo, BalanceAlgo::LeastConn);
+  EXPECT_TRUE(named.forwardfor.enabled);
+  EXPECT_EQ(named.timeouts.client, 1000);
+  const Proxy& child = proxy(r, "b_child");
+  EXPECT_EQ(child.mode, Mode::Http);
+  EXPECT_EQ(child.balance.algo, BalanceAlgo::Source);
+}
+
+TEST(Inheritance, DefaultServerFromDefaultsAndOverride) {
+  auto r = parse(
+      "defaults\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n"
+      " default-server inter 3s rise 3 fall 2 weight 2\n"
+      "listen l\n bind :80\n server a 1.2.3.4:80 check\n server x 1.2.3.4:81 weight 5\n");
+  ASSERT_FALSE(r.fatal) << all_diags(r);
+  const Proxy& l = proxy(r, "l");
+  ASSERT_EQ(l.servers.size(), 2u);
+  EXPECT_EQ(l.servers[0].inter_ms, 3000);
+  EXPECT_EQ(l.servers[0].rise, 3);
+  EXPECT_EQ(l.servers[0].fall, 2);
+  EXPECT_EQ(l.servers[0].weight, 2);
+  EXPECT_EQ(l.servers[1].weight, 5);
+}
+
+TEST(Parser, LabConfigValues) {
+  auto r = parse(
+      "global\n stats socket $SCRATCH/chk.sock mode 600 level admin\n"
+      " stats socket ipv4@0.0.0.0:9999 level admin\n stats timeout 30s\n"
+      " log 127.0.0.1 local1 notice\n"
+      "defaults\n log global\n mode http\n option httplog\n option dontlognull\n"
+      " timeout connect 5000\n timeout client 50000\n timeout server 50000\n"
+      "listen stats\n bind *:1936\n stats enable\n stats uri /\n stats hide-version\n"
+      "frontend localnodes\n bind *:80\n mode http\n default_backend nodes\n"
+      "backend nodes\n mode http\n option httpchk HEAD /\n balance roundrobin\n"
+      " option forwardfor\n http-request set-header X-Forwarded-Port %[dst_port]\n"
+      " server s1 ${WEBAPP_1_IP}:3000 check\n server s2 ${WEBAPP_2_IP}:3000 check\n",
+      {{"SCRATCH", "/tmp/x"}, {"WEBAPP_1_IP", "10.0.0.1"}});
+  ASSERT_FALSE(r.fatal) << all_diags(r);
+  EXPECT_TRUE(r.has_listener);
+  const Global& g = r.config.global;
+  ASSERT_EQ(g.stats_sockets.size(), 2u);
+  EXPECT_TRUE(g.stats_sockets[0].is_unix);
+  EXPECT_EQ(g.stats_sockets[0].path, "/tmp/x/chk.sock");
+  EXPECT_EQ(g.stats_sockets[0].mode, 0600u);
+  EXPECT_EQ(g.stats_sockets[0].level, StatsSocket::Level::Admin);
+  EXPECT_FALSE(g.stats_sockets[1].is_unix);
+  EXPECT_EQ(g.stats_sockets[1].addr.ip, "0.0.0.0");
+  EXPECT_EQ(g.stats_sockets[1].addr.port, 9999);
+  EXPECT_EQ(g.stats_timeout_ms, 30000);
+  ASSERT_EQ(g.logs.size(), 1u);
+  EXPECT_EQ(g.logs[0].addr.ip, "127.0.0.1");
+  EXPECT_EQ(g.logs[0].addr.port, 514);
+  EXPECT_EQ(g.logs[0].facility, 17);
+  EXPECT_EQ(g.logs[0].max_level, 5);
+
+  ASSERT_EQ(r.config.proxies.size(), 3u);
+  EXPECT_EQ(proxy(r, "stats").id, 2);
+  EXPECT_EQ(proxy(r, "localnodes").id, 3);
+  const Proxy& nodes = proxy(r, "nodes");
+  EXPECT_EQ(nodes.id, 4);
+  EXPECT_TRUE(proxy(r, "stats").stats.enabled);
+  EXPECT_EQ(proxy(r, "stats").stats.uri, "/");
+  EXPECT_TRUE(proxy(r, "stats").stats.hide_version);
+  EXPECT_EQ(proxy(r, "stats").binds[0].addr.ip, "0.0.0.0");
+  EXPECT_EQ(proxy(r, "stats").binds[0].addr.port, 1936);
+  EXPECT_TRUE(nodes.log_global);
+  EXPECT_TRUE(nodes.httplog);
+  EXPECT_TRUE(nodes.dontlognull);
+  EXPECT_EQ(nodes.timeouts.connect, 5000);
+  EXPECT_TRUE(nodes.httpchk.enabled);
+  EXPECT_EQ(nodes.httpchk.method, "HEAD");
+  EXPECT_EQ(nodes.httpchk.uri, "/");
+  EXPECT_EQ(nodes.httpchk.version, "HTTP/1.0");
+  EXPECT_TRUE(nodes.forwardfor.enabled);
+  ASSERT_EQ(nodes.http_request.size(), 1u);
+  const auto& rule = nodes.http_request[0];
+  EXPECT_EQ(rule.action, HttpRequestRule::Action::SetHeader);
+  EXPECT_EQ(rule.name, "X-Forwarded-Port");
+  ASSERT_EQ(rule.value.parts.size(), 1u);
+  EXPECT_TRUE(rule.value.parts[0].is_fetch);
+  EXPECT_EQ(rule.value.parts[0].text, "dst_port");
+  ASSERT_EQ(nodes.servers.size(), 2u);
+  EXPECT_EQ(nodes.servers[0].addr.ip, "10.0.0.1");
+  EXPECT_EQ(nodes.servers[0].id, 1);
+  EXPECT_TRUE(nodes.servers[0].check);
+  EXPECT_EQ(nodes.servers[1].addr.ip, "0.0.0.0");  // unset variable
+  EXPECT_EQ(nodes.servers[1].addr.port, 3000);
+  EXPECT_EQ(nodes.servers[1].id, 2);
+}
+
+TEST(Parser, ServerOptionsAndTemplate) {
+  auto r = parse(
+      "defaults\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n"
+      "backend b\n"
+      " server a 1.2.3.4:80 weight 7 backup disabled maxconn 3 maxqueue 4 check inter 3s"
+      " fastinter 1s downinter 5s rise 4 fall 5 port 81 addr 127.0.0.2 cookie ca"
+      " observe layer7 error-limit 6 on-error mark-down\n"
+      " server-template web 3 10.0.0.9:8080 check\n"
+      " server-template app 2-3 [::1]:81\n");
+  ASSERT_FALSE(r.fatal) << all_diags(r);
+  const Proxy& b = proxy(r, "b");
+  ASSERT_EQ(b.servers.size(), 6u);
+  const Server& a = b.servers[0];
+  EXPECT_EQ(a.weight, 7);
+  EXPECT_TRUE(a.backup);
+  EXPECT_TRUE(a.disabled);
+  EXPECT_EQ(a.maxconn, 3);
+  EXPECT_EQ(a.maxqueue, 4);
+  EXPECT_EQ(a.inter_ms, 3000);
+  EXPECT_EQ(a.fastinter_ms, 1000);
+  EXPECT_EQ(a.downinter_ms, 5000);
+  EXPECT_EQ(a.rise, 4);
+  EXPECT_EQ(a.fall, 5);
+  EXPECT_EQ(a.check_port, 81);
+  EXPECT_EQ(a.check_addr, "127.0.0.2");
+  EXPECT_EQ(a.cookie, "ca");
+  EXPECT_EQ(a.observe, "layer7");
+  EXPECT_EQ(a.error_limit, 6);
+  EXPECT_EQ(a.on_error, "mark-down");
+  EXPECT_EQ(b.servers[1].name, "web1");
+  EXPECT_EQ(b.servers[3].name, "web3");
+  EXPECT_EQ(b.servers[3].id, 4);
+  EXPECT_EQ(b.servers[4].name, "app2");
+  EXPECT_EQ(b.servers[4].addr.ip, "::1");
+  EXPECT_EQ(b.servers[5].name, "app3");
+  EXPECT_EQ(b.servers[5].id, 6);
+}
+
+TEST(Parser, BalanceForwardforCookieChecks) {
+  auto r = parse(
+      "defaults\n mode http\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n"
+      "backend b1\n balance random(3)\n option forwardfor except 127.0.0.0/8 header X-Real-IP "
+      "if-none\n cookie SERVERID insert indirect nocache httponly secure domain .a.com\n"
+      " option httpchk\n http-check send meth GET uri /health ver HTTP/1.1 hdr Host a.com\n"
+      " http-check expect ! rstatus ^5\n http-check disable-on-404\n retries 1\n"
+      " option redispatch 2\n option allbackups\n fullconn 50\n option http-server-close\n"
+      "backend b2\n balance static-rr\n option httpchk HEAD / \"HTTP/1.1\\r\\nHost:\\ www.x.com\"\n"
+      " option httpclose\n no option httpclose\n"
+      "backend b3\n balance uri\n"
+      "backend b4\n balance first\n");
+  ASSERT_FALSE(r.fatal) << all_diags(r);
+  const Proxy& b1 = proxy(r, "b1");
+  EXPECT_EQ(b1.balance.algo, BalanceAlgo::Random);
+  EXPECT_EQ(b1.balance.random_draws, 3);
+  EXPECT_EQ(b1.forwardfor.except_net, "127.0.0.0/8");
+  EXPECT_EQ(b1.forwardfor.header, "x-real-ip");
+  EXPECT_TRUE(b1.forwardfor.if_none);
+  EXPECT_TRUE(b1.cookie.enabled);
+  EXPECT_EQ(b1.cookie.name, "SERVERID");
+  EXPECT_TRUE(b1.cookie.insert && b1.cookie.indirect && b1.cookie.nocache);
+  EXPECT_TRUE(b1.cookie.httponly && b1.cookie.secure);
+  EXPECT_EQ(b1.cookie.domains, std::vector<std::string>{".a.com"});
+  EXPECT_EQ(b1.httpchk.method, "GET");
+  EXPECT_EQ(b1.httpchk.uri, "/health");
+  EXPECT_EQ(b1.httpchk.version, "HTTP/1.1");
+  ASSERT_EQ(b1.httpchk.headers.size(), 1u);
+  EXPECT_EQ(b1.httpchk.headers[0].second, "a.com");
+  EXPECT_EQ(b1.httpchk.expect, HttpCheck::Expect::RStatus);
+  EXPECT_TRUE(b1.httpchk.expect_negate);
+  EXPECT_EQ(b1.httpchk.expect_value, "^5");
+  EXPECT_TRUE(b1.httpchk.disable_on_404);
+  EXPECT_EQ(b1.retries, 1);
+  EXPECT_TRUE(b1.redispatch);
+  EXPECT_EQ(b1.redispatch_interval, 2);
+  EXPECT_TRUE(b1.allbackups);
+  EXPECT_EQ(b1.fullconn, 50);
+  EXPECT_EQ(b1.conn_mode, HttpConnMode::ServerClose);
+  const Proxy& b2 = proxy(r, "b2");
+  EXPECT_EQ(b2.balance.algo, BalanceAlgo::StaticRR);
+  EXPECT_EQ(b2.httpchk.version, "HTTP/1.1");
+  ASSERT_EQ(b2.httpchk.headers.size(), 1u);
+  EXPECT_EQ(b2.httpchk.headers[0].first, "Host");
+  EXPECT_EQ(b2.httpchk.headers[0].second, "www.x.com");
+  EXPECT_EQ(b2.conn_mode, HttpConnMode::KeepAlive);
+  EXPECT_EQ(proxy(r, "b3").balance.algo, BalanceAlgo::Uri);
+  EXPECT_EQ(proxy(r, "b4").balance.algo, BalanceAlgo::First);
+}
+
+TEST(Parser, AclsConditionsAndRules) {
+  auto r = parse(
+      "defaults\n mode http\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n"
+      "frontend f\n bind :80\n acl api path_beg /api /v2\n acl host hdr(host) -i a.com\n"
+      " acl local src 127.0.0.0/8 ::1\n"
+      " use_backend b if api host or !local\n"
+      " use_backend b unless { method POST }\n"
+      " http-request del-header X-A if { hdr_beg(host) -i www. }\n"
+      " http-request add-header X-B a-%[src]:%[src_port]-%%\n"
+      " http-request deny deny_status 429 if local\n"
+      " stats admin if local\n"
+      " default_backend b\n"
+      "backend b\n server s 1.2.3.4:80\n");
+  ASSERT_FALSE(r.fatal) << all_diags(r);
+  const Proxy& f = proxy(r, "f");
+  ASSERT_EQ(f.acls.at("api").size(), 1u);
+  EXPECT_EQ(f.acls.at("api")[0].values, (std::vector<std::string>{"/api", "/v2"}));
+  EXPECT_TRUE(f.acls.at("host")[0].ignore_case);
+  EXPECT_EQ(f.acls.at("host")[0].fetch, "hdr(host)");
+  ASSERT_EQ(f.use_backends.size(), 2u);
+  const Condition& c = f.use_backends[0].cond;
+  ASSERT_EQ(c.any_of.size(), 2u);
+  EXPECT_EQ(c.any_of[0].size(), 2u);
+  EXPECT_TRUE(c.any_of[1][0].negate);
+  EXPECT_EQ(c.any_of[1][0].acl, "local");
+  EXPECT_TRUE(f.use_backends[1].cond.unless);
+  ASSERT_TRUE(f.use_backends[1].cond.any_of[0][0].inline_acl.has_value());
+  EXPECT_EQ(f.use_backends[1].cond.any_of[0][0].inline_acl->fetch, "method");
+  ASSERT_EQ(f.http_request.size(), 3u);
+  EXPECT_EQ(f.http_request[0].action, HttpRequestRule::Action::DelHeader);
+  ASSERT_TRUE(f.http_request[0].cond.has_value());
+  const auto& parts = f.http_request[1].value.parts;
+  ASSERT_EQ(parts.size(), 5u);
+  EXPECT_EQ(parts[0].text, "a-");
+  EXPECT_EQ(parts[1].text, "src");
+  EXPECT_EQ(parts[3].text, "src_port");
+  EXPECT_EQ(parts[4].text, "-%");
+  EXPECT_EQ(f.http_request[2].status, 429);
+  EXPECT_TRUE(f.stats.admin.has_value());
+}
+
+TEST(Parser, BindForms) {
+  auto r = parse(
+      "defaults\n timeout client 1s\n"
+      "frontend f\n bind *:80\n bind :81\n bind ipv4@127.0.0.1:82 name x\n bind [::]:83\n"
+      " bind :::84\n bind 127.0.0.1:90-92,127.0.0.2:95\n bind ${LOOP}:96\n",
+      {{"LOOP", "127.0.0.9"}});
+  ASSERT_FALSE(r.fatal) << all_diags(r);
+  const auto& b = proxy(r, "f").binds;
+  ASSERT_EQ(b.size(), 10u);
+  EXPECT_EQ(b[0].addr.ip, "0.0.0.0");
+  EXPECT_EQ(b[1].addr.ip, "0.0.0.0");
+  EXPECT_EQ(b[1].addr.port, 81);
+  EXPECT_EQ(b[2].options, std::vector<std::string>{"name x"});
+  EXPECT_EQ(b[3].addr.ip, "::");
+  EXPECT_EQ(b[4].addr.ip, "::");
+  EXPECT_EQ(b[4].addr.port, 84);
+  EXPECT_EQ(b[5].addr.port, 90);
+  EXPECT_EQ(b[7].addr.port, 92);
+  EXPECT_EQ(b[8].addr.ip, "127.0.0.2");
+  EXPECT_EQ(b[9].addr.ip, "127.0.0.9");
+}
+
+TEST(Parser, GlobalKeywords) {
+  auto r = parse(
+      "global\n maxconn 100\n nbthread 4\n daemon\n pidfile /tmp/h.pid\n node n1\n"
+      " log stdout format raw local0 info\n log 127.0.0.1:5514 len 2048 local2 info err\n"
+      " user haproxy\n chroot /var/lib/haproxy\n");
+  EXPECT_FALSE(r.fatal) << all_diags(r);
+  const Global& g = r.config.global;
+  EXPECT_EQ(g.maxconn, 100);
+  EXPECT_EQ(g.nbthread, 4);
+  EXPECT_TRUE(g.daemon);
+  EXPECT_EQ(g.pidfile, "/tmp/h.pid");
+  EXPECT_EQ(g.node, "n1");
+  ASSERT_EQ(g.logs.size(), 2u);
+  EXPECT_EQ(g.logs[0].kind, LogTarget::Kind::Stdout);
+  EXPECT_EQ(g.logs[0].format, "raw");
+  EXPECT_EQ(g.logs[0].max_level, 6);
+  EXPECT_EQ(g.logs[1].addr.port, 5514);
+  EXPECT_EQ(g.logs[1].max_len, 2048);
+  EXPECT_EQ(g.logs[1].facility, 18);
+  EXPECT_EQ(g.logs[1].min_level, 3);
+  // Ignored keywords are reported as notices, never silently.
+  int notices = 0;
+  for (const auto& d : r.diags) notices += d.level == Diagnostic::Level::Notice;
+  EXPECT_EQ(notices, 2);
+  EXPECT_EQ(check_exit_code(r), 2);  // no listener
+}
+
+TEST(Parser, HerdSpecificRejections) {
+  for (const char* text : {"userlist u\n", "peers p\n", "resolvers r\n", "cache c\n",
+                           "program p\n", "http-errors e\n", "ring r\n"}) {
+    auto r = parse(text);
+    EXPECT_TRUE(r.fatal) << text;
+    EXPECT_NE(all_diags(r).find("sections are not supported by herd"), std::string::npos);
+  }
+  auto r = parse(".if defined(X)\n.endif\n");
+  EXPECT_TRUE(r.fatal);
+  r = parse("frontend f\n bind :80\n capture request header Host len 20\n");
+  EXPECT_NE(all_diags(r).find("unknown keyword 'capture' in 'frontend' section"),
+            std::string::npos);
+}
+
+TEST(Parser, UnresolvableAndResolvableNames) {
+  auto r = parse("backend b\n server s1 localhost:80\n");
+  ASSERT_EQ(proxy(r, "b").servers.size(), 1u);
+  EXPECT_EQ(proxy(r, "b").servers[0].addr.ip, "127.0.0.1");
+  EXPECT_EQ(proxy(r, "b").servers[0].addr.host, "localhost");
+  r = parse("backend b\n timeout connect 1s\n timeout server 1s\n"
+            " server s1 nonexistent-host.invalid:80\n");
+  EXPECT_EQ(all_diags(r),
+            "[ALERT]    (1) : config : [t.cfg:4] : 'server b/s1' : could not resolve address "
+            "'nonexistent-host.invalid'.\n"
+            "[ALERT]    (1) : config : Failed to initialize server(s) addr.\n");
+}
+
+TEST(Parser, DirectoryOfFilesInLexicalOrder) {
+  auto dir = std::filesystem::temp_directory_path() / ("herd-cfgdir-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "20-b.cfg") << "backend b\n server s 1.2.3.4:80\n";
+  std::ofstream(dir / "10-a.cfg") << "defaults\n timeout client 1s\n timeout connect 1s\n"
+                                     " timeout server 1s\nfrontend f\n bind :80\n"
+                                     " default_backend b\n";
+  std::ofstream(dir / "ignored.txt") << "garbage\n";
+  auto r = parse_paths({dir.string()});
+  std::filesystem::remove_all(dir);
+  ASSERT_FALSE(r.fatal) << all_diags(r);
+  ASSERT_EQ(r.config.files.size(), 2u);
+  EXPECT_EQ(r.config.files[0], dir.string() + "/10-a.cfg");
+  EXPECT_EQ(r.config.proxies[0].name, "f");
+  EXPECT_EQ(r.config.proxies[1].name, "b");
+}
+
+TEST(Parser, QuickstartConfigIsValid) {
+  std::string text = quickstart_config(8080, {"127.0.0.1:3000", "127.0.0.1:3001"});
+  auto r = parse(text);
+  EXPECT_EQ(check_exit_code(r), 0) << all_diags(r) << text;
+  EXPECT_TRUE(r.diags.empty()) << all_diags(r);
+  const Proxy& b = proxy(r, "servers");
+  ASSERT_EQ(b.servers.size(), 2u);
+  EXPECT_EQ(b.servers[1].addr.port, 3001);
+  EXPECT_EQ(proxy(r, "quickstart").binds[0].addr.port, 8080);
+}
+
+TEST(Parser, FormatDiagnosticPadding) {
+  EXPECT_EQ(format_diagnostic({Diagnostic::Level::Alert, "x"}, 7), "[ALERT]    (7) : config : x");
+  EXPECT_EQ(format_diagnostic({Diagnostic::Level::Warning, "x"}, 7),
+            "[WARNING]  (7) : config : x");
+  EXPECT_EQ(format_diagnostic({Diagnostic::Level::Notice, "x"}, 7),
+            "[NOTICE]   (7) : config : x");
+}
+
+}  // namespace
+}  // namespace herd::config
