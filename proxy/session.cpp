@@ -460,7 +460,7 @@ class Session : public std::enable_shared_from_this<Session> {
       auto cstart = Clock::now();
       reused = false;
       boost::system::error_code ec;
-      if (auto idle = w_.upstreams.take(srv->live.get(), ep_)) {
+      if (auto idle = w_.upstreams.take(srv->live.get(), ep_, !replayable)) {
         upstream_ = std::move(*idle);
         reused = true;
       } else {

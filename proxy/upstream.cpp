@@ -8,7 +8,8 @@
 namespace herd::proxy {
 
 std::optional<UpstreamPool::tcp::socket> UpstreamPool::take(const void* key,
-                                                            const tcp::endpoint& ep) {
+                                                            const tcp::endpoint& ep,
+                                                            bool probe) {
   auto it = idle_.find(key);
   if (it == idle_.end()) return std::nullopt;
   auto& v = it->second;
@@ -17,6 +18,7 @@ std::optional<UpstreamPool::tcp::socket> UpstreamPool::take(const void* key,
     Idle c = std::move(v.back());  // most recently used first: warmest connection
     v.pop_back();
     if (c.ep != ep || now - c.since > kPurgeDelay) continue;  // destructor closes
+    if (!probe) return std::move(c.sock);
     char b;
     ssize_t n = ::recv(c.sock.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::move(c.sock);

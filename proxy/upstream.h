@@ -24,8 +24,11 @@ class UpstreamPool {
   static constexpr size_t kMaxIdlePerServer = 256;
   static constexpr std::chrono::seconds kPurgeDelay{5};
 
-  // A live idle connection to `ep` of server `key`, or nullopt.
-  std::optional<tcp::socket> take(const void* key, const tcp::endpoint& ep);
+  // An idle connection to `ep` of server `key`, or nullopt. With `probe`,
+  // the connection is first checked for a close by the server (one
+  // MSG_PEEK); callers that can replay the request on a fresh connection
+  // skip the probe and replay instead, saving a syscall per request.
+  std::optional<tcp::socket> take(const void* key, const tcp::endpoint& ep, bool probe);
   // Keeps `s` for reuse (the caller saw a complete, reusable response).
   void put(const void* key, const tcp::endpoint& ep, tcp::socket s);
   void clear();
