@@ -20,6 +20,33 @@
 // order); workers pick with atomic operations on BackendLive only.
 //
 // Thread rules are stated on each class.
+//
+// Contract details (what other modules may rely on):
+//   * BackendSnapshot::pick() returns a server of that snapshot that is
+//     usable() (UP, not MAINT/DRAIN, weight > 0) and has a free maxconn slot
+//     at the time of the check, or nullptr. It counts Counter::LbTotal on the
+//     server AND on the backend (BackendLive::counters) and stores
+//     last_session_ms on both. It does not touch the inflight gauges: the
+//     caller increments ServerLive::inflight (and BackendLive::inflight) for
+//     the request and decrements them when it ends. Two workers racing for
+//     the last slot may both get it (the check is not a reservation).
+//   * Backup servers are chosen only when no active server is usable; then
+//     only the first usable backup in sid order, or all of them with
+//     `option allbackups`. Saturated active servers do not fall back to
+//     backups (the caller queues), as in HAProxy.
+//   * find_by_cookie()/find()/find_id() return the server whatever its
+//     state; callers check is_up() (cookie persistence follows is_up(), so a
+//     DRAIN server keeps its sticky traffic).
+//   * roundrobin: single-threaded sequential picks reproduce HAProxy 2.6's
+//     order exactly, across publications too (the writer continues the
+//     order from the cursor); concurrent picks share one global order.
+//   * PoolWriter keeps a pointer to each config::Proxy (BackendSnapshot::
+//     config): the Config must outlive the writer and every snapshot.
+//   * PoolWriter maintains ServerLive::last_change/downtime (UP/DOWN/MAINT/
+//     DRAIN transitions) and BackendLive::last_change (backend up/down) on
+//     publication; it does not count chkdown (health/ does).
+//   * remove_server() does not require MAINT: the runtime API enforces
+//     "Only servers in maintenance mode can be deleted." itself.
 #pragma once
 
 #include <atomic>
@@ -117,7 +144,8 @@ class PoolSnapshot {
 };
 
 // Holds the current PoolSnapshot. publish() is the writer's; current() and
-// version() are any thread's.
+// version() are any thread's. Before the first publication current() is an
+// empty snapshot with version 0.
 class Pool {
  public:
   Pool();
@@ -196,6 +224,9 @@ class PoolWriter {
     Result update(std::string_view backend, std::string_view server,
                   const std::function<void(Server&)>& edit);
 
+    // Publishes the staged edits as one PoolSnapshot (nothing when nothing
+    // changed). The transaction may be used again afterwards; its
+    // destructor commits what is left.
     void commit();
 
    private:
@@ -205,7 +236,8 @@ class PoolWriter {
 
   Transaction begin() { return Transaction(*this); }
   const Pool& pool() const { return pool_; }
-  // The snapshot the next commit() starts from (control thread only).
+  // The snapshot the next commit() starts from, i.e. the last one published
+  // (staged, uncommitted edits are not visible in it). Control thread only.
   const PoolSnapshot& staged() const;
 
  private:

@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <iostream>
 #include <random>
 
+#include "balancing/lb.h"
 #include "helpers.h"
 
 namespace herd::balancing {
@@ -262,6 +264,53 @@ TEST(RoundRobin, LbTotalAndLastSession) {
   EXPECT_EQ(b.find("s2")->live->counters.sum(Counter::LbTotal), 10u);
   EXPECT_EQ(b.live->counters.sum(Counter::LbTotal), 40u);
   EXPECT_GE(b.find("s1")->live->last_session_ms.load(), 0);
+}
+
+}  // namespace
+}  // namespace herd::balancing
+
+namespace herd::balancing {
+namespace {
+
+using namespace testing;
+
+const CursorTableIndex& rr_index(const Pool& pool) {
+  return dynamic_cast<const CursorTableIndex&>(*pool.current()->find("b")->lb);
+}
+
+TEST(RoundRobin, PrecomputedCycleIsFound) {
+  // One FWRR window is about 16 x sum(weights) picks; the writer finds the
+  // cycle instead of falling back to a wrapped approximation.
+  for (const auto& w : std::vector<std::vector<int>>{{1, 1, 1}, {5, 3, 1}, {7, 2, 2, 1}}) {
+    auto cfg = make_config(config::BalanceAlgo::RoundRobin, w);
+    Pool pool;
+    PoolWriter writer(pool, cfg);
+    const auto& idx = rr_index(pool);
+    int sum = 0;
+    for (int x : w) sum += x;
+    EXPECT_LE(idx.seq.size(), 3u * 16 * sum);
+    EXPECT_LT(idx.prefix, idx.seq.size());
+    picks(pool, 1000);
+    ASSERT_FALSE(writer.begin().set_weight("b", "s1", 4));
+    EXPECT_LE(rr_index(pool).seq.size(), 3u * 16 * (sum + 4));
+  }
+}
+
+TEST(RoundRobin, LargeWeightsRebuildQuickly) {
+  std::vector<int> w(64, 256);
+  auto cfg = make_config(config::BalanceAlgo::RoundRobin, w);
+  Pool pool;
+  const auto t0 = std::chrono::steady_clock::now();
+  PoolWriter writer(pool, cfg);
+  picks(pool, 100000);
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(writer.begin().set_weight("b", "s2", 100 + i));
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+  EXPECT_LT(ms, 20000);
+  EXPECT_EQ(picks(pool, 1).size(), 1u);
+  std::cout << "4 rebuilds of 64 x weight 256: " << ms << " ms, sequence "
+            << rr_index(pool).seq.size() << "\n";
 }
 
 }  // namespace
