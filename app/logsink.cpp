@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,6 +15,7 @@ namespace herd::app {
 LogSink::LogSink(const config::Config& cfg) : pid_(static_cast<int>(::getpid())) {
   fd4_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   fd6_ = ::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  fdun_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   global_ = resolve(cfg.global.logs);
   for (const auto& px : cfg.proxies) proxies_.emplace_back(&px, resolve(px.logs));
 }
@@ -21,13 +23,20 @@ LogSink::LogSink(const config::Config& cfg) : pid_(static_cast<int>(::getpid()))
 LogSink::~LogSink() {
   if (fd4_ >= 0) ::close(fd4_);
   if (fd6_ >= 0) ::close(fd6_);
+  if (fdun_ >= 0) ::close(fdun_);
 }
 
 std::vector<LogSink::Target> LogSink::resolve(const std::vector<config::LogTarget>& in) const {
   std::vector<Target> out;
   for (const auto& t : in) {
     Target x{t, {}, 0};
-    if (t.kind == config::LogTarget::Kind::Udp) {
+    if (t.kind == config::LogTarget::Kind::Udp && !t.unix_path.empty()) {
+      auto* un = reinterpret_cast<sockaddr_un*>(&x.addr);
+      if (t.unix_path.size() >= sizeof un->sun_path) continue;
+      un->sun_family = AF_UNIX;
+      std::memcpy(un->sun_path, t.unix_path.c_str(), t.unix_path.size() + 1);
+      x.len = static_cast<socklen_t>(sizeof(sockaddr_un));
+    } else if (t.kind == config::LogTarget::Kind::Udp) {
       uint16_t port = t.addr.port ? t.addr.port : 514;
       auto* a4 = reinterpret_cast<sockaddr_in*>(&x.addr);
       auto* a6 = reinterpret_cast<sockaddr_in6*>(&x.addr);
@@ -90,6 +99,7 @@ void LogSink::send_to(const std::vector<Target>& ts, int severity, std::string_v
              std::to_string(pid_) + "]: ";
       line.append(msg);
     }
+    if (line.size() > static_cast<size_t>(t.t.max_len)) line.resize(static_cast<size_t>(t.t.max_len));
     line += '\n';
     switch (t.t.kind) {
       case config::LogTarget::Kind::Stdout:
@@ -99,7 +109,7 @@ void LogSink::send_to(const std::vector<Target>& ts, int severity, std::string_v
         (void)!::write(2, line.data(), line.size());
         break;
       case config::LogTarget::Kind::Udp: {
-        int fd = t.addr.ss_family == AF_INET6 ? fd6_ : fd4_;
+        int fd = t.addr.ss_family == AF_INET6 ? fd6_ : t.addr.ss_family == AF_UNIX ? fdun_ : fd4_;
         (void)::sendto(fd, line.data(), line.size(), MSG_DONTWAIT,
                        reinterpret_cast<const sockaddr*>(&t.addr), t.len);
         break;

@@ -43,7 +43,7 @@ class LogSink {
   void send_to(const std::vector<Target>& ts, int severity, std::string_view msg) const;
   std::vector<Target> global_;
   std::vector<std::pair<const config::Proxy*, std::vector<Target>>> proxies_;
-  int fd4_ = -1, fd6_ = -1;
+  int fd4_ = -1, fd6_ = -1, fdun_ = -1;
   int pid_;
 };
 

@@ -456,6 +456,7 @@ class Session : public std::enable_shared_from_this<Session> {
       srv->live->counters.add(Counter::Sessions);
       std::memcpy(ep_.data(), &srv->addr.storage, srv->addr.len);
       ep_.resize(srv->addr.len);
+      if (srv->addr.port == 0) ep_.port(dst_port_);  // no port: the client's destination port
 
       auto cstart = Clock::now();
       reused = false;

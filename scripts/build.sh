@@ -11,4 +11,6 @@ if [[ ! -f $dir/CMakeCache.txt ]]; then
   cmake -S . -B "$dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=${HERD_BUILD_TYPE:-RelWithDebInfo} \
     -DHERD_SANITIZE="${HERD_SANITIZE:-}" "$@"
 fi
-cmake --build "$dir" -j"$(nproc)"
+targets=()
+for t in ${HERD_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$dir" -j"$(nproc)" "${targets[@]}"
