@@ -21,8 +21,7 @@ void set_thread_count(unsigned n) { g_thread_count.store(n, std::memory_order_re
 
 unsigned thread_count() { return g_thread_count.load(std::memory_order_relaxed); }
 
-CounterSet::CounterSet()
-    : slots_(new Slot[thread_count() + 1]), nslots_(thread_count() + 1) {}
+CounterSet::CounterSet() : slots_(new Slot[thread_count() + 1]), nslots_(thread_count() + 1) {}
 
 uint64_t CounterSet::sum(Counter c) const {
   uint64_t total = 0;

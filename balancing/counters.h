@@ -40,28 +40,33 @@ inline unsigned control_slot() { return thread_count(); }
 // The counters HAProxy's CSV shows for a server, a backend or a frontend.
 // Append only: stats/ indexes them by name.
 enum class Counter : unsigned {
-  Sessions,         // stot: requests/sessions handled
-  BytesIn,          // bin
-  BytesOut,         // bout
-  DeniedReq,        // dreq
-  ErrReq,           // ereq (frontend)
-  ErrConn,          // econ
-  ErrResp,          // eresp
-  Retries,          // wretr
-  Redispatches,     // wredis
-  LbTotal,          // lbtot: times picked by the balancer
-  Http1xx, Http2xx, Http3xx, Http4xx, Http5xx, HttpOther,
-  Requests,         // req_tot
-  CliAborts,        // cli_abrt
-  SrvAborts,        // srv_abrt
-  FailedChecks,     // chkfail
-  Downs,            // chkdown
-  QueueTimeMsSum,   // for qtime averages
-  ConnectTimeMsSum, // ctime
-  ResponseTimeMsSum,// rtime
-  TotalTimeMsSum,   // ttime
-  Connections,      // conn_tot (frontend)
-  Intercepted,      // stats applet hits
+  Sessions,      // stot: requests/sessions handled
+  BytesIn,       // bin
+  BytesOut,      // bout
+  DeniedReq,     // dreq
+  ErrReq,        // ereq (frontend)
+  ErrConn,       // econ
+  ErrResp,       // eresp
+  Retries,       // wretr
+  Redispatches,  // wredis
+  LbTotal,       // lbtot: times picked by the balancer
+  Http1xx,
+  Http2xx,
+  Http3xx,
+  Http4xx,
+  Http5xx,
+  HttpOther,
+  Requests,           // req_tot
+  CliAborts,          // cli_abrt
+  SrvAborts,          // srv_abrt
+  FailedChecks,       // chkfail
+  Downs,              // chkdown
+  QueueTimeMsSum,     // for qtime averages
+  ConnectTimeMsSum,   // ctime
+  ResponseTimeMsSum,  // rtime
+  TotalTimeMsSum,     // ttime
+  Connections,        // conn_tot (frontend)
+  Intercepted,        // stats applet hits
   kCount
 };
 

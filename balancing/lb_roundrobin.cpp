@@ -227,7 +227,8 @@ struct FwrrModel {
     set_b.clear();
     for (auto& [w, k] : order) {
       keep.push_back(srv[std::get<2>(k)]);
-      set_of(w)->insert(Key{std::get<0>(k), std::get<1>(k), static_cast<uint32_t>(keep.size() - 1)});
+      set_of(w)->insert(
+          Key{std::get<0>(k), std::get<1>(k), static_cast<uint32_t>(keep.size() - 1)});
     }
     srv = std::move(keep);
   }
@@ -254,7 +255,7 @@ struct RoundRobinState final : LbState {
 // boundary state repeats, which it does within two windows for fixed weights).
 void precompute(const FwrrModel& start, RoundRobinState& st, CursorTableIndex& idx) {
   FwrrModel m = start;
-  std::map<std::vector<uint32_t>, size_t> seen;  // boundary state -> index in boundaries
+  std::map<std::vector<uint32_t>, size_t> seen;            // boundary state -> index in boundaries
   std::vector<std::pair<uint64_t, FwrrModel>> boundaries;  // (position in seq, model)
   const uint64_t cap = 4 * static_cast<uint64_t>(m.total) + 64;
   idx.seq.clear();

@@ -90,8 +90,7 @@ const BackendSnapshot* PoolSnapshot::find(std::string_view name) const {
 }
 
 bool is_static_algo(BalanceAlgo algo) {
-  return algo == BalanceAlgo::StaticRR || algo == BalanceAlgo::Source ||
-         algo == BalanceAlgo::Uri;
+  return algo == BalanceAlgo::StaticRR || algo == BalanceAlgo::Source || algo == BalanceAlgo::Uri;
 }
 
 // ---------------------------------------------------------------------------
@@ -311,8 +310,8 @@ PoolWriter::Transaction::Result PoolWriter::Transaction::set_admin(std::string_v
 }
 
 PoolWriter::Transaction::Result PoolWriter::Transaction::set_op(std::string_view backend,
-                                                                std::string_view server,
-                                                                OpState op, int health) {
+                                                                std::string_view server, OpState op,
+                                                                int health) {
   return update(backend, server, [&](Server& s) {
     s.op = op;
     s.health = health;
@@ -366,8 +365,9 @@ PoolWriter::Transaction::Result PoolWriter::Transaction::set_addr(std::string_vi
   return update(backend, server, [&](Server& s) { s.addr = addr; });
 }
 
-PoolWriter::Transaction::Result PoolWriter::Transaction::set_check_enabled(
-    std::string_view backend, std::string_view server, bool on) {
+PoolWriter::Transaction::Result PoolWriter::Transaction::set_check_enabled(std::string_view backend,
+                                                                           std::string_view server,
+                                                                           bool on) {
   return update(backend, server, [&](Server& s) { s.check_enabled = on; });
 }
 

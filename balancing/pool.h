@@ -69,16 +69,16 @@ using config::BalanceAlgo;
 
 // What a balancer may look at to choose a server.
 struct PickContext {
-  uint32_t client_ipv4 = 0;     // source: client IPv4 (IPv6 folded by the caller)
-  std::string_view uri_path;    // uri: path before '?'
+  uint32_t client_ipv4 = 0;       // source: client IPv4 (IPv6 folded by the caller)
+  std::string_view uri_path;      // uri: path before '?'
   const Server* avoid = nullptr;  // redispatch: try another server than this one
 };
 
 // Per-backend live state shared by every snapshot of the backend.
 struct BackendLive {
-  std::atomic<uint64_t> cursor{0};  // round-robin / static-rr position, never reset
+  std::atomic<uint64_t> cursor{0};    // round-robin / static-rr position, never reset
   std::atomic<uint32_t> tiebreak{0};  // leastconn/first rotation
-  Gauge inflight;  // scur of the BACKEND row
+  Gauge inflight;                     // scur of the BACKEND row
   Gauge queued;
   CounterSet counters;
   std::atomic<int64_t> last_session_ms{-1};
@@ -106,8 +106,8 @@ class BackendSnapshot {
   bool allbackups = false;
   std::vector<std::shared_ptr<const Server>> servers;  // sid order
   std::shared_ptr<BackendLive> live;
-  std::unique_ptr<const LbIndex> lb;   // over active servers (or backups when none)
-  uint64_t cursor_base = 0;            // LbIndex positions are relative to this cursor value
+  std::unique_ptr<const LbIndex> lb;      // over active servers (or backups when none)
+  uint64_t cursor_base = 0;               // LbIndex positions are relative to this cursor value
   const config::Proxy* config = nullptr;  // the backend's config section (timeouts, options)
 
   // Lock-free; may return nullptr (see LbIndex::pick).

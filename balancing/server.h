@@ -31,10 +31,10 @@ namespace herd::balancing {
 
 // srv_admin_state bits, as HAProxy prints them in `show servers state`.
 enum AdminFlags : uint32_t {
-  kAdminForcedMaint = 0x01,    // `disable server`, `set server ... state maint`
-  kAdminInheritMaint = 0x02,   // tracked server in maint (unused by herd)
-  kAdminConfigMaint = 0x04,    // `disabled` in the config
-  kAdminForcedDrain = 0x08,    // `set server ... state drain`, member leaving
+  kAdminForcedMaint = 0x01,   // `disable server`, `set server ... state maint`
+  kAdminInheritMaint = 0x02,  // tracked server in maint (unused by herd)
+  kAdminConfigMaint = 0x04,   // `disabled` in the config
+  kAdminForcedDrain = 0x08,   // `set server ... state drain`, member leaving
   kAdminInheritDrain = 0x10,
   kAdminResolveMaint = 0x20,
   kAdminMaintMask = kAdminForcedMaint | kAdminInheritMaint | kAdminConfigMaint | kAdminResolveMaint,
@@ -65,10 +65,10 @@ struct HealthView {
   std::string check_status;  // "INI", "L4OK", "L7OK", "L7STS", ... ("" when no check)
   int check_code = 0;        // HTTP status of the last check, 0 if none
   int check_duration_ms = -1;
-  std::string check_desc;    // "Layer7 check passed", ...
-  std::string check_info;    // e.g. "Connection refused"
-  int health = 0;            // HAProxy's health counter h, 0..rise+fall-1
-  bool running = false;      // a check is in progress ("* " prefix)
+  std::string check_desc;  // "Layer7 check passed", ...
+  std::string check_info;  // e.g. "Connection refused"
+  int health = 0;          // HAProxy's health counter h, 0..rise+fall-1
+  bool running = false;    // a check is in progress ("* " prefix)
   std::chrono::steady_clock::time_point last_check{};
 };
 

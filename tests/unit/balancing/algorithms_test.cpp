@@ -162,8 +162,7 @@ TEST_P(Backup, OnlyFirstBackupUnlessAllbackups) {
   Fixture f(GetParam(), {1, 1}, 2);
   f.start();
   auto seq = picks(f.pool, 8);
-  EXPECT_EQ(std::count(seq.begin(), seq.end(), "s3") + std::count(seq.begin(), seq.end(), "s4"),
-            0);
+  EXPECT_EQ(std::count(seq.begin(), seq.end(), "s3") + std::count(seq.begin(), seq.end(), "s4"), 0);
   {
     auto t = f.writer->begin();
     ASSERT_FALSE(t.set_admin("b", "s1", kAdminForcedMaint, 0));

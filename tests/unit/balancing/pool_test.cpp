@@ -96,7 +96,7 @@ TEST(PoolReader, SeesEachPublication) {
   PoolReader reader(pool);
   const uint64_t v1 = reader.get().version;
   EXPECT_EQ(v1, pool.version());
-  auto held = reader.snapshot();  // an in-flight request
+  auto held = reader.snapshot();         // an in-flight request
   EXPECT_EQ(&reader.get(), held.get());  // nothing published: same snapshot
   ASSERT_FALSE(w.begin().set_weight("nodes", "s1", 7));
   EXPECT_EQ(reader.get().version, v1 + 1);
@@ -225,7 +225,7 @@ TEST(PoolWriter, AddServerTakesNextFreeId) {
   s2.name = "again";
   ASSERT_FALSE(w.begin().add_server("nodes", s2));
   snap = pool.current();
-  EXPECT_EQ(snap->find("nodes")->find("again")->id, 2);  // the freed sid
+  EXPECT_EQ(snap->find("nodes")->find("again")->id, 2);       // the freed sid
   EXPECT_EQ(snap->find("nodes")->servers[1]->name, "again");  // sid order
   // Ready: it takes traffic.
   ASSERT_FALSE(w.begin().set_admin("nodes", "dyn", 0, kAdminForcedMaint));

@@ -304,9 +304,9 @@ TEST(RoundRobin, LargeWeightsRebuildQuickly) {
   PoolWriter writer(pool, cfg);
   picks(pool, 100000);
   for (int i = 0; i < 3; ++i) ASSERT_FALSE(writer.begin().set_weight("b", "s2", 100 + i));
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - t0)
-                      .count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   EXPECT_LT(ms, 20000);
   EXPECT_EQ(picks(pool, 1).size(), 1u);
   std::cout << "4 rebuilds of 64 x weight 256: " << ms << " ms, sequence "
