@@ -112,6 +112,16 @@ Status parse_fields(const char* base, const char* p, const char* end, Head& out,
     std::string_view name(p, static_cast<size_t>(colon - p));
     std::string_view value(v, static_cast<size_t>(ve - v));
     switch (name.size()) {
+      case 4:
+        if (request && iequals(name, "host")) {
+          // Several Host headers must agree (RFC 9112 §3.2; HAProxy answers 400 too).
+          if (out.host_index >= 0 && !iequals(out.value(base, static_cast<size_t>(out.host_index)), value)) {
+            out.error = "conflicting host headers";
+            return Status::Error;
+          }
+          if (out.host_index < 0) out.host_index = static_cast<int>(out.nfields - 1);
+        }
+        break;
       case 6:
         if (iequals(name, "expect") && iequals(value, "100-continue")) out.expect_continue = true;
         break;
@@ -214,7 +224,21 @@ Status parse_request(const char* buf, size_t len, Head& out) {
   }
   out.method = std::string_view(p, static_cast<size_t>(m - p));
   out.target = std::string_view(t, static_cast<size_t>(te - t));
-  return parse_fields(buf, lf + 1, end, out, true);
+  out.host_index = -1;
+  Status st = parse_fields(buf, lf + 1, end, out, true);
+  if (st == Status::Complete && out.host_index >= 0 && out.target[0] != '/') {
+    // An absolute-form target's authority must match Host.
+    auto scheme = out.target.find("://");
+    if (scheme != std::string_view::npos) {
+      auto auth = out.target.substr(scheme + 3);
+      auth = auth.substr(0, auth.find_first_of("/?#"));
+      if (!iequals(auth, out.value(buf, static_cast<size_t>(out.host_index)))) {
+        out.error = "absolute-form authority does not match host";
+        return Status::Error;
+      }
+    }
+  }
+  return st;
 }
 
 Status parse_response(const char* buf, size_t len, Head& out) {

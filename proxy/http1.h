@@ -44,6 +44,7 @@ struct Head {
   bool conn_keep_alive = false; // Connection: keep-alive seen
   bool expect_continue = false;
   bool upgrade = false;         // Connection: upgrade
+  int host_index = -1;          // requests: the first Host field, -1 when none
   const char* error = nullptr;  // why Status::Error
 
   std::string_view name(const char* base, size_t i) const {

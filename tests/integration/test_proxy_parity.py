@@ -134,11 +134,13 @@ class TestErrorsParity(ParityCase):
             out = raw(port, b"GARBAGE GARBAGE\r\n\r\n", timeout=2, until_close=True)
             smuggle = raw(port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
                           b"Content-Length: 4\r\n\r\nabcd", timeout=2, until_close=True)
-            return out, smuggle[:24], len(backends[0].requests)
+            two_hosts = raw(port, b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", timeout=2, until_close=True)
+            return out, smuggle[:24], two_hosts[:24], len(backends[0].requests)
 
-        out, smuggle, forwarded = self.assert_same(self.run_both(lambda p, b: lab_cfg(p, b), scenario))
+        out, smuggle, two_hosts, forwarded = self.assert_same(self.run_both(lambda p, b: lab_cfg(p, b), scenario))
         self.assertEqual(out, capture("400-bad-request.bin"))
         self.assertEqual(smuggle, b"HTTP/1.1 400 Bad request")
+        self.assertEqual(two_hosts, b"HTTP/1.1 400 Bad request")
         self.assertEqual(forwarded, 0)
 
     def test_504_on_server_timeout(self):

@@ -60,9 +60,18 @@ TEST(Http1Request, RejectsMalformedAndSmuggling) {
            "GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
            "GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n",
            "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+           "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+           "GET http://x/ HTTP/1.1\r\nHost: y\r\n\r\n",
        }) {
     EXPECT_EQ(req(bad, h), Status::Error) << bad;
   }
+}
+
+TEST(Http1Request, AgreeingHostsAreAccepted) {
+  http1::Head h;
+  EXPECT_EQ(req("GET / HTTP/1.1\r\nHost: a\r\nhost: A\r\n\r\n", h), Status::Complete);
+  EXPECT_EQ(req("GET http://a:80/x HTTP/1.1\r\nHost: a:80\r\n\r\n", h), Status::Complete);
+  EXPECT_EQ(req("GET http://a/x HTTP/1.1\r\n\r\n", h), Status::Complete);
 }
 
 TEST(Http1Request, TransferEncodingWinsOverContentLength) {

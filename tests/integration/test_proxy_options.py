@@ -1,0 +1,170 @@
+"""More of issue 2's keywords, each scenario run against haproxy 2.6 and herd
+with identical configs and compared (see test_proxy_parity.ParityCase)."""
+import socket
+import threading
+import time
+import unittest
+
+from harness import Client, get, lab_cfg, raw, server_of
+from test_proxy_parity import ParityCase
+
+
+def with_backend_lines(extra):
+    def cfg(p, b):
+        return lab_cfg(p, b).replace("    balance roundrobin", "    balance roundrobin\n" + extra)
+    return cfg
+
+
+class TestConnectionModes(ParityCase):
+    def seen_by_server(self, cfg):
+        def scenario(port, backends):
+            c = Client(port)
+            r1 = c.request(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            still_open = not c.closed(0.3)
+            c.close()
+            return r1[2].split(b"\n", 1)[1], dict(r1[1]).get("connection"), still_open, backends[0].conns
+        return self.assert_same(self.run_both(cfg, scenario))
+
+    def test_http_server_close(self):
+        head, conn_hdr, open_, _ = self.seen_by_server(with_backend_lines("    option http-server-close"))
+        self.assertTrue(head.endswith(b"connection: close\r\n\r\n"))
+        self.assertIsNone(conn_hdr)
+        self.assertTrue(open_)
+
+    def test_httpclose_in_defaults(self):
+        def cfg(p, b):
+            return lab_cfg(p, b).replace("    option dontlognull", "    option dontlognull\n    option httpclose")
+        head, conn_hdr, open_, _ = self.seen_by_server(cfg)
+        self.assertTrue(head.endswith(b"connection: close\r\n\r\n"))
+        self.assertEqual(conn_hdr, "close")
+        self.assertFalse(open_)
+
+
+class TestRouting(ParityCase):
+    def test_use_backend_acls(self):
+        def cfg(p, b):
+            return f"""
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind 127.0.0.1:{p}
+    acl is_api path_beg /api
+    acl host_b hdr(host) -i b.example
+    use_backend api if is_api
+    use_backend bee if host_b !is_api
+    use_backend bee if {{ path_end .bee }}
+    default_backend main
+backend main
+    server m {b[0].addr}
+backend api
+    server a {b[1].addr}
+backend bee
+    server b {b[2].addr}
+"""
+
+        def one(port, path, host="t"):
+            return server_of(raw(port, f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()).split(b"\r\n\r\n", 1)[1])
+
+        def scenario(port, backends):
+            return [one(port, "/api/x"), one(port, "/x", "B.example"), one(port, "/api", "b.example"),
+                    one(port, "/x.bee"), one(port, "/")]
+
+        self.assertEqual(self.assert_same(self.run_both(cfg, scenario, names=("m", "a", "b"))),
+                         ["a", "b", "a", "b", "m"])
+
+    def test_forwardfor_variants_and_header_rules(self):
+        def cfg(p, b):
+            return lab_cfg(p, b).replace("    option forwardfor\n", "    option forwardfor header X-Real-IP if-none\n"
+                                         "    http-request add-header X-Added %[src]:%[src_port]-x\n"
+                                         "    http-request del-header X-Drop\n"
+                                         "    http-request set-header X-Set %[dst] if { path_beg /set }\n")
+
+        def scenario(port, backends):
+            a = get(port, "/set", {"X-Drop": "1", "X-Set": "old"})[2]
+            b = get(port, "/other", {"X-Real-IP": "9.9.9.9"})[2]
+            # x-added carries the client's source port, which differs per run
+            strip = lambda body: [l for l in body.split(b"\r\n") if b"x-added" not in l]
+            return strip(a), strip(b)
+        a, b = self.assert_same(self.run_both(cfg, scenario))
+        self.assertIn(b"x-set: 127.0.0.1", a)
+        self.assertNotIn(b"x-drop: 1", a)
+        self.assertIn(b"x-real-ip: 127.0.0.1", a)
+        self.assertEqual(sum(1 for l in b if l.startswith(b"x-real-ip")), 1)
+
+    def test_forwardfor_except(self):
+        cfg = lambda p, b: lab_cfg(p, b).replace("    option forwardfor\n", "    option forwardfor except 127.0.0.0/8\n")
+        body = self.assert_same(self.run_both(cfg, lambda port, bs: get(port, "/")[2]))
+        self.assertNotIn(b"x-forwarded-for", body)
+
+
+class TestQueueAndBackup(ParityCase):
+    def test_maxconn_queue_timeout(self):
+        def cfg(p, b):
+            return lab_cfg(p, b, extra_server=" maxconn 1").replace(
+                "timeout server 50000", "timeout server 50000\n    timeout queue 500")
+
+        def scenario(port, backends):
+            out = {}
+
+            def slow():
+                out["slow"] = get(port, "/?sleep=1.5")[0]
+            t = threading.Thread(target=slow)
+            t.start()
+            time.sleep(0.2)
+            t0 = time.time()
+            queued = raw(port, b"GET /q HTTP/1.1\r\nHost: x\r\n\r\n", timeout=3)
+            waited = round(time.time() - t0, 1)
+            t.join()
+            return out["slow"], queued[:32], 0.4 <= waited <= 0.9
+
+        self.assertEqual(self.assert_same(self.run_both(cfg, scenario)),
+                         (200, b"HTTP/1.1 503 Service Unavailable", True))
+
+    def test_queued_request_is_served_when_a_slot_frees(self):
+        cfg = lambda p, b: lab_cfg(p, b, extra_server=" maxconn 1")
+
+        def scenario(port, backends):
+            res = []
+            ts = [threading.Thread(target=lambda i=i: res.append(get(port, f"/?sleep=0.3&i={i}")[0]))
+                  for i in range(4)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            return sorted(res)
+        self.assertEqual(self.assert_same(self.run_both(cfg, scenario)), [200] * 4)
+
+    def test_backup_used_only_when_actives_are_down(self):
+        def cfg(p, b):
+            return lab_cfg(p, b[:1]).replace(f"    server s1 {b[0].addr}",
+                                             f"    server s1 {b[0].addr} disabled\n    server s2 {b[1].addr} backup\n    server s3 {b[2].addr} backup")
+
+        def scenario(port, backends):
+            return [server_of(get(port)[2]) for _ in range(4)]
+        self.assertEqual(self.assert_same(self.run_both(cfg, scenario, names=("s1", "s2", "s3"))), ["s2"] * 4)
+
+
+class TestExpectContinue(ParityCase):
+    def test_100_continue_is_relayed(self):
+        def scenario(port, backends):
+            s = socket.create_connection(("127.0.0.1", port), timeout=3)
+            s.sendall(b"POST /?echo=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            time.sleep(0.3)
+            s.sendall(b"hello")
+            data = b""
+            while not data.endswith(b"hello"):
+                d = s.recv(4096)
+                if not d:
+                    break
+                data += d
+            s.close()
+            return data.endswith(b"hello"), data.split(b"\r\n")[0]
+        ok, first = self.assert_same(self.run_both(lambda p, b: lab_cfg(p, b), scenario))
+        self.assertTrue(ok)
+
+
+if __name__ == "__main__":
+    unittest.main()
