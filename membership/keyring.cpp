@@ -223,13 +223,13 @@ Result<Bytes> Keyring::open(ByteView blob, ByteView aad) const {
     auto plain = gcm_open(key, nonce, aad, sealed);
     if (!plain) continue;
     if (version == kEncryptionVersion0) {
-      // PKCS#7: last byte = pad length 1..16, all pad bytes equal.
+      // PKCS#7: the last byte is the pad length 1..16 (memberlist checks only that).
       if (plain->empty()) return WireError{WireErrc::kDecrypt, "bad padding"};
       const uint8_t pad = plain->back();
       if (pad == 0 || pad > 16 || pad > plain->size()) {
         return WireError{WireErrc::kDecrypt, "bad padding"};
       }
-      plain->resize(plain->size() - pad);
+      plain->erase(plain->end() - pad, plain->end());
     }
     return std::move(*plain);
   }
