@@ -138,7 +138,7 @@ TEST(Responses, BuiltinPagesMatchHAProxyBytes) {
             "no-cache\r\ncontent-type: text/html");
   EXPECT_NE(builtin_response(503, true, false).find("connection: close\r\n\r\n"), std::string::npos);
   EXPECT_EQ(builtin_response(503, false, true).find("<html>"), std::string::npos);
-  EXPECT_EQ(builtin_response(400, false, false).substr(0, 41),
+  EXPECT_EQ(builtin_response(400, false, false).substr(0, 40),
             "HTTP/1.1 400 Bad request\r\nContent-length");
 }
 
