@@ -5,7 +5,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <sys/resource.h>
+
 #include <stdexcept>
 #include <thread>
 
@@ -44,7 +47,16 @@ void Worker::start_accepting() {
     asio::co_spawn(
         ioc,
         [this, &l]() -> asio::awaitable<void> {
+          asio::steady_timer pause(ioc);
           for (;;) {
+            // maxconn (global, then the frontend's): stop accepting while at the
+            // limit, as HAProxy does; the kernel backlog holds new clients.
+            while (!stopping && (shared.process.conns.get() >= shared.maxconn ||
+                                 (l.fe->cfg->maxconn > 0 &&
+                                  l.fe->live->sessions.get() >= l.fe->cfg->maxconn))) {
+              pause.expires_after(std::chrono::milliseconds(5));
+              co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+            }
             auto [ec, sock] =
                 co_await l.acceptor->async_accept(asio::as_tuple(asio::use_awaitable));
             if (stopping || !l.acceptor->is_open()) co_return;
@@ -72,7 +84,7 @@ struct Engine::Impl {
   Shared shared;
   std::vector<std::unique_ptr<Worker>> workers;
   Impl(const config::Config& cfg, balancing::Pool& pool, balancing::ProcessLive& process, Hooks h)
-      : shared{cfg, pool, process, std::move(h), {}, {}} {}
+      : shared{cfg, pool, process, std::move(h), {}, {}, 0} {}
 };
 
 Engine::Engine(const config::Config& cfg, balancing::Pool& pool,
@@ -107,6 +119,15 @@ Engine::Engine(const config::Config& cfg, balancing::Pool& pool,
     fe.close_client = px.conn_mode == config::HttpConnMode::Close;
     fe.logs = sh.hooks.log && sh.hooks.logs_requests && sh.hooks.logs_requests(px);
     sh.frontends.push_back(std::move(fe));
+  }
+  // Global maxconn: configured, else derived from the file-descriptor limit
+  // (each proxied connection needs two descriptors), as HAProxy does.
+  sh.maxconn = cfg.global.maxconn;
+  if (sh.maxconn <= 0) {
+    rlimit rl{};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rlim_t fds = rl.rlim_cur == RLIM_INFINITY ? 1048576 : rl.rlim_cur;
+    sh.maxconn = static_cast<int>(std::max<rlim_t>(100, (fds - 100) / 2));
   }
   unsigned n = cfg.global.nbthread > 0 ? static_cast<unsigned>(cfg.global.nbthread)
                                        : std::max(1u, std::thread::hardware_concurrency());

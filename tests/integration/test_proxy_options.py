@@ -147,6 +147,32 @@ class TestQueueAndBackup(ParityCase):
         self.assertEqual(self.assert_same(self.run_both(cfg, scenario, names=("s1", "s2", "s3"))), ["s2"] * 4)
 
 
+class TestMaxconn(ParityCase):
+    def test_frontend_maxconn_holds_extra_clients_in_the_backlog(self):
+        def cfg(p, b):
+            return lab_cfg(p, b).replace("    default_backend nodes", "    maxconn 2\n    default_backend nodes")
+
+        def scenario(port, backends):
+            held = [Client(port) for _ in range(2)]
+            for c in held:
+                c.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            third = socket.create_connection(("127.0.0.1", port), timeout=3)
+            third.sendall(b"GET /third HTTP/1.1\r\nHost: x\r\n\r\n")
+            third.settimeout(0.5)
+            try:
+                early = third.recv(100)
+            except socket.timeout:
+                early = b""
+            held[0].close()  # a slot frees: the third client is accepted and served
+            third.settimeout(3)
+            late = third.recv(100)
+            third.close()
+            held[1].close()
+            return early, late[:15]
+
+        self.assertEqual(self.assert_same(self.run_both(cfg, scenario)), (b"", b"HTTP/1.1 200 OK"))
+
+
 class TestExpectContinue(ParityCase):
     def test_100_continue_is_relayed(self):
         def scenario(port, backends):
