@@ -845,6 +845,11 @@ std::vector<Row> collect_rows(const Sources& src, const Filter& filter) {
     }
     if (want_be && filter.sid <= 0) rows.push_back(backend_row(src, *px, be, filter));
   }
+  if (filter.hide_legends)
+    for (auto& r : rows) {
+      r.f[kAddr] = Value{};
+      r.f[kAlgo] = Value{};
+    }
   return rows;
 }
 

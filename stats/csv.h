@@ -174,9 +174,10 @@ struct Filter {
   int iid = -1;  // -1: all proxies
   int type_mask = -1;
   int sid = -1;
-  std::string scope;      // non-empty: only the proxy with this name
-  bool up = false;        // hide servers that are not UP; backend "UP (n/m)"
-  bool no_maint = false;  // hide servers in MAINT; backend "UP (n/m)"
+  std::string scope;          // non-empty: only the proxy with this name
+  bool up = false;            // hide servers that are not UP; backend "UP (n/m)"
+  bool no_maint = false;      // hide servers in MAINT; backend "UP (n/m)"
+  bool hide_legends = false;  // HTTP page without `stats show-legends`: no addr/algo
 };
 
 // Rows in HAProxy's order: proxies by iid; FRONTEND, servers by sid, BACKEND.

@@ -1,0 +1,169 @@
+// stats/cli_server.cpp — Asio listeners running CliSessions (see cli_server.h).
+#include "stats/cli_server.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+
+namespace herd::stats {
+
+namespace asio = boost::asio;
+
+namespace {
+
+template <class Socket>
+class Connection : public std::enable_shared_from_this<Connection<Socket>> {
+ public:
+  Connection(Socket sock, const CliEnv& env, Level level, int64_t timeout_ms)
+      : sock_(std::move(sock)), timer_(sock_.get_executor()), session_(env, level, timeout_ms) {}
+
+  void start() {
+    arm_timer();
+    read();
+  }
+
+ private:
+  void arm_timer() {
+    const int64_t ms = session_.timeout_ms();
+    if (ms <= 0) {
+      timer_.cancel();
+      return;
+    }
+    timer_.expires_after(std::chrono::milliseconds(ms));
+    timer_.async_wait([self = this->shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->close();
+    });
+  }
+
+  void read() {
+    sock_.async_read_some(asio::buffer(buf_),
+                          [self = this->shared_from_this()](boost::system::error_code ec,
+                                                            size_t n) { self->on_read(ec, n); });
+  }
+
+  void on_read(boost::system::error_code ec, size_t n) {
+    if (ec) {
+      close();
+      return;
+    }
+    arm_timer();
+    CliSession::Output out = session_.feed(std::string_view(buf_.data(), n));
+    if (out.bytes.empty()) {
+      if (out.close)
+        close();
+      else
+        read();
+      return;
+    }
+    auto data = std::make_shared<std::string>(std::move(out.bytes));
+    const bool close_after = out.close;
+    asio::async_write(sock_, asio::buffer(*data),
+                      [self = this->shared_from_this(), data, close_after](
+                          boost::system::error_code wec, size_t) {
+                        if (wec || close_after)
+                          self->close();
+                        else
+                          self->read();
+                      });
+  }
+
+  void close() {
+    boost::system::error_code ignored;
+    timer_.cancel();
+    sock_.shutdown(asio::socket_base::shutdown_both, ignored);
+    sock_.close(ignored);
+  }
+
+  Socket sock_;
+  asio::steady_timer timer_;
+  CliSession session_;
+  std::array<char, 4096> buf_{};
+};
+
+}  // namespace
+
+struct CliServer::Impl {
+  asio::io_context& io;
+  const CliEnv& env;
+  int64_t timeout_ms;
+  std::vector<std::unique_ptr<asio::local::stream_protocol::acceptor>> unix_acceptors;
+  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> tcp_acceptors;
+  std::vector<std::string> unix_paths;
+
+  template <class Acceptor, class Socket>
+  void accept(Acceptor& acc, Level level) {
+    acc.async_accept([this, &acc, level](boost::system::error_code ec, Socket sock) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec)
+        std::make_shared<Connection<Socket>>(std::move(sock), env, level, timeout_ms)->start();
+      if (acc.is_open()) accept<Acceptor, Socket>(acc, level);
+    });
+  }
+};
+
+CliServer::CliServer(asio::io_context& io, const CliEnv& env, int64_t timeout_ms)
+    : impl_(std::make_unique<Impl>(Impl{io, env, timeout_ms, {}, {}, {}})) {}
+
+CliServer::~CliServer() { stop(); }
+
+std::string CliServer::start(const std::vector<config::StatsSocket>& sockets) {
+  for (const auto& s : sockets) {
+    boost::system::error_code ec;
+    if (s.is_unix) {
+      ::unlink(s.path.c_str());
+      auto acc = std::make_unique<asio::local::stream_protocol::acceptor>(impl_->io);
+      asio::local::stream_protocol::endpoint ep(s.path);
+      acc->open(ep.protocol(), ec);
+      if (!ec) acc->bind(ep, ec);
+      if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) return "cannot bind UNIX socket [" + s.path + "]: " + ec.message();
+      if (s.mode != 0) ::chmod(s.path.c_str(), static_cast<mode_t>(s.mode));
+      impl_->unix_paths.push_back(s.path);
+      impl_->accept<asio::local::stream_protocol::acceptor, asio::local::stream_protocol::socket>(
+          *acc, s.level);
+      impl_->unix_acceptors.push_back(std::move(acc));
+    } else {
+      auto addr = asio::ip::make_address(s.addr.ip.empty() ? "0.0.0.0" : s.addr.ip, ec);
+      if (ec) return "invalid address for stats socket [" + s.addr.host + "]";
+      asio::ip::tcp::endpoint ep(addr, s.addr.port);
+      auto acc = std::make_unique<asio::ip::tcp::acceptor>(impl_->io);
+      acc->open(ep.protocol(), ec);
+      if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+      if (!ec) acc->bind(ep, ec);
+      if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+      if (ec)
+        return "cannot bind socket [" + s.addr.ip + ":" + std::to_string(s.addr.port) +
+               "]: " + ec.message();
+      impl_->accept<asio::ip::tcp::acceptor, asio::ip::tcp::socket>(*acc, s.level);
+      impl_->tcp_acceptors.push_back(std::move(acc));
+    }
+  }
+  return "";
+}
+
+void CliServer::stop() {
+  if (!impl_) return;
+  boost::system::error_code ec;
+  for (auto& a : impl_->unix_acceptors) a->close(ec);
+  for (auto& a : impl_->tcp_acceptors) a->close(ec);
+  for (const auto& p : impl_->unix_paths) ::unlink(p.c_str());
+  impl_->unix_paths.clear();
+}
+
+std::vector<uint16_t> CliServer::tcp_ports() const {
+  std::vector<uint16_t> out;
+  for (const auto& a : impl_->tcp_acceptors) {
+    boost::system::error_code ec;
+    auto ep = a->local_endpoint(ec);
+    out.push_back(ec ? 0 : ep.port());
+  }
+  return out;
+}
+
+}  // namespace herd::stats
