@@ -26,6 +26,7 @@ struct StatsRequest {
   std::string authorization;   // Authorization header value, "" if none
   std::string body;            // POST body (admin form), bounded
   bool head_only = false;
+  bool admin_allowed = false;  // `stats admin if <cond>` held for this request
 };
 
 // One `option httplog` line's worth of facts, handed to the log hook at the
@@ -46,6 +47,8 @@ struct LogRecord {
 std::string format_httplog(const LogRecord& r);
 
 struct Hooks {
+  // Whether `target` is for the stats applet of `fe` (which has `stats enable`).
+  std::function<bool(const config::Proxy& fe, std::string_view target)> stats_matches;
   // GET/HEAD of the stats applet: returns complete response bytes. Worker thread.
   std::function<std::string(const StatsRequest&)> stats;
   // POST of the stats applet: must run on the control thread; the proxy

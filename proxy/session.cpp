@@ -609,7 +609,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool cookie_valid_forced() const { return false; }
 
   // The applet answers any request whose target starts with `stats uri`.
-  bool stats_uri_matches() const { return req_.target.starts_with(fe_.cfg->stats.uri); }
+  bool stats_uri_matches() const {
+    if (w_.shared.hooks.stats_matches) return w_.shared.hooks.stats_matches(*fe_.cfg, req_.target);
+    return req_.target.starts_with(fe_.cfg->stats.uri);
+  }
 
   void build_server_head(const RequestView& rv, const config::Proxy& b, bool http10_close) {
     (void)http10_close;
@@ -1009,6 +1012,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const char* base = cbuf_.get() + cbeg_;
     RequestView rv{base, &req_, src_ip_, src_port_, dst_ip_, dst_port_};
     sr.authorization.assign(header_value(rv, "authorization"));
+    sr.admin_allowed = fe_.cfg->stats.admin && eval_condition(*fe_.cfg->stats.admin, *fe_.cfg, rv);
     fe_.live->counters.add(Counter::Intercepted);
     size_t body = body_len_ > 0 ? static_cast<size_t>(body_len_) : 0;
     bool keep = client_keep && body_len_ != -2;
