@@ -14,7 +14,10 @@ if(HERD_SANITIZE STREQUAL "address")
   target_compile_options(herd_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer)
   target_link_options(herd_options INTERFACE -fsanitize=address,undefined)
 elseif(HERD_SANITIZE STREQUAL "thread")
-  target_compile_options(herd_options INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
+  # Asio issues std::atomic_thread_fence, which GCC warns TSan does not model;
+  # its handler queues are mutex-protected, which TSan does see.
+  target_compile_options(herd_options INTERFACE -fsanitize=thread -fno-omit-frame-pointer
+    $<$<CXX_COMPILER_ID:GNU>:-Wno-tsan>)
   target_link_options(herd_options INTERFACE -fsanitize=thread)
 elseif(NOT HERD_SANITIZE STREQUAL "")
   message(FATAL_ERROR "HERD_SANITIZE must be address, thread or empty")
