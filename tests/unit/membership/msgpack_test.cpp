@@ -3,6 +3,7 @@
 #include "membership/msgpack.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <limits>
 #include <random>
@@ -238,6 +239,38 @@ TEST(KeyringTest, EncryptDecryptAllKeySizesAndRotation) {
   EXPECT_EQ(both->keys().size(), 1u);
   EXPECT_FALSE(Keyring::create({Bytes(15, 0)}).ok());
   EXPECT_FALSE(Keyring::create({}).ok());
+}
+
+// Encryption version 0 (memberlist protocol 1): PKCS#7-padded plaintext. We
+// never send it; build one with OpenSSL directly and check we can read it.
+TEST(KeyringTest, DecryptsVersionZero) {
+  const Bytes key(16, 0x42);
+  const Bytes nonce(kNonceSize, 0x24);
+  Bytes plain = from_hex("0081a5536571456f07");  // 9 bytes -> 7 bytes of padding 07
+  Bytes padded = plain;
+  padded.insert(padded.end(), 7, 7);
+  Bytes sealed(padded.size() + kTagSize);
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  int len = 0;
+  ASSERT_EQ(EVP_EncryptInit_ex(ctx, EVP_aes_128_gcm(), nullptr, key.data(), nonce.data()), 1);
+  ASSERT_EQ(
+      EVP_EncryptUpdate(ctx, sealed.data(), &len, padded.data(), static_cast<int>(padded.size())),
+      1);
+  ASSERT_EQ(EVP_EncryptFinal_ex(ctx, sealed.data() + len, &len), 1);
+  ASSERT_EQ(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagSize),
+                                sealed.data() + padded.size()),
+            1);
+  EVP_CIPHER_CTX_free(ctx);
+  Bytes packet{kEncryptionVersion0};
+  packet.insert(packet.end(), nonce.begin(), nonce.end());
+  packet.insert(packet.end(), sealed.begin(), sealed.end());
+  auto kr = Keyring::create({key});
+  ASSERT_TRUE(kr.ok());
+  auto out = kr->decrypt_packet(packet);
+  ASSERT_TRUE(out.ok()) << out.error().detail;
+  EXPECT_EQ(*out, plain);
+  packet[0] = 2;  // unknown version
+  EXPECT_FALSE(kr->decrypt_packet(packet).ok());
 }
 
 TEST(KeyringTest, StreamLengthLimits) {
