@@ -1,0 +1,46 @@
+// health/check_request.h — the bytes of an HTTP health-check request and the
+// evaluation of the server's answer, exactly as HAProxy 2.6 does them
+// (docs/haproxy-compat.md §2.5, haproxy-captures/healthcheck-requests.txt).
+//
+// Thread rules: pure functions; any thread.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/model.h"
+#include "health/status.h"
+
+namespace herd::health {
+
+// The request HAProxy sends for `option httpchk` (+ `http-check send`):
+//   "<meth> <uri> <ver>\r\n" + lower-cased headers + content-length when a
+//   body is set + "connection: close" unless the version is HTTP/1.0 +
+//   "\r\n" + body.
+std::string build_check_request(const config::HttpCheck& hc);
+
+// Parsed head of an HTTP response (status line and content-length).
+struct ResponseHead {
+  int code = 0;
+  std::string reason;
+  size_t header_len = 0;                 // bytes up to and including the blank line
+  std::optional<size_t> content_length;  // from the content-length header
+};
+
+// Parses the response head in `data`. Returns std::nullopt while the head is
+// incomplete; sets `invalid` when the bytes cannot be an HTTP response.
+std::optional<ResponseHead> parse_response_head(std::string_view data, bool& invalid);
+
+// Whether `data` holds enough of the response to evaluate it under `hc`
+// (status-only rules need the head, string rules need the whole body).
+bool response_complete(const config::HttpCheck& hc, std::string_view data);
+
+// Evaluates a response (everything read so far; `eof` when the server
+// closed) under `hc`: L7OK / L7OKC / L7STS / L7RSP with code and info.
+CheckResult evaluate_response(const config::HttpCheck& hc, std::string_view data);
+
+// `http-check expect status <list>`: "200", "200,204", "200-399".
+bool status_matches_list(std::string_view list, int code);
+
+}  // namespace herd::health

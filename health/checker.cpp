@@ -1,0 +1,626 @@
+// health/checker.cpp — HealthChecker: timers, TCP/HTTP check attempts on
+// the control io_context, and the publication of results (see checker.h).
+#include "health/checker.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <map>
+#include <vector>
+
+#include "health/check_request.h"
+
+namespace herd::health {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using balancing::OpState;
+using balancing::Server;
+using Outcome = CheckResult::Outcome;
+
+namespace {
+
+constexpr int64_t kScanIntervalMs = 1000;
+constexpr size_t kMaxResponse = 16384;  // HAProxy's check buffer (tune.bufsize)
+
+CheckResult make_result(Outcome o, CheckStatus st, std::string info = {}) {
+  CheckResult r;
+  r.outcome = o;
+  r.status = st;
+  r.info = std::move(info);
+  return r;
+}
+
+// One check attempt: connect, (send, read), verdict. Lives as long as one
+// of its handlers holds it.
+class Attempt : public std::enable_shared_from_this<Attempt> {
+ public:
+  explicit Attempt(asio::io_context& io) : sock_(io), deadline_(io) {}
+
+  const config::HttpCheck* http = nullptr;  // nullptr: plain TCP check
+  int64_t check_timeout_ms = 0;             // `timeout check`, 0 when unset
+  std::function<void(CheckResult)> on_done;
+
+  // `first_deadline_ms`: the time allowed before the connection is up (and
+  // for the whole check when `timeout check` is unset).
+  void run(const tcp::endpoint& ep, int64_t first_deadline_ms) {
+    start_ = Clock::now();
+    if (http) request_ = build_check_request(*http);
+    deadline_.expires_at(start_ + std::chrono::milliseconds(first_deadline_ms));
+    arm_deadline();
+    auto self = shared_from_this();
+    sock_.async_connect(ep, [self](const boost::system::error_code& ec) {
+      if (self->done_) return;
+      if (ec) return self->finish(make_result(Outcome::Fail, CheckStatus::L4Con, ec.message()));
+      self->on_connected();
+    });
+  }
+
+  void cancel() {
+    done_ = true;
+    on_done = nullptr;
+    deadline_.cancel();
+    boost::system::error_code ec;
+    sock_.close(ec);
+  }
+
+ private:
+  void arm_deadline() {
+    auto self = shared_from_this();
+    deadline_.async_wait([self](const boost::system::error_code& ec) {
+      if (ec || self->done_) return;
+      if (!self->connected_) return self->finish(make_result(Outcome::Fail, CheckStatus::L4Tout));
+      self->finish(make_result(Outcome::Fail, CheckStatus::L7Tout));
+    });
+  }
+
+  void on_connected() {
+    connected_ = true;
+    if (!http) {
+      // HAProxy closes a pure TCP check with a reset (no TIME_WAIT).
+      boost::system::error_code ec;
+      sock_.set_option(asio::socket_base::linger(true, 0), ec);
+      return finish(make_result(Outcome::Pass, CheckStatus::L4Ok));
+    }
+    // Observed on 2.6: once connected, `timeout check` may only extend the
+    // deadline set for the connection, never shorten it.
+    if (check_timeout_ms > 0) {
+      auto later = Clock::now() + std::chrono::milliseconds(check_timeout_ms);
+      if (later > deadline_.expiry()) {
+        deadline_.expires_at(later);
+        arm_deadline();
+      }
+    }
+    auto self = shared_from_this();
+    asio::async_write(
+        sock_, asio::buffer(request_), [self](const boost::system::error_code& ec, size_t) {
+          if (self->done_) return;
+          if (ec)
+            return self->finish(make_result(Outcome::Fail, CheckStatus::SockErr, ec.message()));
+          self->read_more();
+        });
+  }
+
+  void read_more() {
+    auto self = shared_from_this();
+    sock_.async_read_some(asio::buffer(buf_), [self](const boost::system::error_code& ec,
+                                                     size_t n) {
+      if (self->done_) return;
+      self->response_.append(self->buf_.data(), n);
+      if (ec) {
+        if (ec != asio::error::eof && self->response_.empty())
+          return self->finish(make_result(Outcome::Fail, CheckStatus::SockErr, ec.message()));
+        return self->finish(evaluate_response(*self->http, self->response_));
+      }
+      if (self->response_.size() >= kMaxResponse || response_complete(*self->http, self->response_))
+        return self->finish(evaluate_response(*self->http, self->response_));
+      self->read_more();
+    });
+  }
+
+  void finish(CheckResult r) {
+    if (done_) return;
+    done_ = true;
+    deadline_.cancel();
+    boost::system::error_code ec;
+    sock_.close(ec);
+    r.duration_ms = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start_).count());
+    auto cb = std::move(on_done);
+    on_done = nullptr;
+    if (cb) cb(std::move(r));
+  }
+
+  tcp::socket sock_;
+  asio::steady_timer deadline_;
+  std::string request_, response_;
+  std::array<char, 4096> buf_{};
+  Clock::time_point start_;
+  bool connected_ = false, done_ = false;
+};
+
+std::string key_of(std::string_view backend, std::string_view server) {
+  std::string k(backend);
+  k += '/';
+  k += server;
+  return k;
+}
+
+bool usable_with(const Server& s, OpState op) {
+  return !s.in_maint() && !s.draining() && op == OpState::Running && s.weight > 0;
+}
+
+}  // namespace
+
+CheckParams CheckParams::from_config(const config::Server& s) {
+  CheckParams p;
+  p.timing.inter_ms = s.inter_ms > 0 ? s.inter_ms : 2000;
+  p.timing.fastinter_ms = s.fastinter_ms;
+  p.timing.downinter_ms = s.downinter_ms;
+  p.port = s.check_port;
+  p.addr = s.check_addr;
+  return p;
+}
+
+// ---------------------------------------------------------------------------
+
+struct HealthChecker::Core : std::enable_shared_from_this<Core> {
+  struct Entry {
+    std::string backend, server, key;
+    std::shared_ptr<balancing::ServerLive> live;  // identity of the server
+    CheckParams params;
+    std::unique_ptr<asio::steady_timer> timer;
+    std::shared_ptr<Attempt> attempt;
+  };
+  struct Pending {
+    std::string key;
+    std::shared_ptr<balancing::ServerLive> live;
+    CheckResult result;
+  };
+
+  Core(asio::io_context& io_, const config::Config& cfg_, balancing::PoolWriter& writer_,
+       LogFn log_)
+      : io(io_), cfg(cfg_), writer(writer_), log(std::move(log_)), scan_timer(io_) {}
+
+  asio::io_context& io;
+  const config::Config& cfg;
+  balancing::PoolWriter& writer;
+  LogFn log;
+  std::map<std::string, std::shared_ptr<Entry>> entries;
+  std::vector<Pending> pending;
+  bool flush_posted = false;
+  bool running = false;
+  asio::steady_timer scan_timer;
+
+  std::shared_ptr<const balancing::PoolSnapshot> snapshot() const {
+    return writer.pool().current();
+  }
+  static const Server* find(const balancing::PoolSnapshot& snap, std::string_view b,
+                            std::string_view s) {
+    const balancing::BackendSnapshot* be = snap.find(b);
+    return be ? be->find(s) : nullptr;
+  }
+
+  // Whether `s` has `check` configured (its config line, or check_enabled
+  // for servers made at runtime).
+  static bool check_configured(const balancing::BackendSnapshot& be, const Server& s) {
+    if (s.check_enabled) return true;
+    if (s.origin != balancing::Origin::Config || !be.config) return false;
+    for (const auto& cs : be.config->servers)
+      if (cs.name == s.name) return cs.check;
+    return false;
+  }
+  static CheckParams default_params(const balancing::BackendSnapshot& be, const Server& s) {
+    if (be.config)
+      for (const auto& cs : be.config->servers)
+        if (cs.name == s.name) return CheckParams::from_config(cs);
+    return CheckParams{};
+  }
+
+  std::shared_ptr<Entry> track(const balancing::BackendSnapshot& be, const Server& s,
+                               std::optional<CheckParams> params) {
+    auto e = std::make_shared<Entry>();
+    e->backend = be.name;
+    e->server = s.name;
+    e->key = key_of(be.name, s.name);
+    e->live = s.live;
+    e->params = params ? *params : default_params(be, s);
+    e->timer = std::make_unique<asio::steady_timer>(io);
+    if (auto old = entries.find(e->key); old != entries.end()) drop(*old->second);
+    entries[e->key] = e;
+    if (s.check_enabled && s.live) {
+      std::lock_guard<std::mutex> lock(s.live->health_mu);
+      if (s.live->health.check_status.empty()) {
+        s.live->health.check_status = std::string(status_name(CheckStatus::Init));
+        s.live->health.check_desc = std::string(status_desc(CheckStatus::Init));
+        s.live->health.health = s.health;
+      }
+    }
+    return e;
+  }
+
+  void drop(Entry& e) {
+    if (e.attempt) e.attempt->cancel();
+    e.attempt.reset();
+    if (e.timer) e.timer->cancel();
+  }
+
+  void schedule(const std::shared_ptr<Entry>& e, int64_t delay_ms) {
+    if (!running) return;
+    e->timer->expires_after(std::chrono::milliseconds(std::max<int64_t>(delay_ms, 0)));
+    std::weak_ptr<Core> wc = weak_from_this();
+    std::weak_ptr<Entry> we = e;
+    e->timer->async_wait([wc, we](const boost::system::error_code& ec) {
+      if (ec) return;
+      auto c = wc.lock();
+      auto en = we.lock();
+      if (c && en) c->run_check(en);
+    });
+  }
+
+  void run_check(const std::shared_ptr<Entry>& e) {
+    if (!running || e->attempt) return;
+    auto snap = snapshot();
+    const Server* s = find(*snap, e->backend, e->server);
+    if (!s) {
+      entries.erase(e->key);
+      return;
+    }
+    e->live = s->live;  // a server re-added under the same name is a new identity
+    if (!s->check_enabled || s->in_maint()) {
+      schedule(e, e->params.timing.inter_ms);
+      return;
+    }
+    const balancing::BackendSnapshot* be = snap->find(e->backend);
+    const config::Proxy* px = be ? be->config : nullptr;
+    const int64_t inter = e->params.timing.inter_ms;
+
+    auto a = std::make_shared<Attempt>(io);
+    if (px && px->httpchk.enabled) a->http = &px->httpchk;
+    int64_t first = inter;
+    if (px && px->timeouts.check > 0) {
+      a->check_timeout_ms = px->timeouts.check;
+      if (px->timeouts.connect > 0) first = std::min(inter, px->timeouts.connect);
+    }
+    std::string key = e->key;
+    std::weak_ptr<Core> wc = weak_from_this();
+    auto live = s->live;
+    a->on_done = [wc, key, live](CheckResult r) {
+      if (auto c = wc.lock()) c->on_result(key, live, std::move(r));
+    };
+    e->attempt = a;
+    if (live) {
+      std::lock_guard<std::mutex> lock(live->health_mu);
+      live->health.running = true;
+    }
+
+    const std::string ip = e->params.addr.empty() ? s->addr.ip : e->params.addr;
+    const uint16_t port = e->params.port ? e->params.port : s->addr.port;
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(ip, ec);
+    if (ec) {
+      // Not a numeric address: report it like a failed connection.
+      asio::post(io, [a] {
+        auto cb = std::move(a->on_done);
+        a->on_done = nullptr;
+        if (cb) cb(make_result(Outcome::Fail, CheckStatus::L4Con, "Invalid argument"));
+      });
+      return;
+    }
+    a->run(tcp::endpoint(addr, port), first);
+  }
+
+  void on_result(const std::string& key, const std::shared_ptr<balancing::ServerLive>& live,
+                 CheckResult r) {
+    auto it = entries.find(key);
+    if (it == entries.end() || it->second->live != live) return;
+    it->second->attempt.reset();
+    pending.push_back(Pending{key, live, std::move(r)});
+    if (!flush_posted) {
+      flush_posted = true;
+      std::weak_ptr<Core> wc = weak_from_this();
+      asio::post(io, [wc] {
+        if (auto c = wc.lock()) c->flush();
+      });
+    }
+  }
+
+  struct Counts {
+    std::map<std::string, std::pair<bool, bool>> servers;  // name -> {backup, usable}
+    int act = 0, bck = 0;
+    void recount() {
+      act = bck = 0;
+      for (const auto& [n, v] : servers)
+        if (v.second) ++(v.first ? bck : act);
+    }
+  };
+
+  // Applies every result that arrived together as one publication.
+  void flush() {
+    flush_posted = false;
+    if (!running) {
+      pending.clear();
+      return;
+    }
+    std::vector<Pending> batch;
+    batch.swap(pending);
+    auto snap = snapshot();
+    struct Msg {
+      const config::Proxy* px;
+      int severity;
+      std::string text;
+    };
+    std::vector<Msg> msgs;
+    std::map<std::string, Counts> counts;
+    auto tx = writer.begin();
+    const auto now = Clock::now();
+    for (auto& p : batch) {
+      auto it = entries.find(p.key);
+      if (it == entries.end() || it->second->live != p.live) continue;
+      auto& e = it->second;
+      const balancing::BackendSnapshot* be = snap->find(e->backend);
+      const Server* s = be ? be->find(e->server) : nullptr;
+      if (!s || s->live != p.live) continue;
+      if (!s->check_enabled || s->in_maint()) {
+        // Paused while the check ran: the result is dropped.
+        {
+          std::lock_guard<std::mutex> lock(s->live->health_mu);
+          s->live->health.running = false;
+        }
+        schedule(e, e->params.timing.inter_ms);
+        continue;
+      }
+      CheckResult r = std::move(p.result);
+      const HealthState cur{s->op, s->health};
+      if (r.outcome == Outcome::CondPass && cur.op == OpState::Stopped) {
+        r.outcome = Outcome::Fail;  // a 404 does not bring a DOWN server back
+        r.status = CheckStatus::L7Sts;
+      }
+      const Step st = step(cur, s->rise, s->fall, r.outcome);
+      {
+        std::lock_guard<std::mutex> lock(s->live->health_mu);
+        auto& v = s->live->health;
+        v.check_status = std::string(status_name(r.status));
+        v.check_code = r.code;
+        v.check_duration_ms = r.duration_ms;
+        v.check_desc = std::string(status_desc(r.status));
+        v.check_info = r.outcome == Outcome::Fail ? r.info : std::string();
+        v.health = st.next.health;
+        v.running = false;
+        v.last_check = now;
+      }
+      if (st.count_failed) s->live->counters.add(balancing::Counter::FailedChecks);
+      if (st.count_down) s->live->counters.add(balancing::Counter::Downs);
+      if (!(st.next == cur)) tx.set_op(e->backend, e->server, st.next.op, st.next.health);
+      if (st.event != Step::Event::None) {
+        auto [ci, fresh] = counts.try_emplace(be->name);
+        Counts& c = ci->second;
+        if (fresh) {
+          for (const auto& o : be->servers) c.servers[o->name] = {o->backup, o->usable()};
+          c.recount();
+        }
+        const int before = c.act + c.bck;
+        c.servers[s->name] = {s->backup, usable_with(*s, st.next.op)};
+        c.recount();
+        msgs.push_back({be->config, st.event == Step::Event::WentDown && !st.was_stopping ? 1 : 5,
+                        transition_message(*be, *s, st, r, c.act, c.bck)});
+        if (before > 0 && c.act + c.bck == 0)
+          msgs.push_back({be->config, 0, "backend " + be->name + " has no server available!"});
+      }
+      schedule(e, next_interval(st.next, s->rise, s->fall, e->params.timing));
+    }
+    tx.commit();
+    if (log)
+      for (const auto& m : msgs) log(m.px, m.severity, m.text);
+  }
+
+  static std::string transition_message(const balancing::BackendSnapshot& be, const Server& s,
+                                        const Step& st, const CheckResult& r, int act, int bck) {
+    std::string m = s.backup ? "Backup Server " : "Server ";
+    m += be.name + "/" + s.name;
+    switch (st.event) {
+      case Step::Event::WentDown:
+        m += " is DOWN";
+        break;
+      case Step::Event::WentUp:
+        m += " is UP";
+        break;
+      default:
+        m += " is stopping";
+        break;
+    }
+    m += ", reason: ";
+    m += status_desc(r.status);
+    if (status_has_code(r.status)) m += ", code: " + std::to_string(r.code);
+    if (r.outcome == Outcome::Fail && !r.info.empty()) m += ", info: \"" + r.info + "\"";
+    m += ", check duration: " + std::to_string(r.duration_ms) + "ms. ";
+    m += std::to_string(act) + " active and " + std::to_string(bck) + " backup servers ";
+    const int queued = s.live ? s.live->queued.get() : 0;
+    if (st.event == Step::Event::WentDown) {
+      const int sessions = s.live ? s.live->inflight.get() : 0;
+      m += "left. " + std::to_string(sessions) + " sessions active, 0 requeued, " +
+           std::to_string(queued) + " remaining in queue.";
+    } else {
+      m += "online. 0 sessions requeued, " + std::to_string(queued) + " total in queue.";
+    }
+    return m;
+  }
+
+  void resync(bool first_now) {
+    if (!running) return;
+    auto snap = snapshot();
+    std::map<std::string, bool> seen;
+    for (const auto& be : snap->backends) {
+      for (const auto& s : be->servers) {
+        const std::string key = key_of(be->name, s->name);
+        auto it = entries.find(key);
+        if (it != entries.end() && it->second->live == s->live) {
+          seen[key] = true;
+          continue;
+        }
+        if (!s->check_enabled) continue;
+        auto e = track(*be, *s, std::nullopt);
+        seen[key] = true;
+        schedule(e, first_now ? 0 : e->params.timing.inter_ms);
+      }
+    }
+    for (auto it = entries.begin(); it != entries.end();) {
+      if (!seen.count(it->first)) {
+        drop(*it->second);
+        it = entries.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void schedule_scan() {
+    if (!running) return;
+    scan_timer.expires_after(std::chrono::milliseconds(kScanIntervalMs));
+    std::weak_ptr<Core> wc = weak_from_this();
+    scan_timer.async_wait([wc](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (auto c = wc.lock()) {
+        c->resync(true);
+        c->schedule_scan();
+      }
+    });
+  }
+
+  void start() {
+    if (running) return;
+    running = true;
+    auto snap = snapshot();
+    std::vector<std::pair<std::shared_ptr<Entry>, int64_t>> first;
+    for (const auto& be : snap->backends) {
+      for (const auto& s : be->servers) {
+        if (!check_configured(*be, *s)) continue;
+        auto e = track(*be, *s, std::nullopt);
+        first.emplace_back(e,
+                           next_interval({s->op, s->health}, s->rise, s->fall, e->params.timing));
+      }
+    }
+    if (!first.empty()) {
+      int64_t mininter = first.front().second;
+      for (const auto& f : first) mininter = std::min(mininter, f.second);
+      const int64_t n = static_cast<int64_t>(first.size());
+      for (int64_t i = 0; i < n; ++i) schedule(first[i].first, mininter * i / n);
+    }
+    schedule_scan();
+  }
+
+  void stop() {
+    running = false;
+    scan_timer.cancel();
+    for (auto& [k, e] : entries) drop(*e);
+    pending.clear();
+  }
+};
+
+HealthChecker::HealthChecker(asio::io_context& control, const config::Config& cfg,
+                             balancing::PoolWriter& writer, LogFn log)
+    : core_(std::make_shared<Core>(control, cfg, writer, std::move(log))) {}
+
+HealthChecker::~HealthChecker() { core_->stop(); }
+
+void HealthChecker::start() { core_->start(); }
+void HealthChecker::stop() { core_->stop(); }
+
+void HealthChecker::server_added(std::string_view backend, std::string_view server,
+                                 std::optional<CheckParams> params) {
+  auto snap = core_->snapshot();
+  const balancing::BackendSnapshot* be = snap->find(backend);
+  const Server* s = be ? be->find(server) : nullptr;
+  if (!s) return;
+  auto e = core_->track(*be, *s, std::move(params));
+  core_->schedule(e, 0);
+}
+
+void HealthChecker::server_removed(std::string_view backend, std::string_view server) {
+  auto it = core_->entries.find(key_of(backend, server));
+  if (it == core_->entries.end()) return;
+  core_->drop(*it->second);
+  core_->entries.erase(it);
+}
+
+std::optional<std::string> HealthChecker::set_enabled(std::string_view backend,
+                                                      std::string_view server, bool on) {
+  {
+    auto tx = core_->writer.begin();
+    if (auto err = tx.set_check_enabled(backend, server, on)) return err;
+    tx.commit();
+  }
+  auto it = core_->entries.find(key_of(backend, server));
+  if (on) {
+    auto snap = core_->snapshot();
+    const balancing::BackendSnapshot* be = snap->find(backend);
+    const Server* s = be ? be->find(server) : nullptr;
+    if (!s) return std::nullopt;
+    std::shared_ptr<Core::Entry> e;
+    if (it != core_->entries.end() && it->second->live == s->live) {
+      e = it->second;
+      core_->drop(*e);
+    } else {
+      e = core_->track(*be, *s, std::nullopt);
+    }
+    core_->schedule(e, 0);
+  } else if (it != core_->entries.end()) {
+    auto& e = *it->second;
+    if (e.attempt) e.attempt->cancel();
+    e.attempt.reset();
+    if (e.live) {
+      std::lock_guard<std::mutex> lock(e.live->health_mu);
+      e.live->health.running = false;
+    }
+  }
+  return std::nullopt;
+}
+
+void HealthChecker::on_admin_change(std::string_view backend, std::string_view server) {
+  auto it = core_->entries.find(key_of(backend, server));
+  if (it == core_->entries.end()) return;
+  auto snap = core_->snapshot();
+  const Server* s = Core::find(*snap, backend, server);
+  if (!s) return;
+  auto& e = *it->second;
+  if (s->in_maint() && e.attempt) {
+    e.attempt->cancel();
+    e.attempt.reset();
+    if (e.live) {
+      std::lock_guard<std::mutex> lock(e.live->health_mu);
+      e.live->health.running = false;
+    }
+    core_->schedule(it->second, e.params.timing.inter_ms);
+  }
+}
+
+void HealthChecker::resync() { core_->resync(true); }
+
+size_t HealthChecker::tracked() const { return core_->entries.size(); }
+
+bool HealthChecker::in_flight(std::string_view backend, std::string_view server) const {
+  auto it = core_->entries.find(key_of(backend, server));
+  return it != core_->entries.end() && it->second->attempt != nullptr;
+}
+
+std::pair<std::string, std::string> HealthChecker::stderr_form(int syslog_severity,
+                                                               const std::string& msg) {
+  constexpr std::string_view kPrefix = "backend ";
+  constexpr std::string_view kSuffix = " has no server available!";
+  if (syslog_severity == 0 && msg.size() > kPrefix.size() + kSuffix.size() &&
+      msg.compare(0, kPrefix.size(), kPrefix) == 0 &&
+      msg.compare(msg.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0) {
+    std::string name = msg.substr(kPrefix.size(), msg.size() - kPrefix.size() - kSuffix.size());
+    return {"ALERT", "backend '" + name + "' has no server available!"};
+  }
+  return {syslog_severity == 0 ? "ALERT" : "WARNING", msg};
+}
+
+}  // namespace herd::health

@@ -1,0 +1,102 @@
+// health/checker.h — active health checks (HAProxy 2.6 `check`, `option
+// httpchk`, `http-check send|expect|disable-on-404`, inter/fastinter/
+// downinter/rise/fall, port/addr), running on the control thread.
+//
+// Results reach workers only through pool snapshots: the checker changes a
+// server's OpState/health through the control thread's PoolWriter (one
+// transaction for all results that complete together), updates the
+// server's HealthView under its mutex, counts chkfail/chkdown in its
+// ServerLive counters, and logs HAProxy's messages through the callback
+// (DOWN: alert, or notice when the server was NOLB; UP and "is stopping":
+// notice; "backend X has no server available!": emerg).
+//
+// The checker reads the pool's current snapshot every time a check starts
+// and every time a result is applied, so changes made by others through the
+// same writer are followed without being told: a new address (`set server
+// addr`), MAINT (not checked) and leaving MAINT (the server is UP at once,
+// h = rise, until a check fails), `disable/enable health` (check_enabled),
+// `set server health`. A scan every second also picks up servers that were
+// added or removed without a call.
+//
+// Thread rules: construct, call every method and destroy on the control
+// thread (the thread running `control`, which owns the PoolWriter). No check
+// ever runs on a worker thread. stop() (or the destructor) must run before
+// the io_context and the PoolWriter are destroyed.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "balancing/pool.h"
+#include "config/model.h"
+#include "health/state.h"
+
+namespace herd::health {
+
+// How one server is checked, beyond what the pool snapshot says.
+struct CheckParams {
+  CheckTiming timing;
+  uint16_t port = 0;  // `port`: 0 means the server's port
+  std::string addr;   // `addr`: "" means the server's address
+  static CheckParams from_config(const config::Server& s);
+};
+
+class HealthChecker {
+ public:
+  // backend: the backend's config section (nullptr never happens here);
+  // severity: syslog severity (0 emerg, 1 alert, 5 notice).
+  using LogFn = std::function<void(const config::Proxy* backend, int syslog_severity,
+                                   const std::string& msg)>;
+
+  HealthChecker(boost::asio::io_context& control, const config::Config& cfg,
+                balancing::PoolWriter& writer, LogFn log);
+  ~HealthChecker();
+  HealthChecker(const HealthChecker&) = delete;
+  HealthChecker& operator=(const HealthChecker&) = delete;
+
+  // Sets check_status INI on every checked server and schedules the first
+  // checks spread evenly over one interval across all of them.
+  void start();
+  // Cancels every timer and check in flight; no callback runs afterwards.
+  void stop();
+
+  // A server was added to the pool (runtime API `add server`, membership):
+  // when it has check_enabled, its first check runs at once. `params`
+  // defaults to the config's `server` line of that name, else inter 2s.
+  void server_added(std::string_view backend, std::string_view server,
+                    std::optional<CheckParams> params = std::nullopt);
+  // A server left the pool: its check stops (a check in flight is dropped).
+  void server_removed(std::string_view backend, std::string_view server);
+  // `enable health` / `disable health`: sets check_enabled through the
+  // writer (publishing it) and starts checking at once / stops. Returns the
+  // writer's error text ("No such server.") or nullopt.
+  std::optional<std::string> set_enabled(std::string_view backend, std::string_view server,
+                                         bool on);
+  // Call after an admin change (MAINT entered/left, drain) made through the
+  // writer: entering MAINT drops a check in flight; leaving it keeps the
+  // state the caller published (UP, h = rise) until the next check.
+  void on_admin_change(std::string_view backend, std::string_view server);
+  // Re-reads the pool now: tracks new checked servers, forgets removed ones.
+  void resync();
+
+  // For tests: number of servers being tracked; whether a check is in flight.
+  size_t tracked() const;
+  bool in_flight(std::string_view backend, std::string_view server) const;
+
+  // HAProxy's stderr form of a message this checker logs: {"WARNING",
+  // "Server b/s is DOWN, ..."} or {"ALERT", "backend 'b' has no server
+  // available!"}.
+  static std::pair<std::string, std::string> stderr_form(int syslog_severity,
+                                                         const std::string& msg);
+
+ private:
+  struct Core;
+  std::shared_ptr<Core> core_;
+};
+
+}  // namespace herd::health
