@@ -1,6 +1,9 @@
 // A tiny blocking TCP server on 127.0.0.1 for health-check tests: answers
 // each request with a canned response, or holds connections silently, and
 // records what it received and when.
+//
+// Thread rules: the server answers on its own thread; every public method
+// may be called from the test thread (state is under a mutex or atomic).
 #pragma once
 
 #include <arpa/inet.h>
