@@ -183,7 +183,7 @@ bool Parser::parse_condition(const Words& w, size_t i, const std::string& what, 
       term.inline_acl = std::move(acl);
       i = close;
     } else {
-      if (cur->acls.find(word) == cur->acls.end()) {
+      if (cur->acls.find(word) == cur->acls.end() && !is_predefined_acl(word)) {
         alert(what + "no such ACL : '" + word + "'.");
         return false;
       }
@@ -193,6 +193,18 @@ bool Parser::parse_condition(const Words& w, size_t i, const std::string& what, 
   }
   if (!group.empty()) out->any_of.push_back(std::move(group));
   return true;
+}
+
+// HAProxy's predefined ACLs (configuration.txt §7.4), usable without `acl`.
+bool is_predefined_acl(const std::string& name) {
+  static const char* const kNames[] = {
+      "FALSE", "HTTP", "HTTP_1.0", "HTTP_1.1", "HTTP_CONTENT", "HTTP_URL_ABS", "HTTP_URL_SLASH",
+      "HTTP_URL_STAR", "LOCALHOST", "METH_CONNECT", "METH_DELETE", "METH_GET", "METH_HEAD",
+      "METH_OPTIONS", "METH_POST", "METH_PUT", "METH_TRACE", "RDP_COOKIE", "REQ_CONTENT", "TRUE",
+      "WAIT_END"};
+  for (const char* n : kNames)
+    if (name == n) return true;
+  return false;
 }
 
 void Parser::condition_keyword(const Words& w) {

@@ -142,4 +142,7 @@ bool resolve_host(const std::string& host, int family, bool allow_names, std::st
 // Valid IPv4/IPv6 address or network ("10.0.0.0/8").
 bool valid_network(const std::string& s);
 
+// True for HAProxy's predefined ACL names (TRUE, LOCALHOST, METH_GET, ...).
+bool is_predefined_acl(const std::string& name);
+
 }  // namespace herd::config::detail

@@ -87,6 +87,23 @@ bool match_acl(const config::Acl& acl, const RequestView& r) {
   return false;
 }
 
+// HAProxy's predefined ACLs (TRUE and FALSE are handled by the caller).
+bool predefined_acl(std::string_view name, const RequestView& r) {
+  std::string_view m = r.head->method;
+  if (name == "HTTP") return true;
+  if (name == "HTTP_1.0") return r.head->version == 10;
+  if (name == "HTTP_1.1") return r.head->version == 11;
+  if (name == "HTTP_CONTENT") return r.head->content_length > 0 || r.head->chunked;
+  if (name == "HTTP_URL_ABS") return r.head->target.find("://") != std::string_view::npos;
+  if (name == "HTTP_URL_SLASH") return r.head->target.starts_with("/");
+  if (name == "HTTP_URL_STAR") return r.head->target == "*";
+  if (name == "LOCALHOST") return ip_in_network(r.src_ip, "127.0.0.0/8") || r.src_ip == "::1";
+  if (name == "METH_GET") return m == "GET" || m == "HEAD";
+  if (name.starts_with("METH_")) return m == name.substr(5);
+  if (name == "REQ_CONTENT") return r.head->content_length > 0 || r.head->chunked;
+  return false;  // RDP_COOKIE, WAIT_END: not applicable to HTTP requests here
+}
+
 bool eval_term(const config::Condition::Term& t, const config::Proxy& px, const RequestView& r) {
   bool v = false;
   if (t.inline_acl) {
@@ -95,20 +112,14 @@ bool eval_term(const config::Condition::Term& t, const config::Proxy& px, const 
     v = true;
   } else if (t.acl == "FALSE") {
     v = false;
-  } else if (t.acl == "METH_GET") {
-    v = r.head->method == "GET" || r.head->method == "HEAD";
-  } else if (t.acl == "HTTP_1.0") {
-    v = r.head->version == 10;
-  } else if (t.acl == "HTTP_1.1") {
-    v = r.head->version == 11;
+  } else if (auto it = px.acls.find(t.acl); it == px.acls.end()) {
+    v = predefined_acl(t.acl, r);
   } else {
-    auto it = px.acls.find(t.acl);
-    if (it != px.acls.end())
-      for (const auto& a : it->second)
-        if (match_acl(a, r)) {
-          v = true;
-          break;
-        }
+    for (const auto& a : it->second)
+      if (match_acl(a, r)) {
+        v = true;
+        break;
+      }
   }
   return t.negate ? !v : v;
 }

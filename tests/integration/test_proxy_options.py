@@ -75,6 +75,37 @@ backend bee
         self.assertEqual(self.assert_same(self.run_both(cfg, scenario, names=("m", "a", "b"))),
                          ["a", "b", "a", "b", "m"])
 
+    def test_predefined_acls(self):
+        def cfg(p, b):
+            return f"""
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind 127.0.0.1:{p}
+    use_backend post if METH_POST LOCALHOST
+    use_backend abs if HTTP_URL_ABS
+    use_backend never if FALSE
+    default_backend main
+backend main
+    server m {b[0].addr}
+backend post
+    server a {b[1].addr}
+backend abs
+    server b {b[2].addr}
+backend never
+    server n {b[0].addr}
+"""
+
+        def scenario(port, backends):
+            def one(line):
+                return server_of(raw(port, line + b"\r\nHost: t\r\nContent-Length: 0\r\n\r\n").split(b"\r\n\r\n", 1)[1])
+            return [one(b"POST / HTTP/1.1"), one(b"GET http://t/x HTTP/1.1"), one(b"GET / HTTP/1.1")]
+
+        self.assertEqual(self.assert_same(self.run_both(cfg, scenario, names=("m", "a", "b"))), ["a", "b", "m"])
+
     def test_forwardfor_variants_and_header_rules(self):
         def cfg(p, b):
             return lab_cfg(p, b).replace("    option forwardfor\n", "    option forwardfor header X-Real-IP if-none\n"
