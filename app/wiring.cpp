@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <map>
 
+#include "health/checker.h"
 #include "stats/cli.h"
 #include "stats/cli_server.h"
 #include "stats/csv.h"
@@ -25,6 +26,7 @@ struct Wiring::Impl {
   std::unique_ptr<stats::CliEnv> cli_env;
   std::unique_ptr<stats::CliServer> cli;
   std::map<const config::Proxy*, std::unique_ptr<stats::StatsPage>> pages;
+  std::unique_ptr<health::HealthChecker> health;
 
   const stats::StatsPage* page(const config::Proxy& px) const {
     auto it = pages.find(&px);
@@ -32,14 +34,70 @@ struct Wiring::Impl {
   }
 };
 
+namespace {
+
+// "b/s" -> {"b", "s"}.
+std::pair<std::string, std::string> split_target(const std::vector<std::string>& args, size_t i) {
+  if (args.size() <= i) return {};
+  const std::string& t = args[i];
+  auto slash = t.find('/');
+  if (slash == std::string::npos) return {};
+  return {t.substr(0, slash), t.substr(slash + 1)};
+}
+
+}  // namespace
+
+// The runtime API's state-changing commands tell the health checker at once
+// (it would notice within a second by itself): wrap each after it ran.
+static void notify_health_after_cli(Wiring::Impl& m) {
+  struct Hook {
+    std::vector<std::string> kw;
+    std::string success;  // the reply text of a successful command
+    std::function<void(health::HealthChecker&, const std::string&, const std::string&)> fn;
+  };
+  const Hook hooks[] = {
+      {{"enable", "health"}, "", [](auto& h, auto& b, auto& s) { h.set_enabled(b, s, true); }},
+      {{"disable", "health"}, "", [](auto& h, auto& b, auto& s) { h.set_enabled(b, s, false); }},
+      {{"add", "server"}, "New server registered.\n",
+       [](auto& h, auto& b, auto& s) { h.server_added(b, s); }},
+      {{"del", "server"}, "Server deleted.\n",
+       [](auto& h, auto& b, auto& s) { h.server_removed(b, s); }},
+      {{"enable", "server"}, "", [](auto& h, auto& b, auto& s) { h.on_admin_change(b, s); }},
+      {{"disable", "server"}, "", [](auto& h, auto& b, auto& s) { h.on_admin_change(b, s); }},
+      {{"set", "server"}, "", [](auto& h, auto& b, auto& s) { h.on_admin_change(b, s); }},
+  };
+  for (const auto& hk : hooks) {
+    const stats::CliCommand* c = m.registry.match(hk.kw);
+    if (!c) continue;
+    stats::CliCommand wrapped = *c;
+    wrapped.fn = [orig = c->fn, fn = hk.fn, ok = hk.success, hc = m.health.get()](
+                     stats::CliSession& ses, const std::vector<std::string>& args) {
+      stats::CliReply r = orig(ses, args);
+      auto [b, s] = split_target(args, 2);
+      bool success = ok.empty() ? r.text.empty() || args[0] == "set" : r.text == ok;
+      if (!b.empty() && success) fn(*hc, b, s);
+      return r;
+    };
+    m.registry.add(std::move(wrapped));
+  }
+}
+
 Wiring::Wiring(boost::asio::io_context& control, const config::Config& cfg, balancing::Pool& pool,
                balancing::PoolWriter& writer, balancing::ProcessLive& process, const LogSink& sink,
                const std::string& membership_file)
-    : impl_(new Impl{control, cfg, pool, writer, process, sink, membership_file, {}, {}, {}, {}, {}}) {
+    : impl_(new Impl{control, cfg, pool, writer, process, sink, membership_file, {}, {}, {}, {}, {}, {}}) {
   auto& m = *impl_;
   m.info.nbthread = cfg.global.nbthread;
   m.info.maxconn = cfg.global.maxconn;
+  // Server state changes go to the log targets and, as HAProxy prints them, to stderr.
+  m.health = std::make_unique<health::HealthChecker>(
+      control, cfg, writer, [&sink](const config::Proxy* be, int severity, const std::string& msg) {
+        sink.send(be, severity, msg);
+        auto [level, text] = health::HealthChecker::stderr_form(severity, msg);
+        LogSink::stderr_line(level, text);
+      });
   stats::register_builtin_commands(m.registry);
+  notify_health_after_cli(m);
   m.cli_env.reset(new stats::CliEnv{cfg, writer, process, m.info, m.registry});
   for (const auto& px : cfg.proxies)
     if (px.stats.enabled)
@@ -81,6 +139,7 @@ proxy::Hooks Wiring::proxy_hooks() {
 
 bool Wiring::start() {
   auto& m = *impl_;
+  m.health->start();
   if (!m.cfg.global.stats_sockets.empty()) {
     m.cli = std::make_unique<stats::CliServer>(m.control, *m.cli_env, m.cfg.global.stats_timeout_ms);
     std::string err = m.cli->start(m.cfg.global.stats_sockets);
@@ -98,6 +157,7 @@ void Wiring::soft_stop() {
 
 void Wiring::stop() {
   if (impl_->cli) impl_->cli->stop();
+  impl_->health->stop();
 }
 
 }  // namespace herd::app

@@ -32,8 +32,9 @@ class Wiring {
   void soft_stop();
   void stop();
 
- private:
   struct Impl;
+
+ private:
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,0 +1,107 @@
+"""Active health checks end to end, on haproxy 2.6 and herd with one config:
+the check bytes the server receives, DOWN after `fall` failures with traffic
+moving away, UP again after `rise` successes, statuses in `show stat`, and
+the state-change lines HAProxy prints."""
+import socket
+import time
+import unittest
+
+from harness import LB, Backend, free_port, get, server_of
+from test_proxy_parity import ENGINES
+
+
+def show_stat(cli_port):
+    s = socket.create_connection(("127.0.0.1", cli_port), timeout=3)
+    s.sendall(b"show stat\n")
+    out = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        out += d
+    s.close()
+    rows = {}
+    for line in out.decode().splitlines():
+        if line and not line.startswith("#"):
+            f = line.split(",")
+            rows[(f[0], f[1])] = f
+    return rows
+
+
+def cfg(port, cli_port, backends):
+    servers = "\n".join(f"    server {b.name} {b.addr} check inter 200 rise 2 fall 2" for b in backends)
+    return f"""
+global
+    stats socket ipv4@127.0.0.1:{cli_port} level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind 127.0.0.1:{port}
+    default_backend nodes
+backend nodes
+    option httpchk HEAD /
+{servers}
+"""
+
+
+class TestHealthParity(unittest.TestCase):
+    def wait_status(self, cli_port, srv, want, timeout=5):
+        end = time.time() + timeout
+        st = None
+        while time.time() < end:
+            st = show_stat(cli_port)[("nodes", srv)][17]
+            if st == want:
+                return time.time()
+            time.sleep(0.05)
+        self.fail(f"{srv} status {st!r}, wanted {want!r}")
+
+    def scenario(self, engine):
+        b1, b2 = Backend("s1"), Backend("s2")
+        port, cli_port = free_port(), free_port()
+        lb = LB(cfg(port, cli_port, [b1, b2]), engine=engine, wait_ports=[port, cli_port])
+        try:
+            self.wait_status(cli_port, "s1", "UP")
+            checks = [h for h in b1.requests if h.startswith(b"HEAD")]
+            b2.down = True  # answers 503 from now on
+            t0 = time.time()
+            self.wait_status(cli_port, "s2", "UP 1/2")
+            t_down = self.wait_status(cli_port, "s2", "DOWN") - t0
+            row = show_stat(cli_port)[("nodes", "s2")]
+            served = {server_of(get(port)[2]) for _ in range(6)}
+            b2.down = False
+            t1 = time.time()
+            self.wait_status(cli_port, "s2", "DOWN 1/2")
+            t_up = self.wait_status(cli_port, "s2", "UP") - t1
+            return {
+                "check_bytes": checks[0] if checks else None,
+                "down_within": t_down < 1.5,
+                "up_within": t_up < 1.5,
+                "check_status_down": (row[36], row[37]),
+                "served_while_down": sorted(served),
+                "log": lb.output(),
+            }
+        finally:
+            lb.stop()
+            b1.close()
+            b2.close()
+
+    def test_checks_down_and_up_like_haproxy(self):
+        res = {e: self.scenario(e) for e in ENGINES}
+        herd = res["herd"]
+        self.assertEqual(herd["check_bytes"], b"HEAD / HTTP/1.0\r\n\r\n")
+        self.assertTrue(herd["down_within"])
+        self.assertTrue(herd["up_within"])
+        self.assertEqual(herd["check_status_down"], ("L7STS", "503"))
+        self.assertEqual(herd["served_while_down"], ["s1"])
+        self.assertIn("Server nodes/s2 is DOWN, reason: Layer7 wrong status, code: 503", herd["log"])
+        self.assertIn("Server nodes/s2 is UP, reason: Layer7 check passed, code: 200", herd["log"])
+        if "haproxy" in res:
+            for k in ("check_bytes", "down_within", "up_within", "check_status_down", "served_while_down"):
+                self.assertEqual(herd[k], res["haproxy"][k], k)
+
+
+if __name__ == "__main__":
+    unittest.main()
