@@ -99,7 +99,8 @@ void LogSink::send_to(const std::vector<Target>& ts, int severity, std::string_v
              std::to_string(pid_) + "]: ";
       line.append(msg);
     }
-    if (line.size() > static_cast<size_t>(t.t.max_len)) line.resize(static_cast<size_t>(t.t.max_len));
+    if (line.size() > static_cast<size_t>(t.t.max_len))
+      line.resize(static_cast<size_t>(t.t.max_len));
     line += '\n';
     switch (t.t.kind) {
       case config::LogTarget::Kind::Stdout:

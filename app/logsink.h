@@ -18,7 +18,16 @@
 namespace herd::app {
 
 // Syslog severities.
-enum Severity { kEmerg = 0, kAlert = 1, kCrit = 2, kErr = 3, kWarning = 4, kNotice = 5, kInfo = 6, kDebug = 7 };
+enum Severity {
+  kEmerg = 0,
+  kAlert = 1,
+  kCrit = 2,
+  kErr = 3,
+  kWarning = 4,
+  kNotice = 5,
+  kInfo = 6,
+  kDebug = 7
+};
 
 class LogSink {
  public:

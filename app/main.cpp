@@ -6,6 +6,7 @@
 // checks, the runtime API and the gossip member all run there. The proxy's
 // workers run on their own threads (proxy/engine.h).
 #include <fcntl.h>
+#include <liburing.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,7 +20,6 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <liburing.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -76,21 +76,33 @@ Options parse_args(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "-f") o.files.push_back(need("an argument"));
-    else if (a == "-c") o.check = true;
-    else if (a == "-q") o.quiet = true;
-    else if (a == "-v" || a == "-V") o.verbose_version = std::max(o.verbose_version, 1);
-    else if (a == "-vv") o.verbose_version = 2;
-    else if (a == "-db") o.foreground = true;
-    else if (a == "-D") o.daemon = true;
-    else if (a == "-W" || a == "-Ws") { /* master-worker: herd is always one process */ }
-    else if (a == "-p") o.pidfile = need("a pid file name");
-    else if (a == "--print-config") o.print_config = true;
-    else if (a == "--membership") o.membership = need("a file name");
-    else if (a == "-h" || a == "--help") usage(argv[0], 0);
+    if (a == "-f")
+      o.files.push_back(need("an argument"));
+    else if (a == "-c")
+      o.check = true;
+    else if (a == "-q")
+      o.quiet = true;
+    else if (a == "-v" || a == "-V")
+      o.verbose_version = std::max(o.verbose_version, 1);
+    else if (a == "-vv")
+      o.verbose_version = 2;
+    else if (a == "-db")
+      o.foreground = true;
+    else if (a == "-D")
+      o.daemon = true;
+    else if (a == "-W" || a == "-Ws") { /* master-worker: herd is always one process */
+    } else if (a == "-p")
+      o.pidfile = need("a pid file name");
+    else if (a == "--print-config")
+      o.print_config = true;
+    else if (a == "--membership")
+      o.membership = need("a file name");
+    else if (a == "-h" || a == "--help")
+      usage(argv[0], 0);
     else if (a == "-sf" || a == "-st") {
       auto& v = a == "-sf" ? o.soft_pids : o.hard_pids;
-      while (i + 1 < argc && argv[i + 1][0] != '-') v.push_back(static_cast<pid_t>(std::atoi(argv[++i])));
+      while (i + 1 < argc && argv[i + 1][0] != '-')
+        v.push_back(static_cast<pid_t>(std::atoi(argv[++i])));
     } else if (a == "--") {
       while (i + 1 < argc) o.files.push_back(argv[++i]);
     } else if (!a.empty() && a[0] == '-') {
@@ -117,9 +129,10 @@ void print_version(int level) {
   std::printf("Compatible with: HAProxy 2.6 configuration and runtime API, Serf 0.8.x gossip\n");
   if (level < 2) return;
   std::printf("\nBuild options :\n");
-  std::printf("  Compiler: g++ %s, C++ standard %ld\n", __VERSION__, static_cast<long>(__cplusplus));
-  std::printf("  Boost: %d.%d.%d (Asio, Beast)\n", BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000,
-              BOOST_VERSION % 100);
+  std::printf("  Compiler: g++ %s, C++ standard %ld\n", __VERSION__,
+              static_cast<long>(__cplusplus));
+  std::printf("  Boost: %d.%d.%d (Asio, Beast)\n", BOOST_VERSION / 100000,
+              BOOST_VERSION / 100 % 1000, BOOST_VERSION % 100);
   std::printf("  liburing: %s\n", io_uring_probe_status());
   std::printf("  I/O backend: %s\n", herd::proxy::Engine::io_backend());
   std::printf("\nAvailable polling systems :\n  %s : pref=300,  test result OK\n",
@@ -249,8 +262,8 @@ int main(int argc, char** argv) {
           if (fl) fl->stopped = true;
           uint64_t fe = fl ? fl->counters.sum(balancing::Counter::Connections) : 0;
           app::LogSink::stderr_line(
-              "WARNING", "Proxy " + px.name + " stopped (cumulated conns: FE: " +
-                             std::to_string(fe) + ", BE: 0).");
+              "WARNING", "Proxy " + px.name +
+                             " stopped (cumulated conns: FE: " + std::to_string(fe) + ", BE: 0).");
         }
         engine.soft_stop();
         wiring.soft_stop();

@@ -58,9 +58,11 @@ static void notify_health_after_cli(Wiring::Impl& m) {
   const Hook hooks[] = {
       {{"enable", "health"}, "", [](auto& h, auto& b, auto& s) { h.set_enabled(b, s, true); }},
       {{"disable", "health"}, "", [](auto& h, auto& b, auto& s) { h.set_enabled(b, s, false); }},
-      {{"add", "server"}, "New server registered.\n",
+      {{"add", "server"},
+       "New server registered.\n",
        [](auto& h, auto& b, auto& s) { h.server_added(b, s); }},
-      {{"del", "server"}, "Server deleted.\n",
+      {{"del", "server"},
+       "Server deleted.\n",
        [](auto& h, auto& b, auto& s) { h.server_removed(b, s); }},
       {{"enable", "server"}, "", [](auto& h, auto& b, auto& s) { h.on_admin_change(b, s); }},
       {{"disable", "server"}, "", [](auto& h, auto& b, auto& s) { h.on_admin_change(b, s); }},
@@ -85,7 +87,8 @@ static void notify_health_after_cli(Wiring::Impl& m) {
 Wiring::Wiring(boost::asio::io_context& control, const config::Config& cfg, balancing::Pool& pool,
                balancing::PoolWriter& writer, balancing::ProcessLive& process, const LogSink& sink,
                const std::string& membership_file)
-    : impl_(new Impl{control, cfg, pool, writer, process, sink, membership_file, {}, {}, {}, {}, {}, {}}) {
+    : impl_(new Impl{
+          control, cfg, pool, writer, process, sink, membership_file, {}, {}, {}, {}, {}, {}}) {
   auto& m = *impl_;
   m.info.nbthread = cfg.global.nbthread;
   m.info.maxconn = cfg.global.maxconn;
@@ -141,7 +144,8 @@ bool Wiring::start() {
   auto& m = *impl_;
   m.health->start();
   if (!m.cfg.global.stats_sockets.empty()) {
-    m.cli = std::make_unique<stats::CliServer>(m.control, *m.cli_env, m.cfg.global.stats_timeout_ms);
+    m.cli =
+        std::make_unique<stats::CliServer>(m.control, *m.cli_env, m.cfg.global.stats_timeout_ms);
     std::string err = m.cli->start(m.cfg.global.stats_sockets);
     if (!err.empty()) {
       LogSink::stderr_line("ALERT", err);

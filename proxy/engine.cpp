@@ -1,14 +1,14 @@
 // proxy/engine.cpp — workers, listeners, start/stop. See engine.h.
 #include "proxy/engine.h"
 
+#include <sys/resource.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <sys/resource.h>
-
 #include <stdexcept>
 #include <thread>
 
@@ -51,9 +51,9 @@ void Worker::start_accepting() {
           for (;;) {
             // maxconn (global, then the frontend's): stop accepting while at the
             // limit, as HAProxy does; the kernel backlog holds new clients.
-            while (!stopping && (shared.process.conns.get() >= shared.maxconn ||
-                                 (l.fe->cfg->maxconn > 0 &&
-                                  l.fe->live->sessions.get() >= l.fe->cfg->maxconn))) {
+            while (!stopping &&
+                   (shared.process.conns.get() >= shared.maxconn ||
+                    (l.fe->cfg->maxconn > 0 && l.fe->live->sessions.get() >= l.fe->cfg->maxconn))) {
               pause.expires_after(std::chrono::milliseconds(5));
               co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
             }
@@ -87,8 +87,8 @@ struct Engine::Impl {
       : shared{cfg, pool, process, std::move(h), {}, {}, 0} {}
 };
 
-Engine::Engine(const config::Config& cfg, balancing::Pool& pool,
-               balancing::ProcessLive& process, Hooks hooks)
+Engine::Engine(const config::Config& cfg, balancing::Pool& pool, balancing::ProcessLive& process,
+               Hooks hooks)
     : impl_(std::make_unique<Impl>(cfg, pool, process, std::move(hooks))) {
   auto& sh = impl_->shared;
   auto snap = pool.current();
@@ -160,9 +160,11 @@ void Engine::bind() {
         if (!ec) acc->bind(ep, ec);
         if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
         if (ec)
-          throw std::runtime_error("Starting " + std::string(fe.cfg->kind == config::Proxy::Kind::Listen ? "proxy" : "frontend") + " " +
-                                   fe.cfg->name + ": cannot bind socket (" + ec.message() +
-                                   ") [" + b.addr.ip + ":" + std::to_string(b.addr.port) + "]");
+          throw std::runtime_error(
+              "Starting " +
+              std::string(fe.cfg->kind == config::Proxy::Kind::Listen ? "proxy" : "frontend") +
+              " " + fe.cfg->name + ": cannot bind socket (" + ec.message() + ") [" + b.addr.ip +
+              ":" + std::to_string(b.addr.port) + "]");
         w->listeners.push_back({std::move(acc), &fe});
       }
     }
@@ -228,9 +230,8 @@ std::string format_httplog(const LogRecord& r) {
   s += " - - ";
   s.append(r.term, 4);
   s += ' ';
-  s += std::to_string(r.actconn) + '/' + std::to_string(r.feconn) + '/' +
-       std::to_string(r.beconn) + '/' + std::to_string(r.srvconn) + '/' +
-       std::to_string(r.retries);
+  s += std::to_string(r.actconn) + '/' + std::to_string(r.feconn) + '/' + std::to_string(r.beconn) +
+       '/' + std::to_string(r.srvconn) + '/' + std::to_string(r.retries);
   s += ' ';
   s += std::to_string(r.srv_queue) + '/' + std::to_string(r.be_queue);
   s += " \"";

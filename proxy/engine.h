@@ -22,9 +22,9 @@ namespace herd::proxy {
 struct StatsRequest {
   const config::Proxy* proxy = nullptr;
   std::string method;
-  std::string target;          // as received, e.g. "/;csv;norefresh"
-  std::string authorization;   // Authorization header value, "" if none
-  std::string body;            // POST body (admin form), bounded
+  std::string target;         // as received, e.g. "/;csv;norefresh"
+  std::string authorization;  // Authorization header value, "" if none
+  std::string body;           // POST body (admin form), bounded
   bool head_only = false;
   bool admin_allowed = false;  // `stats admin if <cond>` held for this request
 };
@@ -32,8 +32,8 @@ struct StatsRequest {
 // One `option httplog` line's worth of facts, handed to the log hook at the
 // end of each request (only when the frontend logs at info).
 struct LogRecord {
-  std::string client;           // "127.0.0.1:54742"
-  std::string accept_date;      // "22/Nov/2026:14:08:24.389"
+  std::string client;                     // "127.0.0.1:54742"
+  std::string accept_date;                // "22/Nov/2026:14:08:24.389"
   std::string frontend, backend, server;  // server: "<NOSRV>", "<STATS>"
   long tr = -1, tw = -1, tc = -1, tres = -1, ta = -1;
   int status = 0;
@@ -41,7 +41,7 @@ struct LogRecord {
   char term[5] = "----";
   int actconn = 0, feconn = 0, beconn = 0, srvconn = 0, retries = 0;
   int srv_queue = 0, be_queue = 0;
-  std::string request_line;     // without quotes; "<BADREQ>" for bad requests
+  std::string request_line;  // without quotes; "<BADREQ>" for bad requests
 };
 // Formats HAProxy's httplog line (without syslog framing).
 std::string format_httplog(const LogRecord& r);

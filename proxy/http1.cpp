@@ -115,7 +115,8 @@ Status parse_fields(const char* base, const char* p, const char* end, Head& out,
       case 4:
         if (request && iequals(name, "host")) {
           // Several Host headers must agree (RFC 9112 §3.2; HAProxy answers 400 too).
-          if (out.host_index >= 0 && !iequals(out.value(base, static_cast<size_t>(out.host_index)), value)) {
+          if (out.host_index >= 0 &&
+              !iequals(out.value(base, static_cast<size_t>(out.host_index)), value)) {
             out.error = "conflicting host headers";
             return Status::Error;
           }
@@ -128,9 +129,12 @@ Status parse_fields(const char* base, const char* p, const char* end, Head& out,
       case 10:
         if (iequals(name, "connection")) {
           for_each_token(value, [&](std::string_view t) {
-            if (iequals(t, "close")) out.conn_close = true;
-            else if (iequals(t, "keep-alive")) out.conn_keep_alive = true;
-            else if (iequals(t, "upgrade")) out.upgrade = true;
+            if (iequals(t, "close"))
+              out.conn_close = true;
+            else if (iequals(t, "keep-alive"))
+              out.conn_keep_alive = true;
+            else if (iequals(t, "upgrade"))
+              out.upgrade = true;
           });
         }
         break;
@@ -146,7 +150,8 @@ Status parse_fields(const char* base, const char* p, const char* end, Head& out,
       case 17:
         if (iequals(name, "transfer-encoding")) {
           has_te = true;
-          for_each_token(value, [&](std::string_view t) { te_chunked_last = iequals(t, "chunked"); });
+          for_each_token(value,
+                         [&](std::string_view t) { te_chunked_last = iequals(t, "chunked"); });
         }
         break;
       default:
@@ -169,9 +174,12 @@ Status parse_fields(const char* base, const char* p, const char* end, Head& out,
 
 bool parse_version(const char* p, const char* e, int& version) {
   if (e - p != 8 || std::memcmp(p, "HTTP/1.", 7) != 0) return false;
-  if (p[7] == '1') version = 11;
-  else if (p[7] == '0') version = 10;
-  else return false;
+  if (p[7] == '1')
+    version = 11;
+  else if (p[7] == '0')
+    version = 10;
+  else
+    return false;
   return true;
 }
 
@@ -213,7 +221,7 @@ Status parse_request(const char* buf, size_t len, Head& out) {
   }
   const char* t = m + 1;
   const char* te = t;
-  while (te < eol && static_cast<unsigned char>(*te) > 0x20 && *te != 0x7f) ++te;
+  while (te<eol&& static_cast<unsigned char>(*te)> 0x20 && *te != 0x7f) ++te;
   if (te == t || te == eol || *te != ' ') {
     out.error = "invalid request target";
     return Status::Error;
@@ -310,9 +318,12 @@ ChunkedScanner::Result ChunkedScanner::feed(const char* data, size_t len, size_t
         break;
       }
       case State::Ext:
-        if (c == '\r') state_ = State::SizeLf;
-        else if (c == '\n') state_ = remaining_ ? State::Data : State::TrailerStart;
-        else if (static_cast<unsigned char>(c) < 0x20 && c != '\t') return Result::Error;
+        if (c == '\r')
+          state_ = State::SizeLf;
+        else if (c == '\n')
+          state_ = remaining_ ? State::Data : State::TrailerStart;
+        else if (static_cast<unsigned char>(c) < 0x20 && c != '\t')
+          return Result::Error;
         ++i;
         break;
       case State::SizeLf:
@@ -329,9 +340,12 @@ ChunkedScanner::Result ChunkedScanner::feed(const char* data, size_t len, size_t
         break;
       }
       case State::DataCr:
-        if (c == '\r') state_ = State::DataLf;
-        else if (c == '\n') state_ = State::Size, digits_ = 0;
-        else return Result::Error;
+        if (c == '\r')
+          state_ = State::DataLf;
+        else if (c == '\n')
+          state_ = State::Size, digits_ = 0;
+        else
+          return Result::Error;
         ++i;
         break;
       case State::DataLf:
@@ -341,14 +355,19 @@ ChunkedScanner::Result ChunkedScanner::feed(const char* data, size_t len, size_t
         ++i;
         break;
       case State::TrailerStart:
-        if (c == '\r') state_ = State::FinalLf;
-        else if (c == '\n') state_ = State::Done;
-        else state_ = State::Trailer;
+        if (c == '\r')
+          state_ = State::FinalLf;
+        else if (c == '\n')
+          state_ = State::Done;
+        else
+          state_ = State::Trailer;
         ++i;
         break;
       case State::Trailer:
-        if (c == '\r') state_ = State::TrailerLf;
-        else if (c == '\n') state_ = State::TrailerStart;
+        if (c == '\r')
+          state_ = State::TrailerLf;
+        else if (c == '\n')
+          state_ = State::TrailerStart;
         ++i;
         break;
       case State::TrailerLf:

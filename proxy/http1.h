@@ -29,19 +29,19 @@ enum class Status { Incomplete, Complete, Error };
 // Facts about a head that the relay needs.
 struct Head {
   // request line or status line
-  std::string_view method;   // requests
-  std::string_view target;   // requests
-  int status = 0;            // responses
-  std::string_view reason;   // responses
-  int version = 11;          // 10 or 11
+  std::string_view method;  // requests
+  std::string_view target;  // requests
+  int status = 0;           // responses
+  std::string_view reason;  // responses
+  int version = 11;         // 10 or 11
   std::array<Field, kMaxHeaders> fields;
   size_t nfields = 0;
-  size_t head_len = 0;       // bytes up to and including the empty line
+  size_t head_len = 0;  // bytes up to and including the empty line
 
   int64_t content_length = -1;  // -1: none
   bool chunked = false;
-  bool conn_close = false;      // Connection: close seen
-  bool conn_keep_alive = false; // Connection: keep-alive seen
+  bool conn_close = false;       // Connection: close seen
+  bool conn_keep_alive = false;  // Connection: keep-alive seen
   bool expect_continue = false;
   bool upgrade = false;         // Connection: upgrade
   int host_index = -1;          // requests: the first Host field, -1 when none
@@ -82,7 +82,19 @@ class ChunkedScanner {
   void reset() { *this = ChunkedScanner(); }
 
  private:
-  enum class State { Size, Ext, SizeLf, Data, DataCr, DataLf, TrailerStart, Trailer, TrailerLf, FinalLf, Done };
+  enum class State {
+    Size,
+    Ext,
+    SizeLf,
+    Data,
+    DataCr,
+    DataLf,
+    TrailerStart,
+    Trailer,
+    TrailerLf,
+    FinalLf,
+    Done
+  };
   State state_ = State::Size;
   uint64_t remaining_ = 0;
   int digits_ = 0;

@@ -14,7 +14,8 @@ Page page_for(int status) {
   switch (status) {
     case 400:
       return {"Bad request",
-              "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n",
+              "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid "
+              "request.\n</body></html>\n",
               true};
     case 401:
       return {"Unauthorized",

@@ -76,10 +76,14 @@ bool match_acl(const config::Acl& acl, const RequestView& r) {
       // Host values are compared case-insensitively, as DNS names are.
       bool hic = ic || host;
       bool ok = false;
-      if (kind.empty()) ok = any([&](std::string_view v) { return eq(val, v, hic); });
-      else if (kind == "_beg") ok = any([&](std::string_view v) { return istarts_with(val, v, hic); });
-      else if (kind == "_end") ok = any([&](std::string_view v) { return iends_with(val, v, hic); });
-      else if (kind == "_sub") ok = any([&](std::string_view v) { return icontains(val, v, hic); });
+      if (kind.empty())
+        ok = any([&](std::string_view v) { return eq(val, v, hic); });
+      else if (kind == "_beg")
+        ok = any([&](std::string_view v) { return istarts_with(val, v, hic); });
+      else if (kind == "_end")
+        ok = any([&](std::string_view v) { return iends_with(val, v, hic); });
+      else if (kind == "_sub")
+        ok = any([&](std::string_view v) { return icontains(val, v, hic); });
       if (ok) return true;
     }
     return false;
@@ -169,14 +173,22 @@ std::string expand_format(const config::FormatString& f, const RequestView& r) {
       continue;
     }
     std::string_view fn = fetch_name(p.text);
-    if (fn == "src") out += r.src_ip;
-    else if (fn == "dst") out += r.dst_ip;
-    else if (fn == "src_port") out += std::to_string(r.src_port);
-    else if (fn == "dst_port") out += std::to_string(r.dst_port);
-    else if (fn == "method") out += r.head->method;
-    else if (fn == "path") out += request_path(r.head->target);
-    else if (fn == "url") out += r.head->target;
-    else if (fn == "req.hdr" || fn == "hdr") out += header_value(r, fetch_arg(p.text));
+    if (fn == "src")
+      out += r.src_ip;
+    else if (fn == "dst")
+      out += r.dst_ip;
+    else if (fn == "src_port")
+      out += std::to_string(r.src_port);
+    else if (fn == "dst_port")
+      out += std::to_string(r.dst_port);
+    else if (fn == "method")
+      out += r.head->method;
+    else if (fn == "path")
+      out += request_path(r.head->target);
+    else if (fn == "url")
+      out += r.head->target;
+    else if (fn == "req.hdr" || fn == "hdr")
+      out += header_value(r, fetch_arg(p.text));
   }
   return out;
 }
@@ -236,7 +248,8 @@ bool ip_in_network(std::string_view ip, std::string_view cidr) {
   int len = 0;
   if (inet_pton(AF_INET, ipstr.c_str(), a) == 1 && inet_pton(AF_INET, net.c_str(), b) == 1) {
     len = 4;
-  } else if (inet_pton(AF_INET6, ipstr.c_str(), a) == 1 && inet_pton(AF_INET6, net.c_str(), b) == 1) {
+  } else if (inet_pton(AF_INET6, ipstr.c_str(), a) == 1 &&
+             inet_pton(AF_INET6, net.c_str(), b) == 1) {
     len = 16;
   } else {
     return false;

@@ -43,7 +43,8 @@ std::string_view find_cookie(const RequestView& r, std::string_view name, bool& 
 // nothing else remains.
 std::string strip_cookie(std::string_view value, std::string_view name);
 
-// Whether `ip` (numeric IPv4/IPv6 text) lies in `cidr` ("10.0.0.0/8", "::1/128", or a bare address).
+// Whether `ip` (numeric IPv4/IPv6 text) lies in `cidr` ("10.0.0.0/8", "::1/128", or a bare
+// address).
 bool ip_in_network(std::string_view ip, std::string_view cidr);
 
 }  // namespace herd::proxy

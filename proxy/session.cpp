@@ -82,8 +82,17 @@ bool response_cacheable(std::string_view method, int status, const char* base,
                         const http1::Head& h) {
   if (method != "GET" && method != "HEAD" && method != "OPTIONS" && method != "TRACE") return false;
   switch (status) {
-    case 200: case 203: case 204: case 206: case 300: case 301: case 404: case 405: case 410:
-    case 414: case 501:
+    case 200:
+    case 203:
+    case 204:
+    case 206:
+    case 300:
+    case 301:
+    case 404:
+    case 405:
+    case 410:
+    case 414:
+    case 501:
       break;
     default:
       return false;
@@ -110,8 +119,7 @@ bool response_cacheable(std::string_view method, int status, const char* base,
 }
 
 bool idempotent(std::string_view m) {
-  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" ||
-         m == "DELETE";
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE";
 }
 
 }  // namespace
@@ -325,9 +333,8 @@ class Session : public std::enable_shared_from_this<Session> {
     is_head_ = req_.method == "HEAD";
     req_is_10_ = req_.version == 10;
     method_.assign(req_.method);
-    const bool client_keep =
-        !fe_.close_client &&
-        ((req_.version == 11 && !req_.conn_close) || (req_.version == 10 && req_.conn_keep_alive));
+    const bool client_keep = !fe_.close_client && ((req_.version == 11 && !req_.conn_close) ||
+                                                   (req_.version == 10 && req_.conn_keep_alive));
     const bool http10_close = req_.version == 10 && !req_.conn_keep_alive;
     fe_.live->counters.add(Counter::Requests);
     fe_.live->request_rate.hit();
@@ -408,165 +415,165 @@ class Session : public std::enable_shared_from_this<Session> {
     int retries_done = 0;
     const balancing::Server* avoid = nullptr;
     const std::string* term = nullptr;
-    static const std::string kSC = "SC--", kSQ = "sQ--", kSH = "sH--", kPH = "PH--",
-                             kSD = "SD--", kCD = "CD--", kOK = "----";
+    static const std::string kSC = "SC--", kSQ = "sQ--", kSH = "sH--", kPH = "PH--", kSD = "SD--",
+                             kCD = "CD--", kOK = "----";
     long t_queue = -1, t_connect = -1;
     bool reused = false;
     RelayResult rr;
     for (int attempt = 0;; ++attempt) {
-    for (;;) {
-      if (!srv) {
-        balancing::PickContext ctx;
-        ctx.client_ipv4 = client_v4_;
-        ctx.uri_path = request_path(request_target_);
-        ctx.avoid = avoid;
-        srv = be->pick(ctx);
-        if (!srv && be->usable_weight() > 0) {  // all at maxconn: queue
-          auto qstart = Clock::now();
-          int64_t qt = bcfg->timeouts.queue ? bcfg->timeouts.queue : bcfg->timeouts.connect;
-          be->live->queued.inc();
-          asio::steady_timer t(w_.ioc);
-          auto delay = std::chrono::microseconds(500);
-          while (!srv && ms_since(qstart) < (qt > 0 ? qt : kNoTimeout)) {
-            t.expires_after(delay);
-            co_await t.async_wait(nothrow);
-            if (closed_) break;
-            delay = std::min(delay * 2, std::chrono::microseconds(20000));
-            srv = be->pick(ctx);
+      for (;;) {
+        if (!srv) {
+          balancing::PickContext ctx;
+          ctx.client_ipv4 = client_v4_;
+          ctx.uri_path = request_path(request_target_);
+          ctx.avoid = avoid;
+          srv = be->pick(ctx);
+          if (!srv && be->usable_weight() > 0) {  // all at maxconn: queue
+            auto qstart = Clock::now();
+            int64_t qt = bcfg->timeouts.queue ? bcfg->timeouts.queue : bcfg->timeouts.connect;
+            be->live->queued.inc();
+            asio::steady_timer t(w_.ioc);
+            auto delay = std::chrono::microseconds(500);
+            while (!srv && ms_since(qstart) < (qt > 0 ? qt : kNoTimeout)) {
+              t.expires_after(delay);
+              co_await t.async_wait(nothrow);
+              if (closed_) break;
+              delay = std::min(delay * 2, std::chrono::microseconds(20000));
+              srv = be->pick(ctx);
+            }
+            be->live->queued.dec();
+            t_queue = static_cast<long>(ms_since(qstart));
+            if (!srv) {
+              term = &kSQ;
+              break;
+            }
           }
-          be->live->queued.dec();
-          t_queue = static_cast<long>(ms_since(qstart));
           if (!srv) {
-            term = &kSQ;
+            term = &kSC;
             break;
           }
         }
-        if (!srv) {
+        if (t_queue < 0) t_queue = 0;
+        // Account the server.
+        if (server_live_ != srv->live.get()) {
+          if (server_live_) server_live_->inflight.dec();
+          server_live_ = srv->live.get();
+          server_live_->inflight.inc();
+        }
+        srv->live->counters.add(Counter::Sessions);
+        std::memcpy(ep_.data(), &srv->addr.storage, srv->addr.len);
+        ep_.resize(srv->addr.len);
+        if (srv->addr.port == 0) ep_.port(dst_port_);  // no port: the client's destination port
+
+        auto cstart = Clock::now();
+        reused = false;
+        boost::system::error_code ec;
+        if (auto idle = w_.upstreams.take(srv->live.get(), ep_, !replayable)) {
+          upstream_ = std::move(*idle);
+          reused = true;
+        } else {
+          upstream_ = tcp::socket(w_.ioc);
+          set_deadline(Phase::Connect, bcfg->timeouts.connect);
+          auto [cec] = co_await upstream_.async_connect(ep_, nothrow);
+          ec = cec;
+          if (!ec) upstream_.set_option(tcp::no_delay(true), ec);
+        }
+        t_connect = static_cast<long>(ms_since(cstart));
+        if (!ec) {
+          // Send the head and whatever body is already here, in one write.
+          set_deadline(Phase::Server, bcfg->timeouts.server);
+          std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
+                                                 asio::buffer(base + req_.head_len, body_now)};
+          auto [wec, wn] = co_await asio::async_write(upstream_, bufs, nothrow);
+          ec = wec;
+          if (!ec) srv->live->counters.add(Counter::BytesIn, wn);
+        }
+        if (!ec) break;
+        // Connection failed.
+        upstream_.close(ec);
+        if (closed_) co_return false;
+        if (reused && replayable) continue;  // a stale idle connection: try a fresh one
+        srv->live->counters.add(Counter::ErrConn);
+        be->live->counters.add(Counter::ErrConn);
+        if (retries_left-- <= 0) {
           term = &kSC;
+          srv = nullptr;
           break;
         }
+        ++retries_done;
+        srv->live->counters.add(Counter::Retries);
+        be->live->counters.add(Counter::Retries);
+        if (bcfg->redispatch && !cookie_valid_forced()) {
+          avoid = srv;
+          srv->live->counters.add(Counter::Redispatches);
+          be->live->counters.add(Counter::Redispatches);
+          srv = nullptr;
+        } else {
+          asio::steady_timer t(w_.ioc);
+          t.expires_after(std::chrono::milliseconds(
+              std::min<int64_t>(bcfg->timeouts.connect ? bcfg->timeouts.connect : 1000, 1000)));
+          co_await t.async_wait(nothrow);
+          if (closed_) co_return false;
+        }
       }
-      if (t_queue < 0) t_queue = 0;
-      // Account the server.
-      if (server_live_ != srv->live.get()) {
-        if (server_live_) server_live_->inflight.dec();
-        server_live_ = srv->live.get();
-        server_live_->inflight.inc();
+      if (term) {
+        int status = 503;
+        co_return co_await local_error(status, term->c_str(), client_keep && body_complete,
+                                       http10_close, "<NOSRV>", be->name, t_queue, retries_done);
       }
-      srv->live->counters.add(Counter::Sessions);
-      std::memcpy(ep_.data(), &srv->addr.storage, srv->addr.len);
-      ep_.resize(srv->addr.len);
-      if (srv->addr.port == 0) ep_.port(dst_port_);  // no port: the client's destination port
 
-      auto cstart = Clock::now();
-      reused = false;
-      boost::system::error_code ec;
-      if (auto idle = w_.upstreams.take(srv->live.get(), ep_, !replayable)) {
-        upstream_ = std::move(*idle);
-        reused = true;
-      } else {
+      // Request body still to come: pump it concurrently with the response.
+      pump_done_ = body_complete;
+      pump_failed_ = false;
+      if (!body_complete) {
+        body_left_ = body_len_ > 0 ? body_len_ - static_cast<int64_t>(body_now) : -1;
+        cbeg_ = cend_;  // the rest of the buffer was sent
+        asio::co_spawn(w_.ioc, pump_request_body(bcfg->timeouts.client), asio::detached);
+      } else if (attempt == 0) {
+        cbeg_ += req_.head_len + body_now;
+      }
+
+      // Response.
+      const std::string& srv_cookie = srv->cookie;
+      rr = co_await relay_response(*bcfg, *be, srv, client_keep, http10_close, cookie_valid,
+                                   srv_cookie);
+      if (rr.retry_fresh && replayable && !rr.client_started) {
+        // The server closed a reused connection before answering: replay once on a new one.
+        boost::system::error_code ign;
+        upstream_.close(ign);
         upstream_ = tcp::socket(w_.ioc);
         set_deadline(Phase::Connect, bcfg->timeouts.connect);
         auto [cec] = co_await upstream_.async_connect(ep_, nothrow);
-        ec = cec;
-        if (!ec) upstream_.set_option(tcp::no_delay(true), ec);
+        if (!cec) {
+          std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
+                                                 asio::buffer(base + req_.head_len, body_now)};
+          set_deadline(Phase::Server, bcfg->timeouts.server);
+          auto [wec, wn] = co_await asio::async_write(upstream_, bufs, nothrow);
+          (void)wn;
+          if (!wec)
+            rr = co_await relay_response(*bcfg, *be, srv, client_keep, http10_close, cookie_valid,
+                                         srv_cookie);
+        }
       }
-      t_connect = static_cast<long>(ms_since(cstart));
-      if (!ec) {
-        // Send the head and whatever body is already here, in one write.
-        set_deadline(Phase::Server, bcfg->timeouts.server);
-        std::array<asio::const_buffer, 2> bufs{
-            asio::buffer(out_), asio::buffer(base + req_.head_len, body_now)};
-        auto [wec, wn] = co_await asio::async_write(upstream_, bufs, nothrow);
-        ec = wec;
-        if (!ec) srv->live->counters.add(Counter::BytesIn, wn);
+      // The server went away before answering (crash, failed member): an
+      // idempotent request whose body is all here is retried like a failed connect.
+      if (rr.server_failed && rr.retry_fresh && !rr.client_started && !rr.client_failed &&
+          !closed_ && replayable && idempotent(method_) && retries_left > 0) {
+        --retries_left;
+        ++retries_done;
+        srv->live->counters.add(Counter::Retries);
+        be->live->counters.add(Counter::Retries);
+        boost::system::error_code ign;
+        upstream_.close(ign);
+        if (bcfg->redispatch) {
+          avoid = srv;
+          srv->live->counters.add(Counter::Redispatches);
+          be->live->counters.add(Counter::Redispatches);
+          srv = nullptr;
+        }
+        continue;
       }
-      if (!ec) break;
-      // Connection failed.
-      upstream_.close(ec);
-      if (closed_) co_return false;
-      if (reused && replayable) continue;  // a stale idle connection: try a fresh one
-      srv->live->counters.add(Counter::ErrConn);
-      be->live->counters.add(Counter::ErrConn);
-      if (retries_left-- <= 0) {
-        term = &kSC;
-        srv = nullptr;
-        break;
-      }
-      ++retries_done;
-      srv->live->counters.add(Counter::Retries);
-      be->live->counters.add(Counter::Retries);
-      if (bcfg->redispatch && !cookie_valid_forced()) {
-        avoid = srv;
-        srv->live->counters.add(Counter::Redispatches);
-        be->live->counters.add(Counter::Redispatches);
-        srv = nullptr;
-      } else {
-        asio::steady_timer t(w_.ioc);
-        t.expires_after(std::chrono::milliseconds(
-            std::min<int64_t>(bcfg->timeouts.connect ? bcfg->timeouts.connect : 1000, 1000)));
-        co_await t.async_wait(nothrow);
-        if (closed_) co_return false;
-      }
-    }
-    if (term) {
-      int status = 503;
-      co_return co_await local_error(status, term->c_str(), client_keep && body_complete,
-                                     http10_close, "<NOSRV>", be->name, t_queue, retries_done);
-    }
-
-    // Request body still to come: pump it concurrently with the response.
-    pump_done_ = body_complete;
-    pump_failed_ = false;
-    if (!body_complete) {
-      body_left_ = body_len_ > 0 ? body_len_ - static_cast<int64_t>(body_now) : -1;
-      cbeg_ = cend_;  // the rest of the buffer was sent
-      asio::co_spawn(w_.ioc, pump_request_body(bcfg->timeouts.client), asio::detached);
-    } else if (attempt == 0) {
-      cbeg_ += req_.head_len + body_now;
-    }
-
-    // Response.
-    const std::string& srv_cookie = srv->cookie;
-    rr = co_await relay_response(*bcfg, *be, srv, client_keep, http10_close,
-                                             cookie_valid, srv_cookie);
-    if (rr.retry_fresh && replayable && !rr.client_started) {
-      // The server closed a reused connection before answering: replay once on a new one.
-      boost::system::error_code ign;
-      upstream_.close(ign);
-      upstream_ = tcp::socket(w_.ioc);
-      set_deadline(Phase::Connect, bcfg->timeouts.connect);
-      auto [cec] = co_await upstream_.async_connect(ep_, nothrow);
-      if (!cec) {
-        std::array<asio::const_buffer, 2> bufs{
-            asio::buffer(out_), asio::buffer(base + req_.head_len, body_now)};
-        set_deadline(Phase::Server, bcfg->timeouts.server);
-        auto [wec, wn] = co_await asio::async_write(upstream_, bufs, nothrow);
-        (void)wn;
-        if (!wec)
-          rr = co_await relay_response(*bcfg, *be, srv, client_keep, http10_close, cookie_valid,
-                                       srv_cookie);
-      }
-    }
-    // The server went away before answering (crash, failed member): an
-    // idempotent request whose body is all here is retried like a failed connect.
-    if (rr.server_failed && rr.retry_fresh && !rr.client_started && !rr.client_failed &&
-        !closed_ && replayable && idempotent(method_) && retries_left > 0) {
-      --retries_left;
-      ++retries_done;
-      srv->live->counters.add(Counter::Retries);
-      be->live->counters.add(Counter::Retries);
-      boost::system::error_code ign;
-      upstream_.close(ign);
-      if (bcfg->redispatch) {
-        avoid = srv;
-        srv->live->counters.add(Counter::Redispatches);
-        be->live->counters.add(Counter::Redispatches);
-        srv = nullptr;
-      }
-      continue;
-    }
-    break;
+      break;
     }
     const std::string& srv_name = srv->name;  // srv stays valid: the snapshot is pinned
     balancing::ServerLive* srv_live = srv->live.get();
@@ -603,7 +610,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     release_server();
     start_ = Clock::time_point{};
-    co_return rr.keep_client && pump_done_ && !pump_failed_;
+    co_return rr.keep_client&& pump_done_ && !pump_failed_;
   }
 
   bool cookie_valid_forced() const { return false; }
@@ -635,7 +642,8 @@ class Session : public std::enable_shared_from_this<Session> {
         if (rule.action == A::SetHeader || rule.action == A::DelHeader) {
           for (size_t i = 0; i < req_.nfields; ++i)
             if (http1::iequals(req_.name(base, i), rule.name)) drop[i] = true;
-          std::erase_if(appended_, [&](const auto& kv) { return http1::iequals(kv.first, rule.name); });
+          std::erase_if(appended_,
+                        [&](const auto& kv) { return http1::iequals(kv.first, rule.name); });
         }
         if (rule.action == A::SetHeader || rule.action == A::AddHeader)
           appended_.emplace_back(rule.name, expand_format(rule.value, rv));
@@ -673,7 +681,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     // option forwardfor: the frontend's or the backend's.
     const config::ForwardFor* ff =
-        b.forwardfor.enabled ? &b.forwardfor : (fe_.cfg->forwardfor.enabled ? &fe_.cfg->forwardfor : nullptr);
+        b.forwardfor.enabled ? &b.forwardfor
+                             : (fe_.cfg->forwardfor.enabled ? &fe_.cfg->forwardfor : nullptr);
     if (ff && (ff->except_net.empty() || !ip_in_network(src_ip_, ff->except_net))) {
       bool present = false;
       if (ff->if_none) {
@@ -691,8 +700,10 @@ class Session : public std::enable_shared_from_this<Session> {
     server_close_ = b.conn_mode != config::HttpConnMode::KeepAlive ||
                     fe_.cfg->conn_mode == config::HttpConnMode::ServerClose ||
                     fe_.cfg->conn_mode == config::HttpConnMode::Close;
-    if (server_close_) out_ += "connection: close\r\n";
-    else if (req_.version == 10) out_ += "connection: keep-alive\r\n";
+    if (server_close_)
+      out_ += "connection: close\r\n";
+    else if (req_.version == 10)
+      out_ += "connection: keep-alive\r\n";
     out_ += "\r\n";
   }
 
@@ -731,8 +742,8 @@ class Session : public std::enable_shared_from_this<Session> {
           }
         }
         set_deadline(Phase::Server, b.timeouts.server);
-        auto [ec, n] =
-            co_await upstream_.async_read_some(asio::buffer(sbuf_.get() + sn, kBufSize - sn), nothrow);
+        auto [ec, n] = co_await upstream_.async_read_some(
+            asio::buffer(sbuf_.get() + sn, kBufSize - sn), nothrow);
         if (ec) {
           if (timed_out_) {
             rr.timeout = true;
@@ -776,9 +787,9 @@ class Session : public std::enable_shared_from_this<Session> {
     int64_t remaining = has_body ? resp.content_length : 0;  // -1: until close or chunked
     bool chunked = has_body && resp.chunked;
     bool until_close = has_body && !chunked && resp.content_length < 0;
-    bool server_keep = !server_close_ && !until_close &&
-                       ((resp.version == 11 && !resp.conn_close) ||
-                        (resp.version == 10 && resp.conn_keep_alive));
+    bool server_keep =
+        !server_close_ && !until_close &&
+        ((resp.version == 11 && !resp.conn_close) || (resp.version == 10 && resp.conn_keep_alive));
     bool keep = client_keep && !until_close && !w_.stopping;
 
     // Client head.
@@ -862,7 +873,8 @@ class Session : public std::enable_shared_from_this<Session> {
     // Stream the rest through the fixed buffer.
     while (!done) {
       set_deadline(Phase::Server, b.timeouts.server);
-      auto [ec, n] = co_await upstream_.async_read_some(asio::buffer(sbuf_.get(), kBufSize), nothrow);
+      auto [ec, n] =
+          co_await upstream_.async_read_some(asio::buffer(sbuf_.get(), kBufSize), nothrow);
       if (ec) {
         if (until_close && ec == asio::error::eof) {
           done = true;
@@ -891,7 +903,8 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       if (chunk < n) server_keep = false;
       set_deadline(Phase::ClientBody, fe_timeout_client());
-      auto [wec2, wn2] = co_await asio::async_write(client_, asio::buffer(sbuf_.get(), chunk), nothrow);
+      auto [wec2, wn2] =
+          co_await asio::async_write(client_, asio::buffer(sbuf_.get(), chunk), nothrow);
       rr.bytes_out += wn2;
       if (wec2) {
         rr.client_failed = true;
@@ -954,7 +967,8 @@ class Session : public std::enable_shared_from_this<Session> {
         done = r == http1::ChunkedScanner::Result::Done;
       }
       fe_.live->counters.add(Counter::BytesIn, use);
-      auto [wec, wn] = co_await asio::async_write(upstream_, asio::buffer(cbuf_.get(), use), nothrow);
+      auto [wec, wn] =
+          co_await asio::async_write(upstream_, asio::buffer(cbuf_.get(), use), nothrow);
       (void)wn;
       if (wec) {
         pump_failed_ = true;
@@ -1018,7 +1032,8 @@ class Session : public std::enable_shared_from_this<Session> {
     bool keep = client_keep && body_len_ != -2;
     // Read a (small) POST body completely.
     if (body > 0) {
-      if (body > kBufSize - req_.head_len) co_return co_await local_error(400, "PR--", false, true, "<STATS>", fe_.cfg->name);
+      if (body > kBufSize - req_.head_len)
+        co_return co_await local_error(400, "PR--", false, true, "<STATS>", fe_.cfg->name);
       while (cend_ - cbeg_ < req_.head_len + body) {
         if (cbeg_ > 0) {
           std::memmove(cbuf_.get(), cbuf_.get() + cbeg_, cend_ - cbeg_);

@@ -8,8 +8,7 @@
 namespace herd::proxy {
 
 std::optional<UpstreamPool::tcp::socket> UpstreamPool::take(const void* key,
-                                                            const tcp::endpoint& ep,
-                                                            bool probe) {
+                                                            const tcp::endpoint& ep, bool probe) {
   auto it = idle_.find(key);
   if (it == idle_.end()) return std::nullopt;
   auto& v = it->second;

@@ -42,7 +42,7 @@ struct Shared {
   Hooks hooks;
   std::vector<FrontendRt> frontends;
   std::vector<const config::Proxy*> backend_cfg;  // parallel to PoolSnapshot::backends
-  int maxconn = 0;  // process-wide limit on client connections
+  int maxconn = 0;                                // process-wide limit on client connections
 };
 
 class Session;

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-
 #include <string>
 
 #include "proxy/responses.h"
@@ -15,14 +14,19 @@ using http1::Status;
 
 namespace {
 
-Status req(const std::string& s, http1::Head& h) { return http1::parse_request(s.data(), s.size(), h); }
-Status resp(const std::string& s, http1::Head& h) { return http1::parse_response(s.data(), s.size(), h); }
+Status req(const std::string& s, http1::Head& h) {
+  return http1::parse_request(s.data(), s.size(), h);
+}
+Status resp(const std::string& s, http1::Head& h) {
+  return http1::parse_response(s.data(), s.size(), h);
+}
 
 }  // namespace
 
 TEST(Http1Request, ParsesLineHeadersAndFraming) {
   http1::Head h;
-  std::string s = "POST /a?b=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: Keep-Alive\r\n\r\nhello";
+  std::string s =
+      "POST /a?b=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: Keep-Alive\r\n\r\nhello";
   ASSERT_EQ(req(s, h), Status::Complete);
   EXPECT_EQ(h.method, "POST");
   EXPECT_EQ(h.target, "/a?b=1");
@@ -136,7 +140,8 @@ TEST(Responses, BuiltinPagesMatchHAProxyBytes) {
   EXPECT_EQ(r503.substr(0, r503.find("\r\n\r\n")),
             "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 107\r\ncache-control: "
             "no-cache\r\ncontent-type: text/html");
-  EXPECT_NE(builtin_response(503, true, false).find("connection: close\r\n\r\n"), std::string::npos);
+  EXPECT_NE(builtin_response(503, true, false).find("connection: close\r\n\r\n"),
+            std::string::npos);
   EXPECT_EQ(builtin_response(503, false, true).find("<html>"), std::string::npos);
   EXPECT_EQ(builtin_response(400, false, false).substr(0, 40),
             "HTTP/1.1 400 Bad request\r\nContent-length");
