@@ -1,0 +1,358 @@
+// membership/mapper.cpp — member events -> pool servers.
+#include "membership/mapper.h"
+
+#include <charconv>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+namespace herd::membership {
+
+using balancing::PoolWriter;
+using balancing::Server;
+
+struct MemberMapper::Pending {
+  std::vector<std::pair<Key, std::size_t>> added;  // key, rule index
+  std::vector<Key> removed;
+  std::vector<Key> changed;
+  bool dirty = false;
+};
+
+MemberMapper::MemberMapper(boost::asio::io_context& control, PoolWriter& writer,
+                           std::vector<PoolRule> rules, Hooks hooks)
+    : MemberMapper(control, writer, std::move(rules), std::move(hooks), Options{}) {}
+
+MemberMapper::MemberMapper(boost::asio::io_context& control, PoolWriter& writer,
+                           std::vector<PoolRule> rules, Hooks hooks, Options opts)
+    : control_(control),
+      writer_(writer),
+      hooks_(std::move(hooks)),
+      opts_(opts),
+      timer_(control) {
+  for (auto& r : rules) {
+    Rule rule;
+    for (const auto& [tag, re] : r.match) {
+      try {
+        rule.match.emplace_back(tag, std::regex("^" + re + "$"));
+      } catch (const std::regex_error&) {
+        // finalize() rejected it already; a literal match keeps us safe.
+        rule.match.emplace_back(
+            tag, std::regex("^" +
+                            std::regex_replace(re, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
+                            "$"));
+      }
+    }
+    rule.cfg = std::move(r);
+    rules_.push_back(std::move(rule));
+  }
+}
+
+MemberMapper::~MemberMapper() {
+  *alive_ = false;
+  timer_.cancel();
+}
+
+namespace {
+
+bool port_from_tag(const MemberInfo& m, const std::string& tag, uint16_t& port) {
+  auto it = m.tags.find(tag);
+  if (it == m.tags.end()) return false;
+  const std::string& v = it->second;
+  unsigned n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || p != v.data() + v.size() || n == 0 || n > 65535) return false;
+  port = static_cast<uint16_t>(n);
+  return true;
+}
+
+const char* server_state(const Server& s) {
+  if (s.in_maint()) return "MAINT";
+  if (s.draining()) return "DRAIN";
+  if (s.op == balancing::OpState::Stopped) return "DOWN";
+  return "UP";
+}
+
+}  // namespace
+
+bool MemberMapper::matches(const Rule& r, const MemberInfo& m, uint16_t& port) const {
+  for (const auto& [tag, re] : r.match) {
+    auto it = m.tags.find(tag);
+    // Serf matches an absent tag as "".
+    const std::string& v = it == m.tags.end() ? std::string() : it->second;
+    if (!std::regex_search(v, re)) return false;
+  }
+  if (!r.cfg.port_tag.empty()) return port_from_tag(m, r.cfg.port_tag, port);
+  port = r.cfg.port;
+  return port != 0;
+}
+
+bool MemberMapper::rule_matches(const PoolRule& rule, const MemberInfo& member) {
+  for (const auto& [tag, re] : rule.match) {
+    auto it = member.tags.find(tag);
+    const std::string& v = it == member.tags.end() ? std::string() : it->second;
+    try {
+      if (!std::regex_search(v, std::regex("^" + re + "$"))) return false;
+    } catch (const std::regex_error&) {
+      if (v != re) return false;
+    }
+  }
+  uint16_t port = rule.port;
+  if (!rule.port_tag.empty()) return port_from_tag(member, rule.port_tag, port);
+  return port != 0;
+}
+
+void MemberMapper::apply(std::span<const MemberEvent> events) {
+  Pending p;
+  {
+    auto t = writer_.begin();
+    for (const auto& ev : events) {
+      if (!ev.is_member_event()) continue;
+      for (const auto& m : ev.members) {
+        Action a = Action::Up;
+        switch (ev.type) {
+          case MemberEvent::Type::Join:
+          case MemberEvent::Type::Update:
+            if (m.status == MemberInfo::Status::Leaving || m.status == MemberInfo::Status::Left)
+              a = Action::Drain;
+            else if (m.status == MemberInfo::Status::Failed)
+              a = Action::Remove;
+            break;
+          case MemberEvent::Type::Leave: a = Action::Drain; break;
+          case MemberEvent::Type::Failed:
+          case MemberEvent::Type::Reap: a = Action::Remove; break;
+          default: break;
+        }
+        MemberInfo info = m;
+        if (ev.type == MemberEvent::Type::Leave && info.status == MemberInfo::Status::Alive)
+          info.status = MemberInfo::Status::Left;
+        if (ev.type == MemberEvent::Type::Failed && info.status == MemberInfo::Status::Alive)
+          info.status = MemberInfo::Status::Failed;
+        if (ev.type == MemberEvent::Type::Reap) members_.erase(info.name);
+        else members_[info.name] = info;
+        handle(t, info, a, p);
+      }
+    }
+    t.commit();
+  }
+  run_hooks(p);
+  arm_timer();
+}
+
+void MemberMapper::handle(PoolWriter::Transaction& t, const MemberInfo& m, Action a, Pending& p) {
+  std::set<std::string> backends_done;  // the first matching rule of a backend wins
+  for (std::size_t i = 0; i < rules_.size(); ++i) {
+    const Rule& r = rules_[i];
+    Key k{r.cfg.backend, m.name};
+    auto it = mapped_.find(k);
+    if (it != mapped_.end() && it->second.rule != i) {
+      continue;  // another rule of this backend owns it
+    }
+    if (a == Action::Remove) {
+      if (it != mapped_.end()) remove(t, k, p);
+      continue;
+    }
+    if (a == Action::Drain) {
+      if (it != mapped_.end()) drain(t, k, it->second, p);
+      continue;
+    }
+    uint16_t port = 0;
+    bool ok = !backends_done.count(r.cfg.backend) && matches(r, m, port);
+    if (!ok) {
+      // Stopped matching (tag change): leave gracefully.
+      if (it != mapped_.end()) drain(t, k, it->second, p);
+      continue;
+    }
+    balancing::Endpoint ep;
+    if (!balancing::Endpoint::parse(m.addr, port, ep)) {
+      spdlog::warn("membership: member '{}' has no usable address '{}'", m.name, m.addr);
+      continue;
+    }
+    backends_done.insert(r.cfg.backend);
+    if (it != mapped_.end()) {
+      Mapped& mp = it->second;
+      bool addr_changed = mp.ip != ep.ip || mp.port != port;
+      bool was_draining = mp.draining;
+      if (!addr_changed && !was_draining) continue;
+      auto err = t.update(k.first, k.second, [&](Server& s) {
+        s.addr = ep;
+        s.admin &= ~static_cast<uint32_t>(balancing::kAdminForcedDrain);
+      });
+      if (err) {
+        spdlog::warn("membership: cannot update server {}/{}: {}", k.first, k.second, *err);
+        mapped_.erase(it);
+        drains_.erase(k);
+        continue;
+      }
+      mp.ip = ep.ip;
+      mp.port = port;
+      mp.draining = false;
+      drains_.erase(k);
+      p.changed.push_back(k);
+      if (addr_changed)
+        spdlog::info("membership: server {}/{} now at {}", k.first, k.second, ep.to_string());
+      if (was_draining)
+        spdlog::info("membership: server {}/{} is back (member {} rejoined)", k.first, k.second,
+                     m.name);
+      continue;
+    }
+    const config::Server& o = r.cfg.options;
+    Server s;
+    s.name = m.name;
+    s.addr = ep;
+    s.cookie = o.cookie;
+    s.origin = balancing::Origin::Member;
+    s.weight = s.initial_weight = o.weight;
+    s.backup = o.backup;
+    s.maxconn = o.maxconn;
+    s.maxqueue = o.maxqueue;
+    s.admin = o.disabled ? balancing::kAdminConfigMaint : 0u;
+    s.check_enabled = o.check;
+    s.rise = o.rise;
+    s.fall = o.fall;
+    // With `check` the first passing check brings it UP (h reaches rise).
+    s.op = o.check ? balancing::OpState::Stopped : balancing::OpState::Running;
+    s.health = o.check ? o.rise - 1 : 0;
+    s.live = std::make_shared<balancing::ServerLive>();
+    s.live->health.health = s.health;
+    auto live = s.live;
+    if (auto err = t.add_server(k.first, std::move(s))) {
+      if (conflicts_.insert(k).second)
+        spdlog::warn("membership: member '{}' not added to backend '{}': {}", m.name, k.first, *err);
+      continue;
+    }
+    conflicts_.erase(k);
+    mapped_[k] = Mapped{i, live, ep.ip, port, false, {}};
+    p.added.emplace_back(k, i);
+    spdlog::info("membership: server {}/{} added at {} (member {})", k.first, k.second,
+                 ep.to_string(), m.name);
+  }
+}
+
+void MemberMapper::drain(PoolWriter::Transaction& t, const Key& k, Mapped& mp, Pending& p) {
+  if (mp.draining) return;
+  if (auto err = t.set_admin(k.first, k.second, balancing::kAdminForcedDrain, 0)) {
+    spdlog::warn("membership: cannot drain {}/{}: {}", k.first, k.second, *err);
+    mapped_.erase(k);
+    return;
+  }
+  mp.draining = true;
+  mp.drain_since = std::chrono::steady_clock::now();
+  drains_.insert(k);
+  p.changed.push_back(k);
+  spdlog::info("membership: server {}/{} is draining ({} in flight)", k.first, k.second,
+               mp.live->inflight.get());
+}
+
+void MemberMapper::remove(PoolWriter::Transaction& t, const Key& k, Pending& p) {
+  auto err = t.remove_server(k.first, k.second);
+  if (err) spdlog::warn("membership: cannot remove {}/{}: {}", k.first, k.second, *err);
+  else spdlog::info("membership: server {}/{} removed", k.first, k.second);
+  mapped_.erase(k);
+  drains_.erase(k);
+  p.removed.push_back(k);
+}
+
+int MemberMapper::poll_drains() {
+  if (drains_.empty()) return 0;
+  Pending p;
+  auto now = std::chrono::steady_clock::now();
+  {
+    auto t = writer_.begin();
+    std::vector<Key> done;
+    for (const auto& k : drains_) {
+      auto it = mapped_.find(k);
+      if (it == mapped_.end()) {
+        done.push_back(k);
+        continue;
+      }
+      bool idle = it->second.live->inflight.get() <= 0;
+      bool expired = opts_.drain_timeout.count() > 0 &&
+                     now - it->second.drain_since >= opts_.drain_timeout;
+      if (idle || expired) done.push_back(k);
+    }
+    for (const auto& k : done)
+      if (mapped_.count(k)) remove(t, k, p);
+      else drains_.erase(k);
+    t.commit();
+  }
+  int n = static_cast<int>(p.removed.size());
+  run_hooks(p);
+  return n;
+}
+
+void MemberMapper::arm_timer() {
+  if (timer_armed_ || drains_.empty()) return;
+  timer_armed_ = true;
+  timer_.expires_after(opts_.drain_poll);
+  timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (!*alive) return;
+    timer_armed_ = false;
+    if (ec) return;
+    poll_drains();
+    arm_timer();
+  });
+}
+
+void MemberMapper::run_hooks(Pending& p) {
+  for (const auto& [k, rule] : p.added)
+    if (hooks_.server_added) hooks_.server_added(k.first, k.second, rules_[rule].cfg.options);
+  for (const auto& k : p.changed)
+    if (hooks_.server_changed && mapped_.count(k)) hooks_.server_changed(k.first, k.second);
+  for (const auto& k : p.removed)
+    if (hooks_.server_removed) hooks_.server_removed(k.first, k.second);
+}
+
+std::vector<MemberMapper::MemberRow> MemberMapper::describe() const {
+  std::vector<MemberRow> rows;
+  const auto& snap = writer_.staged();
+  for (const auto& [name, m] : members_) {
+    MemberRow r;
+    r.name = name;
+    bool v6 = m.addr.find(':') != std::string::npos;
+    r.address = (v6 ? "[" + m.addr + "]" : m.addr) + ":" + std::to_string(m.port);
+    r.status = to_string(m.status);
+    r.tags = m.tags;
+    r.incarnation = m.incarnation;
+    for (const auto& [k, mp] : mapped_) {
+      if (k.second != name) continue;
+      std::string state = "?";
+      if (const auto* be = snap.find(k.first))
+        if (const Server* s = be->find(k.second)) state = server_state(*s);
+      if (mp.draining)
+        state = "DRAIN (" + std::to_string(mp.live->inflight.get()) + " in flight)";
+      r.servers.emplace_back(k.first + "/" + k.second, state);
+    }
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+std::string MemberMapper::show_members() const {
+  std::ostringstream out;
+  out << "# name address status incarnation servers tags\n";
+  for (const auto& r : describe()) {
+    std::string servers, tags;
+    for (const auto& [s, st] : r.servers) {
+      if (!servers.empty()) servers += ',';
+      std::string state = st;
+      for (auto& c : state)
+        if (c == ' ') c = '_';
+      servers += s + "(" + state + ")";
+    }
+    for (const auto& [k, v] : r.tags) {
+      if (!tags.empty()) tags += ',';
+      tags += k + "=" + v;
+    }
+    out << r.name << ' ' << r.address << ' ' << r.status << ' ' << r.incarnation << ' '
+        << (servers.empty() ? "-" : servers) << ' ' << (tags.empty() ? "-" : tags) << '\n';
+  }
+  return out.str();
+}
+
+std::vector<std::string> MemberMapper::managed() const {
+  std::vector<std::string> out;
+  for (const auto& [k, mp] : mapped_) out.push_back(k.first + "/" + k.second);
+  return out;
+}
+
+}  // namespace herd::membership

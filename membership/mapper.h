@@ -1,0 +1,153 @@
+// membership/mapper.h — turns Serf member events into servers of the live
+// pool (issue 4's pool semantics), through the one PoolWriter.
+//
+// For each `pools:` rule (settings.h) a member that is alive and whose tags
+// match becomes a server of the rule's backend, named after the member, at
+// the member's address and the rule's port (or its port_tag tag), with the
+// rule's server options. Then:
+//   * join / alive again        -> added (takes traffic at once without
+//                                  `check`; with `check` it starts DOWN with
+//                                  h = rise-1, so the first passing check
+//                                  brings it UP);
+//   * update (tags/address)     -> edited in place (same ServerLive: counters
+//                                  and in-flight gauges survive); a member
+//                                  that stops matching is drained;
+//   * graceful leave (leaving,
+//     left)                     -> DRAIN (kAdminForcedDrain), removed once its
+//                                  ServerLive::inflight is 0 (polled on a
+//                                  steady_timer of the control io_context);
+//   * failed, reap              -> removed at once;
+//   * rejoin with the same name -> the existing server is updated in place
+//                                  (and leaves DRAIN).
+// Servers from haproxy.cfg are never touched: a member whose name clashes
+// with one is not mapped (logged once). apply() takes a batch of events and
+// commits them as ONE transaction (one publication), so a burst of 20 joins
+// is one snapshot.
+//
+// Thread rules: control thread only (the thread running `control`, which
+// owns the PoolWriter): construct, call, destroy there. Hooks run on it,
+// after the commit that published the change.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "balancing/pool.h"
+#include "membership/member_types.h"
+#include "membership/settings.h"
+
+namespace herd::membership {
+
+class MemberMapper {
+ public:
+  // Tell health/ (and stats) what happened. All optional.
+  struct Hooks {
+    // A server was added; `opts` is the rule's parsed server line (check
+    // parameters: health::CheckParams::from_config(opts)).
+    std::function<void(const std::string& backend, const std::string& server,
+                       const config::Server& opts)>
+        server_added;
+    std::function<void(const std::string& backend, const std::string& server)> server_removed;
+    // Address/port changed in place, or the admin state changed (drain
+    // entered or left): health::HealthChecker::on_admin_change.
+    std::function<void(const std::string& backend, const std::string& server)> server_changed;
+  };
+
+  struct Options {
+    std::chrono::milliseconds drain_poll{100};  // how often draining servers are looked at
+    std::chrono::milliseconds drain_timeout{0};  // 0: wait for inflight 0 forever
+  };
+
+  // `writer` and `control` must outlive the mapper. Rules whose backend is
+  // missing from the pool are kept but never map anything (finalize()
+  // reports them before this is built).
+  MemberMapper(boost::asio::io_context& control, balancing::PoolWriter& writer,
+               std::vector<PoolRule> rules, Hooks hooks = {});
+  MemberMapper(boost::asio::io_context& control, balancing::PoolWriter& writer,
+               std::vector<PoolRule> rules, Hooks hooks, Options opts);
+  ~MemberMapper();
+  MemberMapper(const MemberMapper&) = delete;
+  MemberMapper& operator=(const MemberMapper&) = delete;
+
+  // Applies events in order and publishes once (nothing when nothing
+  // changed). User and query events are ignored.
+  void apply(std::span<const MemberEvent> events);
+  void apply(const MemberEvent& ev) { apply(std::span<const MemberEvent>(&ev, 1)); }
+
+  // Removes drained servers whose inflight reached 0 now (the timer calls
+  // it; tests may too). Returns how many were removed.
+  int poll_drains();
+
+  // Whether `member` would be mapped by `rule` (tags match and a port is known).
+  static bool rule_matches(const PoolRule& rule, const MemberInfo& member);
+
+  // For `show members` (runtime API) and tests.
+  struct MemberRow {
+    std::string name;
+    std::string address;  // "ip:port" of the gossip member
+    std::string status;   // alive, leaving, left, failed
+    std::map<std::string, std::string> tags;
+    uint32_t incarnation = 0;
+    // One per mapped server: "backend/server" and its state (UP, DOWN,
+    // DRAIN, MAINT, "DRAIN (n in flight)").
+    std::vector<std::pair<std::string, std::string>> servers;
+  };
+  std::vector<MemberRow> describe() const;
+  // A text table: "# name address status incarnation servers tags" then one
+  // line per member, fields separated by one space, "-" when empty.
+  std::string show_members() const;
+
+  // Servers currently managed (tests): "backend/server".
+  std::vector<std::string> managed() const;
+  std::size_t draining() const { return drains_.size(); }
+
+ private:
+  struct Rule {
+    PoolRule cfg;
+    std::vector<std::pair<std::string, std::regex>> match;
+  };
+  struct Mapped {
+    std::size_t rule = 0;
+    std::shared_ptr<balancing::ServerLive> live;
+    std::string ip;
+    uint16_t port = 0;
+    bool draining = false;
+    std::chrono::steady_clock::time_point drain_since{};
+  };
+  using Key = std::pair<std::string, std::string>;  // backend, server
+  enum class Action { Up, Drain, Remove };
+
+  struct Pending;  // hook calls collected during a transaction
+  void handle(balancing::PoolWriter::Transaction& t, const MemberInfo& m, Action a, Pending& p);
+  bool matches(const Rule& r, const MemberInfo& m, uint16_t& port) const;
+  void drain(balancing::PoolWriter::Transaction& t, const Key& k, Mapped& mp, Pending& p);
+  void remove(balancing::PoolWriter::Transaction& t, const Key& k, Pending& p);
+  void arm_timer();
+  void run_hooks(Pending& p);
+
+  boost::asio::io_context& control_;
+  balancing::PoolWriter& writer_;
+  std::vector<Rule> rules_;
+  Hooks hooks_;
+  Options opts_;
+  std::map<Key, Mapped> mapped_;
+  std::set<Key> drains_;
+  std::set<Key> conflicts_;  // logged once
+  std::map<std::string, MemberInfo> members_;
+  boost::asio::steady_timer timer_;
+  bool timer_armed_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace herd::membership

@@ -1,0 +1,315 @@
+// tests/unit/membership/mapper_test.cpp — member events -> pool servers,
+// through a real PoolWriter on a Config built here.
+#include "membership/mapper.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+
+namespace herd::membership {
+namespace {
+
+using balancing::OpState;
+using balancing::Server;
+
+config::Config make_cfg() {
+  config::Config cfg;
+  config::Proxy px;
+  px.kind = config::Proxy::Kind::Backend;
+  px.name = "nodes";
+  px.id = 2;
+  px.mode = config::Mode::Http;
+  config::Server s;
+  s.name = "static1";
+  s.id = 1;
+  s.addr.ip = "127.0.0.1";
+  s.addr.port = 8000;
+  px.servers.push_back(s);
+  cfg.proxies.push_back(px);
+  config::Proxy other = px;
+  other.name = "api";
+  other.id = 3;
+  other.servers.clear();
+  cfg.proxies.push_back(other);
+  return cfg;
+}
+
+PoolRule rule(const std::string& backend, const std::string& server_opts = "",
+              uint16_t port = 3000) {
+  PoolRule r;
+  r.backend = backend;
+  r.match = {{"role", "backend"}};
+  r.port = port;
+  r.server = server_opts;
+  EXPECT_EQ(parse_server_options(server_opts, r.options), "");
+  return r;
+}
+
+MemberInfo member(const std::string& name, const std::string& ip,
+                  std::map<std::string, std::string> tags = {{"role", "backend"}}) {
+  MemberInfo m;
+  m.name = name;
+  m.addr = ip;
+  m.port = 7946;
+  m.tags = std::move(tags);
+  m.status = MemberInfo::Status::Alive;
+  m.incarnation = 1;
+  return m;
+}
+
+MemberEvent ev(MemberEvent::Type t, std::vector<MemberInfo> ms) {
+  MemberEvent e;
+  e.type = t;
+  e.members = std::move(ms);
+  return e;
+}
+
+struct Fixture : ::testing::Test {
+  config::Config cfg = make_cfg();
+  balancing::Pool pool;
+  balancing::PoolWriter writer{pool, cfg};
+  boost::asio::io_context io;
+  std::vector<std::string> log;
+  MemberMapper::Hooks hooks() {
+    MemberMapper::Hooks h;
+    h.server_added = [this](const std::string& b, const std::string& s, const config::Server& o) {
+      log.push_back("added " + b + "/" + s + (o.check ? " check" : ""));
+    };
+    h.server_removed = [this](const std::string& b, const std::string& s) {
+      log.push_back("removed " + b + "/" + s);
+    };
+    h.server_changed = [this](const std::string& b, const std::string& s) {
+      log.push_back("changed " + b + "/" + s);
+    };
+    return h;
+  }
+  const Server* find(const std::string& be, const std::string& name) {
+    auto snap = pool.current();
+    keep_ = snap;
+    const auto* b = snap->find(be);
+    return b ? b->find(name) : nullptr;
+  }
+  std::shared_ptr<const balancing::PoolSnapshot> keep_;
+};
+
+TEST_F(Fixture, JoinAddsUsableServerAtOnceWithoutCheck) {
+  MemberMapper m(io, writer, {rule("nodes", "weight 5 maxconn 10")}, hooks());
+  uint64_t v = pool.version();
+  m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1")}));
+  EXPECT_EQ(pool.version(), v + 1);
+  const Server* s = find("nodes", "web1");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->usable());
+  EXPECT_EQ(s->origin, balancing::Origin::Member);
+  EXPECT_EQ(s->addr.to_string(), "10.0.0.1:3000");
+  EXPECT_EQ(s->weight, 5);
+  EXPECT_EQ(s->maxconn, 10);
+  EXPECT_EQ(s->id, 2);  // after static1
+  EXPECT_NE(find("nodes", "static1"), nullptr);  // config servers coexist
+  // The balancer can pick it.
+  auto snap = pool.current();
+  int web1 = 0;
+  for (int i = 0; i < 4; ++i) {
+    const Server* p = snap->find("nodes")->pick({});
+    ASSERT_NE(p, nullptr);
+    web1 += p->name == "web1";
+  }
+  EXPECT_GT(web1, 0);
+  EXPECT_EQ(log, (std::vector<std::string>{"added nodes/web1"}));
+}
+
+TEST_F(Fixture, JoinWithCheckWaitsForFirstCheck) {
+  MemberMapper m(io, writer, {rule("nodes", "check rise 3")}, hooks());
+  m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1")}));
+  const Server* s = find("nodes", "web1");
+  ASSERT_NE(s, nullptr);
+  EXPECT_FALSE(s->usable());
+  EXPECT_TRUE(s->check_enabled);
+  EXPECT_EQ(s->op, OpState::Stopped);
+  EXPECT_EQ(s->health, 2);  // rise-1: one passing check makes it UP
+  EXPECT_EQ(log, (std::vector<std::string>{"added nodes/web1 check"}));
+}
+
+TEST_F(Fixture, NonMatchingMembersAreIgnored) {
+  MemberMapper m(io, writer, {rule("nodes")}, hooks());
+  uint64_t v = pool.version();
+  m.apply(ev(MemberEvent::Type::Join, {member("lb", "10.0.0.9", {{"role", "balancer"}}),
+                                       member("x", "10.0.0.8", {})}));
+  EXPECT_EQ(pool.version(), v);  // nothing changed, nothing published
+  EXPECT_TRUE(m.managed().empty());
+  EXPECT_EQ(m.describe().size(), 2u);
+}
+
+TEST_F(Fixture, LeaveDrainsThenRemovesWhenInflightIsZero) {
+  MemberMapper m(io, writer, {rule("nodes")}, hooks(), {std::chrono::milliseconds(5), {}});
+  m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1")}));
+  const Server* s = find("nodes", "web1");
+  ASSERT_NE(s, nullptr);
+  auto live = s->live;
+  live->inflight.inc();  // a request in flight
+  auto left = member("web1", "10.0.0.1");
+  left.status = MemberInfo::Status::Left;
+  m.apply(ev(MemberEvent::Type::Leave, {left}));
+  s = find("nodes", "web1");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->draining());
+  EXPECT_FALSE(s->usable());
+  EXPECT_TRUE(s->is_up());  // sticky traffic still reaches it
+  EXPECT_EQ(s->live, live);
+  EXPECT_EQ(m.draining(), 1u);
+  EXPECT_EQ(m.poll_drains(), 0);
+  io.run_for(std::chrono::milliseconds(30));
+  EXPECT_NE(find("nodes", "web1"), nullptr);  // still in flight
+  auto rows = m.describe();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].status, "left");
+  ASSERT_EQ(rows[0].servers.size(), 1u);
+  EXPECT_EQ(rows[0].servers[0].second, "DRAIN (1 in flight)");
+  live->inflight.dec();
+  io.restart();
+  io.run_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(find("nodes", "web1"), nullptr);
+  EXPECT_EQ(m.draining(), 0u);
+  EXPECT_EQ(log, (std::vector<std::string>{"added nodes/web1", "changed nodes/web1",
+                                           "removed nodes/web1"}));
+}
+
+TEST_F(Fixture, FailedRemovesAtOnce) {
+  MemberMapper m(io, writer, {rule("nodes")}, hooks());
+  m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1")}));
+  find("nodes", "web1")->live->inflight.inc();
+  uint64_t v = pool.version();
+  m.apply(ev(MemberEvent::Type::Failed, {member("web1", "10.0.0.1")}));
+  EXPECT_EQ(pool.version(), v + 1);
+  EXPECT_EQ(find("nodes", "web1"), nullptr);
+  EXPECT_EQ(m.describe().at(0).status, "failed");
+  m.apply(ev(MemberEvent::Type::Reap, {member("web1", "10.0.0.1")}));
+  EXPECT_TRUE(m.describe().empty());
+}
+
+TEST_F(Fixture, UpdateInPlaceKeepsServerLive) {
+  MemberMapper m(io, writer, {rule("nodes")}, hooks());
+  m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1")}));
+  const Server* s = find("nodes", "web1");
+  auto live = s->live;
+  int id = s->id;
+  live->counters.add(balancing::Counter::LbTotal, 7);
+  uint64_t v = pool.version();
+  auto moved = member("web1", "10.0.0.2", {{"role", "backend"}, {"zone", "b"}});
+  moved.incarnation = 2;
+  m.apply(ev(MemberEvent::Type::Update, {moved}));
+  EXPECT_EQ(pool.version(), v + 1);
+  s = find("nodes", "web1");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->live, live);
+  EXPECT_EQ(s->id, id);
+  EXPECT_EQ(s->addr.to_string(), "10.0.0.2:3000");
+  EXPECT_EQ(m.describe().at(0).incarnation, 2u);
+  // A tag-only change that keeps the address publishes nothing.
+  v = pool.version();
+  moved.tags["zone"] = "c";
+  m.apply(ev(MemberEvent::Type::Update, {moved}));
+  EXPECT_EQ(pool.version(), v);
+  EXPECT_EQ(m.describe().at(0).tags.at("zone"), "c");
+}
+
+TEST_F(Fixture, PortTagAndTagChangeThatStopsMatchingDrains) {
+  PoolRule r = rule("nodes", "", 0);
+  r.port_tag = "port";
+  MemberMapper m(io, writer, {r}, hooks());
+  m.apply(ev(MemberEvent::Type::Join,
+             {member("web1", "10.0.0.1", {{"role", "backend"}, {"port", "8080"}}),
+              member("noport", "10.0.0.3", {{"role", "backend"}}),
+              member("badport", "10.0.0.4", {{"role", "backend"}, {"port", "http"}})}));
+  ASSERT_NE(find("nodes", "web1"), nullptr);
+  EXPECT_EQ(find("nodes", "web1")->addr.port, 8080);
+  EXPECT_EQ(find("nodes", "noport"), nullptr);
+  EXPECT_EQ(find("nodes", "badport"), nullptr);
+  m.apply(ev(MemberEvent::Type::Update,
+             {member("web1", "10.0.0.1", {{"role", "backend"}, {"port", "9090"}})}));
+  EXPECT_EQ(find("nodes", "web1")->addr.port, 9090);
+  m.apply(ev(MemberEvent::Type::Update,
+             {member("web1", "10.0.0.1", {{"role", "retired"}, {"port", "9090"}})}));
+  EXPECT_TRUE(find("nodes", "web1")->draining());
+  EXPECT_EQ(m.poll_drains(), 1);
+  EXPECT_EQ(find("nodes", "web1"), nullptr);
+}
+
+TEST_F(Fixture, RejoinWhileDrainingUpdatesInPlace) {
+  MemberMapper m(io, writer, {rule("nodes")}, hooks());
+  m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1")}));
+  auto live = find("nodes", "web1")->live;
+  live->inflight.inc();
+  m.apply(ev(MemberEvent::Type::Leave, {member("web1", "10.0.0.1")}));
+  EXPECT_TRUE(find("nodes", "web1")->draining());
+  m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.5")}));
+  const Server* s = find("nodes", "web1");
+  ASSERT_NE(s, nullptr);
+  EXPECT_FALSE(s->draining());
+  EXPECT_TRUE(s->usable());
+  EXPECT_EQ(s->live, live);
+  EXPECT_EQ(s->addr.ip, "10.0.0.5");
+  live->inflight.dec();
+  EXPECT_EQ(m.poll_drains(), 0);
+  EXPECT_NE(find("nodes", "web1"), nullptr);
+}
+
+TEST_F(Fixture, BurstOfTwentyJoinsIsOnePublication) {
+  MemberMapper m(io, writer, {rule("nodes"), rule("api", "", 4000)}, hooks());
+  std::vector<MemberEvent> batch;
+  for (int i = 0; i < 20; ++i)
+    batch.push_back(ev(MemberEvent::Type::Join,
+                       {member("n" + std::to_string(i), "10.0.1." + std::to_string(i + 1))}));
+  uint64_t v = pool.version();
+  m.apply(batch);
+  EXPECT_EQ(pool.version(), v + 1);
+  auto snap = pool.current();
+  EXPECT_EQ(snap->find("nodes")->servers.size(), 21u);
+  EXPECT_EQ(snap->find("api")->servers.size(), 20u);
+  EXPECT_EQ(snap->find("api")->find("n3")->addr.to_string(), "10.0.1.4:4000");
+  EXPECT_EQ(m.managed().size(), 40u);
+  // One Serf event naming 20 members is one publication too.
+  std::vector<MemberInfo> ms;
+  for (int i = 0; i < 20; ++i) ms.push_back(member("n" + std::to_string(i), "10.0.1.1"));
+  v = pool.version();
+  m.apply(ev(MemberEvent::Type::Failed, ms));
+  EXPECT_EQ(pool.version(), v + 1);
+  EXPECT_EQ(pool.current()->find("nodes")->servers.size(), 1u);
+}
+
+TEST_F(Fixture, NameClashWithConfigServerIsNotTouched) {
+  MemberMapper m(io, writer, {rule("nodes")}, hooks());
+  m.apply(ev(MemberEvent::Type::Join, {member("static1", "10.0.0.1")}));
+  EXPECT_EQ(find("nodes", "static1")->origin, balancing::Origin::Config);
+  EXPECT_EQ(find("nodes", "static1")->addr.to_string(), "127.0.0.1:8000");
+  m.apply(ev(MemberEvent::Type::Failed, {member("static1", "10.0.0.1")}));
+  EXPECT_NE(find("nodes", "static1"), nullptr);
+  EXPECT_TRUE(log.empty());
+}
+
+TEST_F(Fixture, RegexMatchAnchoredAsSerf) {
+  PoolRule r = rule("nodes");
+  r.match = {{"role", "web|api"}, {"dc", ""}};  // dc absent matches ""
+  MemberMapper m(io, writer, {r}, hooks());
+  m.apply(ev(MemberEvent::Type::Join, {member("a", "10.0.0.1", {{"role", "web"}}),
+                                       member("b", "10.0.0.2", {{"role", "api"}}),
+                                       member("c", "10.0.0.3", {{"role", "webapi"}}),
+                                       member("d", "10.0.0.4", {{"role", "web"}, {"dc", "x"}})}));
+  EXPECT_NE(find("nodes", "a"), nullptr);
+  EXPECT_NE(find("nodes", "b"), nullptr);
+  // "^web|api$" as serf compiles it matches "webapi" (^web); keep serf's semantics.
+  EXPECT_NE(find("nodes", "c"), nullptr);
+  EXPECT_EQ(find("nodes", "d"), nullptr);
+}
+
+TEST_F(Fixture, ShowMembers) {
+  MemberMapper m(io, writer, {rule("nodes")}, hooks());
+  m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1"), member("v6", "fd00::1", {})}));
+  EXPECT_EQ(m.show_members(),
+            "# name address status incarnation servers tags\n"
+            "v6 [fd00::1]:7946 alive 1 - -\n"
+            "web1 10.0.0.1:7946 alive 1 nodes/web1(UP) role=backend\n");
+}
+
+}  // namespace
+}  // namespace herd::membership
