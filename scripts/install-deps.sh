@@ -15,6 +15,7 @@ BUILD_PKGS=(
 TEST_PKGS=(
   libgtest-dev googletest
   haproxy serf nginx-light wrk socat curl python3 iproute2 procps
+  prometheus-haproxy-exporter hatop tmux chromium
 )
 
 want=("${BUILD_PKGS[@]}")
