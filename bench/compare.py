@@ -44,10 +44,11 @@ def wait_port(port, timeout=10):
 
 
 def start_nginx(tmp, ports, size):
-    body = "x" * size if size else "ok"
+    with open(os.path.join(tmp, "body"), "wb") as f:
+        f.write(b"x" * size if size else b"ok")
     servers = "\n".join(
         f"""  server {{ listen 127.0.0.1:{p} reuseport; keepalive_requests 1000000;
-    location / {{ return 200 "{body}"; }} }}""" for p in ports)
+    root {tmp}; location / {{ default_type text/plain; try_files /body =404; }} }}""" for p in ports)
     conf = f"""worker_processes 1;
 pid {tmp}/nginx.pid;
 error_log {tmp}/nginx.err;
@@ -105,6 +106,9 @@ def run_wrk(port, duration, connections, threads=1):
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if m:
         errors += sum(int(x) for x in m.groups())
+    if errors:
+        print("wrk reported errors:", [l for l in out.splitlines() if "errors" in l or "Non-2xx" in l],
+              file=sys.stderr)
     return rps, lat(50), lat(99), errors
 
 
@@ -126,6 +130,7 @@ def main():
     ap.add_argument("--markdown", action="store_true")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="herd-bench-")
+    os.chmod(tmp, 0o755)  # nginx workers run as nobody and read the body file
     backend_ports = [free_port() for _ in range(a.backends)]
     nginx = start_nginx(tmp, backend_ports, a.size)
     rows = []
@@ -147,13 +152,18 @@ def main():
                         wait_port(port)
                         run_wrk(port, 1, a.connections)  # warm-up
                         c0 = cpu_seconds(p.pid)
-                        res[eng].append(run_wrk(port, a.duration, a.connections))
-                        cpu[eng] += cpu_seconds(p.pid) - c0
+                        r_ = run_wrk(port, a.duration, a.connections)
+                        used = cpu_seconds(p.pid) - c0
+                        # CPU microseconds per request: insensitive to how the
+                        # 2 cores were shared during the run.
+                        res[eng].append(r_ + (1e6 * used / max(1.0, r_[0] * a.duration),))
+                        cpu[eng] += used
                     finally:
                         p.send_signal(signal.SIGTERM)
                         p.wait(10)
             med = {e: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
-                       statistics.median(x[2] for x in v), sum(x[3] for x in v))
+                       statistics.median(x[2] for x in v), sum(x[3] for x in v),
+                       statistics.median(x[4] for x in v))
                    for e, v in res.items()}
             rows.append((nt, med, cpu))
     finally:
@@ -161,15 +171,17 @@ def main():
         nginx.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
 
-    hdr = "| nbthread | engine | req/s | p50 ms | p99 ms | errors | CPU s/run | ratio herd/haproxy |"
+    hdr = ("| nbthread | engine | req/s | p50 ms | p99 ms | errors | CPU µs/req | "
+           "req/s herd/haproxy | CPU/req haproxy/herd |")
     print(hdr)
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for nt, med, cpu in rows:
         ratio = med["herd"][0] / med["haproxy"][0] if med["haproxy"][0] else float("nan")
+        eff = med["haproxy"][4] / med["herd"][4] if med["herd"][4] else float("nan")
         for e in ("haproxy", "herd"):
-            rps, p50, p99, err = med[e]
-            print(f"| {nt} | {e} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {err} | "
-                  f"{cpu[e]/a.repeats:.2f} | {'%.2f' % ratio if e == 'herd' else ''} |")
+            rps, p50, p99, err, us = med[e]
+            last = f"{ratio:.2f} | {eff:.2f}" if e == "herd" else " | "
+            print(f"| {nt} | {e} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {err} | {us:.1f} | {last} |")
     print(f"\nwrk -c{a.connections} -d{a.duration}s keep-alive, {a.repeats} alternating repeats (medians), "
           f"{a.backends} nginx backends, body {a.size or 2} bytes, machine: {os.cpu_count()} cores")
 
