@@ -8,7 +8,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(
-  build-essential cmake ninja-build ccache pkg-config
+  build-essential cmake ninja-build ccache pkg-config clang-format
   libboost1.81-dev liburing-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libssl-dev
 )

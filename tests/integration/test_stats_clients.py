@@ -312,9 +312,6 @@ class TestPrometheusExporter(unittest.TestCase):
             self.skipTest("haproxy is not installed")
         self.run_checked("haproxy")
 
-    # herd on main runs no health checks yet (see TestHatop): Lab(checks=True)
-    # times out waiting for L7OK. Remove the marker once checks are wired.
-    @unittest.expectedFailure
     def test_exporter_with_checks_herd(self):
         self.run_checked("herd")
 
@@ -454,11 +451,6 @@ class TestHatop(unittest.TestCase):
         for transport, s in self.run_hatop("haproxy", checks=True).items():
             self.check_screens("haproxy", transport, s, self.CHECKED)
 
-    # herd on main runs no health checks yet: app/ does not start
-    # health::HealthChecker, so servers with `check` stay "UP 1/3" / INI
-    # ("Initializing") and Lab(checks=True) times out waiting for L7OK.
-    # Remove the marker once health checks are wired (unexpected success).
-    @unittest.expectedFailure
     def test_hatop_check_status_herd(self):
         need(self, ("hatop", HATOP), ("tmux", TMUX))
         for transport, s in self.run_hatop("herd", checks=True).items():
