@@ -11,7 +11,7 @@
 // set when the request carries none, or one this node does not know).
 // TAG defaults to $TAG, else "demo".
 //
-// Stopping: SIGTERM/SIGINT starts a grace period (--grace-ms, $GRACE_MS):
+// Stopping: SIGTERM/SIGINT/SIGUSR1 starts a grace period (--grace-ms, $GRACE_MS):
 // the app keeps answering (with `Connection: close`, so the balancer does
 // not reuse those connections) while the balancer drains it, then closes the
 // listener, waits for requests in progress and exits 0.
@@ -294,6 +294,7 @@ int main(int argc, char** argv) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGUSR1, &sa, nullptr);  // the image's STOPSIGNAL (herd's soft stop)
   std::signal(SIGPIPE, SIG_IGN);
 
   int lfd = -1;
