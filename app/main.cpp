@@ -30,6 +30,7 @@
 #include "balancing/frontend.h"
 #include "balancing/pool.h"
 #include "config/parser.h"
+#include "membership/settings.h"
 #include "proxy/engine.h"
 
 namespace {
@@ -45,6 +46,7 @@ struct Options {
   std::vector<pid_t> soft_pids, hard_pids;
   std::vector<std::string> positional;  // quick start: <port> <server>...
   std::string membership;
+  std::vector<std::string> membership_flags;  // -node -bind -join -tag ... (Serf style)
 };
 
 [[noreturn]] void usage(const char* argv0, int code) {
@@ -105,6 +107,14 @@ Options parse_args(int argc, char** argv) {
         v.push_back(static_cast<pid_t>(std::atoi(argv[++i])));
     } else if (a == "--") {
       while (i + 1 < argc) o.files.push_back(argv[++i]);
+    } else if (herd::membership::is_membership_flag(a)) {
+      std::vector<std::string> rest(argv + i, argv + argc);
+      herd::membership::MembershipSettings scratch;
+      std::vector<std::string> errors;
+      int n = herd::membership::consume_flag(rest, 0, scratch, errors);
+      if (n <= 0) n = 1;
+      for (int k = 0; k < n && i + k < argc; ++k) o.membership_flags.push_back(argv[i + k]);
+      i += n - 1;
     } else if (!a.empty() && a[0] == '-') {
       std::fprintf(stderr, "[ALERT]    (%d) : unknown option '%s'\n", getpid(), a.c_str());
       usage(argv[0], 1);
@@ -163,8 +173,16 @@ bool daemonize() {
 
 }  // namespace
 
+namespace herd::app {
+int agent_main(int argc, char** argv);    // app/agent_main.cpp
+int members_main(int argc, char** argv);  // app/agent_main.cpp
+}  // namespace herd::app
+
 int main(int argc, char** argv) {
   using namespace herd;
+  if (argc > 1 && std::strcmp(argv[1], "agent") == 0) return app::agent_main(argc - 1, argv + 1);
+  if (argc > 1 && std::strcmp(argv[1], "members") == 0)
+    return app::members_main(argc - 1, argv + 1);
   Options opt = parse_args(argc, argv);
   if (opt.verbose_version) {
     print_version(opt.verbose_version);
@@ -227,7 +245,8 @@ int main(int argc, char** argv) {
   app::LogSink sink(cfg);
   balancing::PoolWriter writer(pool, cfg);
 
-  app::Wiring wiring(control, cfg, pool, writer, process, sink, opt.membership);
+  app::Wiring wiring(control, cfg, pool, writer, process, sink, opt.membership,
+                     opt.membership_flags);
   proxy::Engine engine(cfg, pool, process, wiring.proxy_hooks());
   try {
     engine.bind();
@@ -250,6 +269,7 @@ int main(int argc, char** argv) {
 
   boost::asio::signal_set signals(control, SIGUSR1, SIGTERM, SIGINT);
   std::thread stopper;
+  bool leaving = false;
   std::function<void()> wait_signal = [&] {
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
@@ -271,10 +291,23 @@ int main(int argc, char** argv) {
           stopper = std::thread([&] {
             engine.join();
             boost::asio::post(control, [&] {
-              wiring.stop();
-              control.stop();
+              // Leave the gossip cluster before exiting (at once without one).
+              wiring.leave_cluster([&] {
+                wiring.stop();
+                control.stop();
+              });
             });
           });
+        wait_signal();
+      } else if (sig == SIGTERM && !leaving) {
+        // Leave the gossip cluster gracefully (traffic is still served
+        // meanwhile), then stop; a second SIGTERM stops at once.
+        leaving = true;
+        wiring.leave_cluster([&] {
+          engine.hard_stop();
+          wiring.stop();
+          control.stop();
+        });
         wait_signal();
       } else {
         engine.hard_stop();

@@ -5,6 +5,11 @@
 #include <map>
 
 #include "health/checker.h"
+#include "membership/agent.h"
+#include "membership/handlers.h"
+#include "membership/mapper.h"
+#include "membership/rpc_server.h"
+#include "membership/settings.h"
 #include "stats/cli.h"
 #include "stats/cli_server.h"
 #include "stats/csv.h"
@@ -20,6 +25,7 @@ struct Wiring::Impl {
   balancing::ProcessLive& process;
   const LogSink& sink;
   std::string membership_file;
+  std::vector<std::string> membership_flags;
 
   stats::ProcessInfo info;
   stats::CliRegistry registry;
@@ -27,6 +33,12 @@ struct Wiring::Impl {
   std::unique_ptr<stats::CliServer> cli;
   std::map<const config::Proxy*, std::unique_ptr<stats::StatsPage>> pages;
   std::unique_ptr<health::HealthChecker> health;
+
+  // The gossip member (only with --membership or membership flags).
+  std::unique_ptr<membership::MemberMapper> mapper;
+  std::unique_ptr<membership::Handlers> handlers;
+  std::unique_ptr<membership::RpcServer> rpc;
+  std::unique_ptr<membership::Agent> agent;
 
   const stats::StatsPage* page(const config::Proxy& px) const {
     auto it = pages.find(&px);
@@ -86,9 +98,25 @@ static void notify_health_after_cli(Wiring::Impl& m) {
 
 Wiring::Wiring(boost::asio::io_context& control, const config::Config& cfg, balancing::Pool& pool,
                balancing::PoolWriter& writer, balancing::ProcessLive& process, const LogSink& sink,
-               const std::string& membership_file)
-    : impl_(new Impl{
-          control, cfg, pool, writer, process, sink, membership_file, {}, {}, {}, {}, {}, {}}) {
+               const std::string& membership_file, std::vector<std::string> membership_flags)
+    : impl_(new Impl{control,
+                     cfg,
+                     pool,
+                     writer,
+                     process,
+                     sink,
+                     membership_file,
+                     std::move(membership_flags),
+                     {},
+                     {},
+                     {},
+                     {},
+                     {},
+                     {},
+                     {},
+                     {},
+                     {},
+                     {}}) {
   auto& m = *impl_;
   m.info.nbthread = cfg.global.nbthread;
   m.info.maxconn = cfg.global.maxconn;
@@ -107,7 +135,99 @@ Wiring::Wiring(boost::asio::io_context& control, const config::Config& cfg, bala
       m.pages[&px] = std::make_unique<stats::StatsPage>(cfg, px, pool, process, m.info);
 }
 
-Wiring::~Wiring() = default;
+Wiring::~Wiring() {
+  // Members first: their hooks point at the mapper, handlers and server.
+  impl_->agent.reset();
+  impl_->rpc.reset();
+  impl_->handlers.reset();
+  impl_->mapper.reset();
+}
+
+// Builds the gossip member, the pool mapper, the event handlers and the RPC
+// server from --membership and the membership flags. Prints ALERTs and
+// returns false on errors.
+static bool start_membership(Wiring::Impl& m) {
+  using namespace herd::membership;
+  if (m.membership_file.empty() && m.membership_flags.empty()) return true;
+  MembershipSettings s;
+  std::vector<std::string> errors;
+  if (!m.membership_file.empty()) load_yaml_file(m.membership_file, s, errors);
+  std::vector<std::string> rest;
+  parse_flags(m.membership_flags, s, errors, &rest);
+  for (const auto& r : rest) errors.push_back("unknown membership argument '" + r + "'");
+  if (errors.empty()) finalize(s, &m.cfg, errors);
+  std::vector<HandlerSpec> specs;
+  for (const auto& h : s.event_handlers) {
+    std::string err;
+    auto spec = parse_handler(h, &err);
+    if (!spec)
+      errors.push_back("event handler '" + h + "': " + err);
+    else
+      specs.push_back(std::move(*spec));
+  }
+  if (!errors.empty()) {
+    for (const auto& e : errors) LogSink::stderr_line("ALERT", "membership: " + e);
+    return false;
+  }
+  health::HealthChecker* hc = m.health.get();
+  MemberMapper::Hooks hooks;
+  hooks.server_added = [hc](const std::string& b, const std::string& sv, const config::Server& o) {
+    hc->server_added(b, sv, health::CheckParams::from_config(o));
+  };
+  hooks.server_removed = [hc](const std::string& b, const std::string& sv) {
+    hc->server_removed(b, sv);
+  };
+  hooks.server_changed = [hc](const std::string& b, const std::string& sv) {
+    hc->on_admin_change(b, sv);
+  };
+  m.mapper = std::make_unique<MemberMapper>(m.control, m.writer, s.pools, std::move(hooks));
+  m.handlers = std::make_unique<Handlers>(std::move(specs));
+  Wiring::Impl* mp = &m;
+  Agent::Hooks ah;
+  ah.events = [mp](const std::vector<MemberEvent>& evs) {
+    mp->mapper->apply(evs);
+    const MemberInfo self = mp->agent->self_info();
+    for (const auto& ev : evs) {
+      if (!mp->handlers->empty()) mp->handlers->dispatch(ev, self);
+      if (mp->rpc) mp->rpc->publish(ev);
+    }
+  };
+  ah.status = [mp](const MemberInfo& mi) {
+    mp->mapper->apply(MemberEvent{MemberEvent::Type::Update, {mi}});
+  };
+  ah.log = [mp](const std::string& line) {
+    LogSink::stderr_line("NOTICE", line);
+    if (mp->rpc) mp->rpc->log(line);
+  };
+  const std::string rpc_ip = s.rpc_ip;
+  const uint16_t rpc_port = s.rpc_port;
+  const bool rpc_on = s.rpc_enabled;
+  RpcServer::Options ro;
+  ro.auth_key = s.rpc_auth;
+  m.agent = std::make_unique<Agent>(m.control, std::move(s), std::move(ah));
+  if (rpc_on) {
+    m.rpc = std::make_unique<RpcServer>(m.control, *m.agent, ro);
+    std::string err = m.rpc->listen(rpc_ip, rpc_port);
+    if (!err.empty()) {
+      LogSink::stderr_line("ALERT", "membership: " + err);
+      return false;
+    }
+  }
+  std::string err = m.agent->start();
+  if (!err.empty()) {
+    LogSink::stderr_line("ALERT", "membership: " + err);
+    return false;
+  }
+  m.registry.add(stats::CliCommand{
+      {"show", "members"},
+      "show members",
+      "show gossip members (name, address, state, incarnation, servers, tags)",
+      stats::Level::User,
+      [mp](stats::CliSession&, const std::vector<std::string>&) {
+        return stats::CliReply{mp->mapper->show_members()};
+      }});
+  return true;
+}
 
 proxy::Hooks Wiring::proxy_hooks() {
   proxy::Hooks h;
@@ -143,6 +263,7 @@ proxy::Hooks Wiring::proxy_hooks() {
 bool Wiring::start() {
   auto& m = *impl_;
   m.health->start();
+  if (!start_membership(m)) return false;
   if (!m.cfg.global.stats_sockets.empty()) {
     m.cli =
         std::make_unique<stats::CliServer>(m.control, *m.cli_env, m.cfg.global.stats_timeout_ms);
@@ -159,7 +280,14 @@ void Wiring::soft_stop() {
   if (impl_->cli) impl_->cli->stop();
 }
 
+void Wiring::leave_cluster(std::function<void()> done) {
+  if (!impl_->agent) return boost::asio::post(impl_->control, std::move(done));
+  impl_->agent->graceful_leave(std::move(done));
+}
+
 void Wiring::stop() {
+  if (impl_->agent) impl_->agent->stop();
+  if (impl_->rpc) impl_->rpc->close();
   if (impl_->cli) impl_->cli->stop();
   impl_->health->stop();
 }

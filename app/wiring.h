@@ -9,7 +9,9 @@
 
 #include <boost/asio/io_context.hpp>
 #include <memory>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "app/logsink.h"
 #include "balancing/frontend.h"
@@ -23,7 +25,8 @@ class Wiring {
  public:
   Wiring(boost::asio::io_context& control, const config::Config& cfg, balancing::Pool& pool,
          balancing::PoolWriter& writer, balancing::ProcessLive& process, const LogSink& sink,
-         const std::string& membership_file);
+         const std::string& membership_file,
+         std::vector<std::string> membership_flags = {});
   ~Wiring();
   proxy::Hooks proxy_hooks();
   // Starts health checks, runtime API listeners and membership. Prints an
@@ -31,6 +34,9 @@ class Wiring {
   bool start();
   void soft_stop();
   void stop();
+  // Graceful leave of the gossip cluster (if a member runs), then `done`
+  // on the control thread; at once without membership.
+  void leave_cluster(std::function<void()> done);
 
   struct Impl;
 

@@ -1,0 +1,200 @@
+// membership/agent.h — the live gossip member: a Swim (swim.h) on real
+// sockets plus the Serf layer on top, on the control io_context.
+//
+// Network: one UDP socket bound to settings.bind (all datagrams leave from
+// it; encrypted with the keyring when settings.encrypt is set) and one TCP
+// listener on the same ip:port for push/pull, stream user messages and TCP
+// fallback pings (the stream format of memberlist, encrypted when keyed).
+// Seeds (settings.join) are contacted with a TCP push/pull, retried with
+// exponential backoff up to settings.retry_interval; a periodic push/pull
+// (30 s) syncs with a random live member.
+//
+// Serf layer: tags in Meta, the member and event Lamport clocks, join
+// intent after joining, leave intent then Swim::leave on graceful leave,
+// other members' intents (per-member status LTime, intents about unknown
+// members buffered), user events (deduplicated by LTime+name+payload),
+// serf push/pull user state, and serf member statuses alive / leaving /
+// left / failed. Member events go out through Hooks::events (batched per
+// io_context turn); a member entering `leaving` (which serf does not turn
+// into an event) goes out through Hooks::status so the pool mapper can
+// drain it at once.
+//
+// Bad input (undecodable, unauthenticated, plaintext while keyed) is
+// counted and dropped, never fatal.
+//
+// Thread rules: control thread only: construct, call and destroy on the
+// thread running `control`; every hook runs there.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "membership/keyring.h"
+#include "membership/member_types.h"
+#include "membership/rpc_server.h"
+#include "membership/serf_msgs.h"
+#include "membership/settings.h"
+#include "membership/swim.h"
+
+namespace herd::membership {
+
+class Agent : public RpcBackend, public swim::Transport {
+ public:
+  struct Hooks {
+    // Serf member and user events, in order (handlers, RPC stream, mapper).
+    std::function<void(const std::vector<MemberEvent>&)> events;
+    // A member changed status without a serf event (alive -> leaving, or
+    // leaving -> alive after a join intent): mapper only.
+    std::function<void(const MemberInfo&)> status;
+    // Log lines (also for RPC monitor).
+    std::function<void(const std::string&)> log;
+    // The RPC `leave` finished (a stand-alone agent exits then).
+    std::function<void()> left;
+  };
+
+  struct Counters {
+    uint64_t udp_in = 0, udp_out = 0;
+    uint64_t udp_bad = 0;    // undecodable (bad CRC, bad msgpack, ...)
+    uint64_t udp_unauth = 0;  // failed decryption or plaintext while keyed
+    uint64_t tcp_in = 0;
+    uint64_t tcp_bad = 0;     // undecodable or unauthenticated streams
+    uint64_t push_pulls = 0;  // completed exchanges (both directions)
+    uint64_t serf_bad = 0;    // undecodable serf messages
+  };
+
+  Agent(boost::asio::io_context& control, MembershipSettings settings, Hooks hooks);
+  ~Agent() override;
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Binds UDP and TCP, announces ourselves, starts timers and joins seeds.
+  // Returns "" or an error text.
+  std::string start();
+  // Graceful leave (leave intent, dead{self}, propagate delay); `done` runs
+  // on the control thread once finished (at once if not started).
+  void graceful_leave(std::function<void()> done);
+  // Closes sockets and timers now (no leave).
+  void stop();
+
+  MemberInfo self_info() const;
+  const Counters& counters() const { return counters_; }
+  uint16_t port() const { return port_; }  // bound port (settings 0 = ephemeral)
+  bool has_left() const { return leave_state_ != LeaveState::None; }
+
+  // RpcBackend.
+  std::vector<MemberInfo> members() override;
+  void join(const std::vector<std::string>& addrs, bool replay,
+            std::function<void(int32_t, std::string)> done) override;
+  void leave(std::function<void(std::string)> done) override;
+  std::string force_leave(const std::string& node, bool prune) override;
+  std::string user_event(const std::string& name, const std::string& payload,
+                         bool coalesce) override;
+  std::string update_tags(const std::map<std::string, std::string>& set,
+                          const std::vector<std::string>& remove) override;
+  rpc::StatsResponse stats() override;
+
+ private:
+  struct Member {
+    MemberInfo info;
+    uint64_t status_ltime = 0;
+    swim::TimePoint leave_time{};
+  };
+  struct Intent {
+    bool leave = false;
+    uint64_t ltime = 0;
+    swim::TimePoint when{};
+  };
+  class LamportClock {
+   public:
+    uint64_t time() const { return t_; }
+    uint64_t increment() { return ++t_; }
+    void witness(uint64_t v) {
+      if (v >= t_) t_ = v + 1;
+    }
+
+   private:
+    uint64_t t_ = 1;
+  };
+  enum class LeaveState { None, Leaving, Left };
+  struct Conn;
+
+  // Transport.
+  void send(const swim::Address& to, Bytes packet) override;
+
+  void receive_udp();
+  void on_datagram(std::size_t n);
+  void accept_tcp();
+  void serve_stream(std::shared_ptr<Conn> c);
+  void arm_timer();
+  void on_timer();
+  void schedule_push_pull();
+  void push_pull(const std::string& host, uint16_t port, bool join,
+                 std::function<void(bool)> done);
+  void join_seeds_attempt();
+
+  // Serf layer.
+  Bytes serf_push_pull_state() const;
+  void merge_serf_state(ByteView user_state, bool join);
+  void on_swim_join(const swim::Node& n);
+  void on_swim_update(const swim::Node& n);
+  void on_swim_leave(const swim::Node& n);
+  void on_user_message(const Bytes& payload);
+  bool handle_leave_intent(const serf::LeaveIntent& m);
+  bool handle_join_intent(const serf::JoinIntent& m);
+  bool handle_user_event(const serf::UserEvent& m);
+  void broadcast_join_intent();
+  MemberInfo info_from(const swim::Node& n) const;
+  void emit(MemberEvent ev);
+  void emit_status(const MemberInfo& m);
+  void log(const std::string& line);
+  swim::TimePoint now() const { return swim::Clock::now(); }
+  bool wait_broadcasts(swim::TimePoint deadline, std::function<void()> next);
+
+  boost::asio::io_context& io_;
+  MembershipSettings settings_;
+  Hooks hooks_;
+  std::optional<Keyring> keyring_;
+  boost::asio::ip::udp::socket udp_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer timer_;
+  boost::asio::steady_timer push_pull_timer_;
+  boost::asio::steady_timer join_timer_;
+  boost::asio::steady_timer leave_timer_;
+  std::unique_ptr<swim::Swim> swim_;
+  swim::Address self_addr_;
+  uint16_t port_ = 0;
+  Counters counters_;
+  std::vector<uint8_t> rbuf_;
+  boost::asio::ip::udp::endpoint rfrom_;
+  swim::TimePoint timer_at_{};
+  bool timer_armed_ = false;
+  bool started_ = false;
+
+  LamportClock clock_, event_clock_, query_clock_;
+  uint64_t event_min_time_ = 0;
+  bool event_join_ignore_ = false;
+  std::map<std::string, Member> members_;
+  std::map<std::string, Intent> recent_intents_;
+  std::set<std::tuple<uint64_t, std::string, Bytes>> seen_events_;
+  std::map<std::string, std::string> tags_;
+  std::vector<MemberEvent> pending_events_;
+  bool flush_posted_ = false;
+  int join_attempts_ = 0;
+  std::chrono::milliseconds join_backoff_{1000};
+  bool joined_ = false;
+  LeaveState leave_state_ = LeaveState::None;
+  std::vector<std::function<void()>> leave_waiters_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace herd::membership

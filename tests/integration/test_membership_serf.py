@@ -1,0 +1,356 @@
+"""herd's live gossip member against real `serf agent`s (Debian's /usr/bin/serf):
+a backend host that runs `serf agent -join <herd> -tag role=backend` next to a
+web server gets traffic through herd with no file or process touched; a
+graceful `serf leave` drains and removes it with zero failed requests; a
+crashed host (agent kill -9, web server gone) is removed within the
+suspicion window with zero failed idempotent requests; the same with
+`-encrypt`; `serf members` and `herd members` against herd's RPC port; and
+`herd agent` as the backend-side member.
+
+Loopback addresses 127.0.0.x, one per node, so that every agent binds 7946.
+Every process is stopped by PID; every loop is bounded."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import HERD_BIN, Backend, free_port, get, server_of, wait_port
+
+SERF = "/usr/bin/serf"
+LB_IP = "127.0.0.20"
+
+
+def cli(port, cmd):
+    s = socket.create_connection((LB_IP, port), timeout=3)
+    s.sendall(cmd.encode() + b"\n")
+    out = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        out += d
+    s.close()
+    return out.decode()
+
+
+def stat_rows(cli_port):
+    rows = {}
+    for line in cli(cli_port, "show stat").splitlines():
+        if line and not line.startswith("#"):
+            f = line.split(",")
+            rows[(f[0], f[1])] = f
+    return rows
+
+
+HAPROXY_CFG = """
+global
+    stats socket ipv4@{ip}:{cli} level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 10s
+    timeout server 10s
+    retries 3
+    option redispatch
+frontend f
+    bind {ip}:{port}
+    default_backend nodes
+backend nodes
+    balance roundrobin
+"""
+
+MEMBERSHIP_YAML = """
+node: herd-lb
+bind: {ip}:7946
+rpc: {ip}:{rpc}
+tags: {{ role: balancer }}
+{encrypt}
+pools:
+  - backend: nodes
+    match: {{ role: backend }}
+    port: {bport}
+"""
+
+
+class Load:
+    """GETs on new connections in a thread until stopped (bounded to `limit` s)."""
+
+    def __init__(self, port, limit=60):
+        self.port, self.limit = port, limit
+        self.ok = 0
+        self.failed = []
+        self.by_server = {}
+        self._stop = threading.Event()
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        end = time.time() + self.limit
+        while not self._stop.is_set() and time.time() < end:
+            try:
+                st, _, body = get(self.port, "/", host=LB_IP)
+                if st == 200:
+                    self.ok += 1
+                    s = server_of(body)
+                    self.by_server[s] = self.by_server.get(s, 0) + 1
+                else:
+                    self.failed.append(st)
+            except (OSError, EOFError, ValueError) as e:
+                self.failed.append(repr(e))
+            time.sleep(0.005)
+
+    def stop(self):
+        self._stop.set()
+        self.t.join(10)
+
+
+@unittest.skipUnless(os.path.exists(SERF), "serf binary absent")
+class TestMembershipSerf(unittest.TestCase):
+    def setUp(self):
+        if not os.path.exists(HERD_BIN):
+            self.skipTest(f"{HERD_BIN} not built")
+        self.procs = []
+        self.backends = []
+        self.dir = tempfile.mkdtemp(prefix="herd-serf-")
+        self.herd = None
+
+    def tearDown(self):
+        for p, log in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                p.wait(10)
+            log.close()
+        for b in self.backends:
+            b.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def spawn(self, name, args):
+        log = open(os.path.join(self.dir, name + ".log"), "w+")
+        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append((p, log))
+        return p, log
+
+    def output(self, log):
+        log.flush()
+        log.seek(0)
+        return log.read()
+
+    def start_herd(self, bport, encrypt=None):
+        self.port, self.cli_port, self.rpc = free_port(), free_port(), free_port()
+        cfg = os.path.join(self.dir, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write(HAPROXY_CFG.format(ip=LB_IP, cli=self.cli_port, port=self.port))
+        yml = os.path.join(self.dir, "membership.yaml")
+        with open(yml, "w") as f:
+            f.write(MEMBERSHIP_YAML.format(ip=LB_IP, rpc=self.rpc, bport=bport,
+                                           encrypt=f"encrypt: {encrypt}" if encrypt else ""))
+        self.herd, self.herd_log = self.spawn("herd", [HERD_BIN, "-db", "-f", cfg, "--membership", yml])
+        try:
+            wait_port(self.port, host=LB_IP)
+            wait_port(self.rpc, host=LB_IP)
+        except TimeoutError:
+            self.fail("herd did not start: " + self.output(self.herd_log))
+
+    def serf_agent(self, name, ip, encrypt=None):
+        args = [SERF, "agent", "-node", name, "-bind", f"{ip}:7946", "-rpc-addr", f"{ip}:7373",
+                "-join", f"{LB_IP}:7946", "-tag", "role=backend"]
+        if encrypt:
+            args += ["-encrypt", encrypt]
+        p, log = self.spawn("serf-" + name, args)
+        return p, log
+
+    def backend(self, name, ip, port):
+        b = Backend(name, port=port, host=ip)
+        self.backends.append(b)
+        return b
+
+    def wait_traffic(self, name, timeout=10):
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                for _ in range(4):
+                    st, _, body = get(self.port, "/", host=LB_IP)
+                    if st == 200 and server_of(body) == name:
+                        return time.time()
+            except (OSError, EOFError):
+                pass
+            time.sleep(0.02)
+        self.fail(f"no traffic reached {name}: {cli(self.cli_port, 'show members')}\n"
+                  + self.output(self.herd_log))
+
+    def wait_gone(self, name, timeout):
+        end = time.time() + timeout
+        while time.time() < end:
+            if ("nodes", name) not in stat_rows(self.cli_port):
+                return time.time()
+            time.sleep(0.05)
+        self.fail(f"{name} still in the pool: {cli(self.cli_port, 'show members')}")
+
+    def serf_members(self, rpc_addr, extra=()):
+        r = subprocess.run([SERF, "members", "-rpc-addr", rpc_addr, *extra], capture_output=True,
+                           text=True, timeout=10)
+        return r.returncode, r.stdout + r.stderr
+
+    def members_table(self, text):
+        out = {}
+        for line in text.splitlines():
+            f = line.split()
+            if len(f) >= 3:
+                out[f[0]] = f
+        return out
+
+    def test_join_members_leave_and_crash(self):
+        bport = free_port()
+        self.start_herd(bport)
+        self.backend("web1", "127.0.0.21", bport)
+        self.backend("web2", "127.0.0.22", bport)
+        b3 = self.backend("web3", "127.0.0.23", bport)
+        t0 = time.time()
+        a1, _ = self.serf_agent("web1", "127.0.0.21")
+        t1 = self.wait_traffic("web1")
+        print(f"\njoin -> first proxied request: {t1 - t0:.2f}s (serf agent start included)")
+        self.assertLess(t1 - t0, 3.0)
+        self.serf_agent("web2", "127.0.0.22")
+        a3, _ = self.serf_agent("web3", "127.0.0.23")
+        self.wait_traffic("web2")
+        self.wait_traffic("web3")
+
+        # serf members against herd's RPC port, and against a serf agent.
+        rc, out = self.serf_members(f"{LB_IP}:{self.rpc}")
+        self.assertEqual(rc, 0, out)
+        t = self.members_table(out)
+        for n in ("herd-lb", "web1", "web2", "web3"):
+            self.assertIn(n, t, out)
+            self.assertEqual(t[n][2], "alive", out)
+        self.assertEqual(t["web1"][1], "127.0.0.21:7946")
+        self.assertIn("role=backend", t["web1"][3])
+        end = time.time() + 5
+        while time.time() < end:
+            rc, out = self.serf_members("127.0.0.21:7373")
+            t = self.members_table(out)
+            if t.get("herd-lb", [None] * 3)[2] == "alive":
+                break
+            time.sleep(0.1)
+        self.assertEqual(t.get("herd-lb", [None] * 3)[2], "alive", out)
+        self.assertIn("role=balancer", t["herd-lb"][3])
+        r = subprocess.run([HERD_BIN, "members", "-rpc-addr", f"{LB_IP}:{self.rpc}",
+                            "-tag", "role=backend"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(self.members_table(r.stdout)), ["web1", "web2", "web3"], r.stdout)
+        sm = cli(self.cli_port, "show members")
+        self.assertIn("web1", sm)
+        self.assertIn("nodes/web1", sm)
+
+        # Graceful leave under load: drained, removed, zero failures.
+        load = Load(self.port)
+        time.sleep(0.5)
+        tl = time.time()
+        r = subprocess.run([SERF, "leave", "-rpc-addr", "127.0.0.21:7373"], capture_output=True,
+                           text=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        tg = self.wait_gone("web1", 15)
+        print(f"leave -> removal: {tg - tl:.2f}s")
+        time.sleep(0.5)
+        load.stop()
+        self.assertEqual(load.failed, [], f"failed requests during leave: {load.failed[:5]}")
+        self.assertGreater(load.ok, 20)
+        a1.wait(10)
+        rc, out = self.serf_members(f"{LB_IP}:{self.rpc}")
+        self.assertEqual(self.members_table(out)["web1"][2], "left", out)
+
+        # Crash: kill -9 the agent and stop its web server; herd retries.
+        load = Load(self.port)
+        time.sleep(0.5)
+        tc = time.time()
+        a3.send_signal(signal.SIGKILL)
+        a3.wait(5)
+        b3.close()
+        tg = self.wait_gone("web3", 30)
+        print(f"crash -> removal: {tg - tc:.2f}s")
+        time.sleep(0.5)
+        load.stop()
+        self.assertEqual(load.failed, [], f"failed requests during crash: {load.failed[:5]}")
+        rc, out = self.serf_members(f"{LB_IP}:{self.rpc}")
+        self.assertEqual(self.members_table(out)["web3"][2], "failed", out)
+
+        # Graceful leave of herd itself on SIGTERM: web2's agent sees it left.
+        self.herd.send_signal(signal.SIGTERM)
+        self.herd.wait(15)
+        rc, out = self.serf_members("127.0.0.22:7373")
+        self.assertEqual(self.members_table(out)["herd-lb"][2], "left", out)
+
+    def test_encrypted_join(self):
+        key = subprocess.run([SERF, "keygen"], capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        bport = free_port()
+        self.start_herd(bport, encrypt=key)
+        self.backend("web1", "127.0.0.21", bport)
+        t0 = time.time()
+        self.serf_agent("web1", "127.0.0.21", encrypt=key)
+        t1 = self.wait_traffic("web1")
+        print(f"\nencrypted join -> first proxied request: {t1 - t0:.2f}s")
+        rc, out = self.serf_members(f"{LB_IP}:{self.rpc}")
+        t = self.members_table(out)
+        self.assertEqual(t["web1"][2], "alive", out)
+        end = time.time() + 5
+        while time.time() < end:
+            rc, out = self.serf_members("127.0.0.21:7373")
+            if self.members_table(out).get("herd-lb", [None] * 3)[2] == "alive":
+                break
+            time.sleep(0.1)
+        self.assertEqual(self.members_table(out)["herd-lb"][2], "alive", out)
+        # An agent without the key cannot join.
+        p, log = self.serf_agent("web9", "127.0.0.29")
+        time.sleep(2)
+        rc, out = self.serf_members(f"{LB_IP}:{self.rpc}")
+        self.assertNotIn("web9", self.members_table(out), out)
+
+    def test_herd_agent_with_child(self):
+        bport = free_port()
+        self.start_herd(bport)
+        # Another member keeps the pool non-empty once web4 is gone.
+        self.backend("web1", "127.0.0.21", bport)
+        self.serf_agent("web1", "127.0.0.21")
+        self.wait_traffic("web1")
+        ip = "127.0.0.24"
+        marker = os.path.join(self.dir, "child-term")
+        # The child: an HTTP server that records SIGTERM, and exits 3 then.
+        child = ("import http.server,signal,sys,socketserver\n"
+                 "class H(http.server.BaseHTTPRequestHandler):\n"
+                 "  def do_GET(s):\n"
+                 "    b=b'web4\\n'; s.send_response(200); s.send_header('content-length',str(len(b)));"
+                 " s.end_headers(); s.wfile.write(b)\n"
+                 "  def log_message(s,*a): pass\n"
+                 f"def term(*a): open({marker!r},'w').write('x'); sys.exit(3)\n"
+                 "signal.signal(signal.SIGTERM, term)\n"
+                 f"http.server.ThreadingHTTPServer(({ip!r},{bport}),H).serve_forever()\n")
+        t0 = time.time()
+        p, log = self.spawn("herd-agent", [HERD_BIN, "agent", "-node", "web4", "-bind", f"{ip}:7946",
+                                           "-rpc-addr", f"{ip}:7373", "-join", f"{LB_IP}:7946",
+                                           "-tag", "role=backend", "--", "python3", "-c", child])
+        self.wait_traffic("web4")
+        print(f"\nherd agent join -> first proxied request: {time.time() - t0:.2f}s")
+        rc, out = self.serf_members(f"{ip}:7373")
+        self.assertEqual(self.members_table(out).get("herd-lb", [None] * 3)[2], "alive", out)
+        load = Load(self.port)
+        time.sleep(0.3)
+        tl = time.time()
+        p.send_signal(signal.SIGTERM)
+        # The member leaves first: removed from herd's pool while the child still runs.
+        self.wait_gone("web4", 10)
+        print(f"herd agent SIGTERM -> removal: {time.time() - tl:.2f}s")
+        load.stop()
+        self.assertEqual(p.wait(15), 3, self.output(log))
+        self.assertTrue(os.path.exists(marker))
+        self.assertEqual(load.failed, [], f"failed requests: {load.failed[:5]}")
+        rc, out = self.serf_members(f"{LB_IP}:{self.rpc}")
+        self.assertEqual(self.members_table(out)["web4"][2], "left", out)
+
+
+if __name__ == "__main__":
+    unittest.main()
