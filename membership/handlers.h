@@ -64,7 +64,7 @@ std::optional<HandlerSpec> parse_handler(std::string_view text, std::string* err
 // What serf would run for one event and one script.
 struct Invocation {
   std::string script;
-  std::string event;                  // SERF_EVENT value
+  std::string event;                   // SERF_EVENT value
   std::vector<std::string> env_extra;  // "K=V", added to (and overriding) the environment
   std::string stdin_data;
   uint64_t query_id = 0;  // queries: where the output goes

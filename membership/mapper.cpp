@@ -1,10 +1,10 @@
 // membership/mapper.cpp — member events -> pool servers.
 #include "membership/mapper.h"
 
+#include <spdlog/spdlog.h>
+
 #include <charconv>
 #include <sstream>
-
-#include <spdlog/spdlog.h>
 
 namespace herd::membership {
 
@@ -24,11 +24,7 @@ MemberMapper::MemberMapper(boost::asio::io_context& control, PoolWriter& writer,
 
 MemberMapper::MemberMapper(boost::asio::io_context& control, PoolWriter& writer,
                            std::vector<PoolRule> rules, Hooks hooks, Options opts)
-    : control_(control),
-      writer_(writer),
-      hooks_(std::move(hooks)),
-      opts_(opts),
-      timer_(control) {
+    : control_(control), writer_(writer), hooks_(std::move(hooks)), opts_(opts), timer_(control) {
   for (auto& r : rules) {
     Rule rule;
     for (const auto& [tag, re] : r.match) {
@@ -117,18 +113,25 @@ void MemberMapper::apply(std::span<const MemberEvent> events) {
             else if (m.status == MemberInfo::Status::Failed)
               a = Action::Remove;
             break;
-          case MemberEvent::Type::Leave: a = Action::Drain; break;
+          case MemberEvent::Type::Leave:
+            a = Action::Drain;
+            break;
           case MemberEvent::Type::Failed:
-          case MemberEvent::Type::Reap: a = Action::Remove; break;
-          default: break;
+          case MemberEvent::Type::Reap:
+            a = Action::Remove;
+            break;
+          default:
+            break;
         }
         MemberInfo info = m;
         if (ev.type == MemberEvent::Type::Leave && info.status == MemberInfo::Status::Alive)
           info.status = MemberInfo::Status::Left;
         if (ev.type == MemberEvent::Type::Failed && info.status == MemberInfo::Status::Alive)
           info.status = MemberInfo::Status::Failed;
-        if (ev.type == MemberEvent::Type::Reap) members_.erase(info.name);
-        else members_[info.name] = info;
+        if (ev.type == MemberEvent::Type::Reap)
+          members_.erase(info.name);
+        else
+          members_[info.name] = info;
         handle(t, info, a, p);
       }
     }
@@ -217,7 +220,8 @@ void MemberMapper::handle(PoolWriter::Transaction& t, const MemberInfo& m, Actio
     auto live = s.live;
     if (auto err = t.add_server(k.first, std::move(s))) {
       if (conflicts_.insert(k).second)
-        spdlog::warn("membership: member '{}' not added to backend '{}': {}", m.name, k.first, *err);
+        spdlog::warn("membership: member '{}' not added to backend '{}': {}", m.name, k.first,
+                     *err);
       continue;
     }
     conflicts_.erase(k);
@@ -245,8 +249,10 @@ void MemberMapper::drain(PoolWriter::Transaction& t, const Key& k, Mapped& mp, P
 
 void MemberMapper::remove(PoolWriter::Transaction& t, const Key& k, Pending& p) {
   auto err = t.remove_server(k.first, k.second);
-  if (err) spdlog::warn("membership: cannot remove {}/{}: {}", k.first, k.second, *err);
-  else spdlog::info("membership: server {}/{} removed", k.first, k.second);
+  if (err)
+    spdlog::warn("membership: cannot remove {}/{}: {}", k.first, k.second, *err);
+  else
+    spdlog::info("membership: server {}/{} removed", k.first, k.second);
   mapped_.erase(k);
   drains_.erase(k);
   p.removed.push_back(k);
@@ -266,13 +272,15 @@ int MemberMapper::poll_drains() {
         continue;
       }
       bool idle = it->second.live->inflight.get() <= 0;
-      bool expired = opts_.drain_timeout.count() > 0 &&
-                     now - it->second.drain_since >= opts_.drain_timeout;
+      bool expired =
+          opts_.drain_timeout.count() > 0 && now - it->second.drain_since >= opts_.drain_timeout;
       if (idle || expired) done.push_back(k);
     }
     for (const auto& k : done)
-      if (mapped_.count(k)) remove(t, k, p);
-      else drains_.erase(k);
+      if (mapped_.count(k))
+        remove(t, k, p);
+      else
+        drains_.erase(k);
     t.commit();
   }
   int n = static_cast<int>(p.removed.size());
@@ -318,8 +326,7 @@ std::vector<MemberMapper::MemberRow> MemberMapper::describe() const {
       std::string state = "?";
       if (const auto* be = snap.find(k.first))
         if (const Server* s = be->find(k.second)) state = server_state(*s);
-      if (mp.draining)
-        state = "DRAIN (" + std::to_string(mp.live->inflight.get()) + " in flight)";
+      if (mp.draining) state = "DRAIN (" + std::to_string(mp.live->inflight.get()) + " in flight)";
       r.servers.emplace_back(k.first + "/" + k.second, state);
     }
     rows.push_back(std::move(r));

@@ -29,6 +29,8 @@
 // after the commit that published the change.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -39,9 +41,6 @@
 #include <span>
 #include <string>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "balancing/pool.h"
 #include "membership/member_types.h"
@@ -65,7 +64,7 @@ class MemberMapper {
   };
 
   struct Options {
-    std::chrono::milliseconds drain_poll{100};  // how often draining servers are looked at
+    std::chrono::milliseconds drain_poll{100};   // how often draining servers are looked at
     std::chrono::milliseconds drain_timeout{0};  // 0: wait for inflight 0 forever
   };
 

@@ -18,10 +18,12 @@ namespace herd::membership {
 
 // One member as Serf reports it (`serf members`, RPC Member, event stdin).
 struct MemberInfo {
-  std::string name;
-  std::string addr;  // numeric IP text: "10.0.0.1" or "fd00::1"
+  // Every member has an initializer so that partial aggregate initialization
+  // stays clean under -Wmissing-field-initializers.
+  std::string name{};
+  std::string addr{};  // numeric IP text: "10.0.0.1" or "fd00::1"
   uint16_t port = 0;
-  std::map<std::string, std::string> tags;
+  std::map<std::string, std::string> tags{};
   enum class Status : uint8_t { None, Alive, Leaving, Left, Failed };
   Status status = Status::None;
   uint32_t incarnation = 0;
@@ -35,11 +37,16 @@ struct MemberInfo {
 // Serf's status words: "none", "alive", "leaving", "left", "failed".
 inline const char* to_string(MemberInfo::Status s) {
   switch (s) {
-    case MemberInfo::Status::Alive: return "alive";
-    case MemberInfo::Status::Leaving: return "leaving";
-    case MemberInfo::Status::Left: return "left";
-    case MemberInfo::Status::Failed: return "failed";
-    case MemberInfo::Status::None: break;
+    case MemberInfo::Status::Alive:
+      return "alive";
+    case MemberInfo::Status::Leaving:
+      return "leaving";
+    case MemberInfo::Status::Left:
+      return "left";
+    case MemberInfo::Status::Failed:
+      return "failed";
+    case MemberInfo::Status::None:
+      break;
   }
   return "none";
 }
@@ -51,9 +58,9 @@ inline const char* to_string(MemberInfo::Status s) {
 struct MemberEvent {
   enum class Type : uint8_t { Join, Leave, Failed, Update, Reap, User, Query };
   Type type = Type::Join;
-  std::vector<MemberInfo> members;
-  std::string user_name;
-  std::string payload;
+  std::vector<MemberInfo> members{};
+  std::string user_name{};
+  std::string payload{};
   uint64_t ltime = 0;
   bool coalesce = false;
   uint64_t query_id = 0;
@@ -66,13 +73,20 @@ struct MemberEvent {
 // "member-reap", "user", "query".
 inline const char* to_string(MemberEvent::Type t) {
   switch (t) {
-    case MemberEvent::Type::Join: return "member-join";
-    case MemberEvent::Type::Leave: return "member-leave";
-    case MemberEvent::Type::Failed: return "member-failed";
-    case MemberEvent::Type::Update: return "member-update";
-    case MemberEvent::Type::Reap: return "member-reap";
-    case MemberEvent::Type::User: return "user";
-    case MemberEvent::Type::Query: return "query";
+    case MemberEvent::Type::Join:
+      return "member-join";
+    case MemberEvent::Type::Leave:
+      return "member-leave";
+    case MemberEvent::Type::Failed:
+      return "member-failed";
+    case MemberEvent::Type::Update:
+      return "member-update";
+    case MemberEvent::Type::Reap:
+      return "member-reap";
+    case MemberEvent::Type::User:
+      return "user";
+    case MemberEvent::Type::Query:
+      return "query";
   }
   return "unknown";
 }

@@ -2,14 +2,13 @@
 #include "membership/rpc_server.h"
 
 #include <arpa/inet.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/write.hpp>
 #include <optional>
 #include <regex>
-
-#include <boost/asio/write.hpp>
-#include <spdlog/spdlog.h>
 
 #include "membership/handlers.h"
 
@@ -144,17 +143,17 @@ class RpcServer::Conn : public std::enable_shared_from_this<Conn> {
   void read() {
     if (closed_) return;
     auto self = shared_from_this();
-    sock_.async_read_some(asio::buffer(buf_), [self](const boost::system::error_code& ec,
-                                                     std::size_t n) {
-      if (self->closed_) return;
-      if (ec) {
-        self->close();
-        return;
-      }
-      self->in_.feed(ByteView(self->buf_.data(), n));
-      self->process();
-      self->read();
-    });
+    sock_.async_read_some(asio::buffer(buf_),
+                          [self](const boost::system::error_code& ec, std::size_t n) {
+                            if (self->closed_) return;
+                            if (ec) {
+                              self->close();
+                              return;
+                            }
+                            self->in_.feed(ByteView(self->buf_.data(), n));
+                            self->process();
+                            self->read();
+                          });
   }
 
   // Handles every complete request, in order, unless one is in progress.
@@ -219,7 +218,8 @@ class RpcServer::Conn : public std::enable_shared_from_this<Conn> {
     const std::string& cmd = hdr.command;
     uint64_t seq = hdr.seq;
     RpcBackend& be = st_->backend;
-    if (!handshaken_ && cmd != rpc::kHandshake) return reply_and_close(seq, rpc::kErrHandshakeRequired);
+    if (!handshaken_ && cmd != rpc::kHandshake)
+      return reply_and_close(seq, rpc::kErrHandshakeRequired);
     if (!st_->opts.auth_key.empty() && !authed_ && cmd != rpc::kHandshake && cmd != rpc::kAuth)
       return reply_and_close(seq, rpc::kErrAuthRequired);
 
@@ -255,8 +255,10 @@ class RpcServer::Conn : public std::enable_shared_from_this<Conn> {
       if (!req->status.empty() && !(status = anchored(req->status))) bad = true;
       for (const auto& [k, expr] : req->tags) {
         auto re = anchored(expr);
-        if (!re) bad = true;
-        else tags.emplace_back(k, std::move(*re));
+        if (!re)
+          bad = true;
+        else
+          tags.emplace_back(k, std::move(*re));
       }
       if (bad) return close();  // serf closes without a reply
       rpc::MembersResponse resp;
@@ -308,7 +310,8 @@ class RpcServer::Conn : public std::enable_shared_from_this<Conn> {
     if (cmd == rpc::kTags) {
       auto req = body_as<rpc::TagsRequest>(body);
       if (!req) return;
-      return reply(seq, be.update_tags(req->tags, req->delete_tags.value_or(std::vector<std::string>{})));
+      return reply(
+          seq, be.update_tags(req->tags, req->delete_tags.value_or(std::vector<std::string>{})));
     }
     if (cmd == rpc::kStream) {
       auto req = body_as<rpc::StreamRequest>(body);

@@ -22,6 +22,8 @@
 // must call join/leave completions on that thread too (post them there).
 #pragma once
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -31,9 +33,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 
 #include "membership/member_types.h"
 #include "membership/rpc_msgs.h"

@@ -50,13 +50,20 @@ bool parse_go_duration(std::string_view s, std::chrono::milliseconds& out) {
     while (k < s.size() && (std::isalpha(static_cast<unsigned char>(s[k])) != 0)) ++k;
     std::string_view unit = s.substr(j, k - j);
     long long mult = 0;
-    if (unit.empty() && j == s.size() && i == 0) mult = 1000000;
-    else if (unit == "us") mult = 1;
-    else if (unit == "ms") mult = 1000;
-    else if (unit == "s") mult = 1000000;
-    else if (unit == "m") mult = 60000000;
-    else if (unit == "h") mult = 3600000000LL;
-    else return false;
+    if (unit.empty() && j == s.size() && i == 0)
+      mult = 1000000;
+    else if (unit == "us")
+      mult = 1;
+    else if (unit == "ms")
+      mult = 1000;
+    else if (unit == "s")
+      mult = 1000000;
+    else if (unit == "m")
+      mult = 60000000;
+    else if (unit == "h")
+      mult = 3600000000LL;
+    else
+      return false;
     if (!unit.empty()) bare = false;
     total_us += n * mult;
     i = k;
@@ -145,8 +152,10 @@ struct Yaml {
         return false;
       }
       std::string v;
-      if (kv.second.IsNull()) v = "";
-      else if (!scalar(kv.second, key + "." + k, v)) return false;
+      if (kv.second.IsNull())
+        v = "";
+      else if (!scalar(kv.second, key + "." + k, v))
+        return false;
       out[k] = v;
     }
     return true;
@@ -193,8 +202,10 @@ void parse_pool(Yaml& y, const YAML::Node& n, const std::string& key, PoolRule& 
       std::string s;
       long long p = 0;
       if (y.scalar(v, sub, s)) {
-        if (!parse_uint(s, 1, 65535, p)) y.error(v, sub, "expected a port 1..65535, got '" + s + "'");
-        else rule.port = static_cast<uint16_t>(p);
+        if (!parse_uint(s, 1, 65535, p))
+          y.error(v, sub, "expected a port 1..65535, got '" + s + "'");
+        else
+          rule.port = static_cast<uint16_t>(p);
       }
       have_port = true;
     } else if (k == "port_tag") {
@@ -203,13 +214,15 @@ void parse_pool(Yaml& y, const YAML::Node& n, const std::string& key, PoolRule& 
       have_port = true;
     } else if (k == "server") {
       if (y.scalar(v, sub, rule.server)) {
-        if (auto e = parse_server_options(rule.server, rule.options); !e.empty()) y.error(v, sub, e);
+        if (auto e = parse_server_options(rule.server, rule.options); !e.empty())
+          y.error(v, sub, e);
       }
     } else {
       y.error(kv.first, sub, "unknown key (expected backend, match, port, port_tag, server)");
     }
   }
-  if (rule.backend.empty()) y.error(n, key + ".backend", "missing: name a backend of the haproxy.cfg");
+  if (rule.backend.empty())
+    y.error(n, key + ".backend", "missing: name a backend of the haproxy.cfg");
   if (!have_port) y.error(n, key + ".port", "missing: give port or port_tag");
   if (rule.port != 0 && !rule.port_tag.empty())
     y.error(n, key + ".port_tag", "give either port or port_tag, not both");
@@ -218,8 +231,10 @@ void parse_pool(Yaml& y, const YAML::Node& n, const std::string& key, PoolRule& 
 bool set_bool(Yaml& y, const YAML::Node& n, const std::string& key, bool& out) {
   std::string s;
   if (!y.scalar(n, key, s)) return false;
-  if (s == "true" || s == "yes" || s == "on") out = true;
-  else if (s == "false" || s == "no" || s == "off") out = false;
+  if (s == "true" || s == "yes" || s == "on")
+    out = true;
+  else if (s == "false" || s == "no" || s == "off")
+    out = false;
   else {
     y.error(n, key, "expected true or false, got '" + s + "'");
     return false;
@@ -235,17 +250,18 @@ struct FlagDef {
   FlagKind kind;
 };
 constexpr FlagDef kFlags[] = {
-    {"node", FlagKind::Value},           {"bind", FlagKind::Value},
-    {"advertise", FlagKind::Value},      {"rpc-addr", FlagKind::Value},
-    {"rpc-auth", FlagKind::Value},       {"join", FlagKind::Value},
-    {"retry-join", FlagKind::Value},     {"retry-interval", FlagKind::Value},
-    {"retry-max", FlagKind::Value},      {"replay", FlagKind::Bool},
-    {"tag", FlagKind::Value},            {"encrypt", FlagKind::Value},
+    {"node", FlagKind::Value},          {"bind", FlagKind::Value},
+    {"advertise", FlagKind::Value},     {"rpc-addr", FlagKind::Value},
+    {"rpc-auth", FlagKind::Value},      {"join", FlagKind::Value},
+    {"retry-join", FlagKind::Value},    {"retry-interval", FlagKind::Value},
+    {"retry-max", FlagKind::Value},     {"replay", FlagKind::Bool},
+    {"tag", FlagKind::Value},           {"encrypt", FlagKind::Value},
     {"event-handler", FlagKind::Value},
 };
 
 // Splits "-name=value" / "--name" into name and optional value.
-bool split_flag(std::string_view arg, std::string_view& name, std::optional<std::string_view>& value) {
+bool split_flag(std::string_view arg, std::string_view& name,
+                std::optional<std::string_view>& value) {
   if (arg.size() < 2 || arg[0] != '-') return false;
   arg.remove_prefix(arg[1] == '-' ? 2 : 1);
   auto eq = arg.find('=');
@@ -299,9 +315,12 @@ std::string apply_flag(std::string_view name, const std::string& v, MembershipSe
     if (!parse_uint(v, 0, INT_MAX, n)) return "expected a count >= 0";
     s.retry_max = static_cast<int>(n);
   } else if (name == "replay") {
-    if (v == "true" || v == "1" || v.empty()) s.replay = true;
-    else if (v == "false" || v == "0") s.replay = false;
-    else return "expected true or false";
+    if (v == "true" || v == "1" || v.empty())
+      s.replay = true;
+    else if (v == "false" || v == "0")
+      s.replay = false;
+    else
+      return "expected true or false";
   } else if (name == "tag") {
     auto eq = v.find('=');
     if (eq == std::string::npos || eq == 0) return "expected key=value, got '" + v + "'";
@@ -319,6 +338,12 @@ std::string apply_flag(std::string_view name, const std::string& v, MembershipSe
 }
 
 }  // namespace
+
+std::chrono::milliseconds join_backoff(const MembershipSettings& s, int attempt) {
+  std::chrono::milliseconds d{1000};
+  for (int i = 0; i < attempt && d < s.retry_interval; ++i) d *= 2;
+  return std::min(d, s.retry_interval);
+}
 
 std::string default_node_name() {
   char buf[256] = {};
@@ -389,21 +414,36 @@ std::string parse_server_options(std::string_view text, config::Server& out) {
       dst = t.ms;
       return "";
     };
-    if (w == "check") out.check = true;
-    else if (w == "no-check") out.check = false;
-    else if (w == "backup") out.backup = true;
-    else if (w == "non-backup") out.backup = false;
-    else if (w == "disabled") out.disabled = true;
-    else if (w == "enabled") out.disabled = false;
-    else if (w == "weight") e = integer(0, 256, out.weight);
-    else if (w == "maxconn") e = integer(0, INT_MAX, out.maxconn);
-    else if (w == "maxqueue") e = integer(0, INT_MAX, out.maxqueue);
-    else if (w == "rise") e = integer(1, INT_MAX, out.rise);
-    else if (w == "fall") e = integer(1, INT_MAX, out.fall);
-    else if (w == "error-limit") e = integer(0, INT_MAX, out.error_limit);
-    else if (w == "inter") e = time(out.inter_ms);
-    else if (w == "fastinter") e = time(out.fastinter_ms);
-    else if (w == "downinter") e = time(out.downinter_ms);
+    if (w == "check")
+      out.check = true;
+    else if (w == "no-check")
+      out.check = false;
+    else if (w == "backup")
+      out.backup = true;
+    else if (w == "non-backup")
+      out.backup = false;
+    else if (w == "disabled")
+      out.disabled = true;
+    else if (w == "enabled")
+      out.disabled = false;
+    else if (w == "weight")
+      e = integer(0, 256, out.weight);
+    else if (w == "maxconn")
+      e = integer(0, INT_MAX, out.maxconn);
+    else if (w == "maxqueue")
+      e = integer(0, INT_MAX, out.maxqueue);
+    else if (w == "rise")
+      e = integer(1, INT_MAX, out.rise);
+    else if (w == "fall")
+      e = integer(1, INT_MAX, out.fall);
+    else if (w == "error-limit")
+      e = integer(0, INT_MAX, out.error_limit);
+    else if (w == "inter")
+      e = time(out.inter_ms);
+    else if (w == "fastinter")
+      e = time(out.fastinter_ms);
+    else if (w == "downinter")
+      e = time(out.downinter_ms);
     else if (w == "port") {
       int p = 0;
       e = integer(1, 65535, p);
@@ -451,8 +491,10 @@ bool parse_yaml(std::string_view text, const std::string& file, MembershipSettin
     std::string s;
     if (key == "node") {
       if (y.scalar(v, key, s)) {
-        if (s.empty()) y.error(v, key, "must not be empty");
-        else out.node = s;
+        if (s.empty())
+          y.error(v, key, "must not be empty");
+        else
+          out.node = s;
       }
     } else if (key == "bind") {
       apply_address(y, v, key, 7946, true, out.bind_ip, out.bind_port);
@@ -469,20 +511,25 @@ bool parse_yaml(std::string_view text, const std::string& file, MembershipSettin
       std::vector<std::string> list;
       if (y.string_list(v, key, list))
         for (auto& j : list) {
-          if (j.empty()) y.error(v, key, "empty address");
-          else out.join.push_back(j);
+          if (j.empty())
+            y.error(v, key, "empty address");
+          else
+            out.join.push_back(j);
         }
     } else if (key == "retry_interval") {
       std::chrono::milliseconds d{};
       if (!y.scalar(v, key, s)) continue;
       if (!parse_go_duration(s, d) || d.count() <= 0)
         y.error(v, key, "expected a duration such as 30s, got '" + s + "'");
-      else out.retry_interval = d;
+      else
+        out.retry_interval = d;
     } else if (key == "retry_max") {
       long long n = 0;
       if (!y.scalar(v, key, s)) continue;
-      if (!parse_uint(s, 0, INT_MAX, n)) y.error(v, key, "expected a count >= 0, got '" + s + "'");
-      else out.retry_max = static_cast<int>(n);
+      if (!parse_uint(s, 0, INT_MAX, n))
+        y.error(v, key, "expected a count >= 0, got '" + s + "'");
+      else
+        out.retry_max = static_cast<int>(n);
     } else if (key == "replay" || key == "replay_on_join") {
       set_bool(y, v, key, out.replay);
     } else if (key == "tags") {
@@ -493,8 +540,10 @@ bool parse_yaml(std::string_view text, const std::string& file, MembershipSettin
       }
     } else if (key == "encrypt" || key == "encrypt_key") {
       if (y.scalar(v, key, s)) {
-        if (auto e = check_encrypt(s); !e.empty()) y.error(v, key, e);
-        else out.encrypt = s;
+        if (auto e = check_encrypt(s); !e.empty())
+          y.error(v, key, e);
+        else
+          out.encrypt = s;
       }
     } else if (key == "event_handlers") {
       std::vector<std::string> list;
@@ -503,7 +552,8 @@ bool parse_yaml(std::string_view text, const std::string& file, MembershipSettin
           std::string err;
           if (!parse_handler(list[i], &err))
             y.error(v.IsSequence() ? v[i] : v, key + "[" + std::to_string(i) + "]", err);
-          else out.event_handlers.push_back(list[i]);
+          else
+            out.event_handlers.push_back(list[i]);
         }
       }
     } else if (key == "pools") {
@@ -574,8 +624,10 @@ bool parse_flags(const std::vector<std::string>& args, MembershipSettings& out,
   for (std::size_t i = 0; i < args.size();) {
     int n = consume_flag(args, i, out, errors);
     if (n == 0) {
-      if (rest) rest->push_back(args[i]);
-      else errors.push_back("unknown membership flag '" + args[i] + "'");
+      if (rest)
+        rest->push_back(args[i]);
+      else
+        errors.push_back("unknown membership flag '" + args[i] + "'");
       ++i;
     } else {
       i += static_cast<std::size_t>(n);
@@ -591,14 +643,15 @@ bool finalize(MembershipSettings& s, const config::Config* cfg, std::vector<std:
   if (s.advertise_ip.empty() == false && s.advertise_port == 0) s.advertise_port = s.bind_port;
   for (std::size_t i = 0; i < s.pools.size(); ++i) {
     const PoolRule& r = s.pools[i];
-    std::string where = r.where.file.empty() ? src : r.where.file + ":" + std::to_string(r.where.line);
+    std::string where =
+        r.where.file.empty() ? src : r.where.file + ":" + std::to_string(r.where.line);
     std::string key = "pools[" + std::to_string(i) + "].backend";
     if (cfg != nullptr && !r.backend.empty()) {
       const config::Proxy* p = cfg->find_backend(r.backend);
       if (p == nullptr)
-        errors.push_back(where + ": " + key + ": no backend '" + r.backend + "' in " +
-                         (cfg->files.empty() ? std::string("the haproxy configuration")
-                                             : cfg->files.front()));
+        errors.push_back(
+            where + ": " + key + ": no backend '" + r.backend + "' in " +
+            (cfg->files.empty() ? std::string("the haproxy configuration") : cfg->files.front()));
     }
     for (std::size_t j = 0; j < i; ++j)
       if (s.pools[j].backend == r.backend && s.pools[j].match == r.match)

@@ -47,13 +47,13 @@ struct MembershipSettings {
   uint16_t rpc_port = 7373;
   std::string rpc_auth;  // optional RPC auth key (serf -rpc-auth)
 
-  std::vector<std::string> join;  // "host[:port]" seeds, retried with backoff
-  bool replay = false;            // replay user events on join (serf -replay)
+  std::vector<std::string> join;                    // "host[:port]" seeds, retried with backoff
+  bool replay = false;                              // replay user events on join (serf -replay)
   std::chrono::milliseconds retry_interval{30000};  // longest delay between join attempts
   int retry_max = 0;                                // 0: retry forever
 
   std::map<std::string, std::string> tags;
-  std::string encrypt;  // base64 key, 16/24/32 bytes once decoded
+  std::string encrypt;                      // base64 key, 16/24/32 bytes once decoded
   std::vector<std::string> event_handlers;  // Serf syntax, see handlers.h
   std::vector<PoolRule> pools;
 };
@@ -95,6 +95,11 @@ std::string parse_server_options(std::string_view text, config::Server& out);
 // Returns false when a given port is not 1..65535 or the host is empty.
 bool split_host_port(std::string_view text, uint16_t default_port, std::string& host,
                      uint16_t& port);
+
+// Delay before join attempt number `attempt` (0 = the first retry): 1 s,
+// doubling, capped at retry_interval. The member calls it while a seed
+// has not answered; stop after retry_max attempts when retry_max > 0.
+std::chrono::milliseconds join_backoff(const MembershipSettings& s, int attempt);
 
 // The host name as serf uses it for the default node name.
 std::string default_node_name();

@@ -53,7 +53,8 @@ TEST(Handlers, ParseSerfSyntax) {
   MemberEvent other{MemberEvent::Type::User, {}, "other", "", 1, false, 0};
   EXPECT_TRUE(h->matches(deploy));
   EXPECT_FALSE(h->matches(other));
-  EXPECT_TRUE(parse_handler("query:q=/q.sh")->matches({MemberEvent::Type::Query, {}, "q", "", 1, false, 0}));
+  EXPECT_TRUE(parse_handler("query:q=/q.sh")
+                  ->matches({MemberEvent::Type::Query, {}, "q", "", 1, false, 0}));
   EXPECT_TRUE(parse_handler("user=/u.sh")->matches(other));
   EXPECT_FALSE(parse_handler("member-join=/j.sh")->matches(other));
 
@@ -104,10 +105,10 @@ TEST(Handlers, UserEventAndQueryMatchRecordedSerf) {
   EXPECT_EQ(inv.stdin_data, "hello world\n");
   auto env = inv.env_extra;
   std::sort(env.begin(), env.end());
-  EXPECT_EQ(env, (std::vector<std::string>{"SERF_EVENT=user", "SERF_SELF_NAME=a1",
-                                           "SERF_SELF_ROLE=balancer", "SERF_TAG_DC=lab",
-                                           "SERF_TAG_ROLE=balancer", "SERF_USER_EVENT=deploy",
-                                           "SERF_USER_LTIME=1"}));
+  EXPECT_EQ(
+      env, (std::vector<std::string>{
+               "SERF_EVENT=user", "SERF_SELF_NAME=a1", "SERF_SELF_ROLE=balancer", "SERF_TAG_DC=lab",
+               "SERF_TAG_ROLE=balancer", "SERF_USER_EVENT=deploy", "SERF_USER_LTIME=1"}));
   MemberEvent q{MemberEvent::Type::Query, {}, "q1", "qpayload", 1, false, 42};
   inv = build_invocation("/h.sh", self_a1(), q);
   EXPECT_EQ(inv.stdin_data, "qpayload\n");
@@ -115,10 +116,10 @@ TEST(Handlers, UserEventAndQueryMatchRecordedSerf) {
   EXPECT_EQ(inv.query_id, 42u);
   env = inv.env_extra;
   std::sort(env.begin(), env.end());
-  EXPECT_EQ(env, (std::vector<std::string>{"SERF_EVENT=query", "SERF_QUERY_LTIME=1",
-                                           "SERF_QUERY_NAME=q1", "SERF_SELF_NAME=a1",
-                                           "SERF_SELF_ROLE=balancer", "SERF_TAG_DC=lab",
-                                           "SERF_TAG_ROLE=balancer"}));
+  EXPECT_EQ(
+      env, (std::vector<std::string>{"SERF_EVENT=query", "SERF_QUERY_LTIME=1", "SERF_QUERY_NAME=q1",
+                                     "SERF_SELF_NAME=a1", "SERF_SELF_ROLE=balancer",
+                                     "SERF_TAG_DC=lab", "SERF_TAG_ROLE=balancer"}));
   // Payload already ending in a newline, and an empty one, are left alone.
   user.payload = "x\n";
   EXPECT_EQ(build_invocation("/h.sh", self_a1(), user).stdin_data, "x\n");
@@ -139,8 +140,10 @@ TEST(Handlers, RunsScriptWithStdinEnvAndOutput) {
   std::vector<InvocationResult> done;
   std::mutex mu;
   {
-    Handlers h({*parse_handler("member-join=cat > " + out + ".stdin; env | grep -E "
-                               "'^(SERF_|HERD_TEST)' | sort > " + out + ".env; echo hi; exit 3"),
+    Handlers h({*parse_handler("member-join=cat > " + out +
+                               ".stdin; env | grep -E "
+                               "'^(SERF_|HERD_TEST)' | sort > " +
+                               out + ".env; echo hi; exit 3"),
                 *parse_handler("member-leave=/bin/true")},
                [&](const InvocationResult& r) {
                  std::lock_guard lk(mu);
@@ -148,7 +151,8 @@ TEST(Handlers, RunsScriptWithStdinEnvAndOutput) {
                });
     auto t0 = std::chrono::steady_clock::now();
     EXPECT_EQ(h.dispatch({MemberEvent::Type::Join, {b1}, "", "", 0, false, 0}, self_a1()), 1);
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(50));  // non-blocking
+    EXPECT_LT(std::chrono::steady_clock::now() - t0,
+              std::chrono::milliseconds(50));  // non-blocking
     EXPECT_EQ(h.dispatch({MemberEvent::Type::User, {}, "x", "", 0, false, 0}, self_a1()), 0);
     h.wait_idle();
   }
@@ -177,7 +181,8 @@ TEST(Handlers, RunsInEventOrderOneAtATime) {
   {
     Handlers h({*parse_handler("sleep 0.05; echo $SERF_USER_EVENT >> " + path.string())});
     for (int i = 0; i < 5; ++i)
-      h.dispatch({MemberEvent::Type::User, {}, "e" + std::to_string(i), "", 0, false, 0}, self_a1());
+      h.dispatch({MemberEvent::Type::User, {}, "e" + std::to_string(i), "", 0, false, 0},
+                 self_a1());
     h.wait_idle();
   }
   EXPECT_EQ(slurp(path.string()), "e0\ne1\ne2\ne3\ne4\n");
@@ -190,7 +195,8 @@ TEST(Handlers, MatchesLiveSerfAgent) {
   auto dir = std::filesystem::temp_directory_path() / ("herd-serf-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   std::string d = dir.string();
-  std::string dump = "f=" + d + "/$SERF_EVENT.$$; cat > $f.stdin; env | grep '^SERF_' | sort > $f.env";
+  std::string dump =
+      "f=" + d + "/$SERF_EVENT.$$; cat > $f.stdin; env | grep '^SERF_' | sort > $f.env";
   int port = 20000 + getpid() % 20000;
   auto spawn = [&](std::vector<std::string> args) -> pid_t {
     pid_t pid = fork();
@@ -208,11 +214,13 @@ TEST(Handlers, MatchesLiveSerfAgent) {
     return pid;
   };
   std::string a_bind = "127.0.0.5:" + std::to_string(port);
-  pid_t a = spawn({"-node", "a1", "-bind", a_bind, "-rpc-addr", "127.0.0.5:" + std::to_string(port + 1),
-                   "-tag", "role=balancer", "-tag", "dc=lab", "-event-handler", "member-join=" + dump});
+  pid_t a =
+      spawn({"-node", "a1", "-bind", a_bind, "-rpc-addr", "127.0.0.5:" + std::to_string(port + 1),
+             "-tag", "role=balancer", "-tag", "dc=lab", "-event-handler", "member-join=" + dump});
   std::this_thread::sleep_for(std::chrono::milliseconds(700));
-  pid_t b = spawn({"-node", "b1", "-bind", "127.0.0.6:" + std::to_string(port), "-rpc-addr",
-                   "127.0.0.6:" + std::to_string(port + 1), "-tag", "role=backend", "-join", a_bind});
+  pid_t b =
+      spawn({"-node", "b1", "-bind", "127.0.0.6:" + std::to_string(port), "-rpc-addr",
+             "127.0.0.6:" + std::to_string(port + 1), "-tag", "role=backend", "-join", a_bind});
   // serf coalesces member events: b1's line may share a run with a1's.
   std::string stdin_b1, b1_line;
   for (int i = 0; i < 50 && stdin_b1.empty(); ++i) {
@@ -227,6 +235,13 @@ TEST(Handlers, MatchesLiveSerfAgent) {
         }
     }
   }
+  // The script writes .stdin, then .env.
+  std::string env_path =
+      stdin_b1.empty() ? std::string() : stdin_b1.substr(0, stdin_b1.size() - 6) + ".env";
+  for (int i = 0;
+       i < 40 && !env_path.empty() && slurp(env_path).find("SERF_TAG_ROLE") == std::string::npos;
+       ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   kill(b, SIGKILL);
   kill(a, SIGKILL);
   waitpid(b, nullptr, 0);
@@ -235,12 +250,12 @@ TEST(Handlers, MatchesLiveSerfAgent) {
     std::filesystem::remove_all(dir);
     GTEST_SKIP() << "serf agents did not join on loopback";
   }
-  std::string env_path = stdin_b1.substr(0, stdin_b1.size() - 6) + ".env";
   MemberInfo b1;
   b1.name = "b1";
   b1.addr = "127.0.0.6";
   b1.tags = {{"role", "backend"}};
-  Invocation inv = build_invocation("x", self_a1(), {MemberEvent::Type::Join, {b1}, "", "", 0, false, 0});
+  Invocation inv =
+      build_invocation("x", self_a1(), {MemberEvent::Type::Join, {b1}, "", "", 0, false, 0});
   EXPECT_EQ(b1_line, inv.stdin_data);
   auto env = inv.env_extra;
   std::sort(env.begin(), env.end());

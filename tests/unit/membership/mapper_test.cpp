@@ -104,7 +104,7 @@ TEST_F(Fixture, JoinAddsUsableServerAtOnceWithoutCheck) {
   EXPECT_EQ(s->addr.to_string(), "10.0.0.1:3000");
   EXPECT_EQ(s->weight, 5);
   EXPECT_EQ(s->maxconn, 10);
-  EXPECT_EQ(s->id, 2);  // after static1
+  EXPECT_EQ(s->id, 2);                           // after static1
   EXPECT_NE(find("nodes", "static1"), nullptr);  // config servers coexist
   // The balancer can pick it.
   auto snap = pool.current();
@@ -133,8 +133,8 @@ TEST_F(Fixture, JoinWithCheckWaitsForFirstCheck) {
 TEST_F(Fixture, NonMatchingMembersAreIgnored) {
   MemberMapper m(io, writer, {rule("nodes")}, hooks());
   uint64_t v = pool.version();
-  m.apply(ev(MemberEvent::Type::Join, {member("lb", "10.0.0.9", {{"role", "balancer"}}),
-                                       member("x", "10.0.0.8", {})}));
+  m.apply(ev(MemberEvent::Type::Join,
+             {member("lb", "10.0.0.9", {{"role", "balancer"}}), member("x", "10.0.0.8", {})}));
   EXPECT_EQ(pool.version(), v);  // nothing changed, nothing published
   EXPECT_TRUE(m.managed().empty());
   EXPECT_EQ(m.describe().size(), 2u);

@@ -151,12 +151,14 @@ struct RpcFixture : ::testing::Test {
 };
 
 TEST(RpcMember, EncodesAddrBytesAndStatus) {
-  auto m = to_rpc_member(FakeBackend::mk("x", "127.0.0.12", {{"a", "b"}}, MemberInfo::Status::Leaving));
+  auto m =
+      to_rpc_member(FakeBackend::mk("x", "127.0.0.12", {{"a", "b"}}, MemberInfo::Status::Leaving));
   EXPECT_EQ(m.addr, (Bytes{127, 0, 0, 12}));
   EXPECT_EQ(m.status, "leaving");
   EXPECT_EQ(m.protocol_max, 5);
   EXPECT_EQ(m.delegate_cur, 4);
-  EXPECT_EQ(to_rpc_member(FakeBackend::mk("y", "::1", {}, MemberInfo::Status::Alive)).addr.size(), 16u);
+  EXPECT_EQ(to_rpc_member(FakeBackend::mk("y", "::1", {}, MemberInfo::Status::Alive)).addr.size(),
+            16u);
 }
 
 TEST_F(RpcFixture, SerfMembersCli) {
@@ -196,7 +198,8 @@ TEST_F(RpcFixture, SerfJoinLeaveForceLeaveEventTagsInfoCli) {
   int rc = -1;
   std::string out = serf("join -rpc-addr=" + addr + " s1:7946 s2", &rc);
   EXPECT_EQ(rc, 0) << out;
-  EXPECT_NE(out.find("Successfully joined cluster by contacting 2 nodes."), std::string::npos) << out;
+  EXPECT_NE(out.find("Successfully joined cluster by contacting 2 nodes."), std::string::npos)
+      << out;
   out = serf("join -rpc-addr=" + addr + " -replay nowhere", &rc);
   EXPECT_NE(rc, 0) << out;
   EXPECT_NE(out.find("no route to nowhere"), std::string::npos) << out;
@@ -249,9 +252,7 @@ struct RawClient {
   asio::io_context cio;
   asio::ip::tcp::socket sock{cio};
   rpc::StreamDecoder dec;
-  explicit RawClient(uint16_t port) {
-    sock.connect({asio::ip::make_address("127.0.0.1"), port});
-  }
+  explicit RawClient(uint16_t port) { sock.connect({asio::ip::make_address("127.0.0.1"), port}); }
   template <class T>
   void send(const std::string& cmd, uint64_t seq, const T* body) {
     Bytes out = rpc::encode(rpc::RequestHeader{cmd, seq});

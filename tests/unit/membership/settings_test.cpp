@@ -102,8 +102,10 @@ TEST(MembershipSettings, ErrorsNameKeyFileAndLine) {
       {"bind: 1.2.3.4:99999\n", "m.yaml:1: bind: expected ip:port"},
       {"encrypt: notbase64!\n", "m.yaml:1: encrypt: not valid base64"},
       {"encrypt: aGVsbG8=\n", "encrypt: key must be 16, 24 or 32 bytes"},
-      {"event_handlers: [ \"member-joined=/x\" ]\n", "event_handlers[0]: invalid event filter 'member-joined'"},
-      {"pools:\n  - backend: nodes\n    port: 0\n", "m.yaml:3: pools[0].port: expected a port 1..65535"},
+      {"event_handlers: [ \"member-joined=/x\" ]\n",
+       "event_handlers[0]: invalid event filter 'member-joined'"},
+      {"pools:\n  - backend: nodes\n    port: 0\n",
+       "m.yaml:3: pools[0].port: expected a port 1..65535"},
       {"pools:\n  - backend: nodes\n", "pools[0].port: missing"},
       {"pools:\n  - port: 80\n", "pools[0].backend: missing"},
       {"pools:\n  - backend: b\n    port: 80\n    port_tag: p\n", "give either port or port_tag"},
@@ -151,13 +153,30 @@ TEST(MembershipSettings, LoadFileMissing) {
 TEST(MembershipSettings, SerfStyleFlags) {
   MembershipSettings s;
   std::vector<std::string> errors, rest;
-  std::vector<std::string> args = {"-f",         "haproxy.cfg", "-node",      "lb1",
-                                   "-bind=127.0.0.1:8946",       "--advertise", "10.0.0.1",
-                                   "-rpc-addr",  "127.0.0.1:9373", "-join",     "s1",
-                                   "-retry-join=s2:7946",        "-tag",        "role=balancer",
-                                   "--tag=dc=lab", "-encrypt",   "cg8StVXbQJ0gPvMd9o7yrg==",
-                                   "-event-handler", "user:deploy=/bin/deploy", "-replay",
-                                   "-retry-interval", "1m30s",   "-retry-max",  "5",
+  std::vector<std::string> args = {"-f",
+                                   "haproxy.cfg",
+                                   "-node",
+                                   "lb1",
+                                   "-bind=127.0.0.1:8946",
+                                   "--advertise",
+                                   "10.0.0.1",
+                                   "-rpc-addr",
+                                   "127.0.0.1:9373",
+                                   "-join",
+                                   "s1",
+                                   "-retry-join=s2:7946",
+                                   "-tag",
+                                   "role=balancer",
+                                   "--tag=dc=lab",
+                                   "-encrypt",
+                                   "cg8StVXbQJ0gPvMd9o7yrg==",
+                                   "-event-handler",
+                                   "user:deploy=/bin/deploy",
+                                   "-replay",
+                                   "-retry-interval",
+                                   "1m30s",
+                                   "-retry-max",
+                                   "5",
                                    "-db"};
   ASSERT_TRUE(parse_flags(args, s, errors, &rest)) << joined(errors);
   EXPECT_EQ(rest, (std::vector<std::string>{"-f", "haproxy.cfg", "-db"}));
@@ -237,6 +256,18 @@ TEST(MembershipSettings, ServerOptions) {
   EXPECT_EQ(d.weight, 1);
   EXPECT_NE(parse_server_options("inter", d), "");
   EXPECT_NE(parse_server_options("inter 0", d), "");
+}
+
+TEST(MembershipSettings, JoinBackoffDoublesUpToRetryInterval) {
+  MembershipSettings s;
+  s.retry_interval = std::chrono::seconds(10);
+  EXPECT_EQ(join_backoff(s, 0), std::chrono::seconds(1));
+  EXPECT_EQ(join_backoff(s, 1), std::chrono::seconds(2));
+  EXPECT_EQ(join_backoff(s, 3), std::chrono::seconds(8));
+  EXPECT_EQ(join_backoff(s, 4), std::chrono::seconds(10));
+  EXPECT_EQ(join_backoff(s, 1000), std::chrono::seconds(10));
+  s.retry_interval = std::chrono::milliseconds(300);
+  EXPECT_EQ(join_backoff(s, 0), std::chrono::milliseconds(300));
 }
 
 TEST(MembershipSettings, SplitHostPort) {
