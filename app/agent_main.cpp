@@ -165,19 +165,21 @@ int agent_main(int argc, char** argv) {
     posix_spawnattr_setsigmask(&attr, &none);
     sigset_t def;
     sigemptyset(&def);
-    for (int sg : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD, SIGPIPE}) sigaddset(&def, sg);
+    for (int sg : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD, SIGPIPE})
+      sigaddset(&def, sg);
     posix_spawnattr_setsigdefault(&attr, &def);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     int rc = posix_spawnp(&child, cargv[0], nullptr, &attr, cargv.data(), environ);
     posix_spawnattr_destroy(&attr);
     if (rc != 0) {
-      std::fprintf(stderr, "herd agent: cannot start '%s': %s\n", cmd[0].c_str(), std::strerror(rc));
+      std::fprintf(stderr, "herd agent: cannot start '%s': %s\n", cmd[0].c_str(),
+                   std::strerror(rc));
       child = -1;
       exit_code = 127;
       leave_then(0);
     } else {
-      LogSink::stderr_line("NOTICE", "agent: started '" + cmd[0] + "' as pid " +
-                                         std::to_string(child));
+      LogSink::stderr_line("NOTICE",
+                           "agent: started '" + cmd[0] + "' as pid " + std::to_string(child));
     }
   }
 
@@ -338,8 +340,7 @@ int members_main(int argc, char** argv) {
       std::vector<std::string> row{m.name, ip + ":" + std::to_string(m.port), m.status, tags};
       if (detailed)
         row.push_back("protocol " + std::to_string(m.delegate_cur) + " [" +
-                      std::to_string(m.delegate_min) + ", " + std::to_string(m.delegate_max) +
-                      "]");
+                      std::to_string(m.delegate_min) + ", " + std::to_string(m.delegate_max) + "]");
       rows.push_back(std::move(row));
     }
     std::vector<std::size_t> w;

@@ -218,14 +218,14 @@ static bool start_membership(Wiring::Impl& m) {
     LogSink::stderr_line("ALERT", "membership: " + err);
     return false;
   }
-  m.registry.add(stats::CliCommand{
-      {"show", "members"},
-      "show members",
-      "show gossip members (name, address, state, incarnation, servers, tags)",
-      stats::Level::User,
-      [mp](stats::CliSession&, const std::vector<std::string>&) {
-        return stats::CliReply{mp->mapper->show_members()};
-      }});
+  m.registry.add(
+      stats::CliCommand{{"show", "members"},
+                        "show members",
+                        "show gossip members (name, address, state, incarnation, servers, tags)",
+                        stats::Level::User,
+                        [mp](stats::CliSession&, const std::vector<std::string>&) {
+                          return stats::CliReply{mp->mapper->show_members()};
+                        }});
   return true;
 }
 

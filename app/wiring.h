@@ -8,8 +8,8 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,8 +25,7 @@ class Wiring {
  public:
   Wiring(boost::asio::io_context& control, const config::Config& cfg, balancing::Pool& pool,
          balancing::PoolWriter& writer, balancing::ProcessLive& process, const LogSink& sink,
-         const std::string& membership_file,
-         std::vector<std::string> membership_flags = {});
+         const std::string& membership_file, std::vector<std::string> membership_flags = {});
   ~Wiring();
   proxy::Hooks proxy_hooks();
   // Starts health checks, runtime API listeners and membership. Prints an

@@ -1,12 +1,12 @@
 // membership/agent.cpp — see agent.h.
 #include "membership/agent.h"
 
+#include <algorithm>
+#include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-#include <algorithm>
-#include <array>
 #include <random>
 #include <tuple>
 
@@ -93,12 +93,23 @@ Parse parse_stream(const Bytes& buf, bool eof, const Keyring* kr, Bytes& inner) 
   complete = complete || plain[0] == static_cast<uint8_t>(memberlist::MessageType::kCompress);
   bool ok = false;
   switch (static_cast<memberlist::MessageType>(inner[0])) {
-    case memberlist::MessageType::kPushPull: ok = memberlist::decode_push_pull(inner).ok(); break;
-    case memberlist::MessageType::kPing: ok = memberlist::decode(inner).ok(); break;
-    case memberlist::MessageType::kUser: ok = memberlist::decode_stream_user(inner).ok(); break;
-    case memberlist::MessageType::kAckResp: ok = memberlist::decode(inner).ok(); break;
-    case memberlist::MessageType::kErr: ok = memberlist::decode(inner).ok(); break;
-    default: return Parse::Bad;
+    case memberlist::MessageType::kPushPull:
+      ok = memberlist::decode_push_pull(inner).ok();
+      break;
+    case memberlist::MessageType::kPing:
+      ok = memberlist::decode(inner).ok();
+      break;
+    case memberlist::MessageType::kUser:
+      ok = memberlist::decode_stream_user(inner).ok();
+      break;
+    case memberlist::MessageType::kAckResp:
+      ok = memberlist::decode(inner).ok();
+      break;
+    case memberlist::MessageType::kErr:
+      ok = memberlist::decode(inner).ok();
+      break;
+    default:
+      return Parse::Bad;
   }
   if (ok) return Parse::Done;
   return complete || eof || buf.size() > kMaxStream ? Parse::Bad : Parse::NeedMore;
@@ -307,60 +318,60 @@ void Agent::accept_tcp() {
 }
 
 void Agent::serve_stream(std::shared_ptr<Conn> c) {
-  c->sock.async_read_some(
-      asio::buffer(c->chunk), [this, c, alive = alive_](boost::system::error_code ec, std::size_t n) {
-        if (!*alive) return;
-        if (ec == asio::error::operation_aborted && !c->sock.is_open()) {
-          ++counters_.tcp_bad;  // timed out
-          return;
-        }
-        c->buf.insert(c->buf.end(), c->chunk.begin(), c->chunk.begin() + n);
-        const bool eof = static_cast<bool>(ec);
-        Bytes inner;
-        Parse p = parse_stream(c->buf, eof, keyring_ ? &*keyring_ : nullptr, inner);
-        if (p == Parse::NeedMore) return serve_stream(c);
-        if (p == Parse::Bad || !started_) {
-          ++counters_.tcp_bad;
-          c->deadline.cancel();
-          boost::system::error_code ig;
-          c->sock.close(ig);
-          return;
-        }
-        Bytes reply;
-        const auto type = static_cast<memberlist::MessageType>(inner[0]);
-        if (type == memberlist::MessageType::kPushPull) {
-          auto pp = memberlist::decode_push_pull(inner);
-          memberlist::PushPull mine{pp->join, swim_->local_state(), serf_push_pull_state()};
-          reply = memberlist::encode_push_pull(mine);
-          swim_->merge_remote_state(pp->nodes, now());
-          if (!pp->user_state.empty()) merge_serf_state(pp->user_state, pp->join);
-          ++counters_.push_pulls;
-          arm_timer();
-        } else if (type == memberlist::MessageType::kPing) {
-          auto m = memberlist::decode(inner);
-          const auto& ping = std::get<memberlist::Ping>(*m);
-          if (ping.node.empty() || ping.node == settings_.node)
-            reply = memberlist::encode(memberlist::AckResp{std::nullopt, ping.seq_no});
-        } else if (type == memberlist::MessageType::kUser) {
-          auto u = memberlist::decode_stream_user(inner);
-          on_user_message(*u);
-        }
-        if (reply.empty()) {
-          c->deadline.cancel();
-          boost::system::error_code ig;
-          c->sock.close(ig);
-          return;
-        }
-        if (keyring_) reply = keyring_->encrypt_stream(reply);
-        auto out = std::make_shared<Bytes>(std::move(reply));
-        asio::async_write(c->sock, asio::buffer(*out),
-                          [c, out](boost::system::error_code, std::size_t) {
-                            c->deadline.cancel();
-                            boost::system::error_code ig;
-                            c->sock.shutdown(tcp::socket::shutdown_both, ig);
-                            c->sock.close(ig);
-                          });
-      });
+  c->sock.async_read_some(asio::buffer(c->chunk), [this, c, alive = alive_](
+                                                      boost::system::error_code ec, std::size_t n) {
+    if (!*alive) return;
+    if (ec == asio::error::operation_aborted && !c->sock.is_open()) {
+      ++counters_.tcp_bad;  // timed out
+      return;
+    }
+    c->buf.insert(c->buf.end(), c->chunk.begin(), c->chunk.begin() + n);
+    const bool eof = static_cast<bool>(ec);
+    Bytes inner;
+    Parse p = parse_stream(c->buf, eof, keyring_ ? &*keyring_ : nullptr, inner);
+    if (p == Parse::NeedMore) return serve_stream(c);
+    if (p == Parse::Bad || !started_) {
+      ++counters_.tcp_bad;
+      c->deadline.cancel();
+      boost::system::error_code ig;
+      c->sock.close(ig);
+      return;
+    }
+    Bytes reply;
+    const auto type = static_cast<memberlist::MessageType>(inner[0]);
+    if (type == memberlist::MessageType::kPushPull) {
+      auto pp = memberlist::decode_push_pull(inner);
+      memberlist::PushPull mine{pp->join, swim_->local_state(), serf_push_pull_state()};
+      reply = memberlist::encode_push_pull(mine);
+      swim_->merge_remote_state(pp->nodes, now());
+      if (!pp->user_state.empty()) merge_serf_state(pp->user_state, pp->join);
+      ++counters_.push_pulls;
+      arm_timer();
+    } else if (type == memberlist::MessageType::kPing) {
+      auto m = memberlist::decode(inner);
+      const auto& ping = std::get<memberlist::Ping>(*m);
+      if (ping.node.empty() || ping.node == settings_.node)
+        reply = memberlist::encode(memberlist::AckResp{std::nullopt, ping.seq_no});
+    } else if (type == memberlist::MessageType::kUser) {
+      auto u = memberlist::decode_stream_user(inner);
+      on_user_message(*u);
+    }
+    if (reply.empty()) {
+      c->deadline.cancel();
+      boost::system::error_code ig;
+      c->sock.close(ig);
+      return;
+    }
+    if (keyring_) reply = keyring_->encrypt_stream(reply);
+    auto out = std::make_shared<Bytes>(std::move(reply));
+    asio::async_write(c->sock, asio::buffer(*out),
+                      [c, out](boost::system::error_code, std::size_t) {
+                        c->deadline.cancel();
+                        boost::system::error_code ig;
+                        c->sock.shutdown(tcp::socket::shutdown_both, ig);
+                        c->sock.close(ig);
+                      });
+  });
 }
 
 // ---- TCP: initiating push/pull ---------------------------------------------------
@@ -397,43 +408,44 @@ void Agent::push_pull(const std::string& host, uint16_t port, bool join,
   c->deadline.async_wait([finish](boost::system::error_code e) {
     if (!e) finish(false);
   });
-  c->sock.async_connect(tcp::endpoint(addr, port), [this, c, out, finish, join, alive = alive_](
-                                                       boost::system::error_code ec2) {
+  c->sock.async_connect(tcp::endpoint(addr, port), [this, c, out, finish, join,
+                                                    alive = alive_](boost::system::error_code ec2) {
     if (!*alive) return;
     if (ec2) return finish(false);
-    asio::async_write(c->sock, asio::buffer(*out), [this, c, out, finish, join, alive](
-                                                       boost::system::error_code ec3, std::size_t) {
-      if (!*alive) return;
-      if (ec3) return finish(false);
-      auto reader = std::make_shared<std::function<void()>>();
-      *reader = [this, c, finish, join, alive, reader] {
-        c->sock.async_read_some(
-            asio::buffer(c->chunk),
-            [this, c, finish, join, alive, reader](boost::system::error_code ec4, std::size_t n) {
-              if (!*alive) return;
-              if (ec4 == asio::error::operation_aborted) return finish(false);
-              c->buf.insert(c->buf.end(), c->chunk.begin(), c->chunk.begin() + n);
-              Bytes inner;
-              Parse p = parse_stream(c->buf, static_cast<bool>(ec4),
-                                     keyring_ ? &*keyring_ : nullptr, inner);
-              if (p == Parse::NeedMore) return (*reader)();
-              if (p == Parse::Bad || !started_ ||
-                  inner[0] != static_cast<uint8_t>(memberlist::MessageType::kPushPull)) {
-                ++counters_.tcp_bad;
-                *reader = nullptr;
-                return finish(false);
-              }
-              auto pp = memberlist::decode_push_pull(inner);
-              swim_->merge_remote_state(pp->nodes, now());
-              if (!pp->user_state.empty()) merge_serf_state(pp->user_state, join);
-              ++counters_.push_pulls;
-              arm_timer();
-              *reader = nullptr;
-              finish(true);
-            });
-      };
-      (*reader)();
-    });
+    asio::async_write(
+        c->sock, asio::buffer(*out),
+        [this, c, out, finish, join, alive](boost::system::error_code ec3, std::size_t) {
+          if (!*alive) return;
+          if (ec3) return finish(false);
+          auto reader = std::make_shared<std::function<void()>>();
+          *reader = [this, c, finish, join, alive, reader] {
+            c->sock.async_read_some(
+                asio::buffer(c->chunk), [this, c, finish, join, alive, reader](
+                                            boost::system::error_code ec4, std::size_t n) {
+                  if (!*alive) return;
+                  if (ec4 == asio::error::operation_aborted) return finish(false);
+                  c->buf.insert(c->buf.end(), c->chunk.begin(), c->chunk.begin() + n);
+                  Bytes inner;
+                  Parse p = parse_stream(c->buf, static_cast<bool>(ec4),
+                                         keyring_ ? &*keyring_ : nullptr, inner);
+                  if (p == Parse::NeedMore) return (*reader)();
+                  if (p == Parse::Bad || !started_ ||
+                      inner[0] != static_cast<uint8_t>(memberlist::MessageType::kPushPull)) {
+                    ++counters_.tcp_bad;
+                    *reader = nullptr;
+                    return finish(false);
+                  }
+                  auto pp = memberlist::decode_push_pull(inner);
+                  swim_->merge_remote_state(pp->nodes, now());
+                  if (!pp->user_state.empty()) merge_serf_state(pp->user_state, join);
+                  ++counters_.push_pulls;
+                  arm_timer();
+                  *reader = nullptr;
+                  finish(true);
+                });
+          };
+          (*reader)();
+        });
   });
 }
 
@@ -738,7 +750,8 @@ void Agent::merge_serf_state(ByteView user_state, bool join) {
 bool Agent::wait_broadcasts(swim::TimePoint deadline, std::function<void()> next) {
   bool peers = false;
   for (const auto& [name, n] : swim_->nodes())
-    if (name != settings_.node && (n.state == swim::State::kAlive || n.state == swim::State::kSuspect))
+    if (name != settings_.node &&
+        (n.state == swim::State::kAlive || n.state == swim::State::kSuspect))
       peers = true;
   if (!peers || swim_->pending_broadcasts() == 0 || now() >= deadline) {
     next();
@@ -813,7 +826,8 @@ void Agent::join(const std::vector<std::string>& addrs, bool replay,
     std::string host;
     uint16_t port = 7946;
     auto one = [this, remaining, joined, errors, done, a](bool ok) {
-      if (ok) ++*joined;
+      if (ok)
+        ++*joined;
       else
         *errors += (errors->empty() ? "" : "; ") + ("Failed to join " + a);
       if (--*remaining > 0) return;
@@ -850,8 +864,7 @@ std::string Agent::force_leave(const std::string& node, bool prune) {
   return "";
 }
 
-std::string Agent::user_event(const std::string& name, const std::string& payload,
-                              bool coalesce) {
+std::string Agent::user_event(const std::string& name, const std::string& payload, bool coalesce) {
   if (!started_) return "agent not running";
   if (name.size() + payload.size() > kUserEventSizeLimit)
     return "user event exceeds limit of " + std::to_string(kUserEventSizeLimit) + " bytes";
@@ -871,8 +884,8 @@ std::string Agent::update_tags(const std::map<std::string, std::string>& set,
   for (const auto& k : remove) tags.erase(k);
   Bytes meta = serf::encode_tags(tags);
   if (meta.size() > memberlist::kMetaMaxSize)
-    return "Encoded length of tags exceeds limit of " +
-           std::to_string(memberlist::kMetaMaxSize) + " bytes";
+    return "Encoded length of tags exceeds limit of " + std::to_string(memberlist::kMetaMaxSize) +
+           " bytes";
   tags_ = std::move(tags);
   swim_->update_meta(meta, now());
   if (auto it = members_.find(settings_.node); it != members_.end()) {
@@ -899,26 +912,25 @@ rpc::StatsResponse Agent::stats() {
                          {"max_procs", "1"},
                          {"goroutines", "0"},
                          {"cpu_count", "1"}}});
-  r.sections.push_back(
-      {"serf",
-       {{"members", std::to_string(members_.size())},
-        {"failed", std::to_string(failed)},
-        {"left", std::to_string(left)},
-        {"health_score", std::to_string(swim_ ? swim_->awareness() : 0)},
-        {"member_time", std::to_string(clock_.time())},
-        {"event_time", std::to_string(event_clock_.time())},
-        {"query_time", std::to_string(query_clock_.time())},
-        {"intent_queue", std::to_string(recent_intents_.size())},
-        {"event_queue", "0"},
-        {"query_queue", "0"},
-        {"encrypted", keyring_ ? "true" : "false"},
-        {"udp_in", std::to_string(counters_.udp_in)},
-        {"udp_bad", std::to_string(counters_.udp_bad)},
-        {"udp_unauthenticated", std::to_string(counters_.udp_unauth)},
-        {"tcp_in", std::to_string(counters_.tcp_in)},
-        {"tcp_bad", std::to_string(counters_.tcp_bad)},
-        {"push_pulls", std::to_string(counters_.push_pulls)},
-        {"serf_bad", std::to_string(counters_.serf_bad)}}});
+  r.sections.push_back({"serf",
+                        {{"members", std::to_string(members_.size())},
+                         {"failed", std::to_string(failed)},
+                         {"left", std::to_string(left)},
+                         {"health_score", std::to_string(swim_ ? swim_->awareness() : 0)},
+                         {"member_time", std::to_string(clock_.time())},
+                         {"event_time", std::to_string(event_clock_.time())},
+                         {"query_time", std::to_string(query_clock_.time())},
+                         {"intent_queue", std::to_string(recent_intents_.size())},
+                         {"event_queue", "0"},
+                         {"query_queue", "0"},
+                         {"encrypted", keyring_ ? "true" : "false"},
+                         {"udp_in", std::to_string(counters_.udp_in)},
+                         {"udp_bad", std::to_string(counters_.udp_bad)},
+                         {"udp_unauthenticated", std::to_string(counters_.udp_unauth)},
+                         {"tcp_in", std::to_string(counters_.tcp_in)},
+                         {"tcp_bad", std::to_string(counters_.tcp_bad)},
+                         {"push_pulls", std::to_string(counters_.push_pulls)},
+                         {"serf_bad", std::to_string(counters_.serf_bad)}}});
   std::vector<std::pair<std::string, std::string>> t(tags_.begin(), tags_.end());
   r.sections.push_back({"tags", t});
   return r;

@@ -64,7 +64,7 @@ class Agent : public RpcBackend, public swim::Transport {
 
   struct Counters {
     uint64_t udp_in = 0, udp_out = 0;
-    uint64_t udp_bad = 0;    // undecodable (bad CRC, bad msgpack, ...)
+    uint64_t udp_bad = 0;     // undecodable (bad CRC, bad msgpack, ...)
     uint64_t udp_unauth = 0;  // failed decryption or plaintext while keyed
     uint64_t tcp_in = 0;
     uint64_t tcp_bad = 0;     // undecodable or unauthenticated streams
@@ -138,8 +138,7 @@ class Agent : public RpcBackend, public swim::Transport {
   void arm_timer();
   void on_timer();
   void schedule_push_pull();
-  void push_pull(const std::string& host, uint16_t port, bool join,
-                 std::function<void(bool)> done);
+  void push_pull(const std::string& host, uint16_t port, bool join, std::function<void(bool)> done);
   void join_seeds_attempt();
 
   // Serf layer.

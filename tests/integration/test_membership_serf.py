@@ -304,6 +304,29 @@ class TestMembershipSerf(unittest.TestCase):
                 break
             time.sleep(0.1)
         self.assertEqual(self.members_table(out)["herd-lb"][2], "alive", out)
+        # Garbage and plaintext are counted and dropped, never fatal.
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for pkt in (b"", b"\x00", b"\x01" * 40, b"\x0c\x00\x00\x00\x00\x07", os.urandom(300)):
+            u.sendto(pkt, (LB_IP, 7946))
+        u.close()
+        for data in (b"\x06\xff\xff", b"\x0a\x00\x00\x00\x10" + os.urandom(16), os.urandom(64)):
+            try:
+                s = socket.create_connection((LB_IP, 7946), timeout=2)
+                s.sendall(data)
+                s.shutdown(socket.SHUT_WR)
+                s.recv(100)
+                s.close()
+            except OSError:
+                pass
+        time.sleep(0.3)
+        r = subprocess.run([SERF, "info", "-rpc-addr", f"{LB_IP}:{self.rpc}"], capture_output=True,
+                           text=True, timeout=10)
+        info = dict(l.strip().split(" = ", 1) for l in r.stdout.splitlines() if " = " in l)
+        self.assertGreaterEqual(int(info["udp_unauthenticated"]), 4, r.stdout)
+        self.assertGreaterEqual(int(info["tcp_bad"]), 3, r.stdout)
+        self.assertIsNone(self.herd.poll())
+        self.assertEqual(self.members_table(self.serf_members(f"{LB_IP}:{self.rpc}")[1])["web1"][2],
+                         "alive")
         # An agent without the key cannot join.
         p, log = self.serf_agent("web9", "127.0.0.29")
         time.sleep(2)
