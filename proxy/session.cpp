@@ -385,6 +385,8 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
 
+    // Protocol upgrade (WebSocket...): Connection: upgrade plus an Upgrade header.
+    upgrade_ = req_.upgrade && !header_value(rv, "upgrade").empty() && body_len_ == 0;
     // Build the head we send to servers (once; reused on retries).
     build_server_head(rv, *bcfg, http10_close);
 
@@ -656,7 +658,8 @@ class Session : public std::enable_shared_from_this<Session> {
     for (size_t i = 0; i < req_.nfields; ++i) {
       if (drop[i]) continue;
       auto n = req_.name(base, i);
-      if (is_hop_by_hop(n)) continue;
+      // An upgrade request keeps its Connection header where it is, as HAProxy does.
+      if (is_hop_by_hop(n) && !(upgrade_ && http1::iequals(n, "connection"))) continue;
       if (req_.chunked && http1::iequals(n, "content-length")) continue;
       auto v = req_.value(base, i);
       if (strip_cookie_hdr && http1::iequals(n, "cookie")) {
@@ -700,7 +703,9 @@ class Session : public std::enable_shared_from_this<Session> {
     server_close_ = b.conn_mode != config::HttpConnMode::KeepAlive ||
                     fe_.cfg->conn_mode == config::HttpConnMode::ServerClose ||
                     fe_.cfg->conn_mode == config::HttpConnMode::Close;
-    if (server_close_)
+    if (upgrade_)
+      ;  // the client's own `connection: upgrade` was forwarded above
+    else if (server_close_)
       out_ += "connection: close\r\n";
     else if (req_.version == 10)
       out_ += "connection: keep-alive\r\n";
@@ -781,6 +786,10 @@ class Session : public std::enable_shared_from_this<Session> {
     rr.t_response = static_cast<long>(ms_since(rstart));
     rr.status = resp.status;
     const char* sb = sbuf_.get();
+    if (resp.status == 101 && upgrade_) {
+      co_await tunnel(b, sn, resp, rr);
+      co_return rr;
+    }
 
     // Response framing.
     const bool has_body = http1::response_has_body(method_, resp.status) && resp.status != 101;
@@ -933,6 +942,78 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   bool req_version_10() const { return req_is_10_; }
+
+  // 101 Switching Protocols: forward the head as the server sent it (names
+  // lower-cased), then copy bytes both ways until either side closes. The
+  // deadline is `timeout tunnel` (else client/server) from the last byte.
+  asio::awaitable<void> tunnel(const config::Proxy& b, size_t sn, const http1::Head& resp,
+                               RelayResult& rr) {
+    const char* sb = sbuf_.get();
+    out_.clear();
+    out_.append(sb, resp.head_len);
+    // Lower-case header names in place, as for every response.
+    size_t line = out_.find('\n') + 1;
+    while (line < out_.size() && out_[line] != '\r' && out_[line] != '\n') {
+      for (size_t i = line; i < out_.size() && out_[i] != ':'; ++i)
+        if (out_[i] >= 'A' && out_[i] <= 'Z') out_[i] = static_cast<char>(out_[i] + 32);
+      line = out_.find('\n', line) + 1;
+    }
+    out_.append(sb + resp.head_len, sn - resp.head_len);
+    const int64_t idle = b.timeouts.tunnel ? b.timeouts.tunnel
+                         : fe_.cfg->timeouts.tunnel
+                             ? fe_.cfg->timeouts.tunnel
+                             : std::max(fe_timeout_client(), b.timeouts.server);
+    set_deadline(Phase::ClientWrite, idle);
+    auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(out_), nothrow);
+    rr.client_started = true;
+    rr.bytes_out += wn;
+    if (wec) {
+      rr.client_failed = true;
+      co_return;
+    }
+    // Client bytes that arrived after the request head belong to the tunnel.
+    if (cend_ > cbeg_ + req_.head_len) {
+      auto [ec, n] = co_await asio::async_write(
+          upstream_,
+          asio::buffer(cbuf_.get() + cbeg_ + req_.head_len, cend_ - cbeg_ - req_.head_len),
+          nothrow);
+      (void)n;
+      if (ec) co_return;
+    }
+    cbeg_ = cend_ = 0;
+    auto self = shared_from_this();
+    auto copy = [self, idle](tcp::socket& from, tcp::socket& to, char* buf,
+                             uint64_t* counted) -> asio::awaitable<void> {
+      for (;;) {
+        auto [ec, n] = co_await from.async_read_some(asio::buffer(buf, kBufSize), nothrow);
+        if (ec) break;
+        self->set_deadline(Phase::ClientBody, idle);
+        auto [wec2, wn2] = co_await asio::async_write(to, asio::buffer(buf, n), nothrow);
+        if (wec2) break;
+        if (counted) *counted += wn2;
+      }
+      boost::system::error_code ign;
+      to.shutdown(tcp::socket::shutdown_send, ign);
+    };
+    // Client -> server runs beside; server -> client here. Each ends on EOF,
+    // error or the shared deadline, then half-closes the other side.
+    auto up_done = std::make_shared<bool>(false);
+    auto wake = std::make_shared<asio::steady_timer>(w_.ioc, Clock::time_point::max());
+    asio::co_spawn(w_.ioc, copy(client_, upstream_, cbuf_.get(), nullptr),
+                   [up_done, wake](std::exception_ptr) {
+                     *up_done = true;
+                     wake->cancel();
+                   });
+    co_await copy(upstream_, client_, sbuf_.get(), &rr.bytes_out);
+    if (!*up_done) {
+      boost::system::error_code ign;
+      client_.cancel(ign);
+      co_await wake->async_wait(nothrow);
+    }
+    boost::system::error_code ign;
+    upstream_.close(ign);
+    rr.keep_client = false;
+  }
 
   // Streams the rest of the request body from the client to the server.
   asio::awaitable<void> pump_request_body(int64_t client_timeout) {
@@ -1108,7 +1189,7 @@ class Session : public std::enable_shared_from_this<Session> {
   int64_t body_len_ = 0;  // -2 chunked
   int64_t body_left_ = 0;
   bool pump_done_ = true, pump_failed_ = false;
-  bool is_head_ = false, req_is_10_ = false, server_close_ = false;
+  bool is_head_ = false, req_is_10_ = false, server_close_ = false, upgrade_ = false;
   std::string method_;
   std::string request_target_;
   std::string request_line_;

@@ -150,6 +150,15 @@ class Backend:
                 body, buf = read_body(c, hdrs, buf, no_body=False)
                 with self.lock:
                     self.requests.append(head)
+                if "upgrade" in dict(hdrs):
+                    # Switch protocols, then echo every byte (a WebSocket-like tunnel).
+                    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: echo\r\n"
+                              b"connection: upgrade\r\n\r\n" + (self.name + "\n").encode() + buf)
+                    while True:
+                        d = c.recv(65536)
+                        if not d:
+                            return
+                        c.sendall(d)
                 q = urllib.parse.parse_qs(urllib.parse.urlsplit(target).query)
                 if "sleep" in q:
                     time.sleep(float(q["sleep"][0]))

@@ -204,6 +204,38 @@ class TestMaxconn(ParityCase):
         self.assertEqual(self.assert_same(self.run_both(cfg, scenario)), (b"", b"HTTP/1.1 200 OK"))
 
 
+class TestUpgrade(ParityCase):
+    def test_upgrade_switches_to_a_tunnel(self):
+        def scenario(port, backends):
+            s = socket.create_connection(("127.0.0.1", port), timeout=3)
+            s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+            data = b""
+            while b"s1\n" not in data:
+                d = s.recv(4096)
+                if not d:
+                    break
+                data += d
+            head = data.split(b"\r\n\r\n")[0]
+            echoed = []
+            for msg in (b"ping", b"x" * 70000):
+                s.sendall(msg)
+                got = b""
+                while len(got) < len(msg):
+                    d = s.recv(65536)
+                    if not d:
+                        break
+                    got += d
+                echoed.append(got == msg)
+            s.close()
+            seen = backends[0].requests[-1].decode()
+            return head, echoed, "connection: upgrade" in seen.lower(), "upgrade: echo" in seen.lower()
+
+        head, echoed, conn_fwd, upg_fwd = self.assert_same(self.run_both(lambda p, b: lab_cfg(p, b), scenario))
+        self.assertTrue(head.startswith(b"HTTP/1.1 101 Switching Protocols"))
+        self.assertEqual(echoed, [True, True])
+        self.assertTrue(conn_fwd and upg_fwd)
+
+
 class TestExpectContinue(ParityCase):
     def test_100_continue_is_relayed(self):
         def scenario(port, backends):
