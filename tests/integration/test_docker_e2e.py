@@ -22,6 +22,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -197,7 +198,20 @@ class DockerE2E(unittest.TestCase):
             except (OSError, AssertionError, http.client.HTTPException) as e:
                 last = f"{type(e).__name__}: {e}"
             time.sleep(0.25)
-        self.fail_with_logs(f"pool never became {sorted(expected)} (up={up}); last: {last}")
+        self.fail_with_logs(f"pool never became {sorted(expected)} (up={up}); last: {last}\n"
+                            f"runtime API `show members`:\n{self.api('show members')}")
+
+    def api(self, command):
+        """One runtime API command on the published port 9999 of ha."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.api_port), timeout=5) as s:
+                s.sendall(command.encode() + b"\n")
+                out = b""
+                while chunk := s.recv(65536):
+                    out += chunk
+            return out.decode(errors="replace")
+        except OSError as e:
+            return f"({type(e).__name__}: {e})"
 
     def scale(self, n):
         self.compose("up", "-d", "--no-recreate", "--scale", f"webapp={n}", timeout=180)
