@@ -169,7 +169,13 @@ int agent_main(int argc, char** argv) {
       sigaddset(&def, sg);
     posix_spawnattr_setsigdefault(&attr, &def);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    int rc = posix_spawnp(&child, cargv[0], nullptr, &attr, cargv.data(), environ);
+    // The child gets stdin/stdout/stderr only: not the gossip and RPC
+    // sockets, which would otherwise stay bound after the agent exits.
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    int rc = posix_spawnp(&child, cargv[0], &fa, &attr, cargv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rc != 0) {
       std::fprintf(stderr, "herd agent: cannot start '%s': %s\n", cmd[0].c_str(),

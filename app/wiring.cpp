@@ -2,7 +2,9 @@
 #include "app/wiring.h"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <map>
+#include <mutex>
 
 #include "health/checker.h"
 #include "membership/agent.h"
@@ -18,6 +20,18 @@
 namespace herd::app {
 
 struct Wiring::Impl {
+  Impl(boost::asio::io_context& control_, const config::Config& cfg_, balancing::Pool& pool_,
+       balancing::PoolWriter& writer_, balancing::ProcessLive& process_, const LogSink& sink_,
+       std::string membership_file_, std::vector<std::string> membership_flags_)
+      : control(control_),
+        cfg(cfg_),
+        pool(pool_),
+        writer(writer_),
+        process(process_),
+        sink(sink_),
+        membership_file(std::move(membership_file_)),
+        membership_flags(std::move(membership_flags_)) {}
+
   boost::asio::io_context& control;
   const config::Config& cfg;
   balancing::Pool& pool;
@@ -40,6 +54,21 @@ struct Wiring::Impl {
   std::unique_ptr<membership::RpcServer> rpc;
   std::unique_ptr<membership::Agent> agent;
 
+  // The members table of the stats page, rendered on the control thread
+  // (the mapper lives there) and read by workers rendering the page.
+  std::mutex members_mu;
+  std::string members_html;  // GUARDED_BY(members_mu)
+  std::unique_ptr<boost::asio::steady_timer> members_timer;
+  void refresh_members_html();
+  void tick_members() {
+    members_timer->expires_after(std::chrono::seconds(1));
+    members_timer->async_wait([this](boost::system::error_code ec) {
+      if (ec || !mapper) return;
+      refresh_members_html();
+      tick_members();
+    });
+  }
+
   const stats::StatsPage* page(const config::Proxy& px) const {
     auto it = pages.find(&px);
     return it == pages.end() ? nullptr : it->second.get();
@@ -47,6 +76,29 @@ struct Wiring::Impl {
 };
 
 namespace {
+
+std::string html_escape(std::string_view in) {
+  std::string out;
+  for (char c : in) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
 
 // "b/s" -> {"b", "s"}.
 std::pair<std::string, std::string> split_target(const std::vector<std::string>& args, size_t i) {
@@ -99,27 +151,11 @@ static void notify_health_after_cli(Wiring::Impl& m) {
 Wiring::Wiring(boost::asio::io_context& control, const config::Config& cfg, balancing::Pool& pool,
                balancing::PoolWriter& writer, balancing::ProcessLive& process, const LogSink& sink,
                const std::string& membership_file, std::vector<std::string> membership_flags)
-    : impl_(new Impl{control,
-                     cfg,
-                     pool,
-                     writer,
-                     process,
-                     sink,
-                     membership_file,
-                     std::move(membership_flags),
-                     {},
-                     {},
-                     {},
-                     {},
-                     {},
-                     {},
-                     {},
-                     {},
-                     {},
-                     {}}) {
+    : impl_(std::make_unique<Impl>(control, cfg, pool, writer, process, sink, membership_file,
+                                   std::move(membership_flags))) {
   auto& m = *impl_;
   m.info.nbthread = cfg.global.nbthread;
-  m.info.maxconn = cfg.global.maxconn;
+  m.info.maxconn = proxy::Engine::effective_maxconn(cfg);
   // Server state changes go to the log targets and, as HAProxy prints them, to stderr.
   m.health = std::make_unique<health::HealthChecker>(
       control, cfg, writer, [&sink](const config::Proxy* be, int severity, const std::string& msg) {
@@ -133,6 +169,33 @@ Wiring::Wiring(boost::asio::io_context& control, const config::Config& cfg, bala
   for (const auto& px : cfg.proxies)
     if (px.stats.enabled)
       m.pages[&px] = std::make_unique<stats::StatsPage>(cfg, px, pool, process, m.info);
+}
+
+void Wiring::Impl::refresh_members_html() {
+  std::string h;
+  h += "<table class=\"tbl\" width=\"100%\"><tr class=\"titre\"><th class=\"pxname\" "
+       "width=\"10%\"><a name=\"members\"></a>gossip members</th><th class=\"empty\" "
+       "width=\"90%\"></th></tr></table>\n";
+  h += "<table class=\"tbl\" width=\"100%\"><tr class=\"titre\"><th>Name</th><th>Address</th>"
+       "<th>Status</th><th>Incarnation</th><th>Servers</th><th>Tags</th></tr>\n";
+  for (const auto& row : mapper->describe()) {
+    const char* cls = row.status == "alive"     ? "active_up"
+                      : row.status == "leaving" ? "active_draining"
+                      : row.status == "failed"  ? "active_down"
+                                                : "maintain";
+    std::string servers, tags;
+    for (const auto& [srv, state] : row.servers)
+      servers += (servers.empty() ? "" : ", ") + srv + " (" + state + ")";
+    for (const auto& [k, v] : row.tags) tags += (tags.empty() ? "" : ", ") + k + "=" + v;
+    h += std::string("<tr class=\"") + cls + "\"><td class=ac>" + html_escape(row.name) +
+         "</td><td>" + html_escape(row.address) + "</td><td>" + html_escape(row.status) +
+         "</td><td>" + std::to_string(row.incarnation) + "</td><td>" +
+         html_escape(servers.empty() ? "-" : servers) + "</td><td>" + html_escape(tags) +
+         "</td></tr>\n";
+  }
+  h += "</table><p>\n";
+  std::lock_guard<std::mutex> g(members_mu);
+  members_html = std::move(h);
 }
 
 Wiring::~Wiring() {
@@ -181,11 +244,22 @@ static bool start_membership(Wiring::Impl& m) {
     hc->on_admin_change(b, sv);
   };
   m.mapper = std::make_unique<MemberMapper>(m.control, m.writer, s.pools, std::move(hooks));
+  // The stats page lists the members; server states behind them change with
+  // health checks too, so the table is also refreshed every second.
+  for (auto& [px, page] : m.pages)
+    page->set_extra_html([mp = &m](const stats::Sources&) {
+      std::lock_guard<std::mutex> g(mp->members_mu);
+      return mp->members_html;
+    });
+  m.refresh_members_html();
+  m.members_timer = std::make_unique<boost::asio::steady_timer>(m.control);
+  m.tick_members();
   m.handlers = std::make_unique<Handlers>(std::move(specs));
   Wiring::Impl* mp = &m;
   Agent::Hooks ah;
   ah.events = [mp](const std::vector<MemberEvent>& evs) {
     mp->mapper->apply(evs);
+    mp->refresh_members_html();
     const MemberInfo self = mp->agent->self_info();
     for (const auto& ev : evs) {
       if (!mp->handlers->empty()) mp->handlers->dispatch(ev, self);
@@ -194,6 +268,7 @@ static bool start_membership(Wiring::Impl& m) {
   };
   ah.status = [mp](const MemberInfo& mi) {
     mp->mapper->apply(MemberEvent{MemberEvent::Type::Update, {mi}});
+    mp->refresh_members_html();
   };
   ah.log = [mp](const std::string& line) {
     LogSink::stderr_line("NOTICE", line);
@@ -290,6 +365,7 @@ void Wiring::stop() {
   if (impl_->rpc) impl_->rpc->close();
   if (impl_->cli) impl_->cli->stop();
   impl_->health->stop();
+  if (impl_->members_timer) impl_->members_timer->cancel();
 }
 
 }  // namespace herd::app

@@ -1,6 +1,9 @@
 // membership/agent.cpp — see agent.h.
 #include "membership/agent.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+
 #include <algorithm>
 #include <array>
 #include <boost/asio/connect.hpp>
@@ -20,6 +23,35 @@ using asio::ip::udp;
 using namespace std::chrono_literals;
 
 namespace {
+
+// The address to advertise when bound to 0.0.0.0, as Serf chooses it: the
+// first private IPv4 interface address (10/8, 172.16/12, 192.168/16,
+// 100.64/10), else the first non-loopback one, else 127.0.0.1. Inside a
+// container this is the container's address on its network.
+std::string default_advertise_ip() {
+  ifaddrs* ifs = nullptr;
+  std::string any;
+  std::string priv;
+  if (getifaddrs(&ifs) == 0) {
+    for (ifaddrs* i = ifs; i && priv.empty(); i = i->ifa_next) {
+      if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      uint32_t a = ntohl(sin->sin_addr.s_addr);
+      if ((a >> 24) == 127) continue;
+      char b[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &sin->sin_addr, b, sizeof b);
+      bool is_private =
+          (a >> 24) == 10 || (a >> 20) == 0xAC1 || (a >> 16) == 0xC0A8 || (a >> 22) == 0x191;
+      if (is_private)
+        priv = b;
+      else if (any.empty())
+        any = b;
+    }
+    freeifaddrs(ifs);
+  }
+  if (!priv.empty()) return priv;
+  return any.empty() ? "127.0.0.1" : any;
+}
 
 constexpr auto kTcpTimeout = 10s;
 constexpr auto kPushPullInterval = 30s;
@@ -175,7 +207,8 @@ std::string Agent::start() {
   udp_.non_blocking(true, ec);
 
   std::string adv_ip = settings_.advertise_ip;
-  if (adv_ip.empty()) adv_ip = bind_ip.is_unspecified() ? "127.0.0.1" : settings_.bind_ip;
+  if (adv_ip.empty())
+    adv_ip = bind_ip.is_unspecified() ? default_advertise_ip() : settings_.bind_ip;
   auto adv = asio::ip::make_address(adv_ip, ec);
   if (ec) return "advertise: bad address '" + adv_ip + "'";
   self_addr_ = to_swim(adv, settings_.advertise_port ? settings_.advertise_port : port_);

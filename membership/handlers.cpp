@@ -207,6 +207,7 @@ InvocationResult Handlers::run(const Invocation& inv) {
   posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
   posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
   posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 2);
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);  // no listening sockets in scripts
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t empty, defaults;

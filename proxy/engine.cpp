@@ -120,15 +120,7 @@ Engine::Engine(const config::Config& cfg, balancing::Pool& pool, balancing::Proc
     fe.logs = sh.hooks.log && sh.hooks.logs_requests && sh.hooks.logs_requests(px);
     sh.frontends.push_back(std::move(fe));
   }
-  // Global maxconn: configured, else derived from the file-descriptor limit
-  // (each proxied connection needs two descriptors), as HAProxy does.
-  sh.maxconn = cfg.global.maxconn;
-  if (sh.maxconn <= 0) {
-    rlimit rl{};
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rlim_t fds = rl.rlim_cur == RLIM_INFINITY ? 1048576 : rl.rlim_cur;
-    sh.maxconn = static_cast<int>(std::max<rlim_t>(100, (fds - 100) / 2));
-  }
+  sh.maxconn = effective_maxconn(cfg);
   unsigned n = cfg.global.nbthread > 0 ? static_cast<unsigned>(cfg.global.nbthread)
                                        : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) impl_->workers.push_back(std::make_unique<Worker>(sh, i));
@@ -196,6 +188,14 @@ void Engine::hard_stop() {
 void Engine::join() {
   for (auto& w : impl_->workers)
     if (w->thread.joinable()) w->thread.join();
+}
+
+int Engine::effective_maxconn(const config::Config& cfg) {
+  if (cfg.global.maxconn > 0) return cfg.global.maxconn;
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rlim_t fds = rl.rlim_cur == RLIM_INFINITY ? 1048576 : rl.rlim_cur;
+  return static_cast<int>(std::max<rlim_t>(100, (fds - 100) / 2));
 }
 
 unsigned Engine::threads() const { return static_cast<unsigned>(impl_->workers.size()); }

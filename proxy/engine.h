@@ -81,6 +81,9 @@ class Engine {
   unsigned threads() const;
   // "epoll" or "io_uring".
   static const char* io_backend();
+  // The process-wide connection limit: global `maxconn`, else derived from
+  // the file-descriptor limit (two descriptors per proxied connection).
+  static int effective_maxconn(const config::Config& cfg);
 
  private:
   struct Impl;

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 import unittest
 
 from harness import HERD_BIN, Backend, free_port, get, server_of, wait_port
@@ -57,6 +58,10 @@ defaults
     timeout server 10s
     retries 3
     option redispatch
+listen stats
+    bind {ip}:{stats}
+    stats enable
+    stats uri /
 frontend f
     bind {ip}:{port}
     default_backend nodes
@@ -142,9 +147,11 @@ class TestMembershipSerf(unittest.TestCase):
 
     def start_herd(self, bport, encrypt=None):
         self.port, self.cli_port, self.rpc = free_port(), free_port(), free_port()
+        self.stats_port = free_port()
         cfg = os.path.join(self.dir, "haproxy.cfg")
         with open(cfg, "w") as f:
-            f.write(HAPROXY_CFG.format(ip=LB_IP, cli=self.cli_port, port=self.port))
+            f.write(HAPROXY_CFG.format(ip=LB_IP, cli=self.cli_port, port=self.port,
+                                       stats=self.stats_port))
         yml = os.path.join(self.dir, "membership.yaml")
         with open(yml, "w") as f:
             f.write(MEMBERSHIP_YAML.format(ip=LB_IP, rpc=self.rpc, bport=bport,
@@ -245,6 +252,17 @@ class TestMembershipSerf(unittest.TestCase):
         sm = cli(self.cli_port, "show members")
         self.assertIn("web1", sm)
         self.assertIn("nodes/web1", sm)
+        # The stats page lists the gossip members and the server each maps to
+        # (refreshed on the control thread at least once a second).
+        end = time.time() + 3
+        while True:
+            page = urllib.request.urlopen(f"http://{LB_IP}:{self.stats_port}/", timeout=5).read().decode()
+            if "nodes/web3 (UP)" in page or time.time() > end:
+                break
+            time.sleep(0.2)
+        self.assertIn("gossip members", page)
+        for n in ("web1", "web2", "web3"):
+            self.assertIn(f"nodes/{n} (UP)", page)
 
         # Graceful leave under load: drained, removed, zero failures.
         load = Load(self.port)
