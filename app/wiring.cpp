@@ -47,6 +47,9 @@ struct Wiring::Impl {
   std::unique_ptr<stats::CliServer> cli;
   std::map<const config::Proxy*, std::unique_ptr<stats::StatsPage>> pages;
   std::unique_ptr<health::HealthChecker> health;
+  bool reference_mode = false;  // set_reference_mode(): no health checks, own CLI sockets
+  std::vector<config::StatsSocket> reference_cli;
+  std::vector<membership::PoolRule> pool_rules;
 
   // The gossip member (only with --membership or membership flags).
   std::unique_ptr<membership::MemberMapper> mapper;
@@ -232,17 +235,22 @@ static bool start_membership(Wiring::Impl& m) {
     for (const auto& e : errors) LogSink::stderr_line("ALERT", "membership: " + e);
     return false;
   }
+  m.pool_rules = s.pools;
   health::HealthChecker* hc = m.health.get();
   MemberMapper::Hooks hooks;
-  hooks.server_added = [hc](const std::string& b, const std::string& sv, const config::Server& o) {
-    hc->server_added(b, sv, health::CheckParams::from_config(o));
-  };
-  hooks.server_removed = [hc](const std::string& b, const std::string& sv) {
-    hc->server_removed(b, sv);
-  };
-  hooks.server_changed = [hc](const std::string& b, const std::string& sv) {
-    hc->on_admin_change(b, sv);
-  };
+  if (m.reference_mode) hc = nullptr;
+  if (hc) {
+    hooks.server_added = [hc](const std::string& b, const std::string& sv,
+                              const config::Server& o) {
+      hc->server_added(b, sv, health::CheckParams::from_config(o));
+    };
+    hooks.server_removed = [hc](const std::string& b, const std::string& sv) {
+      hc->server_removed(b, sv);
+    };
+    hooks.server_changed = [hc](const std::string& b, const std::string& sv) {
+      hc->on_admin_change(b, sv);
+    };
+  }
   m.mapper = std::make_unique<MemberMapper>(m.control, m.writer, s.pools, std::move(hooks));
   // The stats page lists the members; server states behind them change with
   // health checks too, so the table is also refreshed every second.
@@ -324,6 +332,10 @@ proxy::Hooks Wiring::proxy_hooks() {
     stats::PageRequest pr{r.method, r.target, r.authorization, r.body};
     return p->handle_get(pr).serialize();
   };
+  // Passive health: the checker lives on the control thread.
+  h.observed_errors = [m](const std::string& b, const std::string& s) {
+    boost::asio::post(m->control, [m, b, s] { m->health->observed_failure(b, s); });
+  };
   // Admin actions change the pool: they run on the control thread.
   h.stats_post = [m](proxy::StatsRequest r, std::function<void(std::string)> done) {
     boost::asio::post(m->control, [m, r = std::move(r), done = std::move(done)] {
@@ -337,18 +349,30 @@ proxy::Hooks Wiring::proxy_hooks() {
 
 bool Wiring::start() {
   auto& m = *impl_;
-  m.health->start();
+  if (!m.reference_mode) m.health->start();
   if (!start_membership(m)) return false;
-  if (!m.cfg.global.stats_sockets.empty()) {
+  const auto& sockets = m.reference_mode ? m.reference_cli : m.cfg.global.stats_sockets;
+  if (!sockets.empty()) {
     m.cli =
         std::make_unique<stats::CliServer>(m.control, *m.cli_env, m.cfg.global.stats_timeout_ms);
-    std::string err = m.cli->start(m.cfg.global.stats_sockets);
+    std::string err = m.cli->start(sockets);
     if (!err.empty()) {
       LogSink::stderr_line("ALERT", err);
       return false;
     }
   }
   return true;
+}
+
+void Wiring::set_reference_mode(std::vector<config::StatsSocket> cli) {
+  impl_->reference_mode = true;
+  impl_->reference_cli = std::move(cli);
+}
+
+std::string Wiring::pool_server_options(const std::string& backend) const {
+  for (const auto& r : impl_->pool_rules)
+    if (r.backend == backend) return r.server;
+  return "";
 }
 
 void Wiring::soft_stop() {

@@ -240,6 +240,7 @@ PoolWriter::PoolWriter(Pool& pool, const config::Config& cfg)
       s->admin = cs.disabled ? (kAdminConfigMaint | kAdminForcedMaint) : 0;
       s->op = OpState::Running;
       s->check_enabled = cs.check;
+      s->set_observe(cs.observe, cs.error_limit, cs.on_error);
       s->rise = cs.rise;
       s->fall = cs.fall;
       s->health = cs.check ? cs.rise : 0;

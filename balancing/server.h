@@ -78,6 +78,9 @@ struct ServerLive {
   Gauge queued;    // requests waiting for a slot (qcur/qmax)
   CounterSet counters;
   std::atomic<int64_t> last_session_ms{-1};  // steady-clock ms of the last pick, -1 never
+  // Passive health (`observe`): consecutive errors seen on traffic; reset by
+  // a success. Workers update it; the control thread acts at `error_limit`.
+  std::atomic<int32_t> consecutive_errors{0};
 
   // Display-only, see HealthView.
   mutable std::mutex health_mu;
@@ -108,6 +111,13 @@ struct Server {
   int rise = 2, fall = 3;
   int health = 0;  // h at publication time; see health/ for the state machine
 
+  // Passive health (`observe layer4|layer7`, `error-limit`, `on-error`).
+  enum class Observe : uint8_t { None, Layer4, Layer7 };
+  enum class OnError : uint8_t { FastInter, FailCheck, SuddenDeath, MarkDown };
+  Observe observe = Observe::None;
+  int error_limit = 10;
+  OnError on_error = OnError::FastInter;
+
   std::shared_ptr<ServerLive> live;
 
   bool in_maint() const { return (admin & kAdminMaintMask) != 0; }
@@ -120,6 +130,17 @@ struct Server {
   int effective_weight() const { return usable() ? weight : 0; }
   // Has a free connection slot (maxconn).
   bool has_free_slot() const { return maxconn == 0 || live->inflight.get() < maxconn; }
+  // Copies observe/error-limit/on-error from a `server` line.
+  void set_observe(const std::string& observe_kw, int limit, const std::string& on_error_kw) {
+    observe = observe_kw == "layer7"   ? Observe::Layer7
+              : observe_kw == "layer4" ? Observe::Layer4
+                                       : Observe::None;
+    error_limit = limit > 0 ? limit : 10;
+    on_error = on_error_kw == "fail-check"     ? OnError::FailCheck
+               : on_error_kw == "sudden-death" ? OnError::SuddenDeath
+               : on_error_kw == "mark-down"    ? OnError::MarkDown
+                                               : OnError::FastInter;
+  }
 };
 
 }  // namespace herd::balancing

@@ -583,6 +583,55 @@ std::optional<std::string> HealthChecker::set_enabled(std::string_view backend,
   return std::nullopt;
 }
 
+void HealthChecker::observed_failure(std::string_view backend, std::string_view server) {
+  auto& c = *core_;
+  auto it = c.entries.find(key_of(backend, server));
+  if (it == c.entries.end() || !c.running) return;
+  auto e = it->second;
+  auto snap = c.snapshot();
+  const balancing::BackendSnapshot* be = snap->find(backend);
+  const Server* s = be ? be->find(server) : nullptr;
+  if (!s || s->live != e->live || !s->check_enabled || s->in_maint()) return;
+  const auto& t = e->params.timing;
+  const int64_t fast = t.fastinter_ms ? t.fastinter_ms : t.inter_ms;
+  const bool l7 = s->observe == Server::Observe::Layer7;
+  switch (s->on_error) {
+    case Server::OnError::FastInter:
+      break;
+    case Server::OnError::FailCheck:
+      // One failed check, through the same path as a real one.
+      c.on_result(e->key, e->live,
+                  make_result(Outcome::Fail, l7 ? CheckStatus::L7Rsp : CheckStatus::L4Con,
+                              "Health analyze"));
+      return;
+    case Server::OnError::SuddenDeath:
+      // The last UP step: one more failed check marks it DOWN.
+      if (s->op != OpState::Stopped && s->health > s->rise) {
+        auto tx = c.writer.begin();
+        tx.set_op(e->backend, e->server, s->op, s->rise);
+        tx.commit();
+      }
+      break;
+    case Server::OnError::MarkDown:
+      if (s->op != OpState::Stopped) {
+        auto tx = c.writer.begin();
+        tx.set_op(e->backend, e->server, OpState::Stopped, 0);
+        tx.commit();
+        s->live->counters.add(balancing::Counter::Downs);
+        int left = std::max(0, be->usable_active() - (s->backup ? 0 : 1));
+        int left_bck = std::max(0, be->usable_backup() - (s->backup ? 1 : 0));
+        if (c.log)
+          c.log(be->config, 1,
+                std::string(s->backup ? "Backup Server " : "Server ") + be->name + "/" + s->name +
+                    " is DOWN, reason: Health analyze. " + std::to_string(left) + " active and " +
+                    std::to_string(left_bck) +
+                    " backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.");
+      }
+      break;
+  }
+  if (!e->attempt) c.schedule(e, fast);
+}
+
 void HealthChecker::on_admin_change(std::string_view backend, std::string_view server) {
   auto it = core_->entries.find(key_of(backend, server));
   if (it == core_->entries.end()) return;

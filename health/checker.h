@@ -83,6 +83,12 @@ class HealthChecker {
   void on_admin_change(std::string_view backend, std::string_view server);
   // Re-reads the pool now: tracks new checked servers, forgets removed ones.
   void resync();
+  // Passive health: the proxy saw `error-limit` consecutive errors on the
+  // server's traffic (`observe layer4|layer7`). Applies its `on-error`
+  // action: fastinter (next check soon), fail-check (one failed check),
+  // sudden-death (down to the last UP step), mark-down (DOWN at once); every
+  // action also brings the next check forward to fastinter.
+  void observed_failure(std::string_view backend, std::string_view server);
 
   // For tests: number of servers being tracked; whether a check is in flight.
   size_t tracked() const;

@@ -210,6 +210,7 @@ void MemberMapper::handle(PoolWriter::Transaction& t, const MemberInfo& m, Actio
     s.maxqueue = o.maxqueue;
     s.admin = o.disabled ? balancing::kAdminConfigMaint : 0u;
     s.check_enabled = o.check;
+    s.set_observe(o.observe, o.error_limit, o.on_error);
     s.rise = o.rise;
     s.fall = o.fall;
     // With `check` the first passing check brings it UP (h reaches rise).

@@ -56,6 +56,9 @@ struct Hooks {
   std::function<void(StatsRequest, std::function<void(std::string)> done)> stats_post;
   // End-of-request log record; return quickly (format and send). Worker thread.
   std::function<void(const config::Proxy& fe, const LogRecord&)> log;
+  // Passive health: `server` of `backend` reached its `error-limit` of
+  // consecutive errors. Worker thread; must hand over to the control thread.
+  std::function<void(const std::string& backend, const std::string& server)> observed_errors;
   // Whether `fe` logs requests (level info reachable); avoids building records.
   std::function<bool(const config::Proxy& fe)> logs_requests;
 };

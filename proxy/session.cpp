@@ -496,6 +496,7 @@ class Session : public std::enable_shared_from_this<Session> {
         if (closed_) co_return false;
         if (reused && replayable) continue;  // a stale idle connection: try a fresh one
         srv->live->counters.add(Counter::ErrConn);
+        observe(*be, *srv, true);
         be->live->counters.add(Counter::ErrConn);
         if (retries_left-- <= 0) {
           term = &kSC;
@@ -579,6 +580,14 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     const std::string& srv_name = srv->name;  // srv stays valid: the snapshot is pinned
     balancing::ServerLive* srv_live = srv->live.get();
+    // Passive health: layer4 watches connections (this one succeeded),
+    // layer7 also watches responses (5xx but 501/505, invalid, timeouts).
+    if (srv->observe != balancing::Server::Observe::None && !rr.client_failed) {
+      bool l7_error =
+          (!rr.client_started && (rr.timeout || rr.protocol_error || rr.server_failed)) ||
+          (rr.status >= 500 && rr.status <= 599 && rr.status != 501 && rr.status != 505);
+      observe(*be, *srv, srv->observe == balancing::Server::Observe::Layer7 && l7_error);
+    }
     if (!rr.client_started && !closed_ && !rr.client_failed) {
       // Nothing was sent to the client yet: answer with HAProxy's error.
       int status = rr.timeout ? 504 : 502;
@@ -616,6 +625,21 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   bool cookie_valid_forced() const { return false; }
+
+  // Counts an error (or a success, which resets the count) for `observe`;
+  // at `error-limit` consecutive errors the control thread is told.
+  void observe(const balancing::BackendSnapshot& be, const balancing::Server& s, bool error) {
+    if (s.observe == balancing::Server::Observe::None) return;
+    auto& n = s.live->consecutive_errors;
+    if (!error) {
+      if (n.load(std::memory_order_relaxed) != 0) n.store(0, std::memory_order_relaxed);
+      return;
+    }
+    if (n.fetch_add(1, std::memory_order_relaxed) + 1 >= s.error_limit) {
+      n.store(0, std::memory_order_relaxed);
+      if (w_.shared.hooks.observed_errors) w_.shared.hooks.observed_errors(be.name, s.name);
+    }
+  }
 
   // The applet answers any request whose target starts with `stats uri`.
   bool stats_uri_matches() const {

@@ -105,3 +105,39 @@ class TestHealthParity(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestPassiveHealthParity(unittest.TestCase):
+    """`observe layer7 error-limit 2 on-error mark-down`: two 5xx answers from
+    a server mark it DOWN long before its next active check (inter 10s), and
+    the backup takes over."""
+
+    def scenario(self, engine):
+        b1, b2 = Backend("s1"), Backend("s2")
+        port, cli_port = free_port(), free_port()
+        text = cfg(port, cli_port, [b1, b2]).replace(
+            "check inter 200 rise 2 fall 2",
+            "check inter 10s rise 2 fall 2 observe layer7 error-limit 2 on-error mark-down").replace(
+            f"server s1 {b1.addr} check", f"server s1 {b1.addr} backup check")
+        lb = LB(text, engine=engine, wait_ports=[port, cli_port])
+        try:
+            # Servers start "UP 1/2" (usable); the first active checks are
+            # spread over the 10 s interval, so only passive health can act here.
+            # s1 is a backup: s2 takes every request until it is marked DOWN.
+            for _ in range(2):
+                get(port, "/?st=500")
+            t0 = time.time()
+            TestHealthParity.wait_status(self, cli_port, "s2", "DOWN", timeout=3)
+            down_after = time.time() - t0
+            served = {server_of(get(port)[2]) for _ in range(6)}
+            return down_after < 1.0, sorted(served)
+        finally:
+            lb.stop()
+            b1.close()
+            b2.close()
+
+    def test_observe_marks_down(self):
+        res = {e: self.scenario(e) for e in ENGINES}
+        self.assertEqual(res["herd"], (True, ["s1"]))
+        if "haproxy" in res:
+            self.assertEqual(res["herd"], res["haproxy"])
