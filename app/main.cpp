@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/haproxy_engine.h"
 #include "app/logsink.h"
 #include "app/wiring.h"
 #include "balancing/counters.h"
@@ -47,6 +48,9 @@ struct Options {
   std::vector<std::string> positional;  // quick start: <port> <server>...
   std::string membership;
   std::vector<std::string> membership_flags;  // -node -bind -join -tag ... (Serf style)
+  std::string engine = "native";              // --engine native|haproxy
+  std::string haproxy_bin = "haproxy";        // --haproxy-bin
+  std::string cli;                            // --cli: herd's runtime API in haproxy mode
 };
 
 [[noreturn]] void usage(const char* argv0, int code) {
@@ -61,6 +65,9 @@ struct Options {
                "        -sf/-st [pid ]* finishes/terminates old pids.\n"
                "        --print-config prints the effective configuration and exits\n"
                "        --membership <file.yaml> gossip membership settings\n"
+               "        --engine native|haproxy  proxy traffic itself, or supervise haproxy\n"
+               "        --haproxy-bin <path>  haproxy binary (--engine haproxy)\n"
+               "        --cli <ipv4@addr:port|path>  herd's runtime API (--engine haproxy)\n"
                "   or : %s <front-port> <host:port>... (quick start)\n",
                argv0, argv0);
   std::exit(code);
@@ -99,6 +106,13 @@ Options parse_args(int argc, char** argv) {
       o.print_config = true;
     else if (a == "--membership")
       o.membership = need("a file name");
+    else if (a == "--engine") {
+      o.engine = need("native or haproxy");
+      if (o.engine != "native" && o.engine != "haproxy") usage(argv[0], 1);
+    } else if (a == "--haproxy-bin")
+      o.haproxy_bin = need("a path");
+    else if (a == "--cli")
+      o.cli = need("an address");
     else if (a == "-h" || a == "--help")
       usage(argv[0], 0);
     else if (a == "-sf" || a == "-st") {
@@ -169,6 +183,81 @@ bool daemonize() {
     if (fd > 2) close(fd);
   }
   return true;
+}
+
+// --engine haproxy: herd's control plane drives a supervised haproxy (app/haproxy_engine.h).
+int run_reference(const Options& opt, boost::asio::io_context& control, herd::balancing::Pool& pool,
+                  herd::app::Wiring& wiring) {
+  using namespace herd;
+  std::vector<config::StatsSocket> cli;
+  if (!opt.cli.empty()) {
+    auto pr = config::parse_text("global\n    stats socket " + opt.cli + " level admin\n", "--cli");
+    if (pr.fatal || pr.config.global.stats_sockets.empty()) {
+      app::LogSink::stderr_line("ALERT", "--cli: invalid address '" + opt.cli + "'");
+      return 1;
+    }
+    cli = pr.config.global.stats_sockets;
+  }
+  wiring.set_reference_mode(cli);
+  app::ReferenceEngine::Options eo;
+  eo.haproxy_bin = opt.haproxy_bin;
+  eo.cfg_files = opt.files;
+  eo.server_options = [&wiring](const std::string& be) { return wiring.pool_server_options(be); };
+  app::ReferenceEngine ref(control, pool, eo);
+  if (opt.daemon && !opt.foreground) {
+    if (!daemonize()) return 1;
+  }
+  write_pidfile(opt.pidfile);
+  if (!wiring.start()) return 1;
+  std::string err = ref.start();
+  if (!err.empty()) {
+    app::LogSink::stderr_line("ALERT", err);
+    wiring.stop();
+    return 1;
+  }
+  for (pid_t p : opt.soft_pids) kill(p, SIGUSR1);
+  for (pid_t p : opt.hard_pids) kill(p, SIGTERM);
+  if (!opt.quiet)
+    app::LogSink::stderr_line("NOTICE", std::string("herd ") + kVersion +
+                                            " started in reference mode: supervising " +
+                                            opt.haproxy_bin + " (pid " + std::to_string(ref.pid()) +
+                                            ")");
+  boost::asio::signal_set signals(control, SIGUSR1, SIGTERM, SIGINT);
+  bool stopping = false;
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      if (!stopping && (sig == SIGUSR1 || sig == SIGTERM)) {
+        stopping = true;
+        if (sig == SIGUSR1) {
+          // Soft stop: haproxy finishes its connections, then herd leaves.
+          wiring.soft_stop();
+          ref.stop(true, [&] {
+            wiring.leave_cluster([&] {
+              wiring.stop();
+              control.stop();
+            });
+          });
+        } else {
+          // Leave the cluster while haproxy still serves, then stop it.
+          wiring.leave_cluster([&] {
+            ref.stop(false, [&] {
+              wiring.stop();
+              control.stop();
+            });
+          });
+        }
+        wait_signal();
+      } else {
+        wiring.stop();
+        control.stop();
+      }
+    });
+  };
+  wait_signal();
+  control.run();
+  if (!opt.pidfile.empty()) unlink(opt.pidfile.c_str());
+  return 0;  // ~ReferenceEngine kills a haproxy still running
 }
 
 }  // namespace
@@ -247,6 +336,7 @@ int main(int argc, char** argv) {
 
   app::Wiring wiring(control, cfg, pool, writer, process, sink, opt.membership,
                      opt.membership_flags);
+  if (opt.engine == "haproxy") return run_reference(opt, control, pool, wiring);
   proxy::Engine engine(cfg, pool, process, wiring.proxy_hooks());
   try {
     engine.bind();

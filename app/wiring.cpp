@@ -80,29 +80,6 @@ struct Wiring::Impl {
 
 namespace {
 
-std::string html_escape(std::string_view in) {
-  std::string out;
-  for (char c : in) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 // "b/s" -> {"b", "s"}.
 std::pair<std::string, std::string> split_target(const std::vector<std::string>& args, size_t i) {
   if (args.size() <= i) return {};
@@ -190,11 +167,11 @@ void Wiring::Impl::refresh_members_html() {
     for (const auto& [srv, state] : row.servers)
       servers += (servers.empty() ? "" : ", ") + srv + " (" + state + ")";
     for (const auto& [k, v] : row.tags) tags += (tags.empty() ? "" : ", ") + k + "=" + v;
-    h += std::string("<tr class=\"") + cls + "\"><td class=ac>" + html_escape(row.name) +
-         "</td><td>" + html_escape(row.address) + "</td><td>" + html_escape(row.status) +
-         "</td><td>" + std::to_string(row.incarnation) + "</td><td>" +
-         html_escape(servers.empty() ? "-" : servers) + "</td><td>" + html_escape(tags) +
-         "</td></tr>\n";
+    h += std::string("<tr class=\"") + cls + "\"><td class=ac>" + stats::html_escape(row.name) +
+         "</td><td>" + stats::html_escape(row.address) + "</td><td>" +
+         stats::html_escape(row.status) + "</td><td>" + std::to_string(row.incarnation) +
+         "</td><td>" + stats::html_escape(servers.empty() ? "-" : servers) + "</td><td>" +
+         stats::html_escape(tags) + "</td></tr>\n";
   }
   h += "</table><p>\n";
   std::lock_guard<std::mutex> g(members_mu);

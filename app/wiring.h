@@ -37,6 +37,15 @@ class Wiring {
   // on the control thread; at once without membership.
   void leave_cluster(std::function<void()> done);
 
+  // Reference mode (`--engine haproxy`, app/haproxy_engine.h), before
+  // start(): no health checks in herd (haproxy checks), and herd's runtime
+  // API listens on `cli` instead of the config's `stats socket` lines (which
+  // are haproxy's); none when `cli` is empty.
+  void set_reference_mode(std::vector<config::StatsSocket> cli);
+  // The `server:` options of the first membership pool rule for `backend`
+  // ("" when none); valid after start().
+  std::string pool_server_options(const std::string& backend) const;
+
   struct Impl;
 
  private:
