@@ -24,13 +24,10 @@ namespace {
 
 using stream = boost::asio::local::stream_protocol;
 
-const char* state_word(int s) {
-  return s == 0 ? "ready" : s == 1 ? "drain" : "maint";
-}
+const char* state_word(int s) { return s == 0 ? "ready" : s == 1 ? "drain" : "maint"; }
 
 std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' ||
-                        s.back() == '>'))
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '>'))
     s.pop_back();
   size_t i = 0;
   while (i < s.size() && (s[i] == '\n' || s[i] == ' ')) ++i;
@@ -200,8 +197,9 @@ void ReferenceEngine::on_tick() {
 }
 
 void ReferenceEngine::child_exited(int status) {
-  std::string how = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                        : "exited with status " + std::to_string(WEXITSTATUS(status));
+  std::string how = WIFSIGNALED(status)
+                        ? "killed by signal " + std::to_string(WTERMSIG(status))
+                        : "exited with status " + std::to_string(WEXITSTATUS(status));
   pid_t old = pid_;
   pid_ = -1;
   ++gen_;
@@ -314,18 +312,18 @@ void ReferenceEngine::reconcile() {
       note("server " + target + " is back in herd's pool");
     }
     if (w.ip != h.ip || w.port != h.port) {
-      enqueue("set server " + target + " addr " + w.ip + " port " + std::to_string(w.port),
-              [this, k, w, target](const std::string& r) {
-                auto a = applied_.find(k);
-                if (a == applied_.end()) return;
-                if (r.find("changed") != std::string::npos ||
-                    r.find("no need") != std::string::npos) {
-                  a->second.ip = w.ip;
-                  a->second.port = w.port;
-                } else {
-                  warn("set server " + target + " addr: " + trim(r));
-                }
-              });
+      enqueue(
+          "set server " + target + " addr " + w.ip + " port " + std::to_string(w.port),
+          [this, k, w, target](const std::string& r) {
+            auto a = applied_.find(k);
+            if (a == applied_.end()) return;
+            if (r.find("changed") != std::string::npos || r.find("no need") != std::string::npos) {
+              a->second.ip = w.ip;
+              a->second.port = w.port;
+            } else {
+              warn("set server " + target + " addr: " + trim(r));
+            }
+          });
     }
     if (w.weight != h.weight) {
       enqueue("set weight " + target + " " + std::to_string(w.weight),
@@ -372,8 +370,8 @@ void ReferenceEngine::reconcile() {
               h.maint_sent = false;
               applied_[k] = h;
               dirty_ = true;  // the next pass sets weight and state
-              if (added) note("server " + target + " added at " + w.ip + ":" +
-                              std::to_string(w.port));
+              if (added)
+                note("server " + target + " added at " + w.ip + ":" + std::to_string(w.port));
               if (w.check)
                 enqueue("enable health " + target, [target](const std::string& r2) {
                   if (!trim(r2).empty()) warn("enable health " + target + ": " + trim(r2));
@@ -432,7 +430,8 @@ void ReferenceEngine::poll_removals(const std::string& csv) {
 
 void ReferenceEngine::enqueue(std::string cmd, std::function<void(const std::string&)> done) {
   queue_.push_back(Job{std::move(cmd), std::move(done)});
-  if (!busy_) boost::asio::post(control_, [this, alive = alive_] {
+  if (!busy_)
+    boost::asio::post(control_, [this, alive = alive_] {
       if (*alive) run_next();
     });
 }
@@ -480,15 +479,15 @@ void ReferenceEngine::run_next() {
   sock->async_connect(
       stream::endpoint(sock_path_), [sock, out, reply, end](boost::system::error_code ec) {
         if (ec) return end(false);
-        boost::asio::async_write(
-            *sock, boost::asio::buffer(*out),
-            [sock, reply, end](boost::system::error_code ec2, std::size_t) {
-              if (ec2) return end(false);
-              boost::asio::async_read(*sock, boost::asio::dynamic_buffer(*reply),
-                                      [end](boost::system::error_code ec3, std::size_t) {
-                                        end(ec3 == boost::asio::error::eof);
-                                      });
-            });
+        boost::asio::async_write(*sock, boost::asio::buffer(*out),
+                                 [sock, reply, end](boost::system::error_code ec2, std::size_t) {
+                                   if (ec2) return end(false);
+                                   boost::asio::async_read(
+                                       *sock, boost::asio::dynamic_buffer(*reply),
+                                       [end](boost::system::error_code ec3, std::size_t) {
+                                         end(ec3 == boost::asio::error::eof);
+                                       });
+                                 });
       });
 }
 

@@ -218,10 +218,9 @@ int run_reference(const Options& opt, boost::asio::io_context& control, herd::ba
   for (pid_t p : opt.soft_pids) kill(p, SIGUSR1);
   for (pid_t p : opt.hard_pids) kill(p, SIGTERM);
   if (!opt.quiet)
-    app::LogSink::stderr_line("NOTICE", std::string("herd ") + kVersion +
-                                            " started in reference mode: supervising " +
-                                            opt.haproxy_bin + " (pid " + std::to_string(ref.pid()) +
-                                            ")");
+    app::LogSink::stderr_line(
+        "NOTICE", std::string("herd ") + kVersion + " started in reference mode: supervising " +
+                      opt.haproxy_bin + " (pid " + std::to_string(ref.pid()) + ")");
   boost::asio::signal_set signals(control, SIGUSR1, SIGTERM, SIGINT);
   bool stopping = false;
   std::function<void()> wait_signal = [&] {

@@ -213,6 +213,8 @@ class TestReferenceMode(unittest.TestCase):
         self.assertEqual(haproxy_pid(self.cli_port), pid1, "haproxy was reloaded")
         herd_out = self.output(self.herd_log)
         self.assertIn("deleted from haproxy", herd_out)
+        if os.environ.get("HERD_REF_LOG"):
+            print(herd_out)
 
         # SIGTERM: herd leaves and stops haproxy
         self.herd.send_signal(signal.SIGTERM)
