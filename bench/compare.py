@@ -4,6 +4,16 @@ same nbthread, wrk with keep-alive, alternating repeats, medians.
 
   bench/compare.py [--threads 1,2] [--repeats 3] [--duration 5] [--connections 50]
                    [--size 0] [--herd build/herd] [--markdown]
+  bench/compare.py --scenario small,16k,1m,newconn,c1000,c10000,post1m,rss10k
+                   [--threads 1] [--repeats 2] [--duration 3] [--json out.json]
+
+Scenarios (issue 5): small (2-byte body, as without --scenario), 16k and 1m
+(response bodies), newconn (wrk -H 'Connection: close': a new connection per
+request), c1000 and c10000 (concurrent keep-alive connections; the fd soft
+limit of the children is raised to the hard limit and `global maxconn` set
+to what that limit allows, for both engines), post1m (1 MiB POST uploads,
+bench/post1m.lua) and rss10k (10 000 idle keep-alive client connections, each
+after one request; VmRSS of the LB process before and with them).
 
 Everything runs on 127.0.0.1. Each run is bounded by --duration; the whole
 benchmark by repeats x threads x 2 engines x duration. Prints a table of
@@ -12,6 +22,8 @@ req/s, p50/p99 latency and the herd/haproxy ratio.
 import argparse
 import os
 import re
+import resource
+import selectors
 import shutil
 import signal
 import socket
@@ -43,17 +55,33 @@ def wait_port(port, timeout=10):
     raise RuntimeError(f"port {port} not open")
 
 
+def nofile_limit():
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+def raise_nofile():
+    """preexec_fn: soft fd limit up to the hard one (raising the hard one needs privileges)."""
+    hard = nofile_limit()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def start_nginx(tmp, ports, size):
     with open(os.path.join(tmp, "body"), "wb") as f:
         f.write(b"x" * size if size else b"ok")
+    # GET serves the body file; POST (post1m) is read, discarded and answered "ok".
     servers = "\n".join(
-        f"""  server {{ listen 127.0.0.1:{p} reuseport; keepalive_requests 1000000;
-    root {tmp}; location / {{ default_type text/plain; try_files /body =404; }} }}""" for p in ports)
+        f"""  server {{ listen 127.0.0.1:{p} reuseport backlog=4096; keepalive_requests 1000000;
+    client_max_body_size 4m;
+    root {tmp}; location / {{ default_type text/plain;
+      if ($request_method = POST) {{ return 200 "ok"; }}
+      try_files /body =404; }} }}""" for p in ports)
+    fds = max(1024, nofile_limit() - 100)
     conf = f"""worker_processes 1;
+worker_rlimit_nofile {fds};
 pid {tmp}/nginx.pid;
 error_log {tmp}/nginx.err;
 daemon off;
-events {{ worker_connections 20000; }}
+events {{ worker_connections {fds}; }}
 http {{ access_log off; keepalive_timeout 600s;
 {servers}
 }}
@@ -61,17 +89,18 @@ http {{ access_log off; keepalive_timeout 600s;
     path = os.path.join(tmp, "nginx.conf")
     with open(path, "w") as f:
         f.write(conf)
-    p = subprocess.Popen(["nginx", "-c", path, "-p", tmp], stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(["nginx", "-c", path, "-p", tmp], stderr=subprocess.DEVNULL,
+                         preexec_fn=raise_nofile)
     for port in ports:
         wait_port(port)
     return p
 
 
-def lb_config(port, backend_ports, nbthread):
+def lb_config(port, backend_ports, nbthread, maxconn=9000):
     servers = "\n".join(f"    server s{i+1} 127.0.0.1:{p}" for i, p in enumerate(backend_ports))
     return f"""global
     nbthread {nbthread}
-    maxconn 9000
+    maxconn {maxconn}
 defaults
     mode http
     timeout connect 5s
@@ -88,10 +117,11 @@ backend be
 """
 
 
-def run_wrk(port, duration, connections, threads=1):
+def run_wrk(port, duration, connections, threads=1, extra=()):
     out = subprocess.run(
-        ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{duration}s",
-         f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=duration + 30).stdout
+        ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{duration}s", *extra,
+         f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=duration + 60,
+        preexec_fn=raise_nofile).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
     def lat(pct):
@@ -118,6 +148,128 @@ def cpu_seconds(pid):
     return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def proc_status_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+# name -> response body bytes, client connections (None: --connections), wrk args, idle conns
+SCENARIOS = {
+    "small": dict(size=0),
+    "16k": dict(size=16384),
+    "1m": dict(size=1048576),
+    "newconn": dict(extra=["-H", "Connection: close"]),
+    # Little's law: 10 000 connections at a few thousand req/s wait > 2 s per request,
+    # so wrk's default 2 s timeout would count most of them as errors; connection
+    # set-up alone takes seconds, hence the longer minimum duration.
+    "c1000": dict(connections=1000, extra=["--timeout", "30s"]),
+    "c10000": dict(connections=10000, extra=["--timeout", "30s"], min_duration=10),
+    "post1m": dict(extra=["-s", os.path.join(BENCH, "post1m.lua")]),
+    "rss10k": dict(idle=10000),
+}
+
+
+def fd_maxconn():
+    """Largest maxconn whose fds (2 per proxied connection + a margin) fit the hard limit;
+    haproxy refuses to start when maxconn needs more fds than it may open."""
+    return (nofile_limit() - 100) // 2
+
+
+def hold_idle(port, n, deadline_s=30.0, batch=500):
+    """Opens n keep-alive connections, sends one GET on each, reads the answer and
+    keeps the socket open (idle). Bounded by deadline_s. Returns (sockets, answered, failed)."""
+    sel = selectors.DefaultSelector()
+    req = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    held, started, answered, failed, inflight = [], 0, 0, 0, 0
+    end = time.time() + deadline_s
+    while answered + failed < n and time.time() < end:
+        while started < n and inflight < batch:
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            sel.register(s, selectors.EVENT_WRITE, bytearray())
+            started += 1
+            inflight += 1
+        for key, ev in sel.select(timeout=0.2):
+            s, buf = key.fileobj, key.data
+            try:
+                if ev & selectors.EVENT_WRITE:
+                    s.send(req)
+                    sel.modify(s, selectors.EVENT_READ, buf)
+                    continue
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise OSError("closed")
+                buf += chunk
+                h = buf.find(b"\r\n\r\n")
+                if h < 0:
+                    continue
+                m = re.search(rb"content-length:\s*(\d+)", bytes(buf[:h]), re.I)
+                if m and len(buf) < h + 4 + int(m.group(1)):
+                    continue
+                sel.unregister(s)
+                held.append(s)
+                answered += 1
+                inflight -= 1
+            except OSError:
+                sel.unregister(s)
+                s.close()
+                failed += 1
+                inflight -= 1
+    for key in list(sel.get_map().values()):  # still pending at the deadline
+        key.fileobj.close()
+        failed += 1
+    sel.close()
+    return held, answered, failed
+
+
+def run_engine(a, eng, tmp, backend_ports, nt, sc):
+    """One run of one engine: (req/s, p50, p99, errors, CPU µs/req, peak RSS MiB, extra)."""
+    conns = min(sc.get("connections") or a.connections, fd_maxconn())
+    want = max(conns, sc.get("idle", 0)) + 100
+    maxconn = max(9000, min(want, fd_maxconn()))
+    port = free_port()
+    cfg = os.path.join(tmp, f"{eng}.cfg")
+    with open(cfg, "w") as f:
+        f.write(lb_config(port, backend_ports, nt, maxconn))
+    exe = a.herd if eng == "herd" else "haproxy"
+    p = subprocess.Popen([exe, "-db", "-f", cfg], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, preexec_fn=raise_nofile)
+    try:
+        wait_port(port)
+        extra = sc.get("extra", [])
+        run_wrk(port, 1, min(conns, 50), extra=extra)  # warm-up
+        if sc.get("idle"):
+            base = proc_status_kib(p.pid, "VmRSS")
+            n = min(sc["idle"], maxconn - 20)
+            held, answered, failed = hold_idle(port, n)
+            time.sleep(0.5)
+            with_idle = proc_status_kib(p.pid, "VmRSS")
+            for s in held:
+                s.close()
+            per = (with_idle - base) / max(1, answered)
+            return (float("nan"),) * 3 + (failed, float("nan"), with_idle / 1024,
+                                          dict(base_mib=base / 1024, idle_mib=with_idle / 1024,
+                                               kib_per_conn=per, answered=answered, conns=n))
+        dur = max(a.duration, sc.get("min_duration", 0))
+        c0 = cpu_seconds(p.pid)
+        r_ = run_wrk(port, dur, conns, extra=extra)
+        used = cpu_seconds(p.pid) - c0
+        hwm = proc_status_kib(p.pid, "VmHWM") / 1024
+        return r_ + (1e6 * used / max(1.0, r_[0] * dur), hwm, dict(conns=conns, cpu_s=used, duration=dur))
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(10)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", default="1,2")
@@ -128,62 +280,92 @@ def main():
     ap.add_argument("--backends", type=int, default=2)
     ap.add_argument("--herd", default=os.path.join(ROOT, "build", "herd"))
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--scenario", default="",
+                    help="comma-separated: " + ",".join(SCENARIOS) + " (or 'all')")
+    ap.add_argument("--json", default="", help="also write the medians to this file (for plot.py)")
     a = ap.parse_args()
+    if a.scenario == "all":
+        a.scenario = ",".join(SCENARIOS)
+    names = [x for x in a.scenario.split(",") if x]
+    for x in names:
+        if x not in SCENARIOS:
+            ap.error(f"unknown scenario {x!r}; known: {', '.join(SCENARIOS)}")
+    if not names:  # classic mode: --size, table as before
+        names = ["_"]
+        SCENARIOS["_"] = dict(size=a.size)
+    # this process holds the idle client sockets of rss10k
+    resource.setrlimit(resource.RLIMIT_NOFILE, (nofile_limit(),) * 2)
     tmp = tempfile.mkdtemp(prefix="herd-bench-")
     os.chmod(tmp, 0o755)  # nginx workers run as nobody and read the body file
-    backend_ports = [free_port() for _ in range(a.backends)]
-    nginx = start_nginx(tmp, backend_ports, a.size)
     rows = []
     try:
-        for nt in [int(x) for x in a.threads.split(",")]:
-            res = {"haproxy": [], "herd": []}
-            cpu = {"haproxy": 0.0, "herd": 0.0}
-            for r in range(a.repeats):
-                order = ["haproxy", "herd"] if r % 2 == 0 else ["herd", "haproxy"]
-                for eng in order:
-                    port = free_port()
-                    cfg = os.path.join(tmp, f"{eng}.cfg")
-                    with open(cfg, "w") as f:
-                        f.write(lb_config(port, backend_ports, nt))
-                    exe = a.herd if eng == "herd" else "haproxy"
-                    p = subprocess.Popen([exe, "-db", "-f", cfg], stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
-                    try:
-                        wait_port(port)
-                        run_wrk(port, 1, a.connections)  # warm-up
-                        c0 = cpu_seconds(p.pid)
-                        r_ = run_wrk(port, a.duration, a.connections)
-                        used = cpu_seconds(p.pid) - c0
-                        # CPU microseconds per request: insensitive to how the
-                        # 2 cores were shared during the run.
-                        res[eng].append(r_ + (1e6 * used / max(1.0, r_[0] * a.duration),))
-                        cpu[eng] += used
-                    finally:
-                        p.send_signal(signal.SIGTERM)
-                        p.wait(10)
-            med = {e: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
-                       statistics.median(x[2] for x in v), sum(x[3] for x in v),
-                       statistics.median(x[4] for x in v))
-                   for e, v in res.items()}
-            rows.append((nt, med, cpu))
+        for name in names:
+            sc = SCENARIOS[name]
+            backend_ports = [free_port() for _ in range(a.backends)]
+            nginx = start_nginx(tmp, backend_ports, sc.get("size", 0))
+            try:
+                for nt in [int(x) for x in a.threads.split(",")]:
+                    res = {"haproxy": [], "herd": []}
+                    for r in range(a.repeats):
+                        order = ["haproxy", "herd"] if r % 2 == 0 else ["herd", "haproxy"]
+                        for eng in order:
+                            res[eng].append(run_engine(a, eng, tmp, backend_ports, nt, sc))
+                    med = {}
+                    for e, v in res.items():
+                        med[e] = tuple(statistics.median(x[i] for x in v) for i in (0, 1, 2)) + (
+                            sum(x[3] for x in v), statistics.median(x[4] for x in v),
+                            statistics.median(x[5] for x in v),
+                            {k: statistics.median(x[6][k] for x in v) for k in v[0][6]})
+                    rows.append((name, nt, med))
+            finally:
+                nginx.send_signal(signal.SIGTERM)
+                nginx.wait(10)
     finally:
-        nginx.send_signal(signal.SIGTERM)
-        nginx.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
 
-    hdr = ("| nbthread | engine | req/s | p50 ms | p99 ms | errors | CPU µs/req | "
-           "req/s herd/haproxy | CPU/req haproxy/herd |")
-    print(hdr)
-    print("|---|---|---|---|---|---|---|---|---|")
-    for nt, med, cpu in rows:
+    classic = names == ["_"]
+    if classic:
+        print("| nbthread | engine | req/s | p50 ms | p99 ms | errors | CPU µs/req | "
+              "req/s herd/haproxy | CPU/req haproxy/herd |")
+        print("|---|---|---|---|---|---|---|---|---|")
+    else:
+        print("| scenario | nbthread | engine | conns | req/s | p50 ms | p99 ms | errors | "
+              "CPU µs/req | RSS MiB | req/s herd/haproxy | CPU/req haproxy/herd |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    out = []
+    for name, nt, med in rows:
         ratio = med["herd"][0] / med["haproxy"][0] if med["haproxy"][0] else float("nan")
         eff = med["haproxy"][4] / med["herd"][4] if med["herd"][4] else float("nan")
         for e in ("haproxy", "herd"):
-            rps, p50, p99, err, us = med[e]
-            last = f"{ratio:.2f} | {eff:.2f}" if e == "herd" else " | "
-            print(f"| {nt} | {e} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {err} | {us:.1f} | {last} |")
-    print(f"\nwrk -c{a.connections} -d{a.duration}s keep-alive, {a.repeats} alternating repeats (medians), "
-          f"{a.backends} nginx backends, body {a.size or 2} bytes, machine: {os.cpu_count()} cores")
+            rps, p50, p99, err, us, rss, ex = med[e]
+            out.append(dict(scenario=name, nbthread=nt, engine=e, rps=rps, p50_ms=p50, p99_ms=p99,
+                            errors=err, cpu_us_per_req=us, rss_mib=rss, **ex))
+            if classic:
+                last = f"{ratio:.2f} | {eff:.2f}" if e == "herd" else " | "
+                print(f"| {nt} | {e} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {err} | {us:.1f} | {last} |")
+            elif "idle_mib" in ex:
+                rr = med["haproxy"][6]["idle_mib"] / med["herd"][6]["idle_mib"]
+                last = f"RSS haproxy/herd {rr:.2f} | " if e == "herd" else " | "
+                print(f"| {name} | {nt} | {e} | {ex['answered']:.0f} idle | - | - | - | {err} | - | "
+                      f"{ex['base_mib']:.1f} → {ex['idle_mib']:.1f} ({ex['kib_per_conn']:.1f} KiB/conn) | {last}|")
+            else:
+                last = f"{ratio:.2f} | {eff:.2f}" if e == "herd" else " | "
+                print(f"| {name} | {nt} | {e} | {ex['conns']:.0f} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | "
+                      f"{err} | {us:.1f} | {rss:.1f} | {last} |")
+    if a.json:
+        import json
+        with open(a.json, "w") as f:
+            json.dump(dict(rows=out, duration=a.duration, repeats=a.repeats,
+                           backends=a.backends, cores=os.cpu_count(),
+                           nofile=nofile_limit()), f, indent=1)
+    if classic:
+        print(f"\nwrk -c{a.connections} -d{a.duration}s keep-alive, {a.repeats} alternating repeats (medians), "
+              f"{a.backends} nginx backends, body {a.size or 2} bytes, machine: {os.cpu_count()} cores")
+    else:
+        print(f"\nwrk -t1 -d{a.duration}s (default -c{a.connections}), {a.repeats} alternating repeats "
+              f"(medians; errors summed), {a.backends} nginx backends, machine: {os.cpu_count()} cores, "
+              f"fd hard limit {nofile_limit()} (maxconn cap {fd_maxconn()}); RSS: VmHWM of the LB "
+              f"after the run, for rss10k VmRSS before → with the idle connections")
 
 
 if __name__ == "__main__":

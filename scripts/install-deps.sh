@@ -5,6 +5,9 @@
 #
 #   scripts/install-deps.sh            build + test dependencies
 #   scripts/install-deps.sh --runtime  only what is needed to build and run herd
+#   scripts/install-deps.sh --bench    build + test dependencies, plus the optional
+#                                      benchmark tools (JMeter, a JDK for its launcher,
+#                                      matplotlib for the plot); never installed by default
 set -euo pipefail
 
 BUILD_PKGS=(
@@ -17,10 +20,18 @@ TEST_PKGS=(
   haproxy serf nginx-light wrk socat curl python3 iproute2 procps
   prometheus-haproxy-exporter hatop tmux chromium
 )
+# Only with --bench: bench/jmeter.sh (JMeter 2.13 + javac for bench/jmeter/Launcher.java)
+# and bench/plot.py (run with /usr/bin/python3, which sees Debian's matplotlib).
+BENCH_PKGS=(
+  jmeter jmeter-http openjdk-17-jdk-headless python3-matplotlib
+)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" != "--runtime" ]]; then
   want+=("${TEST_PKGS[@]}")
+fi
+if [[ "${1:-}" == "--bench" ]]; then
+  want+=("${BENCH_PKGS[@]}")
 fi
 
 missing=()
