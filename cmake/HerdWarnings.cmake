@@ -29,3 +29,11 @@ if(NOT HERD_SANITIZE STREQUAL "")
   target_compile_options(herd_options INTERFACE
     $<$<CXX_COMPILER_ID:GNU>:-Wno-array-bounds -Wno-stringop-overflow>)
 endif()
+
+# herd_module(<name> <deps>...): the library of module folder <name>, built
+# from every .cpp in it, linked to herd_options and <deps>.
+function(herd_module name)
+  file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cpp)
+  add_library(herd_${name} STATIC ${srcs})
+  target_link_libraries(herd_${name} PUBLIC herd_options ${ARGN})
+endfunction()

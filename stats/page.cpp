@@ -90,6 +90,8 @@ std::string url_decode(std::string_view s) {
   return out;
 }
 
+}  // namespace
+
 std::string html_escape(std::string_view s) {
   std::string out;
   for (char c : s) {
@@ -112,8 +114,6 @@ std::string html_escape(std::string_view s) {
   }
   return out;
 }
-
-}  // namespace
 
 PageOptions parse_page_options(std::string_view rest) {
   PageOptions o;

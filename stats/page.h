@@ -94,6 +94,9 @@ class StatsPage {
   ExtraHtml extra_html_;
 };
 
+// Escapes <, >, & and " for HTML text and attribute values.
+std::string html_escape(std::string_view s);
+
 // HAProxy's 401 for the stats page (exact bytes; realm from `stats realm`).
 HttpResponse stats_unauthorized(std::string_view realm);
 
