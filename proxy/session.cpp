@@ -531,7 +531,9 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!body_complete) {
         body_left_ = body_len_ > 0 ? body_len_ - static_cast<int64_t>(body_now) : -1;
         cbeg_ = cend_;  // the rest of the buffer was sent
-        asio::co_spawn(w_.ioc, pump_request_body(bcfg->timeouts.client), asio::detached);
+        pump_wake_ = std::make_shared<asio::steady_timer>(w_.ioc, Clock::time_point::max());
+        asio::co_spawn(w_.ioc, pump_request_body(bcfg->timeouts.client),
+                       [wake = pump_wake_](std::exception_ptr) { wake->cancel(); });
       } else if (attempt == 0) {
         cbeg_ += req_.head_len + body_now;
       }
@@ -602,6 +604,19 @@ class Session : public std::enable_shared_from_this<Session> {
       upstream_.close(ign);
       co_return co_await local_error(status, t.c_str(), false, http10_close, srv_name, be->name,
                                      t_queue, retries_done);
+    }
+    if (!pump_done_ && !pump_failed_ && rr.client_started && !rr.client_failed) {
+      // Early response: keep forwarding the upload (as HAProxy does) so the
+      // client connection stays in step, bounded by the client timeout.
+      set_deadline(Phase::ClientBody, fe_timeout_client());
+      if (rr.keep_client) co_await pump_wake_->async_wait(nothrow);
+      if (pump_done_ && !pump_failed_ && rr.reuse_after_pump) {
+        w_.upstreams.put(srv->live.get(), ep_, std::move(upstream_));
+        upstream_ = tcp::socket(w_.ioc);
+      } else {
+        boost::system::error_code ign;
+        upstream_.close(ign);
+      }
     }
     if (fe_.logs) {
       LogRecord r = base_log(srv_name, be->name, 0);
@@ -742,7 +757,8 @@ class Session : public std::enable_shared_from_this<Session> {
     bool server_failed = false;
     bool timeout = false;
     bool protocol_error = false;
-    bool retry_fresh = false;  // reused connection closed before any byte
+    bool retry_fresh = false;       // reused connection closed before any byte
+    bool reuse_after_pump = false;  // response done, upload still running
     bool keep_client = false;
     int status = 0;
     long t_response = -1;
@@ -954,7 +970,11 @@ class Session : public std::enable_shared_from_this<Session> {
     fe_.live->counters.add(sc);
     fe_.live->counters.add(Counter::BytesOut, rr.bytes_out);
     // Keep the server connection for reuse when the exchange ended cleanly.
-    if (done && server_keep && pump_done_ && !rr.server_failed && !rr.client_failed) {
+    if (done && !pump_done_ && !pump_failed_ && !rr.client_failed) {
+      // The server answered before the request body was all sent (it may
+      // discard it): the caller lets the upload finish, then decides.
+      rr.reuse_after_pump = server_keep && !rr.server_failed;
+    } else if (done && server_keep && pump_done_ && !rr.server_failed && !rr.client_failed) {
       w_.upstreams.put(srv->live.get(), ep_, std::move(upstream_));
       upstream_ = tcp::socket(w_.ioc);
     } else {
@@ -1213,6 +1233,7 @@ class Session : public std::enable_shared_from_this<Session> {
   int64_t body_len_ = 0;  // -2 chunked
   int64_t body_left_ = 0;
   bool pump_done_ = true, pump_failed_ = false;
+  std::shared_ptr<asio::steady_timer> pump_wake_;  // cancelled when the body pump ends
   bool is_head_ = false, req_is_10_ = false, server_close_ = false, upgrade_ = false;
   std::string method_;
   std::string request_target_;

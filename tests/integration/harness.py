@@ -147,6 +147,14 @@ class Backend:
                     return
                 line, hdrs = parse_headers(head)
                 method, target = line.split(" ")[0], line.split(" ")[1]
+                if "early" in target:
+                    # Answer before reading the request body (nginx's `return 200` does),
+                    # then read and discard the body so the connection stays usable.
+                    c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nearly\n")
+                    body, buf = read_body(c, hdrs, buf, no_body=False)
+                    with self.lock:
+                        self.requests.append(head)
+                    continue
                 body, buf = read_body(c, hdrs, buf, no_body=False)
                 with self.lock:
                     self.requests.append(head)

@@ -116,6 +116,30 @@ class TestWireParity(ParityCase):
         self.assertEqual(got, (200, True, 200, 3000000, "chunked"))
 
 
+class TestEarlyResponse(ParityCase):
+    def test_upload_continues_when_the_server_answers_first(self):
+        def scenario(port, backends):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            body = b"y" * (1 << 20)
+            s.sendall(b"POST /up?early=1 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+                      + body[:65536])
+            time.sleep(0.3)  # the early answer is relayed while the upload is still going
+            s.sendall(body[65536:])
+            s.sendall(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            end = time.time() + 5
+            while data.count(b"HTTP/1.1 200") < 2 and time.time() < end:
+                d = s.recv(65536)
+                if not d:
+                    break
+                data += d
+            s.close()
+            return data.count(b"HTTP/1.1 200"), b"early\n" in data, b"GET /after" in data
+
+        self.assertEqual(self.assert_same(self.run_both(lambda p, b: lab_cfg(p, b), scenario)),
+                         (2, True, True))
+
+
 class TestErrorsParity(ParityCase):
     def test_503_when_no_server_is_usable(self):
         def scenario(port, backends):
