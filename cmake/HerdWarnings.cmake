@@ -24,10 +24,10 @@ elseif(NOT HERD_SANITIZE STREQUAL "")
 endif()
 if(NOT HERD_SANITIZE STREQUAL "")
   # With sanitizer instrumentation GCC 12 reports false -Warray-bounds and
-  # -Wstringop-overflow on std::vector::insert (GCC bug 107852); the normal
+  # -Wstringop-overflow/-overread on std::vector::insert (GCC bug 107852); the normal
   # build keeps both warnings as errors.
   target_compile_options(herd_options INTERFACE
-    $<$<CXX_COMPILER_ID:GNU>:-Wno-array-bounds -Wno-stringop-overflow>)
+    $<$<CXX_COMPILER_ID:GNU>:-Wno-array-bounds -Wno-stringop-overflow -Wno-stringop-overread>)
 endif()
 
 # herd_module(<name> <deps>...): the library of module folder <name>, built
