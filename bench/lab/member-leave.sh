@@ -1,0 +1,3 @@
+#!/bin/sh
+# Serf member-leave handler of the lab's load balancer: regenerate haproxy.cfg, reload.
+exec "$(dirname "$0")/regen.sh"
