@@ -33,7 +33,6 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-constexpr size_t kBufSize = 16384;  // HAProxy's tune.bufsize
 constexpr int64_t kNoTimeout = int64_t{1} << 40;
 
 int64_t ms_since(Clock::time_point t) {
@@ -127,19 +126,12 @@ bool idempotent(std::string_view m) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Worker& w, const FrontendRt& fe, tcp::socket sock)
-      : w_(w),
-        fe_(fe),
-        client_(std::move(sock)),
-        upstream_(w.ioc),
-        watchdog_(w.ioc),
-        cbuf_(new char[kBufSize]),
-        sbuf_(new char[kBufSize]) {
-    out_.reserve(4096);
-  }
+      : w_(w), fe_(fe), client_(std::move(sock)), upstream_(w.ioc), watchdog_(w.ioc) {}
 
   void start() {
     boost::system::error_code ec;
     client_.set_option(tcp::no_delay(true), ec);
+    client_.non_blocking(true, ec);  // read_some() returns would_block instead of waiting
     auto rep = client_.remote_endpoint(ec);
     auto loc = client_.local_endpoint(ec);
     src_ip_ = rep.address().to_string();
@@ -225,6 +217,13 @@ class Session : public std::enable_shared_from_this<Session> {
       bool keep = co_await one_request(first);
       first = false;
       if (!keep || w_.stopping) break;
+      // Between requests: buffers go back to the worker unless pipelined
+      // bytes are waiting (the upload pump, if any, has finished by now).
+      w_.give_buffer(std::move(sbuf_));
+      if (cbeg_ == cend_) {
+        cbeg_ = cend_ = 0;
+        w_.give_buffer(std::move(cbuf_));
+      }
     }
     boost::system::error_code ec;
     client_.shutdown(tcp::socket::shutdown_send, ec);
@@ -254,8 +253,21 @@ class Session : public std::enable_shared_from_this<Session> {
       } else {
         cbeg_ = cend_ = 0;
       }
-      auto [ec, n] = co_await client_.async_read_some(
-          asio::buffer(cbuf_.get() + cend_, kBufSize - cend_), nothrow);
+      if (!cbuf_) {
+        // Idle: wait for bytes without holding a buffer, then take one.
+        auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
+        if (wec) co_return false;
+        cbuf_ = w_.take_buffer();
+      }
+      // Read right away (the socket is non-blocking): no handler round trip
+      // when bytes are there; otherwise wait for readiness and read again.
+      boost::system::error_code ec;
+      size_t n = client_.read_some(asio::buffer(cbuf_.get() + cend_, kBufSize - cend_), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
+        if (!wec) continue;
+        ec = wec;
+      }
       if (ec) {
         if (timed_out_ && cend_ > cbeg_) co_await answer_bad_request(408, "cR--");
         co_return false;
@@ -772,6 +784,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                               const std::string& srv_cookie) {
     RelayResult rr;
     auto rstart = Clock::now();
+    if (!sbuf_) sbuf_ = w_.take_buffer();
     size_t sn = 0;  // bytes in sbuf_
     bool any_byte = false;
     http1::Head resp;
@@ -1223,7 +1236,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool timed_out_ = false;
   bool closed_ = false;
 
-  std::unique_ptr<char[]> cbuf_;
+  std::unique_ptr<char[]> cbuf_;  // from the worker's pool while in use (see run())
   size_t cbeg_ = 0, cend_ = 0;
   std::unique_ptr<char[]> sbuf_;
   std::string out_;

@@ -35,6 +35,8 @@ struct FrontendRt {
   bool close_client = false;  // `option httpclose` on the frontend side
 };
 
+inline constexpr size_t kBufSize = 16384;  // HAProxy's tune.bufsize
+
 struct Shared {
   const config::Config& cfg;
   balancing::Pool& pool;
@@ -72,6 +74,22 @@ class Worker {
   SnapHold* pin();
   void unpin(SnapHold* h);
   std::vector<std::unique_ptr<SnapHold>> holds;
+
+  // Per-worker pool of kBufSize I/O buffers. A session takes one only while
+  // it has bytes to hold (a request being read, a response being relayed)
+  // and gives it back between requests, so an idle keep-alive connection
+  // holds no buffer and no request allocates one.
+  std::vector<std::unique_ptr<char[]>> free_buffers;
+  static constexpr size_t kMaxFreeBuffers = 1024;
+  std::unique_ptr<char[]> take_buffer() {
+    if (free_buffers.empty()) return std::unique_ptr<char[]>(new char[kBufSize]);
+    auto b = std::move(free_buffers.back());
+    free_buffers.pop_back();
+    return b;
+  }
+  void give_buffer(std::unique_ptr<char[]> b) {
+    if (b && free_buffers.size() < kMaxFreeBuffers) free_buffers.push_back(std::move(b));
+  }
   bool stopping = false;
   std::thread thread;
 
