@@ -76,15 +76,7 @@ int agent_main(int argc, char** argv) {
   parse_flags(args, s, errors, &rest);
   for (const auto& r : rest) errors.push_back("unknown argument '" + r + "'");
   if (errors.empty()) finalize(s, nullptr, errors);
-  std::vector<HandlerSpec> specs;
-  for (const auto& h : s.event_handlers) {
-    std::string err;
-    auto spec = parse_handler(h, &err);
-    if (!spec)
-      errors.push_back("event handler '" + h + "': " + err);
-    else
-      specs.push_back(std::move(*spec));
-  }
+  std::vector<HandlerSpec> specs = parse_handlers(s.event_handlers, errors);
   if (!errors.empty()) {
     for (const auto& e : errors) std::fprintf(stderr, "herd agent: %s\n", e.c_str());
     agent_usage();

@@ -199,15 +199,7 @@ static bool start_membership(Wiring::Impl& m) {
   parse_flags(m.membership_flags, s, errors, &rest);
   for (const auto& r : rest) errors.push_back("unknown membership argument '" + r + "'");
   if (errors.empty()) finalize(s, &m.cfg, errors);
-  std::vector<HandlerSpec> specs;
-  for (const auto& h : s.event_handlers) {
-    std::string err;
-    auto spec = parse_handler(h, &err);
-    if (!spec)
-      errors.push_back("event handler '" + h + "': " + err);
-    else
-      specs.push_back(std::move(*spec));
-  }
+  std::vector<HandlerSpec> specs = parse_handlers(s.event_handlers, errors);
   if (!errors.empty()) {
     for (const auto& e : errors) LogSink::stderr_line("ALERT", "membership: " + e);
     return false;

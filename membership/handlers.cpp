@@ -117,6 +117,20 @@ std::optional<HandlerSpec> parse_handler(std::string_view text, std::string* err
   return h;
 }
 
+std::vector<HandlerSpec> parse_handlers(const std::vector<std::string>& texts,
+                                        std::vector<std::string>& errors) {
+  std::vector<HandlerSpec> specs;
+  for (const auto& h : texts) {
+    std::string err;
+    auto spec = parse_handler(h, &err);
+    if (!spec)
+      errors.push_back("event handler '" + h + "': " + err);
+    else
+      specs.push_back(std::move(*spec));
+  }
+  return specs;
+}
+
 std::string tag_env_name(std::string_view tag) {
   std::string out = "SERF_TAG_";
   for (std::size_t i = 0; i < tag.size(); ++i) {

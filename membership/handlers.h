@@ -60,6 +60,10 @@ struct HandlerSpec {
 // Parses one handler; nullopt with `error` set on an invalid filter or an
 // empty script.
 std::optional<HandlerSpec> parse_handler(std::string_view text, std::string* error = nullptr);
+// Parses every `event_handlers` entry; each bad one adds
+// "event handler '<text>': <why>" to `errors`.
+std::vector<HandlerSpec> parse_handlers(const std::vector<std::string>& texts,
+                                        std::vector<std::string>& errors);
 
 // What serf would run for one event and one script.
 struct Invocation {

@@ -172,6 +172,15 @@ Status parse_fields(const char* base, const char* p, const char* end, Head& out,
   return Status::Complete;
 }
 
+// Clears what a previous parse into `out` left behind.
+void reset_facts(Head& out) {
+  out.nfields = 0;
+  out.content_length = -1;
+  out.chunked = out.conn_close = out.conn_keep_alive = out.expect_continue = out.upgrade = false;
+  out.host_index = -1;
+  out.error = nullptr;
+}
+
 bool parse_version(const char* p, const char* e, int& version) {
   if (e - p != 8 || std::memcmp(p, "HTTP/1.", 7) != 0) return false;
   if (p[7] == '1')
@@ -193,10 +202,7 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 Status parse_request(const char* buf, size_t len, Head& out) {
-  out.nfields = 0;
-  out.content_length = -1;
-  out.chunked = out.conn_close = out.conn_keep_alive = out.expect_continue = out.upgrade = false;
-  out.error = nullptr;
+  reset_facts(out);
   const char* p = buf;
   const char* end = buf + len;
   // Tolerate empty lines before the request line (RFC 9112 §2.2).
@@ -232,7 +238,6 @@ Status parse_request(const char* buf, size_t len, Head& out) {
   }
   out.method = std::string_view(p, static_cast<size_t>(m - p));
   out.target = std::string_view(t, static_cast<size_t>(te - t));
-  out.host_index = -1;
   Status st = parse_fields(buf, lf + 1, end, out, true);
   if (st == Status::Complete && out.host_index >= 0 && out.target[0] != '/') {
     // An absolute-form target's authority must match Host.
@@ -250,10 +255,7 @@ Status parse_request(const char* buf, size_t len, Head& out) {
 }
 
 Status parse_response(const char* buf, size_t len, Head& out) {
-  out.nfields = 0;
-  out.content_length = -1;
-  out.chunked = out.conn_close = out.conn_keep_alive = out.expect_continue = out.upgrade = false;
-  out.error = nullptr;
+  reset_facts(out);
   const char* p = buf;
   const char* end = buf + len;
   const char* lf = find_lf(p, end);

@@ -288,7 +288,7 @@ class Session : public std::enable_shared_from_this<Session> {
     co_await asio::async_write(client_, asio::buffer(resp), nothrow);
     fe_.live->counters.add(Counter::BytesOut, resp.size());
     if (fe_.logs) {
-      LogRecord r = base_log("<NOSRV>", "", -1);
+      LogRecord r = base_log("<NOSRV>", "");
       r.tr = -1;
       r.status = status;
       std::memcpy(r.term, term, 4);
@@ -297,7 +297,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  LogRecord base_log(const std::string& server, const std::string& backend, int) {
+  LogRecord base_log(const std::string& server, const std::string& backend) {
     LogRecord r;
     r.client = src_ip_ + ":" + std::to_string(src_port_);
     r.accept_date = accept_date_;
@@ -400,7 +400,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // Protocol upgrade (WebSocket...): Connection: upgrade plus an Upgrade header.
     upgrade_ = req_.upgrade && !header_value(rv, "upgrade").empty() && body_len_ == 0;
     // Build the head we send to servers (once; reused on retries).
-    build_server_head(rv, *bcfg, http10_close);
+    build_server_head(rv, *bcfg);
 
     // Request body bytes already in the buffer.
     size_t avail = cend_ - cbeg_ - req_.head_len;
@@ -518,7 +518,7 @@ class Session : public std::enable_shared_from_this<Session> {
         ++retries_done;
         srv->live->counters.add(Counter::Retries);
         be->live->counters.add(Counter::Retries);
-        if (bcfg->redispatch && !cookie_valid_forced()) {
+        if (bcfg->redispatch) {
           avoid = srv;
           srv->live->counters.add(Counter::Redispatches);
           be->live->counters.add(Counter::Redispatches);
@@ -544,16 +544,14 @@ class Session : public std::enable_shared_from_this<Session> {
         body_left_ = body_len_ > 0 ? body_len_ - static_cast<int64_t>(body_now) : -1;
         cbeg_ = cend_;  // the rest of the buffer was sent
         pump_wake_ = std::make_shared<asio::steady_timer>(w_.ioc, Clock::time_point::max());
-        asio::co_spawn(w_.ioc, pump_request_body(bcfg->timeouts.client),
+        asio::co_spawn(w_.ioc, pump_request_body(),
                        [wake = pump_wake_](std::exception_ptr) { wake->cancel(); });
       } else if (attempt == 0) {
         cbeg_ += req_.head_len + body_now;
       }
 
       // Response.
-      const std::string& srv_cookie = srv->cookie;
-      rr = co_await relay_response(*bcfg, *be, srv, client_keep, http10_close, cookie_valid,
-                                   srv_cookie);
+      rr = co_await relay_response(*bcfg, *be, srv, client_keep, cookie_valid);
       if (rr.retry_fresh && replayable && !rr.client_started) {
         // The server closed a reused connection before answering: replay once on a new one.
         boost::system::error_code ign;
@@ -567,9 +565,7 @@ class Session : public std::enable_shared_from_this<Session> {
           set_deadline(Phase::Server, bcfg->timeouts.server);
           auto [wec, wn] = co_await asio::async_write(upstream_, bufs, nothrow);
           (void)wn;
-          if (!wec)
-            rr = co_await relay_response(*bcfg, *be, srv, client_keep, http10_close, cookie_valid,
-                                         srv_cookie);
+          if (!wec) rr = co_await relay_response(*bcfg, *be, srv, client_keep, cookie_valid);
         }
       }
       // The server went away before answering (crash, failed member): an
@@ -631,7 +627,7 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
     if (fe_.logs) {
-      LogRecord r = base_log(srv_name, be->name, 0);
+      LogRecord r = base_log(srv_name, be->name);
       r.tr = t_request;
       r.tw = t_queue;
       r.tc = t_connect;
@@ -650,8 +646,6 @@ class Session : public std::enable_shared_from_this<Session> {
     start_ = Clock::time_point{};
     co_return rr.keep_client&& pump_done_ && !pump_failed_;
   }
-
-  bool cookie_valid_forced() const { return false; }
 
   // Counts an error (or a success, which resets the count) for `observe`;
   // at `error-limit` consecutive errors the control thread is told.
@@ -674,8 +668,7 @@ class Session : public std::enable_shared_from_this<Session> {
     return req_.target.starts_with(fe_.cfg->stats.uri);
   }
 
-  void build_server_head(const RequestView& rv, const config::Proxy& b, bool http10_close) {
-    (void)http10_close;
+  void build_server_head(const RequestView& rv, const config::Proxy& b) {
     const char* base = rv.base;
     request_target_.assign(req_.target);
     out_.clear();
@@ -780,8 +773,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<RelayResult> relay_response(const config::Proxy& b,
                                               const balancing::BackendSnapshot& be,
                                               const balancing::Server* srv, bool client_keep,
-                                              bool http10_close, bool cookie_valid,
-                                              const std::string& srv_cookie) {
+                                              bool cookie_valid) {
     RelayResult rr;
     auto rstart = Clock::now();
     if (!sbuf_) sbuf_ = w_.take_buffer();
@@ -875,11 +867,11 @@ class Session : public std::enable_shared_from_this<Session> {
     if (b.cookie.enabled && b.cookie.insert && !cookie_valid) {
       out_ += "set-cookie: ";
       out_ += b.cookie.name;
-      if (srv_cookie.empty()) {
+      if (srv->cookie.empty()) {
         out_ += "=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/";
       } else {
         out_ += '=';
-        out_ += srv_cookie;
+        out_ += srv->cookie;
         out_ += "; path=/";
       }
       for (const auto& d : b.cookie.domains) out_ += "; domain=" + d;
@@ -891,10 +883,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (!keep) {
       out_ += "connection: close\r\n";
-    } else if (req_version_10()) {
+    } else if (req_is_10_) {
       out_ += "connection: keep-alive\r\n";
     }
-    (void)http10_close;
     out_ += "\r\n";
 
     // Body bytes already buffered.
@@ -998,8 +989,6 @@ class Session : public std::enable_shared_from_this<Session> {
     co_return rr;
   }
 
-  bool req_version_10() const { return req_is_10_; }
-
   // 101 Switching Protocols: forward the head as the server sent it (names
   // lower-cased), then copy bytes both ways until either side closes. The
   // deadline is `timeout tunnel` (else client/server) from the last byte.
@@ -1073,11 +1062,11 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // Streams the rest of the request body from the client to the server.
-  asio::awaitable<void> pump_request_body(int64_t client_timeout) {
+  asio::awaitable<void> pump_request_body() {
     auto self = shared_from_this();
     // body_len_ > 0: count what is left; chunked: the scanner decides.
     int64_t left = body_len_ > 0 ? body_left_ : -1;
-    (void)client_timeout;  // the main coroutine's deadline covers the exchange
+    // The main coroutine's deadline covers the whole exchange.
     for (;;) {
       auto [ec, n] = co_await client_.async_read_some(asio::buffer(cbuf_.get(), kBufSize), nothrow);
       if (ec) {
@@ -1133,7 +1122,7 @@ class Session : public std::enable_shared_from_this<Session> {
     fe_.live->counters.add(status_counter(status));
     fe_.live->counters.add(Counter::BytesOut, n);
     if (fe_.logs) {
-      LogRecord r = base_log(server, backend, 0);
+      LogRecord r = base_log(server, backend);
       r.tr = 0;
       r.tw = t_queue;
       r.status = status;
@@ -1210,7 +1199,7 @@ class Session : public std::enable_shared_from_this<Session> {
     fe_.live->counters.add(Counter::BytesOut, n);
     fe_.live->counters.add(status_counter(resp.size() > 12 ? std::atoi(resp.c_str() + 9) : 0));
     if (fe_.logs) {
-      LogRecord r = base_log("<STATS>", fe_.cfg->name, 0);
+      LogRecord r = base_log("<STATS>", fe_.cfg->name);
       r.tr = 0;
       r.status = resp.size() > 12 ? std::atoi(resp.c_str() + 9) : 0;
       r.bytes_out = n;
