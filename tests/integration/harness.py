@@ -334,6 +334,51 @@ class Client:
         self.s.close()
 
 
+def runtime_api(port, cmd, host="127.0.0.1", timeout=10):
+    """One runtime API command line over TCP; returns the reply (read to EOF)."""
+    s = socket.create_connection((host, port), timeout=timeout)
+    s.sendall(cmd.encode() + b"\n")
+    out = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        out += d
+    s.close()
+    return out.decode()
+
+
+class Load:
+    """GETs on new connections in a thread until stopped (bounded to `limit` s):
+    counts successes, failures and which server answered."""
+
+    def __init__(self, port, host="127.0.0.1", limit=60):
+        self.port, self.host, self.limit = port, host, limit
+        self.ok, self.failed, self.by_server = 0, [], {}
+        self._stop = threading.Event()
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        end = time.time() + self.limit
+        while not self._stop.is_set() and time.time() < end:
+            try:
+                st, _, body = get(self.port, "/", host=self.host)
+                if st == 200:
+                    self.ok += 1
+                    s = server_of(body)
+                    self.by_server[s] = self.by_server.get(s, 0) + 1
+                else:
+                    self.failed.append(st)
+            except (OSError, EOFError, ValueError) as e:
+                self.failed.append(repr(e))
+            time.sleep(0.005)
+
+    def stop(self):
+        self._stop.set()
+        self.t.join(10)
+
+
 def get(port, path="/", headers=None, host="127.0.0.1"):
     """One GET on a new connection; returns (status, headers, body)."""
     h = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())

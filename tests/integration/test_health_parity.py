@@ -2,26 +2,17 @@
 the check bytes the server receives, DOWN after `fall` failures with traffic
 moving away, UP again after `rise` successes, statuses in `show stat`, and
 the state-change lines HAProxy prints."""
-import socket
 import time
 import unittest
 
-from harness import LB, Backend, free_port, get, server_of
+from harness import LB, Backend, free_port, get, runtime_api, server_of
 from test_proxy_parity import ENGINES
 
 
 def show_stat(cli_port):
-    s = socket.create_connection(("127.0.0.1", cli_port), timeout=3)
-    s.sendall(b"show stat\n")
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
-    s.close()
+    out = runtime_api(cli_port, "show stat", timeout=3)
     rows = {}
-    for line in out.decode().splitlines():
+    for line in out.splitlines():
         if line and not line.startswith("#"):
             f = line.split(",")
             rows[(f[0], f[1])] = f

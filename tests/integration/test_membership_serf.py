@@ -15,28 +15,18 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.request
 import unittest
 
-from harness import HERD_BIN, Backend, free_port, get, server_of, wait_port
+from harness import HERD_BIN, Backend, Load, free_port, get, runtime_api, server_of, wait_port
 
 SERF = "/usr/bin/serf"
 LB_IP = "127.0.0.20"
 
 
 def cli(port, cmd):
-    s = socket.create_connection((LB_IP, port), timeout=3)
-    s.sendall(cmd.encode() + b"\n")
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
-    s.close()
-    return out.decode()
+    return runtime_api(port, cmd, host=LB_IP)
 
 
 def stat_rows(cli_port):
@@ -80,38 +70,6 @@ pools:
     match: {{ role: backend }}
     port: {bport}
 """
-
-
-class Load:
-    """GETs on new connections in a thread until stopped (bounded to `limit` s)."""
-
-    def __init__(self, port, limit=60):
-        self.port, self.limit = port, limit
-        self.ok = 0
-        self.failed = []
-        self.by_server = {}
-        self._stop = threading.Event()
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
-
-    def _run(self):
-        end = time.time() + self.limit
-        while not self._stop.is_set() and time.time() < end:
-            try:
-                st, _, body = get(self.port, "/", host=LB_IP)
-                if st == 200:
-                    self.ok += 1
-                    s = server_of(body)
-                    self.by_server[s] = self.by_server.get(s, 0) + 1
-                else:
-                    self.failed.append(st)
-            except (OSError, EOFError, ValueError) as e:
-                self.failed.append(repr(e))
-            time.sleep(0.005)
-
-    def stop(self):
-        self._stop.set()
-        self.t.join(10)
 
 
 @unittest.skipUnless(os.path.exists(SERF), "serf binary absent")
@@ -265,7 +223,7 @@ class TestMembershipSerf(unittest.TestCase):
             self.assertIn(f"nodes/{n} (UP)", page)
 
         # Graceful leave under load: drained, removed, zero failures.
-        load = Load(self.port)
+        load = Load(self.port, host=LB_IP)
         time.sleep(0.5)
         tl = time.time()
         r = subprocess.run([SERF, "leave", "-rpc-addr", "127.0.0.21:7373"], capture_output=True,
@@ -282,7 +240,7 @@ class TestMembershipSerf(unittest.TestCase):
         self.assertEqual(self.members_table(out)["web1"][2], "left", out)
 
         # Crash: kill -9 the agent and stop its web server; herd retries.
-        load = Load(self.port)
+        load = Load(self.port, host=LB_IP)
         time.sleep(0.5)
         tc = time.time()
         a3.send_signal(signal.SIGKILL)
@@ -378,7 +336,7 @@ class TestMembershipSerf(unittest.TestCase):
         print(f"\nherd agent join -> first proxied request: {time.time() - t0:.2f}s")
         rc, out = self.serf_members(f"{ip}:7373")
         self.assertEqual(self.members_table(out).get("herd-lb", [None] * 3)[2], "alive", out)
-        load = Load(self.port)
+        load = Load(self.port, host=LB_IP)
         time.sleep(0.3)
         tl = time.time()
         p.send_signal(signal.SIGTERM)

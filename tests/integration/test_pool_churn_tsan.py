@@ -5,25 +5,11 @@ and every server must have been used. The ThreadSanitizer build runs this
 test too (label tsan): a data race there aborts herd and fails it."""
 import os
 import random
-import socket
 import threading
 import time
 import unittest
 
-from harness import LB, Backend, Client, free_port, server_of
-
-
-def cli(port, line):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(line.encode() + b"\n")
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
-    s.close()
-    return out.decode()
+from harness import LB, Backend, Client, free_port, runtime_api, server_of
 
 
 class TestPoolChurn(unittest.TestCase):
@@ -85,26 +71,26 @@ backend nodes
             b = rng.choice(dyn)
             st = state[b.name]
             if st == "absent":
-                replies = [cli(cli_port, f"add server nodes/{b.name} {b.addr}"),
-                           cli(cli_port, f"set server nodes/{b.name} state ready")]
+                replies = [runtime_api(cli_port, f"add server nodes/{b.name} {b.addr}"),
+                           runtime_api(cli_port, f"set server nodes/{b.name} state ready")]
                 self.assertIn("New server registered.", replies[0])
                 state[b.name] = "ready"
             elif st == "ready":
                 action = rng.choice(["drain", "maint", "weight"])
                 if action == "weight":
-                    cli(cli_port, f"set server nodes/{b.name} weight {rng.randint(1, 10)}")
+                    runtime_api(cli_port, f"set server nodes/{b.name} weight {rng.randint(1, 10)}")
                 else:
-                    cli(cli_port, f"set server nodes/{b.name} state {action}")
+                    runtime_api(cli_port, f"set server nodes/{b.name} state {action}")
                     state[b.name] = action
             elif st == "drain":
-                cli(cli_port, f"set server nodes/{b.name} state maint")
+                runtime_api(cli_port, f"set server nodes/{b.name} state maint")
                 state[b.name] = "maint"
             else:  # maint
                 if rng.random() < 0.5:
-                    self.assertIn("Server deleted.", cli(cli_port, f"del server nodes/{b.name}"))
+                    self.assertIn("Server deleted.", runtime_api(cli_port, f"del server nodes/{b.name}"))
                     state[b.name] = "absent"
                 else:
-                    cli(cli_port, f"set server nodes/{b.name} state ready")
+                    runtime_api(cli_port, f"set server nodes/{b.name} state ready")
                     state[b.name] = "ready"
             ops += 1
             time.sleep(0.01)

@@ -11,14 +11,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
-from harness import HAPROXY_BIN, HERD_BIN, Backend, free_port, get, server_of, wait_port
+from harness import HAPROXY_BIN, HERD_BIN, Backend, Load, free_port, get, runtime_api, server_of, wait_port
 
 SERF = "/usr/bin/serf"
 LB_IP = "127.0.0.30"
@@ -56,17 +54,7 @@ pools:
 
 
 def cli(port, cmd):
-    """haproxy's runtime API (the config's stats socket is haproxy's)."""
-    s = socket.create_connection((LB_IP, port), timeout=3)
-    s.sendall(cmd.encode() + b"\n")
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
-    s.close()
-    return out.decode()
+    return runtime_api(port, cmd, host=LB_IP)
 
 
 def haproxy_pid(port):
@@ -77,34 +65,6 @@ def haproxy_pid(port):
 def servers_state(port):
     return [l.split()[3] for l in cli(port, "show servers state nodes").splitlines()[2:]
             if len(l.split()) > 3]
-
-
-class Load:
-    def __init__(self, port, limit=60):
-        self.port, self.limit = port, limit
-        self.ok, self.failed, self.by_server = 0, [], {}
-        self._stop = threading.Event()
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
-
-    def _run(self):
-        end = time.time() + self.limit
-        while not self._stop.is_set() and time.time() < end:
-            try:
-                st, _, body = get(self.port, "/", host=LB_IP)
-                if st == 200:
-                    self.ok += 1
-                    s = server_of(body)
-                    self.by_server[s] = self.by_server.get(s, 0) + 1
-                else:
-                    self.failed.append(st)
-            except (OSError, EOFError, ValueError) as e:
-                self.failed.append(repr(e))
-            time.sleep(0.005)
-
-    def stop(self):
-        self._stop.set()
-        self.t.join(10)
 
 
 @unittest.skipUnless(os.path.exists(SERF), "serf binary absent")
@@ -197,7 +157,7 @@ class TestReferenceMode(unittest.TestCase):
         pid1 = haproxy_pid(self.cli_port)
 
         # serf leave under load -> drained, deleted, zero failures
-        load = Load(self.port)
+        load = Load(self.port, host=LB_IP)
         time.sleep(1.0)
         r = subprocess.run([SERF, "leave", "-rpc-addr", f"{NODE_IP}:7373"], capture_output=True,
                            text=True, timeout=20)
