@@ -58,6 +58,7 @@ constexpr auto kPushPullInterval = 30s;
 constexpr auto kBroadcastTimeout = 5s;
 constexpr auto kLeavePropagateDelay = 1s;
 constexpr auto kRecentIntentTimeout = 5min;
+constexpr auto kReapCheck = 1s;  // serf reaps every 15 s; timeouts are checked each second
 constexpr std::size_t kUserEventSizeLimit = 512;
 constexpr std::size_t kMaxStream = kMaxEncryptedStream + kStreamHeaderSize;
 
@@ -167,6 +168,7 @@ Agent::Agent(asio::io_context& control, MembershipSettings settings, Hooks hooks
       push_pull_timer_(control),
       join_timer_(control),
       leave_timer_(control),
+      reconnect_timer_(control),
       rbuf_(65536) {
   tags_ = settings_.tags;
 }
@@ -220,6 +222,7 @@ std::string Agent::start() {
   cfg.advertise = self_addr_;
   cfg.meta = meta;
   cfg.seed = std::random_device{}();
+  cfg.disable_tcp_pings = settings_.disable_tcp_pings;
   cfg.keyring = nullptr;  // encryption is done here, so failures can be counted
   if (keyring_) cfg.udp_buffer_size -= kEncryptOverhead;
   swim::Swim::Callbacks cb;
@@ -241,6 +244,7 @@ std::string Agent::start() {
   accept_tcp();
   arm_timer();
   schedule_push_pull();
+  schedule_reconnect();
   log("agent: gossip on " + adv_ip + ":" + std::to_string(self_addr_.port) + " as '" +
       settings_.node + "'" + (keyring_ ? " (encrypted)" : ""));
   if (!settings_.join.empty()) join_seeds_attempt();
@@ -255,6 +259,7 @@ void Agent::stop() {
   push_pull_timer_.cancel();
   join_timer_.cancel();
   leave_timer_.cancel();
+  reconnect_timer_.cancel();
   timer_armed_ = false;
   started_ = false;
 }
@@ -281,6 +286,7 @@ void Agent::receive_udp() {
 }
 
 void Agent::on_datagram(std::size_t n) {
+  if (hooks_.drop_udp && hooks_.drop_udp(rfrom_.address().to_string(), rfrom_.port())) return;
   ++counters_.udp_in;
   ByteView pkt(rbuf_.data(), n);
   Bytes plain;
@@ -326,6 +332,10 @@ void Agent::on_timer() {
   const auto t = now();
   std::erase_if(recent_intents_,
                 [&](const auto& kv) { return t - kv.second.when > kRecentIntentTimeout; });
+  if (t >= next_reap_) {
+    next_reap_ = t + kReapCheck;
+    reap(t);
+  }
   arm_timer();
 }
 
@@ -407,7 +417,61 @@ void Agent::serve_stream(std::shared_ptr<Conn> c) {
   });
 }
 
-// ---- TCP: initiating push/pull ---------------------------------------------------
+// ---- TCP: initiating streams (push/pull, fallback ping) ----------------------------
+
+void Agent::stream_exchange(const asio::ip::address& addr, uint16_t port, Bytes msg,
+                            swim::TimePoint deadline, std::function<bool(const Bytes&)> on_reply,
+                            std::function<void(bool)> done) {
+  auto c = std::make_shared<Conn>(io_);
+  ++counters_.tcp_out;
+  if (keyring_) msg = keyring_->encrypt_stream(msg);
+  auto out = std::make_shared<Bytes>(std::move(msg));
+  auto finished = std::make_shared<bool>(false);
+  auto finish = [c, done, finished](bool ok) {
+    if (*finished) return;
+    *finished = true;
+    c->deadline.cancel();
+    boost::system::error_code ig;
+    c->sock.close(ig);
+    done(ok);
+  };
+  c->deadline.expires_at(deadline);
+  c->deadline.async_wait([finish](boost::system::error_code e) {
+    if (!e) finish(false);
+  });
+  c->sock.async_connect(tcp::endpoint(addr, port), [this, c, out, finish, on_reply,
+                                                    alive = alive_](boost::system::error_code ec2) {
+    if (!*alive) return;
+    if (ec2) return finish(false);
+    asio::async_write(
+        c->sock, asio::buffer(*out),
+        [this, c, out, finish, on_reply, alive](boost::system::error_code ec3, std::size_t) {
+          if (!*alive) return;
+          if (ec3) return finish(false);
+          auto reader = std::make_shared<std::function<void()>>();
+          *reader = [this, c, finish, on_reply, alive, reader] {
+            c->sock.async_read_some(
+                asio::buffer(c->chunk), [this, c, finish, on_reply, alive, reader](
+                                            boost::system::error_code ec4, std::size_t n) {
+                  if (!*alive) return;
+                  if (ec4 == asio::error::operation_aborted) return finish(false);
+                  c->buf.insert(c->buf.end(), c->chunk.begin(), c->chunk.begin() + n);
+                  Bytes inner;
+                  Parse p = parse_stream(c->buf, static_cast<bool>(ec4),
+                                         keyring_ ? &*keyring_ : nullptr, inner);
+                  if (p == Parse::NeedMore) return (*reader)();
+                  *reader = nullptr;
+                  if (p == Parse::Bad || !started_ || !on_reply(inner)) {
+                    ++counters_.tcp_bad;
+                    return finish(false);
+                  }
+                  finish(true);
+                });
+          };
+          (*reader)();
+        });
+  });
+}
 
 void Agent::push_pull(const std::string& host, uint16_t port, bool join,
                       std::function<void(bool)> done) {
@@ -423,63 +487,40 @@ void Agent::push_pull(const std::string& host, uint16_t port, bool join,
     }
     addr = res.begin()->endpoint().address();
   }
-  auto c = std::make_shared<Conn>(io_);
   Bytes msg = memberlist::encode_push_pull(
       memberlist::PushPull{join, swim_->local_state(), serf_push_pull_state()});
-  if (keyring_) msg = keyring_->encrypt_stream(msg);
-  auto out = std::make_shared<Bytes>(std::move(msg));
-  auto finished = std::make_shared<bool>(false);
-  auto finish = [c, done, finished](bool ok) {
-    if (*finished) return;
-    *finished = true;
-    c->deadline.cancel();
-    boost::system::error_code ig;
-    c->sock.close(ig);
-    done(ok);
+  auto on_reply = [this, join](const Bytes& inner) {
+    if (inner[0] != static_cast<uint8_t>(memberlist::MessageType::kPushPull)) return false;
+    auto pp = memberlist::decode_push_pull(inner);
+    swim_->merge_remote_state(pp->nodes, now());
+    if (!pp->user_state.empty()) merge_serf_state(pp->user_state, join);
+    ++counters_.push_pulls;
+    arm_timer();
+    return true;
   };
-  c->deadline.expires_after(kTcpTimeout);
-  c->deadline.async_wait([finish](boost::system::error_code e) {
-    if (!e) finish(false);
-  });
-  c->sock.async_connect(tcp::endpoint(addr, port), [this, c, out, finish, join,
-                                                    alive = alive_](boost::system::error_code ec2) {
-    if (!*alive) return;
-    if (ec2) return finish(false);
-    asio::async_write(
-        c->sock, asio::buffer(*out),
-        [this, c, out, finish, join, alive](boost::system::error_code ec3, std::size_t) {
-          if (!*alive) return;
-          if (ec3) return finish(false);
-          auto reader = std::make_shared<std::function<void()>>();
-          *reader = [this, c, finish, join, alive, reader] {
-            c->sock.async_read_some(
-                asio::buffer(c->chunk), [this, c, finish, join, alive, reader](
-                                            boost::system::error_code ec4, std::size_t n) {
-                  if (!*alive) return;
-                  if (ec4 == asio::error::operation_aborted) return finish(false);
-                  c->buf.insert(c->buf.end(), c->chunk.begin(), c->chunk.begin() + n);
-                  Bytes inner;
-                  Parse p = parse_stream(c->buf, static_cast<bool>(ec4),
-                                         keyring_ ? &*keyring_ : nullptr, inner);
-                  if (p == Parse::NeedMore) return (*reader)();
-                  if (p == Parse::Bad || !started_ ||
-                      inner[0] != static_cast<uint8_t>(memberlist::MessageType::kPushPull)) {
-                    ++counters_.tcp_bad;
-                    *reader = nullptr;
-                    return finish(false);
-                  }
-                  auto pp = memberlist::decode_push_pull(inner);
-                  swim_->merge_remote_state(pp->nodes, now());
-                  if (!pp->user_state.empty()) merge_serf_state(pp->user_state, join);
-                  ++counters_.push_pulls;
-                  arm_timer();
-                  *reader = nullptr;
-                  finish(true);
-                });
-          };
-          (*reader)();
-        });
-  });
+  stream_exchange(addr, port, std::move(msg), now() + kTcpTimeout, on_reply, std::move(done));
+}
+
+// memberlist's sendPingAndWaitForAck: the ping as a stream message, one ack
+// with the same seq back, all before the end of the probe interval.
+bool Agent::tcp_ping(const swim::Address& to, const memberlist::Ping& ping,
+                     swim::TimePoint deadline) {
+  auto ip = to_asio(to.ip);
+  if (!ip || !started_) return false;
+  const uint32_t seq = ping.seq_no;
+  auto on_reply = [seq](const Bytes& inner) {
+    if (inner[0] != static_cast<uint8_t>(memberlist::MessageType::kAckResp)) return false;
+    auto m = memberlist::decode(inner);
+    const auto* ack = std::get_if<memberlist::AckResp>(&*m);
+    return ack && ack->seq_no == seq;
+  };
+  auto done = [this, seq, alive = alive_](bool ok) {
+    if (!*alive || !started_) return;
+    swim_->tcp_ping_result(seq, ok, now());
+    arm_timer();
+  };
+  stream_exchange(*ip, to.port, memberlist::encode(ping), deadline, on_reply, done);
+  return true;
 }
 
 void Agent::schedule_push_pull() {
@@ -496,6 +537,62 @@ void Agent::schedule_push_pull() {
     }
     schedule_push_pull();
   });
+}
+
+void Agent::schedule_reconnect() {
+  reconnect_timer_.expires_after(settings_.reconnect_interval);
+  reconnect_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
+    if (!*alive || ec || !started_) return;
+    if (leave_state_ == LeaveState::None) reconnect();
+    schedule_reconnect();
+  });
+}
+
+// serf.reconnect(): one random failed member, tried with probability
+// failed / alive so that a large healthy cluster does not hammer the dead.
+void Agent::reconnect() {
+  std::vector<const Member*> failed;
+  std::size_t left = 0;
+  for (const auto& [name, m] : members_) {
+    if (m.info.status == MemberInfo::Status::Failed) failed.push_back(&m);
+    if (m.info.status == MemberInfo::Status::Left) ++left;
+  }
+  if (failed.empty()) return;
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  const std::size_t alive = std::max<std::size_t>(1, members_.size() - failed.size() - left);
+  const double prob = static_cast<double>(failed.size()) / static_cast<double>(alive);
+  if (std::uniform_real_distribution<double>(0.0, 1.0)(rng) > prob) return;
+  const Member* m = failed[rng() % failed.size()];
+  ++counters_.reconnects;
+  const std::string name = m->info.name;
+  log("agent: reconnecting to failed member " + name + " at " + m->info.addr + ":" +
+      std::to_string(m->info.port));
+  push_pull(m->info.addr, m->info.port, true, [this, name, alive = alive_](bool ok) {
+    if (*alive && ok) log("agent: reconnected to " + name);
+  });
+}
+
+// serf.handleReap(): failed members after reconnect_timeout, left ones after
+// tombstone_timeout are forgotten (member-reap).
+void Agent::reap(swim::TimePoint t) {
+  std::vector<MemberInfo> reaped;
+  for (auto it = members_.begin(); it != members_.end();) {
+    const Member& m = it->second;
+    const bool failed = m.info.status == MemberInfo::Status::Failed;
+    const bool left = m.info.status == MemberInfo::Status::Left;
+    const auto timeout = failed ? settings_.reconnect_timeout : settings_.tombstone_timeout;
+    if (it->first == settings_.node || (!failed && !left) || t - m.leave_time <= timeout) {
+      ++it;
+      continue;
+    }
+    reaped.push_back(m.info);
+    swim_->forget(it->first);
+    it = members_.erase(it);
+  }
+  if (reaped.empty()) return;
+  counters_.reaped += reaped.size();
+  for (const auto& r : reaped) log("agent: member-reap " + r.name);
+  emit(MemberEvent{MemberEvent::Type::Reap, std::move(reaped)});
 }
 
 void Agent::join_seeds_attempt() {
@@ -928,6 +1025,24 @@ std::string Agent::update_tags(const std::map<std::string, std::string>& set,
   }
   arm_timer();
   return "";
+}
+
+Agent::Snapshot Agent::snapshot() const {
+  Snapshot s;
+  s.node = settings_.node;
+  s.encrypted = keyring_.has_value();
+  s.health_score = swim_ ? swim_->awareness() : 0;
+  for (const char* st : {"alive", "suspect", "leaving", "failed", "left"}) s.members[st] = 0;
+  for (const auto& [name, m] : members_) {
+    std::string st = to_string(m.info.status);
+    const swim::Node* n = swim_ ? swim_->find(name) : nullptr;
+    if (m.info.status == MemberInfo::Status::Alive && n && n->state == swim::State::kSuspect)
+      st = "suspect";
+    if (m.info.status != MemberInfo::Status::None) ++s.members[st];
+  }
+  s.agent = counters_;
+  if (swim_) s.swim = swim_->counters();
+  return s;
 }
 
 rpc::StatsResponse Agent::stats() {

@@ -7,7 +7,18 @@
 // fallback pings (the stream format of memberlist, encrypted when keyed).
 // Seeds (settings.join) are contacted with a TCP push/pull, retried with
 // exponential backoff up to settings.retry_interval; a periodic push/pull
-// (30 s) syncs with a random live member.
+// (30 s) syncs with a random live member. When a direct probe times out,
+// Swim asks for a TCP fallback ping (Transport::tcp_ping, unless
+// settings.disable_tcp_pings): the ping as a stream message on a new
+// connection, one ack back before the end of the probe interval, with the
+// same client code as push/pull (stream_exchange).
+//
+// Reconnect and reap, as Serf: every settings.reconnect_interval a random
+// failed member is tried again with a push/pull join to its last address
+// (with probability failed / alive, as serf), so that after a partition
+// heals the two sides find each other even if the other side does not
+// retry. Failed members are reaped (member-reap, forgotten) after
+// settings.reconnect_timeout, left ones after settings.tombstone_timeout.
 //
 // Serf layer: tags in Meta, the member and event Lamport clocks, join
 // intent after joining, leave intent then Swim::leave on graceful leave,
@@ -60,6 +71,9 @@ class Agent : public RpcBackend, public swim::Transport {
     std::function<void(const std::string&)> log;
     // The RPC `leave` finished (a stand-alone agent exits then).
     std::function<void()> left;
+    // Tests: inbound datagrams from (ip, port) for which this returns true
+    // are dropped unread (simulates a one-way UDP failure).
+    std::function<bool(const std::string&, uint16_t)> drop_udp;
   };
 
   struct Counters {
@@ -67,10 +81,27 @@ class Agent : public RpcBackend, public swim::Transport {
     uint64_t udp_bad = 0;     // undecodable (bad CRC, bad msgpack, ...)
     uint64_t udp_unauth = 0;  // failed decryption or plaintext while keyed
     uint64_t tcp_in = 0;
+    uint64_t tcp_out = 0;     // streams we opened (push/pull: join, sync, reconnect; TCP pings)
     uint64_t tcp_bad = 0;     // undecodable or unauthenticated streams
     uint64_t push_pulls = 0;  // completed exchanges (both directions)
     uint64_t serf_bad = 0;    // undecodable serf messages
+    uint64_t reconnects = 0;  // reconnect attempts to failed members
+    uint64_t reaped = 0;      // failed/left members forgotten after their timeout
   };
+
+  // Everything the stats page, /metrics and `show membership` print, copied
+  // on the control thread (plain values: publish it to other threads).
+  struct Snapshot {
+    std::string node;
+    bool encrypted = false;
+    int health_score = 0;  // Lifeguard awareness (0 = healthy)
+    // Members (ourselves included) by state: alive, suspect (alive in Serf's
+    // table but suspected by SWIM), leaving, failed, left.
+    std::map<std::string, uint64_t> members;
+    Counters agent;
+    swim::Swim::Counters swim;
+  };
+  Snapshot snapshot() const;
 
   Agent(boost::asio::io_context& control, MembershipSettings settings, Hooks hooks);
   ~Agent() override;
@@ -130,6 +161,8 @@ class Agent : public RpcBackend, public swim::Transport {
 
   // Transport.
   void send(const swim::Address& to, Bytes packet) override;
+  bool tcp_ping(const swim::Address& to, const memberlist::Ping& ping,
+                swim::TimePoint deadline) override;
 
   void receive_udp();
   void on_datagram(std::size_t n);
@@ -139,7 +172,17 @@ class Agent : public RpcBackend, public swim::Transport {
   void on_timer();
   void schedule_push_pull();
   void push_pull(const std::string& host, uint16_t port, bool join, std::function<void(bool)> done);
+  // The client side of one stream exchange (push/pull, TCP ping): connect,
+  // write `msg` (stream-encrypted when keyed), read one stream message and
+  // pass it (type byte first) to `on_reply`, which says whether it was the
+  // expected answer. `done(false)` on any failure or at `deadline`.
+  void stream_exchange(const boost::asio::ip::address& addr, uint16_t port, Bytes msg,
+                       swim::TimePoint deadline, std::function<bool(const Bytes&)> on_reply,
+                       std::function<void(bool)> done);
   void join_seeds_attempt();
+  void schedule_reconnect();
+  void reconnect();
+  void reap(swim::TimePoint now);
 
   // Serf layer.
   Bytes serf_push_pull_state() const;
@@ -169,6 +212,8 @@ class Agent : public RpcBackend, public swim::Transport {
   boost::asio::steady_timer push_pull_timer_;
   boost::asio::steady_timer join_timer_;
   boost::asio::steady_timer leave_timer_;
+  boost::asio::steady_timer reconnect_timer_;
+  swim::TimePoint next_reap_{};
   std::unique_ptr<swim::Swim> swim_;
   swim::Address self_addr_;
   uint16_t port_ = 0;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <climits>
 #include <fstream>
@@ -244,19 +245,41 @@ bool set_bool(Yaml& y, const YAML::Node& n, const std::string& key, bool& out) {
 
 // ---- flags ------------------------------------------------------------------
 
+// The duration settings by YAML key or flag name ('_' or '-').
+std::chrono::milliseconds* duration_setting(MembershipSettings& s, std::string_view name) {
+  std::string n(name);
+  std::replace(n.begin(), n.end(), '-', '_');
+  if (n == "retry_interval") return &s.retry_interval;
+  if (n == "reconnect_interval") return &s.reconnect_interval;
+  if (n == "reconnect_timeout") return &s.reconnect_timeout;
+  if (n == "tombstone_timeout") return &s.tombstone_timeout;
+  if (n == "coalesce_period") return &s.coalesce_period;
+  if (n == "quiescent_period") return &s.quiescent_period;
+  return nullptr;
+}
+
 enum class FlagKind { Value, Bool };
 struct FlagDef {
   std::string_view name;
   FlagKind kind;
 };
 constexpr FlagDef kFlags[] = {
-    {"node", FlagKind::Value},          {"bind", FlagKind::Value},
-    {"advertise", FlagKind::Value},     {"rpc-addr", FlagKind::Value},
-    {"rpc-auth", FlagKind::Value},      {"join", FlagKind::Value},
-    {"retry-join", FlagKind::Value},    {"retry-interval", FlagKind::Value},
-    {"retry-max", FlagKind::Value},     {"replay", FlagKind::Bool},
-    {"tag", FlagKind::Value},           {"encrypt", FlagKind::Value},
+    {"node", FlagKind::Value},
+    {"bind", FlagKind::Value},
+    {"advertise", FlagKind::Value},
+    {"rpc-addr", FlagKind::Value},
+    {"rpc-auth", FlagKind::Value},
+    {"join", FlagKind::Value},
+    {"retry-join", FlagKind::Value},
+    {"retry-interval", FlagKind::Value},
+    {"retry-max", FlagKind::Value},
+    {"replay", FlagKind::Bool},
+    {"tag", FlagKind::Value},
+    {"encrypt", FlagKind::Value},
     {"event-handler", FlagKind::Value},
+    {"reconnect-interval", FlagKind::Value},
+    {"reconnect-timeout", FlagKind::Value},
+    {"tombstone-timeout", FlagKind::Value},
 };
 
 // Splits "-name=value" / "--name" into name and optional value.
@@ -306,10 +329,10 @@ std::string apply_flag(std::string_view name, const std::string& v, MembershipSe
   } else if (name == "join" || name == "retry-join") {
     if (v.empty()) return "must not be empty";
     s.join.push_back(v);
-  } else if (name == "retry-interval") {
-    std::chrono::milliseconds d{};
-    if (!parse_go_duration(v, d) || d.count() <= 0) return "expected a duration such as 30s";
-    s.retry_interval = d;
+  } else if (auto* d = duration_setting(s, name)) {
+    std::chrono::milliseconds v2{};
+    if (!parse_go_duration(v, v2) || v2.count() <= 0) return "expected a duration such as 30s";
+    *d = v2;
   } else if (name == "retry-max") {
     long long n = 0;
     if (!parse_uint(v, 0, INT_MAX, n)) return "expected a count >= 0";
@@ -516,13 +539,13 @@ bool parse_yaml(std::string_view text, const std::string& file, MembershipSettin
           else
             out.join.push_back(j);
         }
-    } else if (key == "retry_interval") {
+    } else if (auto* dur = duration_setting(out, key)) {
       std::chrono::milliseconds d{};
       if (!y.scalar(v, key, s)) continue;
       if (!parse_go_duration(s, d) || d.count() <= 0)
         y.error(v, key, "expected a duration such as 30s, got '" + s + "'");
       else
-        out.retry_interval = d;
+        *dur = d;
     } else if (key == "retry_max") {
       long long n = 0;
       if (!y.scalar(v, key, s)) continue;
@@ -532,6 +555,8 @@ bool parse_yaml(std::string_view text, const std::string& file, MembershipSettin
         out.retry_max = static_cast<int>(n);
     } else if (key == "replay" || key == "replay_on_join") {
       set_bool(y, v, key, out.replay);
+    } else if (key == "disable_tcp_pings") {
+      set_bool(y, v, key, out.disable_tcp_pings);
     } else if (key == "tags") {
       std::map<std::string, std::string> tags;
       if (y.string_map(v, key, tags)) {
@@ -569,7 +594,9 @@ bool parse_yaml(std::string_view text, const std::string& file, MembershipSettin
     } else {
       y.error(kv.first, key,
               "unknown key (expected node, bind, advertise, rpc, rpc_auth, join, retry_interval, "
-              "retry_max, replay, tags, encrypt, event_handlers, pools)");
+              "retry_max, replay, disable_tcp_pings, tags, encrypt, event_handlers, "
+              "reconnect_interval, "
+              "reconnect_timeout, tombstone_timeout, coalesce_period, quiescent_period, pools)");
     }
   }
   return y.ok;

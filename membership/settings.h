@@ -47,10 +47,25 @@ struct MembershipSettings {
   uint16_t rpc_port = 7373;
   std::string rpc_auth;  // optional RPC auth key (serf -rpc-auth)
 
-  std::vector<std::string> join;                    // "host[:port]" seeds, retried with backoff
-  bool replay = false;                              // replay user events on join (serf -replay)
+  std::vector<std::string> join;  // "host[:port]" seeds, retried with backoff
+  bool replay = false;            // replay user events on join (serf -replay)
+  // memberlist's DisableTcpPings: no TCP fallback ping when a direct UDP
+  // probe times out (indirect pings only).
+  bool disable_tcp_pings = false;
   std::chrono::milliseconds retry_interval{30000};  // longest delay between join attempts
   int retry_max = 0;                                // 0: retry forever
+  // Serf's reconnect and reap: every reconnect_interval a random failed
+  // member is tried again (push/pull join to its last address); failed
+  // members are forgotten (member-reap) after reconnect_timeout, left ones
+  // after tombstone_timeout.
+  std::chrono::milliseconds reconnect_interval{30000};
+  std::chrono::milliseconds reconnect_timeout{24 * 3600 * 1000};
+  std::chrono::milliseconds tombstone_timeout{24 * 3600 * 1000};
+  // Member events for handler scripts are coalesced as serf agent does
+  // (coalescer.h): delivered once none came for quiescent_period, at most
+  // coalesce_period after the first.
+  std::chrono::milliseconds coalesce_period{3000};
+  std::chrono::milliseconds quiescent_period{1000};
 
   std::map<std::string, std::string> tags;
   std::string encrypt;                      // base64 key, 16/24/32 bytes once decoded

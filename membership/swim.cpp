@@ -135,6 +135,7 @@ TimePoint Swim::next_deadline() const {
     if (!probe_->indirect_sent) t = std::min(t, probe_->sent + scaled(cfg_.probe_timeout));
     t = std::min(t, probe_->deadline);
   }
+  if (nack_tally_) t = std::min(t, nack_tally_->until);
   for (const auto& [seq, r] : relays_) t = std::min(t, r.deadline);
   for (const auto& [name, s] : suspicions_) t = std::min(t, s.deadline());
   return t;
@@ -243,6 +244,7 @@ void Swim::on_ack(uint32_t seq, TimePoint now) {
 
 void Swim::on_nack(uint32_t seq) {
   if (probe_ && probe_->seq == seq) ++probe_->nacks;
+  if (nack_tally_ && nack_tally_->seq == seq) ++nack_tally_->nacks;
 }
 
 void Swim::refute(uint32_t accused_incarnation, TimePoint now) {
@@ -250,6 +252,7 @@ void Swim::refute(uint32_t accused_incarnation, TimePoint now) {
   me.incarnation = std::max(me.incarnation + 1, accused_incarnation + 1);
   me.state_change = now;
   broadcast(cfg_.name, memberlist::encode(self_alive()));
+  ++counters_.refutations;
   adjust_awareness(1);
 }
 
@@ -266,7 +269,11 @@ void Swim::on_alive(const Alive& a, bool bootstrap, TimePoint now) {
   if (it == nodes_.end()) {
     Node n{a.node, {a.addr, a.port}, a.meta, a.vsn, a.incarnation, State::kAlive, now};
     it = nodes_.emplace(a.node, std::move(n)).first;
+    // At a random place in the probe order, as memberlist does: members that
+    // learnt the same table in the same order must not probe in lockstep.
     probe_order_.push_back(a.node);
+    const auto off = std::uniform_int_distribution<std::size_t>(0, probe_order_.size() - 1)(rng_);
+    std::swap(probe_order_[off], probe_order_.back());
     broadcast(a.node, memberlist::encode(a));
     if (cb_.on_join) cb_.on_join(it->second);
     return;
@@ -317,6 +324,7 @@ void Swim::on_suspect(const Suspect& s, TimePoint now) {
   n.incarnation = s.incarnation;
   n.state = State::kSuspect;
   n.state_change = now;
+  ++counters_.suspects_seen;
   const std::size_t count = nodes_.size();
   int k = cfg_.suspicion_mult - 2;
   if (static_cast<int>(count) - 2 < k) k = 0;
@@ -366,6 +374,7 @@ void Swim::tick(TimePoint now) {
     probe_timeout_expired(now);
   }
   if (probe_ && now >= probe_->deadline) finish_probe(now);
+  if (nack_tally_ && now >= nack_tally_->until) settle_nacks();
   if (!left_ && now >= next_probe_) {
     next_probe_ = now + scaled(cfg_.probe_interval);
     if (!probe_) start_probe(now);
@@ -382,6 +391,7 @@ void Swim::start_probe(TimePoint now) {
   for (std::size_t tries = 0; tries <= probe_order_.size() && !target; ++tries) {
     if (probe_index_ >= probe_order_.size()) {
       probe_index_ = 0;
+      drop_old_dead(now);
       std::shuffle(probe_order_.begin(), probe_order_.end(), rng_);
       if (probe_order_.empty()) return;
     }
@@ -396,6 +406,7 @@ void Swim::start_probe(TimePoint now) {
   p.seq = ++seq_;
   p.sent = now;
   p.deadline = now + scaled(cfg_.probe_interval);
+  ++counters_.probes;
   const memberlist::Ping ping{target->name, p.seq, self().addr.ip, cfg_.name, self().addr.port};
   if (target->state == State::kSuspect) {
     // Give the suspect a chance to refute: ping + suspect, raw, CRC for PMax >= 5.
@@ -434,8 +445,24 @@ void Swim::probe_timeout_expired(TimePoint now) {
     ind.source_port = self().addr.port;
     ind.target = target->addr.ip;
     if (ind.nack) ++probe_->expected_nacks;
+    ++counters_.indirect_probes;
     send_with_piggyback(peer->addr, memberlist::encode(ind), false);
   }
+  // memberlist: also try the target over TCP if it speaks protocol >= 3,
+  // whatever version we speak (hence DisableTcpPings).
+  if (!cfg_.disable_tcp_pings && target->pmax() >= 3) {
+    const memberlist::Ping ping{target->name, probe_->seq, self().addr.ip, cfg_.name,
+                                self().addr.port};
+    if (transport_.tcp_ping(target->addr, ping, probe_->deadline)) ++counters_.tcp_fallback_pings;
+  }
+}
+
+void Swim::tcp_ping_result(uint32_t seq, bool ok, TimePoint now) {
+  if (!ok) return;
+  ++counters_.tcp_fallback_acks;
+  // As an ack: memberlist returns from probeNode with the health bonus
+  // before it looks at nacks, so missed nacks are not held against us.
+  if (probe_ && probe_->seq == seq) on_ack(seq, now);
 }
 
 void Swim::finish_probe(TimePoint now) {
@@ -443,13 +470,46 @@ void Swim::finish_probe(TimePoint now) {
   probe_.reset();
   if (p.acked) return;
   if (p.expected_nacks > 0) {
-    if (p.nacks < p.expected_nacks) adjust_awareness(p.expected_nacks - p.nacks);
+    settle_nacks();
+    nack_tally_ = NackTally{p.seq, p.expected_nacks, p.nacks, now + cfg_.probe_timeout};
   } else {
     adjust_awareness(1);
   }
   const Node* n = find(p.target);
   if (!n) return;
+  const bool was_alive = n->state == State::kAlive;
   on_suspect(Suspect{cfg_.name, n->incarnation, n->name}, now);
+  if (was_alive && n->state == State::kSuspect) ++counters_.suspicions;
+}
+
+void Swim::drop_old_dead(TimePoint now) {
+  std::vector<std::string> old;
+  for (const auto& [name, n] : nodes_)
+    if (name != cfg_.name && (n.state == State::kDead || n.state == State::kLeft) &&
+        now - n.state_change > cfg_.gossip_to_the_dead_time)
+      old.push_back(name);
+  for (const auto& name : old) forget(name);
+}
+
+bool Swim::forget(const std::string& name) {
+  auto it = nodes_.find(name);
+  if (it == nodes_.end() || name == cfg_.name) return false;
+  if (it->second.state != State::kDead && it->second.state != State::kLeft) return false;
+  nodes_.erase(it);
+  suspicions_.erase(name);
+  if (auto p = std::find(probe_order_.begin(), probe_order_.end(), name); p != probe_order_.end()) {
+    const auto idx = static_cast<std::size_t>(p - probe_order_.begin());
+    probe_order_.erase(p);
+    if (idx < probe_index_) --probe_index_;
+  }
+  return true;
+}
+
+void Swim::settle_nacks() {
+  if (!nack_tally_) return;
+  if (nack_tally_->nacks < nack_tally_->expected)
+    adjust_awareness(nack_tally_->expected - nack_tally_->nacks);
+  nack_tally_.reset();
 }
 
 void Swim::check_suspicions(TimePoint now) {
@@ -461,6 +521,7 @@ void Swim::check_suspicions(TimePoint now) {
     suspicions_.erase(name);
     const Node* n = find(name);
     if (!n || n->state != State::kSuspect) continue;
+    ++counters_.deaths_declared;
     on_dead(Dead{cfg_.name, n->incarnation, name}, now);
   }
 }
@@ -490,6 +551,7 @@ void Swim::gossip(TimePoint now) {
     Bytes packet = msgs.size() == 1 ? std::move(msgs[0]) : memberlist::make_compound(msgs);
     if (crc) packet = memberlist::wrap_crc(packet);
     send_raw(t->addr, std::move(packet));
+    ++counters_.gossip_packets;
   }
 }
 
@@ -556,6 +618,15 @@ void InMemoryNetwork::Endpoint::send(const Address& to, Bytes packet) {
   ++net_.sent_;
 }
 
+bool InMemoryNetwork::Endpoint::tcp_ping(const Address& to, const memberlist::Ping& ping,
+                                         TimePoint deadline) {
+  if (!net_.tcp_pings_) return false;
+  net_.tcp_queue_.push_back(TcpPing{self_, to, ping, deadline});
+  ++net_.tcp_pings_sent_;
+  ++net_.tcp_pings_to_[to];
+  return true;
+}
+
 InMemoryNetwork::Endpoint& InMemoryNetwork::endpoint(const Address& a) {
   auto& e = endpoints_[a];
   if (!e) e = std::make_unique<Endpoint>(*this, a);
@@ -565,6 +636,11 @@ InMemoryNetwork::Endpoint& InMemoryNetwork::endpoint(const Address& a) {
 void InMemoryNetwork::cut(const Address& from, const Address& to, bool cut_it) {
   std::erase(cuts_, std::make_pair(from, to));
   if (cut_it) cuts_.emplace_back(from, to);
+}
+
+void InMemoryNetwork::cut_tcp(const Address& from, const Address& to, bool cut_it) {
+  std::erase(tcp_cuts_, std::make_pair(from, to));
+  if (cut_it) tcp_cuts_.emplace_back(from, to);
 }
 
 void InMemoryNetwork::isolate(const Address& a, bool isolated) {
@@ -590,6 +666,20 @@ std::size_t InMemoryNetwork::deliver(TimePoint now) {
     }
     it->second->handle_packet(p.from, p.bytes, now);
     ++n;
+  }
+  while (!tcp_queue_.empty()) {
+    TcpPing t = std::move(tcp_queue_.front());
+    tcp_queue_.pop_front();
+    auto from = members_.find(t.from);
+    if (from == members_.end() || !from->second) continue;
+    auto to = members_.find(t.to);
+    const bool cut = std::find(tcp_cuts_.begin(), tcp_cuts_.end(), std::make_pair(t.from, t.to)) !=
+                     tcp_cuts_.end();
+    const bool ok = !cut && now <= t.deadline && to != members_.end() && to->second &&
+                    std::find(isolated_.begin(), isolated_.end(), t.from) == isolated_.end() &&
+                    std::find(isolated_.begin(), isolated_.end(), t.to) == isolated_.end() &&
+                    (t.ping.node.empty() || t.ping.node == to->second->self().name);
+    from->second->tcp_ping_result(t.ping.seq_no, ok, now);
   }
   return n;
 }

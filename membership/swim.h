@@ -13,12 +13,22 @@
 // Seams: packets leave through a Transport (an interface; tests use
 // InMemoryNetwork below); time only enters through the `now` argument of
 // tick()/handle_packet(); randomness comes from a seeded generator in the
-// config. TCP (push/pull, TCP fallback ping) is not here: the stream layer
-// calls local_state()/merge_remote_state() for push/pull.
+// config. TCP is not here: the stream layer calls local_state()/
+// merge_remote_state() for push/pull, and performs the TCP fallback ping
+// (Transport::tcp_ping, answered through tcp_ping_result()).
 //
-// Not yet implemented: TCP fallback pings, dead-node reclaim/reaping after
-// GossipToTheDeadTime, version-compatibility checks on merge, the serf layer
-// (intents, Lamport clocks) which consumes on_user_message.
+// Dead and left nodes are dropped from the table GossipToTheDeadTime after
+// their state change (memberlist's resetNodes), so that a node coming back
+// after a partition is a new join whatever its incarnation.
+//
+// TCP fallback ping (memberlist's probeNode): when the direct ping times
+// out, the target (protocol max >= 3, unless disable_tcp_pings) is also
+// pinged over TCP, in parallel with the indirect pings and bounded by the
+// probe interval; an ack that way ends the probe as a success (health
+// improves, missed nacks are not counted, no suspicion), as memberlist.
+//
+// Not yet implemented: version-compatibility checks on merge, the serf layer (intents, Lamport
+// clocks) which consumes on_user_message.
 //
 // Thread rules: not thread-safe. One thread (the gossip/control thread)
 // calls every member function of a Swim; callbacks run on that thread,
@@ -59,6 +69,14 @@ class Transport {
  public:
   virtual ~Transport() = default;
   virtual void send(const Address& to, Bytes packet) = 0;
+  // TCP fallback ping: sends `ping` over a stream to `to` and waits for an
+  // ack with its seq until `deadline`, then reports through
+  // Swim::tcp_ping_result() on the Swim's thread, later, never from inside
+  // this call. Returns false when not started (not supported).
+  virtual bool tcp_ping(const Address& to, const memberlist::Ping& ping, TimePoint deadline) {
+    (void)to, (void)ping, (void)deadline;
+    return false;
+  }
 };
 
 // memberlist DefaultLANConfig values that matter here.
@@ -79,6 +97,7 @@ struct Config {
   int retransmit_mult = 4;
   std::size_t udp_buffer_size = memberlist::kUdpBufferSize;
   uint64_t seed = 1;
+  bool disable_tcp_pings = false;    // memberlist DisableTcpPings
   const Keyring* keyring = nullptr;  // encrypt everything sent, require it on receive
 };
 
@@ -128,6 +147,20 @@ class BroadcastQueue {
 
 class Swim {
  public:
+  // What this member did, for the stats page and /metrics. Written by the
+  // thread that drives the Swim (see thread rules); copy it there.
+  struct Counters {
+    uint64_t probes = 0;              // direct probes (pings) started
+    uint64_t indirect_probes = 0;     // indirect ping requests sent to peers
+    uint64_t suspicions = 0;          // suspicions raised by our own failed probes
+    uint64_t suspects_seen = 0;       // members that entered suspect in our table
+    uint64_t deaths_declared = 0;     // suspicions of ours that timed out (-> dead)
+    uint64_t refutations = 0;         // alive{higher incarnation} sent about ourselves
+    uint64_t gossip_packets = 0;      // gossip datagrams sent (broadcast rounds)
+    uint64_t tcp_fallback_pings = 0;  // TCP fallback pings started (direct ping timed out)
+    uint64_t tcp_fallback_acks = 0;   // of those, answered with an ack in time
+  };
+
   struct Callbacks {
     std::function<void(const Node&)> on_join;           // new node or back from dead/left
     std::function<void(const Node&)> on_update;         // meta changed (higher incarnation)
@@ -139,6 +172,9 @@ class Swim {
 
   // One datagram as received from the network (still encrypted if keyed).
   void handle_packet(const Address& from, ByteView packet, TimePoint now);
+  // Outcome of a Transport::tcp_ping (ok: the ack with that seq came back
+  // before the deadline).
+  void tcp_ping_result(uint32_t seq, bool ok, TimePoint now);
   // Runs due probe/gossip/suspicion work. Call at least every gossip_interval
   // (or at next_deadline()).
   void tick(TimePoint now);
@@ -154,12 +190,18 @@ class Swim {
   void update_meta(Bytes meta, TimePoint now);
   // Graceful leave: gossips dead{Node: self, From: self}.
   void leave(TimePoint now);
+  // Drops a dead or left node from the table (serf's reap); false if it is
+  // unknown, alive or suspect. A later alive about it is a new join.
+  bool forget(const std::string& name);
 
   const Node* find(const std::string& name) const;
   const std::map<std::string, Node>& nodes() const { return nodes_; }
   const Node& self() const { return nodes_.at(cfg_.name); }
   int awareness() const { return awareness_; }
   std::size_t pending_broadcasts() const { return broadcasts_.size(); }
+  const Counters& counters() const { return counters_; }
+  // Current retransmit limit: RetransmitMult × ceil(log10(members + 1)).
+  int retransmit_limit_now() const { return current_retransmit_limit(); }
 
  private:
   struct Probe {
@@ -172,6 +214,18 @@ class Swim {
     int nacks = 0;
     TimePoint deadline{};  // end of the probe interval
   };
+  // Nacks still expected for a failed probe. Relays send them ProbeTimeout
+  // after our indirect ping reached them, i.e. just after the probe's
+  // deadline; memberlist counts them after its TCP fallback wait, we give
+  // them until `until` (ProbeTimeout more) before Lifeguard counts the
+  // missing ones against our own health.
+  struct NackTally {
+    uint32_t seq = 0;
+    int expected = 0;
+    int nacks = 0;
+    TimePoint until{};
+  };
+  void settle_nacks();
   // An indirect ping we perform on someone's behalf.
   struct Relay {
     Address requester;
@@ -203,6 +257,9 @@ class Swim {
   void finish_probe(TimePoint now);
   void gossip(TimePoint now);
   void check_suspicions(TimePoint now);
+  // memberlist's resetNodes: dead/left nodes are dropped once they have been
+  // so for GossipToTheDeadTime (run when a probe round wraps).
+  void drop_old_dead(TimePoint now);
   void adjust_awareness(int delta);
   Duration scaled(Duration d) const { return d * (awareness_ + 1); }
 
@@ -224,12 +281,14 @@ class Swim {
   std::vector<std::string> probe_order_;
   std::size_t probe_index_ = 0;
   std::optional<Probe> probe_;
+  std::optional<NackTally> nack_tally_;
   std::map<uint32_t, Relay> relays_;  // our seq -> requester
   uint32_t seq_ = 0;
   int awareness_ = 0;
   TimePoint next_probe_{};
   TimePoint next_gossip_{};
   bool left_ = false;
+  Counters counters_;
 };
 
 // In-memory network for tests: every Swim gets an endpoint; packets are
@@ -240,6 +299,7 @@ class InMemoryNetwork {
    public:
     Endpoint(InMemoryNetwork& net, Address self) : net_(net), self_(std::move(self)) {}
     void send(const Address& to, Bytes packet) override;
+    bool tcp_ping(const Address& to, const memberlist::Ping& ping, TimePoint deadline) override;
 
    private:
     InMemoryNetwork& net_;
@@ -250,12 +310,24 @@ class InMemoryNetwork {
   void attach(const Address& a, Swim* swim) { members_[a] = swim; }
   // Packets from `from` to `to` are dropped while cut.
   void cut(const Address& from, const Address& to, bool cut_it);
-  // Drops everything to and from a.
+  // TCP fallback pings from `from` to `to` fail while cut (cut() only cuts
+  // UDP). A TCP ping succeeds when neither end is isolated, the link is not
+  // TCP-cut, and the target is attached and named as the ping says.
+  void cut_tcp(const Address& from, const Address& to, bool cut_it);
+  // Whether endpoints start TCP pings at all (default true).
+  void set_tcp_pings(bool on) { tcp_pings_ = on; }
+  // Drops everything to and from a (UDP and TCP).
   void isolate(const Address& a, bool isolated);
-  // Delivers every queued packet (including ones queued while delivering).
+  // Delivers every queued packet (including ones queued while delivering),
+  // then answers the TCP pings started so far.
   std::size_t deliver(TimePoint now);
   std::size_t sent() const { return sent_; }
   std::size_t dropped() const { return dropped_; }
+  std::size_t tcp_pings() const { return tcp_pings_sent_; }
+  std::size_t tcp_pings_to(const Address& a) const {
+    auto it = tcp_pings_to_.find(a);
+    return it == tcp_pings_to_.end() ? 0 : it->second;
+  }
 
  private:
   struct Packet {
@@ -263,11 +335,22 @@ class InMemoryNetwork {
     Address to;
     Bytes bytes;
   };
+  struct TcpPing {
+    Address from;
+    Address to;
+    memberlist::Ping ping;
+    TimePoint deadline;
+  };
   bool blocked(const Address& from, const Address& to) const;
   std::map<Address, std::unique_ptr<Endpoint>> endpoints_;
   std::map<Address, Swim*> members_;
   std::deque<Packet> queue_;
+  std::deque<TcpPing> tcp_queue_;
   std::vector<std::pair<Address, Address>> cuts_;
+  std::vector<std::pair<Address, Address>> tcp_cuts_;
+  bool tcp_pings_ = true;
+  std::size_t tcp_pings_sent_ = 0;
+  std::map<Address, std::size_t> tcp_pings_to_;
   std::vector<Address> isolated_;
   std::size_t sent_ = 0;
   std::size_t dropped_ = 0;

@@ -19,7 +19,8 @@ import time
 import urllib.request
 import unittest
 
-from harness import HERD_BIN, Backend, Load, free_port, get, runtime_api, server_of, wait_port
+from harness import (HERD_BIN, Backend, Load, free_port, get, kill_procs, log_text, runtime_api,
+                     server_of, spawn_logged, wait_port)
 
 SERF = "/usr/bin/serf"
 LB_IP = "127.0.0.20"
@@ -83,25 +84,16 @@ class TestMembershipSerf(unittest.TestCase):
         self.herd = None
 
     def tearDown(self):
-        for p, log in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                p.wait(10)
-            log.close()
+        kill_procs(self.procs)
         for b in self.backends:
             b.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def spawn(self, name, args):
-        log = open(os.path.join(self.dir, name + ".log"), "w+")
-        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        self.procs.append((p, log))
-        return p, log
+        return spawn_logged(self.procs, self.dir, name, args)
 
     def output(self, log):
-        log.flush()
-        log.seek(0)
-        return log.read()
+        return log_text(log)
 
     def start_herd(self, bport, encrypt=None):
         self.port, self.cli_port, self.rpc = free_port(), free_port(), free_port()
@@ -350,6 +342,85 @@ class TestMembershipSerf(unittest.TestCase):
         rc, out = self.serf_members(f"{LB_IP}:{self.rpc}")
         self.assertEqual(self.members_table(out)["web4"][2], "left", out)
 
+    def metrics(self):
+        """herd_membership_* samples of /metrics: {'name{labels}': value}, and the text."""
+        text = urllib.request.urlopen(f"http://{LB_IP}:{self.stats_port}/metrics",
+                                      timeout=5).read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line.startswith("herd_membership_"):
+                k, v = line.rsplit(" ", 1)
+                out[k] = float(v)
+        return out, text
+
+    def wait_metric(self, key, pred, timeout=10):
+        end = time.time() + timeout
+        while True:
+            m, text = self.metrics()
+            if key in m and pred(m[key]):
+                return m
+            if time.time() > end:
+                self.fail(f"{key} never matched: {m.get(key)}\n{text[-3000:]}")
+            time.sleep(0.2)
+
+    def test_membership_counters(self):
+        """Membership counters on /metrics, the stats page and `show membership`
+        follow what happens on the wire; HAProxy's CSV stays untouched."""
+        bport = free_port()
+        self.start_herd(bport)
+        self.backend("web1", "127.0.0.40", bport)
+        agent, _ = self.serf_agent("web1", "127.0.0.40")
+        self.wait_traffic("web1")
+        m = self.wait_metric('herd_membership_members{state="alive"}', lambda v: v == 2)
+        _, text = self.metrics()
+        for fam, typ in (("herd_membership_members", "gauge"),
+                         ("herd_membership_packets_total", "counter"),
+                         ("herd_membership_packets_dropped_total", "counter"),
+                         ("herd_membership_probes_total", "counter"),
+                         ("herd_membership_suspicions_total", "counter"),
+                         ("herd_membership_refutations_total", "counter"),
+                         ("herd_membership_push_pulls_total", "counter")):
+            self.assertIn(f"# HELP {fam} ", text)
+            self.assertIn(f"# TYPE {fam} {typ}\n", text)
+        self.assertIn("haproxy_up 1\n", text)  # the exporter's families are still there
+        # The join was TCP (push/pull); UDP follows with the first probes.
+        self.assertGreaterEqual(m['herd_membership_streams_total{direction="in"}'], 1)
+        m = self.wait_metric('herd_membership_packets_total{direction="in"}', lambda v: v > 0, 5)
+        self.assertGreater(m['herd_membership_packets_total{direction="out"}'], 0)
+        self.assertGreaterEqual(m["herd_membership_push_pulls_total"], 1)
+        self.assertEqual(m['herd_membership_members{state="failed"}'], 0)
+        bad = m['herd_membership_packets_dropped_total{reason="bad"}']
+
+        # Garbage on the gossip port: counted as dropped, herd unharmed.
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for pkt in (b"\xee\x01\x02", b"\x04\xc1\xc1", b"\x0c\x00"):
+            u.sendto(pkt, (LB_IP, 7946))
+        u.close()
+        self.wait_metric('herd_membership_packets_dropped_total{reason="bad"}',
+                         lambda v: v >= bad + 3, timeout=5)
+        info = cli(self.cli_port, "show membership")
+        fields = dict(l.split(": ", 1) for l in info.splitlines() if ": " in l)
+        self.assertEqual(fields.get("Node"), "herd-lb", info)
+        self.assertEqual(fields.get("Members_alive"), "2", info)
+        self.assertGreaterEqual(int(fields["Packets_dropped_bad"]), bad + 3, info)
+        self.assertGreater(int(fields["Probes"]), 0, info)
+        page = urllib.request.urlopen(f"http://{LB_IP}:{self.stats_port}/", timeout=5).read().decode()
+        self.assertIn('<a name="membership"></a>membership', page)
+        self.assertIn("<th>Packets_in</th>", page)
+        # HAProxy's CSV is unchanged: same header, no membership rows.
+        csv = urllib.request.urlopen(f"http://{LB_IP}:{self.stats_port}/;csv",
+                                     timeout=5).read().decode()
+        self.assertTrue(csv.startswith("# pxname,svname,qcur,qmax,scur,smax,slim,stot,"), csv[:200])
+        self.assertNotIn("membership", csv)
+        self.assertEqual(len(csv.splitlines()[0].split(",")), 129)
+
+        # A crash: the agent is suspected by herd's own probes, then failed.
+        agent.send_signal(signal.SIGKILL)
+        agent.wait(5)
+        m = self.wait_metric('herd_membership_members{state="failed"}', lambda v: v == 1, 30)
+        self.assertEqual(m['herd_membership_members{state="alive"}'], 1)
+        self.assertGreaterEqual(m["herd_membership_suspicions_total"], 1)
+        self.assertIsNone(self.herd.poll())
 
 if __name__ == "__main__":
     unittest.main()

@@ -34,6 +34,17 @@ pools:
     server: "check"
 )";
 
+TEST(MembershipSettings, DisableTcpPings) {
+  MembershipSettings s;
+  std::vector<std::string> errors;
+  EXPECT_FALSE(s.disable_tcp_pings);  // memberlist's default: TCP fallback pings on
+  ASSERT_TRUE(parse_yaml("disable_tcp_pings: true\n", "m.yaml", s, errors)) << joined(errors);
+  EXPECT_TRUE(s.disable_tcp_pings);
+  EXPECT_FALSE(parse_yaml("disable_tcp_pings: maybe\n", "m.yaml", s, errors));
+  EXPECT_TRUE(has_error(errors, "m.yaml:1: disable_tcp_pings: expected true or false"))
+      << joined(errors);
+}
+
 TEST(MembershipSettings, IssueExampleParses) {
   MembershipSettings s;
   std::vector<std::string> errors;
@@ -197,6 +208,28 @@ TEST(MembershipSettings, SerfStyleFlags) {
   EXPECT_TRUE(is_membership_flag("-tag"));
   EXPECT_TRUE(is_membership_flag("--node=x"));
   EXPECT_FALSE(is_membership_flag("-f"));
+}
+
+TEST(MembershipSettings, ReconnectAndReapDurations) {
+  MembershipSettings s;
+  EXPECT_EQ(s.reconnect_interval, std::chrono::seconds(30));  // serf's defaults
+  EXPECT_EQ(s.reconnect_timeout, std::chrono::hours(24));
+  EXPECT_EQ(s.tombstone_timeout, std::chrono::hours(24));
+  std::vector<std::string> errors;
+  ASSERT_TRUE(parse_yaml("reconnect_interval: 2s\nreconnect_timeout: 1h\ntombstone_timeout: 90m\n",
+                         "m.yaml", s, errors))
+      << joined(errors);
+  EXPECT_EQ(s.reconnect_interval, std::chrono::seconds(2));
+  EXPECT_EQ(s.reconnect_timeout, std::chrono::hours(1));
+  EXPECT_EQ(s.tombstone_timeout, std::chrono::minutes(90));
+  ASSERT_TRUE(parse_flags({"-reconnect-interval", "500ms", "-tombstone-timeout=3s"}, s, errors))
+      << joined(errors);
+  EXPECT_EQ(s.reconnect_interval, std::chrono::milliseconds(500));
+  EXPECT_EQ(s.tombstone_timeout, std::chrono::seconds(3));
+  MembershipSettings bad;
+  EXPECT_FALSE(parse_yaml("reconnect_timeout: 0s\n", "m.yaml", bad, errors));
+  EXPECT_TRUE(has_error(errors, "m.yaml:1: reconnect_timeout: expected a duration"))
+      << joined(errors);
 }
 
 TEST(MembershipSettings, FlagsOverrideYaml) {

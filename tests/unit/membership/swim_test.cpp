@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <memory>
 
 #include "membership/serf_msgs.h"
@@ -190,9 +191,105 @@ TEST(SwimTest, IndirectProbeKeepsNodeAliveWhenDirectLinkIsCut) {
   c.run(2s);
   c.net.cut(addr(10), addr(11), true);  // node0 cannot reach node1
   c.net.cut(addr(11), addr(10), true);
+  c.net.cut_tcp(addr(10), addr(11), true);  // no TCP fallback either: relays only
+  c.net.cut_tcp(addr(11), addr(10), true);
   c.run(30s);
   EXPECT_EQ(c.state_seen(0, 1), State::kAlive);  // node2 relays the acks
   EXPECT_EQ(c.state_seen(2, 1), State::kAlive);
+  EXPECT_EQ(c.members[0]->counters().tcp_fallback_acks, 0u);
+}
+
+// node1's UDP is cut both ways to everyone (direct and relayed pings fail),
+// TCP still works: memberlist's TCP fallback ping keeps it alive.
+void cut_udp_around(Cluster& c, int victim) {
+  for (int o = 0; o < static_cast<int>(c.members.size()); ++o) {
+    if (o == victim) continue;
+    c.net.cut(addr(static_cast<uint8_t>(10 + o)), addr(static_cast<uint8_t>(10 + victim)), true);
+    c.net.cut(addr(static_cast<uint8_t>(10 + victim)), addr(static_cast<uint8_t>(10 + o)), true);
+  }
+}
+
+TEST(SwimTest, TcpFallbackPingKeepsNodeAliveWhenUdpIsCutEverywhere) {
+  Cluster c(3);
+  c.run(2s);
+  cut_udp_around(c, 1);
+  for (int step = 0; step < 3000; ++step) {  // 30 s
+    c.run(10ms);
+    for (int o = 0; o < 3; ++o)
+      for (int s = 0; s < 3; ++s)
+        ASSERT_EQ(c.state_seen(o, s), State::kAlive) << o << "->" << s << " at step " << step;
+  }
+  for (int o = 0; o < 3; ++o) {
+    const auto& k = c.members[o]->counters();
+    EXPECT_EQ(k.suspicions, 0u) << o;
+    EXPECT_EQ(k.suspects_seen, 0u) << o;
+    // As memberlist: a probe saved by TCP improves health and missed nacks
+    // (node2 relays, nacks never come back from node1's side) do not count.
+    EXPECT_EQ(c.members[o]->awareness(), 0) << o;
+  }
+  // node0 probes node1 about every other round (3 members): each time the
+  // direct ping and the indirect one through node2 fail, TCP answers.
+  const auto& k0 = c.members[0]->counters();
+  EXPECT_GE(k0.tcp_fallback_pings, 10u);
+  EXPECT_GE(k0.tcp_fallback_acks, 10u);
+  EXPECT_LE(k0.tcp_fallback_acks, k0.tcp_fallback_pings);
+  EXPECT_GE(k0.indirect_probes, k0.tcp_fallback_pings);        // relays are asked too
+  EXPECT_GE(c.members[1]->counters().tcp_fallback_acks, 10u);  // node1 probes over TCP too
+  EXPECT_EQ(c.members[2]->counters().tcp_fallback_pings + k0.tcp_fallback_pings +
+                c.members[1]->counters().tcp_fallback_pings,
+            c.net.tcp_pings());
+}
+
+TEST(SwimTest, NodeUnreachableOverUdpAndTcpIsSuspectedThenDead) {
+  Cluster c(3);
+  c.run(2s);
+  cut_udp_around(c, 1);
+  c.net.cut_tcp(addr(10), addr(11), true);
+  c.net.cut_tcp(addr(12), addr(11), true);
+  const TimePoint failed_at = c.now;
+  const auto [suspected, dead] = c.watch_failure(0, 1, 30s);
+  ASSERT_NE(suspected, TimePoint{});
+  ASSERT_NE(dead, TimePoint{});
+  EXPECT_LE(suspected - failed_at, 4s);
+  EXPECT_GE(dead - suspected, 3900ms);  // SuspicionMult × ProbeInterval, as without TCP
+  EXPECT_LE(dead - suspected, 4100ms);
+  EXPECT_GE(c.members[0]->counters().tcp_fallback_pings, 1u);
+  EXPECT_EQ(c.members[0]->counters().tcp_fallback_acks, 0u);
+  EXPECT_GE(c.members[0]->counters().suspicions, 1u);
+}
+
+TEST(SwimTest, NoTcpPingWhenDisabledOrUnsupported) {
+  InMemoryNetwork net;
+  TimePoint now{};
+  std::vector<std::unique_ptr<Swim>> m;
+  for (int i = 0; i < 3; ++i) {
+    Config cfg;
+    cfg.name = "n" + std::to_string(i);
+    cfg.advertise = addr(static_cast<uint8_t>(30 + i));
+    cfg.disable_tcp_pings = i == 0;  // n0: DisableTcpPings
+    if (i == 2) cfg.vsn[1] = 2;      // n2 speaks at most protocol 2: never TCP-pinged
+    m.push_back(std::make_unique<Swim>(cfg, net.endpoint(cfg.advertise), Swim::Callbacks{}, now));
+    net.attach(cfg.advertise, m.back().get());
+  }
+  for (int i = 1; i < 3; ++i) m[0]->merge_remote_state(m[i]->local_state(), now);
+  for (int i = 1; i < 3; ++i) m[i]->merge_remote_state(m[0]->local_state(), now);
+  for (int i = 0; i < 3; ++i) net.isolate(addr(static_cast<uint8_t>(30 + i)), true);
+  for (int step = 0; step < 500; ++step) {
+    now += 10ms;
+    for (auto& s : m) s->tick(now);
+    net.deliver(now);
+  }
+  EXPECT_GE(m[0]->counters().suspicions, 1u);
+  EXPECT_EQ(m[0]->counters().tcp_fallback_pings, 0u);
+  // n1 and n2 probed the others: n2 (protocol max 2) never got a TCP ping,
+  // n0 and n1 (max 5) did, whatever version the prober speaks.
+  EXPECT_GE(m[1]->counters().suspicions, 2u);
+  EXPECT_EQ(m[1]->counters().tcp_fallback_acks, 0u);
+  EXPECT_EQ(net.tcp_pings_to(addr(32)), 0u);
+  EXPECT_GE(net.tcp_pings_to(addr(30)), 2u);
+  EXPECT_GE(net.tcp_pings_to(addr(31)), 1u);
+  EXPECT_EQ(net.tcp_pings(),
+            m[1]->counters().tcp_fallback_pings + m[2]->counters().tcp_fallback_pings);
 }
 
 TEST(SwimTest, GracefulLeaveIsSeenAsLeft) {
@@ -272,6 +369,168 @@ TEST(SwimTest, PingFromSerfVectorIsAnsweredWithAck) {
   EXPECT_EQ(net.sent(), 1u);
   EXPECT_EQ(net.deliver(TimePoint{}), 0u);
   EXPECT_EQ(net.dropped(), 1u);
+}
+
+TEST(SwimTest, CountersTrackProbesSuspicionsAndRefutations) {
+  Cluster c(3);
+  c.run(5s);
+  for (const auto& m : c.members) {
+    EXPECT_GE(m->counters().probes, 4u);  // one per 1 s probe interval
+    EXPECT_EQ(m->counters().suspicions, 0u);
+    EXPECT_GT(m->counters().gossip_packets, 0u);
+  }
+  // A wrong accusation: node1 refutes once.
+  const uint32_t inc = c.members[1]->self().incarnation;
+  c.members[0]->handle_packet(
+      addr(10), memberlist::encode(memberlist::Suspect{"node0", inc, "node1"}), c.now);
+  c.run(1s);
+  EXPECT_EQ(c.members[1]->counters().refutations, 1u);
+  EXPECT_EQ(c.members[0]->counters().suspects_seen, 1u);
+  EXPECT_EQ(c.members[0]->counters().suspicions, 0u);  // not raised by its own probe
+  // A real failure: probes fail, indirect probes go out, a suspicion is raised
+  // and times out into a death.
+  c.net.isolate(addr(12), true);
+  c.watch_failure(0, 2, 30s);
+  c.run(1s);
+  uint64_t raised = 0, indirect = 0, deaths = 0;
+  for (int i : {0, 1}) {
+    raised += c.members[i]->counters().suspicions;
+    indirect += c.members[i]->counters().indirect_probes;
+    deaths += c.members[i]->counters().deaths_declared;
+  }
+  EXPECT_GE(raised, 1u);
+  EXPECT_GE(indirect, 1u);
+  EXPECT_GE(deaths, 1u);
+}
+
+TEST(SwimTest, DeadNodeIsForgottenAfterGossipToTheDeadAndRejoinsAsNew) {
+  Cluster c(3);
+  c.run(2s);
+  c.net.isolate(addr(12), true);
+  const auto [suspected, dead] = c.watch_failure(0, 2, 30s);
+  ASSERT_NE(dead, TimePoint{});
+  ASSERT_NE(c.members[0]->find("node2"), nullptr);  // still gossiped to for a while
+  c.run(25s);
+  ASSERT_NE(c.members[0]->find("node2"), nullptr);
+  c.run(8s);  // GossipToTheDeadTime (30 s) plus a probe round
+  EXPECT_EQ(c.members[0]->find("node2"), nullptr);
+  EXPECT_EQ(c.members[1]->find("node2"), nullptr);
+  // node2 comes back with the incarnation it had: a new join, not ignored.
+  c.net.isolate(addr(12), false);
+  const std::size_t joins = c.events[0]->joins.size();
+  c.push_pull(2, 0);
+  EXPECT_EQ(c.state_seen(0, 2), State::kAlive);
+  EXPECT_EQ(c.events[0]->joins.size(), joins + 1);
+  c.run(5s);
+  for (int o = 0; o < 3; ++o)
+    for (int s = 0; s < 3; ++s) EXPECT_EQ(c.state_seen(o, s), State::kAlive) << o << "->" << s;
+  EXPECT_FALSE(c.members[0]->forget("node1"));  // only dead or left nodes
+}
+
+// ---- N = 200 -----------------------------------------------------------------------
+
+// 200 members that all know each other, broadcast queues drained; built
+// once for the suite (the tests run in order on the same cluster).
+class SwimSim200 : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = std::make_unique<Cluster>(200);
+    for (int i = 1; i < 200; ++i) cluster_->push_pull(i, 0);  // node0 knows everyone by now
+    cluster_->run(10s);
+  }
+  static void TearDownTestSuite() { cluster_.reset(); }
+  static std::unique_ptr<Cluster> cluster_;
+};
+std::unique_ptr<Cluster> SwimSim200::cluster_;
+
+TEST_F(SwimSim200, ClusterConvergesWithoutFalseSuspicion) {
+  Cluster& c = *cluster_;
+  for (int o = 0; o < 200; o += 7)
+    for (int s = 0; s < 200; ++s) ASSERT_EQ(c.state_seen(o, s), State::kAlive) << o << "->" << s;
+  for (const auto& m : c.members) EXPECT_EQ(m->counters().suspicions, 0u);
+}
+
+// A meta update gossiped by one member reaches all 200 within the number of
+// gossip rounds memberlist's retransmit limit allows for: each member
+// passes a message on at most RetransmitMult × ceil(log10(n + 1)) = 12
+// times, GossipNodes (3) per round, so an epidemic that still needs more
+// than 12 rounds has lost the message somewhere. Afterwards every queue is
+// empty (the limit is enforced).
+TEST_F(SwimSim200, MetaUpdateReachesAllWithinRetransmitLimitRounds) {
+  Cluster& c = *cluster_;
+  const int limit = retransmit_limit(4, 200);
+  ASSERT_EQ(limit, 12);
+  ASSERT_EQ(c.members[0]->retransmit_limit_now(), limit);
+  const int origin = 123;
+  const uint32_t inc = c.members[origin]->self().incarnation + 1;
+  c.members[origin]->update_meta(serf::encode_tags({{"role", "backend"}, {"v", "2"}}), c.now);
+  const Duration round = 200ms;  // GossipInterval
+  int rounds = 0;
+  auto informed = [&] {
+    int n = 0;
+    for (const auto& m : c.members) {
+      const Node* nd = m->find("node" + std::to_string(origin));
+      n += nd && nd->incarnation >= inc;
+    }
+    return n;
+  };
+  while (informed() < 200 && rounds < 3 * limit) {
+    c.run(round);
+    ++rounds;
+  }
+  std::printf("N=200: meta update reached all members in %d gossip rounds (limit %d)\n", rounds,
+              limit);
+  EXPECT_EQ(informed(), 200);
+  EXPECT_LE(rounds, limit);
+  EXPECT_GE(rounds, 2);  // 3 targets a round: one round cannot reach 199 members
+  c.run(round * limit);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(c.members[i]->pending_broadcasts(), 0u) << i;
+}
+
+// A crashed member is declared dead by all 199 others no earlier than
+// Lifeguard's minimum suspicion timeout after the first suspicion
+// (SuspicionMult × log10(200) × ProbeInterval = 9.2 s), and no later than
+// the maximum (SuspicionMaxTimeoutMult × that = 55.2 s) plus the probe that
+// raises it and the dissemination of the death.
+TEST_F(SwimSim200, FailedMemberDeclaredDeadByAllWithinLifeguardBound) {
+  Cluster& c = *cluster_;
+  const int victim = 77;
+  const std::string name = "node" + std::to_string(victim);
+  const Duration min = suspicion_min(4, 200, 1s);
+  const Duration max = min * 6;
+  c.net.isolate(addr(static_cast<uint8_t>(10 + victim)), true);
+  const TimePoint failed_at = c.now;
+  TimePoint first_suspect{}, first_dead{}, all_dead{};
+  while (all_dead == TimePoint{} && c.now - failed_at < max + 10s) {
+    c.run(50ms);
+    int dead = 0;
+    for (int o = 0; o < 200; ++o) {
+      if (o == victim) continue;
+      const Node* n = c.members[o]->find(name);
+      const State st = n ? n->state : State::kDead;
+      if (st == State::kSuspect && first_suspect == TimePoint{}) first_suspect = c.now;
+      if (st == State::kDead) ++dead;
+    }
+    if (dead > 0 && first_dead == TimePoint{}) first_dead = c.now;
+    if (dead == 199) all_dead = c.now;
+  }
+  ASSERT_NE(first_suspect, TimePoint{});
+  ASSERT_NE(all_dead, TimePoint{}) << "not every member declared " << name << " dead";
+  const auto s = [](Duration d) { return std::chrono::duration<double>(d).count(); };
+  std::printf("N=200: first suspicion %.2fs, first dead %.2fs, all dead %.2fs after the crash\n",
+              s(first_suspect - failed_at), s(first_dead - failed_at), s(all_dead - failed_at));
+  // ~1 probe of the victim per second from 199 members in independent random
+  // orders (members probing in lockstep took over a minute here).
+  EXPECT_LE(first_suspect - failed_at, 10s);
+  EXPECT_GE(first_dead - first_suspect, min - 100ms);
+  EXPECT_LE(all_dead - failed_at, 3s + max + 12 * 200ms);
+  // Independent confirmations shortened the timer well below the maximum.
+  EXPECT_LT(first_dead - first_suspect, max / 2);
+  // Relays' nacks arrive: healthy members do not blame themselves (Lifeguard).
+  for (int o = 0; o < 200; ++o) {
+    if (o == victim) continue;
+    EXPECT_EQ(c.members[o]->awareness(), 0) << o;
+  }
 }
 
 }  // namespace
