@@ -43,7 +43,8 @@ class RateCounter {
   uint32_t rate() const {
     uint64_t now = now_sec();
     uint64_t s = sec_.load(std::memory_order_relaxed);
-    if (s == now) return std::max(cur_.load(std::memory_order_relaxed), prev_.load(std::memory_order_relaxed));
+    if (s == now)
+      return std::max(cur_.load(std::memory_order_relaxed), prev_.load(std::memory_order_relaxed));
     if (s + 1 == now) return cur_.load(std::memory_order_relaxed);
     return 0;
   }
@@ -63,8 +64,9 @@ struct FrontendLive {
   std::string name;
   int id = 0;  // iid
   int maxconn = 0;
-  Gauge sessions;  // scur/smax: open client connections
-  CounterSet counters;  // Sessions(stot), BytesIn/Out, ErrReq, DeniedReq, Http*xx, Requests, Connections, Intercepted
+  Gauge sessions;       // scur/smax: open client connections
+  CounterSet counters;  // Sessions(stot), BytesIn/Out, ErrReq, DeniedReq, Http*xx, Requests,
+                        // Connections, Intercepted
   RateCounter session_rate, request_rate, conn_rate;
   std::atomic<bool> stopped{false};  // `STOP` after a soft stop
 };
@@ -72,10 +74,13 @@ struct FrontendLive {
 struct ProcessLive {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::chrono::system_clock::time_point started_wall = std::chrono::system_clock::now();
-  Gauge conns;  // CurrConns / MaxConnRate-ish
+  Gauge conns;          // CurrConns / MaxConnRate-ish
   CounterSet counters;  // Connections (CumConns), Requests (CumReq)
   RateCounter conn_rate, sess_rate, req_rate;
   std::atomic<bool> stopping{false};
+  // The proxy's I/O backend ("epoll", "io_uring"; "haproxy" in reference
+  // mode): set once by main before the workers start, then read-only.
+  const char* poller = "epoll";
   std::vector<std::unique_ptr<FrontendLive>> frontends;  // fixed after start-up
   FrontendLive* frontend(const std::string& name) const {
     for (auto& f : frontends)

@@ -6,6 +6,8 @@ same nbthread, wrk with keep-alive, alternating repeats, medians.
                    [--size 0] [--herd build/herd] [--markdown]
   bench/compare.py --scenario small,16k,1m,newconn,c1000,c10000,post1m,rss10k
                    [--threads 1] [--repeats 2] [--duration 3] [--json out.json]
+  --engines haproxy,herd-epoll,herd-io_uring   compares herd's two I/O backends
+                   (HERD_IO) with haproxy in the same run (default haproxy,herd)
 
 Scenarios (issue 5): small (2-byte body, as without --scenario), 16k and 1m
 (response bodies), newconn (wrk -H 'Connection: close': a new connection per
@@ -139,6 +141,7 @@ def run_wrk(port, duration, connections, threads=1, extra=()):
     if errors:
         print("wrk reported errors:", [l for l in out.splitlines() if "errors" in l or "Non-2xx" in l],
               file=sys.stderr)
+    run_wrk.p90 = lat(90)  # kept beside the 4-tuple its callers unpack
     return rps, lat(50), lat(99), errors
 
 
@@ -227,6 +230,22 @@ def hold_idle(port, n, deadline_s=30.0, batch=500):
     return held, answered, failed
 
 
+def tree_cpu_seconds(pid):
+    """CPU seconds of a process and its direct children (nginx: master + workers)."""
+    total = cpu_seconds(pid)
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = [int(x) for x in f.read().split()]
+    except OSError:
+        kids = []
+    for k in kids:
+        try:
+            total += cpu_seconds(k)
+        except OSError:
+            pass
+    return total
+
+
 def run_engine(a, eng, tmp, backend_ports, nt, sc):
     """One run of one engine: (req/s, p50, p99, errors, CPU µs/req, peak RSS MiB, extra)."""
     conns = min(sc.get("connections") or a.connections, fd_maxconn())
@@ -236,9 +255,12 @@ def run_engine(a, eng, tmp, backend_ports, nt, sc):
     cfg = os.path.join(tmp, f"{eng}.cfg")
     with open(cfg, "w") as f:
         f.write(lb_config(port, backend_ports, nt, maxconn))
-    exe = a.herd if eng == "herd" else "haproxy"
+    exe = "haproxy" if eng == "haproxy" else a.herd
+    env = dict(os.environ)
+    if eng.startswith("herd-"):  # herd-epoll, herd-io_uring: the I/O backend (--io)
+        env["HERD_IO"] = eng[len("herd-"):]
     p = subprocess.Popen([exe, "-db", "-f", cfg], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, preexec_fn=raise_nofile)
+                         stderr=subprocess.DEVNULL, preexec_fn=raise_nofile, env=env)
     try:
         wait_port(port)
         extra = sc.get("extra", [])
@@ -257,10 +279,16 @@ def run_engine(a, eng, tmp, backend_ports, nt, sc):
                                                kib_per_conn=per, answered=answered, conns=n))
         dur = max(a.duration, sc.get("min_duration", 0))
         c0 = cpu_seconds(p.pid)
+        n0 = tree_cpu_seconds(a.nginx_pid)
+        w0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         r_ = run_wrk(port, dur, conns, extra=extra)
+        w1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         used = cpu_seconds(p.pid) - c0
         hwm = proc_status_kib(p.pid, "VmHWM") / 1024
-        return r_ + (1e6 * used / max(1.0, r_[0] * dur), hwm, dict(conns=conns, cpu_s=used, duration=dur))
+        return r_ + (1e6 * used / max(1.0, r_[0] * dur), hwm,
+                     dict(conns=conns, cpu_s=used, duration=dur, p90_ms=run_wrk.p90,
+                          wrk_cpu_s=(w1.ru_utime + w1.ru_stime) - (w0.ru_utime + w0.ru_stime),
+                          nginx_cpu_s=tree_cpu_seconds(a.nginx_pid) - n0))
     finally:
         p.send_signal(signal.SIGTERM)
         try:
@@ -283,7 +311,13 @@ def main():
     ap.add_argument("--scenario", default="",
                     help="comma-separated: " + ",".join(SCENARIOS) + " (or 'all')")
     ap.add_argument("--json", default="", help="also write the medians to this file (for plot.py)")
+    ap.add_argument("--engines", default="haproxy,herd",
+                    help="haproxy first, then herd (I/O backend auto), herd-epoll, herd-io_uring")
     a = ap.parse_args()
+    engines = a.engines.split(",")
+    if engines[0] != "haproxy" or any(e not in ("herd", "herd-epoll", "herd-io_uring")
+                                      for e in engines[1:]) or len(engines) < 2:
+        ap.error("--engines: haproxy, then one or more of herd, herd-epoll, herd-io_uring")
     if a.scenario == "all":
         a.scenario = ",".join(SCENARIOS)
     names = [x for x in a.scenario.split(",") if x]
@@ -303,11 +337,13 @@ def main():
             sc = SCENARIOS[name]
             backend_ports = [free_port() for _ in range(a.backends)]
             nginx = start_nginx(tmp, backend_ports, sc.get("size", 0))
+            a.nginx_pid = nginx.pid
             try:
                 for nt in [int(x) for x in a.threads.split(",")]:
-                    res = {"haproxy": [], "herd": []}
+                    res = {e: [] for e in engines}
                     for r in range(a.repeats):
-                        order = ["haproxy", "herd"] if r % 2 == 0 else ["herd", "haproxy"]
+                        # alternate: each repeat starts one engine later
+                        order = engines[r % len(engines):] + engines[:r % len(engines)]
                         for eng in order:
                             res[eng].append(run_engine(a, eng, tmp, backend_ports, nt, sc))
                     med = {}
@@ -329,29 +365,32 @@ def main():
               "req/s herd/haproxy | CPU/req haproxy/herd |")
         print("|---|---|---|---|---|---|---|---|---|")
     else:
-        print("| scenario | nbthread | engine | conns | req/s | p50 ms | p99 ms | errors | "
-              "CPU µs/req | RSS MiB | req/s herd/haproxy | CPU/req haproxy/herd |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("| scenario | nbthread | engine | conns | req/s | p50 ms | p90 ms | p99 ms | errors | "
+              "CPU µs/req | CPU s LB / wrk / nginx | RSS MiB | req/s herd/haproxy | "
+              "CPU/req haproxy/herd |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     out = []
     for name, nt, med in rows:
-        ratio = med["herd"][0] / med["haproxy"][0] if med["haproxy"][0] else float("nan")
-        eff = med["haproxy"][4] / med["herd"][4] if med["herd"][4] else float("nan")
-        for e in ("haproxy", "herd"):
+        for e in engines:
+            ratio = med[e][0] / med["haproxy"][0] if med["haproxy"][0] else float("nan")
+            eff = med["haproxy"][4] / med[e][4] if med[e][4] else float("nan")
             rps, p50, p99, err, us, rss, ex = med[e]
             out.append(dict(scenario=name, nbthread=nt, engine=e, rps=rps, p50_ms=p50, p99_ms=p99,
                             errors=err, cpu_us_per_req=us, rss_mib=rss, **ex))
             if classic:
-                last = f"{ratio:.2f} | {eff:.2f}" if e == "herd" else " | "
+                last = f"{ratio:.2f} | {eff:.2f}" if e != "haproxy" else " | "
                 print(f"| {nt} | {e} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {err} | {us:.1f} | {last} |")
             elif "idle_mib" in ex:
-                rr = med["haproxy"][6]["idle_mib"] / med["herd"][6]["idle_mib"]
-                last = f"RSS haproxy/herd {rr:.2f} | " if e == "herd" else " | "
-                print(f"| {name} | {nt} | {e} | {ex['answered']:.0f} idle | - | - | - | {err} | - | "
+                rr = med["haproxy"][6]["idle_mib"] / med[e][6]["idle_mib"]
+                last = f"RSS haproxy/herd {rr:.2f} | " if e != "haproxy" else " | "
+                print(f"| {name} | {nt} | {e} | {ex['answered']:.0f} idle | - | - | - | - | {err} | - | - | "
                       f"{ex['base_mib']:.1f} → {ex['idle_mib']:.1f} ({ex['kib_per_conn']:.1f} KiB/conn) | {last}|")
             else:
-                last = f"{ratio:.2f} | {eff:.2f}" if e == "herd" else " | "
-                print(f"| {name} | {nt} | {e} | {ex['conns']:.0f} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | "
-                      f"{err} | {us:.1f} | {rss:.1f} | {last} |")
+                last = f"{ratio:.2f} | {eff:.2f}" if e != "haproxy" else " | "
+                print(f"| {name} | {nt} | {e} | {ex['conns']:.0f} | {rps:,.0f} | {p50:.3f} | "
+                      f"{ex['p90_ms']:.3f} | {p99:.3f} | {err} | {us:.1f} | "
+                      f"{ex['cpu_s']:.2f} / {ex['wrk_cpu_s']:.2f} / {ex['nginx_cpu_s']:.2f} | "
+                      f"{rss:.1f} | {last} |")
     if a.json:
         import json
         with open(a.json, "w") as f:

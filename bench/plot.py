@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Bar chart of req/s per scenario for haproxy and herd, from compare.py --json.
+"""Bar chart of req/s per scenario for haproxy and herd (one bar per --engines
+entry, e.g. herd-epoll and herd-io_uring), from compare.py --json.
 
   /usr/bin/python3 bench/plot.py results.json docs/benchmarks-scenarios.png
 
@@ -25,9 +26,13 @@ def main():
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(8, 5.5), dpi=80, sharex=True,
                                   gridspec_kw=dict(height_ratios=[3, 1.4]))
     x = range(len(names))
-    for off, eng, col in ((-0.2, "haproxy", "#888888"), (0.2, "herd", "#2b7bba")):
+    engines = list(dict.fromkeys(r["engine"] for r in rows))  # haproxy first, then herd(s)
+    colors = ["#888888", "#2b7bba", "#e08a1e", "#3a9a3a"]
+    width = 0.8 / len(engines)
+    for k, eng in enumerate(engines):
+        off = (k - (len(engines) - 1) / 2) * width
         ys = [val[(n, eng)]["rps"] for n in names]
-        bars = ax.bar([i + off for i in x], ys, 0.4, label=eng, color=col)
+        bars = ax.bar([i + off for i in x], ys, width, label=eng, color=colors[k % len(colors)])
         for b, n in zip(bars, names):
             r = val[(n, eng)]
             done = r["rps"] * r.get("duration", d["duration"]) * d["repeats"]
@@ -42,8 +47,12 @@ def main():
     ax.set_title(f"herd vs haproxy 2.6, {d['cores']}-core shared machine, "
                  f"{d['repeats']} repeats x {d['duration']} s (noisy: compare within a scenario)",
                  fontsize=9)
-    eff = [val[(n, "haproxy")]["cpu_us_per_req"] / val[(n, "herd")]["cpu_us_per_req"] for n in names]
-    ax2.bar(list(x), eff, 0.5, color="#2b7bba")
+    herds = engines[1:]
+    w2 = 0.8 / len(herds)
+    for k, eng in enumerate(herds):
+        eff = [val[(n, "haproxy")]["cpu_us_per_req"] / val[(n, eng)]["cpu_us_per_req"] for n in names]
+        ax2.bar([i + (k - (len(herds) - 1) / 2) * w2 for i in x], eff, w2,
+                color=colors[(k + 1) % len(colors)])
     ax2.axhline(1.0, color="black", lw=0.8)
     ax2.set_ylabel("CPU/req\nhaproxy/herd")
     ax2.set_xticks(list(x))

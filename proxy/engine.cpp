@@ -1,95 +1,61 @@
-// proxy/engine.cpp — workers, listeners, start/stop. See engine.h.
+// proxy/engine.cpp — the backend-neutral part of the engine: routing tables,
+// the choice of I/O backend, limits, log formatting. See engine.h; the
+// workers themselves are in workers.cpp (one copy per I/O backend).
 #include "proxy/engine.h"
 
+#include <liburing.h>
 #include <sys/resource.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <stdexcept>
+#include <cstring>
 #include <thread>
 
-#include "proxy/worker.h"
+#include "proxy/io_engine.h"
 
 namespace herd::proxy {
 
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-
-Worker::Worker(Shared& s, unsigned i) : shared(s), index(i), reader(s.pool) {}
-
-Worker::SnapHold* Worker::pin() {
-  const auto& cur = reader.snapshot();
-  if (holds.empty() || holds.back()->snap != cur) {
-    auto h = std::make_unique<SnapHold>();
-    h->snap = cur;
-    holds.push_back(std::move(h));
-    // Drop older snapshots nobody on this worker uses any more.
-    std::erase_if(holds, [&](const std::unique_ptr<SnapHold>& x) {
-      return x->users == 0 && x.get() != holds.back().get();
-    });
-  }
-  SnapHold* h = holds.back().get();
-  ++h->users;
-  return h;
-}
-
-void Worker::unpin(SnapHold* h) {
-  if (--h->users == 0 && h != holds.back().get())
-    std::erase_if(holds, [h](const std::unique_ptr<SnapHold>& x) { return x.get() == h; });
-}
-
-void Worker::start_accepting() {
-  for (auto& l : listeners) {
-    asio::co_spawn(
-        ioc,
-        [this, &l]() -> asio::awaitable<void> {
-          asio::steady_timer pause(ioc);
-          for (;;) {
-            // maxconn (global, then the frontend's): stop accepting while at the
-            // limit, as HAProxy does; the kernel backlog holds new clients.
-            while (!stopping &&
-                   (shared.process.conns.get() >= shared.maxconn ||
-                    (l.fe->cfg->maxconn > 0 && l.fe->live->sessions.get() >= l.fe->cfg->maxconn))) {
-              pause.expires_after(std::chrono::milliseconds(5));
-              co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-            }
-            auto [ec, sock] =
-                co_await l.acceptor->async_accept(asio::as_tuple(asio::use_awaitable));
-            if (stopping || !l.acceptor->is_open()) co_return;
-            if (ec) {
-              if (ec == asio::error::operation_aborted) co_return;
-              continue;  // EMFILE and friends: keep accepting
-            }
-            start_session(*this, *l.fe, std::move(sock));
-          }
-        },
-        asio::detached);
-  }
-}
-
-void Worker::soft_stop() {
-  stopping = true;
-  boost::system::error_code ec;
-  for (auto& l : listeners) l.acceptor->close(ec);
-  auto copy = sessions;
-  for (Session* s : copy) close_if_idle(s);
-  upstreams.clear();
-}
-
 struct Engine::Impl {
   Shared shared;
-  std::vector<std::unique_ptr<Worker>> workers;
-  Impl(const config::Config& cfg, balancing::Pool& pool, balancing::ProcessLive& process, Hooks h)
-      : shared{cfg, pool, process, std::move(h), {}, {}, 0} {}
+  IoBackend backend;
+  std::unique_ptr<IoEngine> io;
+  Impl(const config::Config& cfg, balancing::Pool& pool, balancing::ProcessLive& process, Hooks h,
+       IoBackend b)
+      : shared{cfg, pool, process, std::move(h), {}, {}, 0}, backend(b) {}
 };
 
+const char* to_string(IoBackend b) { return b == IoBackend::IoUring ? "io_uring" : "epoll"; }
+
+std::string io_uring_unavailable() {
+  io_uring ring;
+  // The same ring size a worker asks for, so a memlock limit shows here too.
+  int rc = io_uring_queue_init(16384, &ring, 0);
+  if (rc < 0) return std::strerror(-rc);
+  io_uring_queue_exit(&ring);
+  return "";
+}
+
+}  // namespace herd::proxy
+
+// Asio's io_uring backend creates its rings with no setup flags; the io_uring
+// copy of the workers is compiled with io_uring_queue_init renamed to this
+// (proxy/CMakeLists.txt), which asks for cooperative task running first:
+// completions are then run when the worker next enters the kernel instead of
+// interrupting it (TWA_SIGNAL). Kernels before 5.19 reject the flag (EINVAL)
+// and get Asio's default.
+extern "C" int herd_io_uring_queue_init(unsigned entries, struct io_uring* ring, unsigned flags) {
+  io_uring_params p{};
+  p.flags = flags | IORING_SETUP_COOP_TASKRUN;
+  int rc = io_uring_queue_init_params(entries, ring, &p);
+  if (rc != -EINVAL) return rc;
+  p = io_uring_params{};
+  p.flags = flags;
+  return io_uring_queue_init_params(entries, ring, &p);
+}
+
+namespace herd::proxy {
+
 Engine::Engine(const config::Config& cfg, balancing::Pool& pool, balancing::ProcessLive& process,
-               Hooks hooks)
-    : impl_(std::make_unique<Impl>(cfg, pool, process, std::move(hooks))) {
+               Hooks hooks, IoBackend backend)
+    : impl_(std::make_unique<Impl>(cfg, pool, process, std::move(hooks), backend)) {
   auto& sh = impl_->shared;
   auto snap = pool.current();
   // Backends keep their index in every snapshot (backends are fixed at start-up).
@@ -123,7 +89,7 @@ Engine::Engine(const config::Config& cfg, balancing::Pool& pool, balancing::Proc
   sh.maxconn = effective_maxconn(cfg);
   unsigned n = cfg.global.nbthread > 0 ? static_cast<unsigned>(cfg.global.nbthread)
                                        : std::max(1u, std::thread::hardware_concurrency());
-  for (unsigned i = 0; i < n; ++i) impl_->workers.push_back(std::make_unique<Worker>(sh, i));
+  impl_->io = backend == IoBackend::IoUring ? make_uring_engine(sh, n) : make_epoll_engine(sh, n);
 }
 
 Engine::~Engine() {
@@ -131,63 +97,14 @@ Engine::~Engine() {
   join();
 }
 
-void Engine::bind() {
-  for (auto& w : impl_->workers) {
-    for (const auto& fe : impl_->shared.frontends) {
-      for (const auto& b : fe.cfg->binds) {
-        boost::system::error_code ec;
-        auto addr = asio::ip::make_address(b.addr.ip.empty() ? "0.0.0.0" : b.addr.ip, ec);
-        if (ec)
-          throw std::runtime_error("[" + b.where.file + ":" + std::to_string(b.where.line) +
-                                   "] : invalid bind address '" + b.addr.ip + "'");
-        tcp::endpoint ep(addr, b.addr.port);
-        auto acc = std::make_unique<tcp::acceptor>(w->ioc);
-        acc->open(ep.protocol(), ec);
-        if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
-        if (!ec) {
-          int one = 1;
-          if (::setsockopt(acc->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
-            ec = boost::system::error_code(errno, boost::system::system_category());
-        }
-        if (!ec) acc->bind(ep, ec);
-        if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
-        if (ec)
-          throw std::runtime_error(
-              "Starting " +
-              std::string(fe.cfg->kind == config::Proxy::Kind::Listen ? "proxy" : "frontend") +
-              " " + fe.cfg->name + ": cannot bind socket (" + ec.message() + ") [" + b.addr.ip +
-              ":" + std::to_string(b.addr.port) + "]");
-        w->listeners.push_back({std::move(acc), &fe});
-      }
-    }
-  }
-}
-
-void Engine::start() {
-  for (auto& w : impl_->workers) {
-    Worker* wp = w.get();
-    wp->start_accepting();
-    wp->thread = std::thread([wp] {
-      balancing::set_current_thread_slot(wp->index);
-      wp->ioc.run();
-    });
-  }
-}
-
-void Engine::soft_stop() {
-  for (auto& w : impl_->workers) {
-    Worker* wp = w.get();
-    asio::post(wp->ioc, [wp] { wp->soft_stop(); });
-  }
-}
-
+void Engine::bind() { impl_->io->bind(); }
+void Engine::start() { impl_->io->start(); }
+void Engine::soft_stop() { impl_->io->soft_stop(); }
 void Engine::hard_stop() {
-  for (auto& w : impl_->workers) w->ioc.stop();
+  if (impl_->io) impl_->io->hard_stop();
 }
-
 void Engine::join() {
-  for (auto& w : impl_->workers)
-    if (w->thread.joinable()) w->thread.join();
+  if (impl_->io) impl_->io->join();
 }
 
 int Engine::effective_maxconn(const config::Config& cfg) {
@@ -198,15 +115,9 @@ int Engine::effective_maxconn(const config::Config& cfg) {
   return static_cast<int>(std::max<rlim_t>(100, (fds - 100) / 2));
 }
 
-unsigned Engine::threads() const { return static_cast<unsigned>(impl_->workers.size()); }
+unsigned Engine::threads() const { return impl_->io->threads(); }
 
-const char* Engine::io_backend() {
-#if defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
-  return "io_uring";
-#else
-  return "epoll";
-#endif
-}
+IoBackend Engine::io_backend() const { return impl_->backend; }
 
 std::string format_httplog(const LogRecord& r) {
   std::string s;

@@ -63,10 +63,18 @@ struct Hooks {
   std::function<bool(const config::Proxy& fe)> logs_requests;
 };
 
+// The Linux I/O interface the workers use. Both are compiled into every
+// binary; the choice is made at start-up (app/main.cpp: --io, HERD_IO).
+enum class IoBackend { Epoll, IoUring };
+const char* to_string(IoBackend b);
+// "" when this process can set up an io_uring, else the reason it cannot
+// (an old kernel, a container's seccomp profile, io_uring_disabled, memlock).
+std::string io_uring_unavailable();
+
 class Engine {
  public:
   Engine(const config::Config& cfg, balancing::Pool& pool, balancing::ProcessLive& process,
-         Hooks hooks);
+         Hooks hooks, IoBackend backend);
   ~Engine();
   Engine(const Engine&) = delete;
 
@@ -82,8 +90,7 @@ class Engine {
   void hard_stop();
   void join();
   unsigned threads() const;
-  // "epoll" or "io_uring".
-  static const char* io_backend();
+  IoBackend io_backend() const;
   // The process-wide connection limit: global `maxconn`, else derived from
   // the file-descriptor limit (two descriptors per proxied connection).
   static int effective_maxconn(const config::Config& cfg);

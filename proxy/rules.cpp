@@ -167,6 +167,11 @@ bool eval_condition(const config::Condition& cond, const config::Proxy& px, cons
 
 std::string expand_format(const config::FormatString& f, const RequestView& r) {
   std::string out;
+  append_format(out, f, r);
+  return out;
+}
+
+void append_format(std::string& out, const config::FormatString& f, const RequestView& r) {
   for (const auto& p : f.parts) {
     if (!p.is_fetch) {
       out += p.text;
@@ -190,7 +195,6 @@ std::string expand_format(const config::FormatString& f, const RequestView& r) {
     else if (fn == "req.hdr" || fn == "hdr")
       out += header_value(r, fetch_arg(p.text));
   }
-  return out;
 }
 
 std::string_view find_cookie(const RequestView& r, std::string_view name, bool& found) {

@@ -34,6 +34,8 @@ std::string_view header_value(const RequestView& r, std::string_view name);
 bool eval_condition(const config::Condition& cond, const config::Proxy& px, const RequestView& r);
 
 std::string expand_format(const config::FormatString& f, const RequestView& r);
+// The same, appended to `out` (keeps out's capacity: no allocation per request).
+void append_format(std::string& out, const config::FormatString& f, const RequestView& r);
 
 // The value of cookie `name` in the request's Cookie headers; `found` tells
 // whether it was present at all.

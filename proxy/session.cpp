@@ -24,6 +24,7 @@
 #include "proxy/worker.h"
 
 namespace herd::proxy {
+inline namespace HERD_IO_NS {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -174,16 +175,24 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   void arm_watchdog() {
     watchdog_armed_ = true;
-    watchdog_.expires_at(deadline_);
+    watchdog_.expires_at(hot_ && hot_until_ < deadline_ ? hot_until_ : deadline_);
     watchdog_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (ec || self->closed_) return;
-      if (Clock::now() >= self->deadline_) {
+      auto now = Clock::now();
+      if (now >= self->deadline_) {
         self->timed_out_ = true;
         self->watchdog_armed_ = false;
         boost::system::error_code e2;
         self->client_.cancel(e2);
         self->upstream_.cancel(e2);
       } else {
+        if (self->hot_ && now >= self->hot_until_) {
+          // Idle past the hot window: stop the read that holds a buffer
+          // (read_request_head gives it back and waits without one).
+          self->hot_ = false;
+          boost::system::error_code e2;
+          self->client_.cancel(e2);
+        }
         self->arm_watchdog();
       }
     });
@@ -217,13 +226,10 @@ class Session : public std::enable_shared_from_this<Session> {
       bool keep = co_await one_request(first);
       first = false;
       if (!keep || w_.stopping) break;
-      // Between requests: buffers go back to the worker unless pipelined
-      // bytes are waiting (the upload pump, if any, has finished by now).
+      // Between requests: the server-side buffer goes back to the worker;
+      // the client-side one is kept for the hot window (read_request_head).
       w_.give_buffer(std::move(sbuf_));
-      if (cbeg_ == cend_) {
-        cbeg_ = cend_ = 0;
-        w_.give_buffer(std::move(cbuf_));
-      }
+      if (cbeg_ == cend_) cbeg_ = cend_ = 0;
     }
     boost::system::error_code ec;
     client_.shutdown(tcp::socket::shutdown_send, ec);
@@ -253,20 +259,43 @@ class Session : public std::enable_shared_from_this<Session> {
       } else {
         cbeg_ = cend_ = 0;
       }
-      if (!cbuf_) {
-        // Idle: wait for bytes without holding a buffer, then take one.
-        auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
-        if (wec) co_return false;
-        cbuf_ = w_.take_buffer();
-      }
-      // Read right away (the socket is non-blocking): no handler round trip
-      // when bytes are there; otherwise wait for readiness and read again.
       boost::system::error_code ec;
-      size_t n = client_.read_some(asio::buffer(cbuf_.get() + cend_, kBufSize - cend_), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
-        if (!wec) continue;
-        ec = wec;
+      size_t n = 0;
+      if (kHotIdleRead && cbuf_ && cend_ == 0 && !first) {
+        // Hot idle, just after a response: an asynchronous read into the
+        // buffer we hold. A keep-alive client's next request usually comes
+        // within the window, and the read costs one recv (io_uring: one
+        // ring entry), where waiting without a buffer costs a readiness
+        // re-arm on top. Past kHotIdle the buffer goes back to the worker,
+        // so idle connections hold none.
+        hot_ = true;
+        hot_until_ = Clock::now() + kHotIdle;
+        if (!watchdog_armed_ || hot_until_ < watchdog_.expiry()) arm_watchdog();
+        auto [rec, rn] =
+            co_await client_.async_read_some(asio::buffer(cbuf_.get(), kBufSize), nothrow);
+        bool cooled = !hot_ && rec == asio::error::operation_aborted && !timed_out_;
+        hot_ = false;
+        if (cooled && !w_.stopping) {
+          w_.give_buffer(std::move(cbuf_));
+          continue;
+        }
+        ec = rec;
+        n = rn;
+      } else {
+        if (!cbuf_) {
+          // Idle: wait for bytes without holding a buffer, then take one.
+          auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
+          if (wec) co_return false;
+          cbuf_ = w_.take_buffer();
+        }
+        // Read right away (the socket is non-blocking): no handler round trip
+        // when bytes are there; otherwise wait for readiness and read again.
+        n = client_.read_some(asio::buffer(cbuf_.get() + cend_, kBufSize - cend_), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+          auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
+          if (!wec) continue;
+          ec = wec;
+        }
       }
       if (ec) {
         if (timed_out_ && cend_ > cbeg_) co_await answer_bad_request(408, "cR--");
@@ -680,7 +709,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // in order; deletions mark fields, additions are appended after the
     // original fields.
     std::array<bool, http1::kMaxHeaders> drop{};
-    appended_.clear();
+    nappended_ = 0;
     auto apply_rules = [&](const config::Proxy& px) {
       for (const auto& rule : px.http_request) {
         if (rule.cond && !eval_condition(*rule.cond, px, rv)) continue;
@@ -688,11 +717,19 @@ class Session : public std::enable_shared_from_this<Session> {
         if (rule.action == A::SetHeader || rule.action == A::DelHeader) {
           for (size_t i = 0; i < req_.nfields; ++i)
             if (http1::iequals(req_.name(base, i), rule.name)) drop[i] = true;
-          std::erase_if(appended_,
-                        [&](const auto& kv) { return http1::iequals(kv.first, rule.name); });
+          size_t keep = 0;  // drop earlier additions of this name, in order
+          for (size_t i = 0; i < nappended_; ++i)
+            if (!http1::iequals(appended_[i].first, rule.name))
+              std::swap(appended_[keep++], appended_[i]);
+          nappended_ = keep;
         }
-        if (rule.action == A::SetHeader || rule.action == A::AddHeader)
-          appended_.emplace_back(rule.name, expand_format(rule.value, rv));
+        if (rule.action == A::SetHeader || rule.action == A::AddHeader) {
+          if (nappended_ == appended_.size()) appended_.emplace_back();
+          auto& [name, value] = appended_[nappended_++];
+          name = rule.name;
+          value.clear();
+          append_format(value, rule.value, rv);
+        }
       }
     };
     apply_rules(*fe_.cfg);
@@ -720,7 +757,8 @@ class Session : public std::enable_shared_from_this<Session> {
       out_.append(v);
       out_ += "\r\n";
     }
-    for (const auto& [n, v] : appended_) {
+    for (size_t i = 0; i < nappended_; ++i) {
+      const auto& [n, v] = appended_[i];
       lower_append(out_, n);
       out_ += ": ";
       out_ += v;
@@ -1221,6 +1259,16 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::steady_timer watchdog_;
   bool watchdog_armed_ = false;
   Clock::time_point deadline_{};
+  // Hot idle (read_request_head): a read holding a buffer until hot_until_.
+  static constexpr std::chrono::milliseconds kHotIdle{100};
+  // Only with epoll, where the readiness wait re-arms epoll on every call.
+  // With Asio 1.81's io_uring backend, cancelling the hot read at the end of
+  // the window lost later reads of some sessions when many connections came
+  // and went idle at once (test_io_backends: bursts of keep-alive
+  // connections); there the wait is a poll entry, no extra system call.
+  static constexpr bool kHotIdleRead = !HERD_IO_URING;
+  bool hot_ = false;
+  Clock::time_point hot_until_{};
   Phase phase_ = Phase::Idle;
   bool timed_out_ = false;
   bool closed_ = false;
@@ -1229,7 +1277,11 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t cbeg_ = 0, cend_ = 0;
   std::unique_ptr<char[]> sbuf_;
   std::string out_;
-  std::vector<std::pair<std::string, std::string>> appended_;
+  // Header fields added by http-request rules, the first nappended_ of
+  // appended_: names point into the config, value strings are reused with
+  // their capacity, so the request path does not allocate (test_allocations).
+  std::vector<std::pair<std::string_view, std::string>> appended_;
+  size_t nappended_ = 0;
   http1::Head req_;
   http1::ChunkedScanner chunks_;
   int64_t body_len_ = 0;  // -2 chunked
@@ -1253,6 +1305,7 @@ class Session : public std::enable_shared_from_this<Session> {
   tcp::endpoint ep_;
 
   friend void close_if_idle(Session* s);
+  friend bool is_idle(const Session* s);
 };
 
 void start_session(Worker& w, const FrontendRt& fe, tcp::socket sock) {
@@ -1261,4 +1314,7 @@ void start_session(Worker& w, const FrontendRt& fe, tcp::socket sock) {
 
 void close_if_idle(Session* s) { s->close_if_idle(); }
 
+bool is_idle(const Session* s) { return s->phase_ == Session::Phase::Idle; }
+
+}  // namespace HERD_IO_NS
 }  // namespace herd::proxy

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 namespace herd::proxy {
+inline namespace HERD_IO_NS {
 
 std::optional<UpstreamPool::tcp::socket> UpstreamPool::take(const void* key,
                                                             const tcp::endpoint& ep, bool probe) {
@@ -40,4 +41,5 @@ size_t UpstreamPool::size() const {
   return n;
 }
 
+}  // namespace HERD_IO_NS
 }  // namespace herd::proxy

@@ -17,6 +17,7 @@
 #include <vector>
 
 namespace herd::proxy {
+inline namespace HERD_IO_NS {
 
 class UpstreamPool {
  public:
@@ -43,4 +44,5 @@ class UpstreamPool {
   std::unordered_map<const void*, std::vector<Idle>> idle_;
 };
 
+}  // namespace HERD_IO_NS
 }  // namespace herd::proxy

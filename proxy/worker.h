@@ -1,5 +1,5 @@
-// proxy/worker.h — internals of the engine shared by engine.cpp and
-// session.cpp: the per-thread Worker and the per-frontend routing table.
+// proxy/worker.h — internals of one I/O variant shared by workers.cpp and
+// session.cpp: the per-thread Worker. Compiled once per backend (io_engine.h).
 //
 // Thread rules: a Worker and everything it owns is touched only by its own
 // thread, except `post`ed closures (soft stop) and the immutable FrontendRt.
@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <memory>
 #include <thread>
@@ -16,36 +17,15 @@
 #include "balancing/pool.h"
 #include "config/model.h"
 #include "proxy/engine.h"
+#include "proxy/io_engine.h"
 #include "proxy/upstream.h"
 
+#ifndef HERD_IO_NS
+#error "worker.h belongs to an I/O variant: compile with HERD_IO_NS (proxy/CMakeLists.txt)"
+#endif
+
 namespace herd::proxy {
-
-// Routing facts of one frontend/listen, resolved once at start-up.
-struct FrontendRt {
-  const config::Proxy* cfg = nullptr;
-  balancing::FrontendLive* live = nullptr;
-  int default_backend = -1;  // index into PoolSnapshot::backends, -1 none
-  struct Route {
-    int backend;
-    const config::UseBackend* rule;
-  };
-  std::vector<Route> routes;
-  bool logs = false;
-  // Options that apply to the request: the frontend's, then the backend's.
-  bool close_client = false;  // `option httpclose` on the frontend side
-};
-
-inline constexpr size_t kBufSize = 16384;  // HAProxy's tune.bufsize
-
-struct Shared {
-  const config::Config& cfg;
-  balancing::Pool& pool;
-  balancing::ProcessLive& process;
-  Hooks hooks;
-  std::vector<FrontendRt> frontends;
-  std::vector<const config::Proxy*> backend_cfg;  // parallel to PoolSnapshot::backends
-  int maxconn = 0;                                // process-wide limit on client connections
-};
+inline namespace HERD_IO_NS {
 
 class Session;
 
@@ -91,15 +71,23 @@ class Worker {
     if (b && free_buffers.size() < kMaxFreeBuffers) free_buffers.push_back(std::move(b));
   }
   bool stopping = false;
+  std::unique_ptr<boost::asio::steady_timer> drain_timer;  // soft stop
+  void watch_drain();
   std::thread thread;
 
   void start_accepting();
   void soft_stop();  // on this worker's thread
+  // Takes the listeners out of LISTEN (shutdown(2)) on this worker's
+  // thread, or once it has exited; see workers.cpp.
+  void unlisten();
 };
 
 // Starts serving an accepted client connection.
 void start_session(Worker& w, const FrontendRt& fe, boost::asio::ip::tcp::socket sock);
 // Soft stop: closes the session if it is idle between requests.
 void close_if_idle(Session* s);
+// Between requests (nothing in flight).
+bool is_idle(const Session* s);
 
+}  // namespace HERD_IO_NS
 }  // namespace herd::proxy

@@ -1,0 +1,219 @@
+// proxy/workers.cpp — one I/O variant's workers: per-thread io_context,
+// SO_REUSEPORT listeners, accept loops, start/stop. Compiled once per I/O
+// backend (see io_engine.h); Engine (engine.cpp) drives it through IoEngine.
+//
+// Thread rules: the Workers object is driven from the main thread; each
+// Worker's state is touched only on its own thread (or through `post`).
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <stdexcept>
+#include <thread>
+
+#include "proxy/worker.h"
+
+namespace herd::proxy {
+inline namespace HERD_IO_NS {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+Worker::Worker(Shared& s, unsigned i) : shared(s), index(i), reader(s.pool) {}
+
+Worker::SnapHold* Worker::pin() {
+  const auto& cur = reader.snapshot();
+  if (holds.empty() || holds.back()->snap != cur) {
+    auto h = std::make_unique<SnapHold>();
+    h->snap = cur;
+    holds.push_back(std::move(h));
+    // Drop older snapshots nobody on this worker uses any more.
+    std::erase_if(holds, [&](const std::unique_ptr<SnapHold>& x) {
+      return x->users == 0 && x.get() != holds.back().get();
+    });
+  }
+  SnapHold* h = holds.back().get();
+  ++h->users;
+  return h;
+}
+
+void Worker::unpin(SnapHold* h) {
+  if (--h->users == 0 && h != holds.back().get())
+    std::erase_if(holds, [h](const std::unique_ptr<SnapHold>& x) { return x.get() == h; });
+}
+
+void Worker::start_accepting() {
+  for (auto& l : listeners) {
+    asio::co_spawn(
+        ioc,
+        [this, &l]() -> asio::awaitable<void> {
+          asio::steady_timer pause(ioc);
+          for (;;) {
+            // maxconn (global, then the frontend's): stop accepting while at the
+            // limit, as HAProxy does; the kernel backlog holds new clients.
+            while (!stopping &&
+                   (shared.process.conns.get() >= shared.maxconn ||
+                    (l.fe->cfg->maxconn > 0 && l.fe->live->sessions.get() >= l.fe->cfg->maxconn))) {
+              pause.expires_after(std::chrono::milliseconds(5));
+              co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+            }
+            auto [ec, sock] =
+                co_await l.acceptor->async_accept(asio::as_tuple(asio::use_awaitable));
+            if (stopping || !l.acceptor->is_open()) co_return;
+            if (ec) {
+              if (ec == asio::error::operation_aborted) co_return;
+              continue;  // EMFILE and friends: keep accepting
+            }
+            start_session(*this, *l.fe, std::move(sock));
+          }
+        },
+        asio::detached);
+  }
+}
+
+void Worker::unlisten() {
+  // shutdown() takes a listening socket out of LISTEN at once, and out of
+  // its SO_REUSEPORT group, whoever still holds a reference to it: with
+  // io_uring, a pending accept keeps the socket alive until the ring is torn
+  // down, which the kernel finishes asynchronously after close() or even
+  // after the process exited. A successor bound to the same port (herd -sf,
+  // a restart) would share it with that lingering listener meanwhile, and
+  // the connections queued there would be reset.
+  for (auto& l : listeners)
+    if (l.acceptor && l.acceptor->is_open()) ::shutdown(l.acceptor->native_handle(), SHUT_RDWR);
+}
+
+void Worker::soft_stop() {
+  stopping = true;
+  unlisten();
+  boost::system::error_code ec;
+  for (auto& l : listeners) l.acceptor->close(ec);
+  auto copy = sessions;
+  for (Session* s : copy) close_if_idle(s);
+  upstreams.clear();
+  watch_drain();
+}
+
+// Soft stop ends this worker once no request is in flight: normally run()
+// returns by itself when the last session finished, but an operation whose
+// completion never comes (a cancelled io_uring operation in Asio 1.81) would
+// keep it running forever, so every 100 ms the worker stops itself when
+// every remaining session is idle.
+void Worker::watch_drain() {
+  if (!drain_timer) drain_timer = std::make_unique<asio::steady_timer>(ioc);
+  drain_timer->expires_after(std::chrono::milliseconds(100));
+  drain_timer->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    if (std::all_of(sessions.begin(), sessions.end(),
+                    [](const Session* s) { return is_idle(s); })) {
+      ioc.stop();
+      return;
+    }
+    watch_drain();
+  });
+}
+
+namespace {
+
+class Workers final : public IoEngine {
+ public:
+  Workers(Shared& shared, unsigned n) : shared_(shared) {
+    for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(shared, i));
+  }
+  ~Workers() override {
+    hard_stop();
+    join();
+  }
+
+  void bind() override {
+    for (auto& w : workers_) {
+      for (const auto& fe : shared_.frontends) {
+        for (const auto& b : fe.cfg->binds) {
+          boost::system::error_code ec;
+          auto addr = asio::ip::make_address(b.addr.ip.empty() ? "0.0.0.0" : b.addr.ip, ec);
+          if (ec)
+            throw std::runtime_error("[" + b.where.file + ":" + std::to_string(b.where.line) +
+                                     "] : invalid bind address '" + b.addr.ip + "'");
+          tcp::endpoint ep(addr, b.addr.port);
+          auto acc = std::make_unique<tcp::acceptor>(w->ioc);
+          acc->open(ep.protocol(), ec);
+          if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
+          if (!ec) {
+            int one = 1;
+            if (::setsockopt(acc->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+              ec = boost::system::error_code(errno, boost::system::system_category());
+          }
+          if (!ec) acc->bind(ep, ec);
+          if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+          if (ec)
+            throw std::runtime_error(
+                "Starting " +
+                std::string(fe.cfg->kind == config::Proxy::Kind::Listen ? "proxy" : "frontend") +
+                " " + fe.cfg->name + ": cannot bind socket (" + ec.message() + ") [" + b.addr.ip +
+                ":" + std::to_string(b.addr.port) + "]");
+          w->listeners.push_back({std::move(acc), &fe});
+        }
+      }
+    }
+  }
+
+  void start() override {
+    for (auto& w : workers_) {
+      Worker* wp = w.get();
+      wp->start_accepting();
+      wp->thread = std::thread([wp] {
+        balancing::set_current_thread_slot(wp->index);
+        wp->ioc.run();
+      });
+    }
+  }
+
+  void soft_stop() override {
+    for (auto& w : workers_) {
+      Worker* wp = w.get();
+      asio::post(wp->ioc, [wp] { wp->soft_stop(); });
+    }
+  }
+
+  void hard_stop() override {
+    for (auto& w : workers_) {
+      Worker* wp = w.get();
+      asio::post(wp->ioc, [wp] {
+        wp->unlisten();
+        wp->ioc.stop();
+      });
+    }
+  }
+
+  void join() override {
+    for (auto& w : workers_)
+      if (w->thread.joinable()) w->thread.join();
+    // Workers that had already returned (or never ran) did not see the
+    // posted unlisten; nothing else touches their listeners now.
+    for (auto& w : workers_) w->unlisten();
+  }
+
+  unsigned threads() const override { return static_cast<unsigned>(workers_.size()); }
+
+ private:
+  Shared& shared_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+}  // namespace
+}  // namespace HERD_IO_NS
+
+#if HERD_IO_URING
+std::unique_ptr<IoEngine> make_uring_engine(Shared& shared, unsigned threads) {
+#else
+std::unique_ptr<IoEngine> make_epoll_engine(Shared& shared, unsigned threads) {
+#endif
+  return std::make_unique<Workers>(shared, threads);
+}
+
+}  // namespace herd::proxy
