@@ -102,12 +102,34 @@ std::string ReferenceEngine::start() {
     return "haproxy engine: " + opts_.haproxy_bin + " is not executable";
   spawn();
   if (pid_ <= 0) return "haproxy engine: cannot start " + opts_.haproxy_bin;
+  // SIGUSR2 is haproxy's reload signal in master-worker mode: herd takes it
+  // for the haproxy it supervises.
+  usr2_ = std::make_unique<boost::asio::signal_set>(control_, SIGUSR2);
+  wait_usr2();
   arm_tick();
   return "";
 }
 
+void ReferenceEngine::wait_usr2() {
+  usr2_->async_wait([this, alive = alive_](boost::system::error_code ec, int) {
+    if (ec || !*alive) return;
+    reload();
+    wait_usr2();
+  });
+}
+
+void ReferenceEngine::reload() {
+  if (stopping_ || pid_ <= 0) return;
+  note("reloading haproxy: SIGUSR2 to its master (pid " + std::to_string(pid_) + "), worker pid " +
+       std::to_string(worker_));
+  kill(pid_, SIGUSR2);
+  reload_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+}
+
 void ReferenceEngine::spawn() {
-  std::vector<std::string> args{opts_.haproxy_bin, "-db"};
+  // Master-worker (-W) in the foreground (-db): herd supervises the master,
+  // which re-executes itself and starts a new worker on SIGUSR2.
+  std::vector<std::string> args{opts_.haproxy_bin, "-W", "-db"};
   for (const auto& f : opts_.cfg_files) {
     args.push_back("-f");
     args.push_back(f);
@@ -140,6 +162,8 @@ void ReferenceEngine::spawn() {
   queue_.clear();
   busy_ = false;
   reachable_ = false;
+  worker_ = -1;
+  retired_.clear();
   reset_applied();
   dirty_ = true;
   note("started " + opts_.haproxy_bin + " (pid " + std::to_string(pid_) + ")");
@@ -191,7 +215,14 @@ void ReferenceEngine::on_tick() {
   if (pid_ > 0 && !busy_ && queue_.empty()) {
     bool removing = std::any_of(applied_.begin(), applied_.end(),
                                 [](const auto& kv) { return kv.second.removing; });
-    if (dirty_ || removing || !reachable_) reconcile();
+    if (dirty_ || removing || !reachable_) {
+      reconcile();
+    } else {
+      // Idle: ask which worker answers, so a reload (herd's or anyone's) is
+      // seen; every tick while one herd asked for is pending.
+      auto every = now < reload_until_ ? opts_.tick : std::chrono::milliseconds(1000);
+      if (now - last_cmd_ >= every) enqueue("show info", [](const std::string&) {});
+    }
   }
   arm_tick();
 }
@@ -206,6 +237,8 @@ void ReferenceEngine::child_exited(int status) {
   queue_.clear();
   busy_ = false;
   reachable_ = false;
+  worker_ = -1;
+  retired_.clear();
   if (stopping_) {
     note("haproxy (pid " + std::to_string(old) + ") " + how);
     return;
@@ -276,8 +309,8 @@ void ReferenceEngine::reconcile() {
     // Probe the socket first; the diff follows once haproxy answers.
     enqueue("show info", [this](const std::string&) {
       reachable_ = true;
-      note("haproxy (pid " + std::to_string(pid_) + ") answers on " + sock_path_ +
-           "; applying the pool");
+      note("haproxy (master pid " + std::to_string(pid_) + ", worker pid " +
+           std::to_string(worker_) + ") answers on " + sock_path_ + "; applying the pool");
       dirty_ = true;
     });
     return;
@@ -428,6 +461,30 @@ void ReferenceEngine::poll_removals(const std::string& csv) {
     it = it->second.weight == -2 && !it->second.removing ? applied_.erase(it) : std::next(it);
 }
 
+bool ReferenceEngine::same_worker(const std::string& reply, bool probe, std::string& rest) {
+  // `show info` comes first: "Name: HAProxy\n...Pid: N\n...\n\n", then the command's reply.
+  auto at = reply.find("\nPid: ");
+  pid_t pid = at == std::string::npos ? -1 : std::atoi(reply.c_str() + at + 6);
+  if (pid <= 0) return false;  // not haproxy's info: treated as not answering
+  auto cut = reply.find("\n\n");
+  rest = cut == std::string::npos ? std::string() : reply.substr(cut + 2);
+  if (worker_ <= 0 || pid == worker_) {
+    worker_ = pid;
+    return true;
+  }
+  if (std::find(retired_.begin(), retired_.end(), pid) != retired_.end())
+    return false;  // a replaced worker still answers on the socket: retried later
+  note("haproxy worker changed (pid " + std::to_string(worker_) + " -> " + std::to_string(pid) +
+       "): applying herd's pool to the new worker");
+  retired_.push_back(worker_);
+  if (retired_.size() > 16) retired_.erase(retired_.begin());
+  worker_ = pid;
+  reload_until_ = {};
+  reset_applied();  // the new worker read the config: it has the config's servers only
+  dirty_ = true;
+  return probe;  // what another command did there is re-checked by the next pass
+}
+
 void ReferenceEngine::enqueue(std::string cmd, std::function<void(const std::string&)> done) {
   queue_.push_back(Job{std::move(cmd), std::move(done)});
   if (!busy_)
@@ -449,17 +506,20 @@ void ReferenceEngine::run_next() {
   auto sock = std::make_shared<stream::socket>(control_);
   auto timer = std::make_shared<boost::asio::steady_timer>(control_);
   auto reply = std::make_shared<std::string>();
-  auto out = std::make_shared<std::string>(job->cmd + "\n");
+  const bool probe = job->cmd == "show info";
+  auto out = std::make_shared<std::string>(probe ? "show info\n" : "show info;" + job->cmd + "\n");
   auto alive = alive_;
-  auto end = [this, alive, gen, job, timer, sock, reply](bool reached) {
+  auto end = [this, alive, gen, job, timer, sock, reply, probe](bool reached) {
     if (!*alive) return;
     timer->cancel();
     boost::system::error_code ignored;
     sock->close(ignored);
     if (gen != gen_) return;  // haproxy restarted or engine stopping meanwhile
     busy_ = false;
-    if (reached) {
-      if (job->done) job->done(*reply);
+    last_cmd_ = std::chrono::steady_clock::now();
+    std::string rest;
+    if (reached && same_worker(*reply, probe, rest)) {
+      if (job->done) job->done(rest);
     } else {
       // Not answering (starting, dying): start over from the top next tick.
       queue_.clear();

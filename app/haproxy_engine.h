@@ -6,9 +6,16 @@
 //
 // How:
 //   * start() writes `<tmpdir>/herd-admin.cfg` (a second `global` section with
-//     one `stats socket <tmpdir>/admin.sock level admin`) and runs
-//     `<bin> -db -f <cfg>... -f <tmpdir>/herd-admin.cfg`. The child gets
-//     PR_SET_PDEATHSIG so it never outlives herd.
+//     one `stats socket <tmpdir>/admin.sock level admin`) and runs haproxy in
+//     master-worker mode, `<bin> -W -db -f <cfg>... -f <tmpdir>/herd-admin.cfg`.
+//     The child (the master) gets PR_SET_PDEATHSIG so it never outlives herd.
+//   * Every command is sent as `show info;<cmd>`: the reply names the worker
+//     (`Pid:`) that ran it. A pid other than the known worker's means a new
+//     worker (a reload, by herd's SIGUSR2 or anyone's): the applied state is
+//     reset to the config's servers and the whole pool is applied again. A
+//     reply from a retired worker (still stopping) is ignored and retried.
+//     An idle engine probes `show info` once a second (every tick while a
+//     reload herd asked for is pending).
 //   * A 200 ms tick on the control io_context reaps the child; a haproxy that
 //     exited is started again with exponential backoff (200 ms .. 10 s) and,
 //     once its socket answers, re-populated from herd's current pool.
@@ -31,6 +38,7 @@
 #include <sys/types.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
@@ -65,12 +73,17 @@ class ReferenceEngine {
 
   // Creates the temp dir, starts haproxy. "" or an error text.
   std::string start();
+  // Reloads haproxy: SIGUSR2 to its master (a new worker reads the config
+  // again, the old one finishes its connections); herd re-applies its pool
+  // to the new worker once it answers. herd's SIGUSR2 calls this.
+  void reload();
   // Stops supervising: SIGUSR1 (soft: haproxy finishes its connections) or
   // SIGTERM (hard, SIGKILL after 3 s); `done` runs on the control thread
   // once haproxy exited.
   void stop(bool soft, std::function<void()> done);
 
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return pid_; }  // haproxy's master
+  pid_t worker_pid() const { return worker_; }
   const std::string& admin_socket() const { return sock_path_; }
   int restarts() const { return restarts_; }
 
@@ -110,8 +123,11 @@ class ReferenceEngine {
   void reconcile();
   void enqueue(std::string cmd, std::function<void(const std::string&)> done);
   void run_next();
-  void finish(uint64_t gen, bool reached, const std::string& reply);
   void poll_removals(const std::string& csv);
+  // Checks the `show info` part of a reply; false when the reply must be dropped.
+  // `rest` is the command's own reply (after the `show info` part).
+  bool same_worker(const std::string& reply, bool probe, std::string& rest);
+  void wait_usr2();
   std::string options_for(const std::string& backend, const balancing::Server& s) const;
 
   boost::asio::io_context& control_;
@@ -125,6 +141,9 @@ class ReferenceEngine {
   int failures_ = 0, restarts_ = 0;
   bool reachable_ = false;  // the socket answered since the last (re)start
   bool stopping_ = false;
+  pid_t worker_ = -1;           // haproxy worker that answered last (`show info` Pid)
+  std::vector<pid_t> retired_;  // workers replaced by a reload, possibly still stopping
+  std::chrono::steady_clock::time_point last_cmd_{}, reload_until_{};
   std::chrono::steady_clock::time_point stop_deadline_{};
   std::function<void()> stop_done_;
 
@@ -133,6 +152,7 @@ class ReferenceEngine {
   bool dirty_ = true;
   uint64_t gen_ = 0;  // bumped on each (re)start: replies of an older haproxy are dropped
   boost::asio::steady_timer tick_;
+  std::unique_ptr<boost::asio::signal_set> usr2_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

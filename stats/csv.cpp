@@ -229,6 +229,8 @@ const InfoDef kInfo[] = {
     {69, "PoolUsed_bytes", "MGP:u64"},
     {70, "Start_time_sec", "MDP:u32"},
     {71, "Tainted", "SGP:str"},
+    // herd's own, after HAProxy 2.6's fields (clients read fields by name).
+    {72, "Poller", "CGS:str"},
 };
 
 constexpr const char* kInfoDesc[] = {
@@ -983,6 +985,7 @@ Value info_field(const Sources& src, const InfoDef& d) {
     return num(std::chrono::duration_cast<std::chrono::seconds>(p.started_wall.time_since_epoch())
                    .count());
   if (n == "Tainted") return str("0");
+  if (n == "Poller") return str(p.poller);
   if (v.type == Value::Type::Str) return str("");
   return num(0);
 }

@@ -185,6 +185,7 @@ HttpResponse StatsPage::handle_get(const PageRequest& req) const {
     r.headers = {{"cache-control", "no-cache"},
                  {"content-type", "text/plain; version=0.0.4; charset=utf-8"}};
     r.body = render_metrics(src);
+    if (extra_metrics_) r.body += extra_metrics_();
     return r;
   }
   std::string_view rest = req.target.substr(std::min(req.target.size(), px_.stats.uri.size()));

@@ -78,6 +78,10 @@ class StatsPage {
   // tables, e.g. a "members" table. Called on the thread rendering the page.
   using ExtraHtml = std::function<std::string(const Sources&)>;
   void set_extra_html(ExtraHtml fn) { extra_html_ = std::move(fn); }
+  // Hook for other modules (membership): Prometheus families appended to
+  // /metrics after HAProxy's. Called on the thread rendering the page.
+  using ExtraMetrics = std::function<std::string()>;
+  void set_extra_metrics(ExtraMetrics fn) { extra_metrics_ = std::move(fn); }
 
   // Validates `Authorization: Basic ...` against `stats auth` lines
   // (true when the proxy has none).
@@ -92,6 +96,7 @@ class StatsPage {
   const balancing::ProcessLive& proc_;
   const ProcessInfo& info_;
   ExtraHtml extra_html_;
+  ExtraMetrics extra_metrics_;
 };
 
 // Escapes <, >, & and " for HTML text and attribute values.

@@ -1,17 +1,28 @@
-"""Data-plane parity: one scenario, run against real haproxy 2.6 and herd with
-the same config and the same backends, must give identical observable
-results (bytes to the client, bytes to the backend, server order), and
-match HAProxy's captured bytes where they exist."""
+"""Data-plane parity: one scenario, run against real haproxy 2.6, herd (native
+engine) and herd's reference mode (`herd --engine haproxy`, engine
+"herd-haproxy") with the same config and the same backends, must give
+identical observable results (bytes to the client, bytes to the backend,
+server order), and match HAProxy's captured bytes where they exist.
+
+Engines: harness.parity_engines() (HERD_PARITY_ENGINES, default all three)."""
 import os
 import socket
 import time
 import unittest
 
-from harness import (LB, Backend, Client, SHARED_DOCS, free_port, get, have_haproxy, lab_cfg, raw,
-                     server_of, wait_port)
+from harness import (LB, Backend, Client, SHARED_DOCS, free_port, get, lab_cfg, parity_engines, raw,
+                     server_of)
 
 CAPTURES = os.path.join(SHARED_DOCS, "haproxy-captures")
-ENGINES = ["haproxy", "herd"] if have_haproxy() else ["herd"]
+ENGINES = parity_engines()
+
+
+def reference_of(results):
+    """The result HAProxy gives: real haproxy's, else the reference mode's."""
+    for e in ("haproxy", "herd-haproxy"):
+        if e in results:
+            return e, results[e]
+    return None, None
 
 
 def capture(name):
@@ -21,7 +32,8 @@ def capture(name):
 
 class ParityCase(unittest.TestCase):
     """Runs `scenario(port, backends)` once per engine on the same port and
-    backends, returning {engine: result}."""
+    backends, returning {engine: result}; assert_same() checks that every
+    engine gave HAProxy's result."""
 
     def run_both(self, cfg_fn, scenario, names=("s1",), engines=None):
         results = {}
@@ -38,10 +50,11 @@ class ParityCase(unittest.TestCase):
         return results
 
     def assert_same(self, results):
-        if "haproxy" in results:
-            self.assertEqual(results["herd"], results["haproxy"],
-                             "herd and haproxy disagree")
-        return results["herd"]
+        ref, want = reference_of(results)
+        for engine, got in results.items():
+            if ref is not None and engine != ref:
+                self.assertEqual(got, want, f"{engine} and {ref} disagree")
+        return results.get("herd", want)
 
 
 class TestWireParity(ParityCase):

@@ -1,14 +1,16 @@
 """Runtime API (stats socket) over real TCP and unix sockets: the same command
-lines against haproxy 2.6 and herd must give the same bytes, and changes made
-through it must reach traffic."""
+lines against haproxy 2.6, herd and herd's reference mode
+(test_proxy_parity.ENGINES; in reference mode the config's `stats socket` is
+haproxy's own) must give the same bytes, and changes made through it must
+reach traffic."""
 import os
 import socket
 import tempfile
-import time
 import unittest
+import urllib.request
 
-from harness import Backend, LB, free_port, get, have_haproxy, server_of
-from test_proxy_parity import ENGINES
+from harness import Backend, LB, free_port, get, server_of
+from test_proxy_parity import ENGINES, reference_of
 
 
 def cli_tcp(port, data, timeout=3):
@@ -101,14 +103,15 @@ class TestRuntimeApiParity(unittest.TestCase):
 
     def test_same_replies_as_haproxy(self):
         res = {e: self.run_engine(e) for e in ENGINES}
-        herd = res["herd"]
-        if "haproxy" in res:
-            for cmd, h, p in zip(self.COMMANDS, herd[0], res["haproxy"][0]):
-                self.assertEqual(h, p, f"reply to {cmd!r}")
-            self.assertEqual(herd[1:], res["haproxy"][1:])
-        self.assertEqual(herd[0][0], b"# name\nnodes\n\n")
-        self.assertEqual(herd[1], ["s1", "s2"])
-        self.assertEqual(herd[2], b"# name\nnodes\n\n")
+        ref, want = reference_of(res)
+        for engine, got in res.items():
+            if ref is not None and engine != ref:
+                for cmd, h, p in zip(self.COMMANDS, got[0], want[0]):
+                    self.assertEqual(h, p, f"{engine} vs {ref}: reply to {cmd!r}")
+                self.assertEqual(got[1:], want[1:], f"{engine} vs {ref}")
+            self.assertEqual(got[0][0], b"# name\nnodes\n\n", engine)
+            self.assertEqual(got[1], ["s1", "s2"], engine)
+            self.assertEqual(got[2], b"# name\nnodes\n\n", engine)
 
     def test_levels(self):
         for engine in ENGINES:
@@ -123,6 +126,55 @@ class TestRuntimeApiParity(unittest.TestCase):
             finally:
                 lb.stop()
                 bs[0].close()
+
+
+    # Settled columns of the CSV (no counters, no timings): the same on every engine.
+    STAT_COLS = ("pxname", "svname", "status", "weight", "act", "bck", "type", "iid", "sid",
+                 "lbtot", "check_status", "mode")  # not addr: backends differ per engine
+
+    def stat_view(self, csv):
+        lines = csv.decode().splitlines()
+        header = lines[0]
+        cols = header.lstrip("# ").split(",")
+        idx = [cols.index(c) for c in self.STAT_COLS if c in cols]
+        rows = [tuple(line.split(",")[i] for i in idx) for line in lines[1:] if line]
+        return header, rows
+
+    def test_show_stat_and_csv_page(self):
+        """`show stat` on the stats socket (typed filter too) and the stats
+        page's CSV (`listen stats`, `/;csv`): same header, same rows and
+        settled columns as haproxy. No traffic: lbtot stays 0 everywhere."""
+        res = {}
+        for engine in ENGINES:
+            bs = [Backend(f"s{i}") for i in (1, 2)]
+            port, cli_port, stats_port = free_port(), free_port(), free_port()
+            sock = os.path.join(tempfile.mkdtemp(), "lb.sock")
+            text = cfg(port, cli_port, sock, bs) + (
+                f"listen stats\n    bind 127.0.0.1:{stats_port}\n    stats enable\n    stats uri /\n")
+            lb = LB(text, engine=engine, wait_ports=[port, cli_port, stats_port])
+            try:
+                res[engine] = (
+                    self.stat_view(cli_tcp(cli_port, b"show stat\n")),
+                    self.stat_view(cli_tcp(cli_port, b"show stat -1 4 -1\n")),
+                    self.stat_view(urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/;csv",
+                                                          timeout=5).read()),
+                )
+            finally:
+                lb.stop()
+                for b in bs:
+                    b.close()
+        ref, want = reference_of(res)
+        for engine, got in res.items():
+            (h, rows), (_, servers), (ph, page_rows) = got
+            names = [r[:2] for r in rows]
+            self.assertEqual(names, [("f", "FRONTEND"), ("nodes", "s1"), ("nodes", "s2"),
+                                     ("nodes", "BACKEND"), ("stats", "FRONTEND"), ("stats", "BACKEND")],
+                             engine)
+            self.assertEqual([r[:2] for r in servers], [("nodes", "s1"), ("nodes", "s2")], engine)
+            self.assertEqual(ph, h, engine)
+            if ref is not None and engine != ref:
+                for a, b, what in zip(got, want, ("show stat", "show stat -1 4 -1", "/;csv")):
+                    self.assertEqual(a, b, f"{engine} vs {ref}: {what}")
 
 
 if __name__ == "__main__":

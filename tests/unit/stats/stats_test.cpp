@@ -318,14 +318,18 @@ TEST_F(StatsTest, ShowInfo) {
     cap_names.push_back(cap[i].substr(0, cap[i].find(':')));
   for (const auto& l : ls)
     if (!l.empty()) our_names.push_back(l.substr(0, l.find(':')));
+  // HAProxy 2.6's fields in its order, then herd's own I/O backend field.
+  ASSERT_FALSE(our_names.empty());
+  EXPECT_EQ(our_names.back(), "Poller");
+  our_names.pop_back();
   EXPECT_EQ(our_names, cap_names);
   EXPECT_EQ(ls[0], "Name: HAProxy");
   EXPECT_EQ(ls[1], "Version: 2.6.12-herd-test");
   EXPECT_EQ(ls[2], "Release_date: 2026/10/17");
-  EXPECT_EQ(info.substr(info.size() - 12), "Tainted: 0\n\n");
+  EXPECT_NE(info.find("\nTainted: 0\nPoller: epoll\n\n"), std::string::npos);
   auto typed = cli("show info typed\n");
   EXPECT_EQ(lines_of(typed)[0], "0.Name.1:POS:str:HAProxy");
-  EXPECT_NE(typed.find("\n71.Tainted.1:SGP:str:0\n"), std::string::npos);
+  EXPECT_NE(typed.find("\n71.Tainted.1:SGP:str:0\n72.Poller.1:CGS:str:epoll\n"), std::string::npos);
   auto json = cli("show info json\n");
   EXPECT_EQ(
       0u,
@@ -700,6 +704,22 @@ TEST_F(PageTest, MetricsUseExporterNames) {
 TEST_F(PageTest, ExtraHtmlHook) {
   page_.set_extra_html([](const Sources&) { return std::string("<table id=members></table>"); });
   EXPECT_NE(get("/").find("<table id=members></table>"), std::string::npos);
+}
+
+TEST_F(PageTest, ExtraMetricsHookAppendsFamiliesAndLeavesCsvAlone) {
+  const std::string csv_before = get("/;csv");
+  const std::string fam =
+      "# HELP herd_membership_members Gossip members.\n# TYPE herd_membership_members gauge\n"
+      "herd_membership_members{state=\"alive\"} 2\n";
+  page_.set_extra_metrics([&] { return fam; });
+  const std::string r = get("/metrics");
+  const auto at = r.find(fam);
+  ASSERT_NE(at, std::string::npos) << r;
+  EXPECT_LT(r.find("haproxy_up 1\n"), at);     // after the exporter's families
+  const std::string csv_after = get("/;csv");  // HAProxy's CSV is not touched
+  EXPECT_EQ(lines_of(csv_after).size(), lines_of(csv_before).size());
+  EXPECT_EQ(csv_after.find("herd_membership"), std::string::npos);
+  EXPECT_EQ(get("/").find("herd_membership"), std::string::npos);
 }
 
 }  // namespace
