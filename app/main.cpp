@@ -6,7 +6,6 @@
 // checks, the runtime API and the gossip member all run there. The proxy's
 // workers run on their own threads (proxy/engine.h).
 #include <fcntl.h>
-#include <liburing.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,6 +51,7 @@ struct Options {
   std::string engine = "native";              // --engine native|haproxy
   std::string haproxy_bin = "haproxy";        // --haproxy-bin
   std::string cli;                            // --cli: herd's runtime API in haproxy mode
+  std::string io;                             // --io auto|epoll|io_uring (else $HERD_IO)
 };
 
 [[noreturn]] void usage(const char* argv0, int code) {
@@ -68,6 +69,7 @@ struct Options {
                "        --engine native|haproxy  proxy traffic itself, or supervise haproxy\n"
                "        --haproxy-bin <path>  haproxy binary (--engine haproxy)\n"
                "        --cli <ipv4@addr:port|path>  herd's runtime API (--engine haproxy)\n"
+               "        --io auto|epoll|io_uring  I/O backend of the proxy (default auto)\n"
                "   or : %s <front-port> <host:port>... (quick start)\n",
                argv0, argv0);
   std::exit(code);
@@ -113,7 +115,10 @@ Options parse_args(int argc, char** argv) {
       o.haproxy_bin = need("a path");
     else if (a == "--cli")
       o.cli = need("an address");
-    else if (a == "-h" || a == "--help")
+    else if (a == "--io") {
+      o.io = need("auto, epoll or io_uring");
+      if (o.io != "auto" && o.io != "epoll" && o.io != "io_uring") usage(argv[0], 1);
+    } else if (a == "-h" || a == "--help")
       usage(argv[0], 0);
     else if (a == "-sf" || a == "-st") {
       auto& v = a == "-sf" ? o.soft_pids : o.hard_pids;
@@ -139,15 +144,14 @@ Options parse_args(int argc, char** argv) {
   return o;
 }
 
-// Whether this kernel lets us set up an io_uring (seccomp and old kernels may not).
-const char* io_uring_probe_status() {
-  io_uring ring;
-  if (io_uring_queue_init(2, &ring, 0) != 0) return "linked, io_uring unavailable on this kernel";
-  io_uring_queue_exit(&ring);
-  return "linked, io_uring available";
+// The I/O backend asked for: --io, else $HERD_IO, else "auto".
+std::string requested_io(const std::string& io_flag) {
+  if (!io_flag.empty()) return io_flag;
+  const char* env = std::getenv("HERD_IO");
+  return env && *env ? env : "auto";
 }
 
-void print_version(int level) {
+void print_version(int level, const std::string& io_flag) {
   std::printf("herd version %s - an HAProxy-compatible load balancer with Serf membership\n",
               kVersion);
   std::printf("Compatible with: HAProxy 2.6 configuration and runtime API, Serf 0.8.x gossip\n");
@@ -157,10 +161,19 @@ void print_version(int level) {
               static_cast<long>(__cplusplus));
   std::printf("  Boost: %d.%d.%d (Asio, Beast)\n", BOOST_VERSION / 100000,
               BOOST_VERSION / 100 % 1000, BOOST_VERSION % 100);
-  std::printf("  liburing: %s\n", io_uring_probe_status());
-  std::printf("  I/O backend: %s\n", herd::proxy::Engine::io_backend());
-  std::printf("\nAvailable polling systems :\n  %s : pref=300,  test result OK\n",
-              herd::proxy::Engine::io_backend());
+  std::printf("  liburing: linked (Asio's io_uring backend)\n");
+  // Both backends are compiled in; --io / $HERD_IO choose (auto: io_uring when usable).
+  std::string why = herd::proxy::io_uring_unavailable();
+  std::printf("\nAvailable polling systems :\n");
+  std::printf("   io_uring : pref=400,  test result %s\n",
+              why.empty() ? "OK" : ("FAILED (" + why + ")").c_str());
+  std::printf("      epoll : pref=300,  test result OK\n");
+  const std::string want = requested_io(io_flag);
+  std::printf("Total: 2 (%d usable), will use %s.\n", why.empty() ? 2 : 1,
+              want == "epoll"      ? "epoll"
+              : why.empty()        ? "io_uring"
+              : want == "io_uring" ? "none (io_uring required)"
+                                   : "epoll");
   std::printf("\nDefault settings :\n  bufsize = 16384, maxhdr = 101\n");
 }
 
@@ -183,6 +196,30 @@ bool daemonize() {
     if (fd > 2) close(fd);
   }
   return true;
+}
+
+// The proxy's I/O backend: --io, else $HERD_IO, else auto (io_uring where this
+// process may set one up, epoll otherwise, with a notice saying why).
+std::optional<herd::proxy::IoBackend> choose_io(const Options& opt) {
+  using herd::app::LogSink;
+  using herd::proxy::IoBackend;
+  const std::string want = requested_io(opt.io);  // --io was checked by parse_args
+  if (want != "auto" && want != "epoll" && want != "io_uring") {
+    LogSink::stderr_line("ALERT", "HERD_IO: '" + want + "' is not auto, epoll or io_uring");
+    return std::nullopt;
+  }
+  if (want == "epoll") return IoBackend::Epoll;
+  std::string why = herd::proxy::io_uring_unavailable();
+  if (why.empty()) return IoBackend::IoUring;
+  if (want == "io_uring") {
+    LogSink::stderr_line("ALERT",
+                         "io_uring was required (--io io_uring) but this process cannot "
+                         "set one up: " +
+                             why);
+    return std::nullopt;
+  }
+  if (!opt.quiet) LogSink::stderr_line("NOTICE", "io_uring unavailable (" + why + "); using epoll");
+  return IoBackend::Epoll;
 }
 
 // --engine haproxy: herd's control plane drives a supervised haproxy (app/haproxy_engine.h).
@@ -273,7 +310,7 @@ int main(int argc, char** argv) {
     return app::members_main(argc - 1, argv + 1);
   Options opt = parse_args(argc, argv);
   if (opt.verbose_version) {
-    print_version(opt.verbose_version);
+    print_version(opt.verbose_version, opt.io);
     return 0;
   }
   int pid = static_cast<int>(getpid());
@@ -335,8 +372,14 @@ int main(int argc, char** argv) {
 
   app::Wiring wiring(control, cfg, pool, writer, process, sink, opt.membership,
                      opt.membership_flags);
-  if (opt.engine == "haproxy") return run_reference(opt, control, pool, wiring);
-  proxy::Engine engine(cfg, pool, process, wiring.proxy_hooks());
+  if (opt.engine == "haproxy") {
+    process.poller = "haproxy";  // the data plane is the supervised haproxy's
+    return run_reference(opt, control, pool, wiring);
+  }
+  auto io = choose_io(opt);
+  if (!io) return 1;
+  process.poller = proxy::to_string(*io);
+  proxy::Engine engine(cfg, pool, process, wiring.proxy_hooks(), *io);
   try {
     engine.bind();
   } catch (const std::exception& e) {
@@ -354,7 +397,7 @@ int main(int argc, char** argv) {
   if (!opt.quiet)
     app::LogSink::stderr_line("NOTICE", "herd " + std::string(kVersion) + " started: " +
                                             std::to_string(engine.threads()) + " thread(s), " +
-                                            proxy::Engine::io_backend() + " backend");
+                                            proxy::to_string(engine.io_backend()) + " backend");
 
   boost::asio::signal_set signals(control, SIGUSR1, SIGTERM, SIGINT);
   std::thread stopper;
@@ -408,8 +451,8 @@ int main(int argc, char** argv) {
   wait_signal();
   control.run();
   engine.hard_stop();
+  if (stopper.joinable()) stopper.join();  // it joins the engine: never two joins at once
   engine.join();
-  if (stopper.joinable()) stopper.join();
   if (!opt.pidfile.empty()) unlink(opt.pidfile.c_str());
   return 0;
 }

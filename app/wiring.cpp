@@ -8,8 +8,10 @@
 
 #include "health/checker.h"
 #include "membership/agent.h"
+#include "membership/coalescer.h"
 #include "membership/handlers.h"
 #include "membership/mapper.h"
+#include "membership/metrics.h"
 #include "membership/rpc_server.h"
 #include "membership/settings.h"
 #include "stats/cli.h"
@@ -54,13 +56,17 @@ struct Wiring::Impl {
   // The gossip member (only with --membership or membership flags).
   std::unique_ptr<membership::MemberMapper> mapper;
   std::unique_ptr<membership::Handlers> handlers;
+  std::unique_ptr<membership::EventCoalescer> coalescer;  // member events -> handlers
   std::unique_ptr<membership::RpcServer> rpc;
   std::unique_ptr<membership::Agent> agent;
 
-  // The members table of the stats page, rendered on the control thread
-  // (the mapper lives there) and read by workers rendering the page.
+  // The stats page's membership section (counters and members table) and
+  // the herd_membership_* /metrics families, rendered on the control thread
+  // (the agent and mapper live there) every second and after member events,
+  // and read by workers rendering the page.
   std::mutex members_mu;
-  std::string members_html;  // GUARDED_BY(members_mu)
+  std::string members_html;        // GUARDED_BY(members_mu)
+  std::string membership_metrics;  // GUARDED_BY(members_mu)
   std::unique_ptr<boost::asio::steady_timer> members_timer;
   void refresh_members_html();
   void tick_members() {
@@ -153,6 +159,19 @@ Wiring::Wiring(boost::asio::io_context& control, const config::Config& cfg, bala
 
 void Wiring::Impl::refresh_members_html() {
   std::string h;
+  std::string metrics;
+  if (agent) {
+    const auto snap = agent->snapshot();
+    metrics = membership::render_prometheus(snap);
+    h += "<table class=\"tbl\" width=\"100%\"><tr class=\"titre\"><th class=\"pxname\" "
+         "width=\"10%\"><a name=\"membership\"></a>membership</th><th class=\"empty\" "
+         "width=\"90%\"></th></tr></table>\n<table class=\"tbl\" id=\"membership\"><tr "
+         "class=\"titre\"><th>Node</th><td class=ac>" +
+         stats::html_escape(snap.node) + "</td></tr>\n";
+    for (const auto& [k, v] : membership::snapshot_fields(snap))
+      h += "<tr><th>" + k + "</th><td class=ac>" + std::to_string(v) + "</td></tr>\n";
+    h += "</table><p>\n";
+  }
   h += "<table class=\"tbl\" width=\"100%\"><tr class=\"titre\"><th class=\"pxname\" "
        "width=\"10%\"><a name=\"members\"></a>gossip members</th><th class=\"empty\" "
        "width=\"90%\"></th></tr></table>\n";
@@ -176,12 +195,14 @@ void Wiring::Impl::refresh_members_html() {
   h += "</table><p>\n";
   std::lock_guard<std::mutex> g(members_mu);
   members_html = std::move(h);
+  membership_metrics = std::move(metrics);
 }
 
 Wiring::~Wiring() {
   // Members first: their hooks point at the mapper, handlers and server.
   impl_->agent.reset();
   impl_->rpc.reset();
+  impl_->coalescer.reset();
   impl_->handlers.reset();
   impl_->mapper.reset();
 }
@@ -223,23 +244,27 @@ static bool start_membership(Wiring::Impl& m) {
   m.mapper = std::make_unique<MemberMapper>(m.control, m.writer, s.pools, std::move(hooks));
   // The stats page lists the members; server states behind them change with
   // health checks too, so the table is also refreshed every second.
-  for (auto& [px, page] : m.pages)
+  for (auto& [px, page] : m.pages) {
     page->set_extra_html([mp = &m](const stats::Sources&) {
       std::lock_guard<std::mutex> g(mp->members_mu);
       return mp->members_html;
     });
-  m.refresh_members_html();
-  m.members_timer = std::make_unique<boost::asio::steady_timer>(m.control);
-  m.tick_members();
+    page->set_extra_metrics([mp = &m] {
+      std::lock_guard<std::mutex> g(mp->members_mu);
+      return mp->membership_metrics;
+    });
+  }
   m.handlers = std::make_unique<Handlers>(std::move(specs));
   Wiring::Impl* mp = &m;
+  m.coalescer = std::make_unique<EventCoalescer>(
+      m.control, s.coalesce_period, s.quiescent_period,
+      [mp](const MemberEvent& ev) { mp->handlers->dispatch(ev, mp->agent->self_info()); });
   Agent::Hooks ah;
   ah.events = [mp](const std::vector<MemberEvent>& evs) {
     mp->mapper->apply(evs);
     mp->refresh_members_html();
-    const MemberInfo self = mp->agent->self_info();
     for (const auto& ev : evs) {
-      if (!mp->handlers->empty()) mp->handlers->dispatch(ev, self);
+      if (!mp->handlers->empty()) mp->coalescer->add(ev);
       if (mp->rpc) mp->rpc->publish(ev);
     }
   };
@@ -270,6 +295,9 @@ static bool start_membership(Wiring::Impl& m) {
     LogSink::stderr_line("ALERT", "membership: " + err);
     return false;
   }
+  m.refresh_members_html();
+  m.members_timer = std::make_unique<boost::asio::steady_timer>(m.control);
+  m.tick_members();
   m.registry.add(
       stats::CliCommand{{"show", "members"},
                         "show members",
@@ -278,6 +306,14 @@ static bool start_membership(Wiring::Impl& m) {
                         [mp](stats::CliSession&, const std::vector<std::string>&) {
                           return stats::CliReply{mp->mapper->show_members()};
                         }});
+  m.registry.add(stats::CliCommand{
+      {"show", "membership"},
+      "show membership",
+      "show gossip counters (members by state, packets, probes, suspicions, refutations)",
+      stats::Level::User,
+      [mp](stats::CliSession&, const std::vector<std::string>&) {
+        return stats::CliReply{membership::render_show_membership(mp->agent->snapshot())};
+      }});
   return true;
 }
 
@@ -355,6 +391,7 @@ void Wiring::leave_cluster(std::function<void()> done) {
 
 void Wiring::stop() {
   if (impl_->agent) impl_->agent->stop();
+  if (impl_->coalescer) impl_->coalescer->flush();
   if (impl_->rpc) impl_->rpc->close();
   if (impl_->cli) impl_->cli->stop();
   impl_->health->stop();

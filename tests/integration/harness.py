@@ -6,14 +6,18 @@
   options: ?sleep=S, ?st=NNN (status), ?garbage=1 (invalid response),
   ?close=1 (no keep-alive), ?chunked=1, ?size=N (body of N bytes).
   Every request head it receives is recorded in `.requests`.
-* LB: starts `herd` (HERD_BIN) or real `haproxy` on a config text, waits for
-  its port, stops it by PID.
+* LB: starts `herd` (HERD_BIN), real `haproxy`, or `herd --engine haproxy`
+  (herd supervising haproxy, engine "herd-haproxy") on a config text, waits
+  for its ports, stops it by PID. parity_engines() is the engine list of the
+  parity suites (HERD_PARITY_ENGINES=haproxy,herd,herd-haproxy by default).
 * raw(): sends bytes on a fresh connection and reads the answer.
 
 Everything listens on 127.0.0.1 with ports chosen by the kernel, so tests
 run in parallel. Nothing here talks to any other address.
 """
+import fcntl
 import os
+import random
 import re
 import shutil
 import signal
@@ -30,12 +34,37 @@ SHARED_DOCS = os.environ.get(
     "HERD_SHARED_DOCS", os.path.join(os.path.dirname(__file__), "../../../shared/docs"))
 
 
+_PORT_DIR = "/tmp/herd-test-ports"
+_port_locks = []  # descriptors holding our ports' locks until this process exits
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A port for a listener of this test process. Ports come from below the
+    ephemeral range (so no outgoing connection takes them) and each is locked
+    (flock on /tmp/herd-test-ports/<port>) for the life of the process: two
+    test files running at once under `ctest -j` never get the same port, which
+    matters because herd and haproxy bind with SO_REUSEPORT and would
+    otherwise silently share one."""
+    os.makedirs(_PORT_DIR, exist_ok=True)
+    for _ in range(500):
+        p = random.randint(20000, 32000)
+        fd = os.open(os.path.join(_PORT_DIR, str(p)), os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+        except OSError:
+            os.close(fd)
+            continue
+        finally:
+            s.close()
+        _port_locks.append(fd)
+        return p
+    raise RuntimeError("no free port in 20000-32000")
 
 
 def wait_port(port, timeout=10.0, host="127.0.0.1"):
@@ -225,8 +254,35 @@ class Backend:
                 pass
 
 
+ENGINES_ALL = ("haproxy", "herd", "herd-haproxy")
+
+
+def engine_cmd(engine):
+    """The command line (without -db -f cfg) of an engine: real haproxy,
+    herd (native) or herd's reference mode driving a real haproxy."""
+    if engine == "haproxy":
+        return [HAPROXY_BIN]
+    if engine == "herd":
+        return [HERD_BIN]
+    if engine == "herd-haproxy":
+        return [HERD_BIN, "--engine", "haproxy", "--haproxy-bin", HAPROXY_BIN]
+    raise ValueError(f"unknown engine {engine!r}")
+
+
+def parity_engines():
+    """Engines the parity suites run on: HERD_PARITY_ENGINES (comma-separated
+    subset of ENGINES_ALL) or all three; those that need haproxy only when it
+    is installed."""
+    env = os.environ.get("HERD_PARITY_ENGINES", "")
+    names = [e.strip() for e in env.split(",") if e.strip()] or list(ENGINES_ALL)
+    for e in names:
+        if e not in ENGINES_ALL:
+            raise ValueError(f"HERD_PARITY_ENGINES: unknown engine {e!r}")
+    return [e for e in names if e == "herd" or have_haproxy()]
+
+
 class LB:
-    """herd or haproxy running `cfg` (a config text)."""
+    """`engine` (see engine_cmd) running `cfg` (a config text)."""
 
     def __init__(self, cfg, engine="herd", wait_ports=(), env=None, args=()):
         self.engine = engine
@@ -234,11 +290,10 @@ class LB:
         self.cfg_path = os.path.join(self.dir, "haproxy.cfg")
         with open(self.cfg_path, "w") as f:
             f.write(cfg)
-        exe = HERD_BIN if engine == "herd" else HAPROXY_BIN
         self.log = open(os.path.join(self.dir, "stderr.log"), "w+")
         e = dict(os.environ)
         e.update(env or {})
-        self.proc = subprocess.Popen([exe, "-db", "-f", self.cfg_path, *args],
+        self.proc = subprocess.Popen([*engine_cmd(engine), "-db", "-f", self.cfg_path, *args],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=e)
         for p in wait_ports:
             try:
@@ -395,6 +450,34 @@ def server_of(body):
 
 def have_haproxy():
     return os.path.exists(HAPROXY_BIN)
+
+
+def spawn_logged(procs, directory, name, args, env=None):
+    """Starts `args` with stdout and stderr in <directory>/<name>.log and
+    records (Popen, log file) in `procs` for kill_procs(); returns both."""
+    log = open(os.path.join(directory, name + ".log"), "w+")
+    p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+    procs.append((p, log))
+    return p, log
+
+
+def log_text(log):
+    """Everything written so far to a log file opened by spawn_logged()."""
+    if log is None:
+        return ""
+    log.flush()
+    log.seek(0)
+    return log.read()
+
+
+def kill_procs(procs):
+    """Tear-down of [(Popen, log file)]: SIGKILL by PID those still running,
+    newest first, reap them and close their logs."""
+    for p, log in reversed(procs):
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            p.wait(10)
+        log.close()
 
 
 LAB_CFG = """

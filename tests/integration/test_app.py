@@ -55,7 +55,7 @@ class TestCommandLine(unittest.TestCase):
         self.assertEqual(r.returncode, 0)
         self.assertIn("herd version", r.stdout)
         r = run(["-vv"])
-        self.assertRegex(r.stdout, r"I/O backend: (epoll|io_uring)")
+        self.assertRegex(r.stdout, r"Total: 2 \(\d usable\), will use (epoll|io_uring)\.")
 
     def test_quick_start_and_print_config(self):
         b1, b2 = Backend("s1"), Backend("s2")
