@@ -390,8 +390,18 @@ class Client:
 
 
 def runtime_api(port, cmd, host="127.0.0.1", timeout=10):
-    """One runtime API command line over TCP; returns the reply (read to EOF)."""
-    s = socket.create_connection((host, port), timeout=timeout)
+    """One runtime API command line over TCP; returns the reply (read to EOF).
+    A refused connection is retried for up to 3 s: the stats socket opens
+    after the frontends, and callers usually wait for a frontend port only."""
+    end = time.time() + 3
+    while True:
+        try:
+            s = socket.create_connection((host, port), timeout=timeout)
+            break
+        except ConnectionRefusedError:
+            if time.time() > end:
+                raise
+            time.sleep(0.05)
     s.sendall(cmd.encode() + b"\n")
     out = b""
     while True:

@@ -22,7 +22,11 @@ def show_stat(cli_port):
 
 
 def cfg(port, cli_port, backends):
-    servers = "\n".join(f"    server {b.name} {b.addr} check inter 200 rise 2 fall 2" for b in backends)
+    # fastinter 1000: a server in transition (UP 1/2, DOWN 1/2) stays there a
+    # whole second, so the poll below sees the transient state even on a
+    # loaded machine; steady states are checked every 200 ms.
+    servers = "\n".join(
+        f"    server {b.name} {b.addr} check inter 200 fastinter 1000 rise 2 fall 2" for b in backends)
     return f"""
 global
     stats socket ipv4@127.0.0.1:{cli_port} level admin
@@ -70,8 +74,9 @@ class TestHealthParity(unittest.TestCase):
             t_up = self.wait_status(cli_port, "s2", "UP") - t1
             return {
                 "check_bytes": checks[0] if checks else None,
-                "down_within": t_down < 1.5,
-                "up_within": t_up < 1.5,
+                # one inter (first failure) + one fastinter (second), plus slack
+                "down_within": t_down < 2.5,
+                "up_within": t_up < 2.5,
                 "check_status_down": (row[36], row[37]),
                 "served_while_down": sorted(served),
                 "log": lb.output(),
@@ -106,7 +111,7 @@ class TestPassiveHealthParity(unittest.TestCase):
         b1, b2 = Backend("s1"), Backend("s2")
         port, cli_port = free_port(), free_port()
         text = cfg(port, cli_port, [b1, b2]).replace(
-            "check inter 200 rise 2 fall 2",
+            "check inter 200 fastinter 1000 rise 2 fall 2",
             "check inter 10s rise 2 fall 2 observe layer7 error-limit 2 on-error mark-down").replace(
             f"server s1 {b1.addr} check", f"server s1 {b1.addr} backup check")
         lb = LB(text, engine=engine, wait_ports=[port, cli_port])

@@ -79,6 +79,7 @@ class TestSeveralBalancers(unittest.TestCase):
                                       join=f'join: [ "{LBS[join]}:7946" ]' if join else ""))
         self.spawn(name, [HERD_BIN, "-db", "-f", cfg, "--membership", yml])
         wait_port(port, host=ip)
+        wait_port(cli, host=ip)  # the stats socket opens after the frontends
         self.lb[name] = (ip, port, cli)
 
     def pool(self, name):
