@@ -402,10 +402,23 @@ int main(int argc, char** argv) {
   boost::asio::signal_set signals(control, SIGUSR1, SIGTERM, SIGINT);
   std::thread stopper;
   bool leaving = false;
+  int soft_pending = 0;  // drain + leave still running after SIGUSR1
+  boost::asio::steady_timer hard_stop_timer(control);
+  auto finish = [&] {
+    hard_stop_timer.cancel();
+    engine.hard_stop();
+    wiring.stop();
+    control.stop();
+  };
+  bool drained = false, hard_stopping = false;
+  auto soft_part_done = [&] {
+    if (--soft_pending == 0 || (hard_stopping && drained)) finish();
+  };
   std::function<void()> wait_signal = [&] {
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
       if (sig == SIGUSR1) {
+        if (process.stopping) return wait_signal();
         // Soft stop: listeners close now, in-flight requests finish.
         process.stopping = true;
         for (const auto& px : cfg.proxies) {
@@ -419,32 +432,50 @@ int main(int argc, char** argv) {
         }
         engine.soft_stop();
         wiring.soft_stop();
-        if (!stopper.joinable())
-          stopper = std::thread([&] {
-            engine.join();
-            boost::asio::post(control, [&] {
-              // Leave the gossip cluster before exiting (at once without one).
-              wiring.leave_cluster([&] {
-                wiring.stop();
-                control.stop();
-              });
-            });
+        // The drain and the gossip leave run side by side: the balancer is
+        // not a server of anyone's pool, and its listeners are closed.
+        soft_pending = leaving ? 1 : 2;
+        if (!leaving) {
+          leaving = true;
+          wiring.leave_cluster(soft_part_done);
+        }
+        stopper = std::thread([&] {
+          engine.join();
+          boost::asio::post(control, [&] {
+            drained = true;
+            soft_part_done();
           });
+        });
+        if (cfg.global.hard_stop_after_ms > 0) {
+          // `hard-stop-after`: what is still running then is cut short, in
+          // HAProxy's words; the gossip leave is not waited for any more.
+          hard_stop_timer.expires_after(std::chrono::milliseconds(cfg.global.hard_stop_after_ms));
+          hard_stop_timer.async_wait([&](boost::system::error_code tec) {
+            if (tec) return;
+            hard_stopping = true;
+            app::LogSink::stderr_line("WARNING",
+                                      "soft-stop running for too long, performing a hard-stop.");
+            for (const auto& px : cfg.proxies) {
+              auto* fl = px.has_frontend() ? process.frontend(px.name) : nullptr;
+              int64_t left = fl ? fl->sessions.get() : 0;
+              if (left > 0)
+                app::LogSink::stderr_line("WARNING", "Proxy " + px.name + " hard-stopped (" +
+                                                         std::to_string(left) +
+                                                         " remaining conns will be closed).");
+            }
+            if (drained) return finish();
+            engine.abort_sessions();  // the workers exit within 500 ms; then finish()
+          });
+        }
         wait_signal();
       } else if (sig == SIGTERM && !leaving) {
         // Leave the gossip cluster gracefully (traffic is still served
         // meanwhile), then stop; a second SIGTERM stops at once.
         leaving = true;
-        wiring.leave_cluster([&] {
-          engine.hard_stop();
-          wiring.stop();
-          control.stop();
-        });
+        wiring.leave_cluster(finish);
         wait_signal();
       } else {
-        engine.hard_stop();
-        wiring.stop();
-        control.stop();
+        finish();
       }
     });
   };

@@ -272,6 +272,18 @@ void Parser::global_keyword(const Words& w) {
       alert("'stats' only supports 'socket', 'maxconn', 'bind-process' and 'timeout' (got '" +
             sub + "')");
     }
+  } else if (kw == "hard-stop-after") {
+    // HAProxy's own wording (and trailing newlines) for these errors.
+    if (!has(w, 1)) return alert("'hard-stop-after' expects <time> as argument.\n");
+    TimeValue v = parse_time(w[1]);
+    if (v.status == TimeValue::Status::Overflow)
+      return alert(time_error(v, w[1], "hard-stop-after"));
+    if (v.status != TimeValue::Status::Ok || !v.trailing_junk.empty()) {
+      char c = v.bad_char ? v.bad_char : v.trailing_junk.empty() ? '?' : v.trailing_junk[0];
+      return alert("unexpected character '" + std::string(1, c) +
+                   "' in argument to <hard-stop-after>.\n");
+    }
+    g.hard_stop_after_ms = v.ms;
   } else if (kw == "nbproc") {
     alert(
         "nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used "
@@ -281,8 +293,8 @@ void Parser::global_keyword(const Words& w) {
     notice("'" + kw + "' is accepted but ignored by herd.");
   } else {
     static const std::vector<std::string_view> kKnown = {
-        "maxconn", "nbthread", "daemon", "pidfile", "node", "log", "stats", "user",
-        "group",   "chroot",   "ca-base", "crt-base"};
+        "maxconn", "nbthread", "daemon",  "pidfile",  "node",           "log", "stats",
+        "user",    "group",    "chroot",  "ca-base", "crt-base", "hard-stop-after"};
     std::string s = suggest(kw, kKnown);
     alert("unknown keyword '" + kw + "' in 'global' section" +
           (s.empty() ? "" : "; did you mean '" + s + "' maybe ?"));

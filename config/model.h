@@ -76,6 +76,7 @@ struct Global {
   int64_t stats_timeout_ms = 10000;
   std::vector<LogTarget> logs;
   std::string node;  // `node` keyword; defaults to the host name
+  int64_t hard_stop_after_ms = 0;  // `hard-stop-after`: bound on a soft stop; 0: none
   Location where;
 };
 

@@ -100,6 +100,9 @@ Engine::~Engine() {
 void Engine::bind() { impl_->io->bind(); }
 void Engine::start() { impl_->io->start(); }
 void Engine::soft_stop() { impl_->io->soft_stop(); }
+void Engine::abort_sessions() {
+  if (impl_->io) impl_->io->abort_sessions();
+}
 void Engine::hard_stop() {
   if (impl_->io) impl_->io->hard_stop();
 }

@@ -86,6 +86,10 @@ class Engine {
   // Graceful: listeners close at once, in-flight requests finish, idle
   // connections close; workers exit when nothing is left.
   void soft_stop();
+  // After soft_stop(), when it runs too long (`hard-stop-after`): requests
+  // still waiting for a server get HAProxy's 502 with `connection: close`,
+  // everything else is closed, and the workers exit shortly after.
+  void abort_sessions();
   // Immediate: drops everything.
   void hard_stop();
   void join();

@@ -59,6 +59,7 @@ class IoEngine {
   virtual void start() = 0;
   virtual void soft_stop() = 0;
   virtual void hard_stop() = 0;
+  virtual void abort_sessions() = 0;
   virtual void join() = 0;
   virtual unsigned threads() const = 0;
 };

@@ -160,6 +160,15 @@ class Session : public std::enable_shared_from_this<Session> {
       client_.cancel(ec);
     }
   }
+  // hard-stop-after: a request still waiting for its server (queue,
+  // connect, response head) is answered 502 and closed, as HAProxy does;
+  // anything else (a response or an upload on its way) is cut.
+  void abort() {
+    boost::system::error_code ec;
+    upstream_.cancel(ec);
+    if (phase_ != Phase::Queue && phase_ != Phase::Connect && phase_ != Phase::Server)
+      client_.cancel(ec);
+  }
 
  private:
   enum class Phase { Idle, Request, Queue, Connect, Server, ClientWrite, ClientBody, Done };
@@ -480,7 +489,7 @@ class Session : public std::enable_shared_from_this<Session> {
             while (!srv && ms_since(qstart) < (qt > 0 ? qt : kNoTimeout)) {
               t.expires_after(delay);
               co_await t.async_wait(nothrow);
-              if (closed_) break;
+              if (closed_ || w_.aborting) break;
               delay = std::min(delay * 2, std::chrono::microseconds(20000));
               srv = be->pick(ctx);
             }
@@ -535,11 +544,11 @@ class Session : public std::enable_shared_from_this<Session> {
         // Connection failed.
         upstream_.close(ec);
         if (closed_) co_return false;
-        if (reused && replayable) continue;  // a stale idle connection: try a fresh one
+        if (reused && replayable && !w_.aborting) continue;  // a stale idle connection: try a fresh one
         srv->live->counters.add(Counter::ErrConn);
         observe(*be, *srv, true);
         be->live->counters.add(Counter::ErrConn);
-        if (retries_left-- <= 0) {
+        if (retries_left-- <= 0 || w_.aborting) {
           term = &kSC;
           srv = nullptr;
           break;
@@ -558,6 +567,11 @@ class Session : public std::enable_shared_from_this<Session> {
               std::min<int64_t>(bcfg->timeouts.connect ? bcfg->timeouts.connect : 1000, 1000)));
           co_await t.async_wait(nothrow);
           if (closed_) co_return false;
+          if (w_.aborting) {
+            term = &kSC;
+            srv = nullptr;
+            break;
+          }
         }
       }
       if (term) {
@@ -581,7 +595,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
       // Response.
       rr = co_await relay_response(*bcfg, *be, srv, client_keep, cookie_valid);
-      if (rr.retry_fresh && replayable && !rr.client_started) {
+      if (rr.retry_fresh && replayable && !rr.client_started && !w_.aborting) {
         // The server closed a reused connection before answering: replay once on a new one.
         boost::system::error_code ign;
         upstream_.close(ign);
@@ -600,7 +614,7 @@ class Session : public std::enable_shared_from_this<Session> {
       // The server went away before answering (crash, failed member): an
       // idempotent request whose body is all here is retried like a failed connect.
       if (rr.server_failed && rr.retry_fresh && !rr.client_started && !rr.client_failed &&
-          !closed_ && replayable && idempotent(method_) && retries_left > 0) {
+          !closed_ && replayable && idempotent(method_) && retries_left > 0 && !w_.aborting) {
         --retries_left;
         ++retries_done;
         srv->live->counters.add(Counter::Retries);
@@ -639,8 +653,9 @@ class Session : public std::enable_shared_from_this<Session> {
       be->live->counters.add(Counter::ErrResp);
       boost::system::error_code ign;
       upstream_.close(ign);
-      co_return co_await local_error(status, t.c_str(), false, http10_close, srv_name, be->name,
-                                     t_queue, retries_done);
+      // A hard stop closes the connection and says so, as HAProxy does.
+      co_return co_await local_error(status, t.c_str(), false, http10_close || w_.aborting,
+                                     srv_name, be->name, t_queue, retries_done);
     }
     if (!pump_done_ && !pump_failed_ && rr.client_started && !rr.client_failed) {
       // Early response: keep forwarding the upload (as HAProxy does) so the
@@ -1313,6 +1328,7 @@ void start_session(Worker& w, const FrontendRt& fe, tcp::socket sock) {
 }
 
 void close_if_idle(Session* s) { s->close_if_idle(); }
+void abort_session(Session* s) { s->abort(); }
 
 bool is_idle(const Session* s) { return s->phase_ == Session::Phase::Idle; }
 

@@ -71,12 +71,15 @@ class Worker {
     if (b && free_buffers.size() < kMaxFreeBuffers) free_buffers.push_back(std::move(b));
   }
   bool stopping = false;
+  bool aborting = false;  // hard-stop-after: no retries, no new waits
   std::unique_ptr<boost::asio::steady_timer> drain_timer;  // soft stop
+  std::unique_ptr<boost::asio::steady_timer> abort_timer;  // hard-stop-after
   void watch_drain();
   std::thread thread;
 
   void start_accepting();
-  void soft_stop();  // on this worker's thread
+  void soft_stop();       // on this worker's thread
+  void abort_sessions();  // on this worker's thread, after soft_stop()
   // Takes the listeners out of LISTEN (shutdown(2)) on this worker's
   // thread, or once it has exited; see workers.cpp.
   void unlisten();
@@ -86,6 +89,7 @@ class Worker {
 void start_session(Worker& w, const FrontendRt& fe, boost::asio::ip::tcp::socket sock);
 // Soft stop: closes the session if it is idle between requests.
 void close_if_idle(Session* s);
+void abort_session(Session* s);
 // Between requests (nothing in flight).
 bool is_idle(const Session* s);
 

@@ -99,6 +99,18 @@ void Worker::soft_stop() {
   watch_drain();
 }
 
+// `hard-stop-after` expired: what is left is aborted (see Engine), and the
+// worker stops when the sessions are gone, or 500 ms later at most.
+void Worker::abort_sessions() {
+  aborting = true;
+  auto copy = sessions;
+  for (Session* s : copy) abort_session(s);
+  abort_timer = std::make_unique<asio::steady_timer>(ioc, std::chrono::milliseconds(500));
+  abort_timer->async_wait([this](boost::system::error_code ec) {
+    if (!ec) ioc.stop();
+  });
+}
+
 // Soft stop ends this worker once no request is in flight: normally run()
 // returns by itself when the last session finished, but an operation whose
 // completion never comes (a cancelled io_uring operation in Asio 1.81) would
@@ -177,6 +189,13 @@ class Workers final : public IoEngine {
     for (auto& w : workers_) {
       Worker* wp = w.get();
       asio::post(wp->ioc, [wp] { wp->soft_stop(); });
+    }
+  }
+
+  void abort_sessions() override {
+    for (auto& w : workers_) {
+      Worker* wp = w.get();
+      asio::post(wp->ioc, [wp] { wp->abort_sessions(); });
     }
   }
 

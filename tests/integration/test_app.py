@@ -112,6 +112,47 @@ class TestSignals(unittest.TestCase):
         self.assertRegex(lb.output(), r"\[WARNING\]  \(\d+\) : Proxy localnodes stopped")
         lb.stop()
 
+    def test_hard_stop_after_bounds_a_soft_stop(self):
+        """`hard-stop-after 1s`: a request that would take 5 s does not hold a
+        soft stop longer than that. The client gets HAProxy's 502 with
+        `connection: close`, the process exits 0 and logs why; an idle
+        keep-alive connection is closed. The same bytes on haproxy."""
+        engines = ["herd"] + (["haproxy"] if os.path.exists(HAPROXY_BIN) else [])
+        seen = {}
+        for engine in engines:
+            b = Backend("s1")
+            self.addCleanup(b.close)
+            port = free_port()
+            cfg = lab_cfg(port, [b]).replace("global\n", "global\n    hard-stop-after 1s\n", 1)
+            lb = LB(cfg, engine=engine, wait_ports=[port])
+            self.addCleanup(lb.stop)
+            idle = Client(port)
+            self.addCleanup(idle.close)
+            self.assertEqual(idle.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")[0], 200)
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            self.addCleanup(s.close)
+            s.sendall(b"GET /?sleep=5 HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.3)
+            t0 = time.time()
+            lb.send(signal.SIGUSR1)
+            code = lb.proc.wait(5)
+            took = time.time() - t0
+            got = b""
+            while chunk := s.recv(4096):
+                got += chunk
+            self.assertTrue(idle.closed(1), engine)
+            self.assertGreater(took, 0.9, engine)
+            self.assertLess(took, 2.5, engine)
+            log = lb.output()
+            self.assertIn("soft-stop running for too long, performing a hard-stop.", log, engine)
+            self.assertRegex(log, r"Proxy localnodes hard-stopped \(1 remaining conns will be closed\)")
+            seen[engine] = (code, got)
+        self.assertEqual(seen["herd"][0], 0)
+        self.assertTrue(seen["herd"][1].startswith(b"HTTP/1.1 502 Bad Gateway\r\n"), seen["herd"][1])
+        self.assertIn(b"\r\nconnection: close\r\n", seen["herd"][1])
+        if "haproxy" in seen:
+            self.assertEqual(seen["herd"], seen["haproxy"])
+
     def test_sigterm_stops_at_once(self):
         b = Backend("s1")
         self.addCleanup(b.close)

@@ -151,7 +151,7 @@ class DockerE2E(unittest.TestCase):
 
     def _down(self):
         if getattr(self, "_failed_logs", False) or os.environ.get("HERD_E2E_LOGS"):
-            p = self.compose("logs", "--no-color", "--tail", "60", check=False)
+            p = self.compose("logs", "--no-color", "-t", "--tail", "60", check=False)
             print(p.stdout[-8000:], flush=True)
         self.compose("down", "-v", "--remove-orphans", "-t", "5", timeout=180, check=False)
 

@@ -326,9 +326,10 @@ TEST(Parser, GlobalKeywords) {
   auto r = parse(
       "global\n maxconn 100\n nbthread 4\n daemon\n pidfile /tmp/h.pid\n node n1\n"
       " log stdout format raw local0 info\n log 127.0.0.1:5514 len 2048 local2 info err\n"
-      " user haproxy\n chroot /var/lib/haproxy\n");
+      " user haproxy\n chroot /var/lib/haproxy\n hard-stop-after 1m\n");
   EXPECT_FALSE(r.fatal) << all_diags(r);
   const Global& g = r.config.global;
+  EXPECT_EQ(g.hard_stop_after_ms, 60000);
   EXPECT_EQ(g.maxconn, 100);
   EXPECT_EQ(g.nbthread, 4);
   EXPECT_TRUE(g.daemon);
