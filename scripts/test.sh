@@ -10,12 +10,25 @@ scripts/install-deps.sh
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/herd-ccache}
 jobs=$(nproc)
 scripts/build.sh
-(cd build && ctest --output-on-failure -j"$jobs" --timeout 600)
+# Integration tests run real processes (haproxy, serf, nginx, docker) on a
+# shared 2-core machine. A test that fails is run once more, alone, and named
+# on stderr either way: a second failure fails the run.
+ctest_once_more() {
+  local dir=$1
+  shift
+  if ! (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 600 "$@"); then
+    echo "test.sh: FAILED in $dir, running these once more, alone:" \
+      "$(cut -d: -f2 "$dir/Testing/Temporary/LastTestsFailed.log" | tr '\n' ' ')" >&2
+    (cd "$dir" && ctest --output-on-failure --rerun-failed --timeout 600)
+    echo "test.sh: the re-run passed; the first failure is above" >&2
+  fi
+}
+ctest_once_more build
 # herd's proxy has two I/O backends (--io, $HERD_IO). The run above used the
 # default (auto: io_uring where the machine allows it); the integration tests
 # run again on the other one. Unit tests do not touch the I/O backend.
 if build/herd -vv | grep -q "will use io_uring"; then
-  (cd build && HERD_IO=epoll ctest --output-on-failure -j"$jobs" -L integration --timeout 600)
+  HERD_IO=epoll ctest_once_more build -L integration
 else
   echo "test.sh: io_uring is unavailable here (herd -vv below); only epoll was tested" >&2
   build/herd -vv | grep -A3 "polling systems" >&2
