@@ -301,8 +301,15 @@ class Session : public std::enable_shared_from_this<Session> {
         // when bytes are there; otherwise wait for readiness and read again.
         n = client_.read_some(asio::buffer(cbuf_.get() + cend_, kBufSize - cend_), ec);
         if (ec == asio::error::would_block || ec == asio::error::try_again) {
+          // Nothing buffered: wait without holding a buffer (an idle
+          // keep-alive connection holds none; io_uring, which has no hot
+          // read, held 16 KiB per idle connection here).
+          if (cend_ == 0) w_.give_buffer(std::move(cbuf_));
           auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
-          if (!wec) continue;
+          if (!wec) {
+            if (!cbuf_) cbuf_ = w_.take_buffer();
+            continue;
+          }
           ec = wec;
         }
       }
@@ -520,7 +527,12 @@ class Session : public std::enable_shared_from_this<Session> {
         auto cstart = Clock::now();
         reused = false;
         boost::system::error_code ec;
-        if (auto idle = w_.upstreams.take(srv->live.get(), ep_, !replayable)) {
+        // Only a request that can be replayed goes on an idle connection: the
+        // server may close one at any moment (a close after its response
+        // that has not arrived yet), and then the request is sent again on a
+        // fresh one. A request whose body is still coming always gets a
+        // fresh connection (an upload lost that race under CI load).
+        if (auto idle = replayable ? w_.upstreams.take(srv->live.get(), ep_) : std::nullopt) {
           upstream_ = std::move(*idle);
           reused = true;
         } else {

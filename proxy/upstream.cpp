@@ -1,15 +1,11 @@
 // proxy/upstream.cpp — see upstream.h.
 #include "proxy/upstream.h"
 
-#include <sys/socket.h>
-
-#include <cerrno>
-
 namespace herd::proxy {
 inline namespace HERD_IO_NS {
 
 std::optional<UpstreamPool::tcp::socket> UpstreamPool::take(const void* key,
-                                                            const tcp::endpoint& ep, bool probe) {
+                                                            const tcp::endpoint& ep) {
   auto it = idle_.find(key);
   if (it == idle_.end()) return std::nullopt;
   auto& v = it->second;
@@ -18,11 +14,7 @@ std::optional<UpstreamPool::tcp::socket> UpstreamPool::take(const void* key,
     Idle c = std::move(v.back());  // most recently used first: warmest connection
     v.pop_back();
     if (c.ep != ep || now - c.since > kPurgeDelay) continue;  // destructor closes
-    if (!probe) return std::move(c.sock);
-    char b;
-    ssize_t n = ::recv(c.sock.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::move(c.sock);
-    // 0: the server closed it; >0: stray bytes; <0: error. Not reusable.
+    return std::move(c.sock);
   }
   return std::nullopt;
 }

@@ -3,9 +3,7 @@
 // Each worker keeps its own pool (no sharing, no locks). Connections are
 // keyed by the server's live identity *and* its address, so a server whose
 // address changed (`set server addr`, a member that moved) never gets an old
-// connection. A connection is checked for a close or stray bytes before it
-// is handed out (one non-blocking MSG_PEEK), and connections idle longer than
-// the purge delay are dropped.
+// connection. Connections idle longer than the purge delay are dropped.
 //
 // Thread rules: one UpstreamPool per worker thread, used only there.
 #pragma once
@@ -25,11 +23,10 @@ class UpstreamPool {
   static constexpr size_t kMaxIdlePerServer = 256;
   static constexpr std::chrono::seconds kPurgeDelay{5};
 
-  // An idle connection to `ep` of server `key`, or nullopt. With `probe`,
-  // the connection is first checked for a close by the server (one
-  // MSG_PEEK); callers that can replay the request on a fresh connection
-  // skip the probe and replay instead, saving a syscall per request.
-  std::optional<tcp::socket> take(const void* key, const tcp::endpoint& ep, bool probe);
+  // An idle connection to `ep` of server `key`, or nullopt. The server may
+  // have closed it meanwhile: only a request that can be replayed on a fresh
+  // connection may go on it.
+  std::optional<tcp::socket> take(const void* key, const tcp::endpoint& ep);
   // Keeps `s` for reuse (the caller saw a complete, reusable response).
   void put(const void* key, const tcp::endpoint& ep, tcp::socket s);
   void clear();

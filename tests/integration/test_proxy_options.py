@@ -257,3 +257,98 @@ class TestExpectContinue(ParityCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LateCloser:
+    """A server that answers keep-alive (no `connection: close`) and closes
+    the connection 150 ms later: the close of an idle server connection
+    arrives after the balancer pooled it. POST bodies are read to their
+    Content-Length and answered with the byte count."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.addr = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        with c:
+            c.settimeout(10)
+            buf = b""
+            try:
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, body = buf.split(b"\r\n\r\n", 1)
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    k, _, v = line.partition(b":")
+                    if k.strip().lower() == b"content-length":
+                        length = int(v)
+                while len(body) < length:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    body += d
+                answer = str(len(body)).encode()
+                c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(answer), answer))
+                time.sleep(0.15)
+            except OSError:
+                return
+
+    def close(self):
+        self.sock.close()
+
+
+class TestIdleServerConnectionClosedLate(unittest.TestCase):
+    """A streamed upload right after a response on a server connection that
+    the server closes a moment later: the upload must not go on that pooled
+    connection (it would be cut: 502, and the client's send fails). Both
+    engines get the whole body to the server."""
+
+    def test_streamed_upload_after_a_keep_alive_response(self):
+        from harness import HAPROXY_BIN, LB, free_port
+        import os
+        engines = ["herd"] + (["haproxy"] if os.path.exists(HAPROXY_BIN) else [])
+        for engine in engines:
+            srv = LateCloser()
+            self.addCleanup(srv.close)
+            port = free_port()
+            cfg = lab_cfg(port, []).replace("    balance roundrobin",
+                                            f"    balance roundrobin\n    server s1 {srv.addr}")
+            lb = LB(cfg, engine=engine, wait_ports=[port])
+            self.addCleanup(lb.stop)
+            for i in range(5):
+                c = Client(port)
+                st = c.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")[0]
+                self.assertEqual(st, 200, engine)
+                c.close()
+                # A new client connection at once, while the server's close
+                # of the connection above is 150 ms away; the body streams.
+                s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                self.addCleanup(s.close)
+                body = b"x" * 200000
+                s.sendall(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+                          + body[:1000])
+                time.sleep(0.3)
+                s.sendall(body[1000:])
+                got = b""
+                while b"\r\n\r\n" not in got or not got.endswith(b"200000"):
+                    d = s.recv(65536)
+                    if not d:
+                        break
+                    got += d
+                self.assertTrue(got.startswith(b"HTTP/1.1 200 OK\r\n"), f"{engine} round {i}: {got[:200]!r}")
+                self.assertTrue(got.endswith(b"\r\n\r\n200000"), f"{engine} round {i}: {got[-100:]!r}")
+                s.close()
