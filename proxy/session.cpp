@@ -236,18 +236,76 @@ class Session : public std::enable_shared_from_this<Session> {
       first = false;
       if (!keep || w_.stopping) break;
       // Between requests: the server-side buffer goes back to the worker;
-      // the client-side one is kept for the hot window (read_request_head).
+      // the client-side one is kept for the hot window (wait_next_request).
       w_.give_buffer(std::move(sbuf_));
-      if (cbeg_ == cend_) cbeg_ = cend_ = 0;
+      if (cbeg_ == cend_) {
+        cbeg_ = cend_ = 0;
+        // Idle keep-alive: the wait happens here, so that an idle connection
+        // holds run()'s frame only, not one_request's and
+        // read_request_head's (about 4.5 KiB per connection).
+        if (!co_await wait_next_request()) break;
+      }
     }
     boost::system::error_code ec;
     client_.shutdown(tcp::socket::shutdown_send, ec);
   }
 
+  // Waits for the first bytes of the next request on an idle keep-alive
+  // connection and reads them into cbuf_ (cend_ > 0 on success), under the
+  // keep-alive deadline. Returns false on a close, an error or the timeout
+  // (closed without an answer).
+  asio::awaitable<bool> wait_next_request() {
+    set_deadline(Phase::Idle, request_timeout(false));
+    for (;;) {
+      boost::system::error_code ec;
+      size_t n = 0;
+      if (kHotIdleRead && cbuf_) {
+        // Hot idle, just after a response: an asynchronous read into the
+        // buffer we hold. A keep-alive client's next request usually comes
+        // within the window, and the read costs one recv, where waiting
+        // without a buffer costs a readiness re-arm on top. Past kHotIdle
+        // the buffer goes back to the worker, so idle connections hold none.
+        hot_ = true;
+        hot_until_ = Clock::now() + kHotIdle;
+        if (!watchdog_armed_ || hot_until_ < watchdog_.expiry()) arm_watchdog();
+        auto [rec, rn] =
+            co_await client_.async_read_some(asio::buffer(cbuf_.get(), kBufSize), nothrow);
+        bool cooled = !hot_ && rec == asio::error::operation_aborted && !timed_out_;
+        hot_ = false;
+        if (cooled && !w_.stopping) {
+          w_.give_buffer(std::move(cbuf_));
+          continue;
+        }
+        ec = rec;
+        n = rn;
+      } else {
+        // Wait for bytes without holding a buffer, then take one and read
+        // what is there (never a second wait: the readiness was consumed).
+        if (cbuf_) w_.give_buffer(std::move(cbuf_));
+        auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
+        if (wec) co_return false;
+        cbuf_ = w_.take_buffer();
+        n = client_.read_some(asio::buffer(cbuf_.get(), kBufSize), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+      }
+      if (ec || n == 0) co_return false;
+      cend_ = n;
+      bytes_after_idle_ = true;
+      co_return true;
+    }
+  }
+
   // Reads one request head into cbuf_. Returns false on EOF/timeout/error
   // (after answering 400/408 where HAProxy does).
   asio::awaitable<bool> read_request_head(bool first) {
-    set_deadline(cbeg_ == cend_ ? Phase::Idle : Phase::Request, request_timeout(first));
+    if (bytes_after_idle_) {
+      // wait_next_request read the first bytes: as below when they arrive.
+      bytes_after_idle_ = false;
+      start_ = Clock::now();
+      set_deadline(Phase::Request, request_timeout(first));
+    } else {
+      set_deadline(cbeg_ == cend_ ? Phase::Idle : Phase::Request, request_timeout(first));
+    }
     for (;;) {
       if (cend_ > cbeg_) {
         auto st = http1::parse_request(cbuf_.get() + cbeg_, cend_ - cbeg_, req_);
@@ -270,48 +328,26 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       boost::system::error_code ec;
       size_t n = 0;
-      if (kHotIdleRead && cbuf_ && cend_ == 0 && !first) {
-        // Hot idle, just after a response: an asynchronous read into the
-        // buffer we hold. A keep-alive client's next request usually comes
-        // within the window, and the read costs one recv (io_uring: one
-        // ring entry), where waiting without a buffer costs a readiness
-        // re-arm on top. Past kHotIdle the buffer goes back to the worker,
-        // so idle connections hold none.
-        hot_ = true;
-        hot_until_ = Clock::now() + kHotIdle;
-        if (!watchdog_armed_ || hot_until_ < watchdog_.expiry()) arm_watchdog();
-        auto [rec, rn] =
-            co_await client_.async_read_some(asio::buffer(cbuf_.get(), kBufSize), nothrow);
-        bool cooled = !hot_ && rec == asio::error::operation_aborted && !timed_out_;
-        hot_ = false;
-        if (cooled && !w_.stopping) {
-          w_.give_buffer(std::move(cbuf_));
+      if (!cbuf_) {
+        // Idle: wait for bytes without holding a buffer, then take one.
+        auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
+        if (wec) co_return false;
+        cbuf_ = w_.take_buffer();
+      }
+      // Read right away (the socket is non-blocking): no handler round trip
+      // when bytes are there; otherwise wait for readiness and read again.
+      n = client_.read_some(asio::buffer(cbuf_.get() + cend_, kBufSize - cend_), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        // Nothing buffered: wait without holding a buffer (an idle
+        // keep-alive connection holds none; io_uring, which has no hot
+        // read, held 16 KiB per idle connection here).
+        if (cend_ == 0) w_.give_buffer(std::move(cbuf_));
+        auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
+        if (!wec) {
+          if (!cbuf_) cbuf_ = w_.take_buffer();
           continue;
         }
-        ec = rec;
-        n = rn;
-      } else {
-        if (!cbuf_) {
-          // Idle: wait for bytes without holding a buffer, then take one.
-          auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
-          if (wec) co_return false;
-          cbuf_ = w_.take_buffer();
-        }
-        // Read right away (the socket is non-blocking): no handler round trip
-        // when bytes are there; otherwise wait for readiness and read again.
-        n = client_.read_some(asio::buffer(cbuf_.get() + cend_, kBufSize - cend_), ec);
-        if (ec == asio::error::would_block || ec == asio::error::try_again) {
-          // Nothing buffered: wait without holding a buffer (an idle
-          // keep-alive connection holds none; io_uring, which has no hot
-          // read, held 16 KiB per idle connection here).
-          if (cend_ == 0) w_.give_buffer(std::move(cbuf_));
-          auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
-          if (!wec) {
-            if (!cbuf_) cbuf_ = w_.take_buffer();
-            continue;
-          }
-          ec = wec;
-        }
+        ec = wec;
       }
       if (ec) {
         if (timed_out_ && cend_ > cbeg_) co_await answer_bad_request(408, "cR--");
@@ -1295,6 +1331,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // connections); there the wait is a poll entry, no extra system call.
   static constexpr bool kHotIdleRead = !HERD_IO_URING;
   bool hot_ = false;
+  bool bytes_after_idle_ = false;  // wait_next_request read a request's first bytes
   Clock::time_point hot_until_{};
   Phase phase_ = Phase::Idle;
   bool timed_out_ = false;
