@@ -399,7 +399,11 @@ int main(int argc, char** argv) {
                                             std::to_string(engine.threads()) + " thread(s), " +
                                             proxy::to_string(engine.io_backend()) + " backend");
 
+  // SIGUSR2 is ignored, as by haproxy without master-worker mode (it would
+  // end the process otherwise); SIGHUP dumps the server states.
   boost::asio::signal_set signals(control, SIGUSR1, SIGTERM, SIGINT);
+  signals.add(SIGHUP);
+  signals.add(SIGUSR2);
   std::thread stopper;
   bool leaving = false;
   int soft_pending = 0;  // drain + leave still running after SIGUSR1
@@ -417,6 +421,13 @@ int main(int argc, char** argv) {
   std::function<void()> wait_signal = [&] {
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
+      if (sig == SIGUSR2) return wait_signal();
+      if (sig == SIGHUP) {
+        app::LogSink::stderr_line("WARNING", "SIGHUP received, dumping servers states.");
+        for (const auto& line : wiring.state_dump_lines())
+          app::LogSink::stderr_line("WARNING", line);
+        return wait_signal();
+      }
       if (sig == SIGUSR1) {
         if (process.stopping) return wait_signal();
         // Soft stop: listeners close now, in-flight requests finish.

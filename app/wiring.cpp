@@ -18,6 +18,7 @@
 #include "stats/cli_server.h"
 #include "stats/csv.h"
 #include "stats/page.h"
+#include "stats/state_dump.h"
 
 namespace herd::app {
 
@@ -378,6 +379,12 @@ std::string Wiring::pool_server_options(const std::string& backend) const {
   for (const auto& r : impl_->pool_rules)
     if (r.backend == backend) return r.server;
   return "";
+}
+
+std::vector<std::string> Wiring::state_dump_lines() const {
+  auto snap = impl_->pool.current();
+  stats::Sources src{impl_->cfg, *snap, impl_->process, impl_->info};
+  return stats::sighup_state_lines(src);
 }
 
 void Wiring::soft_stop() {

@@ -45,6 +45,8 @@ class Wiring {
   // The `server:` options of the first membership pool rule for `backend`
   // ("" when none); valid after start().
   std::string pool_server_options(const std::string& backend) const;
+  // SIGHUP: HAProxy's "dumping servers states" lines (stats/state_dump.h).
+  std::vector<std::string> state_dump_lines() const;
 
   struct Impl;
 

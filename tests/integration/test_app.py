@@ -153,6 +153,57 @@ class TestSignals(unittest.TestCase):
         if "haproxy" in seen:
             self.assertEqual(seen["herd"], seen["haproxy"])
 
+    def test_sighup_dumps_server_states_like_haproxy_and_sigusr2_is_ignored(self):
+        """kill -HUP: the WARNING lines HAProxy prints (one per server, one per
+        proxy), from the same counters; kill -USR2 leaves the process running
+        (haproxy without master-worker ignores it). haproxy's internal
+        <HTTPCLIENT> proxy is left out of the comparison."""
+        engines = ["herd"] + (["haproxy"] if os.path.exists(HAPROXY_BIN) else [])
+        dumps = {}
+        for engine in engines:
+            port = free_port()
+            bs = [Backend("s1"), Backend("s2"), Backend("s3")]
+            for b in bs:
+                self.addCleanup(b.close)
+            bs[2].down = True
+            cfg = lab_cfg(port, bs, extra_server=" check inter 200 fall 1 rise 1",
+                          extra_backend="    option httpchk HEAD /\n")
+            lb = LB(cfg, engine=engine, wait_ports=[port])
+            self.addCleanup(lb.stop)
+            deadline = time.time() + 5
+            while "is DOWN" not in lb.output() and time.time() < deadline:
+                time.sleep(0.05)
+            for _ in range(4):
+                self.assertEqual(get(port)[0], 200)
+            lb.send(signal.SIGUSR2)
+            time.sleep(0.3)
+            self.assertIsNone(lb.proc.poll(), f"{engine} ended on SIGUSR2")
+            self.assertEqual(get(port)[0], 200)
+            time.sleep(0.2)  # the last client close reaches the balancer
+            n = len(lb.output())
+            lb.send(signal.SIGHUP)
+            deadline = time.time() + 5
+            while "SIGHUP: Proxy nodes" not in lb.output()[n:] and time.time() < deadline:
+                time.sleep(0.05)
+            lines = [re.sub(r"\(\d+\)", "(pid)", l) for l in lb.output()[n:].splitlines()
+                     if "SIGHUP" in l and "<HTTPCLIENT>" not in l]
+            dumps[engine] = lines
+            lb.stop()
+        want = [
+            "[WARNING]  (pid) : SIGHUP received, dumping servers states.",
+            # frontend: wait_port's probe + 5 GETs; nodes: the 5 GETs
+            "[WARNING]  (pid) : SIGHUP: Proxy localnodes has no servers. Conn: act(FE+BE): 0+0, "
+            "0 pend (0 unass), tot(FE+BE): 6+0.",
+            "[WARNING]  (pid) : SIGHUP: Server nodes/s1 is UP. Conn: 0 act, 0 pend, 3 tot.",
+            "[WARNING]  (pid) : SIGHUP: Server nodes/s2 is UP. Conn: 0 act, 0 pend, 2 tot.",
+            "[WARNING]  (pid) : SIGHUP: Server nodes/s3 is DOWN. Conn: 0 act, 0 pend, 0 tot.",
+            "[WARNING]  (pid) : SIGHUP: Proxy nodes has 2 active servers and 0 backup servers "
+            "available. Conn: act(FE+BE): 0+0, 0 pend (0 unass), tot(FE+BE): 0+5.",
+        ]
+        self.assertEqual(dumps["herd"], want)
+        if "haproxy" in dumps:
+            self.assertEqual(dumps["herd"], dumps["haproxy"])
+
     def test_sigterm_stops_at_once(self):
         b = Backend("s1")
         self.addCleanup(b.close)
