@@ -259,10 +259,15 @@ int run_reference(const Options& opt, boost::asio::io_context& control, herd::ba
         "NOTICE", std::string("herd ") + kVersion + " started in reference mode: supervising " +
                       opt.haproxy_bin + " (pid " + std::to_string(ref.pid()) + ")");
   boost::asio::signal_set signals(control, SIGUSR1, SIGTERM, SIGINT);
+  signals.add(SIGHUP);  // passed to haproxy's worker, which dumps its server states
   bool stopping = false;
   std::function<void()> wait_signal = [&] {
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
+      if (sig == SIGHUP) {
+        if (ref.worker_pid() > 0) kill(ref.worker_pid(), SIGHUP);
+        return wait_signal();
+      }
       if (!stopping && (sig == SIGUSR1 || sig == SIGTERM)) {
         stopping = true;
         if (sig == SIGUSR1) {
