@@ -133,6 +133,26 @@ def read_body(sock, hdrs, rest, no_body=False):
     return buf[:n], buf[n:]
 
 
+def serve_in_threads(serve):
+    """A listening socket on 127.0.0.1 (an ephemeral port) whose connections
+    are each passed to serve(conn) in a thread of their own; close() the
+    socket to stop accepting."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+
+    def accept():
+        while True:
+            try:
+                c, _ = sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return sock
+
+
 class Backend:
     """A keep-alive HTTP/1.1 echo server named `name` on 127.0.0.1:port."""
 

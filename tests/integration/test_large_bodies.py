@@ -5,11 +5,10 @@ that buffered bodies would grow by the body size. Runs on the I/O backend the
 environment selects (HERD_IO; scripts/test.sh runs the integration tests on
 both). Everything is on 127.0.0.1; every loop is bounded by bytes and time."""
 import socket
-import threading
 import time
 import unittest
 
-from harness import LB, free_port, read_head
+from harness import LB, free_port, read_head, serve_in_threads
 
 GIB = 1 << 30
 CHUNK = b"\0" * (1 << 20)
@@ -34,19 +33,8 @@ class StreamServer:
     discards the body, answers with the byte count."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
+        self.sock = serve_in_threads(self._serve)
         self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
         with c:

@@ -5,7 +5,7 @@ import threading
 import time
 import unittest
 
-from harness import Client, get, lab_cfg, raw, server_of
+from harness import Client, get, lab_cfg, raw, serve_in_threads, server_of
 from test_proxy_parity import ParityCase
 
 
@@ -266,19 +266,8 @@ class LateCloser:
     Content-Length and answered with the byte count."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
+        self.sock = serve_in_threads(self._serve)
         self.addr = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
         with c:
