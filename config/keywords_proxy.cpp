@@ -150,6 +150,40 @@ void kw_retries(Parser& p, const Words& w) {
   integer_arg(p, w, "retries", &p.cur->retries, " (dispatch counts for one)");
 }
 
+void kw_retry_on(Parser& p, const Words& w) {
+  if (!has(w, 1)) return p.alert("'retry-on' needs at least one keyword to specify when to retry");
+  Proxy::RetryOn r;
+  r.set = true;
+  r.conn_failure = false;
+  static const int kStatuses[] = {401, 403, 404, 408, 425, 500, 501, 502, 503, 504};
+  for (size_t i = 1; i < w.size(); ++i) {
+    const std::string& k = w[i];
+    if (k == "none") {
+      if (w.size() != 2) return p.alert("'retry-on' 'none' keyworld only usable alone");
+    } else if (k == "conn-failure") {
+      r.conn_failure = true;
+    } else if (k == "empty-response") {
+      r.empty_response = true;
+    } else if (k == "junk-response") {
+      r.junk_response = true;
+    } else if (k == "response-timeout") {
+      r.response_timeout = true;
+    } else if (k == "0rtt-rejected") {
+      // TLS early data: herd has no TLS, nothing to retry.
+    } else if (k == "all-retryable-errors") {
+      r.conn_failure = r.empty_response = r.junk_response = r.response_timeout = true;
+      for (int s : {500, 502, 503, 504}) r.statuses.push_back(s);
+    } else if (std::find(std::begin(kStatuses), std::end(kStatuses), std::atoi(k.c_str())) !=
+                   std::end(kStatuses) &&
+               std::to_string(std::atoi(k.c_str())) == k) {
+      r.statuses.push_back(std::atoi(k.c_str()));
+    } else {
+      return p.alert("'retry-on': unknown keyword '" + k + "'");
+    }
+  }
+  p.cur->retry_on = std::move(r);
+}
+
 void kw_balance(Parser& p, const Words& w) {
   if (!has(w, 1)) return;
   const std::string& a = w[1];
@@ -576,6 +610,7 @@ constexpr Keyword kKeywords[] = {
     {"fullconn", kBE, true, kw_fullconn},
     {"balance", kBE, true, kw_balance},
     {"retries", kBE, true, kw_retries},
+    {"retry-on", kBE, true, kw_retry_on},
     {"timeout", kFE | kBE, true, kw_timeout},
     {"contimeout", kFE | kBE, true, kw_legacy_timeout},
     {"clitimeout", kFE | kBE, true, kw_legacy_timeout},

@@ -249,6 +249,18 @@ struct Proxy {
   Cookie cookie;
   HttpCheck httpchk;
   int retries = 3;
+  // `retry-on`: what makes herd send a request again (within `retries`).
+  // Without the keyword: connection failures, and an idempotent request whose
+  // server closed before answering (herd's default; HAProxy's is
+  // conn-failure only). Responses are retried only for replayable requests.
+  struct RetryOn {
+    bool set = false;
+    bool conn_failure = true;
+    bool empty_response = false;
+    bool junk_response = false;
+    bool response_timeout = false;
+    std::vector<int> statuses;  // 401 403 404 408 425 500 501 502 503 504
+  } retry_on;
   bool redispatch = false;
   int redispatch_interval = 1;  // option redispatch <n>
   bool allbackups = false;

@@ -592,11 +592,13 @@ class Session : public std::enable_shared_from_this<Session> {
         // Connection failed.
         upstream_.close(ec);
         if (closed_) co_return false;
-        if (reused && replayable && !w_.aborting) continue;  // a stale idle connection: try a fresh one
+        if (reused && replayable && !w_.aborting)
+          continue;  // a stale idle connection: try a fresh one
         srv->live->counters.add(Counter::ErrConn);
         observe(*be, *srv, true);
         be->live->counters.add(Counter::ErrConn);
-        if (retries_left-- <= 0 || w_.aborting) {
+        const bool conn_retry = !bcfg->retry_on.set || bcfg->retry_on.conn_failure;
+        if (retries_left-- <= 0 || w_.aborting || !conn_retry) {
           term = &kSC;
           srv = nullptr;
           break;
@@ -642,6 +644,7 @@ class Session : public std::enable_shared_from_this<Session> {
       }
 
       // Response.
+      may_retry_status_ = replayable && retries_left > 0 && !bcfg->retry_on.statuses.empty();
       rr = co_await relay_response(*bcfg, *be, srv, client_keep, cookie_valid);
       if (rr.retry_fresh && replayable && !rr.client_started && !w_.aborting) {
         // The server closed a reused connection before answering: replay once on a new one.
@@ -659,10 +662,25 @@ class Session : public std::enable_shared_from_this<Session> {
           if (!wec) rr = co_await relay_response(*bcfg, *be, srv, client_keep, cookie_valid);
         }
       }
-      // The server went away before answering (crash, failed member): an
-      // idempotent request whose body is all here is retried like a failed connect.
-      if (rr.server_failed && rr.retry_fresh && !rr.client_started && !rr.client_failed &&
-          !closed_ && replayable && idempotent(method_) && retries_left > 0 && !w_.aborting) {
+      // Retried like a failed connect, when the request's body is all here:
+      // a `retry-on` status; and with `retry-on`, what it names
+      // (empty-response, response-timeout, junk-response); without it, an
+      // idempotent request whose server went away before answering (crash,
+      // failed member).
+      const auto& ro = bcfg->retry_on;
+      bool retry = false;
+      if (!rr.client_started && !rr.client_failed && !closed_ && replayable && retries_left > 0 &&
+          !w_.aborting) {
+        if (rr.retry_status)
+          retry = true;
+        else if (rr.server_failed && rr.timeout)
+          retry = ro.set && ro.response_timeout && rr.nothing_received;
+        else if (rr.server_failed && rr.nothing_received)
+          retry = ro.set ? ro.empty_response : rr.retry_fresh && idempotent(method_);
+        else if (rr.protocol_error)
+          retry = ro.set && ro.junk_response;
+      }
+      if (retry) {
         --retries_left;
         ++retries_done;
         srv->live->counters.add(Counter::Retries);
@@ -864,6 +882,8 @@ class Session : public std::enable_shared_from_this<Session> {
     bool timeout = false;
     bool protocol_error = false;
     bool retry_fresh = false;       // reused connection closed before any byte
+    bool nothing_received = false;  // the server failed before sending a byte
+    bool retry_status = false;      // a `retry-on` status: not forwarded, retry
     bool reuse_after_pump = false;  // response done, upload still running
     bool keep_client = false;
     int status = 0;
@@ -903,6 +923,7 @@ class Session : public std::enable_shared_from_this<Session> {
           } else if (!any_byte) {
             rr.retry_fresh = true;
           }
+          rr.nothing_received = !any_byte;
           rr.server_failed = true;
           co_return rr;
         }
@@ -931,6 +952,13 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     rr.t_response = static_cast<long>(ms_since(rstart));
     rr.status = resp.status;
+    if (may_retry_status_ && !rr.client_started) {
+      const auto& st = b.retry_on.statuses;
+      if (std::find(st.begin(), st.end(), resp.status) != st.end()) {
+        rr.retry_status = true;  // `retry-on <status>`: this answer is dropped
+        co_return rr;
+      }
+    }
     const char* sb = sbuf_.get();
     if (resp.status == 101 && upgrade_) {
       co_await tunnel(b, sn, resp, rr);
@@ -1332,6 +1360,7 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr bool kHotIdleRead = !HERD_IO_URING;
   bool hot_ = false;
   bool bytes_after_idle_ = false;  // wait_next_request read a request's first bytes
+  bool may_retry_status_ = false;  // relay_response may drop a `retry-on` status
   Clock::time_point hot_until_{};
   Phase phase_ = Phase::Idle;
   bool timed_out_ = false;

@@ -36,11 +36,10 @@ std::vector<std::string> sighup_state_lines(const Sources& src) {
     if (r.type == ObjType::Frontend) p.fe = &r;
     if (r.type == ObjType::Backend) p.be = &r;
     if (r.type == ObjType::Server)
-      p.servers.push_back("SIGHUP: Server " + p.name + "/" + r.svname() + " is " +
-                          up_or_down(r.f[kStatus].str) +
-                          ". Conn: " + std::to_string(num(r, kSCur)) + " act, " +
-                          std::to_string(num(r, kQCur)) + " pend, " +
-                          std::to_string(num(r, kSTot)) + " tot.");
+      p.servers.push_back(
+          "SIGHUP: Server " + p.name + "/" + r.svname() + " is " + up_or_down(r.f[kStatus].str) +
+          ". Conn: " + std::to_string(num(r, kSCur)) + " act, " + std::to_string(num(r, kQCur)) +
+          " pend, " + std::to_string(num(r, kSTot)) + " tot.");
   }
   std::vector<std::string> out;
   for (const Proxy& p : proxies) {
@@ -57,8 +56,8 @@ std::vector<std::string> sighup_state_lines(const Sources& src) {
       out.push_back("SIGHUP: Proxy " + p.name + " has no servers." + conn);
     else if (act == 0)
       out.push_back("SIGHUP: Proxy " + p.name + " " +
-                    (bck > 0 ? "is running on backup servers" : "has no server available") +
-                    " !" + conn);
+                    (bck > 0 ? "is running on backup servers" : "has no server available") + " !" +
+                    conn);
     else
       out.push_back("SIGHUP: Proxy " + p.name + " has " + std::to_string(act) +
                     " active servers and " + std::to_string(bck) + " backup servers available." +

@@ -341,3 +341,42 @@ class TestIdleServerConnectionClosedLate(unittest.TestCase):
                 self.assertTrue(got.startswith(b"HTTP/1.1 200 OK\r\n"), f"{engine} round {i}: {got[:200]!r}")
                 self.assertTrue(got.endswith(b"\r\n\r\n200000"), f"{engine} round {i}: {got[-100:]!r}")
                 s.close()
+
+
+class TestRetryOn(ParityCase):
+    """`retry-on`: a listed status is not forwarded, the request goes again
+    (to another server with `option redispatch`); without `conn-failure` in
+    the list, a refused connection is not retried. Same answers on every
+    engine."""
+
+    def test_status_retried_on_another_server(self):
+        def scenario(port, backends):
+            backends[0].down = True  # s1 answers 503
+            got = [(st, server_of(body)) for st, _, body in (get(port) for _ in range(6))]
+            return got, backends[0].conns > 0
+        for extra, want_all_ok in (("    retry-on 503\n    option redispatch", True), ("", False)):
+            got, s1_tried = self.assert_same(self.run_both(with_backend_lines(extra), scenario,
+                                                           names=("s1", "s2")))
+            self.assertTrue(s1_tried)
+            if want_all_ok:
+                self.assertEqual(got, [(200, "s2")] * 6, extra)
+            else:
+                self.assertIn((503, "s1"), got)
+
+    def test_no_conn_failure_means_no_connect_retry(self):
+        dead = socket.socket()
+        dead.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        self.addCleanup(dead.close)
+        dead_port = dead.getsockname()[1]
+
+        def cfg(p, b):
+            return lab_cfg(p, b).replace(
+                "    balance roundrobin",
+                f"    balance roundrobin\n    retry-on 503\n    server dead 127.0.0.1:{dead_port}")
+
+        def scenario(port, backends):
+            t0 = time.time()
+            st = get(port)[0]
+            return st, time.time() - t0 < 0.5  # no retry (a retry waits 1 s first)
+        st, fast = self.assert_same(self.run_both(cfg, scenario, names=()))
+        self.assertEqual((st, fast), (503, True))

@@ -8,11 +8,10 @@ to harness.Backends. The membership scenarios of test_membership_serf.py
   * `serf leave` under continuous load -> gone from `show servers state`, zero
     failed requests;
   * kill -9 of a serf agent (its web server gone) -> server removed from
-    haproxy; connection failures are retried and redispatched (retries 3 +
-    option redispatch), only the one request the web server had already
-    received when it died may get haproxy's 502 (haproxy 2.6 retries after a
-    sent request only with `retry-on`; herd's native engine replays an
-    idempotent one, see test_membership_serf);
+    haproxy, zero failed requests: connection failures and the request the
+    web server had received when it died are retried and redispatched
+    (retries 3 + option redispatch + retry-on all-retryable-errors: without
+    retry-on, haproxy 2.6 answers that one request 502);
   * kill -9 of haproxy -> herd restarts it and re-adds the member's server;
   * `kill -USR2 <herd>` under load -> haproxy reloads (new worker pid), the
     member's server is re-added to the new worker and serves, zero failures;
@@ -49,6 +48,7 @@ defaults
     timeout server 10s
     retries 3
     option redispatch
+    retry-on all-retryable-errors
 frontend f
     bind {ip}:{port}
     default_backend nodes
@@ -274,10 +274,7 @@ class TestReferenceMode(unittest.TestCase):
         print(f"crash -> deleted from haproxy: {tg - tc:.2f}s")
         time.sleep(0.5)
         load.stop()
-        # The load sends one request at a time: at most the one in flight on
-        # web2 when it died fails, with haproxy's 502 (not retried: see the
-        # module docstring). Everything else is retried or redispatched.
-        self.assertIn(load.failed, ([], [502]), f"failed requests during crash: {load.failed[:5]}")
+        self.assertEqual(load.failed, [], f"failed requests during crash: {load.failed[:5]}")
         self.assertGreater(load.by_server.get("static", 0), 0)
         self.assertEqual(self.state(), ["static"])
         self.assertEqual(self.hpid(), pid0, "haproxy was reloaded")
