@@ -230,32 +230,30 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // ---- the loop --------------------------------------------------------
   asio::awaitable<void> run() {
-    bool first = true;
-    for (;;) {
-      bool keep = co_await one_request(first);
-      first = false;
-      if (!keep || w_.stopping) break;
-      // Between requests: the server-side buffer goes back to the worker;
-      // the client-side one is kept for the hot window (wait_next_request).
-      w_.give_buffer(std::move(sbuf_));
+    for (bool first = true;; first = false) {
       if (cbeg_ == cend_) {
         cbeg_ = cend_ = 0;
-        // Idle keep-alive: the wait happens here, so that an idle connection
-        // holds run()'s frame only, not one_request's and
-        // read_request_head's (about 4.5 KiB per connection).
-        if (!co_await wait_next_request()) break;
+        // Nothing buffered (a new or an idle keep-alive connection): the
+        // wait happens here, so that an idle connection holds run()'s frame
+        // only, not one_request's and read_request_head's (about 4.5 KiB).
+        if (!co_await wait_request_bytes(first)) break;
       }
+      bool keep = co_await one_request(first);
+      if (!keep || w_.stopping) break;
+      // Between requests: the server-side buffer goes back to the worker;
+      // the client-side one is kept for the hot window (wait_request_bytes).
+      w_.give_buffer(std::move(sbuf_));
     }
     boost::system::error_code ec;
     client_.shutdown(tcp::socket::shutdown_send, ec);
   }
 
-  // Waits for the first bytes of the next request on an idle keep-alive
-  // connection and reads them into cbuf_ (cend_ > 0 on success), under the
-  // keep-alive deadline. Returns false on a close, an error or the timeout
-  // (closed without an answer).
-  asio::awaitable<bool> wait_next_request() {
-    set_deadline(Phase::Idle, request_timeout(false));
+  // Waits for the first bytes of a request on a connection with nothing
+  // buffered and reads them into cbuf_ (cend_ > 0 on success), under the
+  // request (or keep-alive) deadline. Returns false on a close, an error or
+  // the timeout (closed without an answer).
+  asio::awaitable<bool> wait_request_bytes(bool first) {
+    set_deadline(Phase::Idle, request_timeout(first));
     for (;;) {
       boost::system::error_code ec;
       size_t n = 0;
@@ -290,72 +288,44 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       if (ec || n == 0) co_return false;
       cend_ = n;
-      bytes_after_idle_ = true;
       co_return true;
     }
   }
 
-  // Reads one request head into cbuf_. Returns false on EOF/timeout/error
-  // (after answering 400/408 where HAProxy does).
+  // Reads one request head into cbuf_, which holds its first bytes (run()
+  // waited for them, or they were pipelined). Returns false on
+  // EOF/timeout/error (after answering 400/408 where HAProxy does).
   asio::awaitable<bool> read_request_head(bool first) {
-    if (bytes_after_idle_) {
-      // wait_next_request read the first bytes: as below when they arrive.
-      bytes_after_idle_ = false;
-      start_ = Clock::now();
-      set_deadline(Phase::Request, request_timeout(first));
-    } else {
-      set_deadline(cbeg_ == cend_ ? Phase::Idle : Phase::Request, request_timeout(first));
-    }
+    start_ = Clock::now();
+    set_deadline(Phase::Request, request_timeout(first));
     for (;;) {
-      if (cend_ > cbeg_) {
-        auto st = http1::parse_request(cbuf_.get() + cbeg_, cend_ - cbeg_, req_);
-        if (st == http1::Status::Complete) co_return true;
-        if (st == http1::Status::Error) {
-          co_await answer_bad_request(400, "PR--");
-          co_return false;
-        }
-        if (cbeg_ > 0) {  // make room: move the partial head to the front
-          std::memmove(cbuf_.get(), cbuf_.get() + cbeg_, cend_ - cbeg_);
-          cend_ -= cbeg_;
-          cbeg_ = 0;
-        }
-        if (cend_ == kBufSize) {  // head larger than a buffer
-          co_await answer_bad_request(400, "PR--");
-          co_return false;
-        }
-      } else {
-        cbeg_ = cend_ = 0;
+      auto st = http1::parse_request(cbuf_.get() + cbeg_, cend_ - cbeg_, req_);
+      if (st == http1::Status::Complete) co_return true;
+      if (st == http1::Status::Error) {
+        co_await answer_bad_request(400, "PR--");
+        co_return false;
       }
-      boost::system::error_code ec;
-      size_t n = 0;
-      if (!cbuf_) {
-        // Idle: wait for bytes without holding a buffer, then take one.
-        auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
-        if (wec) co_return false;
-        cbuf_ = w_.take_buffer();
+      if (cbeg_ > 0) {  // make room: move the partial head to the front
+        std::memmove(cbuf_.get(), cbuf_.get() + cbeg_, cend_ - cbeg_);
+        cend_ -= cbeg_;
+        cbeg_ = 0;
+      }
+      if (cend_ == kBufSize) {  // head larger than a buffer
+        co_await answer_bad_request(400, "PR--");
+        co_return false;
       }
       // Read right away (the socket is non-blocking): no handler round trip
       // when bytes are there; otherwise wait for readiness and read again.
-      n = client_.read_some(asio::buffer(cbuf_.get() + cend_, kBufSize - cend_), ec);
+      boost::system::error_code ec;
+      size_t n = client_.read_some(asio::buffer(cbuf_.get() + cend_, kBufSize - cend_), ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        // Nothing buffered: wait without holding a buffer (an idle
-        // keep-alive connection holds none; io_uring, which has no hot
-        // read, held 16 KiB per idle connection here).
-        if (cend_ == 0) w_.give_buffer(std::move(cbuf_));
         auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
-        if (!wec) {
-          if (!cbuf_) cbuf_ = w_.take_buffer();
-          continue;
-        }
+        if (!wec) continue;
         ec = wec;
       }
       if (ec) {
-        if (timed_out_ && cend_ > cbeg_) co_await answer_bad_request(408, "cR--");
+        if (timed_out_) co_await answer_bad_request(408, "cR--");
         co_return false;
-      }
-      if (cend_ == cbeg_) {
-        start_ = Clock::now();
-        if (phase_ == Phase::Idle) set_deadline(Phase::Request, request_timeout(first));
       }
       cend_ += n;
     }
@@ -418,7 +388,6 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> one_request(bool first) {
     if (!co_await read_request_head(first)) co_return false;
     if (fe_.logs) accept_date_ = accept_date_now();
-    if (start_ == Clock::time_point{}) start_ = Clock::now();
     const long t_request = static_cast<long>(ms_since(start_));
 
     const char* base = cbuf_.get() + cbeg_;
@@ -753,7 +722,6 @@ class Session : public std::enable_shared_from_this<Session> {
       w_.shared.hooks.log(*fe_.cfg, r);
     }
     release_server();
-    start_ = Clock::time_point{};
     co_return rr.keep_client&& pump_done_ && !pump_failed_;
   }
 
@@ -1269,7 +1237,6 @@ class Session : public std::enable_shared_from_this<Session> {
     } else {
       close = true;
     }
-    start_ = Clock::time_point{};
     co_return !ec && !close;
   }
 
@@ -1336,7 +1303,6 @@ class Session : public std::enable_shared_from_this<Session> {
       r.request_line = request_line_;
       w_.shared.hooks.log(*fe_.cfg, r);
     }
-    start_ = Clock::time_point{};
     // The applet's responses carry connection: close when they end by closing.
     bool resp_closes = resp.find("\r\nconnection: close\r\n") != std::string::npos ||
                        resp.find("content-length") == std::string::npos;
@@ -1359,7 +1325,6 @@ class Session : public std::enable_shared_from_this<Session> {
   // connections); there the wait is a poll entry, no extra system call.
   static constexpr bool kHotIdleRead = !HERD_IO_URING;
   bool hot_ = false;
-  bool bytes_after_idle_ = false;  // wait_next_request read a request's first bytes
   bool may_retry_status_ = false;  // relay_response may drop a `retry-on` status
   Clock::time_point hot_until_{};
   Phase phase_ = Phase::Idle;
