@@ -411,7 +411,6 @@ int main(int argc, char** argv) {
   signals.add(SIGUSR2);
   std::thread stopper;
   bool leaving = false;
-  int soft_pending = 0;  // drain + leave still running after SIGUSR1
   boost::asio::steady_timer hard_stop_timer(control);
   auto finish = [&] {
     hard_stop_timer.cancel();
@@ -419,9 +418,11 @@ int main(int argc, char** argv) {
     wiring.stop();
     control.stop();
   };
-  bool drained = false, hard_stopping = false;
-  auto soft_part_done = [&] {
-    if (--soft_pending == 0 || (hard_stopping && drained)) finish();
+  // After SIGUSR1: the workers drained, the gossip leave done (or not
+  // waited for), hard-stop-after expired.
+  bool drained = false, left = false, hard_stopping = false;
+  auto finish_soft_stop = [&] {
+    if (drained && (left || hard_stopping)) finish();
   };
   std::function<void()> wait_signal = [&] {
     signals.async_wait([&](boost::system::error_code ec, int sig) {
@@ -450,16 +451,20 @@ int main(int argc, char** argv) {
         wiring.soft_stop();
         // The drain and the gossip leave run side by side: the balancer is
         // not a server of anyone's pool, and its listeners are closed.
-        soft_pending = leaving ? 1 : 2;
-        if (!leaving) {
+        if (leaving) {
+          left = true;  // a leave begun by SIGTERM ends the process by itself
+        } else {
           leaving = true;
-          wiring.leave_cluster(soft_part_done);
+          wiring.leave_cluster([&] {
+            left = true;
+            finish_soft_stop();
+          });
         }
         stopper = std::thread([&] {
           engine.join();
           boost::asio::post(control, [&] {
             drained = true;
-            soft_part_done();
+            finish_soft_stop();
           });
         });
         if (cfg.global.hard_stop_after_ms > 0) {
@@ -473,14 +478,14 @@ int main(int argc, char** argv) {
                                       "soft-stop running for too long, performing a hard-stop.");
             for (const auto& px : cfg.proxies) {
               auto* fl = px.has_frontend() ? process.frontend(px.name) : nullptr;
-              int64_t left = fl ? fl->sessions.get() : 0;
-              if (left > 0)
+              int64_t conns = fl ? fl->sessions.get() : 0;
+              if (conns > 0)
                 app::LogSink::stderr_line("WARNING", "Proxy " + px.name + " hard-stopped (" +
-                                                         std::to_string(left) +
+                                                         std::to_string(conns) +
                                                          " remaining conns will be closed).");
             }
             if (drained) return finish();
-            engine.abort_sessions();  // the workers exit within 500 ms; then finish()
+            engine.abort_sessions();  // the workers exit within 500 ms: finish_soft_stop()
           });
         }
         wait_signal();

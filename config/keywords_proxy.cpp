@@ -173,10 +173,10 @@ void kw_retry_on(Parser& p, const Words& w) {
     } else if (k == "all-retryable-errors") {
       r.conn_failure = r.empty_response = r.junk_response = r.response_timeout = true;
       for (int s : {500, 502, 503, 504}) r.statuses.push_back(s);
-    } else if (std::find(std::begin(kStatuses), std::end(kStatuses), std::atoi(k.c_str())) !=
-                   std::end(kStatuses) &&
-               std::to_string(std::atoi(k.c_str())) == k) {
-      r.statuses.push_back(std::atoi(k.c_str()));
+    } else if (auto it = std::find_if(std::begin(kStatuses), std::end(kStatuses),
+                                      [&](int st) { return std::to_string(st) == k; });
+               it != std::end(kStatuses)) {
+      r.statuses.push_back(*it);
     } else {
       return p.alert("'retry-on': unknown keyword '" + k + "'");
     }
