@@ -124,23 +124,24 @@ bool idempotent(std::string_view m) {
 
 }  // namespace
 
-class Session : public std::enable_shared_from_this<Session> {
+// A connection idle for kParkAfter is parked: its session (the object, its
+// coroutine frames, its timer) is freed and a Parked holds the socket, a
+// readiness wait and the idle deadline, about a tenth of the memory. Bytes
+// arriving make a new session that carries on where the old one stopped;
+// busy keep-alive connections (a request within kParkAfter) never park.
+constexpr std::chrono::milliseconds kParkAfter{100};
+void idle_enter(Worker& w, IdleHook* h);
+
+class Session : public IdleHook, public std::enable_shared_from_this<Session> {
  public:
   Session(Worker& w, const FrontendRt& fe, tcp::socket sock)
       : w_(w), fe_(fe), client_(std::move(sock)), upstream_(w.ioc), watchdog_(w.ioc) {}
 
+  // A new connection: counted, then served from its first request on.
   void start() {
     boost::system::error_code ec;
     client_.set_option(tcp::no_delay(true), ec);
     client_.non_blocking(true, ec);  // read_some() returns would_block instead of waiting
-    auto rep = client_.remote_endpoint(ec);
-    auto loc = client_.local_endpoint(ec);
-    src_ip_ = rep.address().to_string();
-    src_port_ = rep.port();
-    dst_ip_ = loc.address().to_string();
-    dst_port_ = loc.port();
-    if (rep.address().is_v4()) client_v4_ = rep.address().to_v4().to_uint();
-    w_.sessions.push_back(this);
     fe_.live->sessions.inc();
     fe_.live->counters.add(Counter::Sessions);
     fe_.live->counters.add(Counter::Connections);
@@ -149,10 +150,43 @@ class Session : public std::enable_shared_from_this<Session> {
     w_.shared.process.conns.inc();
     w_.shared.process.counters.add(Counter::Connections);
     w_.shared.process.conn_rate.hit();
-    auto self = shared_from_this();
-    asio::co_spawn(w_.ioc, run(), [self](std::exception_ptr) { self->finish(); });
+    serve(true);
+  }
+  // A parked connection that became readable (already counted; `first`:
+  // it has not sent a request yet).
+  void resume(bool first) {
+    resumed_ = true;
+    serve(first);
   }
 
+  // The park timer (idle_tick): leave the idle wait and park.
+  void request_park() {
+    park_ = true;
+    boost::system::error_code ec;
+    client_.cancel(ec);
+  }
+
+ private:
+  void serve(bool first) {
+    boost::system::error_code ec;
+    auto rep = client_.remote_endpoint(ec);
+    auto loc = client_.local_endpoint(ec);
+    src_ip_ = rep.address().to_string();
+    src_port_ = rep.port();
+    dst_ip_ = loc.address().to_string();
+    dst_port_ = loc.port();
+    if (rep.address().is_v4()) client_v4_ = rep.address().to_v4().to_uint();
+    w_.sessions.push_back(this);
+    auto self = shared_from_this();
+    asio::co_spawn(w_.ioc, run(first), [self](std::exception_ptr e) {
+      if (self->park_ && !e)
+        self->park();
+      else
+        self->finish();
+    });
+  }
+
+ public:
   // Soft stop: an idle keep-alive connection is closed at once.
   void close_if_idle() {
     if (phase_ == Phase::Idle) {
@@ -184,7 +218,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   void arm_watchdog() {
     watchdog_armed_ = true;
-    watchdog_.expires_at(hot_ && hot_until_ < deadline_ ? hot_until_ : deadline_);
+    watchdog_.expires_at(deadline_);
     watchdog_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (ec || self->closed_) return;
       auto now = Clock::now();
@@ -195,13 +229,6 @@ class Session : public std::enable_shared_from_this<Session> {
         self->client_.cancel(e2);
         self->upstream_.cancel(e2);
       } else {
-        if (self->hot_ && now >= self->hot_until_) {
-          // Idle past the hot window: stop the read that holds a buffer
-          // (read_request_head gives it back and waits without one).
-          self->hot_ = false;
-          boost::system::error_code e2;
-          self->client_.cancel(e2);
-        }
         self->arm_watchdog();
       }
     });
@@ -215,28 +242,40 @@ class Session : public std::enable_shared_from_this<Session> {
     return t.client;
   }
 
-  void finish() {
+  // The session ends; `keep_client`: its connection goes on, parked.
+  void retire(bool keep_client) {
     closed_ = true;
+    unlink();
     boost::system::error_code ec;
     watchdog_.cancel();
-    client_.close(ec);
+    if (!keep_client) client_.close(ec);
     upstream_.close(ec);
     release_server();
     auto& v = w_.sessions;
     v.erase(std::remove(v.begin(), v.end(), this), v.end());
-    fe_.live->sessions.dec();
-    w_.shared.process.conns.dec();
+    if (!keep_client) {
+      fe_.live->sessions.dec();
+      w_.shared.process.conns.dec();
+    }
   }
+  void finish() { retire(false); }
+  void park();
 
   // ---- the loop --------------------------------------------------------
-  asio::awaitable<void> run() {
-    for (bool first = true;; first = false) {
+  asio::awaitable<void> run(bool first) {
+    for (;; first = false) {
       if (cbeg_ == cend_) {
         cbeg_ = cend_ = 0;
         // Nothing buffered (a new or an idle keep-alive connection): the
         // wait happens here, so that an idle connection holds run()'s frame
-        // only, not one_request's and read_request_head's (about 4.5 KiB).
-        if (!co_await wait_request_bytes(first)) break;
+        // only, not one_request's and read_request_head's (about 4.5 KiB),
+        // and it can park.
+        Wait r = co_await wait_request_bytes(first);
+        if (r == Wait::Park) {
+          park_first_ = first;
+          co_return;
+        }
+        if (r == Wait::Closed) break;
       }
       bool keep = co_await one_request(first);
       if (!keep || w_.stopping) break;
@@ -250,30 +289,36 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Waits for the first bytes of a request on a connection with nothing
   // buffered and reads them into cbuf_ (cend_ > 0 on success), under the
-  // request (or keep-alive) deadline. Returns false on a close, an error or
-  // the timeout (closed without an answer).
-  asio::awaitable<bool> wait_request_bytes(bool first) {
+  // request (or keep-alive) deadline. Closed: a close, an error or the
+  // timeout (closed without an answer). Park: idle for kParkAfter (the
+  // idle tick cancelled the wait); run() ends and park() takes over.
+  enum class Wait { Bytes, Closed, Park };
+  asio::awaitable<Wait> wait_request_bytes(bool first) {
     set_deadline(Phase::Idle, request_timeout(first));
+    if (resumed_) {
+      // Unparked: the socket was readable a moment ago.
+      resumed_ = false;
+      boost::system::error_code ec;
+      cbuf_ = w_.take_buffer();
+      size_t n = client_.read_some(asio::buffer(cbuf_.get(), kBufSize), ec);
+      if (!ec && n > 0) {
+        cend_ = n;
+        co_return Wait::Bytes;
+      }
+      if (ec != asio::error::would_block && ec != asio::error::try_again) co_return Wait::Closed;
+    }
+    idle_enter(w_, this);
     for (;;) {
       boost::system::error_code ec;
       size_t n = 0;
       if (kHotIdleRead && cbuf_) {
         // Hot idle, just after a response: an asynchronous read into the
         // buffer we hold. A keep-alive client's next request usually comes
-        // within the window, and the read costs one recv, where waiting
-        // without a buffer costs a readiness re-arm on top. Past kHotIdle
-        // the buffer goes back to the worker, so idle connections hold none.
-        hot_ = true;
-        hot_until_ = Clock::now() + kHotIdle;
-        if (!watchdog_armed_ || hot_until_ < watchdog_.expiry()) arm_watchdog();
+        // within kParkAfter, and the read costs one recv, where waiting
+        // without a buffer costs a readiness re-arm on top. A parked
+        // connection holds no buffer.
         auto [rec, rn] =
             co_await client_.async_read_some(asio::buffer(cbuf_.get(), kBufSize), nothrow);
-        bool cooled = !hot_ && rec == asio::error::operation_aborted && !timed_out_;
-        hot_ = false;
-        if (cooled && !w_.stopping) {
-          w_.give_buffer(std::move(cbuf_));
-          continue;
-        }
         ec = rec;
         n = rn;
       } else {
@@ -281,14 +326,26 @@ class Session : public std::enable_shared_from_this<Session> {
         // what is there (never a second wait: the readiness was consumed).
         if (cbuf_) w_.give_buffer(std::move(cbuf_));
         auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
-        if (wec) co_return false;
-        cbuf_ = w_.take_buffer();
-        n = client_.read_some(asio::buffer(cbuf_.get(), kBufSize), ec);
-        if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+        ec = wec;
+        if (!wec) {
+          cbuf_ = w_.take_buffer();
+          n = client_.read_some(asio::buffer(cbuf_.get(), kBufSize), ec);
+          if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+        }
       }
-      if (ec || n == 0) co_return false;
+      unlink();
+      if (park_ && n == 0) {
+        // Cancelled by the idle tick (and not by a timeout or a stop: those
+        // close). Bytes that came first win: the connection is not parked.
+        if (ec == asio::error::operation_aborted && !timed_out_ && !w_.stopping) {
+          w_.give_buffer(std::move(cbuf_));
+          co_return Wait::Park;
+        }
+      }
+      park_ = false;
+      if (ec || n == 0) co_return Wait::Closed;
       cend_ = n;
-      co_return true;
+      co_return Wait::Bytes;
     }
   }
 
@@ -1316,17 +1373,17 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::steady_timer watchdog_;
   bool watchdog_armed_ = false;
   Clock::time_point deadline_{};
-  // Hot idle (read_request_head): a read holding a buffer until hot_until_.
-  static constexpr std::chrono::milliseconds kHotIdle{100};
+  // Hot idle (wait_request_bytes): a read holding a buffer until parked.
   // Only with epoll, where the readiness wait re-arms epoll on every call.
   // With Asio 1.81's io_uring backend, cancelling the hot read at the end of
   // the window lost later reads of some sessions when many connections came
   // and went idle at once (test_io_backends: bursts of keep-alive
   // connections); there the wait is a poll entry, no extra system call.
   static constexpr bool kHotIdleRead = !HERD_IO_URING;
-  bool hot_ = false;
+  bool park_ = false;              // leaving for a Parked (request_park)
+  bool park_first_ = false;        // parked before its first request
+  bool resumed_ = false;           // made by a Parked: the socket is readable
   bool may_retry_status_ = false;  // relay_response may drop a `retry-on` status
-  Clock::time_point hot_until_{};
   Phase phase_ = Phase::Idle;
   bool timed_out_ = false;
   bool closed_ = false;
@@ -1365,6 +1422,127 @@ class Session : public std::enable_shared_from_this<Session> {
   friend void close_if_idle(Session* s);
   friend bool is_idle(const Session* s);
 };
+
+// ---- parking ------------------------------------------------------------
+// A Parked holds a connection between requests once its session is gone
+// (see kParkAfter): the socket, one readiness wait and the idle deadline.
+// It ends in one of three ways: bytes arrive (a new Session resumes the
+// connection), the deadline passes or the worker stops (closed without an
+// answer, as an idle session would be). It is freed once both of its
+// handlers have run.
+class Parked : public IdleHook {
+ public:
+  Parked(Worker& w, const FrontendRt& fe, tcp::socket s, bool first)
+      : w_(w), fe_(fe), sock_(std::move(s)), timer_(w.ioc), first_(first) {}
+
+  void start(Clock::time_point deadline) {
+    since = Clock::now();
+    w_.parked.push_back(this);
+    sock_.async_wait(tcp::socket::wait_read, [this](boost::system::error_code ec) {
+      if (state_ == State::Waiting) {
+        if (!ec) {
+          state_ = State::Resumed;
+          unlink();
+          std::make_shared<Session>(w_, fe_, std::move(sock_))->resume(first_);
+        } else {
+          state_ = State::Closing;
+        }
+        timer_.cancel();
+      }
+      unref();
+    });
+    timer_.expires_at(deadline);
+    timer_.async_wait([this](boost::system::error_code ec) {
+      if (state_ == State::Waiting && !ec) close();
+      unref();
+    });
+  }
+  // The deadline, a soft or a hard stop: closed without an answer.
+  void close() {
+    if (state_ != State::Waiting) return;
+    state_ = State::Closing;
+    boost::system::error_code ec;
+    sock_.cancel(ec);
+    timer_.cancel();
+  }
+
+ private:
+  void unref() {
+    if (--pending_ > 0) return;
+    if (state_ != State::Resumed) {
+      boost::system::error_code ec;
+      sock_.shutdown(tcp::socket::shutdown_send, ec);
+      sock_.close(ec);
+      fe_.live->sessions.dec();
+      w_.shared.process.conns.dec();
+    }
+    delete this;
+  }
+
+  enum class State : uint8_t { Waiting, Resumed, Closing };
+  Worker& w_;
+  const FrontendRt& fe_;
+  tcp::socket sock_;
+  asio::steady_timer timer_;
+  uint8_t pending_ = 2;  // the readiness wait and the timer
+  State state_ = State::Waiting;
+  bool first_;
+};
+
+void Session::park() {
+  if (w_.stopping) {
+    boost::system::error_code ec;
+    client_.shutdown(tcp::socket::shutdown_send, ec);
+    finish();
+    return;
+  }
+  Clock::time_point deadline = deadline_;
+  retire(true);
+  (new Parked(w_, fe_, std::move(client_), park_first_))->start(deadline);
+  w_.trim_buffers();
+}
+
+namespace {
+void idle_tick(Worker& w);
+
+void arm_idle_tick(Worker& w, Clock::time_point at) {
+  if (!w.park_timer) w.park_timer = std::make_unique<asio::steady_timer>(w.ioc);
+  w.park_timer_armed = true;
+  w.park_timer->expires_at(at);
+  w.park_timer->async_wait([&w](boost::system::error_code ec) {
+    w.park_timer_armed = false;
+    if (!ec) idle_tick(w);
+  });
+}
+
+// Parks the sessions idle for kParkAfter (oldest first), then waits for
+// the next one to come of age.
+void idle_tick(Worker& w) {
+  auto limit = Clock::now() - kParkAfter;
+  while (IdleHook* h = w.idle.front()) {
+    if (h->since > limit) {
+      arm_idle_tick(w, h->since + kParkAfter);
+      return;
+    }
+    h->unlink();
+    if (!w.stopping) static_cast<Session*>(h)->request_park();
+  }
+}
+}  // namespace
+
+void idle_enter(Worker& w, IdleHook* h) {
+  h->since = Clock::now();
+  w.idle.push_back(h);
+  if (!w.park_timer_armed) arm_idle_tick(w, h->since + kParkAfter);
+}
+
+void close_parked(Worker& w) {
+  w.parked.for_each([](IdleHook* h) { static_cast<Parked*>(h)->close(); });
+}
+
+void free_parked(Worker& w) {
+  w.parked.for_each([](IdleHook* h) { delete static_cast<Parked*>(h); });
+}
 
 void start_session(Worker& w, const FrontendRt& fe, tcp::socket sock) {
   std::make_shared<Session>(w, fe, std::move(sock))->start();

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <thread>
@@ -29,6 +30,66 @@ inline namespace HERD_IO_NS {
 
 class Session;
 
+// An intrusive, circular FIFO node: a session waiting for its next request,
+// or a parked connection (session.cpp, "Parking"). Unlinking needs no list,
+// so an object leaves its list wherever it ends.
+struct IdleHook {
+  IdleHook* prev = nullptr;
+  IdleHook* next = nullptr;
+  std::chrono::steady_clock::time_point since{};
+  bool linked() const { return next != nullptr; }
+  void unlink() {
+    if (!next) return;
+    prev->next = next;
+    next->prev = prev;
+    prev = next = nullptr;
+  }
+  IdleHook() = default;
+  IdleHook(const IdleHook&) = delete;
+  IdleHook& operator=(const IdleHook&) = delete;
+  ~IdleHook() { unlink(); }
+};
+
+class IdleList {
+ public:
+  IdleList() { head_.prev = head_.next = &head_; }
+  IdleList(const IdleList&) = delete;
+  IdleList& operator=(const IdleList&) = delete;
+  ~IdleList() { detach_all(); }
+  // Forgets every node (each one's unlink becomes a no-op).
+  void detach_all() {
+    for (IdleHook* h = head_.next; h != &head_;) {
+      IdleHook* n = h->next;
+      h->prev = h->next = nullptr;
+      h = n;
+    }
+    head_.prev = head_.next = &head_;
+  }
+  bool empty() const { return head_.next == &head_; }
+  IdleHook* front() const { return empty() ? nullptr : head_.next; }
+  // Calls f on each node, oldest first; f may unlink the node it is given.
+  template <class F>
+  void for_each(F f) {
+    for (IdleHook* h = head_.next; h != &head_;) {
+      IdleHook* n = h->next;
+      f(h);
+      h = n;
+    }
+  }
+  void push_back(IdleHook* h) {
+    h->unlink();
+    h->prev = head_.prev;
+    h->next = &head_;
+    head_.prev->next = h;
+    head_.prev = h;
+  }
+
+ private:
+  struct Head : IdleHook {
+    ~Head() { prev = next = nullptr; }
+  } head_;
+};
+
 class Worker {
  public:
   Worker(Shared& shared, unsigned index);
@@ -43,6 +104,13 @@ class Worker {
   };
   std::vector<Listener> listeners;
   std::vector<Session*> sessions;  // live sessions, for soft stop
+  // Sessions waiting for a request's first bytes, oldest first; past
+  // kParkAfter they are parked (session.cpp). park_timer fires for the
+  // oldest; parked lists the parked connections (soft stop closes them).
+  IdleList idle;
+  IdleList parked;
+  std::unique_ptr<boost::asio::steady_timer> park_timer;
+  bool park_timer_armed = false;
 
   // Worker-local pins on pool snapshots: a request pins the snapshot it
   // started with (no atomic operation: the count is this thread's), and a
@@ -59,8 +127,12 @@ class Worker {
   // it has bytes to hold (a request being read, a response being relayed)
   // and gives it back between requests, so an idle keep-alive connection
   // holds no buffer and no request allocates one.
+  // The pool keeps at most kMaxFreeBuffers (4 MiB); trim_buffers() brings it
+  // down to what the active sessions may need once connections park, so a
+  // burst's buffers do not stay resident behind thousands of idle clients.
   std::vector<std::unique_ptr<char[]>> free_buffers;
-  static constexpr size_t kMaxFreeBuffers = 1024;
+  static constexpr size_t kMaxFreeBuffers = 256;
+  std::unique_ptr<boost::asio::steady_timer> trim_timer;  // malloc_trim() after parking
   std::unique_ptr<char[]> take_buffer() {
     if (free_buffers.empty()) return std::unique_ptr<char[]>(new char[kBufSize]);
     auto b = std::move(free_buffers.back());
@@ -68,14 +140,17 @@ class Worker {
     return b;
   }
   void give_buffer(std::unique_ptr<char[]> b) {
-    if (b && free_buffers.size() < kMaxFreeBuffers) free_buffers.push_back(std::move(b));
+    if (!b) return;
+    if (free_buffers.size() < kMaxFreeBuffers) free_buffers.push_back(std::move(b));
   }
+  void trim_buffers();
   bool stopping = false;
   bool aborting = false;  // hard-stop-after: no retries, no new waits
   std::unique_ptr<boost::asio::steady_timer> drain_timer;  // soft stop
   std::unique_ptr<boost::asio::steady_timer> abort_timer;  // hard-stop-after
   void watch_drain();
   std::thread thread;
+  ~Worker();
 
   void start_accepting();
   void soft_stop();       // on this worker's thread
@@ -92,6 +167,10 @@ void close_if_idle(Session* s);
 void abort_session(Session* s);
 // Between requests (nothing in flight).
 bool is_idle(const Session* s);
+// Soft stop, hard stop: closes the parked connections (no answer).
+void close_parked(Worker& w);
+// At teardown, after the thread ended: frees what is still parked.
+void free_parked(Worker& w);
 
 }  // namespace HERD_IO_NS
 }  // namespace herd::proxy

@@ -4,6 +4,7 @@
 //
 // Thread rules: the Workers object is driven from the main thread; each
 // Worker's state is touched only on its own thread (or through `post`).
+#include <malloc.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -26,6 +27,11 @@ using tcp = asio::ip::tcp;
 
 Worker::Worker(Shared& s, unsigned i) : shared(s), index(i), reader(s.pool) {}
 
+Worker::~Worker() {
+  free_parked(*this);
+  idle.detach_all();  // sessions still linked die later, with ioc's handlers
+}
+
 Worker::SnapHold* Worker::pin() {
   const auto& cur = reader.snapshot();
   if (holds.empty() || holds.back()->snap != cur) {
@@ -45,6 +51,23 @@ Worker::SnapHold* Worker::pin() {
 void Worker::unpin(SnapHold* h) {
   if (--h->users == 0 && h != holds.back().get())
     std::erase_if(holds, [h](const std::unique_ptr<SnapHold>& x) { return x.get() == h; });
+}
+
+// Called when a connection parks: keeps two free buffers per active session
+// (one each way) and a few more, and 250 ms later hands what the parked
+// sessions and the buffers left in malloc's heap back to the kernel: glibc
+// keeps freed blocks resident until malloc_trim() returns their pages, so
+// after a burst the memory of sessions that are now parked would stay.
+void Worker::trim_buffers() {
+  constexpr size_t kReserve = 16;
+  size_t keep = std::min(kMaxFreeBuffers, 2 * sessions.size() + kReserve);
+  while (free_buffers.size() > keep) free_buffers.pop_back();
+  if (!trim_timer) trim_timer = std::make_unique<asio::steady_timer>(ioc);
+  if (trim_timer->expiry() > std::chrono::steady_clock::now()) return;  // one is pending
+  trim_timer->expires_after(std::chrono::milliseconds(250));
+  trim_timer->async_wait([](boost::system::error_code ec) {
+    if (!ec) ::malloc_trim(0);
+  });
 }
 
 void Worker::start_accepting() {
@@ -95,6 +118,7 @@ void Worker::soft_stop() {
   for (auto& l : listeners) l.acceptor->close(ec);
   auto copy = sessions;
   for (Session* s : copy) close_if_idle(s);
+  close_parked(*this);
   upstreams.clear();
   watch_drain();
 }
@@ -105,6 +129,7 @@ void Worker::abort_sessions() {
   aborting = true;
   auto copy = sessions;
   for (Session* s : copy) abort_session(s);
+  close_parked(*this);
   abort_timer = std::make_unique<asio::steady_timer>(ioc, std::chrono::milliseconds(500));
   abort_timer->async_wait([this](boost::system::error_code ec) {
     if (!ec) ioc.stop();

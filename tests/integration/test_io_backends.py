@@ -155,12 +155,13 @@ class TestIoBackends(unittest.TestCase):
 
     def test_bursts_of_keep_alive_connections(self):
         """3000 keep-alive connections arriving in bursts of 300, 40 ms apart,
-        each sending one request, so that earlier connections reach the end
-        of their 100 ms hot-idle window while new ones arrive; then a second
-        request on every connection. Every request must be answered on both
-        backends. (Cancelling io_uring reads at the end of the window lost
-        the first read of some new connections with Asio 1.81: this test
-        failed then.)"""
+        each sending one request, so that earlier connections are parked
+        (idle for 100 ms: their waits are cancelled, their sessions freed)
+        while new ones arrive; then a second request on every connection,
+        which resumes each parked one. Every request must be answered on both
+        backends. (Asio 1.81's io_uring cancel entries carried a stale
+        user_data and completed other sockets' operations: proxy/uring_sqe.h;
+        without it this test loses or delays requests on io_uring.)"""
         import resource
         import selectors
         import socket
