@@ -5,18 +5,23 @@
 // Thread rules: a Session lives on one worker thread; all of its coroutines
 // run on that worker's io_context.
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <map>
 
 #include "proxy/http1.h"
 #include "proxy/responses.h"
@@ -125,10 +130,11 @@ bool idempotent(std::string_view m) {
 }  // namespace
 
 // A connection idle for kParkAfter is parked: its session (the object, its
-// coroutine frames, its timer) is freed and a Parked holds the socket, a
-// readiness wait and the idle deadline, about a tenth of the memory. Bytes
-// arriving make a new session that carries on where the old one stopped;
-// busy keep-alive connections (a request within kParkAfter) never park.
+// coroutine frames, its timer, Asio's state for the socket) is freed and the
+// worker's parking lot keeps the file descriptor and the idle deadline in a
+// 64-byte record (see "parking" below). Bytes arriving make a new session
+// that carries on where the old one stopped; busy keep-alive connections (a
+// request within kParkAfter) never park.
 constexpr std::chrono::milliseconds kParkAfter{100};
 void idle_enter(Worker& w, IdleHook* h);
 
@@ -175,6 +181,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     src_port_ = rep.port();
     dst_ip_ = loc.address().to_string();
     dst_port_ = loc.port();
+    v6_ = loc.address().is_v6();
     if (rep.address().is_v4()) client_v4_ = rep.address().to_v4().to_uint();
     w_.sessions.push_back(this);
     auto self = shared_from_this();
@@ -1380,9 +1387,10 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   // and went idle at once (test_io_backends: bursts of keep-alive
   // connections); there the wait is a poll entry, no extra system call.
   static constexpr bool kHotIdleRead = !HERD_IO_URING;
-  bool park_ = false;              // leaving for a Parked (request_park)
+  bool park_ = false;              // leaving for the parking lot (request_park)
   bool park_first_ = false;        // parked before its first request
-  bool resumed_ = false;           // made by a Parked: the socket is readable
+  bool resumed_ = false;           // made by the parking lot: the socket is readable
+  bool v6_ = false;                // the client connection's family
   bool may_retry_status_ = false;  // relay_response may drop a `retry-on` status
   Phase phase_ = Phase::Idle;
   bool timed_out_ = false;
@@ -1424,82 +1432,208 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
 };
 
 // ---- parking ------------------------------------------------------------
-// A Parked holds a connection between requests once its session is gone
-// (see kParkAfter): the socket, one readiness wait and the idle deadline.
-// It ends in one of three ways: bytes arrive (a new Session resumes the
-// connection), the deadline passes or the worker stops (closed without an
-// answer, as an idle session would be). It is freed once both of its
-// handlers have run.
-class Parked : public IdleHook {
- public:
-  Parked(Worker& w, const FrontendRt& fe, tcp::socket s, bool first)
-      : w_(w), fe_(fe), sock_(std::move(s)), timer_(w.ioc), first_(first) {}
+// A parked connection is a file descriptor in the worker's parking lot: an
+// epoll set of its own, watched by one readiness wait, with a 64-byte record
+// per connection. Asio lets go of the socket (release(): no per-socket state,
+// no pending operation, no timer is left), so an idle connection costs its
+// record and the kernel's epoll entry. It ends in one of three ways: bytes
+// (or a close) arrive and a new Session resumes it; its idle deadline passes;
+// the worker stops. The last two close it without an answer, as an idle
+// session would be closed.
+struct ParkedConn : IdleHook {
+  int fd = -1;
+  bool first = false;  // no request yet: resumed under http-request
+  bool v6 = false;
+  const FrontendRt* fe = nullptr;
+  Clock::time_point deadline{};
+};
 
-  void start(Clock::time_point deadline) {
-    since = Clock::now();
-    w_.parked.push_back(this);
-    sock_.async_wait(tcp::socket::wait_read, [this](boost::system::error_code ec) {
-      if (state_ == State::Waiting) {
-        if (!ec) {
-          state_ = State::Resumed;
-          unlink();
-          std::make_shared<Session>(w_, fe_, std::move(sock_))->resume(first_);
-        } else {
-          state_ = State::Closing;
-        }
-        timer_.cancel();
-      }
-      unref();
-    });
-    timer_.expires_at(deadline);
-    timer_.async_wait([this](boost::system::error_code ec) {
-      if (state_ == State::Waiting && !ec) close();
-      unref();
-    });
-  }
-  // The deadline, a soft or a hard stop: closed without an answer.
-  void close() {
-    if (state_ != State::Waiting) return;
-    state_ = State::Closing;
+class ParkingLot {
+ public:
+  explicit ParkingLot(Worker& w) : w_(w), watch_(w.ioc), timer_(w.ioc) {
+    int ep = ::epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) return;  // no lot: sessions stay (ok() is false)
     boost::system::error_code ec;
-    sock_.cancel(ec);
+    watch_.assign(ep, ec);
+    if (ec) ::close(ep);
+  }
+  ParkingLot(const ParkingLot&) = delete;
+  ParkingLot& operator=(const ParkingLot&) = delete;
+  // Teardown (the worker's thread has ended): closes what is left.
+  ~ParkingLot() {
+    for (auto& [t, list] : lists_) {
+      list.for_each([](IdleHook* h) { ::close(static_cast<ParkedConn*>(h)->fd); });
+      list.detach_all();
+    }
+    while (ParkedConn* c = spare_) {
+      spare_ = static_cast<ParkedConn*>(c->next);
+      c->next = nullptr;
+    }
+  }
+  bool ok() const { return watch_.is_open(); }
+
+  // Records come from slabs of kSlab, never freed before the lot: they
+  // outlive the sessions they replace, and taken from malloc one by one they
+  // would pin the pages those sessions leave behind (RSS could not shrink).
+  ParkedConn* new_record() {
+    if (!spare_) {
+      slabs_.push_back(std::make_unique<ParkedConn[]>(kSlab));
+      for (size_t i = 0; i < kSlab; ++i) free_record(&slabs_.back()[i]);
+    }
+    ParkedConn* c = spare_;
+    spare_ = static_cast<ParkedConn*>(c->next);
+    c->next = nullptr;
+    return c;
+  }
+  void free_record(ParkedConn* c) {
+    c->unlink();
+    c->next = spare_;  // unlinked: next is free for the spare list
+    spare_ = c;
+  }
+
+  // Takes `sock` (an idle connection of `fe`, nothing pending on it) until
+  // it becomes readable or `deadline`; `timeout_ms` is the idle timeout
+  // that deadline came from (connections are kept in FIFO lists per timeout,
+  // so each list is in deadline order). False: not parked, `sock` untouched.
+  bool park(tcp::socket& sock, const FrontendRt& fe, bool first, bool v6,
+            Clock::time_point deadline, int64_t timeout_ms) {
+    if (!ok()) return false;
+    boost::system::error_code ec;
+    int fd = sock.release(ec);
+    if (ec) return false;
+    ParkedConn* c = new_record();
+    c->fd = fd;
+    c->first = first;
+    c->v6 = v6;
+    c->fe = &fe;
+    c->deadline = deadline;
+    c->since = Clock::now();
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.ptr = c;
+    if (::epoll_ctl(watch_.native_handle(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+      close(c);
+      return true;  // the socket is gone either way
+    }
+    lists_[timeout_ms].push_back(c);
+    if (!watching_) watch();
+    if (!timer_armed_ || deadline < timer_.expiry()) arm_timer(deadline);
+    return true;
+  }
+
+  // Soft or hard stop: every parked connection is closed.
+  void close_all() {
+    for (auto& [t, list] : lists_)
+      list.for_each([this](IdleHook* h) { close(static_cast<ParkedConn*>(h)); });
+    boost::system::error_code ec;
+    watch_.cancel(ec);
     timer_.cancel();
   }
 
  private:
-  void unref() {
-    if (--pending_ > 0) return;
-    if (state_ != State::Resumed) {
-      boost::system::error_code ec;
-      sock_.shutdown(tcp::socket::shutdown_send, ec);
-      sock_.close(ec);
-      fe_.live->sessions.dec();
-      w_.shared.process.conns.dec();
-    }
-    delete this;
+  void close(ParkedConn* c) {
+    ::shutdown(c->fd, SHUT_WR);
+    ::close(c->fd);
+    c->fe->live->sessions.dec();
+    w_.shared.process.conns.dec();
+    free_record(c);
   }
 
-  enum class State : uint8_t { Waiting, Resumed, Closing };
+  void watch() {
+    watching_ = true;
+    watch_.async_wait(asio::posix::stream_descriptor::wait_read,
+                      [this](boost::system::error_code ec) {
+                        watching_ = false;
+                        if (ec) return;
+                        resume_ready();
+                        if (!w_.stopping && !empty()) watch();
+                      });
+  }
+
+  // Resumes every connection with something to read (a request, a close).
+  void resume_ready() {
+    epoll_event evs[64];
+    for (;;) {
+      int n = ::epoll_wait(watch_.native_handle(), evs, 64, 0);
+      for (int i = 0; i < n; ++i) {
+        auto* c = static_cast<ParkedConn*>(evs[i].data.ptr);
+        ::epoll_ctl(watch_.native_handle(), EPOLL_CTL_DEL, c->fd, nullptr);
+        c->unlink();
+        tcp::socket sock(w_.ioc);
+        boost::system::error_code ec;
+        sock.assign(c->v6 ? tcp::v6() : tcp::v4(), c->fd, ec);
+        if (ec) {
+          close(c);
+          continue;
+        }
+        const FrontendRt* fe = c->fe;
+        bool first = c->first;
+        free_record(c);
+        std::make_shared<Session>(w_, *fe, std::move(sock))->resume(first);
+      }
+      if (n < 64) return;
+    }
+  }
+
+  bool empty() const {
+    for (const auto& [t, list] : lists_)
+      if (!list.empty()) return false;
+    return true;
+  }
+
+  void arm_timer(Clock::time_point at) {
+    timer_armed_ = true;
+    timer_.expires_at(at);
+    timer_.async_wait([this](boost::system::error_code ec) {
+      timer_armed_ = false;
+      if (!ec) expire();
+    });
+  }
+
+  // Closes the connections past their deadline (each list is in deadline
+  // order) and waits for the next one.
+  void expire() {
+    auto now = Clock::now();
+    Clock::time_point next = Clock::time_point::max();
+    for (auto& [t, list] : lists_) {
+      while (auto* c = static_cast<ParkedConn*>(list.front())) {
+        if (c->deadline > now) {
+          next = std::min(next, c->deadline);
+          break;
+        }
+        close(c);
+      }
+    }
+    if (next != Clock::time_point::max()) arm_timer(next);
+  }
+
   Worker& w_;
-  const FrontendRt& fe_;
-  tcp::socket sock_;
+  asio::posix::stream_descriptor watch_;  // the epoll set
   asio::steady_timer timer_;
-  uint8_t pending_ = 2;  // the readiness wait and the timer
-  State state_ = State::Waiting;
-  bool first_;
+  bool watching_ = false;
+  bool timer_armed_ = false;
+  std::map<int64_t, IdleList> lists_;  // by idle timeout (ms)
+  static constexpr size_t kSlab = 256;
+  std::vector<std::unique_ptr<ParkedConn[]>> slabs_;
+  ParkedConn* spare_ = nullptr;  // free records, chained through next
 };
 
+ParkingLot& parking_lot(Worker& w) {
+  if (!w.parking) w.parking = new ParkingLot(w);
+  return *w.parking;
+}
+
 void Session::park() {
-  if (w_.stopping) {
-    boost::system::error_code ec;
-    client_.shutdown(tcp::socket::shutdown_send, ec);
-    finish();
+  int64_t timeout = request_timeout(park_first_);
+  if (!w_.stopping && parking_lot(w_).park(client_, fe_, park_first_, v6_, deadline_,
+                                           timeout > 0 ? timeout : kNoTimeout)) {
+    retire(true);
+    w_.trim_buffers();
     return;
   }
-  Clock::time_point deadline = deadline_;
-  retire(true);
-  (new Parked(w_, fe_, std::move(client_), park_first_))->start(deadline);
-  w_.trim_buffers();
+  boost::system::error_code ec;
+  client_.shutdown(tcp::socket::shutdown_send, ec);
+  finish();
 }
 
 namespace {
@@ -1537,11 +1671,12 @@ void idle_enter(Worker& w, IdleHook* h) {
 }
 
 void close_parked(Worker& w) {
-  w.parked.for_each([](IdleHook* h) { static_cast<Parked*>(h)->close(); });
+  if (w.parking) w.parking->close_all();
 }
 
 void free_parked(Worker& w) {
-  w.parked.for_each([](IdleHook* h) { delete static_cast<Parked*>(h); });
+  delete w.parking;
+  w.parking = nullptr;
 }
 
 void start_session(Worker& w, const FrontendRt& fe, tcp::socket sock) {

@@ -29,6 +29,7 @@ namespace herd::proxy {
 inline namespace HERD_IO_NS {
 
 class Session;
+class ParkingLot;
 
 // An intrusive, circular FIFO node: a session waiting for its next request,
 // or a parked connection (session.cpp, "Parking"). Unlinking needs no list,
@@ -106,11 +107,11 @@ class Worker {
   std::vector<Session*> sessions;  // live sessions, for soft stop
   // Sessions waiting for a request's first bytes, oldest first; past
   // kParkAfter they are parked (session.cpp). park_timer fires for the
-  // oldest; parked lists the parked connections (soft stop closes them).
+  // oldest; the parking lot holds the parked connections.
   IdleList idle;
-  IdleList parked;
   std::unique_ptr<boost::asio::steady_timer> park_timer;
   bool park_timer_armed = false;
+  ParkingLot* parking = nullptr;  // made on first use, freed by free_parked()
 
   // Worker-local pins on pool snapshots: a request pins the snapshot it
   // started with (no atomic operation: the count is this thread's), and a
