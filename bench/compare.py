@@ -269,7 +269,7 @@ def run_engine(a, eng, tmp, backend_ports, nt, sc):
             base = proc_status_kib(p.pid, "VmRSS")
             n = min(sc["idle"], maxconn - 20)
             held, answered, failed = hold_idle(port, n)
-            time.sleep(0.5)
+            time.sleep(1.0)  # idle: parked, buffers trimmed (both engines wait alike)
             with_idle = proc_status_kib(p.pid, "VmRSS")
             for s in held:
                 s.close()

@@ -318,12 +318,14 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     for (;;) {
       boost::system::error_code ec;
       size_t n = 0;
-      if (kHotIdleRead && cbuf_) {
+      if (cbuf_) {
         // Hot idle, just after a response: an asynchronous read into the
         // buffer we hold. A keep-alive client's next request usually comes
         // within kParkAfter, and the read costs one recv, where waiting
         // without a buffer costs a readiness re-arm on top. A parked
-        // connection holds no buffer.
+        // connection holds no buffer. (io_uring did without it while
+        // cancelling its reads lost some: Asio 1.81's stale cancel
+        // user_data, fixed by uring_sqe.h.)
         auto [rec, rn] =
             co_await client_.async_read_some(asio::buffer(cbuf_.get(), kBufSize), nothrow);
         ec = rec;
@@ -1380,13 +1382,6 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   asio::steady_timer watchdog_;
   bool watchdog_armed_ = false;
   Clock::time_point deadline_{};
-  // Hot idle (wait_request_bytes): a read holding a buffer until parked.
-  // Only with epoll, where the readiness wait re-arms epoll on every call.
-  // With Asio 1.81's io_uring backend, cancelling the hot read at the end of
-  // the window lost later reads of some sessions when many connections came
-  // and went idle at once (test_io_backends: bursts of keep-alive
-  // connections); there the wait is a poll entry, no extra system call.
-  static constexpr bool kHotIdleRead = !HERD_IO_URING;
   bool park_ = false;              // leaving for the parking lot (request_park)
   bool park_first_ = false;        // parked before its first request
   bool resumed_ = false;           // made by the parking lot: the socket is readable
