@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Per-request cost profile of herd and haproxy (issue 5: where a target is
+missed, a profile says why): user-space instructions per request (valgrind
+callgrind) and system calls per request (strace -c), for small keep-alive
+responses through the same config and nginx backends as bench/compare.py.
+
+  bench/profile.py [--engines haproxy,herd-epoll,herd-io_uring] [--herd build/herd]
+                   [--requests 1000,3000] [--connections 10]
+
+Each engine runs twice under each tool, once per request count; the cost of
+one request is the difference divided by the difference in requests, so
+start-up and shutdown cancel out. Instruction counts are repeatable for a
+given binary and input, whatever else the machine is doing; they leave out
+the kernel, which is why the system calls are counted too. Both engines run
+with nbthread 1. Everything listens on 127.0.0.1.
+"""
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare  # noqa: E402
+
+
+def client(port, total, conns):
+    """`total` GETs over `conns` keep-alive connections, one at a time each,
+    round robin; every answer is read whole (Content-Length)."""
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(conns)]
+    req = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    for i in range(total):
+        s = socks[i % conns]
+        s.sendall(req)
+        buf = b""
+        while True:
+            buf += s.recv(65536)
+            h = buf.find(b"\r\n\r\n")
+            if h < 0:
+                continue
+            m = re.search(rb"content-length:\s*(\d+)", buf[:h], re.I)
+            if len(buf) >= h + 4 + (int(m.group(1)) if m else 0):
+                break
+        if not buf.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"request {i}: {buf[:60]!r}")
+    for s in socks:
+        s.close()
+
+
+def run(tool, exe, cfg, env, port, n, conns, out):
+    if tool == "callgrind":
+        pre = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no"]
+    else:
+        pre = ["strace", "-f", "-c", "-o", out]
+    p = subprocess.Popen(pre + [exe, "-db", "-f", cfg], env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, preexec_fn=compare.raise_nofile)
+    try:
+        compare.wait_port(port, 120)
+        time.sleep(1.0)  # start-up done (health checks none, listeners open)
+        client(port, n, conns)
+    finally:
+        target = p.pid
+        if tool == "strace":  # signal the traced engine, not strace
+            with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+                target = int(f.read().split()[0])
+        os.kill(target, signal.SIGTERM)
+        p.wait(120)
+    with open(out) as f:
+        text = f.read()
+    if tool == "callgrind":
+        m = re.search(r"^(?:summary|totals):\s+(\d+)", text, re.M)
+        return int(m.group(1))
+    # strace -c's last line: "100.00  seconds  usecs/call  calls  [errors]  total"
+    m = re.search(r"^\s*100\.00\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?total$", text, re.M)
+    return int(m.group(1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--engines", default="haproxy,herd-epoll,herd-io_uring")
+    ap.add_argument("--herd", default=os.path.join(compare.ROOT, "build", "herd"))
+    ap.add_argument("--requests", default="1000,3000")
+    ap.add_argument("--connections", type=int, default=10)
+    a = ap.parse_args()
+    n1, n2 = (int(x) for x in a.requests.split(","))
+    tmp = tempfile.mkdtemp(prefix="herd-profile-")
+    os.chmod(tmp, 0o755)  # nginx workers run as nobody and read the body file
+    ports = [compare.free_port(), compare.free_port()]
+    nginx = compare.start_nginx(tmp, ports, 0)
+    rows = []
+    try:
+        for eng in a.engines.split(","):
+            port = compare.free_port()
+            cfg = os.path.join(tmp, f"{eng}.cfg")
+            with open(cfg, "w") as f:
+                f.write(compare.lb_config(port, ports, 1))
+            exe = "haproxy" if eng == "haproxy" else a.herd
+            env = dict(os.environ)
+            if eng.startswith("herd-"):
+                env["HERD_IO"] = eng[len("herd-"):]
+            res = {}
+            for tool in ("callgrind", "strace"):
+                c = [run(tool, exe, cfg, env, port, n, a.connections,
+                         os.path.join(tmp, f"{tool}.{eng}.{n}")) for n in (n1, n2)]
+                res[tool] = (c[1] - c[0]) / (n2 - n1)
+            rows.append((eng, res["callgrind"], res["strace"]))
+    finally:
+        nginx.send_signal(signal.SIGTERM)
+        nginx.wait(10)
+    print("| engine | user-space instructions / request | system calls / request |")
+    print("|---|---|---|")
+    for eng, ins, sc in rows:
+        print(f"| {eng} | {ins:,.0f} | {sc:.2f} |")
+    print(f"\n{n2 - n1} requests' difference, {a.connections} keep-alive connections, "
+          f"nbthread 1, 2 nginx backends, 2-byte body")
+
+
+if __name__ == "__main__":
+    main()
