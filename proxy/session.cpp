@@ -1580,8 +1580,9 @@ class ParkingLot {
     timer_armed_ = true;
     timer_.expires_at(at);
     timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;  // re-armed for an earlier deadline (expires_at cancels), or stopped
       timer_armed_ = false;
-      if (!ec) expire();
+      expire();
     });
   }
 

@@ -98,6 +98,36 @@ class TestParking(unittest.TestCase):
         self.assertGreater(t, 0.55)
         self.assertLess(t, 1.6)
 
+    def test_each_frontend_keeps_its_own_keep_alive_timeout(self):
+        """Connections of two frontends park in one worker: one with a 3 s
+        keep-alive timeout parks first, then one with 700 ms. The second is
+        closed on its own deadline, not after the first's."""
+        self.start()
+        self.lb.stop()
+        port2 = free_port()
+        cfg = CFG.format(port=self.port, cli=self.cli, p1=self.b1.port, ka="3s", hr="10s")
+        cfg = cfg.replace("global\n", "global\n    nbthread 1\n") + f"""
+frontend g
+    bind 127.0.0.1:{port2}
+    timeout http-keep-alive 700
+    default_backend b
+"""
+        self.lb = LB(cfg, wait_ports=[self.port, port2])
+        self.addCleanup(self.lb.stop)
+        slow, fast = Client(self.port), Client(port2)
+        self.addCleanup(slow.close)
+        self.addCleanup(fast.close)
+        self.assertEqual(slow.request(REQ)[0], 200)
+        time.sleep(PARKED)  # the 3 s connection is parked first
+        self.assertEqual(fast.request(REQ)[0], 200)
+        t = closed_after(fast.s, 5)
+        self.assertIsNotNone(t, "700 ms keep-alive connection still open after 5 s")
+        self.assertGreater(t, 0.55)
+        self.assertLess(t, 1.6)
+        t = closed_after(slow.s, 5)
+        self.assertIsNotNone(t, "3 s keep-alive connection still open")
+        self.assertGreater(t, 1.0)  # its own deadline: 3 s after its response
+
     def test_http_request_timeout_closes_a_silent_new_connection_on_time(self):
         self.start(hr="800")
         s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
