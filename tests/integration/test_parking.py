@@ -73,6 +73,17 @@ class TestParking(unittest.TestCase):
         self.addCleanup(self.b1.close)
         self.addCleanup(self.lb.stop)
 
+    def parked_clients(self, n):
+        """Starts herd and returns n keep-alive clients, each after one
+        answered request, once all of them are parked."""
+        self.start()
+        clients = [Client(self.port) for _ in range(n)]
+        for c in clients:
+            self.addCleanup(c.close)
+            self.assertEqual(c.request(REQ)[0], 200)
+        time.sleep(PARKED)
+        return clients
+
     def test_parked_connection_serves_its_next_requests(self):
         self.start()
         c = Client(self.port)
@@ -139,12 +150,7 @@ frontend g
         self.assertEqual(len(self.b1.requests), 0)
 
     def test_parked_connections_count_as_current_sessions(self):
-        self.start()
-        clients = [Client(self.port) for _ in range(20)]
-        for c in clients:
-            self.addCleanup(c.close)
-            self.assertEqual(c.request(REQ)[0], 200)
-        time.sleep(PARKED)
+        clients = self.parked_clients(20)
         stat = runtime_api(self.cli, "show stat")
         fe = [line.split(",") for line in stat.splitlines() if line.startswith("f,FRONTEND,")]
         self.assertEqual(fe[0][4], "20", stat)  # scur
@@ -157,12 +163,7 @@ frontend g
         self.assertIn("CurrConns: 0\n", runtime_api(self.cli, "show info"))
 
     def test_soft_stop_closes_parked_connections(self):
-        self.start()
-        clients = [Client(self.port) for _ in range(20)]
-        for c in clients:
-            self.addCleanup(c.close)
-            self.assertEqual(c.request(REQ)[0], 200)
-        time.sleep(PARKED)
+        clients = self.parked_clients(20)
         t0 = time.time()
         self.lb.send(signal.SIGUSR1)
         self.lb.proc.wait(5)
