@@ -132,7 +132,7 @@ bool idempotent(std::string_view m) {
 // A connection idle for kParkAfter is parked: its session (the object, its
 // coroutine frames, its timer, Asio's state for the socket) is freed and the
 // worker's parking lot keeps the file descriptor and the idle deadline in a
-// 64-byte record (see "parking" below). Bytes arriving make a new session
+// 48-byte record (see "parking" below). Bytes arriving make a new session
 // that carries on where the old one stopped; busy keep-alive connections (a
 // request within kParkAfter) never park.
 constexpr std::chrono::milliseconds kParkAfter{100};
@@ -1428,7 +1428,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
 
 // ---- parking ------------------------------------------------------------
 // A parked connection is a file descriptor in the worker's parking lot: an
-// epoll set of its own, watched by one readiness wait, with a 64-byte record
+// epoll set of its own, watched by one readiness wait, with a 48-byte record
 // per connection. Asio lets go of the socket (release(): no per-socket state,
 // no pending operation, no timer is left), so an idle connection costs its
 // record and the kernel's epoll entry. It ends in one of three ways: bytes
@@ -1442,6 +1442,7 @@ struct ParkedConn : IdleHook {
   const FrontendRt* fe = nullptr;
   Clock::time_point deadline{};
 };
+static_assert(sizeof(ParkedConn) == 48, "the record size the comments and docs give");
 
 class ParkingLot {
  public:
