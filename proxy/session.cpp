@@ -333,7 +333,6 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       } else {
         // Wait for bytes without holding a buffer, then take one and read
         // what is there (never a second wait: the readiness was consumed).
-        if (cbuf_) w_.give_buffer(std::move(cbuf_));
         auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
         ec = wec;
         if (!wec) {
@@ -1489,8 +1488,8 @@ class ParkingLot {
 
   // Takes `sock` (an idle connection of `fe`, nothing pending on it) until
   // it becomes readable or `deadline`; `timeout_ms` is the idle timeout
-  // that deadline came from (connections are kept in FIFO lists per timeout,
-  // so each list is in deadline order). False: not parked, `sock` untouched.
+  // that deadline came from, 0 for none (connections are kept in FIFO lists
+  // per timeout, so each list is in deadline order). False: not parked, `sock` untouched.
   bool park(tcp::socket& sock, const FrontendRt& fe, bool first, bool v6,
             Clock::time_point deadline, int64_t timeout_ms) {
     if (!ok()) return false;
@@ -1503,7 +1502,6 @@ class ParkingLot {
     c->v6 = v6;
     c->fe = &fe;
     c->deadline = deadline;
-    c->since = Clock::now();
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP;
     ev.data.ptr = c;
@@ -1621,9 +1619,8 @@ ParkingLot& parking_lot(Worker& w) {
 }
 
 void Session::park() {
-  int64_t timeout = request_timeout(park_first_);
   if (!w_.stopping && parking_lot(w_).park(client_, fe_, park_first_, v6_, deadline_,
-                                           timeout > 0 ? timeout : kNoTimeout)) {
+                                           request_timeout(park_first_))) {
     retire(true);
     w_.trim_buffers();
     return;

@@ -32,13 +32,12 @@ class Session;
 class ParkingLot;
 
 // An intrusive, circular FIFO node: a session waiting for its next request,
-// or a parked connection (session.cpp, "Parking"). Unlinking needs no list,
+// or a parked connection (session.cpp, "parking"). Unlinking needs no list,
 // so an object leaves its list wherever it ends.
 struct IdleHook {
   IdleHook* prev = nullptr;
   IdleHook* next = nullptr;
   std::chrono::steady_clock::time_point since{};
-  bool linked() const { return next != nullptr; }
   void unlink() {
     if (!next) return;
     prev->next = next;
@@ -145,8 +144,7 @@ class Worker {
     return b;
   }
   void give_buffer(std::unique_ptr<char[]> b) {
-    if (!b) return;
-    if (free_buffers.size() < kMaxFreeBuffers) free_buffers.push_back(std::move(b));
+    if (b && free_buffers.size() < kMaxFreeBuffers) free_buffers.push_back(std::move(b));
   }
   void trim_buffers();
   bool stopping = false;
