@@ -5,6 +5,7 @@
 #
 #   scripts/install-deps.sh            build + test dependencies
 #   scripts/install-deps.sh --runtime  only what is needed to build and run herd
+#                                      (and the demo's runtime-API client, socat)
 #   scripts/install-deps.sh --bench    build + test dependencies, plus the optional
 #                                      benchmark tools (JMeter, a JDK for its launcher,
 #                                      matplotlib for the plot); never installed by default
@@ -15,6 +16,8 @@ BUILD_PKGS=(
   libboost1.81-dev liburing-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libssl-dev
 )
+# The demo (scripts/demo.sh, README) talks to the runtime API with socat.
+DEMO_PKGS=(socat curl)
 TEST_PKGS=(
   libgtest-dev googletest
   haproxy serf nginx-light wrk socat curl python3 iproute2 procps
@@ -26,7 +29,7 @@ BENCH_PKGS=(
   jmeter jmeter-http openjdk-17-jdk-headless python3-matplotlib
 )
 
-want=("${BUILD_PKGS[@]}")
+want=("${BUILD_PKGS[@]}" "${DEMO_PKGS[@]}")
 if [[ "${1:-}" != "--runtime" ]]; then
   want+=("${TEST_PKGS[@]}")
 fi

@@ -7,9 +7,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/herd-ccache}
 jobs=$(nproc)
 scripts/build.sh
+# The build must define every test the tree has: a build folder configured
+# without googletest (or a test file left out) would otherwise pass quietly
+# with fewer tests. Each TEST/TEST_F/TEST_P macro is at least one ctest test,
+# each tests/integration/test_*.py exactly one.
+count_check() {
+  local want_unit want_integ got_unit got_integ
+  want_unit=$(grep -rhoE '^(TEST|TEST_F|TEST_P|TYPED_TEST)\(' tests/unit | wc -l)
+  want_integ=$(find tests/integration -maxdepth 1 -name 'test_*.py' | wc -l)
+  got_unit=$(cd build && ctest -N -L unit | grep -cE '^ *Test +#' || true)
+  got_integ=$(cd build && ctest -N -L integration | grep -cE '^ *Test +#' || true)
+  echo "test.sh: the tree defines >= $want_unit unit and $want_integ integration tests;" \
+    "the build has $got_unit and $got_integ"
+  if ((got_unit < want_unit || got_integ != want_integ)); then
+    echo "test.sh: FAILED: the build lacks tests the tree defines (see the counts above)" >&2
+    exit 1
+  fi
+}
+count_check
 # Integration tests run real processes (haproxy, serf, nginx, docker) on a
 # shared 2-core machine. A test that fails is run once more, alone, and named
 # on stderr either way: a second failure fails the run.
@@ -24,6 +41,8 @@ ctest_once_more() {
   fi
 }
 ctest_once_more build
+# Nothing in the tree reads or names a path outside the clone.
+scripts/check-standalone.sh build
 # herd's proxy has two I/O backends (--io, $HERD_IO). The run above used the
 # default (auto: io_uring where the machine allows it); the integration tests
 # run again on the other one. Unit tests do not touch the I/O backend.

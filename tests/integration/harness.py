@@ -2,7 +2,7 @@
 
 * Backend: a small HTTP/1.1 keep-alive server (threads, raw sockets) that
   answers "<name>\\n" + the exact request head it received, like the harness
-  that captured HAProxy's behaviour (shared/docs/haproxy-compat.md). Query
+  that captured HAProxy's behaviour (tests/data/haproxy-captures/). Query
   options: ?sleep=S, ?st=NNN (status), ?garbage=1 (invalid response),
   ?close=1 (no keep-alive), ?chunked=1, ?size=N (body of N bytes).
   Every request head it receives is recorded in `.requests`.
@@ -30,8 +30,9 @@ import urllib.parse
 
 HERD_BIN = os.environ.get("HERD_BIN", os.path.join(os.path.dirname(__file__), "../../build/herd"))
 HAPROXY_BIN = shutil.which("haproxy") or "/usr/sbin/haproxy"
-SHARED_DOCS = os.environ.get(
-    "HERD_SHARED_DOCS", os.path.join(os.path.dirname(__file__), "../../../shared/docs"))
+# Fixtures (captured haproxy 2.6 bytes, Serf vectors) live in the repository.
+TEST_DATA = os.environ.get("HERD_TEST_DATA", os.path.join(os.path.dirname(__file__), "../data"))
+CAPTURES = os.path.join(TEST_DATA, "haproxy-captures")
 
 
 _PORT_DIR = "/tmp/herd-test-ports"

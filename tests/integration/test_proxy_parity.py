@@ -10,10 +10,9 @@ import socket
 import time
 import unittest
 
-from harness import (LB, Backend, Client, SHARED_DOCS, free_port, get, lab_cfg, parity_engines, raw,
+from harness import (LB, Backend, Client, CAPTURES, free_port, get, lab_cfg, parity_engines, raw,
                      server_of)
 
-CAPTURES = os.path.join(SHARED_DOCS, "haproxy-captures")
 ENGINES = parity_engines()
 
 

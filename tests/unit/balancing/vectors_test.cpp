@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "helpers.h"
+#include "test_data.h"
 
 namespace herd::balancing {
 namespace {
@@ -17,7 +18,7 @@ struct Vector {
 };
 
 std::vector<Vector> load_vectors() {
-  std::ifstream in(std::string(HERD_SHARED_DOCS) + "/haproxy-captures/lb-sequences.txt");
+  std::istringstream in(herd::testing::read_data("haproxy-captures/lb-sequences.txt"));
   std::vector<Vector> out;
   for (std::string line; std::getline(in, line);) {
     if (line.empty() || line[0] == '#') continue;

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "config/parser.h"
+#include "test_data.h"
 
 namespace herd::config {
 namespace {
@@ -18,7 +19,7 @@ struct Block {
 };
 
 std::vector<Block> load_blocks() {
-  std::ifstream in(std::string(HERD_SHARED_DOCS) + "/haproxy-captures/config-check-messages.txt");
+  std::istringstream in(herd::testing::read_data("haproxy-captures/config-check-messages.txt"));
   std::vector<Block> out;
   std::string line;
   enum { None, Config, Stdout, Stderr } where = None;

@@ -1,4 +1,4 @@
-// Every vector in /work/shared/docs/serf-vectors: decode, check the decoded
+// Every vector in tests/data/serf-vectors: decode, check the decoded
 // fields against index.json, re-encode with herd's encoders and compare
 // byte for byte (LZW output, CRCs, encryption with the captured nonce and
 // RPC streams included).

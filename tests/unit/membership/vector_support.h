@@ -17,10 +17,11 @@
 #include <vector>
 
 #include "membership/msgpack.h"
+#include "test_data.h"
 
 namespace herd::membership::testing {
 
-inline std::string vectors_dir() { return std::string(HERD_SHARED_DOCS) + "/serf-vectors"; }
+inline std::string vectors_dir() { return herd::testing::data_path("serf-vectors"); }
 
 inline Bytes from_hex(std::string_view h) {
   Bytes out;

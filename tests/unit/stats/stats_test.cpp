@@ -11,15 +11,13 @@
 #include "stats/cli.h"
 #include "stats/csv.h"
 #include "stats/page.h"
+#include "test_data.h"
 
 namespace herd::stats {
 namespace {
 
 std::string read_capture(const std::string& name) {
-  std::ifstream in(std::string(HERD_SHARED_DOCS) + "/haproxy-captures/" + name, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return herd::testing::read_data("haproxy-captures/" + name);
 }
 
 int count_fields(const std::string& line) {
