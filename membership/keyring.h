@@ -9,6 +9,7 @@
 // bytes are the AAD. Version 0 (memberlist protocol 1) pads the plaintext
 // PKCS#7 to 16 bytes; it is accepted on decrypt and never sent.
 // Encrypt uses the primary key; decrypt tries every installed key.
+// See docs/serf-protocol.md §8.
 //
 // Thread rules: const members (encrypt/decrypt) may run concurrently on
 // several threads; add/use/remove must not run concurrently with anything

@@ -7,7 +7,7 @@
 // compressed vectors re-encode exactly. lzw_decompress is strict: a code that
 // is not yet defined or a stream without its end code is an error. It stops
 // with an error once the output would exceed max_out (decompression bombs:
-// one 12-bit code can expand to 4 KiB).
+// one 12-bit code can expand to 4 KiB). See docs/serf-protocol.md §4.5.
 //
 // Thread rules: pure functions, any thread.
 #pragma once

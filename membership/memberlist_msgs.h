@@ -5,8 +5,8 @@
 // struct, encode/decode of one message (type byte + msgpack body, gossip
 // flavour, keys in sorted order as Go writes them), the packet layers
 // (hasCrc, compound, compress) and the TCP stream forms (push/pull, stream
-// user message). See docs/membership.md and
-// /work/shared/docs/serf-wire-protocol.md §3, §5.
+// user message). See docs/membership.md and docs/serf-protocol.md §4, §5
+// (UDP packets and messages) and §7 (TCP streams).
 //
 // Layering of a UDP packet (outermost first): [encrypt, keyring.h] → hasCrc →
 // compress → compound → message; compound and compress recurse.

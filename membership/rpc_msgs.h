@@ -9,7 +9,7 @@
 // body follows is decided purely by the command (request_has_body /
 // response_body below); streaming commands (stream, monitor, query) later
 // send more header+record pairs with their request's Seq.
-// See /work/shared/docs/serf-wire-protocol.md §11.
+// See docs/serf-protocol.md §11.
 //
 // Thread rules: pure functions on values; any thread. StreamDecoder is a
 // plain value owned by one connection.

@@ -8,7 +8,7 @@
 // pushed by log(), with a replay of the recent ones), stop, get-coordinate
 // (always Ok=false). query, respond and the key commands answer an error
 // text (with their response body where the CLI expects one). Protocol rules
-// (§11 of serf-wire-protocol.md): handshake first ("Handshake required" and
+// (docs/serf-protocol.md §11.2): handshake first ("Handshake required" and
 // close otherwise), "Authentication required" until `auth` when an auth key
 // is set, "Unsupported command" then close, invalid filter regex: close
 // without a reply. Requests on one connection are answered in order; a

@@ -5,7 +5,7 @@
 // A serf message on the wire = 1 serf type byte + one msgpack map (gossip
 // flavour, keys sorted). Go maps (tags, StatusLTimes) have no order on the
 // wire: tags are written sorted, StatusLTimes in the order of the vector.
-// See /work/shared/docs/serf-wire-protocol.md §10.
+// See docs/serf-protocol.md §9 (Lamport clocks: §10).
 //
 // Thread rules: pure functions on values; any thread.
 #pragma once

@@ -1,5 +1,5 @@
 // membership/swim.cpp — see swim.h. Rules follow memberlist 0.2.x as
-// described in /work/shared/docs/serf-wire-protocol.md §4.
+// described in docs/serf-protocol.md §6.
 #include "membership/swim.h"
 
 #include <algorithm>

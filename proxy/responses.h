@@ -1,5 +1,5 @@
 // proxy/responses.h — the responses herd generates itself, byte for byte as
-// HAProxy 2.6 sends them (captured in shared/docs/haproxy-captures/*.bin),
+// HAProxy 2.6 sends them (captured in tests/data/haproxy-captures/*.bin),
 // unless an `errorfile` replaces them.
 //
 // Thread rules: pure functions over immutable data; any thread.

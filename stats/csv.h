@@ -7,7 +7,7 @@
 // columns, the "-" separator included). A column is either absent (an empty
 // CSV field, no typed/json entry) or present with a type (str/u32/s32/u64),
 // with the same presence rules HAProxy 2.6 shows in the captures
-// (/work/shared/docs/haproxy-captures/cli-session-admin.txt).
+// (tests/data/haproxy-captures/cli-session-admin.txt).
 //
 // Thread rules: every function here is a pure reader. Call it from any
 // thread holding the PoolSnapshot (keep the shared_ptr alive for the call);
