@@ -13,9 +13,6 @@ using msgpack::Reader;
 using msgpack::StructWriter;
 using msgpack::Writer;
 
-template <class>
-inline constexpr bool kAlwaysFalse = false;
-
 void write_fields(StructWriter& s, const Ping& m) {
   s.field("Node").str(m.node);
   s.field("SeqNo").uint(m.seq_no);

@@ -260,6 +260,10 @@ struct Value {
   std::vector<Value> a;                    // kArray
   std::vector<std::pair<Value, Value>> m;  // kMap, wire order
 
+  // Declared, not implicit: clang 14 with libstdc++ 12 otherwise fails to
+  // instantiate std::pair<Value, Value> while defining Value's constructor.
+  Value() = default;
+
   // Map lookup by string key (first match) or nullptr.
   const Value* find(std::string_view key) const;
 };
