@@ -757,6 +757,46 @@ CASE_CLASS = {c[0]: c[1] for c in http_corpus.REQUESTS + http_corpus.RESPONSES}
 CASE_DESC = {c[0]: c[2] for c in http_corpus.REQUESTS + http_corpus.RESPONSES}
 
 
+def differences(ha, he):
+    """[(id, note, haproxy's result, herd's)] for every case where they
+    differ, less the STRICTER_THAN_HAPROXY ones where herd did reject."""
+    rows = []
+    for cid in [c[0] for c in http_corpus.REQUESTS + http_corpus.RESPONSES]:
+        a, b = comparable(ha[cid]), comparable(he[cid])
+        if a == b:
+            continue
+        if cid in STRICTER_THAN_HAPROXY and b.get("backend") == [] and all(
+                str(s).startswith("4") for s in b.get("statuses", ["x"])):
+            continue
+        rows.append((cid, KNOWN_DIFFERENCES.get(cid, "NEW difference"), a, b))
+    return rows
+
+
+def violations(res):
+    """{id: text} where the backend parsed more requests than were answered."""
+    return {cid: f"{r['parsed']} parsed, {r['answered']} answered"
+            for cid, r in sorted(res.items()) if r["parsed"] > r["answered"]}
+
+
+def write_report(path, results, runtime):
+    """The lead's work list: one line per differing case, then the details."""
+    lines = [f"HTTP corpus: {len(http_corpus.REQUESTS)} request and {len(http_corpus.RESPONSES)} "
+             f"response cases, runtime {runtime:.1f} s"]
+    for engine, res in results.items():
+        v = violations(res)
+        lines.append(f"\n{engine}: {len(v)} cases where the backend parsed more requests than answered")
+        lines += [f"  {cid} [{CASE_CLASS[cid]}] {CASE_DESC[cid]}: {t}" for cid, t in v.items()]
+    if "haproxy" in results:
+        rows = differences(results["haproxy"], results["herd"])
+        lines.append(f"\n{len(rows)} cases where herd differs from haproxy "
+                     "(what differs: haproxy's / herd's)")
+        for cid, _, a, b in rows:
+            lines.append(f"  {cid} [{CASE_CLASS[cid]}] {CASE_DESC[cid]}\n      {what_differs(a, b)}")
+        lines.append("\nDetails\n" + diff_table(rows))
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 class TestHttpCorpus(unittest.TestCase):
     results = {}
 
@@ -771,19 +811,20 @@ class TestHttpCorpus(unittest.TestCase):
         for t in ts:
             t.join()
         cls.runtime = time.time() - t0
+        if os.environ.get("HERD_CORPUS_DIFFS"):
+            write_report(os.environ["HERD_CORPUS_DIFFS"], cls.results, cls.runtime)
 
     def test_corpus_size(self):
         self.assertGreaterEqual(len(http_corpus.REQUESTS), 100)
         self.assertGreaterEqual(len(http_corpus.RESPONSES), 30)
         ids = [c[0] for c in http_corpus.REQUESTS + http_corpus.RESPONSES]
         self.assertEqual(len(ids), len(set(ids)))
-        self.assertFalse(set(KNOWN_DIFFERENCES) - set(ids), "unknown ids in KNOWN_DIFFERENCES")
-        self.assertFalse(set(STRICTER_THAN_HAPROXY) - set(ids), "unknown ids in STRICTER_THAN_HAPROXY")
+        for known in (KNOWN_DIFFERENCES, STRICTER_THAN_HAPROXY, KNOWN_INVARIANT_VIOLATIONS):
+            self.assertFalse(set(known) - set(ids), "unknown case ids")
 
     def test_backend_never_parses_more_requests_than_answered(self):
         for engine, res in self.results.items():
-            bad = {cid: f"{r['parsed']} parsed, {r['answered']} answered"
-                   for cid, r in sorted(res.items()) if r["parsed"] > r["answered"]}
+            bad = violations(res)
             known = KNOWN_INVARIANT_VIOLATIONS if engine == "herd" else {}
             with self.subTest(engine=engine):
                 if set(bad) != set(known):
@@ -795,27 +836,15 @@ class TestHttpCorpus(unittest.TestCase):
     def test_same_as_haproxy(self):
         if "haproxy" not in self.results:
             self.skipTest("haproxy is not installed")
-        ha, he = self.results["haproxy"], self.results["herd"]
-        rows, differing = [], set()
-        for cid in [c[0] for c in http_corpus.REQUESTS + http_corpus.RESPONSES]:
-            a, b = comparable(ha[cid]), comparable(he[cid])
-            if a == b:
-                continue
-            if cid in STRICTER_THAN_HAPROXY and b.get("backend") == [] and all(
-                    str(s).startswith("4") for s in b.get("statuses", ["x"])):
-                continue
-            differing.add(cid)
-            rows.append((cid, KNOWN_DIFFERENCES.get(cid, "NEW difference"), a, b))
-        table = diff_table(rows)
-        path = os.environ.get("HERD_CORPUS_DIFFS")
-        if path:
-            with open(path, "w") as f:
-                f.write(f"{len(rows)} differing cases of {len(ha)} (runtime {self.runtime:.1f} s)\n"
-                        + table + "\n")
+        rows = differences(self.results["haproxy"], self.results["herd"])
+        differing = {r[0] for r in rows}
         new = sorted(differing - set(KNOWN_DIFFERENCES))
         fixed = sorted(set(KNOWN_DIFFERENCES) - differing)
         self.assertFalse(new or fixed, f"\nnewly differing: {new}\nno longer differing (remove from "
-                         f"KNOWN_DIFFERENCES): {fixed}\n" + table)
+                         f"KNOWN_DIFFERENCES): {fixed}\n" + diff_table(
+                             [r for r in rows if r[0] in new]
+                             + [(cid, "no longer differs", self.results["haproxy"][cid],
+                                 self.results["herd"][cid]) for cid in fixed]))
 
 
 if __name__ == "__main__":
