@@ -109,9 +109,11 @@ REQUESTS = [
     ("te-identity-chunked", "te", "Transfer-Encoding: identity, chunked",
      b"POST /a HTTP/1.1\r\n" + H + b"Transfer-Encoding: identity, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
     ("te-two-lines", "te", "Transfer-Encoding: gzip then Transfer-Encoding: chunked",
-     b"POST /a HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+     b"POST /a HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"3\r\nabc\r\n0\r\n\r\n"),
     ("te-two-chunked-lines", "te", "two Transfer-Encoding: chunked lines",
-     b"POST /a HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+     b"POST /a HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"3\r\nabc\r\n0\r\n\r\n"),
     ("te-xchunked", "te", "Transfer-Encoding: xchunked",
      b"POST /a HTTP/1.1\r\n" + H + b"Transfer-Encoding: xchunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
     ("te-trailing-space", "te", "'Transfer-Encoding: chunked ' (trailing OWS)",
