@@ -91,6 +91,10 @@ REQUESTS = [
      b"POST /a HTTP/1.1\r\n" + H + b"Content-Length: 0\r\n\r\nGET /smuggled HTTP/1.1\r\n" + H + b"\r\n"),
     ("cl-long", "cl", "Content-Length 10, 3 bytes sent (incomplete body)",
      b"POST /a HTTP/1.1\r\n" + H + b"Content-Length: 10\r\n\r\nabc"),
+    ("cl-tab-before-colon", "cl", "'Content-Length\\t: 3'",
+     b"POST /a HTTP/1.1\r\n" + H + b"Content-Length\t: 3\r\n\r\nabc"),
+    ("cl-close-extra", "cl", "Connection: close, then bytes after the body",
+     b"POST /a HTTP/1.1\r\n" + H + b"Connection: close\r\nContent-Length: 3\r\n\r\nabcGET /b HTTP/1.1\r\n\r\n"),
     ("cl-vtab", "cl", "Content-Length value with a vertical tab",
      b"POST /a HTTP/1.1\r\n" + H + b"Content-Length: \x0b3\r\n\r\nabc"),
     # --- Transfer-Encoding ---------------------------------------------------
@@ -265,6 +269,8 @@ REQUESTS = [
      b"FOO /a HTTP/1.1\r\n" + H + b"\r\n"),
     ("line-bad-method", "line", "method with '/' and '@'",
      b"G@T/ /a HTTP/1.1\r\n" + H + b"\r\n"),
+    ("line-long-method", "line", "a 300-byte method",
+     b"M" * 300 + b" /a HTTP/1.1\r\n" + H + b"\r\n"),
     ("line-empty-uri", "line", "no URI (method and version only)",
      b"GET HTTP/1.1\r\n" + H + b"\r\n"),
     # --- URI -----------------------------------------------------------------------
@@ -326,6 +332,10 @@ REQUESTS = [
      b"GET /a HTTP/1.1\r\nHost: a b\r\n\r\n"),
     ("host-abs-mismatch", "host", "absolute URI authority differs from Host",
      b"GET http://y/a HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("host-abs-only", "host", "absolute URI without Host",
+     b"GET http://y/a HTTP/1.1\r\n\r\n"),
+    ("host-abs-port", "host", "absolute URI port differs from Host's",
+     b"GET http://x:81/a HTTP/1.1\r\nHost: x:82\r\n\r\n"),
     ("host-list", "host", "Host: x, y",
      b"GET /a HTTP/1.1\r\nHost: x, y\r\n\r\n"),
     # --- pipelining ---------------------------------------------------------------------
@@ -366,6 +376,10 @@ REQUESTS = [
      b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\nTUNNEL-DATA"),
     ("upg-refused", "upgrade", "upgrade asked, server answers 200, bytes after",
      b"GET /a HTTP/1.1\r\n" + H + b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+     b"GET /b HTTP/1.1\r\n" + H + b"\r\n"),
+    ("upg-refused-key", "upgrade", "websocket upgrade with a key, server answers 200, request after",
+     b"GET /a HTTP/1.1\r\n" + H + b"Connection: Upgrade\r\nUpgrade: websocket\r\n"
+     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
      b"GET /b HTTP/1.1\r\n" + H + b"\r\n"),
     ("upg-no-conn", "upgrade", "Upgrade without Connection: upgrade, server switches",
      b"GET /@101 HTTP/1.1\r\n" + H + b"Upgrade: websocket\r\n\r\n"),
@@ -417,6 +431,8 @@ REQUESTS = [
      b"POST /a HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\nContent-Length: 3\r\n\r\nabc"),
     ("expect-100-server", "expect", "Expect: 100-continue, server sends 100",
      b"POST /@100 HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\nContent-Length: 3\r\n\r\nabc"),
+    ("expect-100-cl0", "expect", "Expect: 100-continue with Content-Length: 0",
+     b"POST /a HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\nContent-Length: 0\r\n\r\n"),
     ("expect-unknown", "expect", "Expect: foo",
      b"GET /a HTTP/1.1\r\n" + H + b"Expect: foo\r\n\r\n"),
     ("expect-100-http10", "expect", "Expect: 100-continue on HTTP/1.0",
@@ -492,6 +508,11 @@ RESPONSES = [
      _r(hdrs=b"Transfer-Encoding: chunked\r\n", body=b"3;a=b\r\nabc\r\n0\r\n\r\n"), {"close": False}),
     ("r-chunk-trailers", "rchunk", "trailers after the last chunk",
      _r(hdrs=b"Transfer-Encoding: chunked\r\n", body=b"3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"), {"close": False}),
+    ("r-chunk-data-lf", "rchunk", "chunk data followed by bare LF",
+     _r(hdrs=b"Transfer-Encoding: chunked\r\n", body=b"3\r\nabc\n0\r\n\r\n"), {}),
+    ("r-chunk-extra", "rchunk", "bytes after the last chunk, server stays open",
+     _r(hdrs=b"Transfer-Encoding: chunked\r\n", body=b"3\r\nabc\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n"
+        b"Content-Length: 4\r\n\r\nevil"), {"close": False}),
     ("r-chunk-truncated", "rchunk", "chunked body cut by close",
      _r(hdrs=b"Transfer-Encoding: chunked\r\n", body=b"a\r\nabc"), {}),
     ("r-chunk-bad-size", "rchunk", "chunk-size 'zz'",
@@ -551,6 +572,8 @@ RESPONSES = [
     ("r-head-body", "rbodyless", "answer to HEAD with CL and body bytes",
      _r(hdrs=b"Content-Length: 3\r\n", body=b"abc"),
      {"close": False, "request": b"HEAD /resp/r-head-body HTTP/1.1\r\nHost: x\r\n\r\n"}),
+    ("r-hdr-high", "rheader", "obs-text (0xe9) in a response header value",
+     _r(hdrs=b"X-A: caf\xe9\r\nContent-Length: 3\r\n", body=b"abc"), {"close": False}),
     ("r-hdr-fold", "rheader", "obs-fold in a response header",
      _r(hdrs=b"X-A: 1\r\n 2\r\nContent-Length: 3\r\n", body=b"abc"), {}),
     ("r-hdr-space-colon", "rheader", "'Content-Length : 3'",
