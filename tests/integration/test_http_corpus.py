@@ -480,7 +480,8 @@ def read_answers(s, first_wait=FIRST_BYTE_WAIT):
 
 def parse_answers(data, head_request=False):
     """The responses in data, leniently: [(status, framing headers, body)],
-    plus a note on what did not parse."""
+    plus a note on what did not parse. head_request: the first final
+    response answers a HEAD (no body)."""
     out = []
     while data:
         if not data.startswith(b"HTTP/"):
@@ -497,14 +498,13 @@ def parse_answers(data, head_request=False):
         framing = tuple((k.lower(), v) for k, v in hdrs
                         if k.lower() in ("content-length", "transfer-encoding", "connection", "upgrade"))
         d = dict((k.lower(), v.lower()) for k, v in hdrs)
-        body = b""
         if status.startswith("1") and status != "101":
             out.append((status, framing, b""))
             continue
-        if status in ("204", "304") or head_request or status == "101":
-            body, data = b"", data
-            if status == "101":
-                body, data = data, b""
+        if status == "101":
+            body, data = data, b""  # the tunnel
+        elif status in ("204", "304") or head_request:
+            body = b""
         elif "chunked" in d.get("transfer-encoding", ""):
             body, data, note = dechunk(data)
             if note:
@@ -517,6 +517,7 @@ def parse_answers(data, head_request=False):
         else:
             body, data = data, b""
         out.append((status, framing, body))
+        head_request = False
     return out
 
 
