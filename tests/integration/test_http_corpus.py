@@ -16,7 +16,9 @@ KNOWN_DIFFERENCES lists every case where herd differs from haproxy today: the
 test fails when a case newly differs and when a listed case stops differing
 (so the list stays true). STRICTER_THAN_HAPROXY lists deliberate differences
 where herd rejects (4xx, nothing forwarded) what haproxy accepts.
-HERD_CORPUS_DIFFS=<file> writes the table of differences there.
+HERD_CORPUS_DIFFS=<file> writes the table of differences there;
+HERD_CORPUS_UPDATE=1 rewrites both KNOWN_ lists in this file from the run:
+  cd tests/integration && HERD_CORPUS_UPDATE=1 python3 -m unittest test_http_corpus
 
 Each engine runs on its own frontends and backends, WORKERS frontend/backend
 pairs per engine (cases run concurrently, one at a time per pair), both
@@ -46,7 +48,8 @@ STRICTER_THAN_HAPROXY = {}
 # (the issue wants none: empty this as they are fixed; the test fails when the
 # set of violations is not exactly this one). haproxy must never have any.
 KNOWN_INVARIANT_VIOLATIONS = {
-    "r-100-only": "herd relays the 100 and closes without a final answer (haproxy: 502)",
+    'r-100-only':
+        'herd relays the 100 and closes without a final answer (haproxy: 502)',
 }
 
 # Every case where herd differs from haproxy now (the lead's work list).
@@ -737,6 +740,27 @@ def write_report(path, results, runtime):
         f.write("\n".join(lines) + "\n")
 
 
+def rewrite_known(results):
+    """HERD_CORPUS_UPDATE=1: rewrites KNOWN_DIFFERENCES and
+    KNOWN_INVARIANT_VIOLATIONS in this file from this run (review the diff)."""
+    with open(__file__) as f:
+        src = f.read()
+
+    def put(name, entries):
+        nonlocal src
+        start = src.index(name + " = {\n")
+        end = src.index("\n}\n", start) + 3
+        body = "".join(f"    {k!r}:\n        {v!r},\n" for k, v in entries.items())
+        src = src[:start] + name + " = {\n" + body + "}\n" + src[end:]
+
+    rows = differences(results["haproxy"], results["herd"])
+    put("KNOWN_DIFFERENCES", {cid: short(what_differs(a, b), 97) for cid, _, a, b in rows})
+    put("KNOWN_INVARIANT_VIOLATIONS", {cid: KNOWN_INVARIANT_VIOLATIONS.get(cid, t)
+                                       for cid, t in violations(results["herd"]).items()})
+    with open(__file__, "w") as f:
+        f.write(src)
+
+
 class TestHttpCorpus(unittest.TestCase):
     results = {}
 
@@ -753,6 +777,8 @@ class TestHttpCorpus(unittest.TestCase):
         cls.runtime = time.time() - t0
         if os.environ.get("HERD_CORPUS_DIFFS"):
             write_report(os.environ["HERD_CORPUS_DIFFS"], cls.results, cls.runtime)
+        if os.environ.get("HERD_CORPUS_UPDATE") and "haproxy" in cls.results:
+            rewrite_known(cls.results)
 
     def test_corpus_size(self):
         self.assertGreaterEqual(len(http_corpus.REQUESTS), 100)
