@@ -58,12 +58,8 @@ KNOWN_DIFFERENCES = {
         'backend[0]: ...3 HTTP/1.1 | host: x / ...3 HTTP/1.1 | host: x:443',
     'cl-leading-zero':
         "backend[0]: ... x; content-length: 003 | body=b'abc' / ... x; content-length: 3 | body=b'abc'",
-    'te-http10':
-        "backend[0]: ...er-encoding: chunked | body=b'abc' / ...er-encoding: chunked; connection: keep-ali...",
     'te-comma-chunked':
         'statuses: [\'422\'] / [\'400\']; closed: True / False; backend: [] / ["error: strict: transfer-encodi...',
-    'tecl-http10':
-        "backend[0]: ...er-encoding: chunked | body=b'abc' / ...er-encoding: chunked; connection: keep-ali...",
     'tete-cl-fold':
         'statuses: [\'200\'] / [\'400\']; backend: ["request: POST /a HTTP/1.1 | host: x; transfer-encoding: c...',
     'eol-cr-only':
