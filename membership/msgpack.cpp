@@ -530,6 +530,8 @@ bool Reader::skip() {
   return r;
 }
 
+static bool read_ext(Reader& r, Value& out);
+
 bool Reader::skip_inner() {
   if (!need(1)) return false;
   switch (peek()) {
@@ -572,8 +574,8 @@ bool Reader::skip_inner() {
       return true;
     }
     case Kind::kExt: {
-      Value v;
-      return read_value(*this, v);
+      Value v;  // read_ext, not read_value: skip() already counted this level
+      return read_ext(*this, v);
     }
     case Kind::kInvalid:
       return fail(Errc::kInvalid);

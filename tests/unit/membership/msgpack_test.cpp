@@ -165,6 +165,25 @@ TEST(MsgpackValue, RoundTripKeepsMapOrderAndTypes) {
   EXPECT_EQ(to_hex(w.bytes()), to_hex(b));
 }
 
+// Found by tests/fuzz/fuzz_msgpack: skip() counted an ext value's level
+// twice, so an ext at the depth limit was "too deep" for skip() (and so for
+// an unknown struct field) but fine for read_value().
+TEST(MsgpackReader, SkipAndReadValueAgreeOnExtAtTheDepthLimit) {
+  for (unsigned arrays : {Reader::kDefaultMaxDepth - 1, Reader::kDefaultMaxDepth}) {
+    Bytes b(arrays, 0x91);                                // [[[...]]], one element each
+    for (uint8_t x : {0xd4, 0x01, 0x02}) b.push_back(x);  // fixext1 type 1
+    Reader r(b);
+    Reader s(b);
+    msgpack::Value v;
+    const bool read = msgpack::read_value(r, v);
+    EXPECT_EQ(read, arrays < Reader::kDefaultMaxDepth) << arrays;
+    EXPECT_EQ(s.skip(), read) << arrays;
+    if (read) {
+      EXPECT_EQ(s.offset(), b.size());
+    }
+  }
+}
+
 TEST(Crc32, KnownValues) {
   EXPECT_EQ(crc32_ieee(as_bytes("123456789")), 0xcbf43926u);
   EXPECT_EQ(crc32_ieee({}), 0u);
