@@ -19,6 +19,8 @@ struct TcharTable {
 constexpr TcharTable kTchar;
 
 inline bool is_tchar(char c) { return kTchar.v[static_cast<unsigned char>(c)]; }
+inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+inline bool is_blank(char c) { return c == ' ' || c == '\t'; }
 inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
 // Finds the end of the current line starting at p: returns the position of
@@ -67,9 +69,13 @@ bool parse_content_length(std::string_view v, int64_t& out) {
 
 // Parses header lines from p to the empty line. Fills out.fields and the
 // framing facts. Returns Incomplete/Error/Complete.
-Status parse_fields(const char* base, const char* p, const char* end, Head& out, bool request) {
+Status parse_fields(const char* base, const char* p, const char* end, Head& out, bool request,
+                    bool accept_invalid) {
   bool has_te = false;
   bool te_chunked_last = false;
+  bool te_chunked_seen = false;
+  bool te_other = false;
+  bool te_twice = false;
   bool has_cl = false;
   for (;;) {
     const char* lf = find_lf(p, end);
@@ -84,7 +90,10 @@ Status parse_fields(const char* base, const char* p, const char* end, Head& out,
       return Status::Error;
     }
     const char* colon = p;
-    while (colon < eol && is_tchar(*colon)) ++colon;
+    while (colon < eol &&
+           (is_tchar(*colon) || (accept_invalid && *colon != ':' &&
+                                 static_cast<unsigned char>(*colon) > 0x20 && *colon != 0x7f)))
+      ++colon;
     if (colon == p || colon == eol || *colon != ':') {
       out.error = "invalid header name";
       return Status::Error;
@@ -150,8 +159,29 @@ Status parse_fields(const char* base, const char* p, const char* end, Head& out,
       case 17:
         if (iequals(name, "transfer-encoding")) {
           has_te = true;
-          for_each_token(value,
-                         [&](std::string_view t) { te_chunked_last = iequals(t, "chunked"); });
+          // Codings accumulate over several fields; chunked may come once.
+          // An empty coding before a comma (", chunked") is a coding haproxy
+          // does not know either: it answers 422.
+          if (value.find(',') != std::string_view::npos) {
+            std::string_view rest = value;
+            while (!rest.empty()) {
+              size_t comma = rest.find(',');
+              std::string_view tok = rest.substr(0, comma);
+              while (!tok.empty() && is_blank(tok.front())) tok.remove_prefix(1);
+              if (tok.empty() && comma != std::string_view::npos) te_other = true;
+              if (comma == std::string_view::npos) break;
+              rest.remove_prefix(comma + 1);
+            }
+          }
+          for_each_token(value, [&](std::string_view t) {
+            te_chunked_last = iequals(t, "chunked");
+            if (te_chunked_last) {
+              te_twice = te_twice || te_chunked_seen;
+              te_chunked_seen = true;
+            } else {
+              te_other = true;
+            }
+          });
         }
         break;
       default:
@@ -160,14 +190,26 @@ Status parse_fields(const char* base, const char* p, const char* end, Head& out,
     p = lf + 1;
   }
   if (has_te) {
+    if (te_twice) {
+      out.error = "transfer-encoding: chunked more than once";
+      return Status::Error;
+    }
     if (te_chunked_last) {
       out.chunked = true;
     } else if (request) {
       out.error = "transfer-encoding without final chunked";
       return Status::Error;
     }
-    out.content_length = -1;  // Transfer-Encoding wins over Content-Length
-    (void)has_cl;
+    if (request && te_other) {
+      // haproxy 2.6 answers 422 to a request coding other than chunked.
+      out.error = "transfer-encoding other than chunked";
+      out.error_status = 422;
+      return Status::Error;
+    }
+    // Transfer-Encoding wins over Content-Length; the message is then
+    // suspect (RFC 9112 §6.3): the connection closes after it.
+    out.te_and_cl = has_cl;
+    out.content_length = -1;
   }
   return Status::Complete;
 }
@@ -179,6 +221,8 @@ void reset_facts(Head& out) {
   out.chunked = out.conn_close = out.conn_keep_alive = out.expect_continue = out.upgrade = false;
   out.host_index = -1;
   out.error = nullptr;
+  out.te_and_cl = false;
+  out.error_status = 400;
 }
 
 bool parse_version(const char* p, const char* e, int& version) {
@@ -192,6 +236,17 @@ bool parse_version(const char* p, const char* e, int& version) {
   return true;
 }
 
+// A request's version as haproxy 2.6 takes it: exactly "HTTP/d.d"; 1.1 and
+// above are HTTP/1.1 (and sent on as such), below are HTTP/1.0-like and sent
+// on as received.
+bool parse_request_version(const char* p, const char* e, int& version) {
+  if (e - p != 8 || std::memcmp(p, "HTTP/", 5) != 0 || !is_digit(p[5]) || p[6] != '.' ||
+      !is_digit(p[7]))
+    return false;
+  version = (p[5] > '1' || (p[5] == '1' && p[7] >= '1')) ? 11 : 10;
+  return true;
+}
+
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -201,7 +256,7 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-Status parse_request(const char* buf, size_t len, Head& out) {
+Status parse_request(const char* buf, size_t len, Head& out, bool accept_invalid) {
   reset_facts(out);
   const char* p = buf;
   const char* end = buf + len;
@@ -211,7 +266,8 @@ Status parse_request(const char* buf, size_t len, Head& out) {
   if (!lf) {
     for (const char* c = p; c < end; ++c) {  // reject garbage early
       unsigned char u = static_cast<unsigned char>(*c);
-      if (u < 0x20 && u != '\r' && u != '\t') {
+      // (a CR must be followed by LF: lines ending in a bare CR are refused at once)
+      if ((u < 0x20 && u != '\r' && u != '\t') || (u == '\r' && c + 1 < end)) {
         out.error = "invalid request line";
         return Status::Error;
       }
@@ -219,26 +275,55 @@ Status parse_request(const char* buf, size_t len, Head& out) {
     return Status::Incomplete;
   }
   const char* eol = (lf > p && lf[-1] == '\r') ? lf - 1 : lf;
+  // method SP+ target SP+ version, blanks being spaces or tabs (haproxy).
   const char* m = p;
   while (m < eol && is_tchar(*m)) ++m;
-  if (m == p || m == eol || *m != ' ') {
+  if (m == p || m == eol || !is_blank(*m)) {
     out.error = "invalid method";
     return Status::Error;
   }
-  const char* t = m + 1;
+  const char* t = m;
+  while (t < eol && is_blank(*t)) ++t;
   const char* te = t;
-  while (te<eol&& static_cast<unsigned char>(*te)> 0x20 && *te != 0x7f) ++te;
-  if (te == t || te == eol || *te != ' ') {
+  for (; te < eol && !is_blank(*te); ++te) {
+    const auto u = static_cast<unsigned char>(*te);
+    // Visible ASCII only; a fragment or raw bytes >= 0x80 only when relaxed.
+    if (u < 0x21 || u == 0x7f || ((u == '#' || u >= 0x80) && !accept_invalid)) {
+      out.error = "invalid character in request target";
+      return Status::Error;
+    }
+  }
+  if (te == t || te == eol) {
     out.error = "invalid request target";
     return Status::Error;
   }
-  if (!parse_version(te + 1, eol, out.version)) {
+  const char* v = te;
+  while (v < eol && is_blank(*v)) ++v;
+  if (!parse_request_version(v, eol, out.version)) {
     out.error = "invalid version";
+    return Status::Error;
+  }
+  out.version_str = std::string_view(v, 8);
+  const std::string_view method(p, static_cast<size_t>(m - p));
+  if (method == "PRI") {
+    // The HTTP/2 connection preface ("PRI * HTTP/2.0"): herd speaks only
+    // HTTP/1 on a clear port (haproxy would switch to HTTP/2 on a whole
+    // preface and answers 400 to a PRI request otherwise).
+    out.error = "HTTP/2 preface on an HTTP/1 port";
+    return Status::Error;
+  }
+  // The target's form (RFC 9112 §3.2): origin-form starts with '/',
+  // absolute-form names a scheme, authority-form is CONNECT's, '*' is
+  // OPTIONS's. Anything else is refused, as haproxy refuses `GET a/b`.
+  const std::string_view target(t, static_cast<size_t>(te - t));
+  if (target[0] != '/' && method != "CONNECT" && !(target == "*" && method == "OPTIONS") &&
+      target.find("://") == std::string_view::npos) {
+    out.error = "invalid request target form";
     return Status::Error;
   }
   out.method = std::string_view(p, static_cast<size_t>(m - p));
   out.target = std::string_view(t, static_cast<size_t>(te - t));
-  Status st = parse_fields(buf, lf + 1, end, out, true);
+  Status st = parse_fields(buf, lf + 1, end, out, true, accept_invalid);
   if (st == Status::Complete && out.host_index >= 0 && out.target[0] != '/') {
     // An absolute-form target's authority must match Host.
     auto scheme = out.target.find("://");
@@ -254,7 +339,7 @@ Status parse_request(const char* buf, size_t len, Head& out) {
   return st;
 }
 
-Status parse_response(const char* buf, size_t len, Head& out) {
+Status parse_response(const char* buf, size_t len, Head& out, bool accept_invalid) {
   reset_facts(out);
   const char* p = buf;
   const char* end = buf + len;
@@ -286,11 +371,62 @@ Status parse_response(const char* buf, size_t len, Head& out) {
   out.status = st;
   out.reason = eol - p > 13 ? std::string_view(p + 13, static_cast<size_t>(eol - p - 13))
                             : std::string_view();
-  return parse_fields(buf, lf + 1, end, out, false);
+  return parse_fields(buf, lf + 1, end, out, false, accept_invalid);
 }
 
-ChunkedScanner::Result ChunkedScanner::feed(const char* data, size_t len, size_t& used) {
+namespace {
+
+constexpr uint64_t kMaxChunk = uint64_t{1} << 55;  // haproxy's bound on a chunk size
+
+void append_hex(std::string& out, uint64_t n) {
+  char tmp[16];
+  int i = 16;
+  do {
+    tmp[--i] = "0123456789ABCDEF"[n & 15];
+    n >>= 4;
+  } while (n);
+  out.append(tmp + i, static_cast<size_t>(16 - i));
+}
+
+}  // namespace
+
+// The size line ended: data follows, or the trailers after the last chunk.
+bool ChunkedScanner::end_size_line() {
+  state_ = remaining_ ? State::Data : State::TrailerStart;
+  return true;
+}
+
+// A trailer line ended: it must be a valid header field. Appends it with a
+// lower-case name to *out.
+bool ChunkedScanner::end_trailer_line(std::string* out) {
+  std::string_view line(trailer_);
+  size_t colon = 0;
+  while (colon < line.size() && is_tchar(line[colon])) ++colon;
+  if (colon == 0 || colon == line.size() || line[colon] != ':') return false;
+  std::string_view v = line.substr(colon + 1);
+  while (!v.empty() && is_blank(v.front())) v.remove_prefix(1);
+  while (!v.empty() && is_blank(v.back())) v.remove_suffix(1);
+  for (char c : v) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && u != '\t') || u == 0x7f) return false;
+  }
+  if (out) {
+    for (size_t i = 0; i < colon; ++i) out->push_back(lower(line[i]));
+    out->append(": ");
+    out->append(v);
+    out->append("\r\n");
+  }
+  trailer_.clear();
+  return true;
+}
+
+ChunkedScanner::Result ChunkedScanner::feed(const char* data, size_t len, size_t& used,
+                                            std::string* out) {
   size_t i = 0;
+  auto fail = [&] {
+    used = i;
+    return Result::Error;
+  };
   while (i < len && state_ != State::Done) {
     char c = data[i];
     switch (state_) {
@@ -300,42 +436,53 @@ ChunkedScanner::Result ChunkedScanner::feed(const char* data, size_t len, size_t
                 : (c >= 'A' && c <= 'F') ? c - 'A' + 10
                                          : -1;
         if (d >= 0) {
-          if (++digits_ > 15) return Result::Error;
+          ++digits_;
           remaining_ = remaining_ * 16 + static_cast<uint64_t>(d);
+          if (remaining_ > kMaxChunk) return fail();
           ++i;
-        } else if (digits_ == 0) {
-          return Result::Error;
-        } else if (c == ';' || c == ' ' || c == '\t') {
+          break;
+        }
+        if (digits_ == 0) return fail();
+        state_ = State::SizeWs;
+        break;  // the same byte, in SizeWs
+      }
+      case State::SizeWs:
+        if (is_blank(c)) {
+          ++i;
+        } else if (c == ';') {
           state_ = State::Ext;
           ++i;
         } else if (c == '\r') {
           state_ = State::SizeLf;
           ++i;
         } else if (c == '\n') {
-          state_ = remaining_ ? State::Data : State::TrailerStart;
+          end_size_line();
           ++i;
         } else {
-          return Result::Error;
+          return fail();
         }
         break;
-      }
-      case State::Ext:
+      case State::Ext:  // dropped: anything up to the line end
         if (c == '\r')
           state_ = State::SizeLf;
         else if (c == '\n')
-          state_ = remaining_ ? State::Data : State::TrailerStart;
-        else if (static_cast<unsigned char>(c) < 0x20 && c != '\t')
-          return Result::Error;
+          end_size_line();
         ++i;
         break;
       case State::SizeLf:
-        if (c != '\n') return Result::Error;
-        state_ = remaining_ ? State::Data : State::TrailerStart;
+        if (c != '\n') return fail();
+        end_size_line();
         ++i;
         break;
       case State::Data: {
         size_t n = len - i;
         if (n > remaining_) n = static_cast<size_t>(remaining_);
+        if (out) {
+          append_hex(*out, n);
+          out->append("\r\n");
+          out->append(data + i, n);
+          out->append("\r\n");
+        }
         remaining_ -= n;
         i += n;
         if (remaining_ == 0) state_ = State::DataCr;
@@ -347,39 +494,50 @@ ChunkedScanner::Result ChunkedScanner::feed(const char* data, size_t len, size_t
         else if (c == '\n')
           state_ = State::Size, digits_ = 0;
         else
-          return Result::Error;
+          return fail();
         ++i;
         break;
       case State::DataLf:
-        if (c != '\n') return Result::Error;
+        if (c != '\n') return fail();
         state_ = State::Size;
         digits_ = 0;
         ++i;
         break;
       case State::TrailerStart:
-        if (c == '\r')
+        if (trailer_bytes_ == 0 && out) out->append("0\r\n");
+        if (c == '\r') {
           state_ = State::FinalLf;
-        else if (c == '\n')
+        } else if (c == '\n') {
           state_ = State::Done;
-        else
+          if (out) out->append("\r\n");
+        } else {
           state_ = State::Trailer;
+          trailer_.push_back(c);
+          ++trailer_bytes_;
+        }
         ++i;
         break;
       case State::Trailer:
-        if (c == '\r')
+        if (c == '\r') {
           state_ = State::TrailerLf;
-        else if (c == '\n')
+        } else if (c == '\n') {
+          if (!end_trailer_line(out)) return fail();
           state_ = State::TrailerStart;
+        } else {
+          if (++trailer_bytes_ > kMaxTrailers) return fail();
+          trailer_.push_back(c);
+        }
         ++i;
         break;
       case State::TrailerLf:
-        if (c != '\n') return Result::Error;
+        if (c != '\n' || !end_trailer_line(out)) return fail();
         state_ = State::TrailerStart;
         ++i;
         break;
       case State::FinalLf:
-        if (c != '\n') return Result::Error;
+        if (c != '\n') return fail();
         state_ = State::Done;
+        if (out) out->append("\r\n");
         ++i;
         break;
       case State::Done:

@@ -12,11 +12,12 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace herd::proxy::http1 {
 
-inline constexpr size_t kMaxHeaders = 101;  // HAProxy's tune.http.maxhdr
+inline constexpr size_t kMaxHeaders = 100;  // HAProxy's tune.http.maxhdr (101) less the start line
 
 struct Field {
   uint32_t name_off = 0, value_off = 0;
@@ -29,11 +30,12 @@ enum class Status { Incomplete, Complete, Error };
 // Facts about a head that the relay needs.
 struct Head {
   // request line or status line
-  std::string_view method;  // requests
-  std::string_view target;  // requests
-  int status = 0;           // responses
-  std::string_view reason;  // responses
-  int version = 11;         // 10 or 11
+  std::string_view method;       // requests
+  std::string_view target;       // requests
+  int status = 0;                // responses
+  std::string_view reason;       // responses
+  int version = 11;              // 11: HTTP/1.1 or above (sent on as HTTP/1.1); 10: below
+  std::string_view version_str;  // requests: as received ("HTTP/1.0", "HTTP/0.9")
   std::array<Field, kMaxHeaders> fields;
   size_t nfields = 0;
   size_t head_len = 0;  // bytes up to and including the empty line
@@ -44,6 +46,8 @@ struct Head {
   bool conn_keep_alive = false;  // Connection: keep-alive seen
   bool expect_continue = false;
   bool upgrade = false;         // Connection: upgrade
+  bool te_and_cl = false;       // Transfer-Encoding and Content-Length both present
+  int error_status = 400;       // requests: the status that answers Status::Error
   int host_index = -1;          // requests: the first Host field, -1 when none
   const char* error = nullptr;  // why Status::Error
 
@@ -57,8 +61,11 @@ struct Head {
 
 // Parses a request head at the start of buf[0..len). Returns Incomplete when
 // the empty line has not arrived yet (the caller enforces the size limit).
-Status parse_request(const char* buf, size_t len, Head& out);
-Status parse_response(const char* buf, size_t len, Head& out);
+// `accept_invalid` relaxes as haproxy's `option accept-invalid-http-request`
+// (and `-response`) does: a '#' or bytes >= 0x80 in the target, visible
+// non-token characters in header names.
+Status parse_request(const char* buf, size_t len, Head& out, bool accept_invalid = false);
+Status parse_response(const char* buf, size_t len, Head& out, bool accept_invalid = false);
 
 // Case-insensitive ASCII comparison.
 bool iequals(std::string_view a, std::string_view b);
@@ -70,20 +77,31 @@ inline bool response_has_body(std::string_view method, int status) {
   return true;
 }
 
-// Streams a chunked body: feed() consumes bytes up to the end of the message
-// (last chunk + trailers) and reports how many bytes belonged to the body.
-// The bytes themselves are forwarded unchanged by the caller.
+// Decodes a chunked body as haproxy 2.6 parses one (RFC 9112 §7.1): a hex
+// size (leading zeros allowed, at most 2^55), optional blanks, an optional
+// `;extension` up to the line end, CRLF or a bare LF after size lines and
+// data, trailer fields validated as header fields. feed() consumes bytes up
+// to the end of the message and reports how many belonged to the body.
+//
+// With `out`, the body is re-framed on the way through, so a server never
+// has to agree with herd about a client's odd framing: each piece of data
+// becomes "<HEX>\r\n<data>\r\n", extensions are dropped, the last chunk is
+// "0\r\n", trailers follow with lower-case names, then "\r\n" (the bytes
+// haproxy 2.6 sends).
 class ChunkedScanner {
  public:
   enum class Result { NeedMore, Done, Error };
-  // Scans data[0..len); sets `used` to the bytes that belong to this body.
-  Result feed(const char* data, size_t len, size_t& used);
+  static constexpr size_t kMaxTrailers = 8192;  // bytes of trailer fields
+  // Scans data[0..len); sets `used` to the bytes that belong to this body and
+  // appends their re-framed form to *out when out is not null.
+  Result feed(const char* data, size_t len, size_t& used, std::string* out = nullptr);
   bool done() const { return state_ == State::Done; }
   void reset() { *this = ChunkedScanner(); }
 
  private:
   enum class State {
     Size,
+    SizeWs,
     Ext,
     SizeLf,
     Data,
@@ -95,9 +113,13 @@ class ChunkedScanner {
     FinalLf,
     Done
   };
+  bool end_size_line();
+  bool end_trailer_line(std::string* out);
   State state_ = State::Size;
   uint64_t remaining_ = 0;
   int digits_ = 0;
+  std::string trailer_;  // the trailer line being read
+  size_t trailer_bytes_ = 0;
 };
 
 }  // namespace herd::proxy::http1

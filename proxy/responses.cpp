@@ -7,7 +7,8 @@ namespace {
 struct Page {
   const char* reason;
   const char* body;
-  bool capitalised;  // 400/408 use HAProxy's older header spelling and always close
+  bool capitalised;        // 400/408/422 use HAProxy's older header spelling and always close
+  bool says_close = true;  // with `capitalised`: a Connection: close header (422 has none)
 };
 
 Page page_for(int status) {
@@ -17,6 +18,11 @@ Page page_for(int status) {
               "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid "
               "request.\n</body></html>\n",
               true};
+    case 422:
+      return {"Unprocessable Content",
+              "<html><body><h1>422 Unprocessable Content</h1>\nThe server cannot process the "
+              "contained instructions.\n</body></html>\n",
+              true, false};
     case 401:
       return {"Unauthorized",
               "<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access "
@@ -63,8 +69,8 @@ std::string builtin_response(int status, bool close, bool head_only) {
   std::string body = p.body;
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + p.reason + "\r\n";
   if (p.capitalised) {
-    out += "Content-length: " + std::to_string(body.size()) +
-           "\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n";
+    out += "Content-length: " + std::to_string(body.size()) + "\r\nCache-Control: no-cache\r\n" +
+           (p.says_close ? "Connection: close\r\n" : "") + "Content-Type: text/html\r\n";
   } else {
     out += "content-length: " + std::to_string(body.size()) +
            "\r\ncache-control: no-cache\r\ncontent-type: text/html\r\n";

@@ -364,10 +364,11 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     start_ = Clock::now();
     set_deadline(Phase::Request, request_timeout(first));
     for (;;) {
-      auto st = http1::parse_request(cbuf_.get() + cbeg_, cend_ - cbeg_, req_);
+      auto st = http1::parse_request(cbuf_.get() + cbeg_, cend_ - cbeg_, req_,
+                                     fe_.cfg->accept_invalid_request);
       if (st == http1::Status::Complete) co_return true;
       if (st == http1::Status::Error) {
-        co_await answer_bad_request(400, "PR--");
+        co_await answer_bad_request(req_.error_status, "PR--");
         co_return false;
       }
       if (cbeg_ > 0) {  // make room: move the partial head to the front
@@ -433,6 +434,13 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     return fe_.default_backend;
   }
 
+  // The request body bytes sent with the head: as received for a
+  // Content-Length body, re-framed for a chunked one (kept for replays).
+  asio::const_buffer body_prefix(const char* base, size_t body_now) const {
+    if (body_len_ == -2) return asio::buffer(framed_);
+    return asio::buffer(base + req_.head_len, body_now);
+  }
+
   void release_server() {
     if (server_live_) {
       server_live_->inflight.dec();
@@ -460,8 +468,13 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     is_head_ = req_.method == "HEAD";
     req_is_10_ = req_.version == 10;
     method_.assign(req_.method);
-    const bool client_keep = !fe_.close_client && ((req_.version == 11 && !req_.conn_close) ||
-                                                   (req_.version == 10 && req_.conn_keep_alive));
+    // A request framed by both Transfer-Encoding and Content-Length, or
+    // chunked in HTTP/1.0, is answered and the connection closed (RFC 9112
+    // §6.1, as haproxy): what follows it on the connection is not trusted.
+    const bool suspect_framing = req_.te_and_cl || (req_.chunked && req_.version == 10);
+    const bool client_keep =
+        !fe_.close_client && !suspect_framing &&
+        ((req_.version == 11 && !req_.conn_close) || (req_.version == 10 && req_.conn_keep_alive));
     const bool http10_close = req_.version == 10 && !req_.conn_keep_alive;
     fe_.live->counters.add(Counter::Requests);
     fe_.live->request_rate.hit();
@@ -471,7 +484,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       request_line_.assign(req_.method);
       request_line_ += ' ';
       request_line_ += req_.target;
-      request_line_ += req_.version == 10 ? " HTTP/1.0" : " HTTP/1.1";
+      request_line_ += ' ';
+      request_line_ += req_.version == 10 ? req_.version_str : std::string_view("HTTP/1.1");
     }
 
     // Body extent of this request.
@@ -526,8 +540,9 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       body_complete = static_cast<int64_t>(body_now) == body_len_;
     } else if (body_len_ == -2) {
       chunks_.reset();
+      framed_.clear();
       size_t used = 0;
-      auto r = chunks_.feed(base + req_.head_len, avail, used);
+      auto r = chunks_.feed(base + req_.head_len, avail, used, &framed_);
       if (r == http1::ChunkedScanner::Result::Error) {
         co_await answer_bad_request(400, "PR--");
         co_return false;
@@ -548,6 +563,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
                              kCD = "CD--", kOK = "----";
     long t_queue = -1, t_connect = -1;
     bool reused = false;
+    bool replayed_idle = false;  // the one replay after a reused connection closed
+    bool fresh_only = false;     // no idle connection for the replay
     RelayResult rr;
     for (int attempt = 0;; ++attempt) {
       for (;;) {
@@ -602,7 +619,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         // that has not arrived yet), and then the request is sent again on a
         // fresh one. A request whose body is still coming always gets a
         // fresh connection (an upload lost that race under CI load).
-        if (auto idle = replayable ? w_.upstreams.take(srv->live.get(), ep_) : std::nullopt) {
+        if (auto idle = replayable && !fresh_only ? w_.upstreams.take(srv->live.get(), ep_)
+                                                  : std::nullopt) {
           upstream_ = std::move(*idle);
           reused = true;
         } else {
@@ -616,8 +634,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         if (!ec) {
           // Send the head and whatever body is already here, in one write.
           set_deadline(Phase::Server, bcfg->timeouts.server);
-          std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
-                                                 asio::buffer(base + req_.head_len, body_now)};
+          std::array<asio::const_buffer, 2> bufs{asio::buffer(out_), body_prefix(base, body_now)};
           auto [wec, wn] = co_await asio::async_write(upstream_, bufs, nothrow);
           ec = wec;
           if (!ec) srv->live->counters.add(Counter::BytesIn, wn);
@@ -680,39 +697,38 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       // Response.
       may_retry_status_ = replayable && retries_left > 0 && !bcfg->retry_on.statuses.empty();
       rr = co_await relay_response(*bcfg, *be, srv, client_keep, cookie_valid);
-      if (rr.retry_fresh && replayable && !rr.client_started && !w_.aborting) {
-        // The server closed a reused connection before answering: replay once on a new one.
-        boost::system::error_code ign;
-        upstream_.close(ign);
-        upstream_ = tcp::socket(w_.ioc);
-        set_deadline(Phase::Connect, bcfg->timeouts.connect);
-        auto [cec] = co_await upstream_.async_connect(ep_, nothrow);
-        if (!cec) {
-          std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
-                                                 asio::buffer(base + req_.head_len, body_now)};
-          set_deadline(Phase::Server, bcfg->timeouts.server);
-          auto [wec, wn] = co_await asio::async_write(upstream_, bufs, nothrow);
-          (void)wn;
-          if (!wec) rr = co_await relay_response(*bcfg, *be, srv, client_keep, cookie_valid);
-        }
-      }
-      // Retried like a failed connect, when the request's body is all here:
-      // a `retry-on` status; and with `retry-on`, what it names
-      // (empty-response, response-timeout, junk-response); without it, an
-      // idempotent request whose server went away before answering (crash,
-      // failed member).
+      // Sent again only when it may be (no double submission): a `retry-on`
+      // status, or with `retry-on` what it names (empty-response,
+      // response-timeout, junk-response). Without `retry-on` (haproxy's
+      // conn-failure only), one exception: an idempotent request on a reused
+      // idle connection that the server closed before answering goes once
+      // more on a fresh connection (RFC 9112 §9.3.1.1: the server may have
+      // closed the idle connection as the request arrived). Requests whose
+      // body is still coming are never sent again.
       const auto& ro = bcfg->retry_on;
       bool retry = false;
-      if (!rr.client_started && !rr.client_failed && !closed_ && replayable && retries_left > 0 &&
+      bool free_retry = false;  // the reused-connection replay: not a counted retry
+      if (!rr.client_started && !rr.interim_sent && !rr.client_failed && !closed_ && replayable &&
           !w_.aborting) {
-        if (rr.retry_status)
+        if (rr.retry_status && retries_left > 0) {
           retry = true;
-        else if (rr.server_failed && rr.timeout)
-          retry = ro.set && ro.response_timeout && rr.nothing_received;
-        else if (rr.server_failed && rr.nothing_received)
-          retry = ro.set ? ro.empty_response : rr.retry_fresh && idempotent(method_);
-        else if (rr.protocol_error)
-          retry = ro.set && ro.junk_response;
+        } else if (rr.server_failed && rr.timeout) {
+          retry = ro.set && ro.response_timeout && rr.nothing_received && retries_left > 0;
+        } else if (rr.server_failed && rr.nothing_received) {
+          if (ro.set && ro.empty_response && retries_left > 0) {
+            retry = true;
+          } else if (!ro.set && reused && !replayed_idle && idempotent(method_)) {
+            retry = free_retry = replayed_idle = true;
+          }
+        } else if (rr.protocol_error) {
+          retry = ro.set && ro.junk_response && retries_left > 0;
+        }
+      }
+      if (retry && free_retry) {
+        boost::system::error_code ign;
+        upstream_.close(ign);
+        fresh_only = true;
+        continue;
       }
       if (retry) {
         --retries_left;
@@ -818,7 +834,9 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     out_.append(req_.method);
     out_ += ' ';
     out_.append(req_.target);
-    out_ += req_.version == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
+    out_ += ' ';  // 1.1 and above go as HTTP/1.1, older versions as received (haproxy)
+    out_ += req_.version == 10 ? req_.version_str : std::string_view("HTTP/1.1");
+    out_ += "\r\n";
     // Header edits from http-request rules (frontend, then backend), applied
     // in order; deletions mark fields, additions are appended after the
     // original fields.
@@ -850,12 +868,22 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     if (&b != fe_.cfg) apply_rules(b);
 
     const bool strip_cookie_hdr = b.cookie.enabled && b.cookie.indirect;
+    bool cl_sent = false;
     for (size_t i = 0; i < req_.nfields; ++i) {
       if (drop[i]) continue;
       auto n = req_.name(base, i);
       // An upgrade request keeps its Connection header where it is, as HAProxy does.
       if (is_hop_by_hop(n) && !(upgrade_ && http1::iequals(n, "connection"))) continue;
-      if (req_.chunked && http1::iequals(n, "content-length")) continue;
+      if (http1::iequals(n, "content-length")) {
+        // Dropped under Transfer-Encoding; otherwise sent once, normalised
+        // ("3, 3" and repeated fields become one `content-length: 3`).
+        if (req_.chunked || cl_sent) continue;
+        cl_sent = true;
+        out_ += "content-length: ";
+        out_ += std::to_string(req_.content_length);
+        out_ += "\r\n";
+        continue;
+      }
       auto v = req_.value(base, i);
       if (strip_cookie_hdr && http1::iequals(n, "cookie")) {
         std::string rest = strip_cookie(v, b.cookie.name);
@@ -903,18 +931,18 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       ;  // the client's own `connection: upgrade` was forwarded above
     else if (server_close_)
       out_ += "connection: close\r\n";
-    else if (req_.version == 10)
+    else if (req_.version == 10 && !req_.chunked)  // haproxy: not for a chunked 1.0 body
       out_ += "connection: keep-alive\r\n";
     out_ += "\r\n";
   }
 
   struct RelayResult {
-    bool client_started = false;  // bytes of the response reached the client
+    bool client_started = false;  // bytes of the final response reached the client
+    bool interim_sent = false;    // a 1xx answer was forwarded
     bool client_failed = false;
     bool server_failed = false;
     bool timeout = false;
     bool protocol_error = false;
-    bool retry_fresh = false;       // reused connection closed before any byte
     bool nothing_received = false;  // the server failed before sending a byte
     bool retry_status = false;      // a `retry-on` status: not forwarded, retry
     bool reuse_after_pump = false;  // response done, upload still running
@@ -953,8 +981,6 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
             rr.timeout = true;
           } else if (pump_failed_) {
             rr.client_failed = true;
-          } else if (!any_byte) {
-            rr.retry_fresh = true;
           }
           rr.nothing_received = !any_byte;
           rr.server_failed = true;
@@ -976,7 +1002,9 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           rr.client_failed = true;
           co_return rr;
         }
-        rr.client_started = true;
+        // Not client_started: a server that fails after an interim answer
+        // still owes the client a final one (haproxy's 502 follows the 100).
+        rr.interim_sent = true;
         std::memmove(sbuf_.get(), sbuf_.get() + resp.head_len, sn - resp.head_len);
         sn -= resp.head_len;
         continue;
@@ -985,7 +1013,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     }
     rr.t_response = static_cast<long>(ms_since(rstart));
     rr.status = resp.status;
-    if (may_retry_status_ && !rr.client_started) {
+    if (may_retry_status_ && !rr.client_started && !rr.interim_sent) {
       const auto& st = b.retry_on.statuses;
       if (std::find(st.begin(), st.end(), resp.status) != st.end()) {
         rr.retry_status = true;  // `retry-on <status>`: this answer is dropped
@@ -1058,7 +1086,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     if (has_body) {
       if (chunked) {
         size_t used = 0;
-        auto r = scan.feed(sb + resp.head_len, body_avail, used);
+        resp_out_.clear();
+        auto r = scan.feed(sb + resp.head_len, body_avail, used, &resp_out_);
         if (r == http1::ChunkedScanner::Result::Error) {
           rr.protocol_error = true;
           co_return rr;
@@ -1076,8 +1105,9 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     if (take < body_avail) server_keep = false;  // stray bytes after the response
 
     set_deadline(Phase::ClientWrite, fe_timeout_client());
-    std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
-                                           asio::buffer(sb + resp.head_len, take)};
+    std::array<asio::const_buffer, 2> bufs{
+        asio::buffer(out_),
+        chunked ? asio::buffer(resp_out_) : asio::buffer(sb + resp.head_len, take)};
     auto [wec, wn] = co_await asio::async_write(client_, bufs, nothrow);
     rr.client_started = true;
     rr.bytes_out += wn;
@@ -1103,7 +1133,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       size_t chunk = n;
       if (chunked) {
         size_t used = 0;
-        auto r = scan.feed(sbuf_.get(), n, used);
+        resp_out_.clear();
+        auto r = scan.feed(sbuf_.get(), n, used, &resp_out_);
         if (r == http1::ChunkedScanner::Result::Error) {
           rr.server_failed = true;
           keep = false;
@@ -1118,8 +1149,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       }
       if (chunk < n) server_keep = false;
       set_deadline(Phase::ClientBody, fe_timeout_client());
-      auto [wec2, wn2] =
-          co_await asio::async_write(client_, asio::buffer(sbuf_.get(), chunk), nothrow);
+      auto body = chunked ? asio::buffer(resp_out_) : asio::buffer(sbuf_.get(), chunk);
+      auto [wec2, wn2] = co_await asio::async_write(client_, body, nothrow);
       rr.bytes_out += wn2;
       if (wec2) {
         rr.client_failed = true;
@@ -1245,7 +1276,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         done = left == 0;
       } else {
         size_t used = 0;
-        auto r = chunks_.feed(cbuf_.get(), n, used);
+        pump_out_.clear();
+        auto r = chunks_.feed(cbuf_.get(), n, used, &pump_out_);
         if (r == http1::ChunkedScanner::Result::Error) {
           pump_failed_ = true;
           boost::system::error_code e2;
@@ -1256,8 +1288,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         done = r == http1::ChunkedScanner::Result::Done;
       }
       fe_.live->counters.add(Counter::BytesIn, use);
-      auto [wec, wn] =
-          co_await asio::async_write(upstream_, asio::buffer(cbuf_.get(), use), nothrow);
+      auto out = left >= 0 ? asio::buffer(cbuf_.get(), use) : asio::buffer(pump_out_);
+      auto [wec, wn] = co_await asio::async_write(upstream_, out, nothrow);
       (void)wn;
       if (wec) {
         pump_failed_ = true;
@@ -1401,6 +1433,9 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   size_t nappended_ = 0;
   http1::Head req_;
   http1::ChunkedScanner chunks_;
+  std::string framed_;    // the request body's first bytes, re-framed (chunked)
+  std::string pump_out_;  // a piece of the request body, re-framed (chunked)
+  std::string resp_out_;  // a piece of the response body, re-framed (chunked)
   int64_t body_len_ = 0;  // -2 chunked
   int64_t body_left_ = 0;
   bool pump_done_ = true, pump_failed_ = false;

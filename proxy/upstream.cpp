@@ -1,6 +1,10 @@
 // proxy/upstream.cpp — see upstream.h.
 #include "proxy/upstream.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 namespace herd::proxy {
 inline namespace HERD_IO_NS {
 
@@ -14,6 +18,12 @@ std::optional<UpstreamPool::tcp::socket> UpstreamPool::take(const void* key,
     Idle c = std::move(v.back());  // most recently used first: warmest connection
     v.pop_back();
     if (c.ep != ep || now - c.since > kPurgeDelay) continue;  // destructor closes
+    // The server closed it (FIN or reset) or sent bytes nobody asked for:
+    // not usable. Checked before any byte of a request is written, so a
+    // request never goes on a connection already known to be closed.
+    char b;
+    ssize_t n = ::recv(c.sock.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) continue;
     return std::move(c.sock);
   }
   return std::nullopt;

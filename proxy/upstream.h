@@ -23,9 +23,10 @@ class UpstreamPool {
   static constexpr size_t kMaxIdlePerServer = 256;
   static constexpr std::chrono::seconds kPurgeDelay{5};
 
-  // An idle connection to `ep` of server `key`, or nullopt. The server may
-  // have closed it meanwhile: only a request that can be replayed on a fresh
-  // connection may go on it.
+  // An idle connection to `ep` of server `key` that the server has not
+  // closed (a non-blocking MSG_PEEK sees neither FIN, reset nor stray bytes),
+  // or nullopt. The server may still close it as a request arrives: only a
+  // request that can be replayed on a fresh connection may go on it.
   std::optional<tcp::socket> take(const void* key, const tcp::endpoint& ep);
   // Keeps `s` for reuse (the caller saw a complete, reusable response).
   void put(const void* key, const tcp::endpoint& ep, tcp::socket s);

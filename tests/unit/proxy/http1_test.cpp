@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "proxy/responses.h"
 #include "proxy/rules.h"
@@ -51,8 +52,20 @@ TEST(Http1Request, RejectsMalformedAndSmuggling) {
   http1::Head h;
   for (const char* bad : {
            "GARBAGE\r\n\r\n",
-           "GET / HTTP/2.0\r\n\r\n",
-           "GET  / HTTP/1.1\r\n\r\n",
+           "GET / HTTP/1.1 \r\n\r\n",
+           "GET / HTTP/1\r\n\r\n",
+           "GET / http/1.1\r\n\r\n",
+           "GET /\r\n\r\n",
+           "GET /a#b HTTP/1.1\r\n\r\n",
+           "GET /\xff HTTP/1.1\r\n\r\n",
+           "GET /\x7f HTTP/1.1\r\n\r\n",
+           "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+           "GET a/b HTTP/1.1\r\n\r\n",
+           "GET / HTTP/1.1\rHost: a\r",
+           "POST / HTTP/1.1\r\nTransfer-Encoding: , chunked\r\n\r\n",
+           "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+           "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+           "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
            "G@T / HTTP/1.1\r\n\r\n",
            "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
            "GET / HTTP/1.1\r\nName : x\r\n\r\n",
@@ -69,6 +82,45 @@ TEST(Http1Request, RejectsMalformedAndSmuggling) {
        }) {
     EXPECT_EQ(req(bad, h), Status::Error) << bad;
   }
+}
+
+TEST(Http1Request, RequestLineAsHAProxyTakesIt) {
+  http1::Head h;
+  // Several blanks (spaces, tabs) between the parts.
+  const std::string two_blanks = "GET  /a\t HTTP/1.1\r\n\r\n";  // the head points into it
+  ASSERT_EQ(req(two_blanks, h), Status::Complete);
+  EXPECT_EQ(h.method, "GET");
+  EXPECT_EQ(h.target, "/a");
+  // 1.1 and above are HTTP/1.1; below, HTTP/1.0-like, sent on as received.
+  ASSERT_EQ(req("GET / HTTP/1.2\r\n\r\n", h), Status::Complete);
+  EXPECT_EQ(h.version, 11);
+  ASSERT_EQ(req("GET / HTTP/2.0\r\n\r\n", h), Status::Complete);
+  EXPECT_EQ(h.version, 11);
+  const std::string old_version = "GET / HTTP/0.9\r\n\r\n";
+  ASSERT_EQ(req(old_version, h), Status::Complete);
+  EXPECT_EQ(h.version, 10);
+  EXPECT_EQ(h.version_str, "HTTP/0.9");
+  // `option accept-invalid-http-request` lets a fragment and raw bytes through.
+  auto relaxed = [&](const char* s, bool accept) {
+    return http1::parse_request(s, std::strlen(s), h, accept);
+  };
+  EXPECT_EQ(relaxed("GET /a#b\xff HTTP/1.1\r\n\r\n", true), Status::Complete);
+  EXPECT_EQ(relaxed("GET / HTTP/1.1\r\nX[y]: 1\r\n\r\n", true), Status::Complete);
+  EXPECT_EQ(relaxed("GET / HTTP/1.1\r\nX[y]: 1\r\n\r\n", false), Status::Error);
+}
+
+TEST(Http1Request, TransferCodingsOtherThanChunkedAre422) {
+  http1::Head h;
+  ASSERT_EQ(req("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", h), Status::Error);
+  EXPECT_EQ(h.error_status, 422);
+  ASSERT_EQ(req("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", h),
+            Status::Error);
+  EXPECT_EQ(h.error_status, 400);
+  ASSERT_EQ(req("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", h), Status::Complete);
+  EXPECT_FALSE(h.te_and_cl);
+  ASSERT_EQ(req("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", h),
+            Status::Complete);
+  EXPECT_TRUE(h.te_and_cl);
 }
 
 TEST(Http1Request, AgreeingHostsAreAccepted) {
@@ -90,7 +142,7 @@ TEST(Http1Request, TransferEncodingWinsOverContentLength) {
 
 TEST(Http1Request, TooManyHeadersIsAnError) {
   std::string s = "GET / HTTP/1.1\r\n";
-  for (int i = 0; i < 102; ++i) s += "X-" + std::to_string(i) + ": v\r\n";
+  for (int i = 0; i < 101; ++i) s += "X-" + std::to_string(i) + ": v\r\n";
   s += "\r\n";
   http1::Head h;
   EXPECT_EQ(req(s, h), Status::Error);
@@ -127,8 +179,47 @@ TEST(ChunkedScanner, FindsTheEndAcrossSplits) {
   }
 }
 
+// What a server behind herd receives: canonical size lines (upper-case hex,
+// as haproxy), no extensions, CRLF everywhere, trailers with lower-case
+// names; the same whatever the split points of the input.
+TEST(ChunkedScanner, ReframesCanonically) {
+  struct Case {
+    std::string in, want;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"3;ext=1\r\nabc\r\n0\r\nX-T: 1\r\n\r\n", "3\r\nabc\r\n0\r\nx-t: 1\r\n\r\n"},
+           {"00000000000000000003  \r\nabc\n0\n\n", "3\r\nabc\r\n0\r\n\r\n"},
+           {"1f\r\n" + std::string(31, 'a') + "\r\n0\r\n\r\n",
+            "1F\r\n" + std::string(31, 'a') + "\r\n0\r\n\r\n"},
+           {"0\r\n\r\n", "0\r\n\r\n"},
+           {"2 ; a=\"x\"\nhi\r\n0;z\r\nA: 1\nB:2\r\n\r\n", "2\r\nhi\r\n0\r\na: 1\r\nb: 2\r\n\r\n"},
+       }) {
+    for (size_t split = 0; split <= c.in.size(); ++split) {
+      http1::ChunkedScanner sc;
+      std::string out;
+      size_t used = 0;
+      auto r = sc.feed(c.in.data(), split, used, &out);
+      size_t total = used;
+      if (r != http1::ChunkedScanner::Result::Done) {
+        ASSERT_EQ(r, http1::ChunkedScanner::Result::NeedMore) << c.in << " @" << split;
+        r = sc.feed(c.in.data() + split, c.in.size() - split, used, &out);
+        total += used;
+      }
+      ASSERT_EQ(r, http1::ChunkedScanner::Result::Done) << c.in << " @" << split;
+      EXPECT_EQ(total, c.in.size());
+      // Data pieces split by the input's split points are re-chunked; the
+      // decoded body and the framing rules are what must hold.
+      if (split == 0 || split == c.in.size()) {
+        EXPECT_EQ(out, c.want) << c.in;
+      }
+    }
+  }
+}
+
 TEST(ChunkedScanner, RejectsBadFraming) {
-  for (const char* bad : {"x\r\n", "5\r\nhelloX\r\n", "12345678901234567\r\n"}) {
+  for (const char* bad :
+       {"x\r\n", "5\r\nhelloX\r\n", "3 x\r\n", "100000000000000\r\n",
+        "3\r\nabc\r\n0\r\nBad Trailer\r\n", "3\r\nabc\r\n0\r\n: empty\r\n", "3\rabc"}) {
     http1::ChunkedScanner sc;
     size_t used = 0;
     EXPECT_EQ(sc.feed(bad, std::strlen(bad), used), http1::ChunkedScanner::Result::Error) << bad;
