@@ -149,6 +149,7 @@ Status parse_fields(const char* base, const char* p, const char* end, Head& out,
         break;
       case 14:
         if (iequals(name, "content-length")) {
+          if (has_cl || value.find(',') != std::string_view::npos) out.cl_normalise = true;
           if (!parse_content_length(value, out.content_length)) {
             out.error = "invalid content-length";
             return Status::Error;
@@ -222,6 +223,7 @@ void reset_facts(Head& out) {
   out.host_index = -1;
   out.error = nullptr;
   out.te_and_cl = false;
+  out.cl_normalise = false;
   out.error_status = 400;
 }
 
@@ -314,9 +316,10 @@ Status parse_request(const char* buf, size_t len, Head& out, bool accept_invalid
   }
   // The target's form (RFC 9112 §3.2): origin-form starts with '/',
   // absolute-form names a scheme, authority-form is CONNECT's, '*' is
-  // OPTIONS's. Anything else is refused, as haproxy refuses `GET a/b`.
+  // for OPTIONS (haproxy takes it with any method). Anything else is refused, as haproxy refuses
+  // `GET a/b`.
   const std::string_view target(t, static_cast<size_t>(te - t));
-  if (target[0] != '/' && method != "CONNECT" && !(target == "*" && method == "OPTIONS") &&
+  if (target[0] != '/' && method != "CONNECT" && target != "*" &&
       target.find("://") == std::string_view::npos) {
     out.error = "invalid request target form";
     return Status::Error;

@@ -47,6 +47,7 @@ struct Head {
   bool expect_continue = false;
   bool upgrade = false;         // Connection: upgrade
   bool te_and_cl = false;       // Transfer-Encoding and Content-Length both present
+  bool cl_normalise = false;    // several Content-Length fields, or a list: send one
   int error_status = 400;       // requests: the status that answers Status::Error
   int host_index = -1;          // requests: the first Host field, -1 when none
   const char* error = nullptr;  // why Status::Error

@@ -879,11 +879,17 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         // ("3, 3" and repeated fields become one `content-length: 3`).
         if (req_.chunked || cl_sent) continue;
         cl_sent = true;
-        out_ += "content-length: ";
-        out_ += std::to_string(req_.content_length);
-        out_ += "\r\n";
-        continue;
+        if (req_.cl_normalise) {
+          out_ += "content-length: ";
+          out_ += std::to_string(req_.content_length);
+          out_ += "\r\n";
+          continue;
+        }
       }
+      // Several Host fields agree (the parser refuses them otherwise): one goes on.
+      if (static_cast<int>(i) > req_.host_index && req_.host_index >= 0 && n.size() == 4 &&
+          http1::iequals(n, "host"))
+        continue;
       auto v = req_.value(base, i);
       if (strip_cookie_hdr && http1::iequals(n, "cookie")) {
         std::string rest = strip_cookie(v, b.cookie.name);

@@ -43,6 +43,12 @@ ctest_once_more() {
 ctest_once_more build
 # Nothing in the tree reads or names a path outside the clone.
 scripts/check-standalone.sh build
+# libFuzzer targets (clang, ASan+UBSan) for the HTTP/1, config and gossip
+# decoders, each for a bounded time on a copy of its seed corpus
+# (docs/testing.md).   HERD_SKIP_FUZZ=1 skips them.
+if [[ "${HERD_SKIP_FUZZ:-0}" != 1 ]]; then
+  scripts/fuzz.sh
+fi
 # herd's proxy has two I/O backends (--io, $HERD_IO). The run above used the
 # default (auto: io_uring where the machine allows it); the integration tests
 # run again on the other one. Unit tests do not touch the I/O backend.
