@@ -1,6 +1,6 @@
 // balancing/lb_roundrobin.cpp — `balance roundrobin`: HAProxy's fast
 // weighted round robin (FWRR), reimplemented from the behavioural model in
-// docs/haproxy-compat.md §2.4.
+// tests/data/haproxy-captures/lb-sequences.txt.
 //
 // The writer keeps the model (one per server group: active, backup) across
 // snapshots. At each rebuild it (1) advances the model by the number of

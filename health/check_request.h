@@ -1,6 +1,6 @@
 // health/check_request.h — the bytes of an HTTP health-check request and the
 // evaluation of the server's answer, exactly as HAProxy 2.6 does them
-// (docs/haproxy-compat.md §2.5, haproxy-captures/healthcheck-requests.txt).
+// (docs/health.md, tests/data/haproxy-captures/healthcheck-requests.txt).
 //
 // Thread rules: pure functions; any thread.
 #pragma once

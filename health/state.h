@@ -1,5 +1,5 @@
 // health/state.h — HAProxy 2.6's rise/fall state machine for one server,
-// as a pure function (docs/haproxy-compat.md §2.5, observed on 2.6.12).
+// as a pure function (docs/health.md, observed on 2.6.12).
 //
 // The health counter h runs from 0 to rise+fall-1 ("full"):
 //   * start: UP with h = rise ("UP 1/3", check_status INI), so a single

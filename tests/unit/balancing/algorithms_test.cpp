@@ -1,5 +1,5 @@
 // static-rr, leastconn, first, source, uri, random and backup servers
-// (docs/haproxy-compat.md §2.4).
+// (tests/data/haproxy-captures/lb-sequences.txt).
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 // Roundrobin (FWRR): the 300-request model checks against an independent,
-// naive implementation of the model in docs/haproxy-compat.md §2.4, cycle
+// naive implementation of the model in tests/data/haproxy-captures/lb-sequences.txt, cycle
 // periodicity, continuity across rebuilds, and the runtime down/up/drain/
 // weight sequences driven through PoolWriter transactions.
 #include <gtest/gtest.h>
@@ -147,7 +147,7 @@ TEST(RoundRobin, RebuildWithoutChangeContinuesTheOrder) {
   EXPECT_EQ(join(got), naive(w, 2000));
 }
 
-// docs/haproxy-compat.md §2.4 "Down/up behaviour", one continuous run.
+// tests/data/haproxy-captures/lb-sequences.txt "Down/up behaviour", one continuous run.
 TEST(RoundRobin, DownUpDrainWeightSequences) {
   auto cfg = make_config(BalanceAlgo::RoundRobin, {1, 1, 1});
   Pool pool;

@@ -1,6 +1,6 @@
 // HealthChecker end to end on 127.0.0.1: real sockets, short intervals,
 // assertions on the published pool snapshots, HealthView, counters and the
-// log lines (docs/haproxy-compat.md §2.5, messages observed on 2.6.12).
+// log lines (docs/health.md, messages observed on 2.6.12).
 #include "health/checker.h"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 // Health-check request bytes for every form in
-// haproxy-captures/healthcheck-requests.txt (parsed from real config lines)
-// and response evaluation (docs/haproxy-compat.md §2.5).
+// tests/data/haproxy-captures/healthcheck-requests.txt (parsed from real config lines)
+// and response evaluation (docs/health.md).
 #include <gtest/gtest.h>
 
 #include "config/parser.h"

@@ -1,5 +1,5 @@
 // The rise/fall state machine against the sequences observed on haproxy
-// 2.6.12 (docs/haproxy-compat.md §2.5).
+// 2.6.12 (docs/health.md).
 #include "health/state.h"
 
 #include <gtest/gtest.h>
