@@ -62,18 +62,16 @@ void kw_mode(Parser& p, const Words& w) {
   else if (m == "tcp")
     p.cur->mode = Mode::Tcp;
   else if (m == "health")
-    p.alert(
-        "'mode health' doesn't exist anymore. Please use 'http-request return status 200' "
-        "instead.");
+    p.alert("'mode health' doesn't exist anymore. Please use 'http-request return status 200' "
+            "instead.");
   else
     p.alert("unknown proxy mode '" + m + "'.");
 }
 
 void kw_bind(Parser& p, const Words& w) {
   if (!has(w, 1))
-    return p.alert(
-        "'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as "
-        "arguments.");
+    return p.alert("'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as "
+                   "arguments.");
   std::vector<std::string> options;
   for (size_t i = 2; i < w.size(); ++i) {
     const std::string& o = w[i];
@@ -90,50 +88,18 @@ void kw_bind(Parser& p, const Words& w) {
       return p.alert("'bind " + w[1] + "' : '" + o + "' is not supported by herd.");
     } else {
       // HAProxy's bind keywords, so that typos get its suggestions.
-      static const std::vector<std::string_view> kBindKw = {"name",
-                                                            "id",
-                                                            "backlog",
-                                                            "v4v6",
-                                                            "v6only",
-                                                            "tfo",
-                                                            "ssl",
-                                                            "crt",
-                                                            "alpn",
-                                                            "accept-proxy",
-                                                            "transparent",
-                                                            "defer-accept",
-                                                            "interface",
-                                                            "process",
-                                                            "thread",
-                                                            "mode",
-                                                            "user",
-                                                            "group",
-                                                            "maxconn",
-                                                            "nice",
-                                                            "mss",
-                                                            "npn",
-                                                            "level",
-                                                            "severity-output",
-                                                            "accept-netscaler-cip",
-                                                            "expose-fd",
-                                                            "gid",
-                                                            "uid",
-                                                            "namespace",
-                                                            "proto",
-                                                            "quic-cc-algo",
-                                                            "allow-0rtt",
-                                                            "ca-file",
-                                                            "ciphers",
-                                                            "crl-file",
-                                                            "curves",
-                                                            "ecdhe",
-                                                            "verify"};
+      static const std::vector<std::string_view> kBindKw = {
+          "name", "id", "backlog", "v4v6", "v6only", "tfo", "ssl", "crt", "alpn",
+          "accept-proxy", "transparent", "defer-accept", "interface", "process", "thread",
+          "mode", "user", "group", "maxconn", "nice", "mss", "npn", "level", "severity-output",
+          "accept-netscaler-cip", "expose-fd", "gid", "uid", "namespace", "proto", "quic-cc-algo",
+          "allow-0rtt", "ca-file", "ciphers", "crl-file", "curves", "ecdhe", "verify"};
       std::string s = suggest(o, kBindKw);
-      return p.alert(
-          "'bind " + w[1] + "' in section '" +
-          (p.cur->kind == Proxy::Kind::Listen ? std::string("listen") : std::string("frontend")) +
-          "': unknown keyword '" + o + "'" +
-          (s.empty() ? "." : "; did you mean '" + s + "' maybe ?"));
+      return p.alert("'bind " + w[1] + "' in section '" +
+                     (p.cur->kind == Proxy::Kind::Listen ? std::string("listen")
+                                                         : std::string("frontend")) +
+                     "': unknown keyword '" + o + "'" +
+                     (s.empty() ? "." : "; did you mean '" + s + "' maybe ?"));
     }
   }
   std::string list = expand_address_vars(w[1], p.opts().env);
@@ -251,9 +217,8 @@ void kw_balance(Parser& p, const Words& w) {
              a == "hash") {
     return p.alert("balance '" + a + "' is not supported by herd.");
   } else {
-    return p.alert(
-        "balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', "
-        "'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.");
+    return p.alert("balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', "
+                   "'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.");
   }
   p.cur->balance = b;
 }
@@ -261,8 +226,8 @@ void kw_balance(Parser& p, const Words& w) {
 void kw_timeout(Parser& p, const Words& w) {
   const std::string& which = arg(w, 1);
   static const char* const kFront[] = {"client", "http-request", "client-fin"};
-  static const char* const kBack[] = {"server", "connect", "queue",
-                                      "check",  "tunnel",  "server-fin"};
+  static const char* const kBack[] = {"server", "connect", "queue", "check", "tunnel",
+                                      "server-fin"};
   Timeouts& t = p.cur->timeouts;
   int64_t* slot = which == "client"            ? &t.client
                   : which == "server"          ? &t.server
@@ -276,11 +241,10 @@ void kw_timeout(Parser& p, const Words& w) {
   if (slot == nullptr) {
     if (which == "tarpit" || which == "client-fin" || which == "server-fin")
       return p.alert("'timeout " + which + "' is not supported by herd.");
-    return p.alert(
-        "'timeout' supports 'client', 'server', 'connect', 'check', 'queue', "
-        "'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and "
-        "'server-fin' (got '" +
-        which + "')");
+    return p.alert("'timeout' supports 'client', 'server', 'connect', 'check', 'queue', "
+                   "'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and "
+                   "'server-fin' (got '" +
+                   which + "')");
   }
   const std::string kw = "timeout " + which;
   if (!p.in_defaults()) {
@@ -349,9 +313,8 @@ void kw_cookie(Parser& p, const Words& w) {
     } else if (o == "maxidle" || o == "maxlife" || o == "dynamic" || o == "attr") {
       return p.alert("'cookie' : '" + o + "' is not supported by herd.");
     } else {
-      return p.alert(
-          "'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', "
-          "'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options.");
+      return p.alert("'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', "
+                     "'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options.");
     }
   }
   if (int(c.rewrite) + int(c.insert) + int(c.prefix) > 1)
@@ -373,7 +336,8 @@ void kw_http_check(Parser& p, const Words& w) {
         if (!has(w, i + 1))
           return p.alert("'http-check send' : '" + o + "' expects a string as argument..");
         const std::string& v = w[++i];
-        (o == "meth" ? tmp.method : o == "uri" ? tmp.uri : o == "ver" ? tmp.version : tmp.body) = v;
+        (o == "meth" ? tmp.method : o == "uri" ? tmp.uri : o == "ver" ? tmp.version : tmp.body) =
+            v;
       } else if (o == "hdr") {
         if (!has(w, i + 1) || i + 2 >= w.size())
           return p.alert("'http-check send' : 'hdr' expects <name> and <value> as arguments.");
@@ -382,10 +346,9 @@ void kw_http_check(Parser& p, const Words& w) {
       } else if (o == "comment" || o == "uri-lf" || o == "body-lf") {
         return p.alert("'http-check send' : '" + o + "' is not supported by herd.");
       } else {
-        return p.alert(
-            "'http-check send' : expects 'comment', 'meth', 'uri', 'uri-lf', 'ver', "
-            "'hdr', 'body' or 'body-lf' but got '" +
-            o + "' as argument..");
+        return p.alert("'http-check send' : expects 'comment', 'meth', 'uri', 'uri-lf', 'ver', "
+                       "'hdr', 'body' or 'body-lf' but got '" +
+                       o + "' as argument..");
       }
     }
     hc = tmp;
@@ -413,11 +376,10 @@ void kw_http_check(Parser& p, const Words& w) {
              type == "comment")
       return p.alert("'http-check expect' : '" + type + "' is not supported by herd.");
     else
-      return p.alert(
-          "'http-check expect' : 'only supports min-recv, [!]string', '[!]rstring', "
-          "'[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, [!]fhdr or comment but "
-          "got '" +
-          type + "' as argument..");
+      return p.alert("'http-check expect' : 'only supports min-recv, [!]string', '[!]rstring', "
+                     "'[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, [!]fhdr or comment but "
+                     "got '" +
+                     type + "' as argument..");
     if (!has(w, i + 1))
       return p.alert("'http-check expect' : '" + type + "' expects a <pattern> as argument.");
     if (has(w, i + 2))
@@ -430,10 +392,9 @@ void kw_http_check(Parser& p, const Words& w) {
              sub.rfind("set-var", 0) == 0 || sub.rfind("unset-var", 0) == 0) {
     p.alert("'http-check " + sub + "' is not supported by herd.");
   } else {
-    p.alert(
-        "'http-check' only supports 'disable-on-404', 'send-state', 'comment', 'connect', "
-        "'send', 'expect', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)'. but got '" +
-        sub + "'");
+    p.alert("'http-check' only supports 'disable-on-404', 'send-state', 'comment', 'connect', "
+            "'send', 'expect', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)'. but got '" +
+            sub + "'");
   }
 }
 
@@ -509,17 +470,13 @@ struct Option {
   int caps;
   bool negatable;
 };
-constexpr Option kOptions[] = {{"forwardfor", kFE | kBE, false},
-                               {"httplog", kFE, true},
-                               {"dontlognull", kFE, true},
-                               {"http-keep-alive", kFE | kBE, true},
-                               {"http-server-close", kFE | kBE, true},
-                               {"httpclose", kFE | kBE, true},
-                               {"allbackups", kBE, true},
-                               {"redispatch", kBE, true},
-                               {"httpchk", kBE, false},
-                               {"accept-invalid-http-request", kFE, true},
-                               {"accept-invalid-http-response", kBE, true}};
+constexpr Option kOptions[] = {
+    {"forwardfor", kFE | kBE, false},     {"httplog", kFE, true},
+    {"dontlognull", kFE, true},           {"http-keep-alive", kFE | kBE, true},
+    {"http-server-close", kFE | kBE, true}, {"httpclose", kFE | kBE, true},
+    {"allbackups", kBE, true},            {"redispatch", kBE, true},
+    {"httpchk", kBE, false},              {"accept-invalid-http-request", kFE, true},
+    {"accept-invalid-http-response", kBE, true}};
 
 void option_forwardfor(Parser& p, const Words& w, size_t i) {
   ForwardFor f;
@@ -540,9 +497,8 @@ void option_forwardfor(Parser& p, const Words& w, size_t i) {
     } else if (o == "if-none") {
       f.if_none = true;
     } else {
-      return p.alert(
-          "'option forwardfor' only supports optional values: 'except', 'header' and "
-          "'if-none'.");
+      return p.alert("'option forwardfor' only supports optional values: 'except', 'header' and "
+                     "'if-none'.");
     }
   }
   p.cur->forwardfor = f;
@@ -553,8 +509,7 @@ void option_httpchk(Parser& p, const Words& w, size_t i) {
   hc.enabled = true;
   size_t n = 0;
   while (has(w, i + n)) ++n;
-  if (n > 3)
-    return p.alert("'option httpchk' cannot handle unexpected argument '" + w[i + 3] + "'.");
+  if (n > 3) return p.alert("'option httpchk' cannot handle unexpected argument '" + w[i + 3] + "'.");
   hc.method = "OPTIONS";
   hc.uri = "/";
   hc.version = "HTTP/1.0";
@@ -599,8 +554,8 @@ void kw_option(Parser& p, const Words& w) {
     if (name == o.name) opt = &o;
   if (opt == nullptr) {
     if (neg)
-      return p.alert_raw("parsing " + p.where() +
-                         ": negation/default is not supported for option '" + name + "'.");
+      return p.alert_raw("parsing " + p.where() + ": negation/default is not supported for option '" +
+                         name + "'.");
     std::vector<std::string_view> cands;
     for (const auto& o : kOptions) cands.push_back(o.name);
     std::string s = suggest(name, cands);

@@ -46,13 +46,13 @@ struct Bind {
 struct LogTarget {
   enum class Kind { Udp, Stdout, Stderr };
   Kind kind = Kind::Udp;
-  Address addr;                    // Udp only; default port 514
+  Address addr;              // Udp only; default port 514
   std::string format = "rfc3164";  // rfc3164 | raw | rfc5424 | short
-  int facility = 16;               // local0; syslog numeric facility
-  int max_level = 7;               // messages with severity <= max_level are sent
+  int facility = 16;         // local0; syslog numeric facility
+  int max_level = 7;         // messages with severity <= max_level are sent
   int min_level = 0;
-  int max_len = 1024;     // `len <n>`: longest line sent, in bytes
-  std::string unix_path;  // non-empty: a Unix datagram socket (`/dev/log`); kind stays Udp
+  int max_len = 1024;        // `len <n>`: longest line sent, in bytes
+  std::string unix_path;     // non-empty: a Unix datagram socket (`/dev/log`); kind stays Udp
   Location where;
 };
 
@@ -60,8 +60,8 @@ struct LogTarget {
 struct StatsSocket {
   enum class Level { User = 0, Operator = 1, Admin = 2 };
   bool is_unix = true;
-  std::string path;   // unix path
-  Address addr;       // ipv4@ / ipv6@ / host:port
+  std::string path;  // unix path
+  Address addr;      // ipv4@ / ipv6@ / host:port
   uint32_t mode = 0;  // file mode for unix sockets, 0 = leave umask's
   Level level = Level::Operator;
   Location where;
@@ -75,7 +75,7 @@ struct Global {
   std::vector<StatsSocket> stats_sockets;
   int64_t stats_timeout_ms = 10000;
   std::vector<LogTarget> logs;
-  std::string node;                // `node` keyword; defaults to the host name
+  std::string node;  // `node` keyword; defaults to the host name
   int64_t hard_stop_after_ms = 0;  // `hard-stop-after`: bound on a soft stop; 0: none
   Location where;
 };
@@ -84,8 +84,7 @@ struct Global {
 // anonymous one inside `{ }` in a condition.
 struct Acl {
   std::string name;
-  std::string
-      fetch;  // "path_beg", "path", "path_end", "hdr(host)", "hdr_beg(host)", "src", "method", ...
+  std::string fetch;  // "path_beg", "path", "path_end", "hdr(host)", "hdr_beg(host)", "src", "method", ...
   bool ignore_case = false;  // -i
   std::vector<std::string> values;
   Location where;
@@ -151,8 +150,7 @@ struct ForwardFor {
   bool if_none = false;
 };
 
-// `cookie <name> [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve] [httponly]
-// [secure] [domain d] [maxidle] [maxlife] [dynamic]`
+// `cookie <name> [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve] [httponly] [secure] [domain d] [maxidle] [maxlife] [dynamic]`
 struct Cookie {
   bool enabled = false;
   std::string name;
@@ -168,8 +166,7 @@ struct HttpCheck {
   std::string method = "OPTIONS";
   std::string uri = "/";
   std::string version = "HTTP/1.0";
-  std::vector<std::pair<std::string, std::string>>
-      headers;  // from legacy version string or http-check send hdr
+  std::vector<std::pair<std::string, std::string>> headers;  // from legacy version string or http-check send hdr
   std::string body;
   // http-check expect
   enum class Expect { Default, Status, RStatus, String, RString };
@@ -199,7 +196,7 @@ struct Server {
   std::string check_addr;   // empty: server address
   std::string cookie;       // `cookie <value>`
   // passive health (observe/error-limit/on-error)
-  std::string observe;  // "", "layer4", "layer7"
+  std::string observe;      // "", "layer4", "layer7"
   int error_limit = 10;
   std::string on_error = "fail-check";
   Location where;
@@ -283,7 +280,7 @@ struct Proxy {
 
 struct Config {
   Global global;
-  std::vector<Proxy> proxies;      // frontends, backends and listens in declaration order
+  std::vector<Proxy> proxies;  // frontends, backends and listens in declaration order
   std::vector<std::string> files;  // as given with -f
 
   const Proxy* find_backend(const std::string& name) const {
