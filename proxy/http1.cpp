@@ -163,26 +163,22 @@ Status parse_fields(const char* base, const char* p, const char* end, Head& out,
           // Codings accumulate over several fields; chunked may come once.
           // An empty coding before a comma (", chunked") is a coding haproxy
           // does not know either: it answers 422.
-          if (value.find(',') != std::string_view::npos) {
-            std::string_view rest = value;
-            while (!rest.empty()) {
-              size_t comma = rest.find(',');
-              std::string_view tok = rest.substr(0, comma);
-              while (!tok.empty() && is_blank(tok.front())) tok.remove_prefix(1);
-              if (tok.empty() && comma != std::string_view::npos) te_other = true;
-              if (comma == std::string_view::npos) break;
-              rest.remove_prefix(comma + 1);
-            }
-          }
-          for_each_token(value, [&](std::string_view t) {
-            te_chunked_last = iequals(t, "chunked");
-            if (te_chunked_last) {
-              te_twice = te_twice || te_chunked_seen;
-              te_chunked_seen = true;
-            } else {
+          for (std::string_view rest = value;;) {
+            const size_t comma = rest.find(',');
+            std::string_view t = rest.substr(0, comma);
+            while (!t.empty() && is_blank(t.front())) t.remove_prefix(1);
+            while (!t.empty() && is_blank(t.back())) t.remove_suffix(1);
+            if (!t.empty()) {
+              te_chunked_last = iequals(t, "chunked");
+              te_twice = te_twice || (te_chunked_last && te_chunked_seen);
+              te_chunked_seen = te_chunked_seen || te_chunked_last;
+              te_other = te_other || !te_chunked_last;
+            } else if (comma != std::string_view::npos) {
               te_other = true;
             }
-          });
+            if (comma == std::string_view::npos) break;
+            rest.remove_prefix(comma + 1);
+          }
         }
         break;
       default:
@@ -306,8 +302,9 @@ Status parse_request(const char* buf, size_t len, Head& out, bool accept_invalid
     return Status::Error;
   }
   out.version_str = std::string_view(v, 8);
-  const std::string_view method(p, static_cast<size_t>(m - p));
-  if (method == "PRI") {
+  out.method = std::string_view(p, static_cast<size_t>(m - p));
+  out.target = std::string_view(t, static_cast<size_t>(te - t));
+  if (out.method == "PRI") {
     // The HTTP/2 connection preface ("PRI * HTTP/2.0"): herd speaks only
     // HTTP/1 on a clear port (haproxy would switch to HTTP/2 on a whole
     // preface and answers 400 to a PRI request otherwise).
@@ -318,14 +315,11 @@ Status parse_request(const char* buf, size_t len, Head& out, bool accept_invalid
   // absolute-form names a scheme, authority-form is CONNECT's, '*' is
   // for OPTIONS (haproxy takes it with any method). Anything else is refused, as haproxy refuses
   // `GET a/b`.
-  const std::string_view target(t, static_cast<size_t>(te - t));
-  if (target[0] != '/' && method != "CONNECT" && target != "*" &&
-      target.find("://") == std::string_view::npos) {
+  if (out.target[0] != '/' && out.method != "CONNECT" && out.target != "*" &&
+      out.target.find("://") == std::string_view::npos) {
     out.error = "invalid request target form";
     return Status::Error;
   }
-  out.method = std::string_view(p, static_cast<size_t>(m - p));
-  out.target = std::string_view(t, static_cast<size_t>(te - t));
   Status st = parse_fields(buf, lf + 1, end, out, true, accept_invalid);
   if (st == Status::Complete && out.host_index >= 0 && out.target[0] != '/') {
     // An absolute-form target's authority must match Host.
@@ -394,10 +388,7 @@ void append_hex(std::string& out, uint64_t n) {
 }  // namespace
 
 // The size line ended: data follows, or the trailers after the last chunk.
-bool ChunkedScanner::end_size_line() {
-  state_ = remaining_ ? State::Data : State::TrailerStart;
-  return true;
-}
+void ChunkedScanner::end_size_line() { state_ = remaining_ ? State::Data : State::TrailerStart; }
 
 // A trailer line ended: it must be a valid header field. Appends it with a
 // lower-case name to *out.

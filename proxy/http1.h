@@ -114,7 +114,7 @@ class ChunkedScanner {
     FinalLf,
     Done
   };
-  bool end_size_line();
+  void end_size_line();
   bool end_trailer_line(std::string* out);
   State state_ = State::Size;
   uint64_t remaining_ = 0;

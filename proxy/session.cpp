@@ -707,7 +707,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       // body is still coming are never sent again.
       const auto& ro = bcfg->retry_on;
       bool retry = false;
-      bool free_retry = false;  // the reused-connection replay: not a counted retry
+      bool replay_idle = false;  // the reused-connection replay: not a counted retry
       if (!rr.client_started && !rr.interim_sent && !rr.client_failed && !closed_ && replayable &&
           !w_.aborting) {
         if (rr.retry_status && retries_left > 0) {
@@ -718,13 +718,13 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           if (ro.set && ro.empty_response && retries_left > 0) {
             retry = true;
           } else if (!ro.set && reused && !replayed_idle && idempotent(method_)) {
-            retry = free_retry = replayed_idle = true;
+            replay_idle = replayed_idle = true;
           }
         } else if (rr.protocol_error) {
           retry = ro.set && ro.junk_response && retries_left > 0;
         }
       }
-      if (retry && free_retry) {
+      if (replay_idle) {
         boost::system::error_code ign;
         upstream_.close(ign);
         fresh_only = true;
@@ -972,7 +972,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       http1::Status st = http1::Status::Incomplete;
       while (st == http1::Status::Incomplete) {
         if (sn > 0) {
-          st = http1::parse_response(sbuf_.get(), sn, resp);
+          st = http1::parse_response(sbuf_.get(), sn, resp, b.accept_invalid_response);
           if (st != http1::Status::Incomplete) break;
           if (sn == kBufSize) {
             st = http1::Status::Error;

@@ -162,6 +162,14 @@ TEST(Http1Response, StatusLineAndBodyRules) {
   EXPECT_EQ(resp("HTTP/1.1 2x0 OK\r\n\r\n", h), Status::Error);
 }
 
+TEST(Http1Response, AcceptInvalidLetsOddHeaderNamesThrough) {
+  const std::string odd = "HTTP/1.1 200 OK\r\nX[y]: 1\r\nContent-Length: 0\r\n\r\n";
+  http1::Head h;
+  EXPECT_EQ(http1::parse_response(odd.data(), odd.size(), h), Status::Error);
+  EXPECT_EQ(http1::parse_response(odd.data(), odd.size(), h, true), Status::Complete);
+  EXPECT_EQ(h.content_length, 0);
+}
+
 TEST(ChunkedScanner, FindsTheEndAcrossSplits) {
   std::string body = "5\r\nhello\r\n1;ext=1\r\n!\r\n0\r\nTrailer: x\r\n\r\nNEXT";
   for (size_t split = 0; split <= body.size(); ++split) {
