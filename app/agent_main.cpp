@@ -22,6 +22,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/write.hpp>
@@ -90,9 +91,15 @@ int agent_main(int argc, char** argv) {
   signals.add(SIGUSR2);
   signals.add(SIGCHLD);
 
-  Handlers handlers(std::move(specs));
   std::unique_ptr<RpcServer> rpc;
   std::unique_ptr<Agent> agent;
+  // A query handler's output is the query's response (sent on the io thread).
+  Handlers handlers(std::move(specs), [&io, &agent](const InvocationResult& r) {
+    if (!r.is_query) return;
+    boost::asio::post(io, [&agent, id = r.query_id, out = r.output] {
+      if (agent) agent->respond_query(id, out);
+    });
+  });
   bool leaving = false;
   pid_t child = -1;
   int exit_code = 0;

@@ -255,8 +255,14 @@ static bool start_membership(Wiring::Impl& m) {
       return mp->membership_metrics;
     });
   }
-  m.handlers = std::make_unique<Handlers>(std::move(specs));
   Wiring::Impl* mp = &m;
+  // A query handler's output is the query's response (sent on the control thread).
+  m.handlers = std::make_unique<Handlers>(std::move(specs), [mp](const InvocationResult& r) {
+    if (!r.is_query) return;
+    boost::asio::post(mp->control, [mp, id = r.query_id, out = r.output] {
+      if (mp->agent) mp->agent->respond_query(id, out);
+    });
+  });
   m.coalescer = std::make_unique<EventCoalescer>(
       m.control, s.coalesce_period, s.quiescent_period,
       [mp](const MemberEvent& ev) { mp->handlers->dispatch(ev, mp->agent->self_info()); });

@@ -231,6 +231,7 @@ std::string Agent::start() {
   cb.on_leave = [this](const swim::Node& n) { on_swim_leave(n); };
   cb.on_user_message = [this](const Bytes& p) { on_user_message(p); };
   swim_ = std::make_unique<swim::Swim>(std::move(cfg), *this, std::move(cb), now());
+  queries_ = std::make_unique<Queries>(settings_.node, *this, std::random_device{}());
   started_ = true;
 
   // Ourselves: alive, member-join (serf runs handlers for its own join too).
@@ -313,7 +314,7 @@ void Agent::on_datagram(std::size_t n) {
 
 void Agent::arm_timer() {
   if (!started_) return;
-  auto at = std::min(swim_->next_deadline(), now() + 200ms);
+  auto at = std::min({swim_->next_deadline(), queries_->next_deadline(), now() + 200ms});
   if (timer_armed_ && timer_at_ <= at) return;
   timer_at_ = at;
   timer_armed_ = true;
@@ -328,6 +329,7 @@ void Agent::arm_timer() {
 void Agent::on_timer() {
   if (!started_) return;
   swim_->tick(now());
+  queries_->tick(now());
   // Expire buffered intents.
   const auto t = now();
   std::erase_if(recent_intents_,
@@ -819,7 +821,11 @@ void Agent::on_user_message(const Bytes& payload) {
         else if constexpr (std::is_same_v<T, serf::UserEvent>)
           rebroadcast = handle_user_event(v);
         else if constexpr (std::is_same_v<T, serf::Query>)
-          query_clock_.witness(v.ltime);  // queries are not answered
+          rebroadcast = queries_->handle_query(v, now());
+        else if constexpr (std::is_same_v<T, serf::QueryResponse>)
+          queries_->handle_response(v);
+        else if constexpr (std::is_same_v<T, serf::Relay>)
+          queries_->handle_relay(v);
       },
       *m);
   if (rebroadcast) swim_->broadcast_user(payload);
@@ -837,7 +843,7 @@ Bytes Agent::serf_push_pull_state() const {
   serf::PushPull pp;
   pp.ltime = clock_.time();
   pp.event_ltime = event_clock_.time();
-  pp.query_ltime = query_clock_.time();
+  pp.query_ltime = queries_ ? queries_->ltime() : 1;
   std::vector<std::string> left;
   for (const auto& [name, m] : members_) {
     pp.status_ltimes.emplace_back(name, m.status_ltime);
@@ -856,7 +862,7 @@ void Agent::merge_serf_state(ByteView user_state, bool join) {
   const auto& pp = std::get<serf::PushPull>(*m);
   if (pp.ltime > 0) clock_.witness(pp.ltime - 1);
   if (pp.event_ltime > 0) event_clock_.witness(pp.event_ltime - 1);
-  if (pp.query_ltime > 0) query_clock_.witness(pp.query_ltime - 1);
+  if (pp.query_ltime > 0) queries_->witness(pp.query_ltime - 1);
   std::set<std::string> left;
   if (pp.left_members) left.insert(pp.left_members->begin(), pp.left_members->end());
   for (const auto& [name, lt] : pp.status_ltimes) {
@@ -1027,6 +1033,81 @@ std::string Agent::update_tags(const std::map<std::string, std::string>& set,
   return "";
 }
 
+// ---- queries (queries.h does the work) ----------------------------------------------
+
+void Agent::send_direct(const swim::Address& to, Bytes serf_msg) {
+  send(to, memberlist::encode(memberlist::UserMsg{std::move(serf_msg)}));
+}
+
+void Agent::broadcast(Bytes serf_msg) {
+  swim_->broadcast_user(std::move(serf_msg));
+  arm_timer();
+}
+
+std::vector<QueryHost::Peer> Agent::peers() const {
+  std::vector<Peer> out;
+  for (const auto& [name, m] : members_) {
+    const swim::Node* n = swim_->find(name);
+    if (!n) continue;
+    out.push_back(Peer{name, n->addr, m.info.status == MemberInfo::Status::Alive, n->pmax()});
+  }
+  return out;
+}
+
+std::size_t Agent::num_members() const {
+  std::size_t n = 0;
+  for (const auto& [name, node] : swim_->nodes())
+    if (node.state == swim::State::kAlive || node.state == swim::State::kSuspect) ++n;
+  return n;
+}
+
+std::optional<MemberInfo> Agent::member(const std::string& name) const {
+  auto it = members_.find(name);
+  if (it == members_.end()) return std::nullopt;
+  return it->second.info;
+}
+
+std::string Agent::keyring_changed() { return ""; }
+
+std::string Agent::query(const rpc::QueryRequest& req, QueryStream stream) {
+  if (!started_) return "agent not running";
+  Queries::Params p;
+  p.filter_nodes = req.filter_nodes;
+  p.filter_tags = req.filter_tags;
+  p.request_ack = req.request_ack;
+  p.relay_factor = req.relay_factor;
+  p.timeout = std::chrono::nanoseconds(req.timeout_ns);
+  Queries::Handlers h{std::move(stream.ack), std::move(stream.response), std::move(stream.done)};
+  std::string err = queries_->start(req.name, req.payload, p, std::move(h), now());
+  arm_timer();
+  return err;
+}
+
+std::string Agent::respond(uint64_t id, const Bytes& payload) {
+  if (!started_) return "agent not running";
+  return queries_->respond(id, payload, now());
+}
+
+std::string Agent::respond_query(uint64_t id, const std::string& output) {
+  if (!started_ || output.empty()) return "";
+  std::string err = respond(id, Bytes(output.begin(), output.end()));
+  if (!err.empty()) log("agent: query response not sent: " + err);
+  return err;
+}
+
+void Agent::keys(std::string_view command, const std::string& key,
+                 std::function<void(std::string, rpc::KeyResponse)> done) {
+  auto post = [this, done, alive = alive_](std::string err, rpc::KeyResponse r) {
+    asio::post(io_, [done, err, r, alive] {
+      if (*alive) done(err, r);
+    });
+  };
+  if (!started_) return post("agent not running", {});
+  log("agent: initiating " + std::string(command));
+  queries_->key_request(command, key, 0, post, now());
+  arm_timer();
+}
+
 Agent::Snapshot Agent::snapshot() const {
   Snapshot s;
   s.node = settings_.node;
@@ -1067,7 +1148,7 @@ rpc::StatsResponse Agent::stats() {
                          {"health_score", std::to_string(swim_ ? swim_->awareness() : 0)},
                          {"member_time", std::to_string(clock_.time())},
                          {"event_time", std::to_string(event_clock_.time())},
-                         {"query_time", std::to_string(query_clock_.time())},
+                         {"query_time", std::to_string(queries_ ? queries_->ltime() : 1)},
                          {"intent_queue", std::to_string(recent_intents_.size())},
                          {"event_queue", "0"},
                          {"query_queue", "0"},

@@ -52,6 +52,7 @@
 
 #include "membership/keyring.h"
 #include "membership/member_types.h"
+#include "membership/queries.h"
 #include "membership/rpc_server.h"
 #include "membership/serf_msgs.h"
 #include "membership/settings.h"
@@ -59,7 +60,7 @@
 
 namespace herd::membership {
 
-class Agent : public RpcBackend, public swim::Transport {
+class Agent : public RpcBackend, public swim::Transport, public QueryHost {
  public:
   struct Hooks {
     // Serf member and user events, in order (handlers, RPC stream, mapper).
@@ -133,6 +134,16 @@ class Agent : public RpcBackend, public swim::Transport {
   std::string update_tags(const std::map<std::string, std::string>& set,
                           const std::vector<std::string>& remove) override;
   rpc::StatsResponse stats() override;
+  std::string query(const rpc::QueryRequest& req, QueryStream stream) override;
+  std::string respond(uint64_t id, const Bytes& payload) override;
+  void keys(std::string_view command, const std::string& key,
+            std::function<void(std::string, rpc::KeyResponse)> done) override;
+
+  // Answers a user query delivered as MemberEvent{Query} (handler output).
+  std::string respond_query(uint64_t id, const std::string& output);
+  const Queries::Counters* query_counters() const {
+    return queries_ ? &queries_->counters() : nullptr;
+  }
 
  private:
   struct Member {
@@ -198,9 +209,21 @@ class Agent : public RpcBackend, public swim::Transport {
   MemberInfo info_from(const swim::Node& n) const;
   void emit(MemberEvent ev);
   void emit_status(const MemberInfo& m);
-  void log(const std::string& line);
+  void log(const std::string& line) override;
   swim::TimePoint now() const { return swim::Clock::now(); }
   bool wait_broadcasts(swim::TimePoint deadline, std::function<void()> next);
+
+  // QueryHost (queries.h): the query layer's view of this member.
+  void send_direct(const swim::Address& to, Bytes serf_msg) override;
+  void broadcast(Bytes serf_msg) override;
+  std::vector<Peer> peers() const override;
+  std::size_t num_members() const override;
+  std::map<std::string, std::string> tags() const override { return tags_; }
+  swim::Address self_address() const override { return self_addr_; }
+  void deliver(MemberEvent query) override { emit(std::move(query)); }
+  std::optional<MemberInfo> member(const std::string& name) const override;
+  Keyring* keyring() override { return keyring_ ? &*keyring_ : nullptr; }
+  std::string keyring_changed() override;
 
   boost::asio::io_context& io_;
   MembershipSettings settings_;
@@ -215,6 +238,7 @@ class Agent : public RpcBackend, public swim::Transport {
   boost::asio::steady_timer reconnect_timer_;
   swim::TimePoint next_reap_{};
   std::unique_ptr<swim::Swim> swim_;
+  std::unique_ptr<Queries> queries_;
   swim::Address self_addr_;
   uint16_t port_ = 0;
   Counters counters_;
@@ -224,7 +248,7 @@ class Agent : public RpcBackend, public swim::Transport {
   bool timer_armed_ = false;
   bool started_ = false;
 
-  LamportClock clock_, event_clock_, query_clock_;
+  LamportClock clock_, event_clock_;
   uint64_t event_min_time_ = 0;
   bool event_join_ignore_ = false;
   std::map<std::string, Member> members_;

@@ -23,8 +23,6 @@ constexpr std::string_view kErrInvalidAuth = "Invalid authentication token";
 constexpr std::string_view kErrStreamExists = "Stream with given sequence exists";
 constexpr std::string_view kErrMonitorExists = "Monitor already exists";
 constexpr std::string_view kErrUnknownLogLevel = "Unknown log level";
-constexpr std::string_view kErrNoQuery = "herd: queries are not supported";
-constexpr std::string_view kErrNoKeys = "herd: key management over RPC is not supported";
 
 Bytes to_bytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
 
@@ -356,14 +354,50 @@ class RpcServer::Conn : public std::enable_shared_from_this<Conn> {
       if (!req) return;
       return reply(seq, "", rpc::CoordinateResponse{});
     }
-    if (cmd == rpc::kQuery || cmd == rpc::kRespond) {
-      if (rpc::request_has_body(cmd) && !body_as<rpc::QueryRequest>(body) && cmd == rpc::kQuery)
-        return;
-      return reply(seq, kErrNoQuery);
+    if (cmd == rpc::kQuery) {
+      auto req = body_as<rpc::QueryRequest>(body);
+      if (!req) return;
+      auto self = shared_from_this();
+      auto record = [self, seq](rpc::QueryRecord rec) {
+        if (self->closed_) return;
+        Bytes out = rpc::encode(rpc::ResponseHeader{"", seq});
+        append(out, rpc::encode(rec));
+        self->send(std::move(out));
+      };
+      RpcBackend::QueryStream qs;
+      qs.ack = [record](const std::string& from) {
+        record(rpc::QueryRecord{from, std::nullopt, std::string(rpc::kQueryRecordAck)});
+      };
+      qs.response = [record](const std::string& from, const Bytes& payload) {
+        record(rpc::QueryRecord{from, payload, std::string(rpc::kQueryRecordResponse)});
+      };
+      qs.done = [record] {
+        record(rpc::QueryRecord{"", std::nullopt, std::string(rpc::kQueryRecordDone)});
+      };
+      return reply(seq, be.query(*req, std::move(qs)));
+    }
+    if (cmd == rpc::kRespond) {
+      auto req = body_as<rpc::RespondRequest>(body);
+      if (!req) return;
+      return reply(seq, be.respond(req->id, req->payload.value_or(Bytes{})));
     }
     if (cmd == rpc::kInstallKey || cmd == rpc::kUseKey || cmd == rpc::kRemoveKey ||
-        cmd == rpc::kListKeys)
-      return reply(seq, kErrNoKeys, rpc::KeyResponse{});
+        cmd == rpc::kListKeys) {
+      std::string key;
+      if (rpc::request_has_body(cmd)) {
+        auto req = body_as<rpc::KeyRequest>(body);
+        if (!req) return;
+        key = req->key;
+      }
+      waiting_ = true;
+      auto self = shared_from_this();
+      be.keys(cmd, key, [self, seq](std::string err, rpc::KeyResponse resp) {
+        if (self->closed_) return;
+        self->reply(seq, err, resp);
+        self->resume();
+      });
+      return;
+    }
     return reply_and_close(seq, rpc::kErrUnsupportedCommand);
   }
 

@@ -6,8 +6,10 @@
 // regex filters, as serf), join, leave, force-leave, event, tags, stats,
 // stream (member/user/query events pushed by publish()), monitor (log lines
 // pushed by log(), with a replay of the recent ones), stop, get-coordinate
-// (always Ok=false). query, respond and the key commands answer an error
-// text (with their response body where the CLI expects one). Protocol rules
+// (always Ok=false), query (header, then ack/response records and a done
+// record with the request's Seq), respond, and the key commands
+// install-key/use-key/remove-key/list-keys (answered when the cluster-wide
+// key query finished; a connection's later requests wait for it). Protocol rules
 // (docs/serf-protocol.md §11.2): handshake first ("Handshake required" and
 // close otherwise), "Authentication required" until `auth` when an auth key
 // is set, "Unsupported command" then close, invalid filter regex: close
@@ -58,6 +60,30 @@ class RpcBackend {
                                   const std::vector<std::string>& remove) = 0;
   // `serf info`: sections agent, runtime, serf, tags (wire order kept).
   virtual rpc::StatsResponse stats() = 0;
+
+  // A query's acks and responses, then done at its deadline (control thread).
+  struct QueryStream {
+    std::function<void(const std::string& from)> ack;
+    std::function<void(const std::string& from, const Bytes& payload)> response;
+    std::function<void()> done;
+  };
+  // `query`: "" and the stream is fed later, or an error text.
+  virtual std::string query(const rpc::QueryRequest& req, QueryStream stream) {
+    (void)req, (void)stream;
+    return "herd: queries are not supported";
+  }
+  // `respond` to a query delivered on a `stream` subscription.
+  virtual std::string respond(uint64_t id, const Bytes& payload) {
+    (void)id, (void)payload;
+    return "herd: queries are not supported";
+  }
+  // install-key / use-key / remove-key / list-keys: `done(error, body)`,
+  // posted to the control thread, never from inside this call.
+  virtual void keys(std::string_view command, const std::string& key,
+                    std::function<void(std::string, rpc::KeyResponse)> done) {
+    (void)command, (void)key;
+    done("herd: key management over RPC is not supported", rpc::KeyResponse{});
+  }
 };
 
 // Encodes a member as the RPC reply shows it (Addr as 4/16 bytes).

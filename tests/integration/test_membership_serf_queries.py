@@ -1,0 +1,200 @@
+"""Serf queries and key rotation with herd in an encrypted cluster of real
+`serf agent`s (Debian's /usr/bin/serf, 0.8): `serf query` acks and
+responses (herd's `query:name=` handler answers), `serf reachability`,
+`serf keys -list`, from an agent and against herd's RPC; then a full key
+rotation (install, use, remove) under load, from an agent and from herd's
+RPC, with herd keeping every backend in its pool and 0 failed requests.
+
+Loopback addresses 127.0.0.x, one per node. Every process is stopped by PID;
+every loop is bounded."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import (HERD_BIN, Backend, Load, free_port, get, kill_procs, log_text, runtime_api,
+                     server_of, spawn_logged, wait_port)
+from test_membership_serf import HAPROXY_CFG
+
+SERF = "/usr/bin/serf"
+LB_IP = "127.0.0.40"
+AGENTS = (("web1", "127.0.0.41"), ("web2", "127.0.0.42"))
+
+MEMBERSHIP_YAML = """
+node: herd-lb
+bind: {ip}:7946
+rpc: {ip}:{rpc}
+tags: {{ role: balancer }}
+encrypt: {key}
+event_handlers:
+  - "query:uptime=echo herd-up"
+pools:
+  - backend: nodes
+    match: {{ role: backend }}
+    port: {bport}
+"""
+
+
+def keygen():
+    return subprocess.run([SERF, "keygen"], capture_output=True, text=True,
+                          timeout=10).stdout.strip()
+
+
+@unittest.skipUnless(os.path.exists(SERF), "serf binary absent")
+class TestMembershipSerfQueries(unittest.TestCase):
+    def setUp(self):
+        if not os.path.exists(HERD_BIN):
+            self.skipTest(f"{HERD_BIN} not built")
+        self.procs, self.backends = [], []
+        self.dir = tempfile.mkdtemp(prefix="herd-serfq-")
+
+    def tearDown(self):
+        kill_procs(self.procs)
+        for b in self.backends:
+            b.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def serf(self, *args, timeout=20):
+        r = subprocess.run([SERF, *args], capture_output=True, text=True, timeout=timeout)
+        return r.returncode, r.stdout + r.stderr
+
+    def start_cluster(self, key):
+        self.bport = free_port()
+        self.port, self.cli_port, self.rpc = free_port(), free_port(), free_port()
+        cfg = os.path.join(self.dir, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write(HAPROXY_CFG.format(ip=LB_IP, cli=self.cli_port, port=self.port,
+                                       stats=free_port()))
+        yml = os.path.join(self.dir, "membership.yaml")
+        with open(yml, "w") as f:
+            f.write(MEMBERSHIP_YAML.format(ip=LB_IP, rpc=self.rpc, bport=self.bport, key=key))
+        self.herd, self.herd_log = spawn_logged(self.procs, self.dir, "herd",
+                                                [HERD_BIN, "-db", "-f", cfg, "--membership", yml])
+        wait_port(self.port, host=LB_IP)
+        wait_port(self.rpc, host=LB_IP)
+        for name, ip in AGENTS:
+            self.backends.append(Backend(name, port=self.bport, host=ip))
+            spawn_logged(self.procs, self.dir, "serf-" + name,
+                         [SERF, "agent", "-node", name, "-bind", f"{ip}:7946", "-rpc-addr",
+                          f"{ip}:7373", "-join", f"{LB_IP}:7946", "-tag", "role=backend",
+                          "-encrypt", key])
+        for name, _ in AGENTS:
+            self.wait_traffic(name)
+        self.herd_rpc = f"-rpc-addr={LB_IP}:{self.rpc}"
+        self.agent_rpc = f"-rpc-addr={AGENTS[0][1]}:7373"
+        # Every agent sees herd alive before queries start.
+        end = time.time() + 10
+        while time.time() < end:
+            rc, out = self.serf("members", self.agent_rpc, "-status=alive")
+            if "herd-lb" in out and all(n in out for n, _ in AGENTS):
+                break
+            time.sleep(0.1)
+
+    def wait_traffic(self, name, timeout=15):
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                st, _, body = get(self.port, "/", host=LB_IP)
+                if st == 200 and server_of(body) == name:
+                    return
+            except (OSError, EOFError):
+                pass
+            time.sleep(0.02)
+        self.fail(f"no traffic reached {name}: " + log_text(self.herd_log))
+
+    def pool(self):
+        """Servers of backend `nodes` and their operational state (show servers state)."""
+        out = runtime_api(self.cli_port, "show servers state nodes", host=LB_IP)
+        rows = {}
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) > 5 and f[1] == "nodes":
+                rows[f[3]] = int(f[5])  # srv_name -> srv_op_state (2 = running)
+        return rows
+
+    def assert_query_ping(self, rpc, who):
+        rc, out = self.serf("query", rpc, "ping")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("Total Acks: 3", out, f"{who}: {out}")
+        for n in ("herd-lb", "web1", "web2"):
+            self.assertIn(f"Ack from '{n}'", out, f"{who}: {out}")
+
+    def test_queries_reachability_keys_and_rotation_under_load(self):
+        old = keygen()
+        self.start_cluster(old)
+
+        # serf query from an agent and against herd's RPC: 3 acks each.
+        self.assert_query_ping(self.agent_rpc, "agent")
+        self.assert_query_ping(self.herd_rpc, "herd")
+        # herd's query:uptime handler answers with its stdout.
+        rc, out = self.serf("query", self.agent_rpc, "uptime")
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"Response from 'herd-lb': herd-up", out)
+        rc, out = self.serf("query", self.agent_rpc, "-node=herd-lb", "uptime")
+        self.assertIn("Total Acks: 1", out, out)
+        rc, out = self.serf("query", self.agent_rpc, "-tag=role=bal.*", "uptime")
+        self.assertIn("Total Acks: 1", out, out)
+        self.assertIn("Ack from 'herd-lb'", out, out)
+        # A user query is refused the internal prefix.
+        rc, out = self.serf("query", self.herd_rpc, "_serf_list-keys")
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("cannot contain", out)
+
+        for rpc, who in ((self.agent_rpc, "agent"), (self.herd_rpc, "herd")):
+            rc, out = self.serf("reachability", rpc)
+            self.assertEqual(rc, 0, f"{who}: {out}")
+            self.assertIn("Successfully contacted all live nodes", out, f"{who}: {out}")
+            self.assertIn("live members: 3", out, f"{who}: {out}")
+            rc, out = self.serf("keys", "-list", rpc)
+            self.assertEqual(rc, 0, f"{who}: {out}")
+            self.assertIn(old, out)
+            self.assertRegex(out, rf"{re.escape(old)}\s+\[3/3\]", out)
+
+        # Rotation under load: from an agent, then from herd's RPC.
+        self.assertEqual(self.pool(), {"web1": 2, "web2": 2}, self.pool())
+        load = Load(self.port, host=LB_IP, limit=90)
+        time.sleep(0.5)
+        key = old
+        timings = []
+        for rpc, who in ((self.agent_rpc, "agent"), (self.herd_rpc, "herd")):
+            new = keygen()
+            t0 = time.time()
+            for args in (("-install", new), ("-use", new), ("-remove", key)):
+                rc, out = self.serf("keys", *args, rpc)
+                self.assertEqual(rc, 0, f"{who} keys {args[0]}: {out}\n" + log_text(self.herd_log))
+            timings.append((who, time.time() - t0))
+            rc, out = self.serf("keys", "-list", rpc)
+            self.assertEqual(rc, 0, out)
+            self.assertIn(new, out)
+            self.assertNotIn(key, out)
+            key = new
+        # Longer than the suspicion window (4 x probe interval x log10 n, ~5 s),
+        # so that a member herd could no longer hear would be marked failed.
+        end = time.time() + 8
+        while time.time() < end:
+            self.assertEqual(self.pool(), {"web1": 2, "web2": 2})
+            time.sleep(0.5)
+        load.stop()
+        for who, dt in timings:
+            print(f"\nrotation (install+use+remove) from {who}: {dt:.2f}s")
+        print(f"requests during rotation: {load.ok} ok, {len(load.failed)} failed, "
+              f"by server {load.by_server}")
+        self.assertEqual(load.failed, [], load.failed[:5])
+        self.assertGreater(load.by_server.get("web1", 0), 10)
+        self.assertGreater(load.by_server.get("web2", 0), 10)
+        rc, out = self.serf("members", self.herd_rpc)
+        for n in ("herd-lb", "web1", "web2"):
+            self.assertRegex(out, rf"{n}\s+\S+\s+alive", out)
+        self.assertNotIn("failed", out)
+        rc, out = self.serf("members", self.agent_rpc)
+        self.assertRegex(out, r"herd-lb\s+\S+\s+alive", out)
+        # Still talking after the rotation: a query reaches everyone.
+        self.assert_query_ping(self.agent_rpc, "agent after rotation")
+        self.assertIsNone(self.herd.poll())
+
+
+if __name__ == "__main__":
+    unittest.main()
