@@ -135,6 +135,13 @@ Status parse_fields(const char* base, const char* p, const char* end, Head& out,
       case 6:
         if (iequals(name, "expect") && iequals(value, "100-continue")) out.expect_continue = true;
         break;
+      case 7:
+        if (iequals(name, "upgrade")) {
+          for_each_token(value, [&](std::string_view t) {
+            if (iequals(t, "websocket")) out.upgrade_websocket = true;
+          });
+        }
+        break;
       case 10:
         if (iequals(name, "connection")) {
           for_each_token(value, [&](std::string_view t) {
@@ -157,7 +164,13 @@ Status parse_fields(const char* base, const char* p, const char* end, Head& out,
           has_cl = true;
         }
         break;
+      case 20:
+        if (!request && iequals(name, "sec-websocket-accept")) out.websocket_accept = true;
+        break;
       case 17:
+        // The key is base64 of 16 bytes (RFC 6455 §4.1); haproxy checks its length.
+        if (request && value.size() == 24 && iequals(name, "sec-websocket-key"))
+          out.websocket_key = true;
         if (iequals(name, "transfer-encoding")) {
           has_te = true;
           // Codings accumulate over several fields; chunked may come once.
@@ -197,8 +210,9 @@ Status parse_fields(const char* base, const char* p, const char* end, Head& out,
       out.error = "transfer-encoding without final chunked";
       return Status::Error;
     }
-    if (request && te_other) {
-      // haproxy 2.6 answers 422 to a request coding other than chunked.
+    if (te_other) {
+      // haproxy 2.6 knows no coding but chunked: 422 to a request, 502 to a
+      // response (`gzip, chunked` included).
       out.error = "transfer-encoding other than chunked";
       out.error_status = 422;
       return Status::Error;
@@ -208,6 +222,14 @@ Status parse_fields(const char* base, const char* p, const char* end, Head& out,
     out.te_and_cl = has_cl;
     out.content_length = -1;
   }
+  // A WebSocket handshake (Connection: upgrade, Upgrade: websocket) without
+  // a body needs its key, as haproxy 2.6 checks (a request with a body is
+  // not a handshake it switches on).
+  if (request && out.upgrade && out.upgrade_websocket && !out.websocket_key && !out.chunked &&
+      out.content_length <= 0) {
+    out.error = "websocket handshake without a valid sec-websocket-key";
+    return Status::Error;
+  }
   return Status::Complete;
 }
 
@@ -216,6 +238,7 @@ void reset_facts(Head& out) {
   out.nfields = 0;
   out.content_length = -1;
   out.chunked = out.conn_close = out.conn_keep_alive = out.expect_continue = out.upgrade = false;
+  out.upgrade_websocket = out.websocket_key = out.websocket_accept = false;
   out.host_index = -1;
   out.error = nullptr;
   out.te_and_cl = false;
@@ -322,15 +345,18 @@ Status parse_request(const char* buf, size_t len, Head& out, bool accept_invalid
   }
   Status st = parse_fields(buf, lf + 1, end, out, true, accept_invalid);
   if (st == Status::Complete && out.host_index >= 0 && out.target[0] != '/') {
-    // An absolute-form target's authority must match Host.
+    // An absolute-form target's authority, or CONNECT's, must match Host.
     auto scheme = out.target.find("://");
+    std::string_view auth;
     if (scheme != std::string_view::npos) {
-      auto auth = out.target.substr(scheme + 3);
+      auth = out.target.substr(scheme + 3);
       auth = auth.substr(0, auth.find_first_of("/?#"));
-      if (!iequals(auth, out.value(buf, static_cast<size_t>(out.host_index)))) {
-        out.error = "absolute-form authority does not match host";
-        return Status::Error;
-      }
+    } else if (out.method == "CONNECT") {
+      auth = out.target;
+    }
+    if (!auth.empty() && !iequals(auth, out.value(buf, static_cast<size_t>(out.host_index)))) {
+      out.error = "request target authority does not match host";
+      return Status::Error;
     }
   }
   return st;

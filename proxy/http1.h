@@ -45,12 +45,15 @@ struct Head {
   bool conn_close = false;       // Connection: close seen
   bool conn_keep_alive = false;  // Connection: keep-alive seen
   bool expect_continue = false;
-  bool upgrade = false;         // Connection: upgrade
-  bool te_and_cl = false;       // Transfer-Encoding and Content-Length both present
-  bool cl_normalise = false;    // several Content-Length fields, or a list: send one
-  int error_status = 400;       // requests: the status that answers Status::Error
-  int host_index = -1;          // requests: the first Host field, -1 when none
-  const char* error = nullptr;  // why Status::Error
+  bool upgrade = false;            // Connection: upgrade
+  bool upgrade_websocket = false;  // Upgrade: websocket (a token of it)
+  bool websocket_key = false;      // requests: a Sec-WebSocket-Key of 24 characters
+  bool websocket_accept = false;   // responses: a Sec-WebSocket-Accept field
+  bool te_and_cl = false;          // Transfer-Encoding and Content-Length both present
+  bool cl_normalise = false;       // several Content-Length fields, or a list: send one
+  int error_status = 400;          // requests: the status that answers Status::Error
+  int host_index = -1;             // requests: the first Host field, -1 when none
+  const char* error = nullptr;     // why Status::Error
 
   std::string_view name(const char* base, size_t i) const {
     return {base + fields[i].name_off, fields[i].name_len};

@@ -45,6 +45,18 @@ int64_t ms_since(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
 }
 
+// "HTTP/1.1 <status>[ <reason>]\r\n": the status line of every response
+// head herd sends on (the server's version is not passed through).
+void append_status_line(std::string& out, const char* head, const http1::Head& resp) {
+  out += "HTTP/1.1 ";
+  out.append(head + 9, 3);
+  if (!resp.reason.empty()) {
+    out += ' ';
+    out.append(resp.reason);
+  }
+  out += "\r\n";
+}
+
 void lower_append(std::string& out, std::string_view s) {
   size_t n = out.size();
   out.append(s);
@@ -57,6 +69,29 @@ void lower_append(std::string& out, std::string_view s) {
 bool is_hop_by_hop(std::string_view name) {
   return http1::iequals(name, "connection") || http1::iequals(name, "keep-alive") ||
          http1::iequals(name, "proxy-connection");
+}
+
+// Appends "connection: <options>\r\n" with the options of a received
+// Connection value less close and keep-alive; nothing when none is left.
+void append_connection_options(std::string& out, std::string_view value) {
+  const size_t start = out.size();
+  out += "connection: ";
+  const size_t first = out.size();
+  while (!value.empty()) {
+    const size_t comma = value.find(',');
+    std::string_view t = value.substr(0, comma);
+    value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    if (t.empty() || http1::iequals(t, "close") || http1::iequals(t, "keep-alive")) continue;
+    if (out.size() > first) out += ", ";
+    out.append(t);
+  }
+  if (out.size() == first) {
+    out.resize(start);
+  } else {
+    out += "\r\n";
+  }
 }
 
 Counter status_counter(int st) {
@@ -677,8 +712,10 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       }
       if (term) {
         int status = 503;
+        // A retry's first attempt already moved the buffer past the request.
         co_return co_await local_error(status, term->c_str(), client_keep && body_complete,
-                                       http10_close, "<NOSRV>", be->name, t_queue, retries_done);
+                                       http10_close, "<NOSRV>", be->name, t_queue, retries_done,
+                                       attempt > 0 && body_complete);
       }
 
       // Request body still to come: pump it concurrently with the response.
@@ -769,9 +806,13 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       be->live->counters.add(Counter::ErrResp);
       boost::system::error_code ign;
       upstream_.close(ign);
-      // A hard stop closes the connection and says so, as HAProxy does.
-      co_return co_await local_error(status, t.c_str(), false, http10_close || w_.aborting,
-                                     srv_name, be->name, t_queue, retries_done);
+      // The request went out whole (the buffer is past it): the client
+      // connection stays in step and is kept, as HAProxy keeps it after its
+      // 502/504. A body still coming, or a hard stop, closes it.
+      const bool consumed = pump_done_ && !pump_failed_;
+      co_return co_await local_error(status, t.c_str(), client_keep && consumed,
+                                     http10_close || w_.aborting, srv_name, be->name, t_queue,
+                                     retries_done, consumed);
     }
     if (!pump_done_ && !pump_failed_ && rr.client_started && !rr.client_failed) {
       // Early response: keep forwarding the upload (as HAProxy does) so the
@@ -872,8 +913,13 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     for (size_t i = 0; i < req_.nfields; ++i) {
       if (drop[i]) continue;
       auto n = req_.name(base, i);
-      // An upgrade request keeps its Connection header where it is, as HAProxy does.
-      if (is_hop_by_hop(n) && !(upgrade_ && http1::iequals(n, "connection"))) continue;
+      // The Connection header goes on less its close and keep-alive tokens
+      // (herd states its own persistence below), and so do the fields it
+      // nominates, Keep-Alive and Proxy-Connection: what haproxy 2.6 does.
+      if (n.size() == 10 && http1::iequals(n, "connection")) {
+        append_connection_options(out_, req_.value(base, i));
+        continue;
+      }
       if (http1::iequals(n, "content-length")) {
         // Dropped under Transfer-Encoding; otherwise sent once, normalised
         // ("3, 3" and repeated fields become one `content-length: 3`).
@@ -891,6 +937,21 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           http1::iequals(n, "host"))
         continue;
       auto v = req_.value(base, i);
+      if (static_cast<int>(i) == req_.host_index && method_ == "CONNECT") {
+        // CONNECT's Host goes on without the port of http or https (:80,
+        // :443), as haproxy normalises it.
+        for (std::string_view port : {std::string_view(":80"), std::string_view(":443")}) {
+          if (v.size() > port.size() && v.substr(v.size() - port.size()) == port) {
+            v.remove_suffix(port.size());
+            break;
+          }
+        }
+      }
+      // A request with a body does not switch protocols: its Upgrade field
+      // goes (haproxy's choice; Connection: upgrade stays).
+      if (req_.upgrade && !upgrade_ && body_len_ != 0 && n.size() == 7 &&
+          http1::iequals(n, "upgrade"))
+        continue;
       if (strip_cookie_hdr && http1::iequals(n, "cookie")) {
         std::string rest = strip_cookie(v, b.cookie.name);
         if (rest.empty()) continue;
@@ -934,7 +995,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
                     fe_.cfg->conn_mode == config::HttpConnMode::ServerClose ||
                     fe_.cfg->conn_mode == config::HttpConnMode::Close;
     if (upgrade_)
-      ;  // the client's own `connection: upgrade` was forwarded above
+      ;  // the client's `connection: upgrade` was forwarded above
     else if (server_close_)
       out_ += "connection: close\r\n";
     else if (req_.version == 10 && !req_.chunked)  // haproxy: not for a chunked 1.0 body
@@ -1000,10 +1061,23 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         co_return rr;
       }
       if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
-        // Interim response (100 Continue): forward as is, keep reading.
+        // Interim response (100 Continue): forward it, keep reading. It has
+        // no body: Content-Length and Transfer-Encoding go (as haproxy drops
+        // them), names lower-cased as in every response head.
+        out_.clear();
+        append_status_line(out_, sbuf_.get(), resp);
+        for (size_t i = 0; i < resp.nfields; ++i) {
+          auto n = resp.name(sbuf_.get(), i);
+          if (http1::iequals(n, "content-length") || http1::iequals(n, "transfer-encoding"))
+            continue;
+          lower_append(out_, n);
+          out_ += ": ";
+          out_.append(resp.value(sbuf_.get(), i));
+          out_ += "\r\n";
+        }
+        out_ += "\r\n";
         set_deadline(Phase::ClientWrite, fe_timeout_client());
-        auto [wec, wn] =
-            co_await asio::async_write(client_, asio::buffer(sbuf_.get(), resp.head_len), nothrow);
+        auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(out_), nothrow);
         if (wec) {
           rr.client_failed = true;
           co_return rr;
@@ -1027,7 +1101,14 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       }
     }
     const char* sb = sbuf_.get();
-    if (resp.status == 101 && upgrade_) {
+    if (resp.status == 101) {
+      // haproxy 2.6 switches protocols only for a request that asked
+      // (Connection: upgrade, no body) and, for WebSocket, on an answer with
+      // a Sec-WebSocket-Accept; any other 101 is an invalid answer (502).
+      if (!upgrade_ || (resp.upgrade && resp.upgrade_websocket && !resp.websocket_accept)) {
+        rr.protocol_error = true;
+        co_return rr;
+      }
       co_await tunnel(b, sn, resp, rr);
       co_return rr;
     }
@@ -1040,24 +1121,31 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     bool server_keep =
         !server_close_ && !until_close &&
         ((resp.version == 11 && !resp.conn_close) || (resp.version == 10 && resp.conn_keep_alive));
-    bool keep = client_keep && !until_close && !w_.stopping;
+    // Transfer-Encoding in an HTTP/1.0 response is faulty framing
+    // (RFC 9112 §6.1): the client connection closes after it, as haproxy's.
+    bool keep = client_keep && !until_close && !w_.stopping && !(resp.version == 10 && chunked);
 
     // Client head.
     out_.clear();
-    out_ += "HTTP/1.1 ";
-    out_.append(sb + 9, 3);
-    if (!resp.reason.empty()) {
-      out_ += ' ';
-      out_.append(resp.reason);
-    }
-    out_ += "\r\n";
+    append_status_line(out_, sb, resp);
+    // A 204 has no body: its framing fields go, as haproxy drops them.
+    // Several or listed Content-Length fields go out as one.
+    const bool drop_framing = resp.status == 204;
+    bool cl_sent = false;
     for (size_t i = 0; i < resp.nfields; ++i) {
       auto n = resp.name(sb, i);
       if (is_hop_by_hop(n)) continue;
-      if (chunked && http1::iequals(n, "content-length")) continue;
+      const bool is_cl = http1::iequals(n, "content-length");
+      if (is_cl && (chunked || drop_framing || cl_sent)) continue;
+      if (drop_framing && http1::iequals(n, "transfer-encoding")) continue;
       lower_append(out_, n);
       out_ += ": ";
-      out_.append(resp.value(sb, i));
+      if (is_cl && resp.cl_normalise) {
+        out_ += std::to_string(resp.content_length);
+      } else {
+        out_.append(resp.value(sb, i));
+      }
+      cl_sent = cl_sent || is_cl;
       out_ += "\r\n";
     }
     if (b.cookie.enabled && b.cookie.insert && !cookie_valid) {
@@ -1216,12 +1304,11 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       rr.client_failed = true;
       co_return;
     }
-    // Client bytes that arrived after the request head belong to the tunnel.
-    if (cend_ > cbeg_ + req_.head_len) {
+    // Client bytes that arrived after the request belong to the tunnel (the
+    // buffer is already past the request: an upgrade has no body).
+    if (cend_ > cbeg_) {
       auto [ec, n] = co_await asio::async_write(
-          upstream_,
-          asio::buffer(cbuf_.get() + cbeg_ + req_.head_len, cend_ - cbeg_ - req_.head_len),
-          nothrow);
+          upstream_, asio::buffer(cbuf_.get() + cbeg_, cend_ - cbeg_), nothrow);
       (void)n;
       if (ec) co_return;
     }
@@ -1311,9 +1398,12 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   }
 
   // Answers with one of HAProxy's own responses (503 etc.).
+  // `consumed`: the request (head and body) was forwarded and the buffer is
+  // already past it; otherwise its body is skipped here when it is all in the
+  // buffer, and the connection closes when it is not.
   asio::awaitable<bool> local_error(int status, const char* term, bool keep, bool http10_close,
                                     const std::string& server, const std::string& backend,
-                                    long t_queue = -1, int retries = 0) {
+                                    long t_queue = -1, int retries = 0, bool consumed = false) {
     release_server();
     bool close = !keep || http10_close;
     std::string resp = error_response(fe_.cfg->errorfiles, status, http10_close, is_head_);
@@ -1332,6 +1422,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       r.request_line = request_line_;
       w_.shared.hooks.log(*fe_.cfg, r);
     }
+    if (consumed) co_return !ec && !close;
     // Skip a request body we never forwarded (only when it is all here).
     size_t body = body_len_ > 0 ? static_cast<size_t>(body_len_) : 0;
     if (body_len_ == -2) close = true;

@@ -40,6 +40,10 @@ REQUESTS = [
     ("basic-absolute", "basic", "absolute-form URI", b"GET http://x/a?b=1 HTTP/1.1\r\n" + H + b"\r\n"),
     ("basic-connect", "basic", "CONNECT authority-form",
      b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n"),
+    ("basic-connect-port", "basic", "CONNECT to a port that is not http's or https'",
+     b"CONNECT x:8443 HTTP/1.1\r\nHost: x:8443\r\n\r\n"),
+    ("basic-connect-host-differs", "basic", "CONNECT whose Host names another authority",
+     b"CONNECT x:443 HTTP/1.1\r\nHost: y:443\r\n\r\n"),
     ("basic-delete-body", "basic", "DELETE with a body",
      b"DELETE /a HTTP/1.1\r\n" + H + b"Content-Length: 2\r\n\r\nhi"),
     ("basic-get-body", "basic", "GET with a Content-Length body",
@@ -388,6 +392,12 @@ REQUESTS = [
     ("upg-post-body", "upgrade", "upgrade on a POST with a body",
      b"POST /@101 HTTP/1.1\r\n" + H + b"Connection: Upgrade\r\nUpgrade: websocket\r\n"
      b"Content-Length: 3\r\n\r\nabcTUNNEL"),
+    ("upg-post-other", "upgrade", "Connection: upgrade to another protocol on a POST with a body",
+     b"POST /a HTTP/1.1\r\n" + H + b"Connection: Upgrade\r\nUpgrade: foo\r\n"
+     b"Content-Length: 3\r\n\r\nabc"),
+    ("upg-bad-key", "upgrade", "websocket upgrade with a key that is not 24 characters",
+     b"GET /@101 HTTP/1.1\r\n" + H + b"Connection: Upgrade\r\nUpgrade: websocket\r\n"
+     b"Sec-WebSocket-Key: abcd\r\n\r\n"),
     ("upg-h2c", "upgrade", "Upgrade: h2c with HTTP2-Settings",
      b"GET /a HTTP/1.1\r\n" + H + b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
      b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"),

@@ -123,6 +123,35 @@ TEST(Http1Request, TransferCodingsOtherThanChunkedAre422) {
   EXPECT_TRUE(h.te_and_cl);
 }
 
+TEST(Http1Request, WebSocketHandshakeNeedsItsKey) {
+  // haproxy 2.6: Connection: upgrade + Upgrade: websocket without a body
+  // needs a Sec-WebSocket-Key of 24 characters (400 otherwise).
+  const std::string ws =
+      "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n";
+  http1::Head h;
+  EXPECT_EQ(req(ws + "\r\n", h), Status::Error);
+  EXPECT_EQ(h.error_status, 400);
+  EXPECT_EQ(req(ws + "Sec-WebSocket-Key: abcd\r\n\r\n", h), Status::Error);
+  ASSERT_EQ(req(ws + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", h), Status::Complete);
+  EXPECT_TRUE(h.upgrade && h.upgrade_websocket && h.websocket_key);
+  // Not a handshake: a body, no Connection: upgrade, or another protocol.
+  EXPECT_EQ(req(ws + "Content-Length: 3\r\n\r\nabc", h), Status::Complete);
+  EXPECT_EQ(req("GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n", h), Status::Complete);
+  EXPECT_EQ(req("GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: foo\r\n\r\n", h),
+            Status::Complete);
+}
+
+TEST(Http1Response, UnknownTransferCodingsAreErrors) {
+  http1::Head h;
+  EXPECT_EQ(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", h), Status::Error);
+  EXPECT_EQ(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", h), Status::Error);
+  ASSERT_EQ(resp("HTTP/1.1 101 Switching\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+                 "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+                 h),
+            Status::Complete);
+  EXPECT_TRUE(h.upgrade && h.upgrade_websocket && h.websocket_accept);
+}
+
 TEST(Http1Request, AgreeingHostsAreAccepted) {
   http1::Head h;
   EXPECT_EQ(req("GET / HTTP/1.1\r\nHost: a\r\nhost: A\r\n\r\n", h), Status::Complete);
