@@ -3,7 +3,12 @@
 // whole, in those pieces and byte by byte, and all three must agree: the
 // same result and, when Done, the same body length. NeedMore consumes the
 // whole piece; Done consumes at most the piece.
+//
+// Re-framing (feed with `out`): the three cuts give the same bytes, and the
+// re-framed body is canonical: scanned again it ends exactly at its own end
+// and re-frames to itself (a server behind herd sees one framing only).
 #include <cstdint>
+#include <string>
 
 #include "proxy/http1.h"
 #include "tests/fuzz/fuzz_support.h"
@@ -16,6 +21,7 @@ namespace {
 struct Outcome {
   Result result = Result::NeedMore;
   size_t body_len = 0;  // bytes used up to Done (or all bytes on NeedMore)
+  std::string reframed;
 };
 
 Outcome scan_pieces(const char* data, const std::vector<size_t>& pieces) {
@@ -24,8 +30,8 @@ Outcome scan_pieces(const char* data, const std::vector<size_t>& pieces) {
   size_t off = 0;
   for (size_t n : pieces) {
     size_t used = 0;
-    Result r = s.feed(data + off, n, used);
-    if (r == Result::Error) return {Result::Error, 0};
+    Result r = s.feed(data + off, n, used, &o.reframed);
+    if (r == Result::Error) return {Result::Error, 0, {}};
     FUZZ_CHECK(used <= n);
     o.body_len = off + used;
     if (r == Result::Done) {
@@ -33,7 +39,8 @@ Outcome scan_pieces(const char* data, const std::vector<size_t>& pieces) {
       // A finished scanner takes nothing more.
       size_t more = 7;
       FUZZ_CHECK(s.feed(data + off, n, more) == Result::Done && more == 0);
-      return {Result::Done, o.body_len};
+      o.result = Result::Done;
+      return o;
     }
     FUZZ_CHECK(used == n);
     FUZZ_CHECK(!s.done());
@@ -57,6 +64,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // Re-scanning exactly the body finds the same end.
     Outcome exact = scan_pieces(body, {whole.body_len});
     FUZZ_CHECK(exact.result == Result::Done && exact.body_len == whole.body_len);
+    FUZZ_CHECK(whole.reframed == split.reframed && whole.reframed == bytes.reframed);
+    const std::string& r = whole.reframed;
+    Outcome again = scan_pieces(r.data(), {r.size()});
+    FUZZ_CHECK(again.result == Result::Done && again.body_len == r.size());
+    FUZZ_CHECK(again.reframed == r);
   }
   return 0;
 }

@@ -1,7 +1,9 @@
 // tests/fuzz/fuzz_http1_response.cpp — proxy/http1.h parse_response on any
 // bytes: no out-of-bounds access or UB, a Complete head points only inside
 // its bytes with a 3-digit status >= 100, its prefixes parse Incomplete, and
-// re-parsing just the head gives the same head.
+// re-parsing just the head gives the same head. `option
+// accept-invalid-http-response` only relaxes: what parses strictly parses
+// the same relaxed.
 #include <cstdint>
 #include <string_view>
 
@@ -15,8 +17,15 @@ using herd::proxy::http1::Status;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const char* buf = reinterpret_cast<const char*>(data);
-  static Head h, again;
+  static Head h, again, relaxed;
   Status st = parse_response(buf, size, h);
+  Status rst = parse_response(buf, size, relaxed, true);
+  if (rst == Status::Error) FUZZ_CHECK(relaxed.error != nullptr);
+  if (rst == Status::Complete) herd::fuzz::check_complete_head(relaxed, buf, size);
+  if (st == Status::Complete) {
+    FUZZ_CHECK(rst == Status::Complete && relaxed.head_len == h.head_len);
+    FUZZ_CHECK(relaxed.content_length == h.content_length && relaxed.status == h.status);
+  }
   if (st == Status::Error) FUZZ_CHECK(h.error != nullptr);
   if (st != Status::Complete) return 0;
   herd::fuzz::check_complete_head(h, buf, size);
