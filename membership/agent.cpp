@@ -187,6 +187,12 @@ std::string Agent::start() {
     auto kr = Keyring::from_base64({settings_.encrypt});
     if (!kr) return "encrypt: " + kr.error().detail;
     keyring_.emplace(std::move(*kr));
+  } else if (!settings_.keyring_file.empty()) {
+    auto kr = load_keyring_file(settings_.keyring_file);
+    if (!kr) return "keyring_file: " + kr.error().detail;
+    keyring_.emplace(std::move(*kr));
+    log("agent: restored keyring with " + std::to_string(keyring_->keys().size()) + " keys from " +
+        settings_.keyring_file);
   }
   boost::system::error_code ec;
   auto bind_ip = asio::ip::make_address(settings_.bind_ip, ec);
@@ -1067,7 +1073,12 @@ std::optional<MemberInfo> Agent::member(const std::string& name) const {
   return it->second.info;
 }
 
-std::string Agent::keyring_changed() { return ""; }
+std::string Agent::keyring_changed() {
+  if (settings_.keyring_file.empty() || !keyring_) return "";
+  std::string err = save_keyring_file(settings_.keyring_file, *keyring_);
+  if (!err.empty()) log("agent: " + err);
+  return err;
+}
 
 std::string Agent::query(const rpc::QueryRequest& req, QueryStream stream) {
   if (!started_) return "agent not running";

@@ -1,12 +1,18 @@
 // membership/keyring.cpp — see keyring.h.
 #include "membership/keyring.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "membership/memberlist_msgs.h"
 
@@ -289,6 +295,113 @@ Result<Bytes> Keyring::decrypt_stream(ByteView stream) const {
     return WireError{WireErrc::kTruncated, "encrypted stream body"};
   }
   return open(stream.subspan(kStreamHeaderSize, *len), stream.first(kStreamHeaderSize));
+}
+
+// ---- keyring file -----------------------------------------------------------------
+
+std::string keyring_json(const Keyring& keyring) {
+  // Go's json.MarshalIndent(keys, "", "  "); base64 needs no escaping.
+  std::string out = "[";
+  const auto& keys = keyring.keys();
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    out += std::string(i ? "," : "") + "\n  \"" + base64_encode(keys[i]) + "\"";
+  out += keys.empty() ? "]" : "\n]";
+  return out;
+}
+
+Result<std::vector<std::string>> parse_keyring_json(std::string_view text) {
+  auto bad = [](const std::string& why) {
+    return WireError{WireErrc::kInvalid, "keyring file: " + why};
+  };
+  std::size_t i = 0;
+  auto ws = [&] {
+    while (i < text.size() &&
+           (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
+      ++i;
+  };
+  std::vector<std::string> keys;
+  ws();
+  if (i >= text.size() || text[i] != '[') return bad("expected a JSON array of strings");
+  ++i;
+  ws();
+  if (i < text.size() && text[i] == ']') {
+    ++i;
+  } else {
+    for (;;) {
+      ws();
+      if (i >= text.size() || text[i] != '"') return bad("expected a string");
+      ++i;
+      std::string k;
+      while (i < text.size() && text[i] != '"') {
+        if (text[i] == '\\') {
+          if (i + 1 >= text.size()) return bad("unterminated string");
+          const char e = text[i + 1];
+          if (e != '/' && e != '\\' && e != '"') return bad("unexpected escape in a key");
+          k += e;
+          i += 2;
+          continue;
+        }
+        k += text[i++];
+      }
+      if (i >= text.size()) return bad("unterminated string");
+      ++i;
+      keys.push_back(std::move(k));
+      ws();
+      if (i < text.size() && text[i] == ',') {
+        ++i;
+        continue;
+      }
+      if (i < text.size() && text[i] == ']') {
+        ++i;
+        break;
+      }
+      return bad("expected ',' or ']'");
+    }
+  }
+  ws();
+  if (i != text.size()) return bad("trailing characters after the array");
+  return keys;
+}
+
+Result<Keyring> load_keyring_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return WireError{WireErrc::kInvalid, path + ": cannot open the keyring file"};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto keys = parse_keyring_json(ss.str());
+  if (!keys) return WireError{WireErrc::kInvalid, path + ": " + keys.error().detail};
+  if (keys->empty())
+    return WireError{WireErrc::kInvalid, "no keys present in keyring file: " + path};
+  auto kr = Keyring::from_base64(*keys);
+  if (!kr) return WireError{WireErrc::kInvalid, path + ": " + kr.error().detail};
+  return kr;
+}
+
+std::string save_keyring_file(const std::string& path, const Keyring& keyring) {
+  const std::string text = keyring_json(keyring);
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return "Failed to write keyring file: " + tmp + ": " + std::strerror(errno);
+  std::size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::string e = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return "Failed to write keyring file: " + tmp + ": " + e;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string e = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return "Failed to write keyring file: " + path + ": " + e;
+  }
+  return "";
 }
 
 }  // namespace herd::membership

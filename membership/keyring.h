@@ -80,4 +80,15 @@ class Keyring {
   std::vector<Bytes> keys_;
 };
 
+// Serf's -keyring-file: a JSON array of base64 keys, primary first (what
+// `serf agent` reads at start and rewrites after each key query). Reading
+// fails on a missing or empty file, bad JSON, bad base64 or a bad key size.
+Result<Keyring> load_keyring_file(const std::string& path);
+// Writes the keyring as Serf does (indented JSON, mode 0600), through a
+// temporary file renamed over `path`. Returns "" or an error text.
+std::string save_keyring_file(const std::string& path, const Keyring& keyring);
+// The JSON text itself (exposed for tests).
+std::string keyring_json(const Keyring& keyring);
+Result<std::vector<std::string>> parse_keyring_json(std::string_view text);
+
 }  // namespace herd::membership

@@ -276,6 +276,7 @@ constexpr FlagDef kFlags[] = {
     {"replay", FlagKind::Bool},
     {"tag", FlagKind::Value},
     {"encrypt", FlagKind::Value},
+    {"keyring-file", FlagKind::Value},
     {"event-handler", FlagKind::Value},
     {"reconnect-interval", FlagKind::Value},
     {"reconnect-timeout", FlagKind::Value},
@@ -352,6 +353,9 @@ std::string apply_flag(std::string_view name, const std::string& v, MembershipSe
   } else if (name == "encrypt") {
     if (auto e = check_encrypt(v); !e.empty()) return e;
     s.encrypt = v;
+  } else if (name == "keyring-file") {
+    if (v.empty()) return "expects a file path";
+    s.keyring_file = v;
   } else if (name == "event-handler") {
     std::string err;
     if (!parse_handler(v, &err)) return err;
@@ -570,6 +574,8 @@ bool parse_yaml(std::string_view text, const std::string& file, MembershipSettin
         else
           out.encrypt = s;
       }
+    } else if (key == "keyring_file") {
+      if (y.scalar(v, key, s)) out.keyring_file = s;
     } else if (key == "event_handlers") {
       std::vector<std::string> list;
       if (y.string_list(v, key, list)) {
@@ -594,7 +600,7 @@ bool parse_yaml(std::string_view text, const std::string& file, MembershipSettin
     } else {
       y.error(kv.first, key,
               "unknown key (expected node, bind, advertise, rpc, rpc_auth, join, retry_interval, "
-              "retry_max, replay, disable_tcp_pings, tags, encrypt, event_handlers, "
+              "retry_max, replay, disable_tcp_pings, tags, encrypt, keyring_file, event_handlers, "
               "reconnect_interval, "
               "reconnect_timeout, tombstone_timeout, coalesce_period, quiescent_period, pools)");
     }
@@ -668,6 +674,10 @@ bool finalize(MembershipSettings& s, const config::Config* cfg, std::vector<std:
   if (s.node.empty()) s.node = default_node_name();
   std::string src = s.file.empty() ? std::string("flags") : s.file;
   if (s.advertise_ip.empty() == false && s.advertise_port == 0) s.advertise_port = s.bind_port;
+  // Serf's rule: the keyring file holds the keys, so no -encrypt beside it.
+  if (!s.keyring_file.empty() && !s.encrypt.empty())
+    errors.push_back(src + ": Encryption key not allowed while using a keyring (keyring_file " +
+                     s.keyring_file + ")");
   for (std::size_t i = 0; i < s.pools.size(); ++i) {
     const PoolRule& r = s.pools[i];
     std::string where =

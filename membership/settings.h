@@ -1,6 +1,6 @@
 // membership/settings.h — the gossip member's settings: the YAML file given
 // with `--membership` and the Serf-style agent flags (-node, -bind,
-// -advertise, -rpc-addr, -join, -retry-join, -tag k=v, -encrypt,
+// -advertise, -rpc-addr, -join, -retry-join, -tag k=v, -encrypt, -keyring-file,
 // -event-handler, ...). Documented in docs/membership-config.md.
 //
 // Defaults are serf agent's: bind 0.0.0.0:7946, rpc 127.0.0.1:7373, node =
@@ -69,6 +69,9 @@ struct MembershipSettings {
 
   std::map<std::string, std::string> tags;
   std::string encrypt;                      // base64 key, 16/24/32 bytes once decoded
+  // Serf's -keyring-file: JSON array of base64 keys, primary first; read at
+  // start, rewritten after every key change (keyring.h). Not with `encrypt`.
+  std::string keyring_file;
   std::vector<std::string> event_handlers;  // Serf syntax, see handlers.h
   std::vector<PoolRule> pools;
 };

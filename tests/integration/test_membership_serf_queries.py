@@ -7,6 +7,7 @@ RPC, with herd keeping every backend in its pool and 0 failed requests.
 
 Loopback addresses 127.0.0.x, one per node. Every process is stopped by PID;
 every loop is bounded."""
+import json
 import os
 import re
 import shutil
@@ -28,7 +29,7 @@ node: herd-lb
 bind: {ip}:7946
 rpc: {ip}:{rpc}
 tags: {{ role: balancer }}
-encrypt: {key}
+{keyconf}
 event_handlers:
   - "query:uptime=echo herd-up"
 pools:
@@ -61,8 +62,7 @@ class TestMembershipSerfQueries(unittest.TestCase):
         r = subprocess.run([SERF, *args], capture_output=True, text=True, timeout=timeout)
         return r.returncode, r.stdout + r.stderr
 
-    def start_cluster(self, key):
-        self.bport = free_port()
+    def start_herd(self, keyconf):
         self.port, self.cli_port, self.rpc = free_port(), free_port(), free_port()
         cfg = os.path.join(self.dir, "haproxy.cfg")
         with open(cfg, "w") as f:
@@ -70,11 +70,17 @@ class TestMembershipSerfQueries(unittest.TestCase):
                                        stats=free_port()))
         yml = os.path.join(self.dir, "membership.yaml")
         with open(yml, "w") as f:
-            f.write(MEMBERSHIP_YAML.format(ip=LB_IP, rpc=self.rpc, bport=self.bport, key=key))
+            f.write(MEMBERSHIP_YAML.format(ip=LB_IP, rpc=self.rpc, bport=self.bport,
+                                           keyconf=keyconf))
         self.herd, self.herd_log = spawn_logged(self.procs, self.dir, "herd",
                                                 [HERD_BIN, "-db", "-f", cfg, "--membership", yml])
         wait_port(self.port, host=LB_IP)
         wait_port(self.rpc, host=LB_IP)
+        self.herd_rpc = f"-rpc-addr={LB_IP}:{self.rpc}"
+
+    def start_cluster(self, key, keyconf=None):
+        self.bport = free_port()
+        self.start_herd(keyconf or f"encrypt: {key}")
         for name, ip in AGENTS:
             self.backends.append(Backend(name, port=self.bport, host=ip))
             spawn_logged(self.procs, self.dir, "serf-" + name,
@@ -83,7 +89,6 @@ class TestMembershipSerfQueries(unittest.TestCase):
                           "-encrypt", key])
         for name, _ in AGENTS:
             self.wait_traffic(name)
-        self.herd_rpc = f"-rpc-addr={LB_IP}:{self.rpc}"
         self.agent_rpc = f"-rpc-addr={AGENTS[0][1]}:7373"
         # Every agent sees herd alive before queries start.
         end = time.time() + 10
@@ -194,6 +199,68 @@ class TestMembershipSerfQueries(unittest.TestCase):
         # Still talking after the rotation: a query reaches everyone.
         self.assert_query_ping(self.agent_rpc, "agent after rotation")
         self.assertIsNone(self.herd.poll())
+
+    def test_keyring_file_rotation_survives_restart(self):
+        old, new = keygen(), keygen()
+        ring = os.path.join(self.dir, "keyring.json")
+        with open(ring, "w") as f:
+            f.write(f'["{old}"]')
+        # herd joins the agents itself after a restart (a left member is not
+        # reconnected by the others).
+        keyconf = (f"keyring_file: {ring}\n"
+                   f"join: [{AGENTS[0][1]}:7946, {AGENTS[1][1]}:7946]")
+        self.start_cluster(old, keyconf)
+        self.assertIn("restored keyring with 1 keys", log_text(self.herd_log))
+        rc, out = self.serf("keys", "-install", new, self.agent_rpc)
+        self.assertEqual(rc, 0, out)
+        with open(ring) as f:
+            self.assertEqual(json.load(f), [old, new])
+        self.assertEqual(os.stat(ring).st_mode & 0o777, 0o600)
+        for args in (("-use", new), ("-remove", old)):
+            rc, out = self.serf("keys", *args, self.agent_rpc)
+            self.assertEqual(rc, 0, out)
+        with open(ring) as f:
+            self.assertEqual(json.load(f), [new])
+
+        # Restart: graceful leave, then the same settings again.
+        self.herd.terminate()
+        self.herd.wait(20)
+        t0 = time.time()
+        self.start_herd(keyconf)
+        for name, _ in AGENTS:
+            self.wait_traffic(name)
+        print(f"\nrestart with the rotated keyring -> both backends served: "
+              f"{time.time() - t0:.2f}s")
+        end = time.time() + 10
+        while time.time() < end:
+            rc, out = self.serf("members", self.agent_rpc)
+            if re.search(r"herd-lb\s+\S+\s+alive", out):
+                break
+            time.sleep(0.2)
+        self.assertRegex(out, r"herd-lb\s+\S+\s+alive", out)
+        rc, out = self.serf("keys", "-list", self.herd_rpc)
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, rf"{re.escape(new)}\s+\[3/3\]", out)
+        self.assertNotIn(old, out)
+
+    def test_keyring_file_errors(self):
+        self.bport = free_port()
+        ring = os.path.join(self.dir, "absent.json")
+        cfg = os.path.join(self.dir, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write(HAPROXY_CFG.format(ip=LB_IP, cli=free_port(), port=free_port(),
+                                       stats=free_port()))
+        for keyconf, expect in ((f"keyring_file: {ring}", "cannot open the keyring file"),
+                                (f"keyring_file: {ring}\nencrypt: {keygen()}",
+                                 "Encryption key not allowed while using a keyring")):
+            yml = os.path.join(self.dir, "m.yaml")
+            with open(yml, "w") as f:
+                f.write(MEMBERSHIP_YAML.format(ip=LB_IP, rpc=free_port(), bport=self.bport,
+                                               keyconf=keyconf))
+            r = subprocess.run([HERD_BIN, "-db", "-f", cfg, "--membership", yml],
+                               capture_output=True, text=True, timeout=20)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(expect, r.stdout + r.stderr)
 
 
 if __name__ == "__main__":
