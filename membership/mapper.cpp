@@ -135,6 +135,7 @@ void MemberMapper::apply(std::span<const MemberEvent> events) {
         handle(t, info, a, p);
       }
     }
+    release_held(t, p);
     t.commit();
   }
   run_hooks(p);
@@ -151,7 +152,7 @@ void MemberMapper::handle(PoolWriter::Transaction& t, const MemberInfo& m, Actio
       continue;  // another rule of this backend owns it
     }
     if (a == Action::Remove) {
-      if (it != mapped_.end()) remove(t, k, p);
+      if (it != mapped_.end()) fail(t, k, it->second, p);
       continue;
     }
     if (a == Action::Drain) {
@@ -175,6 +176,11 @@ void MemberMapper::handle(PoolWriter::Transaction& t, const MemberInfo& m, Actio
       Mapped& mp = it->second;
       bool addr_changed = mp.ip != ep.ip || mp.port != port;
       bool was_draining = mp.draining;
+      if (mp.held) {
+        mp.held = false;
+        spdlog::warn("membership: server {}/{} is no longer held: member {} is alive again",
+                     k.first, k.second, m.name);
+      }
       if (!addr_changed && !was_draining) continue;
       auto err = t.update(k.first, k.second, [&](Server& s) {
         s.addr = ep;
@@ -226,7 +232,7 @@ void MemberMapper::handle(PoolWriter::Transaction& t, const MemberInfo& m, Actio
       continue;
     }
     conflicts_.erase(k);
-    mapped_[k] = Mapped{i, live, ep.ip, port, false, {}};
+    mapped_[k] = Mapped{i, live, ep.ip, port, false, {}, false};
     p.added.emplace_back(k, i);
     spdlog::info("membership: server {}/{} added at {} (member {})", k.first, k.second,
                  ep.to_string(), m.name);
@@ -241,7 +247,7 @@ void MemberMapper::drain(PoolWriter::Transaction& t, const Key& k, Mapped& mp, P
     return;
   }
   mp.draining = true;
-  mp.drain_since = std::chrono::steady_clock::now();
+  mp.drain_since = opts_.now();
   drains_.insert(k);
   p.changed.push_back(k);
   spdlog::info("membership: server {}/{} is draining ({} in flight)", k.first, k.second,
@@ -259,10 +265,74 @@ void MemberMapper::remove(PoolWriter::Transaction& t, const Key& k, Pending& p) 
   p.removed.push_back(k);
 }
 
+MemberMapper::Share MemberMapper::share(const std::string& backend) {
+  Share s;
+  for (const auto& [k, mp] : mapped_) {
+    if (k.first != backend || mp.draining) continue;
+    (mp.held ? s.held : s.alive) += 1;
+  }
+  auto& times = failed_at_[backend];
+  const auto now = opts_.now();
+  std::erase_if(times, [&](const auto& t) { return now - t > opts_.panic_window; });
+  s.recent = times.size();
+  return s;
+}
+
+bool MemberMapper::panics(const Share& s) const {
+  const std::size_t total = s.alive + s.held + s.recent;
+  return total > 0 && s.alive * 100 < static_cast<std::size_t>(opts_.panic_threshold) * total;
+}
+
+void MemberMapper::fail(PoolWriter::Transaction& t, const Key& k, Mapped& mp, Pending& p) {
+  if (mp.held) return;
+  if (mp.draining) return remove(t, k, p);  // leaving anyway
+  Share s = share(k.first);
+  s.alive -= 1;  // this one
+  s.recent += 1;
+  if (panics(s)) {
+    mp.held = true;
+    spdlog::warn(
+        "membership: keeping server {}/{} although its member failed: {} of {} member servers "
+        "of backend {} would be alive, under the panic threshold of {}% (herd may have lost "
+        "contact with the cluster: key mismatch or partition); health checks decide",
+        k.first, k.second, s.alive, s.alive + s.held + s.recent, k.first, opts_.panic_threshold);
+    return;
+  }
+  failed_at_[k.first].push_back(opts_.now());
+  remove(t, k, p);
+}
+
+void MemberMapper::release_held(PoolWriter::Transaction& t, Pending& p) {
+  std::set<std::string> backends;
+  for (const auto& [k, mp] : mapped_)
+    if (mp.held) backends.insert(k.first);
+  for (const auto& b : backends) {
+    // Releasing a held server turns it into a recent failure: the share is
+    // the same for all of them, so either all go or none.
+    if (panics(share(b))) continue;
+    std::vector<Key> release;
+    for (const auto& [k, mp] : mapped_)
+      if (k.first == b && mp.held) release.push_back(k);
+    for (const auto& k : release) {
+      spdlog::warn("membership: releasing held server {}/{}: backend {} is out of panic", k.first,
+                   k.second, b);
+      failed_at_[b].push_back(opts_.now());
+      remove(t, k, p);
+    }
+  }
+}
+
+std::vector<std::string> MemberMapper::held() const {
+  std::vector<std::string> out;
+  for (const auto& [k, mp] : mapped_)
+    if (mp.held) out.push_back(k.first + "/" + k.second);
+  return out;
+}
+
 int MemberMapper::poll_drains() {
   if (drains_.empty()) return 0;
   Pending p;
-  auto now = std::chrono::steady_clock::now();
+  auto now = opts_.now();
   {
     auto t = writer_.begin();
     std::vector<Key> done;
@@ -328,6 +398,7 @@ std::vector<MemberMapper::MemberRow> MemberMapper::describe() const {
       if (const auto* be = snap.find(k.first))
         if (const Server* s = be->find(k.second)) state = server_state(*s);
       if (mp.draining) state = "DRAIN (" + std::to_string(mp.live->inflight.get()) + " in flight)";
+      if (mp.held) state += " (held: member failed)";
       r.servers.emplace_back(k.first + "/" + k.second, state);
     }
     rows.push_back(std::move(r));

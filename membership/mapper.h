@@ -16,9 +16,20 @@
 //     left)                     -> DRAIN (kAdminForcedDrain), removed once its
 //                                  ServerLive::inflight is 0 (polled on a
 //                                  steady_timer of the control io_context);
-//   * failed, reap              -> removed at once;
+//   * failed, reap              -> removed at once, unless that would
+//                                  leave the backend in panic (below);
 //   * rejoin with the same name -> the existing server is updated in place
 //                                  (and leaves DRAIN).
+// Pool safety (Envoy's panic threshold): a failed member's server is kept
+// ("held", logged with the reason) when, after removing it, fewer than
+// panic_threshold % of the backend's member servers would be alive —
+// counting alive, held, and those removed for failure in the last
+// panic_window. Losing contact with every member at once (a key mismatch, a
+// partition of the balancer) thus never empties the pool: health checks
+// decide about the held servers. A held server whose member comes back is
+// an ordinary server again; the held servers of members still failed are
+// removed once the alive share is back at the threshold (new or returning
+// members). Graceful leaves are never held. See docs/membership.md.
 // Servers from haproxy.cfg are never touched: a member whose name clashes
 // with one is not mapped (logged once). apply() takes a batch of events and
 // commits them as ONE transaction (one publication), so a burst of 20 joins
@@ -66,6 +77,12 @@ class MemberMapper {
   struct Options {
     std::chrono::milliseconds drain_poll{100};   // how often draining servers are looked at
     std::chrono::milliseconds drain_timeout{0};  // 0: wait for inflight 0 forever
+    int panic_threshold = 50;                    // percent of member servers alive
+    std::chrono::milliseconds panic_window{60000};  // failure removals remembered this long
+    // The clock for drains and the panic window (tests).
+    std::function<std::chrono::steady_clock::time_point()> now = [] {
+      return std::chrono::steady_clock::now();
+    };
   };
 
   // `writer` and `control` must outlive the mapper. Rules whose backend is
@@ -110,6 +127,8 @@ class MemberMapper {
   // Servers currently managed (tests): "backend/server".
   std::vector<std::string> managed() const;
   std::size_t draining() const { return drains_.size(); }
+  // Servers kept although their member failed (pool safety), "backend/server".
+  std::vector<std::string> held() const;
 
  private:
   struct Rule {
@@ -123,6 +142,7 @@ class MemberMapper {
     uint16_t port = 0;
     bool draining = false;
     std::chrono::steady_clock::time_point drain_since{};
+    bool held = false;  // member failed, kept by the panic threshold
   };
   using Key = std::pair<std::string, std::string>;  // backend, server
   enum class Action { Up, Drain, Remove };
@@ -132,6 +152,16 @@ class MemberMapper {
   bool matches(const Rule& r, const MemberInfo& m, uint16_t& port) const;
   void drain(balancing::PoolWriter::Transaction& t, const Key& k, Mapped& mp, Pending& p);
   void remove(balancing::PoolWriter::Transaction& t, const Key& k, Pending& p);
+  // A failed member's server: removed, or held when the backend would panic.
+  void fail(balancing::PoolWriter::Transaction& t, const Key& k, Mapped& mp, Pending& p);
+  // Alive, held and recently failed member servers of a backend.
+  struct Share {
+    std::size_t alive = 0, held = 0, recent = 0;
+  };
+  Share share(const std::string& backend);
+  bool panics(const Share& s) const;
+  // Removes held servers of backends that no longer panic.
+  void release_held(balancing::PoolWriter::Transaction& t, Pending& p);
   void arm_timer();
   void run_hooks(Pending& p);
 
@@ -143,6 +173,7 @@ class MemberMapper {
   std::map<Key, Mapped> mapped_;
   std::set<Key> drains_;
   std::set<Key> conflicts_;  // logged once
+  std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> failed_at_;
   std::map<std::string, MemberInfo> members_;
   boost::asio::steady_timer timer_;
   bool timer_armed_ = false;

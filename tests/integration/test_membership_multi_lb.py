@@ -2,12 +2,14 @@
 (issue 4 §3): lb-a and lb-b (herd, native engine) join each other; backend
 web1 runs `serf agent -join lb-a`, web2 `serf agent -join lb-b`. Both
 balancers must list and serve both backends; `serf leave` of web1 removes it
-from both; kill -9 of web2's agent removes it from both (failure detection
-on each balancer, or the other's dead message).
+from both; kill -9 of web2's agent makes it failed on both (failure detection
+on each balancer, or the other's dead message), its server kept by the pool
+safety rule as the backend's last one.
 
 Loopback 127.0.0.70 (lb-a), .71 (lb-b), .72 (web1), .73 (web2), each binding
 its own 7946. Every process is stopped by PID; every wait is bounded."""
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -127,12 +129,23 @@ class TestSeveralBalancers(unittest.TestCase):
         for lb in self.lb:
             self.assertEqual(self.served_by(lb), {"web2"}, lb)
 
-        # Crash of web2's agent (it joined through lb-b): gone from both.
+        # Crash of web2's agent (it joined through lb-b), the last member
+        # server: failed on both, and kept by the pool-safety rule (a pool is
+        # never emptied by failures; docs/membership.md).
         t0 = time.time()
         agents["web2"].kill()
         agents["web2"].wait(10)
-        self.wait_pools(set(), timeout=40)
-        print(f"web2 crashed: removed from both after {time.time() - t0:.2f} s")
+        end = time.time() + 40
+        while time.time() < end:
+            shown = {n: runtime_api(self.lb[n][2], "show members", host=self.lb[n][0])
+                     for n in self.lb}
+            if all(re.search(r"web2 \S+ failed \S+ nodes/web2\(\S*held", t) for t in shown.values()):
+                break
+            time.sleep(0.1)
+        for n, t in shown.items():
+            self.assertRegex(t, r"web2 \S+ failed \S+ nodes/web2\(\S*held", n)
+        self.assertEqual({n: self.pool(n) for n in self.lb}, {n: {"web2"} for n in self.lb})
+        print(f"web2 crashed: failed and held on both after {time.time() - t0:.2f} s")
 
 
 if __name__ == "__main__":

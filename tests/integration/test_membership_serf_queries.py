@@ -39,6 +39,18 @@ pools:
 """
 
 
+def spawn_herd(t, ip, membership_yaml):
+    """herd with HAPROXY_CFG (ports from t.port, t.cli_port) and the given
+    membership settings, logged under t.dir; returns (process, log)."""
+    cfg = os.path.join(t.dir, "haproxy.cfg")
+    with open(cfg, "w") as f:
+        f.write(HAPROXY_CFG.format(ip=ip, cli=t.cli_port, port=t.port, stats=free_port()))
+    yml = os.path.join(t.dir, "membership.yaml")
+    with open(yml, "w") as f:
+        f.write(membership_yaml)
+    return spawn_logged(t.procs, t.dir, "herd", [HERD_BIN, "-db", "-f", cfg, "--membership", yml])
+
+
 def keygen():
     return subprocess.run([SERF, "keygen"], capture_output=True, text=True,
                           timeout=10).stdout.strip()
@@ -64,16 +76,9 @@ class TestMembershipSerfQueries(unittest.TestCase):
 
     def start_herd(self, keyconf):
         self.port, self.cli_port, self.rpc = free_port(), free_port(), free_port()
-        cfg = os.path.join(self.dir, "haproxy.cfg")
-        with open(cfg, "w") as f:
-            f.write(HAPROXY_CFG.format(ip=LB_IP, cli=self.cli_port, port=self.port,
-                                       stats=free_port()))
-        yml = os.path.join(self.dir, "membership.yaml")
-        with open(yml, "w") as f:
-            f.write(MEMBERSHIP_YAML.format(ip=LB_IP, rpc=self.rpc, bport=self.bport,
-                                           keyconf=keyconf))
-        self.herd, self.herd_log = spawn_logged(self.procs, self.dir, "herd",
-                                                [HERD_BIN, "-db", "-f", cfg, "--membership", yml])
+        self.herd, self.herd_log = spawn_herd(
+            self, LB_IP, MEMBERSHIP_YAML.format(ip=LB_IP, rpc=self.rpc, bport=self.bport,
+                                                keyconf=keyconf))
         wait_port(self.port, host=LB_IP)
         wait_port(self.rpc, host=LB_IP)
         self.herd_rpc = f"-rpc-addr={LB_IP}:{self.rpc}"

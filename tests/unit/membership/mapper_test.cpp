@@ -175,7 +175,9 @@ TEST_F(Fixture, LeaveDrainsThenRemovesWhenInflightIsZero) {
 }
 
 TEST_F(Fixture, FailedRemovesAtOnce) {
-  MemberMapper m(io, writer, {rule("nodes")}, hooks());
+  MemberMapper::Options no_panic;
+  no_panic.panic_threshold = 0;  // pool safety off: the last server goes too
+  MemberMapper m(io, writer, {rule("nodes")}, hooks(), no_panic);
   m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1")}));
   find("nodes", "web1")->live->inflight.inc();
   uint64_t v = pool.version();
@@ -255,7 +257,9 @@ TEST_F(Fixture, RejoinWhileDrainingUpdatesInPlace) {
 }
 
 TEST_F(Fixture, BurstOfTwentyJoinsIsOnePublication) {
-  MemberMapper m(io, writer, {rule("nodes"), rule("api", "", 4000)}, hooks());
+  MemberMapper::Options no_panic;
+  no_panic.panic_threshold = 0;  // pool safety off (PanicThreshold* below)
+  MemberMapper m(io, writer, {rule("nodes"), rule("api", "", 4000)}, hooks(), no_panic);
   std::vector<MemberEvent> batch;
   for (int i = 0; i < 20; ++i)
     batch.push_back(ev(MemberEvent::Type::Join,
@@ -275,6 +279,73 @@ TEST_F(Fixture, BurstOfTwentyJoinsIsOnePublication) {
   m.apply(ev(MemberEvent::Type::Failed, ms));
   EXPECT_EQ(pool.version(), v + 1);
   EXPECT_EQ(pool.current()->find("nodes")->servers.size(), 1u);
+}
+
+// Pool safety: losing contact with every member (one after the other, as
+// probes find them) keeps the backend at the panic threshold.
+TEST_F(Fixture, PanicThresholdHoldsServersWhenEveryMemberFails) {
+  auto t = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  MemberMapper::Options o;
+  o.now = [&t] { return t; };
+  MemberMapper m(io, writer, {rule("api", "", 4000)}, hooks(), o);
+  std::vector<MemberInfo> ms;
+  for (int i = 0; i < 4; ++i) ms.push_back(member("n" + std::to_string(i), "10.0.2.1"));
+  m.apply(ev(MemberEvent::Type::Join, ms));
+  for (const auto& x : ms) {
+    t += std::chrono::seconds(1);
+    m.apply(ev(MemberEvent::Type::Failed, {x}));
+  }
+  // 3 of 4 alive, then 2 of 4 (= 50 %): removed; then under 50 %: held.
+  EXPECT_EQ(find("api", "n0"), nullptr);
+  EXPECT_EQ(find("api", "n1"), nullptr);
+  ASSERT_NE(find("api", "n2"), nullptr);
+  ASSERT_NE(find("api", "n3"), nullptr);
+  EXPECT_EQ(m.held(), (std::vector<std::string>{"api/n2", "api/n3"}));
+  EXPECT_NE(m.show_members().find("held"), std::string::npos);
+  // Reaping a held member does not empty the pool either.
+  m.apply(ev(MemberEvent::Type::Reap, {ms[3]}));
+  EXPECT_NE(find("api", "n3"), nullptr);
+  // n2 comes back: an ordinary server again; n3 stays held (1 of 4 alive).
+  m.apply(ev(MemberEvent::Type::Join, {ms[2]}));
+  EXPECT_EQ(m.held(), (std::vector<std::string>{"api/n3"}));
+  // n0 and n1 come back: 3 alive of 6 counted -> out of panic, n3 removed.
+  m.apply(ev(MemberEvent::Type::Join, {ms[0], ms[1]}));
+  EXPECT_TRUE(m.held().empty());
+  EXPECT_EQ(find("api", "n3"), nullptr);
+  EXPECT_EQ(pool.current()->find("api")->servers.size(), 3u);
+}
+
+TEST_F(Fixture, PanicThresholdSingleServerWindowAndGracefulLeave) {
+  auto t = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  MemberMapper::Options o;
+  o.now = [&t] { return t; };
+  MemberMapper m(io, writer, {rule("api", "", 4000)}, hooks(), o);
+  // The only server of a backend is kept when its member fails.
+  m.apply(ev(MemberEvent::Type::Join, {member("a", "10.0.3.1")}));
+  m.apply(ev(MemberEvent::Type::Failed, {member("a", "10.0.3.1")}));
+  EXPECT_EQ(m.held(), (std::vector<std::string>{"api/a"}));
+  // A graceful leave is never held.
+  m.apply(ev(MemberEvent::Type::Join, {member("a", "10.0.3.1"), member("b", "10.0.3.2")}));
+  EXPECT_TRUE(m.held().empty());
+  m.apply(ev(MemberEvent::Type::Leave, {member("b", "10.0.3.2")}));
+  m.apply(ev(MemberEvent::Type::Leave, {member("a", "10.0.3.1")}));
+  EXPECT_TRUE(m.held().empty());
+  EXPECT_EQ(m.draining(), 2u);
+  // Failures older than the window no longer count: 2 of 4 members fail
+  // (removed), a minute later a third does: 1 of 2 alive counted -> removed.
+  std::vector<MemberInfo> ms;
+  for (int i = 0; i < 4; ++i) ms.push_back(member("w" + std::to_string(i), "10.0.4.1"));
+  m.apply(ev(MemberEvent::Type::Join, ms));
+  m.apply(ev(MemberEvent::Type::Failed, {ms[0]}));
+  m.apply(ev(MemberEvent::Type::Failed, {ms[1]}));
+  EXPECT_TRUE(m.held().empty());
+  t += o.panic_window + std::chrono::seconds(1);
+  m.apply(ev(MemberEvent::Type::Failed, {ms[2]}));
+  EXPECT_TRUE(m.held().empty());
+  EXPECT_EQ(find("api", "w2"), nullptr);
+  // ...while within the window the last one is held.
+  m.apply(ev(MemberEvent::Type::Failed, {ms[3]}));
+  EXPECT_EQ(m.held(), (std::vector<std::string>{"api/w3"}));
 }
 
 TEST_F(Fixture, NameClashWithConfigServerIsNotTouched) {
