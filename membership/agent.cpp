@@ -738,6 +738,7 @@ void Agent::on_swim_leave(const swim::Node& n) {
 }
 
 bool Agent::handle_leave_intent(const serf::LeaveIntent& msg) {
+  if (msg.node.empty()) return false;  // about no member: dropped (on_user_message counts it)
   clock_.witness(msg.ltime);
   auto it = members_.find(msg.node);
   if (it == members_.end()) {
@@ -771,6 +772,7 @@ bool Agent::handle_leave_intent(const serf::LeaveIntent& msg) {
 }
 
 bool Agent::handle_join_intent(const serf::JoinIntent& msg) {
+  if (msg.node.empty()) return false;
   clock_.witness(msg.ltime);
   auto it = members_.find(msg.node);
   if (it == members_.end()) {
@@ -820,6 +822,8 @@ void Agent::on_user_message(const Bytes& payload) {
   std::visit(
       [&](const auto& v) {
         using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, serf::LeaveIntent> || std::is_same_v<T, serf::JoinIntent>)
+          if (v.node.empty()) ++counters_.serf_bad;  // an intent about no member
         if constexpr (std::is_same_v<T, serf::LeaveIntent>)
           rebroadcast = handle_leave_intent(v);
         else if constexpr (std::is_same_v<T, serf::JoinIntent>)
@@ -1152,6 +1156,7 @@ rpc::StatsResponse Agent::stats() {
                          {"max_procs", "1"},
                          {"goroutines", "0"},
                          {"cpu_count", "1"}}});
+  const uint64_t invalid = swim_ ? swim_->counters().invalid_members : 0;
   r.sections.push_back({"serf",
                         {{"members", std::to_string(members_.size())},
                          {"failed", std::to_string(failed)},
@@ -1170,7 +1175,8 @@ rpc::StatsResponse Agent::stats() {
                          {"tcp_in", std::to_string(counters_.tcp_in)},
                          {"tcp_bad", std::to_string(counters_.tcp_bad)},
                          {"push_pulls", std::to_string(counters_.push_pulls)},
-                         {"serf_bad", std::to_string(counters_.serf_bad)}}});
+                         {"serf_bad", std::to_string(counters_.serf_bad)},
+                         {"invalid_members", std::to_string(invalid)}}});
   std::vector<std::pair<std::string, std::string>> t(tags_.begin(), tags_.end());
   r.sections.push_back({"tags", t});
   return r;

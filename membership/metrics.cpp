@@ -77,6 +77,11 @@ std::string render_prometheus(const Agent::Snapshot& s) {
       {{"herd_membership_tcp_fallback_acks_total",
         "TCP fallback pings acknowledged (the probe succeeded over TCP).", true},
        s.swim.tcp_fallback_acks},
+      {{"herd_membership_invalid_members_dropped_total",
+        "Alive messages and push/pull entries dropped for an empty name, an invalid address or "
+        "port 0.",
+        true},
+       s.swim.invalid_members},
       {{"herd_membership_reconnects_total", "Reconnect attempts to failed members.", true},
        s.agent.reconnects},
       {{"herd_membership_reaped_total",
@@ -117,6 +122,7 @@ std::vector<std::pair<std::string, uint64_t>> snapshot_fields(const Agent::Snaps
                      {"Gossip_packets", s.swim.gossip_packets},
                      {"Tcp_fallback_pings", s.swim.tcp_fallback_pings},
                      {"Tcp_fallback_acks", s.swim.tcp_fallback_acks},
+                     {"Invalid_members_dropped", s.swim.invalid_members},
                      {"Reconnects", s.agent.reconnects},
                      {"Reaped", s.agent.reaped},
                      {"Health_score", static_cast<uint64_t>(s.health_score)}});

@@ -256,7 +256,16 @@ void Swim::refute(uint32_t accused_incarnation, TimePoint now) {
   adjust_awareness(1);
 }
 
+bool valid_member(const std::string& name, const Bytes& ip, uint16_t port) {
+  if (name.empty() || port == 0 || (ip.size() != 4 && ip.size() != 16)) return false;
+  return std::any_of(ip.begin(), ip.end(), [](uint8_t b) { return b != 0; });
+}
+
 void Swim::on_alive(const Alive& a, bool bootstrap, TimePoint now) {
+  if (!valid_member(a.node, a.addr, a.port)) {
+    ++counters_.invalid_members;
+    return;
+  }
   if (a.vsn.size() >= 2 && (a.vsn[0] == 0 || a.vsn[1] == 0 || a.vsn[0] > a.vsn[1])) return;
   if (a.node == cfg_.name) {
     const Node& me = self();

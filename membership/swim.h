@@ -115,6 +115,10 @@ struct Node {
   uint8_t pmax() const { return vsn.size() >= 2 ? vsn[1] : 0; }
 };
 
+// Whether an alive message or push/pull entry may create or move a member:
+// a non-empty name, a 4- or 16-byte IP that is not all zeros, a port > 0.
+bool valid_member(const std::string& name, const Bytes& ip, uint16_t port);
+
 // Lifeguard suspicion timeout: starts at max and shrinks towards min with
 // each independent confirmation (k expected).
 Duration suspicion_timeout(Duration min, Duration max, int confirmations, int expected);
@@ -159,6 +163,8 @@ class Swim {
     uint64_t gossip_packets = 0;      // gossip datagrams sent (broadcast rounds)
     uint64_t tcp_fallback_pings = 0;  // TCP fallback pings started (direct ping timed out)
     uint64_t tcp_fallback_acks = 0;   // of those, answered with an ack in time
+    uint64_t invalid_members = 0;     // alive/push-pull entries dropped: empty name,
+                                      // address not 4/16 bytes or unspecified, port 0
   };
 
   struct Callbacks {
