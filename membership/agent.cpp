@@ -236,6 +236,11 @@ std::string Agent::start() {
   cb.on_update = [this](const swim::Node& n) { on_swim_update(n); };
   cb.on_leave = [this](const swim::Node& n) { on_swim_leave(n); };
   cb.on_user_message = [this](const Bytes& p) { on_user_message(p); };
+  coords_ = std::make_unique<Coordinates>(settings_.node, std::random_device{}());
+  cb.ack_payload = [this] { return coords_->ack_payload(); };
+  cb.on_ping_complete = [this](const swim::Node& n, swim::Duration rtt, const Bytes& payload) {
+    coords_->ping_complete(n.name, rtt, payload);
+  };
   swim_ = std::make_unique<swim::Swim>(std::move(cfg), *this, std::move(cb), now());
   queries_ = std::make_unique<Queries>(settings_.node, *this, std::random_device{}());
   started_ = true;
@@ -402,7 +407,7 @@ void Agent::serve_stream(std::shared_ptr<Conn> c) {
       auto m = memberlist::decode(inner);
       const auto& ping = std::get<memberlist::Ping>(*m);
       if (ping.node.empty() || ping.node == settings_.node)
-        reply = memberlist::encode(memberlist::AckResp{std::nullopt, ping.seq_no});
+        reply = memberlist::encode(memberlist::AckResp{coords_->ack_payload(), ping.seq_no});
     } else if (type == memberlist::MessageType::kUser) {
       auto u = memberlist::decode_stream_user(inner);
       on_user_message(*u);
@@ -595,6 +600,7 @@ void Agent::reap(swim::TimePoint t) {
     }
     reaped.push_back(m.info);
     swim_->forget(it->first);
+    coords_->forget(it->first);
     it = members_.erase(it);
   }
   if (reaped.empty()) return;
@@ -1082,6 +1088,12 @@ std::string Agent::keyring_changed() {
   std::string err = save_keyring_file(settings_.keyring_file, *keyring_);
   if (!err.empty()) log("agent: " + err);
   return err;
+}
+
+std::optional<rpc::RpcCoordinate> Agent::coordinate(const std::string& node) {
+  auto c = coords_ ? coords_->cached(node) : std::nullopt;
+  if (!c) return std::nullopt;
+  return rpc::RpcCoordinate{c->adjustment, c->error, c->height, c->vec};
 }
 
 std::string Agent::query(const rpc::QueryRequest& req, QueryStream stream) {

@@ -50,6 +50,7 @@
 #include <string>
 #include <vector>
 
+#include "membership/coordinate.h"
 #include "membership/keyring.h"
 #include "membership/member_types.h"
 #include "membership/queries.h"
@@ -134,6 +135,7 @@ class Agent : public RpcBackend, public swim::Transport, public QueryHost {
   std::string update_tags(const std::map<std::string, std::string>& set,
                           const std::vector<std::string>& remove) override;
   rpc::StatsResponse stats() override;
+  std::optional<rpc::RpcCoordinate> coordinate(const std::string& node) override;
   std::string query(const rpc::QueryRequest& req, QueryStream stream) override;
   std::string respond(uint64_t id, const Bytes& payload) override;
   void keys(std::string_view command, const std::string& key,
@@ -239,6 +241,7 @@ class Agent : public RpcBackend, public swim::Transport, public QueryHost {
   swim::TimePoint next_reap_{};
   std::unique_ptr<swim::Swim> swim_;
   std::unique_ptr<Queries> queries_;
+  std::unique_ptr<Coordinates> coords_;
   swim::Address self_addr_;
   uint16_t port_ = 0;
   Counters counters_;

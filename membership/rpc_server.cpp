@@ -352,7 +352,12 @@ class RpcServer::Conn : public std::enable_shared_from_this<Conn> {
     if (cmd == rpc::kGetCoordinate) {
       auto req = body_as<rpc::CoordinateRequest>(body);
       if (!req) return;
-      return reply(seq, "", rpc::CoordinateResponse{});
+      rpc::CoordinateResponse resp;
+      if (auto c = be.coordinate(req->node)) {
+        resp.coord = std::move(*c);
+        resp.ok = true;
+      }
+      return reply(seq, "", resp);
     }
     if (cmd == rpc::kQuery) {
       auto req = body_as<rpc::QueryRequest>(body);

@@ -6,8 +6,8 @@
 // regex filters, as serf), join, leave, force-leave, event, tags, stats,
 // stream (member/user/query events pushed by publish()), monitor (log lines
 // pushed by log(), with a replay of the recent ones), stop, get-coordinate
-// (always Ok=false), query (header, then ack/response records and a done
-// record with the request's Seq), respond, and the key commands
+// (the member's cached Vivaldi coordinate, Ok=false when none), query (header, then ack/response
+// records and a done record with the request's Seq), respond, and the key commands
 // install-key/use-key/remove-key/list-keys (answered when the cluster-wide
 // key query finished; a connection's later requests wait for it). Protocol rules
 // (docs/serf-protocol.md §11.2): handshake first ("Handshake required" and
@@ -31,6 +31,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -76,6 +77,11 @@ class RpcBackend {
   virtual std::string respond(uint64_t id, const Bytes& payload) {
     (void)id, (void)payload;
     return "herd: queries are not supported";
+  }
+  // get-coordinate: the member's cached network coordinate, if any.
+  virtual std::optional<rpc::RpcCoordinate> coordinate(const std::string& node) {
+    (void)node;
+    return std::nullopt;
   }
   // install-key / use-key / remove-key / list-keys: `done(error, body)`,
   // posted to the control thread, never from inside this call.

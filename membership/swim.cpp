@@ -194,7 +194,7 @@ void Swim::dispatch(const Address& from, const memberlist::Message& m, TimePoint
         } else if constexpr (std::is_same_v<T, memberlist::IndirectPing>) {
           on_indirect_ping(from, v, now);
         } else if constexpr (std::is_same_v<T, memberlist::AckResp>) {
-          on_ack(v.seq_no, now);
+          on_ack(v.seq_no, v.payload, now);
         } else if constexpr (std::is_same_v<T, memberlist::NackResp>) {
           on_nack(v.seq_no);
         } else if constexpr (std::is_same_v<T, Alive>) {
@@ -214,8 +214,9 @@ void Swim::on_ping(const Address& from, const memberlist::Ping& p) {
   if (!p.node.empty() && p.node != cfg_.name) return;  // meant for a previous owner of the address
   Address reply = from;
   if (!p.source_addr.empty() && p.source_port != 0) reply = {p.source_addr, p.source_port};
-  send_with_piggyback(reply, memberlist::encode(memberlist::AckResp{std::nullopt, p.seq_no}),
-                      false);
+  std::optional<Bytes> payload;
+  if (cb_.ack_payload) payload = cb_.ack_payload();
+  send_with_piggyback(reply, memberlist::encode(memberlist::AckResp{payload, p.seq_no}), false);
 }
 
 void Swim::on_indirect_ping(const Address& from, const memberlist::IndirectPing& p, TimePoint now) {
@@ -227,10 +228,13 @@ void Swim::on_indirect_ping(const Address& from, const memberlist::IndirectPing&
   send_with_piggyback({p.target, p.port}, memberlist::encode(ping), false);
 }
 
-void Swim::on_ack(uint32_t seq, TimePoint now) {
-  (void)now;
+void Swim::on_ack(uint32_t seq, const std::optional<Bytes>& payload, TimePoint now) {
   if (probe_ && probe_->seq == seq && !probe_->acked) {
     probe_->acked = true;
+    // Relayed acks carry no payload: only the target's own ack is a sample.
+    if (payload && !payload->empty() && !probe_->indirect_sent && cb_.on_ping_complete)
+      if (const Node* n = find(probe_->target))
+        cb_.on_ping_complete(*n, now - probe_->sent, *payload);
     adjust_awareness(-1);
     probe_.reset();
   }
@@ -471,7 +475,7 @@ void Swim::tcp_ping_result(uint32_t seq, bool ok, TimePoint now) {
   ++counters_.tcp_fallback_acks;
   // As an ack: memberlist returns from probeNode with the health bonus
   // before it looks at nacks, so missed nacks are not held against us.
-  if (probe_ && probe_->seq == seq) on_ack(seq, now);
+  if (probe_ && probe_->seq == seq) on_ack(seq, std::nullopt, now);
 }
 
 void Swim::finish_probe(TimePoint now) {

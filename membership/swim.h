@@ -27,6 +27,12 @@
 // probe interval; an ack that way ends the probe as a success (health
 // improves, missed nacks are not counted, no suspicion), as memberlist.
 //
+// Ping delegate (memberlist's): every ack we send carries
+// Callbacks::ack_payload() (serf: our network coordinate); a direct probe
+// acked by its target reports the RTT and the target's payload through
+// Callbacks::on_ping_complete. Alive messages and push/pull entries for an
+// invalid member (valid_member() below) are dropped and counted.
+//
 // Not yet implemented: version-compatibility checks on merge, the serf layer (intents, Lamport
 // clocks) which consumes on_user_message.
 //
@@ -172,6 +178,10 @@ class Swim {
     std::function<void(const Node&)> on_update;         // meta changed (higher incarnation)
     std::function<void(const Node&)> on_leave;          // dead or left (state says which)
     std::function<void(const Bytes&)> on_user_message;  // serf payloads
+    // memberlist's PingDelegate: the payload of every ack we send (serf: our
+    // coordinate), and each direct probe's ack with its RTT and payload.
+    std::function<Bytes()> ack_payload;
+    std::function<void(const Node&, Duration rtt, const Bytes& payload)> on_ping_complete;
   };
 
   Swim(Config cfg, Transport& transport, Callbacks cb, TimePoint now);
@@ -251,7 +261,7 @@ class Swim {
   void dispatch(const Address& from, const memberlist::Message& m, TimePoint now);
   void on_ping(const Address& from, const memberlist::Ping& p);
   void on_indirect_ping(const Address& from, const memberlist::IndirectPing& p, TimePoint now);
-  void on_ack(uint32_t seq, TimePoint now);
+  void on_ack(uint32_t seq, const std::optional<Bytes>& payload, TimePoint now);
   void on_nack(uint32_t seq);
   void on_alive(const memberlist::Alive& a, bool bootstrap, TimePoint now);
   void on_suspect(const memberlist::Suspect& s, TimePoint now);

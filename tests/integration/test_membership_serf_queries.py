@@ -1,9 +1,11 @@
-"""Serf queries and key rotation with herd in an encrypted cluster of real
+"""Serf queries, key rotation and network coordinates with herd in an encrypted cluster of real
 `serf agent`s (Debian's /usr/bin/serf, 0.8): `serf query` acks and
 responses (herd's `query:name=` handler answers), `serf reachability`,
 `serf keys -list`, from an agent and against herd's RPC; then a full key
 rotation (install, use, remove) under load, from an agent and from herd's
-RPC, with herd keeping every backend in its pool and 0 failed requests.
+RPC, with herd keeping every backend in its pool and 0 failed requests; a
+rotation that survives a restart through keyring_file; `serf rtt` between
+herd and the agents, from an agent and against herd's RPC.
 
 Loopback addresses 127.0.0.x, one per node. Every process is stopped by PID;
 every loop is bounded."""
@@ -204,6 +206,34 @@ class TestMembershipSerfQueries(unittest.TestCase):
         # Still talking after the rotation: a query reaches everyone.
         self.assert_query_ping(self.agent_rpc, "agent after rotation")
         self.assertIsNone(self.herd.poll())
+
+    def test_rtt_from_agents_and_against_herd(self):
+        self.start_cluster(keygen())
+        herd_rpc = self.herd_rpc
+        agent_rpc = self.agent_rpc
+        # Coordinates come with probe acks (each member probes each other
+        # every few seconds): retry until every pair has one.
+        pairs = ((agent_rpc, "web1", "herd-lb"), (agent_rpc, "herd-lb", "web2"),
+                 (herd_rpc, "herd-lb", "web1"), (herd_rpc, "web1", "web2"))
+        results = {}
+        end = time.time() + 30
+        while time.time() < end and len(results) < len(pairs):
+            for rpc, a, b in pairs:
+                if (rpc, a, b) in results:
+                    continue
+                rc, out = self.serf("rtt", rpc, a, b)
+                if rc == 0:
+                    results[(rpc, a, b)] = out
+            time.sleep(0.5)
+        for rpc, a, b in pairs:
+            self.assertIn((rpc, a, b), results, f"serf rtt {rpc} {a} {b}: {self.serf('rtt', rpc, a, b)}")
+            out = results[(rpc, a, b)]
+            m = re.search(rf"Estimated {a} <-> {b} rtt: ([0-9.]+) ms", out)
+            self.assertTrue(m, out)
+            print(f"\nserf rtt {rpc} {a} {b}: {m.group(1)} ms")
+            self.assertLess(float(m.group(1)), 50.0)  # loopback
+        rc, out = self.serf("rtt", herd_rpc, "nobody")
+        self.assertNotEqual(rc, 0, out)
 
     def test_keyring_file_rotation_survives_restart(self):
         old, new = keygen(), keygen()
