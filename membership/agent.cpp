@@ -236,6 +236,7 @@ std::string Agent::start() {
   cb.on_update = [this](const swim::Node& n) { on_swim_update(n); };
   cb.on_leave = [this](const swim::Node& n) { on_swim_leave(n); };
   cb.on_user_message = [this](const Bytes& p) { on_user_message(p); };
+  cb.on_conflict = [this](const swim::Node& n, const swim::Address& a) { on_conflict(n, a); };
   coords_ = std::make_unique<Coordinates>(settings_.node, std::random_device{}());
   cb.ack_payload = [this] { return coords_->ack_payload(); };
   cb.on_ping_complete = [this](const swim::Node& n, swim::Duration rtt, const Bytes& payload) {
@@ -845,6 +846,39 @@ void Agent::on_user_message(const Bytes& payload) {
       },
       *m);
   if (rebroadcast) swim_->broadcast_user(payload);
+}
+
+void Agent::on_conflict(const swim::Node& existing, const swim::Address& other) {
+  const std::string where = ip_text(other.ip) + ":" + std::to_string(other.port);
+  const std::string mine = ip_text(existing.addr.ip) + ":" + std::to_string(existing.addr.port);
+  if (existing.name != settings_.node) {
+    if (conflicts_logged_.insert(existing.name + "@" + where).second)
+      log("agent: name conflict for '" + existing.name + "': both " + mine + " and " + where +
+          " claim it; keeping " + mine);
+    return;
+  }
+  if (conflict_resolving_ || !started_) return;
+  conflict_resolving_ = true;
+  log("agent: node name '" + settings_.node + "' conflicts with another node at " + where +
+      "; names must be unique: asking the cluster who holds it (_serf_conflict)");
+  queries_->resolve_conflict(
+      [this, where, alive = alive_](bool keep, int matching, int responses) {
+        if (!*alive) return;
+        conflict_resolving_ = false;
+        const std::string tally =
+            "[" + std::to_string(matching) + " / " + std::to_string(responses) + "]";
+        if (keep) {
+          log("agent: majority in name conflict resolution " + tally + ": keeping the name");
+          return;
+        }
+        log("agent: minority in name conflict resolution " + tally + ": the name '" +
+            settings_.node + "' belongs to the member at " + where +
+            "; herd will not steal a live name and leaves the gossip cluster (the pool keeps "
+            "its current servers); restart it with another node name");
+        stop();
+      },
+      now());
+  arm_timer();
 }
 
 void Agent::broadcast_join_intent() {

@@ -30,6 +30,11 @@
 // into an event) goes out through Hooks::status so the pool mapper can
 // drain it at once.
 //
+// Name conflicts, as Serf: an alive message claiming our name from another
+// address is never refuted; herd asks the cluster (`_serf_conflict`) and,
+// when the majority does not answer with herd's address, logs why and stops
+// its gossip member (the proxy keeps its current pool).
+//
 // Bad input (undecodable, unauthenticated, plaintext while keyed) is
 // counted and dropped, never fatal.
 //
@@ -204,6 +209,10 @@ class Agent : public RpcBackend, public swim::Transport, public QueryHost {
   void on_swim_update(const swim::Node& n);
   void on_swim_leave(const swim::Node& n);
   void on_user_message(const Bytes& payload);
+  // memberlist's conflict delegate: another member claims a known name
+  // (logged once) or ours (Serf's resolution query; in the minority herd
+  // leaves the gossip rather than steal a live name).
+  void on_conflict(const swim::Node& existing, const swim::Address& other);
   bool handle_leave_intent(const serf::LeaveIntent& m);
   bool handle_join_intent(const serf::JoinIntent& m);
   bool handle_user_event(const serf::UserEvent& m);
@@ -263,6 +272,8 @@ class Agent : public RpcBackend, public swim::Transport, public QueryHost {
   int join_attempts_ = 0;
   std::chrono::milliseconds join_backoff_{1000};
   bool joined_ = false;
+  bool conflict_resolving_ = false;
+  std::set<std::string> conflicts_logged_;
   LeaveState leave_state_ = LeaveState::None;
   std::vector<std::function<void()>> leave_waiters_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

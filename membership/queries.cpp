@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <regex>
 
 namespace herd::membership {
@@ -44,6 +45,25 @@ Bytes encode_conflict_member(const MemberInfo& m, const Bytes& addr) {
   }
   s.finish();
   return w.take();
+}
+
+// The Addr and Port of a conflict response (0x06 + serf Member).
+std::optional<swim::Address> decode_conflict_member(ByteView body) {
+  if (body.empty() || body[0] != static_cast<uint8_t>(serf::MessageType::kConflictResponse))
+    return std::nullopt;
+  msgpack::Reader r(body.subspan(1));
+  swim::Address a;
+  const bool ok = r.read_struct([&](std::string_view k) {
+    if (k == "Addr") return r.read_bytes(a.ip);
+    if (k == "Port") return r.read_uint_as(a.port);
+    return false;
+  });
+  if (!ok) return std::nullopt;
+  // Go's net.IP.Equal: an IPv4 address equals its IPv4-mapped IPv6 form.
+  static const uint8_t kV4Mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (a.ip.size() == 16 && std::equal(a.ip.begin(), a.ip.begin() + 12, kV4Mapped))
+    a.ip.erase(a.ip.begin(), a.ip.begin() + 12);
+  return a;
 }
 
 }  // namespace
@@ -374,6 +394,28 @@ void Queries::key_request(std::string_view op, const std::string& key_b64, uint8
     st->finished = true;
     st->done(err, st->resp);
   }
+}
+
+void Queries::resolve_conflict(std::function<void(bool, int, int)> done, swim::TimePoint now) {
+  struct Tally {
+    int responses = 0, matching = 0;
+  };
+  auto tally = std::make_shared<Tally>();
+  const swim::Address self = host_.self_address();
+  Handlers h;
+  h.response = [tally, self](const std::string&, const Bytes& body) {
+    auto a = decode_conflict_member(body);
+    if (!a) return;
+    ++tally->responses;
+    if (*a == self) ++tally->matching;
+  };
+  h.done = [tally, done] {
+    const int majority = tally->responses / 2 + 1;
+    done(tally->matching >= majority, tally->matching, tally->responses);
+  };
+  const std::string name = std::string(kInternalQueryPrefix) + "conflict";
+  std::string err = start(name, Bytes(node_.begin(), node_.end()), {}, std::move(h), now, true);
+  if (!err.empty()) done(false, 0, 0);
 }
 
 void Queries::tick(swim::TimePoint now) {

@@ -132,6 +132,12 @@ class Queries {
   void key_request(std::string_view op, const std::string& key_b64, uint8_t relay_factor,
                    std::function<void(std::string, rpc::KeyResponse)> done, swim::TimePoint now);
 
+  // Serf's name-conflict resolution: asks the cluster (`_serf_conflict`)
+  // who holds our name; `done(keep, matching, responses)` at the deadline,
+  // keep when at least responses / 2 + 1 answered with our address.
+  void resolve_conflict(std::function<void(bool keep, int matching, int responses)> done,
+                        swim::TimePoint now);
+
   // Closes expired queries (done), forgets expired deliveries.
   void tick(swim::TimePoint now);
   swim::TimePoint next_deadline() const;

@@ -273,6 +273,11 @@ void Swim::on_alive(const Alive& a, bool bootstrap, TimePoint now) {
   if (a.vsn.size() >= 2 && (a.vsn[0] == 0 || a.vsn[1] == 0 || a.vsn[0] > a.vsn[1])) return;
   if (a.node == cfg_.name) {
     const Node& me = self();
+    if (Address{a.addr, a.port} != me.addr) {
+      // Another member claims our name: never fight it with refutations.
+      if (!bootstrap && cb_.on_conflict) cb_.on_conflict(me, Address{a.addr, a.port});
+      return;
+    }
     if (left_ || bootstrap || a.incarnation < me.incarnation) return;
     if (a.incarnation == me.incarnation && a.meta == me.meta && a.vsn == me.vsn) return;
     refute(a.incarnation, now);
@@ -294,7 +299,10 @@ void Swim::on_alive(const Alive& a, bool bootstrap, TimePoint now) {
   Node& n = it->second;
   const Address addr{a.addr, a.port};
   const bool moved = addr != n.addr;
-  if (moved && n.state != State::kLeft) return;  // name conflict: keep the current owner
+  if (moved && n.state != State::kLeft) {  // name conflict: keep the current owner
+    if (cb_.on_conflict) cb_.on_conflict(n, addr);
+    return;
+  }
   if (a.incarnation <= n.incarnation && !moved) return;
   const State old = n.state;
   const bool meta_changed = a.meta != n.meta;

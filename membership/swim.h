@@ -182,6 +182,9 @@ class Swim {
     // coordinate), and each direct probe's ack with its RTT and payload.
     std::function<Bytes()> ack_payload;
     std::function<void(const Node&, Duration rtt, const Bytes& payload)> on_ping_complete;
+    // memberlist's conflict delegate: an alive message claims `existing`'s
+    // name (ours included) from another address; the claim is ignored.
+    std::function<void(const Node& existing, const Address& other)> on_conflict;
   };
 
   Swim(Config cfg, Transport& transport, Callbacks cb, TimePoint now);

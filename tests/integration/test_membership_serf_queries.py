@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import types
 import unittest
 
 from harness import (HERD_BIN, Backend, Load, free_port, get, kill_procs, log_text, runtime_api,
@@ -234,6 +235,43 @@ class TestMembershipSerfQueries(unittest.TestCase):
             self.assertLess(float(m.group(1)), 50.0)  # loopback
         rc, out = self.serf("rtt", herd_rpc, "nobody")
         self.assertNotEqual(rc, 0, out)
+
+    def test_name_conflicts(self):
+        key = keygen()
+        self.start_cluster(key)
+        # A serf agent starts with herd's name: the members answer its
+        # _serf_conflict query with herd's address, so it is in the minority
+        # and quits; herd keeps its name and place.
+        p, log = spawn_logged(self.procs, self.dir, "serf-impostor",
+                              [SERF, "agent", "-node", "herd-lb", "-bind", "127.0.0.43:7946",
+                               "-rpc-addr", "127.0.0.43:7373", "-join", f"{AGENTS[0][1]}:7946",
+                               "-encrypt", key])
+        p.wait(20)
+        self.assertRegex(log_text(log), r"minority in name conflict resolution, quitting \[0 / 2\]")
+        rc, out = self.serf("members", self.agent_rpc)
+        self.assertRegex(out, rf"herd-lb\s+{LB_IP}:7946\s+alive", out)
+
+        # A second herd starts with web1's name: it refuses to steal a live
+        # name, says so, and leaves the gossip; web1 stays where it is.
+        other = types.SimpleNamespace(dir=os.path.join(self.dir, "herd2"), procs=self.procs,
+                                      port=free_port(), cli_port=free_port())
+        os.mkdir(other.dir)
+        yml = MEMBERSHIP_YAML.format(ip="127.0.0.44", rpc=free_port(), bport=self.bport,
+                                     keyconf=f"encrypt: {key}\njoin: [{AGENTS[1][1]}:7946]")
+        yml = yml.replace("node: herd-lb", "node: web1")
+        herd2, log2 = spawn_herd(other, "127.0.0.44", yml)
+        end = time.time() + 20
+        while time.time() < end and "will not steal a live name" not in log_text(log2):
+            time.sleep(0.2)
+        out2 = log_text(log2)
+        self.assertRegex(out2, r"minority in name conflict resolution \[0 / 2\]", out2)
+        self.assertIn("will not steal a live name", out2)
+        self.assertIsNone(herd2.poll())  # the proxy keeps running
+        for rpc in (self.agent_rpc, f"-rpc-addr={AGENTS[1][1]}:7373", self.herd_rpc):
+            rc, out = self.serf("members", rpc)
+            self.assertRegex(out, rf"web1\s+{AGENTS[0][1]}:7946\s+alive", out)
+        self.wait_traffic("web1")
+        self.assertIsNone(self.herd.poll())
 
     def test_keyring_file_rotation_survives_restart(self):
         old, new = keygen(), keygen()

@@ -56,7 +56,8 @@ struct Net {
   std::vector<std::unique_ptr<Host>> hosts;
   std::deque<Packet> queue;
   std::size_t direct_sent = 0;
-  std::set<std::string> down;  // names whose packets are dropped (both ways)
+  std::set<std::string> down;                    // names whose packets are dropped (both ways)
+  std::map<std::string, swim::Address> claimed;  // what peers() says of a name
 
   Host& add(const std::string& name, std::optional<Keyring> kr = std::nullopt) {
     auto h = std::make_unique<Host>();
@@ -109,7 +110,10 @@ void Host::broadcast(Bytes serf_msg) {
 }
 std::vector<QueryHost::Peer> Host::peers() const {
   std::vector<Peer> out;
-  for (const auto& h : net->hosts) out.push_back(Peer{h->name, h->addr, true, 5});
+  for (const auto& h : net->hosts) {
+    auto it = net->claimed.find(h->name);
+    out.push_back(Peer{h->name, it == net->claimed.end() ? h->addr : it->second, true, 5});
+  }
   return out;
 }
 std::size_t Host::num_members() const { return net->hosts.size(); }
@@ -369,6 +373,27 @@ TEST(Queries, ConflictQueryAnswersWithOurViewOfTheMember) {
               static_cast<uint8_t>(serf::MessageType::kConflictResponse));
     EXPECT_NE(body.find("n0"), std::string::npos);
   }
+}
+
+TEST(Queries, ConflictResolutionMajorityAndMinority) {
+  Net net;
+  for (int i = 0; i < 4; ++i) net.add("n" + std::to_string(i));
+  std::optional<std::tuple<bool, int, int>> out;
+  auto done = [&](bool keep, int m, int r) { out.emplace(keep, m, r); };
+  TimePoint t{};
+  net.hosts[0]->q->resolve_conflict(done, t);
+  net.run(t);
+  net.hosts[0]->q->tick(t + 5s);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, std::make_tuple(true, 3, 3));
+  // The cluster knows n0 at another address: n0 is in the minority.
+  net.claimed["n0"] = swim::Address{Bytes{10, 9, 9, 9}, 7946};
+  out.reset();
+  net.hosts[0]->q->resolve_conflict(done, t + 10s);
+  net.run(t + 10s);
+  net.hosts[0]->q->tick(t + 20s);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, std::make_tuple(false, 0, 3));
 }
 
 }  // namespace

@@ -137,5 +137,35 @@ TEST(MemberValidation, RandomDecodedMessagesNeverCreateInvalidMembers) {
   EXPECT_GT(s.counters().invalid_members, 1000u);
 }
 
+// Conflicts: an alive claiming our name or a live member's name from another
+// address goes to on_conflict and changes nothing (no refutation war).
+TEST(MemberValidation, NameConflictsAreReportedNotFought) {
+  NullTransport t;
+  Config cfg;
+  cfg.name = "self";
+  cfg.advertise = Address{Bytes{127, 0, 0, 1}, 7946};
+  std::vector<std::string> conflicts;
+  Swim::Callbacks cb;
+  cb.on_conflict = [&](const Node& n, const Address& other) {
+    conflicts.push_back(n.name + "@" + other.to_string());
+  };
+  Swim s(cfg, t, cb, TimePoint{});
+  const Address from{Bytes{10, 0, 0, 9}, 7946};
+  const uint32_t inc = s.self().incarnation;
+  s.handle_packet(from, memberlist::encode(alive("b", Bytes{10, 0, 0, 2}, 7946)), TimePoint{});
+  auto steal_b = alive("b", Bytes{10, 0, 0, 3}, 7946);
+  steal_b.incarnation = 9;
+  s.handle_packet(from, memberlist::encode(steal_b), TimePoint{});
+  auto steal_self = alive("self", Bytes{10, 0, 0, 4}, 7946);
+  steal_self.incarnation = 9;
+  s.handle_packet(from, memberlist::encode(steal_self), TimePoint{});
+  ASSERT_EQ(conflicts.size(), 2u);
+  EXPECT_EQ(conflicts[0].rfind("b@", 0), 0u);
+  EXPECT_EQ(conflicts[1].rfind("self@", 0), 0u);
+  EXPECT_EQ(s.find("b")->addr.ip, (Bytes{10, 0, 0, 2}));
+  EXPECT_EQ(s.counters().refutations, 0u);
+  EXPECT_EQ(s.self().incarnation, inc);
+}
+
 }  // namespace
 }  // namespace herd::membership::swim
