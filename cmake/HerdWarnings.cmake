@@ -12,8 +12,12 @@ endif()
 target_include_directories(herd_options INTERFACE ${PROJECT_SOURCE_DIR})
 
 if(HERD_SANITIZE STREQUAL "address")
-  target_compile_options(herd_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer)
-  target_link_options(herd_options INTERFACE -fsanitize=address,undefined)
+  # AddressSanitizer (with LeakSanitizer) and UBSan; undefined behaviour
+  # aborts like a memory error instead of printing and going on, so that a
+  # test fails on it.
+  target_compile_options(herd_options INTERFACE -fsanitize=address,undefined
+    -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  target_link_options(herd_options INTERFACE -fsanitize=address,undefined -fno-sanitize-recover=all)
 elseif(HERD_SANITIZE STREQUAL "thread")
   # Asio issues std::atomic_thread_fence, which GCC warns TSan does not model;
   # its handler queues are mutex-protected, which TSan does see.
