@@ -165,6 +165,18 @@ class Workers final : public IoEngine {
   ~Workers() override {
     hard_stop();
     join();
+#if HERD_IO_URING
+    // Asio 1.81's io_uring backend cannot destroy an io_context that still
+    // holds an operation whose cancellation never completed (the accept of a
+    // listener closed by a soft stop): ~io_context destroys the socket
+    // service first, then the io_uring service's queued operation, which
+    // reads the freed socket service (AddressSanitizer: heap-use-after-free
+    // at exit). The engine is destroyed only when the process ends, so its
+    // workers are kept, reachable, and the kernel reclaims them with the
+    // process.
+    static auto* kept = new std::vector<std::unique_ptr<Worker>>;
+    for (auto& w : workers_) kept->push_back(std::move(w));
+#endif
   }
 
   void bind() override {
