@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The README's test command: installs dependencies, builds once (ccache), runs
-# the whole suite with ctest in parallel (integration tests on both I/O
-# backends), then a ThreadSanitizer build of herd
-# and the pool tests runs the concurrency tests (ctest label `tsan`).
-#   HERD_SKIP_TSAN=1 scripts/test.sh   skips the ThreadSanitizer pass
+# the whole suite with ctest in parallel, the standalone check and the
+# fuzzers, then the whole suite again in an AddressSanitizer+UBSan build on
+# the other I/O backend (epoll), then a ThreadSanitizer build of herd and the
+# pool tests runs the concurrency tests (ctest label `tsan`).
+#   HERD_SKIP_FUZZ=1 / HERD_SKIP_ASAN=1 / HERD_SKIP_TSAN=1 skip those passes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -50,13 +51,20 @@ if [[ "${HERD_SKIP_FUZZ:-0}" != 1 ]]; then
   scripts/fuzz.sh
 fi
 # herd's proxy has two I/O backends (--io, $HERD_IO). The run above used the
-# default (auto: io_uring where the machine allows it); the integration tests
-# run again on the other one. Unit tests do not touch the I/O backend.
-if build/herd -vv | grep -q "will use io_uring"; then
-  HERD_IO=epoll ctest_once_more build -L integration
-else
+# default (auto: io_uring where the machine allows it); the sanitizer pass
+# below runs the integration tests again on epoll (the container's default).
+if ! build/herd -vv | grep -q "will use io_uring"; then
   echo "test.sh: io_uring is unavailable here (herd -vv below); only epoll was tested" >&2
   build/herd -vv | grep -A3 "polling systems" >&2
+fi
+# AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on, UB fatal):
+# a second build runs the whole suite again, unit and integration tests, on
+# the epoll backend. Each integration module runs behind
+# tests/integration/sanitizer_gate.py, which fails it on any report a process
+# it started left (docs/testing.md).   HERD_SKIP_ASAN=1 skips it.
+if [[ "${HERD_SKIP_ASAN:-0}" != 1 ]]; then
+  HERD_BUILD_DIR=build-asan HERD_SANITIZE=address scripts/build.sh
+  HERD_IO=epoll ctest_once_more build-asan -L "unit|integration"
 fi
 if [[ "${HERD_SKIP_TSAN:-0}" != 1 ]]; then
   HERD_BUILD_DIR=build-tsan HERD_SANITIZE=thread HERD_TARGETS="herd herd_balancing_tests" scripts/build.sh
