@@ -7,11 +7,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <cstdio>
 #include <future>
@@ -89,6 +91,48 @@ class FakeBackend : public RpcBackend {
     record(s);
     return "";
   }
+  // Queries and keys: answered on the io thread, as the agent does.
+  asio::io_context* io = nullptr;
+  std::string query(const rpc::QueryRequest& req, QueryStream s) override {
+    record("query " + req.name + (req.request_ack ? " ack" : ""));
+    if (req.name.starts_with("_serf_") && req.name != "_serf_ping") return "refused";
+    auto timer = std::make_shared<asio::steady_timer>(*io, std::chrono::milliseconds(200));
+    asio::post(*io, [s, timer, ack = req.request_ack] {
+      if (ack) s.ack("ha");
+      if (ack) s.ack("backend1");
+      s.response("backend1", Bytes{'p', 'o', 'n', 'g'});
+      timer->async_wait([s, timer](boost::system::error_code) { s.done(); });
+    });
+    return "";
+  }
+  std::string respond(uint64_t id, const Bytes& payload) override {
+    record("respond " + std::to_string(id) + " " + std::string(payload.begin(), payload.end()));
+    return id == 7 ? "" : "response already sent";
+  }
+  void keys(std::string_view cmd, const std::string& key,
+            std::function<void(std::string, rpc::KeyResponse)> done) override {
+    record(std::string(cmd) + " " + key);
+    rpc::KeyResponse r;
+    r.num_nodes = 2;
+    r.num_resp = 2;
+    std::string err;
+    if (cmd == rpc::kListKeys) {
+      r.keys = {{"a2V5MQ==", 2}};
+    } else if (key != "good") {
+      r.num_err = 1;
+      r.messages = {{"backend1", "Requested key is not in the keyring"}};
+      err = "1/2 nodes reported failure";
+    }
+    asio::post(*io, [done, err, r] { done(err, r); });
+  }
+  std::optional<rpc::RpcCoordinate> coordinate(const std::string& node) override {
+    if (node != "ha" && node != "backend1") return std::nullopt;
+    rpc::RpcCoordinate c;
+    c.vec.assign(8, 0.0);
+    c.vec[0] = node == "ha" ? 0.001 : 0.003;  // 2 ms apart
+    c.height = 10.0e-6;
+    return c;
+  }
   rpc::StatsResponse stats() override {
     rpc::StatsResponse r;
     r.sections.push_back({"agent", {{"name", "ha"}}});
@@ -107,6 +151,7 @@ struct RpcFixture : ::testing::Test {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
 
   void start(RpcServer::Options opts = {}) {
+    backend.io = &io;
     server = std::make_unique<RpcServer>(io, backend, opts);
     ASSERT_EQ(server->listen("127.0.0.1", 0), "");
     addr = "127.0.0.1:" + std::to_string(server->port());
@@ -193,6 +238,45 @@ TEST_F(RpcFixture, SerfMembersCli) {
   // The CLI's "Protocol" of -detailed is the delegate triple.
   EXPECT_NE(out.find("Protocol Version: 4"), std::string::npos) << out;
   EXPECT_NE(out.find("Available Protocol Range: [2, 5]"), std::string::npos) << out;
+}
+
+TEST_F(RpcFixture, SerfQueryKeysReachabilityAndRttCli) {
+  need_serf();
+  start();
+  int rc = -1;
+  std::string out = serf("query -rpc-addr=" + addr + " ping", &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("Ack from 'ha'"), std::string::npos) << out;
+  EXPECT_NE(out.find("Response from 'backend1': pong"), std::string::npos) << out;
+  EXPECT_NE(out.find("Total Acks: 2"), std::string::npos) << out;
+  EXPECT_NE(out.find("Total Responses: 1"), std::string::npos) << out;
+  out = serf("query -rpc-addr=" + addr + " _serf_list-keys", &rc);
+  EXPECT_NE(rc, 0) << out;
+  EXPECT_NE(out.find("refused"), std::string::npos) << out;
+
+  out = serf("keys -list -rpc-addr=" + addr, &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("a2V5MQ=="), std::string::npos) << out;
+  out = serf("keys -use bad -rpc-addr=" + addr, &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("1/2 nodes reported failure"), std::string::npos) << out;
+  EXPECT_NE(out.find("Requested key is not in the keyring"), std::string::npos) << out;
+  out = serf("keys -install good -rpc-addr=" + addr, &rc);
+  EXPECT_EQ(rc, 0) << out;
+
+  // Reachability: acks from every alive member (ha, backend1).
+  out = serf("reachability -rpc-addr=" + addr, &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("Successfully contacted all live nodes"), std::string::npos) << out;
+
+  out = serf("rtt -rpc-addr=" + addr + " ha backend1", &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("Estimated ha <-> backend1 rtt: 2.020 ms"), std::string::npos) << out;
+  out = serf("rtt -rpc-addr=" + addr + " ha old", &rc);
+  EXPECT_NE(rc, 0) << out;
+  std::lock_guard lk(backend.mu);
+  EXPECT_NE(std::find(backend.calls.begin(), backend.calls.end(), "query _serf_ping ack"),
+            backend.calls.end());
 }
 
 TEST_F(RpcFixture, SerfJoinLeaveForceLeaveEventTagsInfoCli) {
