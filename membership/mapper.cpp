@@ -271,6 +271,10 @@ MemberMapper::Share MemberMapper::share(const std::string& backend) {
     if (k.first != backend || mp.draining) continue;
     (mp.held ? s.held : s.alive) += 1;
   }
+  // The backend's own servers from haproxy.cfg (not in maintenance) serve too.
+  if (const auto* be = writer_.staged().find(backend))
+    for (const auto& sv : be->servers)
+      if (sv->origin != balancing::Origin::Member && !sv->in_maint()) ++s.alive;
   auto& times = failed_at_[backend];
   const auto now = opts_.now();
   std::erase_if(times, [&](const auto& t) { return now - t > opts_.panic_window; });

@@ -22,8 +22,9 @@
 //                                  (and leaves DRAIN).
 // Pool safety (Envoy's panic threshold): a failed member's server is kept
 // ("held", logged with the reason) when, after removing it, fewer than
-// panic_threshold % of the backend's member servers would be alive —
-// counting alive, held, and those removed for failure in the last
+// panic_threshold % of the backend's servers would be alive — counting the
+// alive members' servers and the backend's haproxy.cfg servers (not in
+// maintenance), the held ones, and those removed for failure in the last
 // panic_window. Losing contact with every member at once (a key mismatch, a
 // partition of the balancer) thus never empties the pool: health checks
 // decide about the held servers. A held server whose member comes back is

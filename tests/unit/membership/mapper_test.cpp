@@ -348,6 +348,16 @@ TEST_F(Fixture, PanicThresholdSingleServerWindowAndGracefulLeave) {
   EXPECT_EQ(m.held(), (std::vector<std::string>{"api/w3"}));
 }
 
+TEST_F(Fixture, PanicThresholdCountsTheBackendsConfigServers) {
+  // "nodes" has static1 from the configuration: its only member may go.
+  MemberMapper m(io, writer, {rule("nodes")}, hooks());
+  m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1")}));
+  m.apply(ev(MemberEvent::Type::Failed, {member("web1", "10.0.0.1")}));
+  EXPECT_TRUE(m.held().empty());
+  EXPECT_EQ(find("nodes", "web1"), nullptr);
+  EXPECT_NE(find("nodes", "static1"), nullptr);
+}
+
 TEST_F(Fixture, NameClashWithConfigServerIsNotTouched) {
   MemberMapper m(io, writer, {rule("nodes")}, hooks());
   m.apply(ev(MemberEvent::Type::Join, {member("static1", "10.0.0.1")}));
