@@ -7,7 +7,8 @@ with 0 failed requests, the pool is never empty, and herd logs why. When the
 agents come back, every member is alive and mapped again and nothing stays
 held.
 
-Loopback addresses 127.0.0.x, one per node. Every process is stopped by PID;
+Loopback addresses 127.0.0.90-93, one per node, used by no other test.
+Every process is stopped by PID;
 every loop is bounded."""
 import os
 import shutil
@@ -23,8 +24,8 @@ from test_membership_serf import MEMBERSHIP_YAML
 from test_membership_serf_queries import spawn_herd
 
 SERF = "/usr/bin/serf"
-LB_IP = "127.0.0.50"
-AGENTS = (("web1", "127.0.0.51"), ("web2", "127.0.0.52"), ("web3", "127.0.0.53"))
+LB_IP = "127.0.0.90"
+AGENTS = (("web1", "127.0.0.91"), ("web2", "127.0.0.92"), ("web3", "127.0.0.93"))
 
 
 @unittest.skipUnless(os.path.exists(SERF), "serf binary absent")

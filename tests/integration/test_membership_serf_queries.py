@@ -7,7 +7,8 @@ RPC, with herd keeping every backend in its pool and 0 failed requests; a
 rotation that survives a restart through keyring_file; `serf rtt` between
 herd and the agents, from an agent and against herd's RPC.
 
-Loopback addresses 127.0.0.x, one per node. Every process is stopped by PID;
+Loopback addresses 127.0.0.80-84, one per node, used by no other test.
+Every process is stopped by PID;
 every loop is bounded."""
 import json
 import os
@@ -24,8 +25,8 @@ from harness import (HERD_BIN, Backend, Load, free_port, get, kill_procs, log_te
 from test_membership_serf import HAPROXY_CFG
 
 SERF = "/usr/bin/serf"
-LB_IP = "127.0.0.40"
-AGENTS = (("web1", "127.0.0.41"), ("web2", "127.0.0.42"))
+LB_IP = "127.0.0.80"
+AGENTS = (("web1", "127.0.0.81"), ("web2", "127.0.0.82"))
 
 MEMBERSHIP_YAML = """
 node: herd-lb
@@ -243,8 +244,8 @@ class TestMembershipSerfQueries(unittest.TestCase):
         # _serf_conflict query with herd's address, so it is in the minority
         # and quits; herd keeps its name and place.
         p, log = spawn_logged(self.procs, self.dir, "serf-impostor",
-                              [SERF, "agent", "-node", "herd-lb", "-bind", "127.0.0.43:7946",
-                               "-rpc-addr", "127.0.0.43:7373", "-join", f"{AGENTS[0][1]}:7946",
+                              [SERF, "agent", "-node", "herd-lb", "-bind", "127.0.0.83:7946",
+                               "-rpc-addr", "127.0.0.83:7373", "-join", f"{AGENTS[0][1]}:7946",
                                "-encrypt", key])
         p.wait(20)
         self.assertRegex(log_text(log), r"minority in name conflict resolution, quitting \[0 / 2\]")
@@ -256,10 +257,10 @@ class TestMembershipSerfQueries(unittest.TestCase):
         other = types.SimpleNamespace(dir=os.path.join(self.dir, "herd2"), procs=self.procs,
                                       port=free_port(), cli_port=free_port())
         os.mkdir(other.dir)
-        yml = MEMBERSHIP_YAML.format(ip="127.0.0.44", rpc=free_port(), bport=self.bport,
+        yml = MEMBERSHIP_YAML.format(ip="127.0.0.84", rpc=free_port(), bport=self.bport,
                                      keyconf=f"encrypt: {key}\njoin: [{AGENTS[1][1]}:7946]")
         yml = yml.replace("node: herd-lb", "node: web1")
-        herd2, log2 = spawn_herd(other, "127.0.0.44", yml)
+        herd2, log2 = spawn_herd(other, "127.0.0.84", yml)
         end = time.time() + 20
         while time.time() < end and "will not steal a live name" not in log_text(log2):
             time.sleep(0.2)
