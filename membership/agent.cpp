@@ -1184,6 +1184,7 @@ Agent::Snapshot Agent::snapshot() const {
   }
   s.agent = counters_;
   if (swim_) s.swim = swim_->counters();
+  if (queries_) s.queries = queries_->counters();
   return s;
 }
 

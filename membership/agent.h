@@ -107,6 +107,7 @@ class Agent : public RpcBackend, public swim::Transport, public QueryHost {
     std::map<std::string, uint64_t> members;
     Counters agent;
     swim::Swim::Counters swim;
+    Queries::Counters queries;
   };
   Snapshot snapshot() const;
 

@@ -152,6 +152,12 @@ class TestMembershipSerfQueries(unittest.TestCase):
         rc, out = self.serf("query", self.agent_rpc, "-tag=role=bal.*", "uptime")
         self.assertIn("Total Acks: 1", out, out)
         self.assertIn("Ack from 'herd-lb'", out, out)
+        # Counted on the runtime API (and /metrics).
+        shown = dict(l.split(": ", 1) for l in runtime_api(
+            self.cli_port, "show membership", host=LB_IP).splitlines() if ": " in l)
+        self.assertGreaterEqual(int(shown["Queries_received"]), 5, shown)
+        self.assertGreaterEqual(int(shown["Query_acks_sent"]), 4, shown)
+        self.assertGreaterEqual(int(shown["Query_responses_sent"]), 3, shown)
         # A user query is refused the internal prefix.
         rc, out = self.serf("query", self.herd_rpc, "_serf_list-keys")
         self.assertNotEqual(rc, 0, out)
