@@ -53,8 +53,6 @@ std::string default_advertise_ip() {
   return any.empty() ? "127.0.0.1" : any;
 }
 
-constexpr auto kTcpTimeout = 10s;
-constexpr auto kPushPullInterval = 30s;
 constexpr auto kBroadcastTimeout = 5s;
 constexpr auto kLeavePropagateDelay = 1s;
 constexpr auto kRecentIntentTimeout = 5min;
@@ -229,6 +227,15 @@ std::string Agent::start() {
   cfg.meta = meta;
   cfg.seed = std::random_device{}();
   cfg.disable_tcp_pings = settings_.disable_tcp_pings;
+  const GossipTiming& tm = settings_.timing;
+  cfg.probe_interval = tm.probe_interval;
+  cfg.probe_timeout = tm.probe_timeout;
+  cfg.gossip_interval = tm.gossip_interval;
+  cfg.gossip_to_the_dead_time = tm.gossip_to_the_dead_time;
+  cfg.gossip_nodes = tm.gossip_nodes;
+  cfg.indirect_checks = tm.indirect_checks;
+  cfg.retransmit_mult = tm.retransmit_mult;
+  cfg.suspicion_mult = tm.suspicion_mult;
   cfg.keyring = nullptr;  // encryption is done here, so failures can be counted
   if (keyring_) cfg.udp_buffer_size -= kEncryptOverhead;
   swim::Swim::Callbacks cb;
@@ -244,6 +251,24 @@ std::string Agent::start() {
   };
   swim_ = std::make_unique<swim::Swim>(std::move(cfg), *this, std::move(cb), now());
   queries_ = std::make_unique<Queries>(settings_.node, *this, std::random_device{}());
+  if (!settings_.snapshot.empty()) {
+    // Serf: the clocks witness the snapshot's, and events and queries up to
+    // them are old (not delivered again).
+    snap_ = std::make_unique<Snapshotter>();
+    std::vector<std::string> warnings;
+    if (auto e = snap_->open(settings_.snapshot, settings_.rejoin, &warnings); !e.empty())
+      return "snapshot: " + e;
+    for (const auto& w : warnings) log("agent: snapshot: " + w);
+    const SnapshotState& st = snap_->state();
+    clock_.witness(st.clock);
+    event_clock_.witness(st.event_clock);
+    queries_->witness(st.query_clock);
+    event_min_time_ = st.event_clock + 1;
+    queries_->set_min_time(st.query_clock + 1);
+    log("agent: snapshot " + settings_.snapshot + ": " + std::to_string(st.alive.size()) +
+        " member(s), clock " + std::to_string(st.clock) + ", event-clock " +
+        std::to_string(st.event_clock) + ", query-clock " + std::to_string(st.query_clock));
+  }
   started_ = true;
 
   // Ourselves: alive, member-join (serf runs handlers for its own join too).
@@ -261,7 +286,31 @@ std::string Agent::start() {
   log("agent: gossip on " + adv_ip + ":" + std::to_string(self_addr_.port) + " as '" +
       settings_.node + "'" + (keyring_ ? " (encrypted)" : ""));
   if (!settings_.join.empty()) join_seeds_attempt();
+  if (snap_) rejoin_previous(snap_->previous(settings_.node, std::random_device{}()), 0);
   return "";
+}
+
+void Agent::rejoin_previous(std::vector<std::pair<std::string, std::string>> prev, std::size_t i) {
+  // Serf's handleRejoin: one previously known member after another, until a
+  // push/pull join succeeds (no join intent: memberlist's join only).
+  if (i >= prev.size()) {
+    if (!prev.empty()) log("agent: failed to re-join any previously known node");
+    return;
+  }
+  const auto [name, addr] = prev[i];
+  std::string host;
+  uint16_t port = 0;
+  if (!split_host_port(addr, 7946, host, port)) return rejoin_previous(std::move(prev), i + 1);
+  log("agent: attempting re-join to previously known node " + name + ": " + addr);
+  push_pull(host, port, true,
+            [this, prev = std::move(prev), i, name, addr, alive = alive_](bool ok) mutable {
+              if (!*alive || !started_) return;
+              if (ok) {
+                log("agent: re-joined to previously known node " + name + ": " + addr);
+                return;
+              }
+              rejoin_previous(std::move(prev), i + 1);
+            });
 }
 
 void Agent::stop() {
@@ -275,6 +324,10 @@ void Agent::stop() {
   reconnect_timer_.cancel();
   timer_armed_ = false;
   started_ = false;
+  if (snap_) {
+    snap_->clock(clock_.time());
+    snap_->close();
+  }
 }
 
 // ---- UDP -----------------------------------------------------------------------
@@ -349,6 +402,7 @@ void Agent::on_timer() {
   if (t >= next_reap_) {
     next_reap_ = t + kReapCheck;
     reap(t);
+    if (snap_) snap_->clock(clock_.time());  // serf: every 500 ms
   }
   arm_timer();
 }
@@ -361,7 +415,7 @@ void Agent::accept_tcp() {
     if (!*alive || ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       ++counters_.tcp_in;
-      c->deadline.expires_after(kTcpTimeout);
+      c->deadline.expires_after(settings_.timing.tcp_timeout);
       c->deadline.async_wait([c](boost::system::error_code e) {
         if (!e) {
           boost::system::error_code ig;
@@ -512,7 +566,8 @@ void Agent::push_pull(const std::string& host, uint16_t port, bool join,
     arm_timer();
     return true;
   };
-  stream_exchange(addr, port, std::move(msg), now() + kTcpTimeout, on_reply, std::move(done));
+  stream_exchange(addr, port, std::move(msg), now() + settings_.timing.tcp_timeout, on_reply,
+                  std::move(done));
 }
 
 // memberlist's sendPingAndWaitForAck: the ping as a stream message, one ack
@@ -538,7 +593,7 @@ bool Agent::tcp_ping(const swim::Address& to, const memberlist::Ping& ping,
 }
 
 void Agent::schedule_push_pull() {
-  push_pull_timer_.expires_after(kPushPullInterval);
+  push_pull_timer_.expires_after(settings_.timing.push_pull_interval);
   push_pull_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
     if (!*alive || ec || !started_) return;
     std::vector<const swim::Node*> peers;
@@ -681,6 +736,7 @@ MemberInfo Agent::self_info() const {
 }
 
 void Agent::emit(MemberEvent ev) {
+  if (snap_) record(ev);
   pending_events_.push_back(std::move(ev));
   if (flush_posted_) return;
   flush_posted_ = true;
@@ -691,6 +747,33 @@ void Agent::emit(MemberEvent ev) {
     pending_events_.clear();
     if (hooks_.events && !evs.empty()) hooks_.events(evs);
   });
+}
+
+void Agent::record(const MemberEvent& ev) {
+  // What serf's snapshotter takes from its event stream.
+  switch (ev.type) {
+    case MemberEvent::Type::Join:
+      for (const auto& m : ev.members) snap_->alive(m.name, snapshot_address(m.addr, m.port));
+      break;
+    case MemberEvent::Type::Leave:
+    case MemberEvent::Type::Failed:
+      for (const auto& m : ev.members) snap_->not_alive(m.name);
+      break;
+    case MemberEvent::Type::User:
+      snap_->event_clock(ev.ltime);
+      break;
+    case MemberEvent::Type::Query:
+      snap_->query_clock(ev.ltime);
+      break;
+    case MemberEvent::Type::Update:
+    case MemberEvent::Type::Reap:
+      break;
+  }
+  if (ev.is_member_event()) snap_->clock(clock_.time());
+  if (!snap_->error().empty() && snap_->error() != snap_error_logged_) {
+    snap_error_logged_ = snap_->error();
+    log("agent: " + snap_error_logged_);
+  }
 }
 
 void Agent::emit_status(const MemberInfo& m) {
@@ -961,6 +1044,7 @@ void Agent::graceful_leave(std::function<void()> done) {
   leave_state_ = LeaveState::Leaving;
   join_timer_.cancel();
   log("agent: leaving the cluster");
+  if (snap_) snap_->leave();
   serf::LeaveIntent msg{clock_.time(), settings_.node, false};
   clock_.increment();
   if (auto it = members_.find(settings_.node); it != members_.end()) {
@@ -1072,6 +1156,12 @@ std::string Agent::update_tags(const std::map<std::string, std::string>& set,
   if (meta.size() > memberlist::kMetaMaxSize)
     return "Encoded length of tags exceeds limit of " + std::to_string(memberlist::kMetaMaxSize) +
            " bytes";
+  // serf agent: the tags file is written first; a failure refuses the change.
+  if (!settings_.tags_file.empty())
+    if (auto e = save_tags_file(settings_.tags_file, tags); !e.empty()) {
+      log("agent: " + e);
+      return e;
+    }
   tags_ = std::move(tags);
   swim_->update_meta(meta, now());
   if (auto it = members_.find(settings_.node); it != members_.end()) {

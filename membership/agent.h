@@ -62,6 +62,7 @@
 #include "membership/rpc_server.h"
 #include "membership/serf_msgs.h"
 #include "membership/settings.h"
+#include "membership/snapshot.h"
 #include "membership/swim.h"
 
 namespace herd::membership {
@@ -199,6 +200,10 @@ class Agent : public RpcBackend, public swim::Transport, public QueryHost {
                        swim::TimePoint deadline, std::function<bool(const Bytes&)> on_reply,
                        std::function<void(bool)> done);
   void join_seeds_attempt();
+  // -snapshot: push/pull join to prev[i], then the next until one answers.
+  void rejoin_previous(std::vector<std::pair<std::string, std::string>> prev, std::size_t i);
+  // -snapshot: what an event changes in the snapshot file.
+  void record(const MemberEvent& ev);
   void schedule_reconnect();
   void reconnect();
   void reap(swim::TimePoint now);
@@ -252,6 +257,8 @@ class Agent : public RpcBackend, public swim::Transport, public QueryHost {
   std::unique_ptr<swim::Swim> swim_;
   std::unique_ptr<Queries> queries_;
   std::unique_ptr<Coordinates> coords_;
+  std::unique_ptr<Snapshotter> snap_;  // -snapshot
+  std::string snap_error_logged_;
   swim::Address self_addr_;
   uint16_t port_ = 0;
   Counters counters_;

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "membership/memberlist_msgs.h"
+#include "membership/snapshot.h"
 
 namespace herd::membership {
 namespace {
@@ -378,29 +379,8 @@ Result<Keyring> load_keyring_file(const std::string& path) {
 }
 
 std::string save_keyring_file(const std::string& path, const Keyring& keyring) {
-  const std::string text = keyring_json(keyring);
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return "Failed to write keyring file: " + tmp + ": " + std::strerror(errno);
-  std::size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      std::string e = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return "Failed to write keyring file: " + tmp + ": " + e;
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string e = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return "Failed to write keyring file: " + path + ": " + e;
-  }
+  if (auto e = write_file_atomic(path, keyring_json(keyring), 0600); !e.empty())
+    return "Failed to write keyring file: " + e;
   return "";
 }
 

@@ -103,6 +103,7 @@ bool Queries::should_process(const std::optional<std::vector<Bytes>>& filters) c
 
 bool Queries::handle_query(const serf::Query& q, swim::TimePoint now) {
   witness(q.ltime);
+  if (q.ltime < min_time_) return false;  // older than a restored snapshot: Serf ignores it
   if (clock_ > kQueryBuffer && q.ltime < clock_ - kQueryBuffer) {
     ++counters_.duplicates;
     return false;

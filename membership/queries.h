@@ -113,6 +113,10 @@ class Queries {
     if (t >= clock_) clock_ = t + 1;
   }
 
+  // Queries older than `t` are ignored (Serf's queryMinTime: the query clock
+  // restored from a snapshot, plus one).
+  void set_min_time(uint64_t t) { min_time_ = t; }
+
   // A received query; returns whether to re-broadcast it.
   bool handle_query(const serf::Query& q, swim::TimePoint now);
   // A received ack or response (for a query we started).
@@ -168,6 +172,7 @@ class Queries {
   QueryHost& host_;
   std::mt19937_64 rng_;
   uint64_t clock_ = 1;
+  uint64_t min_time_ = 0;
   struct Seen {
     uint64_t ltime = 0;
     std::vector<uint32_t> ids;

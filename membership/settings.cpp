@@ -15,6 +15,7 @@
 #include "config/units.h"
 #include "membership/handlers.h"
 #include "membership/keyring.h"
+#include "membership/snapshot.h"
 
 namespace herd::membership {
 namespace {
@@ -32,46 +33,6 @@ bool is_numeric_ip(const std::string& s) {
   in_addr a4{};
   in6_addr a6{};
   return inet_pton(AF_INET, s.c_str(), &a4) == 1 || inet_pton(AF_INET6, s.c_str(), &a6) == 1;
-}
-
-// Go time.ParseDuration subset: "30s", "1m30s", "500ms", "2h"; a bare
-// number is seconds (serf's retry flags are always written with a unit).
-bool parse_go_duration(std::string_view s, std::chrono::milliseconds& out) {
-  if (s.empty()) return false;
-  long long total_us = 0;
-  std::size_t i = 0;
-  bool bare = true;
-  while (i < s.size()) {
-    std::size_t j = i;
-    while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) != 0)) ++j;
-    if (j == i) return false;
-    long long n = 0;
-    if (!parse_uint(s.substr(i, j - i), 0, 1LL << 40, n)) return false;
-    std::size_t k = j;
-    while (k < s.size() && (std::isalpha(static_cast<unsigned char>(s[k])) != 0)) ++k;
-    std::string_view unit = s.substr(j, k - j);
-    long long mult = 0;
-    if (unit.empty() && j == s.size() && i == 0)
-      mult = 1000000;
-    else if (unit == "us")
-      mult = 1;
-    else if (unit == "ms")
-      mult = 1000;
-    else if (unit == "s")
-      mult = 1000000;
-    else if (unit == "m")
-      mult = 60000000;
-    else if (unit == "h")
-      mult = 3600000000LL;
-    else
-      return false;
-    if (!unit.empty()) bare = false;
-    total_us += n * mult;
-    i = k;
-  }
-  (void)bare;
-  out = std::chrono::milliseconds(total_us / 1000);
-  return true;
 }
 
 std::string validate_tag_size(const std::map<std::string, std::string>& tags) {
@@ -281,6 +242,10 @@ constexpr FlagDef kFlags[] = {
     {"reconnect-interval", FlagKind::Value},
     {"reconnect-timeout", FlagKind::Value},
     {"tombstone-timeout", FlagKind::Value},
+    {"snapshot", FlagKind::Value},
+    {"rejoin", FlagKind::Bool},
+    {"tags-file", FlagKind::Value},
+    {"profile", FlagKind::Value},
 };
 
 // Splits "-name=value" / "--name" into name and optional value.
@@ -356,6 +321,23 @@ std::string apply_flag(std::string_view name, const std::string& v, MembershipSe
   } else if (name == "keyring-file") {
     if (v.empty()) return "expects a file path";
     s.keyring_file = v;
+  } else if (name == "snapshot") {
+    if (v.empty()) return "expects a file path";
+    s.snapshot = v;
+  } else if (name == "rejoin") {
+    if (v == "true" || v == "1" || v.empty())
+      s.rejoin = true;
+    else if (v == "false" || v == "0")
+      s.rejoin = false;
+    else
+      return "expected true or false";
+  } else if (name == "tags-file") {
+    if (v.empty()) return "expects a file path";
+    s.tags_file = v;
+  } else if (name == "profile") {
+    if (!profile_timing(v, s.timing))
+      return "Unknown profile: " + v + " (expected lan, wan or local)";
+    s.profile = v;
   } else if (name == "event-handler") {
     std::string err;
     if (!parse_handler(v, &err)) return err;
@@ -365,6 +347,88 @@ std::string apply_flag(std::string_view name, const std::string& v, MembershipSe
 }
 
 }  // namespace
+
+bool parse_go_duration(std::string_view s, std::chrono::milliseconds& out) {
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  if (s.empty()) return false;
+  // A bare number (no unit at all): seconds.
+  if (s.find_first_not_of("0123456789.") == std::string_view::npos) {
+    const std::string text = std::string(s) + "s";
+    return parse_go_duration(text, out);
+  }
+  long double total_ns = 0;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const std::size_t start = i;
+    long double whole = 0, frac = 0, scale = 1;
+    bool digits = false;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+      whole = whole * 10 + (s[i++] - '0');
+      digits = true;
+    }
+    if (i < s.size() && s[i] == '.') {
+      ++i;
+      while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+        frac = frac * 10 + (s[i++] - '0');
+        scale *= 10;
+        digits = true;
+      }
+    }
+    if (!digits || i == start) return false;
+    const std::size_t u = i;
+    while (i < s.size() && !(s[i] >= '0' && s[i] <= '9') && s[i] != '.') ++i;
+    const std::string_view unit = s.substr(u, i - u);
+    long double mult = 0;
+    if (unit == "ns")
+      mult = 1;
+    else if (unit == "us" || unit == "\xc2\xb5s" || unit == "\xce\xbcs")
+      mult = 1e3L;
+    else if (unit == "ms")
+      mult = 1e6L;
+    else if (unit == "s")
+      mult = 1e9L;
+    else if (unit == "m")
+      mult = 60e9L;
+    else if (unit == "h")
+      mult = 3600e9L;
+    else
+      return false;  // missing or unknown unit
+    total_ns += (whole + frac / scale) * mult;
+    if (total_ns > 9.2e18L) return false;  // Go: overflow
+  }
+  out = std::chrono::milliseconds(static_cast<long long>(total_ns / 1e6L));
+  return true;
+}
+
+bool profile_timing(std::string_view profile, GossipTiming& out) {
+  using std::chrono::milliseconds;
+  GossipTiming t;  // DefaultLANConfig
+  if (profile == "lan") {
+  } else if (profile == "wan") {
+    t.tcp_timeout = milliseconds(30000);
+    t.suspicion_mult = 6;
+    t.push_pull_interval = milliseconds(60000);
+    t.probe_timeout = milliseconds(3000);
+    t.probe_interval = milliseconds(5000);
+    t.gossip_nodes = 4;
+    t.gossip_interval = milliseconds(500);
+    t.gossip_to_the_dead_time = milliseconds(60000);
+  } else if (profile == "local") {
+    t.tcp_timeout = milliseconds(1000);
+    t.indirect_checks = 1;
+    t.retransmit_mult = 2;
+    t.suspicion_mult = 3;
+    t.push_pull_interval = milliseconds(15000);
+    t.probe_timeout = milliseconds(200);
+    t.probe_interval = milliseconds(1000);
+    t.gossip_interval = milliseconds(100);
+    t.gossip_to_the_dead_time = milliseconds(15000);
+  } else {
+    return false;
+  }
+  out = t;
+  return true;
+}
 
 std::chrono::milliseconds join_backoff(const MembershipSettings& s, int attempt) {
   std::chrono::milliseconds d{1000};
@@ -576,6 +640,24 @@ bool parse_yaml(std::string_view text, const std::string& file, MembershipSettin
       }
     } else if (key == "keyring_file") {
       if (y.scalar(v, key, s)) out.keyring_file = s;
+    } else if (key == "snapshot" || key == "snapshot_path") {
+      if (y.scalar(v, key, s)) {
+        if (s.empty())
+          y.error(v, key, "expects a file path");
+        else
+          out.snapshot = s;
+      }
+    } else if (key == "rejoin" || key == "rejoin_after_leave") {
+      set_bool(y, v, key, out.rejoin);
+    } else if (key == "tags_file") {
+      if (y.scalar(v, key, s)) out.tags_file = s;
+    } else if (key == "profile") {
+      if (y.scalar(v, key, s)) {
+        if (!profile_timing(s, out.timing))
+          y.error(v, key, "Unknown profile: '" + s + "' (expected lan, wan or local)");
+        else
+          out.profile = s;
+      }
     } else if (key == "event_handlers") {
       std::vector<std::string> list;
       if (y.string_list(v, key, list)) {
@@ -598,11 +680,13 @@ bool parse_yaml(std::string_view text, const std::string& file, MembershipSettin
         out.pools.push_back(std::move(rule));
       }
     } else {
-      y.error(kv.first, key,
-              "unknown key (expected node, bind, advertise, rpc, rpc_auth, join, retry_interval, "
-              "retry_max, replay, disable_tcp_pings, tags, encrypt, keyring_file, event_handlers, "
-              "reconnect_interval, "
-              "reconnect_timeout, tombstone_timeout, coalesce_period, quiescent_period, pools)");
+      y.error(
+          kv.first, key,
+          "unknown key (expected node, bind, advertise, rpc, rpc_auth, join, retry_interval, "
+          "retry_max, replay, disable_tcp_pings, tags, encrypt, keyring_file, snapshot, rejoin, "
+          "tags_file, profile, event_handlers, "
+          "reconnect_interval, "
+          "reconnect_timeout, tombstone_timeout, coalesce_period, quiescent_period, pools)");
     }
   }
   return y.ok;
@@ -678,6 +762,16 @@ bool finalize(MembershipSettings& s, const config::Config* cfg, std::vector<std:
   if (!s.keyring_file.empty() && !s.encrypt.empty())
     errors.push_back(src + ": Encryption key not allowed while using a keyring (keyring_file " +
                      s.keyring_file + ")");
+  // Serf's rule: tags come from the tags file or from the settings, not both.
+  if (!s.tags_file.empty()) {
+    if (!s.tags.empty())
+      errors.push_back(src + ": Tags config not allowed while using tag files (tags_file " +
+                       s.tags_file + ")");
+    else if (auto e = load_tags_file(s.tags_file, s.tags); !e.empty())
+      errors.push_back(src + ": " + e);
+    else if (auto e2 = validate_tag_size(s.tags); !e2.empty())
+      errors.push_back(s.tags_file + ": " + e2);
+  }
   for (std::size_t i = 0; i < s.pools.size(); ++i) {
     const PoolRule& r = s.pools[i];
     std::string where =

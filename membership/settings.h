@@ -1,7 +1,8 @@
 // membership/settings.h — the gossip member's settings: the YAML file given
 // with `--membership` and the Serf-style agent flags (-node, -bind,
 // -advertise, -rpc-addr, -join, -retry-join, -tag k=v, -encrypt, -keyring-file,
-// -event-handler, ...). Documented in docs/membership-config.md.
+// -snapshot, -rejoin, -tags-file, -profile, -event-handler, ...). Documented in
+// docs/membership-config.md.
 //
 // Defaults are serf agent's: bind 0.0.0.0:7946, rpc 127.0.0.1:7373, node =
 // the host name. Every error names the key (or flag) and the file, with the
@@ -32,6 +33,25 @@ struct PoolRule {
   config::Server options;                    // `server` parsed (check, weight, maxconn, ...)
   config::Location where;                    // the entry in the YAML file
 };
+
+// memberlist's timing values, set as a whole by a profile (serf -profile):
+// lan = DefaultLANConfig (the default), wan = DefaultWANConfig, local =
+// DefaultLocalConfig.
+struct GossipTiming {
+  std::chrono::milliseconds probe_interval{1000};
+  std::chrono::milliseconds probe_timeout{500};
+  std::chrono::milliseconds gossip_interval{200};
+  std::chrono::milliseconds gossip_to_the_dead_time{30000};
+  std::chrono::milliseconds push_pull_interval{30000};
+  std::chrono::milliseconds tcp_timeout{10000};
+  int gossip_nodes = 3;
+  int indirect_checks = 3;
+  int retransmit_mult = 4;
+  int suspicion_mult = 4;
+  bool operator==(const GossipTiming&) const = default;
+};
+// The timing of a profile name; false for an unknown name.
+bool profile_timing(std::string_view profile, GossipTiming& out);
 
 struct MembershipSettings {
   std::string file;  // the YAML file, "" when only flags were given
@@ -72,6 +92,16 @@ struct MembershipSettings {
   // Serf's -keyring-file: JSON array of base64 keys, primary first; read at
   // start, rewritten after every key change (keyring.h). Not with `encrypt`.
   std::string keyring_file;
+  // Serf's -snapshot: members, clocks and alive addresses (snapshot.h);
+  // rejoined at start without -join. `rejoin` (serf -rejoin) rejoins even
+  // after a graceful leave.
+  std::string snapshot;
+  bool rejoin = false;
+  // Serf's -tags-file: JSON tags read at start (not with `tags`), rewritten
+  // when the RPC `tags` command changes them.
+  std::string tags_file;
+  std::string profile = "lan";              // serf -profile: lan, wan or local
+  GossipTiming timing;                      // from `profile`
   std::vector<std::string> event_handlers;  // Serf syntax, see handlers.h
   std::vector<PoolRule> pools;
 };
@@ -118,6 +148,13 @@ bool split_host_port(std::string_view text, uint16_t default_port, std::string& 
 // doubling, capped at retry_interval. The member calls it while a seed
 // has not answered; stop after retry_max attempts when retry_max > 0.
 std::chrono::milliseconds join_backoff(const MembershipSettings& s, int attempt);
+
+// Go's time.ParseDuration: a sequence of decimal numbers with optional
+// fraction and a unit (ns, us, µs, ms, s, m, h), e.g. "1.5s", "100ms",
+// "1m30s"; a leading '+' is allowed, a '-' is not (no setting is negative).
+// A bare number is seconds (herd's older settings files used them). The
+// result is rounded down to milliseconds. False on any other text.
+bool parse_go_duration(std::string_view text, std::chrono::milliseconds& out);
 
 // The host name as serf uses it for the default node name.
 std::string default_node_name();
