@@ -51,7 +51,9 @@ void agent_usage() {
   std::fprintf(stderr,
                "Usage: herd agent [-node name] [-bind ip:port] [-advertise ip:port]\n"
                "                  [-join host[:port]]... [-tag k=v]... [-rpc-addr ip:port]\n"
-               "                  [-encrypt key] [-event-handler h]... [-- cmd args...]\n");
+               "                  [-encrypt key | -keyring-file f] [-snapshot f [-rejoin]]\n"
+               "                  [-tags-file f] [-profile lan|wan|local]\n"
+               "                  [-event-handler h]... [-- cmd args...]\n");
 }
 
 }  // namespace
