@@ -6,7 +6,8 @@ once for an event, is killed (SIGKILL: no leave) and started again WITHOUT
 -join: it rejoins the agent from the addresses in its snapshot, and the
 event (which the agent still hands out in its push/pull) does not run the
 handler again, because the event clock came back from the snapshot; a new
-event does run it. The same restart with the clock lines cut out of the
+event does run it; `serf tags` against herd rewrites the tags file, and
+the next start has those tags. The same restart with the clock lines cut out of the
 snapshot does replay the old event (so the check can fail). After a
 graceful leave (SIGTERM) the snapshot ends in `leave` and a restart does not
 rejoin; with -rejoin it does (serf's -rejoin).
@@ -157,6 +158,14 @@ class TestMembershipSnapshot(unittest.TestCase):
         self.assertTrue(wait_until(lambda: len(self.handler_runs()) == 2, 10), log_text(log))
         self.assertGreater(int(self.handler_runs()[1].split()[0]), ltime)
         self.assertEqual(self.handler_runs()[1].split()[1], "v2")
+        # -tags-file: `serf tags` against herd rewrites the file, in Go's form.
+        subprocess.run([SERF, "tags", "-rpc-addr", f"{HERD_IP}:7373", "-set", "dc=b",
+                        "-delete", "role"], check=True, capture_output=True, timeout=5)
+        with open(self.tags) as f:
+            self.assertEqual(f.read(), '{\n  "dc": "b"\n}')
+        self.assertEqual(os.stat(self.tags).st_mode & 0o777, 0o600)
+        self.assertTrue(wait_until(
+            lambda: self.members(SERF_IP)["snap-herd"][1] == {"dc": "b"}, 10))
         print(f"\nrejoin from snapshot: herd sees snap-s1 alive {rejoin_s:.2f}s after restart")
 
         # Control: the same restart with the clocks cut out of the snapshot
@@ -170,6 +179,8 @@ class TestMembershipSnapshot(unittest.TestCase):
         self.assertTrue(wait_until(lambda: len(self.handler_runs()) > 2, 10),
                         "old events were not replayed without the snapshot's clocks: " +
                         log_text(log))
+        # The tags came back from the file.
+        self.assertEqual(self.members(HERD_IP)["snap-herd"][1], {"dc": "b"})
 
     def test_graceful_leave_is_not_rejoined_unless_rejoin(self):
         herd, log, _ = self.join_and_event()
