@@ -281,6 +281,24 @@ TEST(Queries, OldAndDuplicateQueriesAreDropped) {
   EXPECT_EQ(q.counters().duplicates, 2u);
 }
 
+TEST(Queries, QueriesBeforeTheRestoredMinTimeAreIgnored) {
+  // Serf's queryMinTime: a snapshot's query-clock + 1 (snapshot.h).
+  Net net;
+  net.add("n0");
+  Queries& q = *net.hosts[0]->q;
+  q.witness(7);
+  q.set_min_time(8);
+  serf::Query m;
+  m.name = "a";
+  m.id = 1;
+  m.ltime = 7;
+  EXPECT_FALSE(q.handle_query(m, {}));  // seen before the restart: not delivered, not relayed
+  EXPECT_EQ(q.counters().received, 0u);
+  m.ltime = 8;
+  EXPECT_TRUE(q.handle_query(m, {}));
+  EXPECT_EQ(q.counters().received, 1u);
+}
+
 TEST(Queries, RelayFactorSendsAcksThroughOtherMembers) {
   Net net;
   for (int i = 0; i < 4; ++i) net.add("n" + std::to_string(i));
