@@ -329,10 +329,10 @@ proxy::Hooks Wiring::proxy_hooks() {
   Impl* m = impl_.get();
   const LogSink* sink = &m->sink;
   h.logs_requests = [sink](const config::Proxy& fe) {
-    return fe.httplog && sink->wants(&fe, kInfo);
+    return (fe.httplog || fe.tcplog) && sink->wants(&fe, kInfo);
   };
   h.log = [sink](const config::Proxy& fe, const proxy::LogRecord& r) {
-    sink->send(&fe, kInfo, proxy::format_httplog(r));
+    sink->send(&fe, kInfo, fe.tcplog ? proxy::format_tcplog(r) : proxy::format_httplog(r));
   };
   h.stats_matches = [m](const config::Proxy& fe, std::string_view target) {
     const auto* p = m->page(fe);

@@ -472,7 +472,8 @@ struct Option {
 };
 constexpr Option kOptions[] = {
     {"forwardfor", kFE | kBE, false},     {"httplog", kFE, true},
-    {"dontlognull", kFE, true},           {"http-keep-alive", kFE | kBE, true},
+    {"tcplog", kFE, true},                {"dontlognull", kFE, true},
+    {"http-keep-alive", kFE | kBE, true},
     {"http-server-close", kFE | kBE, true}, {"httpclose", kFE | kBE, true},
     {"allbackups", kBE, true},            {"redispatch", kBE, true},
     {"httpchk", kBE, false},              {"accept-invalid-http-request", kFE, true},
@@ -580,8 +581,11 @@ void kw_option(Parser& p, const Words& w) {
     return p.alert("keyword 'httplog' only supports option 'clf'.");
   }
   if (!no_extra(p, w, next, "option " + name)) return;
-  if (name == "httplog") {
-    px.httplog = !neg;
+  if (name == "httplog" || name == "tcplog") {
+    // Each sets the log format: the last one wins, as in haproxy.
+    (name == "httplog" ? px.httplog : px.tcplog) = !neg;
+    if (!neg) (name == "httplog" ? px.tcplog : px.httplog) = false;
+    px.log_option_where = p.loc();
   } else if (name == "dontlognull") {
     px.dontlognull = !neg;
   } else if (name == "allbackups") {

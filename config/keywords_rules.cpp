@@ -8,8 +8,8 @@
 namespace herd::config::detail {
 namespace {
 
-constexpr const char* kFetches[] = {"path_beg", "path",   "path_end", "path_sub",
-                                    "hdr",      "hdr_beg", "src",     "method"};
+constexpr const char* kFetches[] = {"path_beg", "path", "path_end", "path_sub", "hdr",
+                                    "hdr_beg",  "src",  "method",   "dst",      "dst_port"};
 constexpr const char* kFormatFetches[] = {"src", "dst", "src_port", "dst_port"};
 
 // Every http-request action of HAProxy 2.6, in the order its error message
@@ -72,7 +72,7 @@ bool parse_acl_expr(const Words& w, size_t i, size_t end, Acl* acl, std::string*
     }
   }
   for (; i < end; ++i) {
-    if (base == "src" && !valid_network(w[i])) {
+    if ((base == "src" || base == "dst") && !valid_network(w[i])) {
       *err = "'" + w[i] + "' is not a valid IPv4 or IPv6 address.";
       return false;
     }

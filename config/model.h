@@ -237,6 +237,10 @@ struct Proxy {
   std::vector<HttpRequestRule> http_request;
   int maxconn = 0;
   bool httplog = false;
+  // `option tcplog`: one line per connection in haproxy's TCP format; also
+  // what `option httplog` falls back to on a TCP frontend (as haproxy).
+  bool tcplog = false;
+  Location log_option_where;  // the last httplog/tcplog line, for warnings
   bool dontlognull = false;
   bool log_global = false;
   std::vector<LogTarget> logs;  // proxy-local targets (with log_global, the global ones too)

@@ -256,6 +256,23 @@ void Parser::post_checks() {
         break;
       }
     }
+    // An HTTP frontend cannot hand its streams to a TCP backend (a TCP
+    // frontend may use an HTTP backend: haproxy upgrades the stream).
+    auto where_of = [](const Proxy& x) {
+      return "(" + x.where.file + ":" + std::to_string(x.where.line) + ")";
+    };
+    auto mode_mix = [&](const std::string& name, const char* how) {
+      const Proxy* b = cfg.find_backend(name);
+      if (p.mode != Mode::Http || !b || b->mode == Mode::Http) return;
+      post_alert(std::string("http ") + kind_name(p) + " '" + p.name + "' " + where_of(p) +
+                 " tries to use incompatible tcp " + kind_name(*b) + " '" + b->name + "' " +
+                 where_of(*b) + " " + how + " (see 'mode').");
+    };
+    if (p.has_frontend()) {
+      for (const auto& ub : p.use_backends) mode_mix(ub.backend, "in a 'use_backend' rule");
+      if (!p.default_backend.empty()) mode_mix(p.default_backend, "as its default backend");
+    }
+    if (p.mode == Mode::Tcp) tcp_mode_checks(cfg.proxies[i]);
     const Timeouts& t = p.timeouts;
     if ((p.has_frontend() && t.client == 0) ||
         (p.has_backend() && !p.servers.empty() &&
@@ -263,12 +280,50 @@ void Parser::post_checks() {
       warn_raw(std::string("missing timeouts for ") + kind_name(p) + " '" + p.name +
                kMissingTimeouts);
     bool any_log = !p.logs.empty() || (p.log_global && !cfg.global.logs.empty());
-    if (p.has_frontend() && p.httplog && !any_log)
+    if (p.has_frontend() && (p.httplog || p.tcplog) && !any_log)
       warn_raw(std::string("log format ignored for ") + kind_name(p) + " '" + p.name +
                "' since it has no log address.");
     if (extras_[i].has_http_check_rules && !p.httpchk.enabled)
       warn_raw(std::string(kind_name(p)) + " '" + p.name +
                "' uses http-check rules without 'option httpchk', so the rules are ignored.");
+  }
+}
+
+// What haproxy says and does about HTTP-only settings of a TCP proxy.
+void Parser::tcp_mode_checks(Proxy& p) {
+  const std::string name = "proxy '" + p.name + "'";
+  if (p.cookie.enabled) {
+    warn_raw("cookie will be ignored for " + name + " (needs 'mode http').");
+    p.cookie.enabled = false;
+  }
+  if (p.has_backend() && p.balance.algo == BalanceAlgo::Uri) {
+    warn_raw("Layer 7 hash not possible for " + name +
+             " (needs 'mode http'). Falling back to round robin.");
+    p.balance.algo = BalanceAlgo::RoundRobin;
+  }
+  if (p.has_frontend() && p.httplog) {
+    warn_raw("parsing [" + p.log_option_where.file + ":" + std::to_string(p.log_option_where.line) +
+             "] : 'option httplog' not usable with " + kind_name(p) + " '" + p.name +
+             "' (needs 'mode http'). Falling back to 'option tcplog'.");
+    p.httplog = false;
+    p.tcplog = true;
+  }
+  if (p.stats.enabled) {
+    warn_raw("'stats' statement ignored for " + name + " as it requires HTTP mode.");
+    p.stats.enabled = false;
+  }
+  if (!p.http_request.empty()) {
+    warn_raw("'http-request' rules ignored for " + name + " as they require HTTP mode.");
+    p.http_request.clear();
+  }
+  if (p.forwardfor.enabled) {
+    warn_raw("'option forwardfor' ignored for " + name + " as it requires HTTP mode.");
+    p.forwardfor.enabled = false;
+  }
+  for (auto& s : p.servers) {
+    if (s.cookie.empty()) continue;
+    warn_raw(name + " : ignoring cookie for server '" + s.name + "' as HTTP mode is disabled.");
+    s.cookie.clear();
   }
 }
 

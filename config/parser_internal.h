@@ -88,6 +88,7 @@ class Parser {
   void start_section(const Words& w);
   void start_proxy(const Words& w, Proxy::Kind kind);
   void post_checks();
+  void tcp_mode_checks(Proxy& p);
   void resolve_servers();
 
   ParseOptions opts_;

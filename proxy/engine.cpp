@@ -6,7 +6,10 @@
 #include <liburing.h>
 #include <sys/resource.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <thread>
 
 #include "proxy/io_engine.h"
@@ -19,7 +22,7 @@ struct Engine::Impl {
   std::unique_ptr<IoEngine> io;
   Impl(const config::Config& cfg, balancing::Pool& pool, balancing::ProcessLive& process, Hooks h,
        IoBackend b)
-      : shared{cfg, pool, process, std::move(h), {}, {}, 0}, backend(b) {}
+      : shared{cfg, pool, process, std::move(h), {}, {}, {}, 0, {0}, {}}, backend(b) {}
 };
 
 const char* to_string(IoBackend b) { return b == IoBackend::IoUring ? "io_uring" : "epoll"; }
@@ -59,7 +62,10 @@ Engine::Engine(const config::Config& cfg, balancing::Pool& pool, balancing::Proc
   auto& sh = impl_->shared;
   auto snap = pool.current();
   // Backends keep their index in every snapshot (backends are fixed at start-up).
-  for (const auto& be : snap->backends) sh.backend_cfg.push_back(cfg.find_backend(be->name));
+  for (const auto& be : snap->backends) {
+    sh.backend_cfg.push_back(cfg.find_backend(be->name));
+    sh.queues.push_back(std::make_unique<BackendQueue>());
+  }
   auto backend_index = [&](const std::string& name) -> int {
     for (size_t i = 0; i < snap->backends.size(); ++i)
       if (snap->backends[i]->name == name) return static_cast<int>(i);
@@ -83,6 +89,7 @@ Engine::Engine(const config::Config& cfg, balancing::Pool& pool, balancing::Proc
                              : backend_index(px.default_backend);
     for (const auto& ub : px.use_backends) fe.routes.push_back({backend_index(ub.backend), &ub});
     fe.close_client = px.conn_mode == config::HttpConnMode::Close;
+    fe.tcp = px.mode == config::Mode::Tcp;
     fe.logs = sh.hooks.log && sh.hooks.logs_requests && sh.hooks.logs_requests(px);
     sh.frontends.push_back(std::move(fe));
   }
@@ -122,9 +129,23 @@ unsigned Engine::threads() const { return impl_->io->threads(); }
 
 IoBackend Engine::io_backend() const { return impl_->backend; }
 
-std::string format_httplog(const LogRecord& r) {
-  std::string s;
-  s.reserve(256);
+std::string log_accept_date() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  int ms = static_cast<int>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[64];
+  size_t n = std::strftime(buf, sizeof buf, "%d/%b/%Y:%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%03d", ms);
+  return buf;
+}
+
+namespace {
+
+// "<client> [<accept date>] <frontend> <backend>/<server> ": both formats start so.
+void append_log_head(std::string& s, const LogRecord& r) {
   s += r.client;
   s += " [";
   s += r.accept_date;
@@ -135,6 +156,22 @@ std::string format_httplog(const LogRecord& r) {
   s += '/';
   s += r.server;
   s += ' ';
+}
+
+// "<ac>/<fc>/<bc>/<sc>/<rc> <sq>/<bq>": connection counts and queues.
+void append_log_counts(std::string& s, const LogRecord& r) {
+  s += std::to_string(r.actconn) + '/' + std::to_string(r.feconn) + '/' + std::to_string(r.beconn) +
+       '/' + std::to_string(r.srvconn) + '/' + std::to_string(r.retries);
+  s += ' ';
+  s += std::to_string(r.srv_queue) + '/' + std::to_string(r.be_queue);
+}
+
+}  // namespace
+
+std::string format_httplog(const LogRecord& r) {
+  std::string s;
+  s.reserve(256);
+  append_log_head(s, r);
   s += std::to_string(r.tr) + '/' + std::to_string(r.tw) + '/' + std::to_string(r.tc) + '/' +
        std::to_string(r.tres) + '/' + std::to_string(r.ta);
   s += ' ';
@@ -144,13 +181,24 @@ std::string format_httplog(const LogRecord& r) {
   s += " - - ";
   s.append(r.term, 4);
   s += ' ';
-  s += std::to_string(r.actconn) + '/' + std::to_string(r.feconn) + '/' + std::to_string(r.beconn) +
-       '/' + std::to_string(r.srvconn) + '/' + std::to_string(r.retries);
-  s += ' ';
-  s += std::to_string(r.srv_queue) + '/' + std::to_string(r.be_queue);
+  append_log_counts(s, r);
   s += " \"";
   s += r.request_line;
   s += '"';
+  return s;
+}
+
+std::string format_tcplog(const LogRecord& r) {
+  std::string s;
+  s.reserve(160);
+  append_log_head(s, r);
+  s += std::to_string(r.tw) + '/' + std::to_string(r.tc) + '/' + std::to_string(r.ta);
+  s += ' ';
+  s += std::to_string(r.bytes_out);
+  s += ' ';
+  s.append(r.term, 2);
+  s += ' ';
+  append_log_counts(s, r);
   return s;
 }
 

@@ -43,8 +43,14 @@ struct LogRecord {
   int srv_queue = 0, be_queue = 0;
   std::string request_line;  // without quotes; "<BADREQ>" for bad requests
 };
+// The accept date as logs show it: "22/Nov/2026:14:08:24.389" (local time).
+std::string log_accept_date();
 // Formats HAProxy's httplog line (without syslog framing).
 std::string format_httplog(const LogRecord& r);
+// Formats HAProxy's tcplog line: `%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts
+// %ac/%fc/%bc/%sc/%rc %sq/%bq` (tw, tc, ta, bytes_out, the first two
+// letters of term).
+std::string format_tcplog(const LogRecord& r);
 
 struct Hooks {
   // Whether `target` is for the stats applet of `fe` (which has `stats enable`).
@@ -59,7 +65,9 @@ struct Hooks {
   // Passive health: `server` of `backend` reached its `error-limit` of
   // consecutive errors. Worker thread; must hand over to the control thread.
   std::function<void(const std::string& backend, const std::string& server)> observed_errors;
-  // Whether `fe` logs requests (level info reachable); avoids building records.
+  // Whether `fe` logs requests or connections (option httplog/tcplog, level
+  // info reachable); avoids building records. The log hook formats the
+  // record as the frontend's option says (format_httplog, format_tcplog).
   std::function<bool(const config::Proxy& fe)> logs_requests;
 };
 

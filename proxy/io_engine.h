@@ -13,6 +13,8 @@
 // Thread rules: as engine.h (construction and control from the main thread).
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -20,6 +22,7 @@
 #include "balancing/pool.h"
 #include "config/model.h"
 #include "proxy/engine.h"
+#include "proxy/queue.h"
 
 namespace herd::proxy {
 
@@ -34,6 +37,7 @@ struct FrontendRt {
   };
   std::vector<Route> routes;
   bool logs = false;
+  bool tcp = false;  // `mode tcp`: connections are routed on layer-4 facts, then relayed
   // Options that apply to the request: the frontend's, then the backend's.
   bool close_client = false;  // `option httpclose` on the frontend side
 };
@@ -48,7 +52,13 @@ struct Shared {
   Hooks hooks;
   std::vector<FrontendRt> frontends;
   std::vector<const config::Proxy*> backend_cfg;  // parallel to PoolSnapshot::backends
+  std::vector<std::unique_ptr<BackendQueue>> queues;  // parallel to backend_cfg
   int maxconn = 0;                                // process-wide limit on client connections
+  // Accepting paused at a maxconn (global or a frontend's): how many
+  // listeners wait, and one waker per worker (posts to its thread) that
+  // count_connection_close() calls while any waits. Set up before start.
+  std::atomic<int> paused_listeners{0};
+  std::vector<std::function<void()>> accept_wakers;
 };
 
 // The workers of one I/O backend; Engine forwards its calls here.

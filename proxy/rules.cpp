@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 
+#include <cstdlib>
 #include <cstring>
 
 namespace herd::proxy {
@@ -49,8 +50,16 @@ bool match_acl(const config::Acl& acl, const RequestView& r) {
   };
   if (fn == "src") return any([&](std::string_view v) { return ip_in_network(r.src_ip, v); });
   if (fn == "dst") return any([&](std::string_view v) { return ip_in_network(r.dst_ip, v); });
-  if (fn == "dst_port")
-    return any([&](std::string_view v) { return v == std::to_string(r.dst_port); });
+  if (fn == "dst_port")  // a port or a range "lo:hi"
+    return any([&](std::string_view v) {
+      auto colon = v.find(':');
+      auto num = [](std::string_view t) { return std::atoi(std::string(t).c_str()); };
+      if (colon == std::string_view::npos) return num(v) == r.dst_port;
+      int lo = colon ? num(v.substr(0, colon)) : 0;
+      int hi = colon + 1 < v.size() ? num(v.substr(colon + 1)) : 65535;
+      return r.dst_port >= lo && r.dst_port <= hi;
+    });
+  if (!r.head) return false;  // a TCP connection: no layer-7 sample
   if (fn == "method") return any([&](std::string_view v) { return eq(r.head->method, v, ic); });
   if (fn.starts_with("path") || fn.starts_with("url")) {
     std::string_view s = fn.starts_with("url") ? r.head->target : request_path(r.head->target);
@@ -93,6 +102,8 @@ bool match_acl(const config::Acl& acl, const RequestView& r) {
 
 // HAProxy's predefined ACLs (TRUE and FALSE are handled by the caller).
 bool predefined_acl(std::string_view name, const RequestView& r) {
+  if (name == "LOCALHOST") return ip_in_network(r.src_ip, "127.0.0.0/8") || r.src_ip == "::1";
+  if (!r.head) return false;  // a TCP connection: no HTTP request
   std::string_view m = r.head->method;
   if (name == "HTTP") return true;
   if (name == "HTTP_1.0") return r.head->version == 10;

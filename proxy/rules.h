@@ -17,7 +17,7 @@ namespace herd::proxy {
 // What ACLs and formats may look at.
 struct RequestView {
   const char* base = nullptr;  // the buffer the head was parsed from
-  const http1::Head* head = nullptr;
+  const http1::Head* head = nullptr;  // null for a TCP connection (layer-4 samples only)
   std::string_view src_ip;
   uint16_t src_port = 0;
   std::string_view dst_ip;

@@ -26,6 +26,7 @@
 #include "proxy/http1.h"
 #include "proxy/responses.h"
 #include "proxy/rules.h"
+#include "proxy/server_slot.h"
 #include "proxy/worker.h"
 
 namespace herd::proxy {
@@ -103,19 +104,6 @@ Counter status_counter(int st) {
   return Counter::HttpOther;
 }
 
-std::string accept_date_now() {
-  auto now = std::chrono::system_clock::now();
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  int ms = static_cast<int>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[64];
-  size_t n = std::strftime(buf, sizeof buf, "%d/%b/%Y:%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%03d", ms);
-  return buf;
-}
-
 // Whether a response may be cached by a shared cache (HAProxy's test for
 // `cookie ... nocache`): method, status and explicit freshness.
 bool response_cacheable(std::string_view method, int status, const char* base,
@@ -183,14 +171,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     boost::system::error_code ec;
     client_.set_option(tcp::no_delay(true), ec);
     client_.non_blocking(true, ec);  // read_some() returns would_block instead of waiting
-    fe_.live->sessions.inc();
-    fe_.live->counters.add(Counter::Sessions);
-    fe_.live->counters.add(Counter::Connections);
-    fe_.live->session_rate.hit();
-    fe_.live->conn_rate.hit();
-    w_.shared.process.conns.inc();
-    w_.shared.process.counters.add(Counter::Connections);
-    w_.shared.process.conn_rate.hit();
+    count_connection_open(w_, fe_);
     serve(true);
   }
   // A parked connection that became readable (already counted; `first`:
@@ -295,10 +276,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     release_server();
     auto& v = w_.sessions;
     v.erase(std::remove(v.begin(), v.end(), this), v.end());
-    if (!keep_client) {
-      fe_.live->sessions.dec();
-      w_.shared.process.conns.dec();
-    }
+    if (!keep_client) count_connection_close(w_, fe_);
   }
   void finish() { retire(false); }
   void park();
@@ -476,11 +454,14 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     return asio::buffer(base + req_.head_len, body_now);
   }
 
+  // The server's connection slot goes back (to a queued request first).
+  void release_server_slot() {
+    release_slot(w_, slot_backend_, *slot_srv_);
+    slot_srv_ = nullptr;
+  }
+
   void release_server() {
-    if (server_live_) {
-      server_live_->inflight.dec();
-      server_live_ = nullptr;
-    }
+    if (slot_srv_) release_server_slot();
     if (backend_live_) {
       backend_live_->inflight.dec();
       backend_live_ = nullptr;
@@ -495,7 +476,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   // connection stays open.
   asio::awaitable<bool> one_request(bool first) {
     if (!co_await read_request_head(first)) co_return false;
-    if (fe_.logs) accept_date_ = accept_date_now();
+    if (fe_.logs) accept_date_ = log_accept_date();
     const long t_request = static_cast<long>(ms_since(start_));
 
     const char* base = cbuf_.get() + cbeg_;
@@ -603,48 +584,34 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     RelayResult rr;
     for (int attempt = 0;; ++attempt) {
       for (;;) {
-        if (!srv) {
+        if (!srv || slot_srv_ != srv) {
+          // Pick and queue (server_slot.h): a slot on the cookie's server
+          // or on the balancer's choice, waiting in the queue when full.
+          if (slot_srv_) release_server_slot();
           balancing::PickContext ctx;
           ctx.client_ipv4 = client_v4_;
           ctx.uri_path = request_path(request_target_);
           ctx.avoid = avoid;
-          srv = be->pick(ctx);
-          if (!srv && be->usable_weight() > 0) {  // all at maxconn: queue
-            auto qstart = Clock::now();
-            int64_t qt = bcfg->timeouts.queue ? bcfg->timeouts.queue : bcfg->timeouts.connect;
-            be->live->queued.inc();
-            asio::steady_timer t(w_.ioc);
-            auto delay = std::chrono::microseconds(500);
-            while (!srv && ms_since(qstart) < (qt > 0 ? qt : kNoTimeout)) {
-              t.expires_after(delay);
-              co_await t.async_wait(nothrow);
-              if (closed_ || w_.aborting) break;
-              delay = std::min(delay * 2, std::chrono::microseconds(20000));
-              srv = be->pick(ctx);
-            }
-            be->live->queued.dec();
-            t_queue = static_cast<long>(ms_since(qstart));
-            if (!srv) {
-              term = &kSQ;
-              break;
-            }
-          }
-          if (!srv) {
-            term = &kSC;
+          phase_ = Phase::Queue;
+          SlotResult slot = co_await acquire_slot(w_, bi, *be, *bcfg, ctx, srv);
+          if (t_queue < 0) t_queue = 0;
+          t_queue += slot.t_queue_ms;
+          if (closed_) co_return false;
+          if (slot.status != SlotResult::Status::Ok) {
+            term = slot.status == SlotResult::Status::QueueTimeout ||
+                           slot.status == SlotResult::Status::QueueFull
+                       ? &kSQ
+                       : &kSC;
+            srv = nullptr;
             break;
           }
-        }
-        if (t_queue < 0) t_queue = 0;
-        // Account the server.
-        if (server_live_ != srv->live.get()) {
-          if (server_live_) server_live_->inflight.dec();
-          server_live_ = srv->live.get();
-          server_live_->inflight.inc();
+          srv = slot.srv;
+          slot_srv_ = srv;
+          slot_backend_ = bi;
+          be->live->counters.add(Counter::QueueTimeMsSum, static_cast<uint64_t>(slot.t_queue_ms));
         }
         srv->live->counters.add(Counter::Sessions);
-        std::memcpy(ep_.data(), &srv->addr.storage, srv->addr.len);
-        ep_.resize(srv->addr.len);
-        if (srv->addr.port == 0) ep_.port(dst_port_);  // no port: the client's destination port
+        ep_ = server_endpoint(*srv, dst_port_);
 
         auto cstart = Clock::now();
         reused = false;
@@ -1549,7 +1516,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   Clock::time_point start_{};
   // Valid while hold_ pins the snapshot that holds them.
   Worker::SnapHold* hold_ = nullptr;
-  balancing::ServerLive* server_live_ = nullptr;
+  const balancing::Server* slot_srv_ = nullptr;  // holds a connection slot of it
+  int slot_backend_ = -1;
   balancing::BackendLive* backend_live_ = nullptr;
   tcp::endpoint ep_;
 
@@ -1660,8 +1628,7 @@ class ParkingLot {
   void close(ParkedConn* c) {
     ::shutdown(c->fd, SHUT_WR);
     ::close(c->fd);
-    c->fe->live->sessions.dec();
-    w_.shared.process.conns.dec();
+    count_connection_close(w_, *c->fe);
     free_record(c);
   }
 

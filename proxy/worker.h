@@ -108,6 +108,9 @@ class Worker {
   };
   std::vector<Listener> listeners;
   std::vector<Session*> sessions;  // live sessions, for soft stop
+  // Live TCP-mode sessions (tcp_session.cpp): a soft stop waits for them,
+  // hard-stop-after cuts them.
+  IdleList tcp_sessions;
   // Sessions waiting for a request's first bytes, oldest first; past
   // kParkAfter they are parked (session.cpp). park_timer fires for the
   // oldest; the parking lot holds the parked connections.
@@ -156,6 +159,10 @@ class Worker {
   ~Worker();
 
   void start_accepting();
+  // Listeners paused at a maxconn wait on accept_wake (never expires; a
+  // connection's close cancels it, see count_connection_close()).
+  std::unique_ptr<boost::asio::steady_timer> accept_wake;
+  int paused_here = 0;
   void soft_stop();       // on this worker's thread
   void abort_sessions();  // on this worker's thread, after soft_stop()
   // Takes the listeners out of LISTEN (shutdown(2)) on this worker's
@@ -163,7 +170,12 @@ class Worker {
   void unlisten();
 };
 
-// Starts serving an accepted client connection.
+// A client connection of `fe` opens or closes: the frontend's and the
+// process's gauges, counters and rates (workers.cpp).
+void count_connection_open(Worker& w, const FrontendRt& fe);
+void count_connection_close(Worker& w, const FrontendRt& fe);
+
+// Starts serving an accepted client connection as HTTP.
 void start_session(Worker& w, const FrontendRt& fe, boost::asio::ip::tcp::socket sock);
 // Soft stop: closes the session if it is idle between requests.
 void close_if_idle(Session* s);

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -17,6 +18,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "proxy/tcp_session.h"
 #include "proxy/worker.h"
 
 namespace herd::proxy {
@@ -76,20 +78,51 @@ void Worker::trim_buffers() {
   });
 }
 
+void count_connection_open(Worker& w, const FrontendRt& fe) {
+  using balancing::Counter;
+  fe.live->sessions.inc();
+  fe.live->counters.add(Counter::Sessions);
+  fe.live->counters.add(Counter::Connections);
+  fe.live->session_rate.hit();
+  fe.live->conn_rate.hit();
+  w.shared.process.conns.inc();
+  w.shared.process.counters.add(Counter::Connections);
+  w.shared.process.conn_rate.hit();
+}
+
+void count_connection_close(Worker& w, const FrontendRt& fe) {
+  fe.live->sessions.dec();
+  w.shared.process.conns.dec();
+  // A listener paused at a maxconn resumes (see start_accepting()).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (w.shared.paused_listeners.load() > 0)
+    for (auto& wake : w.shared.accept_wakers) wake();
+}
+
 void Worker::start_accepting() {
+  accept_wake =
+      std::make_unique<asio::steady_timer>(ioc, std::chrono::steady_clock::time_point::max());
   for (auto& l : listeners) {
     asio::co_spawn(
         ioc,
         [this, &l]() -> asio::awaitable<void> {
-          asio::steady_timer pause(ioc);
+          auto full = [this, &l] {
+            return shared.process.conns.get() >= shared.maxconn ||
+                   (l.fe->cfg->maxconn > 0 && l.fe->live->sessions.get() >= l.fe->cfg->maxconn);
+          };
           for (;;) {
             // maxconn (global, then the frontend's): stop accepting while at the
-            // limit, as HAProxy does; the kernel backlog holds new clients.
-            while (!stopping &&
-                   (shared.process.conns.get() >= shared.maxconn ||
-                    (l.fe->cfg->maxconn > 0 && l.fe->live->sessions.get() >= l.fe->cfg->maxconn))) {
-              pause.expires_after(std::chrono::milliseconds(5));
-              co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+            // limit, as HAProxy does; the kernel backlog holds new clients. The
+            // listener counts itself paused before it looks again, so a close
+            // on any thread either is seen here or wakes it; no polling.
+            while (!stopping && full()) {
+              ++paused_here;
+              ++shared.paused_listeners;
+              std::atomic_thread_fence(std::memory_order_seq_cst);
+              if (full() && !stopping)
+                co_await accept_wake->async_wait(asio::as_tuple(asio::use_awaitable));
+              --shared.paused_listeners;
+              --paused_here;
             }
             auto [ec, sock] =
                 co_await l.acceptor->async_accept(asio::as_tuple(asio::use_awaitable));
@@ -98,7 +131,7 @@ void Worker::start_accepting() {
               if (ec == asio::error::operation_aborted) co_return;
               continue;  // EMFILE and friends: keep accepting
             }
-            start_session(*this, *l.fe, std::move(sock));
+            start_connection(*this, *l.fe, std::move(sock));
           }
         },
         asio::detached);
@@ -119,6 +152,7 @@ void Worker::unlisten() {
 
 void Worker::soft_stop() {
   stopping = true;
+  if (accept_wake) accept_wake->cancel();
   unlisten();
   boost::system::error_code ec;
   for (auto& l : listeners) l.acceptor->close(ec);
@@ -135,6 +169,7 @@ void Worker::abort_sessions() {
   aborting = true;
   auto copy = sessions;
   for (Session* s : copy) abort_session(s);
+  abort_tcp_sessions(*this);
   close_parked(*this);
   abort_timer = std::make_unique<asio::steady_timer>(ioc, std::chrono::milliseconds(500));
   abort_timer->async_wait([this](boost::system::error_code ec) {
@@ -152,8 +187,8 @@ void Worker::watch_drain() {
   drain_timer->expires_after(std::chrono::milliseconds(100));
   drain_timer->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
-    if (std::all_of(sessions.begin(), sessions.end(),
-                    [](const Session* s) { return is_idle(s); })) {
+    if (tcp_sessions.empty() && std::all_of(sessions.begin(), sessions.end(),
+                                            [](const Session* s) { return is_idle(s); })) {
       ioc.stop();
       return;
     }
@@ -167,6 +202,14 @@ class Workers final : public IoEngine {
  public:
   Workers(Shared& shared, unsigned n) : shared_(shared) {
     for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(shared, i));
+    for (auto& w : workers_) {
+      Worker* wp = w.get();
+      shared_.accept_wakers.push_back([wp] {
+        asio::post(wp->ioc, [wp] {
+          if (wp->paused_here > 0 && wp->accept_wake) wp->accept_wake->cancel();
+        });
+      });
+    }
   }
   ~Workers() override {
     hard_stop();

@@ -448,6 +448,16 @@ int backend_fullconn(const config::Config& cfg, const config::Proxy& be, const P
   return v > 0 ? v : 1;
 }
 
+// haproxy leaves the HTTP columns of a TCP proxy's rows empty.
+void clear_http_columns(Row& r, const config::Proxy& px) {
+  if (px.mode == config::Mode::Http) return;
+  for (int c = 0; c < kNumColumns; ++c) {
+    std::string_view n = kColumns[c].name;
+    if (n.starts_with("hrsp_") || n.starts_with("cache_")) clear(r, c);
+  }
+  clear(r, r.type == ObjType::Frontend ? kIntercepted : kReqTot);
+}
+
 const char* mode_name(const config::Proxy& px) {
   return px.mode == config::Mode::Http ? "http" : "tcp";
 }
@@ -668,6 +678,7 @@ Row frontend_row(const Sources& src, const config::Proxy& px) {
   set(r, kH1TotalStreams, sum(fl->counters, Counter::Requests));
   set(r, kH1BytesIn, sum(fl->counters, Counter::BytesIn));
   set(r, kH1BytesOut, sum(fl->counters, Counter::BytesOut));
+  clear_http_columns(r, px);
   return r;
 }
 
@@ -753,6 +764,7 @@ Row server_row(const Sources& src, const config::Proxy& px, const balancing::Bac
     r.f[kCheckCode].type = r.f[kCheckCode].present() ? Value::Type::U32 : Value::Type::None;
     r.f[kCheckRise].type = r.f[kCheckFall].type = r.f[kCheckHealth].type = Value::Type::U32;
   }
+  clear_http_columns(r, px);
   (void)be;
   (void)src;
   return r;
@@ -810,6 +822,7 @@ Row backend_row(const Sources& src, const config::Proxy& px, const balancing::Ba
   } else {
     set(r, kLastSess, -1);
   }
+  clear_http_columns(r, px);
   if (nsrv == 0) clear(r, kDowntime);
   return r;
 }

@@ -173,7 +173,7 @@ TEST(Parser, LabConfigValues) {
 
 TEST(Parser, ServerOptionsAndTemplate) {
   auto r = parse(
-      "defaults\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n"
+      "defaults\n mode http\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n"
       "backend b\n"
       " server a 1.2.3.4:80 weight 7 backup disabled maxconn 3 maxqueue 4 check inter 3s"
       " fastinter 1s downinter 5s rise 4 fall 5 port 81 addr 127.0.0.2 cookie ca"
@@ -411,6 +411,87 @@ TEST(Parser, FormatDiagnosticPadding) {
             "[WARNING]  (7) : config : x");
   EXPECT_EQ(format_diagnostic({Diagnostic::Level::Notice, "x"}, 7),
             "[NOTICE]   (7) : config : x");
+}
+
+}  // namespace
+}  // namespace herd::config
+
+namespace herd::config {
+namespace {
+
+// `mode tcp` (haproxy's default mode): the mixes haproxy refuses, and what
+// it says of HTTP-only settings in a TCP proxy (messages checked against
+// `haproxy -c` 2.6).
+TEST(TcpMode, AnHttpFrontendCannotUseATcpBackend) {
+  auto r = parse(
+      "defaults\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n"
+      "frontend fe\n    mode http\n    bind 127.0.0.1:19001\n"
+      "    use_backend be2 if { src 127.0.0.1 }\n    default_backend be\n"
+      "backend be\n    mode http\n    server s1 127.0.0.1:19002\n"
+      "backend be2\n    server s1 127.0.0.1:19002\n");
+  EXPECT_TRUE(r.fatal);
+  EXPECT_NE(all_diags(r).find("config : http frontend 'fe' (t.cfg:5) tries to use incompatible "
+                              "tcp backend 'be2' (t.cfg:13) in a 'use_backend' rule (see "
+                              "'mode')."),
+            std::string::npos)
+      << all_diags(r);
+  auto d = parse(
+      "defaults\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n"
+      "frontend fe\n    mode http\n    bind 127.0.0.1:19001\n    default_backend be\n"
+      "backend be\n    server s1 127.0.0.1:19002\n");
+  EXPECT_TRUE(d.fatal);
+  EXPECT_NE(all_diags(d).find("http frontend 'fe' (t.cfg:5) tries to use incompatible tcp "
+                              "backend 'be' (t.cfg:9) as its default backend (see 'mode')."),
+            std::string::npos)
+      << all_diags(d);
+}
+
+TEST(TcpMode, ATcpFrontendMayUseAnHttpBackendAndTcpIsTheDefault) {
+  auto r = parse(
+      "defaults\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n"
+      "frontend fe\n    bind 127.0.0.1:19001\n    default_backend be\n"
+      "backend be\n    mode http\n    server s1 127.0.0.1:19002\n");
+  ASSERT_FALSE(r.fatal) << all_diags(r);
+  EXPECT_EQ(proxy(r, "fe").mode, Mode::Tcp);
+}
+
+TEST(TcpMode, HttpOnlySettingsAreIgnoredWithHaproxysWarnings) {
+  auto r = parse(
+      "global\n    log 127.0.0.1:514 local0\n"
+      "defaults\n    log global\n    timeout connect 1s\n    timeout client 5s\n"
+      "    timeout server 5s\n"
+      "listen l1\n    bind 127.0.0.1:19001\n    option httplog\n    option forwardfor\n"
+      "    cookie SRV insert\n    balance uri\n    stats enable\n"
+      "    server s1 127.0.0.1:19002 cookie a\n");
+  ASSERT_FALSE(r.fatal) << all_diags(r);
+  std::string d = all_diags(r);
+  for (const char* w :
+       {"cookie will be ignored for proxy 'l1' (needs 'mode http').",
+        "Layer 7 hash not possible for proxy 'l1' (needs 'mode http'). Falling back to round "
+        "robin.",
+        "parsing [t.cfg:10] : 'option httplog' not usable with proxy 'l1' (needs 'mode http'). "
+        "Falling back to 'option tcplog'.",
+        "'stats' statement ignored for proxy 'l1' as it requires HTTP mode.",
+        "'option forwardfor' ignored for proxy 'l1' as it requires HTTP mode.",
+        "proxy 'l1' : ignoring cookie for server 's1' as HTTP mode is disabled."})
+    EXPECT_NE(d.find(w), std::string::npos) << w << "\n" << d;
+  const Proxy& l1 = proxy(r, "l1");
+  EXPECT_TRUE(l1.tcplog);
+  EXPECT_FALSE(l1.httplog);
+  EXPECT_EQ(l1.balance.algo, BalanceAlgo::RoundRobin);
+  EXPECT_FALSE(l1.stats.enabled);
+}
+
+TEST(TcpMode, TheLastOfHttplogAndTcplogWins) {
+  auto r = parse(
+      "defaults\n    mode http\n    timeout client 5s\n"
+      "frontend a\n    bind 127.0.0.1:19001\n    option httplog\n    option tcplog\n"
+      "frontend b\n    bind 127.0.0.1:19002\n    option tcplog\n    option httplog\n");
+  ASSERT_FALSE(r.fatal) << all_diags(r);
+  EXPECT_TRUE(proxy(r, "a").tcplog);
+  EXPECT_FALSE(proxy(r, "a").httplog);
+  EXPECT_TRUE(proxy(r, "b").httplog);
+  EXPECT_FALSE(proxy(r, "b").tcplog);
 }
 
 }  // namespace

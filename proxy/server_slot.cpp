@@ -1,0 +1,135 @@
+// proxy/server_slot.cpp — see server_slot.h.
+#include "proxy/server_slot.h"
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <cstring>
+
+namespace herd::proxy {
+inline namespace HERD_IO_NS {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using balancing::Counter;
+
+namespace {
+
+// Takes a slot of `s` if it has one free (inflight < maxconn).
+bool take_slot(const balancing::Server& s) {
+  int32_t v = s.live->inflight.inc();
+  if (s.maxconn == 0 || v <= s.maxconn) return true;
+  s.live->inflight.dec();
+  return false;
+}
+
+const balancing::Server* find_live(const balancing::BackendSnapshot& be, const void* live) {
+  for (const auto& s : be.servers)
+    if (s->live.get() == live) return s.get();
+  return nullptr;
+}
+
+}  // namespace
+
+asio::awaitable<SlotResult> acquire_slot(Worker& w, int backend,
+                                         const balancing::BackendSnapshot& be,
+                                         const config::Proxy& bcfg,
+                                         const balancing::PickContext& ctx,
+                                         const balancing::Server* persist) {
+  SlotResult r;
+  BackendQueue& q = *w.shared.queues[static_cast<size_t>(backend)];
+  const void* key = persist ? persist->live.get() : nullptr;
+  // At once when nobody waits before us.
+  auto try_now = [&]() -> const balancing::Server* {
+    if (persist) return take_slot(*persist) ? persist : nullptr;
+    const balancing::Server* s = be.pick(ctx);
+    if (s && take_slot(*s)) return s;
+    return nullptr;
+  };
+  if (persist ? q.server_length(key) == 0 : !q.backend_waiting()) {
+    if ((r.srv = try_now())) {
+      r.status = SlotResult::Status::Ok;
+      co_return r;
+    }
+  }
+  if (!persist && be.usable_weight() <= 0) co_return r;  // NoServer
+  if (w.aborting) {
+    r.status = SlotResult::Status::Stopped;
+    co_return r;
+  }
+
+  // Wait in the queue: the waiter's wake cancels `event` on this worker's
+  // thread; its expiry is the queue timeout.
+  auto waiter = std::make_shared<QueueWaiter>();
+  auto event = std::make_shared<asio::steady_timer>(w.ioc);
+  const int64_t qt = bcfg.timeouts.queue ? bcfg.timeouts.queue : bcfg.timeouts.connect;
+  event->expires_at(qt > 0 ? Clock::now() + std::chrono::milliseconds(qt)
+                           : Clock::time_point::max());
+  asio::io_context& ioc = w.ioc;
+  waiter->wake = [&ioc, weak = std::weak_ptr<asio::steady_timer>(event)] {
+    asio::post(ioc, [weak] {
+      if (auto t = weak.lock()) t->cancel();
+    });
+  };
+  if (!q.push(waiter, key, persist ? persist->maxqueue : 0)) {
+    r.status = SlotResult::Status::QueueFull;
+    co_return r;
+  }
+  const auto qstart = Clock::now();
+  be.live->queued.inc();
+  if (persist) persist->live->queued.inc();
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // A slot freed between the first try and the push found nobody queued:
+  // try once more now that we are visible to release_slot().
+  const balancing::Server* got = try_now();
+  bool granted = false;
+  if (got) {
+    if (!q.cancel(*waiter)) release_slot(w, backend, *got), got = nullptr, granted = true;
+  } else {
+    co_await event->async_wait(asio::as_tuple(asio::use_awaitable));
+    granted = !q.cancel(*waiter);
+  }
+  be.live->queued.dec();
+  if (persist) persist->live->queued.dec();
+  r.t_queue_ms = static_cast<long>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - qstart).count());
+  if (granted) {
+    got = find_live(be, waiter->server);
+    if (!got) {  // gone from this snapshot since: its slot goes back
+      static_cast<balancing::ServerLive*>(const_cast<void*>(waiter->server))->inflight.dec();
+      co_return r;  // NoServer
+    }
+  }
+  if (!got) {
+    r.status = w.aborting ? SlotResult::Status::Stopped : SlotResult::Status::QueueTimeout;
+    co_return r;
+  }
+  r.srv = got;
+  r.status = SlotResult::Status::Ok;
+  co_return r;
+}
+
+void release_slot(Worker& w, int backend, const balancing::Server& srv) {
+  balancing::ServerLive* live = srv.live.get();
+  live->inflight.dec();
+  BackendQueue& q = *w.shared.queues[static_cast<size_t>(backend)];
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!q.has_waiters()) return;
+  // Someone waits: take the slot back for the oldest waiter that may have it.
+  if (take_slot(srv) && !q.release(live, srv.usable())) live->inflight.dec();
+}
+
+tcp::endpoint server_endpoint(const balancing::Server& srv, uint16_t dst_port) {
+  tcp::endpoint ep;
+  std::memcpy(ep.data(), &srv.addr.storage, srv.addr.len);
+  ep.resize(srv.addr.len);
+  if (srv.addr.port == 0) ep.port(dst_port);
+  return ep;
+}
+
+}  // namespace HERD_IO_NS
+}  // namespace herd::proxy

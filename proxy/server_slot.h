@@ -1,0 +1,53 @@
+// proxy/server_slot.h — the "pick" and "queue" phases of an exchange: a
+// server of the backend with a free connection slot (maxconn), taken at
+// once or after waiting in the backend's queue (queue.h), and the slot's
+// return, which hands it to the oldest waiter. Shared by the HTTP exchange
+// (session.cpp) and the TCP one (tcp_session.cpp).
+//
+// Part of an I/O variant (compiled once per backend, see io_engine.h).
+// Thread rules: the worker thread of the request; release_slot() wakes
+// waiters of other workers through a post to their io_context.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "balancing/pool.h"
+#include "proxy/queue.h"
+#include "proxy/worker.h"
+
+namespace herd::proxy {
+inline namespace HERD_IO_NS {
+
+struct SlotResult {
+  enum class Status {
+    Ok,            // `srv` holds a slot (its inflight counted)
+    NoServer,      // no usable server
+    QueueTimeout,  // waited `timeout queue` (else `timeout connect`)
+    QueueFull,     // the persistent server's queue is at its maxqueue
+    Stopped,       // the worker is aborting
+  };
+  Status status = Status::NoServer;
+  const balancing::Server* srv = nullptr;
+  long t_queue_ms = 0;  // time spent queued (0 when none)
+};
+
+// Takes a slot on `persist` (cookie persistence; it waits in that server's
+// queue when the server is full) or on a server the balancer picks (it
+// waits in the backend queue when every usable server is full). Counts
+// qcur/qmax on the backend and server, and the queue time.
+boost::asio::awaitable<SlotResult> acquire_slot(Worker& w, int backend,
+                                                const balancing::BackendSnapshot& be,
+                                                const config::Proxy& bcfg,
+                                                const balancing::PickContext& ctx,
+                                                const balancing::Server* persist);
+
+// Gives back the slot of `srv` held by a request of backend `backend`:
+// to the oldest waiter that may take it, else to the server.
+void release_slot(Worker& w, int backend, const balancing::Server& srv);
+
+// The address to connect to for `srv` (no port: the client's destination port).
+boost::asio::ip::tcp::endpoint server_endpoint(const balancing::Server& srv, uint16_t dst_port);
+
+}  // namespace HERD_IO_NS
+}  // namespace herd::proxy

@@ -1,0 +1,284 @@
+// proxy/tcp_session.cpp — see tcp_session.h.
+#include "proxy/tcp_session.h"
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <cstring>
+#include <memory>
+
+#include "proxy/retry.h"
+#include "proxy/rules.h"
+#include "proxy/server_slot.h"
+#include "proxy/termination.h"
+#include "proxy/tunnel.h"
+
+namespace herd::proxy {
+inline namespace HERD_IO_NS {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using balancing::Counter;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+long ms_since(Clock::time_point t) {
+  return static_cast<long>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count());
+}
+
+// The backend `fe` routes a connection to: the first use_backend rule whose
+// condition holds on layer-4 samples, else the default backend.
+int route_l4(const FrontendRt& fe, const RequestView& rv) {
+  for (const auto& r : fe.routes)
+    if (eval_condition(r.rule->cond, *fe.cfg, rv)) return r.backend;
+  return fe.default_backend;
+}
+
+class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSession> {
+ public:
+  TcpSession(Worker& w, const FrontendRt& fe, tcp::socket sock, int backend)
+      : w_(w), fe_(fe), client_(std::move(sock)), upstream_(w.ioc), backend_(backend) {}
+
+  void start(const std::string& src_ip, uint16_t src_port) {
+    src_ = src_ip + ":" + std::to_string(src_port);
+    start_ = Clock::now();
+    if (fe_.logs) accept_date_ = log_accept_date();
+    w_.tcp_sessions.push_back(this);
+    auto self = shared_from_this();
+    asio::co_spawn(w_.ioc, run(), [self](std::exception_ptr) { self->finish(); });
+  }
+
+  void abort() {
+    stop_ = true;
+    boost::system::error_code ign;
+    client_.cancel(ign);
+    upstream_.cancel(ign);
+    if (connect_timer_) connect_timer_->cancel();
+  }
+
+ private:
+  void finish() {
+    unlink();
+    boost::system::error_code ign;
+    upstream_.close(ign);
+    client_.close(ign);
+    count_connection_close(w_, fe_);
+  }
+
+  asio::awaitable<void> run() {
+    Worker::SnapHold* hold = w_.pin();
+    const balancing::PoolSnapshot* snap = hold->snap.get();
+    const bool known = backend_ >= 0 && static_cast<size_t>(backend_) < snap->backends.size();
+    const balancing::BackendSnapshot* be = known ? snap->backends[backend_].get() : nullptr;
+    const config::Proxy* bcfg = be ? w_.shared.backend_cfg[static_cast<size_t>(backend_)] : nullptr;
+    LogRecord log;
+    log.backend = be ? be->name : fe_.cfg->name;
+    log.server = "<NOSRV>";
+    Termination term{TermCause::ServerAbort, TermPhase::Connect};
+    if (be && bcfg) {
+      be->live->counters.add(Counter::Sessions);
+      be->live->inflight.inc();
+      co_await exchange(*be, *bcfg, log, term);
+      be->live->inflight.dec();
+      log.beconn = be->live->inflight.get();
+    }
+    w_.unpin(hold);
+    log.ta = ms_since(start_);
+    term.write(log.term);
+    // dontlognull: nothing came from the client (haproxy looks at that side only).
+    if (fe_.logs && !(fe_.cfg->dontlognull && to_server_ == 0)) {
+      log.client = src_;
+      log.accept_date = accept_date_;
+      log.frontend = fe_.cfg->name;
+      log.actconn = w_.shared.process.conns.get();
+      log.feconn = fe_.live->sessions.get();
+      w_.shared.hooks.log(*fe_.cfg, log);
+    }
+  }
+
+  // Pick, queue, connect (with retries), relay. Fills the log's server,
+  // times and counts; `term` says how it ended.
+  asio::awaitable<void> exchange(const balancing::BackendSnapshot& be, const config::Proxy& bcfg,
+                                 LogRecord& log, Termination& term) {
+    balancing::PickContext ctx;
+    boost::system::error_code ec;
+    auto rep = client_.remote_endpoint(ec);
+    if (!ec && rep.address().is_v4()) ctx.client_ipv4 = rep.address().to_v4().to_uint();
+    const uint16_t dst_port = client_.local_endpoint(ec).port();
+    const balancing::Server* same = nullptr;  // a retry on the server that failed
+    int retries_left = bcfg.retries;
+    for (;;) {
+      SlotResult slot = co_await acquire_slot(w_, backend_, be, bcfg, ctx, same);
+      log.tw = slot.t_queue_ms;
+      be.live->counters.add(Counter::QueueTimeMsSum, static_cast<uint64_t>(slot.t_queue_ms));
+      if (slot.status != SlotResult::Status::Ok) {
+        term = slot.status == SlotResult::Status::QueueTimeout
+                   ? Termination{TermCause::ServerTimeout, TermPhase::Queue}
+               : slot.status == SlotResult::Status::Stopped
+                   ? Termination{TermCause::Killed, TermPhase::Queue}
+                   : Termination{TermCause::ServerAbort, TermPhase::Connect};
+        co_return;
+      }
+      const balancing::Server& srv = *slot.srv;
+      log.server = srv.name;
+      srv.live->counters.add(Counter::Sessions);
+      auto cstart = Clock::now();
+      connect_timed_out_ = false;
+      upstream_ = tcp::socket(w_.ioc);
+      if (!connect_timer_) connect_timer_ = std::make_unique<asio::steady_timer>(w_.ioc);
+      if (bcfg.timeouts.connect > 0) {
+        connect_timer_->expires_after(std::chrono::milliseconds(bcfg.timeouts.connect));
+        connect_timer_->async_wait([self = shared_from_this()](boost::system::error_code tec) {
+          if (tec || self->upstream_connected_) return;
+          self->connect_timed_out_ = true;
+          boost::system::error_code ign;
+          self->upstream_.cancel(ign);
+        });
+      }
+      upstream_connected_ = false;
+      auto [cec] = co_await upstream_.async_connect(server_endpoint(srv, dst_port), nothrow);
+      upstream_connected_ = true;
+      connect_timer_->cancel();
+      log.tc = ms_since(cstart);
+      if (!cec && !stop_) {
+        upstream_.set_option(tcp::no_delay(true), ec);
+        be.live->counters.add(Counter::ConnectTimeMsSum, static_cast<uint64_t>(log.tc));
+        co_await relay(be, bcfg, srv, term);
+        release_slot(w_, backend_, srv);
+        log.srvconn = srv.live->inflight.get();
+        log.bytes_out = to_client_;
+        co_return;
+      }
+      // The connection failed: retried as `retries`/`redispatch` say.
+      log.tc = -1;
+      boost::system::error_code ign;
+      upstream_.close(ign);
+      srv.live->counters.add(Counter::ErrConn);
+      be.live->counters.add(Counter::ErrConn);
+      release_slot(w_, backend_, srv);
+      AttemptFacts f;
+      f.outcome = AttemptOutcome::ConnectFailed;
+      f.aborting = w_.aborting || stop_;
+      f.retries_left = retries_left;
+      RetryDecision d = decide_retry(bcfg, f);
+      if (d.action == RetryAction::GiveUp) {
+        term = {connect_timed_out_ ? TermCause::ServerTimeout : TermCause::ServerAbort,
+                TermPhase::Connect};
+        co_return;
+      }
+      --retries_left;
+      ++log.retries;
+      srv.live->counters.add(Counter::Retries);
+      be.live->counters.add(Counter::Retries);
+      if (d.redispatch) {
+        ctx.avoid = &srv;
+        same = nullptr;
+        srv.live->counters.add(Counter::Redispatches);
+        be.live->counters.add(Counter::Redispatches);
+      } else {
+        same = &srv;
+      }
+      if (d.wait) {
+        asio::steady_timer t(w_.ioc);
+        t.expires_after(std::chrono::milliseconds(
+            std::min<int64_t>(bcfg.timeouts.connect ? bcfg.timeouts.connect : 1000, 1000)));
+        co_await t.async_wait(nothrow);
+        if (stop_) {
+          term = {TermCause::Killed, TermPhase::Connect};
+          co_return;
+        }
+      }
+    }
+  }
+
+  asio::awaitable<void> relay(const balancing::BackendSnapshot& be, const config::Proxy& bcfg,
+                              const balancing::Server& srv, Termination& term) {
+    const auto& fet = fe_.cfg->timeouts;
+    const int64_t idle = bcfg.timeouts.tunnel ? bcfg.timeouts.tunnel
+                         : fet.tunnel         ? fet.tunnel
+                                              : std::max(fet.client, bcfg.timeouts.server);
+    auto cbuf = w_.take_buffer();
+    auto sbuf = w_.take_buffer();
+    TunnelResult r =
+        co_await run_tunnel(client_, upstream_, {cbuf.get(), sbuf.get(), kBufSize}, idle, &stop_);
+    w_.give_buffer(std::move(cbuf));
+    w_.give_buffer(std::move(sbuf));
+    to_server_ = r.to_server;
+    to_client_ = r.to_client;
+    for (auto* c : {&fe_.live->counters, &be.live->counters, &srv.live->counters}) {
+      c->add(Counter::BytesIn, r.to_server);
+      c->add(Counter::BytesOut, r.to_client);
+    }
+    switch (r.end) {
+      case TunnelResult::End::Closed:
+        term = {};
+        break;
+      case TunnelResult::End::ClientError:
+        term = {TermCause::ClientAbort, TermPhase::Data};
+        be.live->counters.add(Counter::CliAborts);
+        srv.live->counters.add(Counter::CliAborts);
+        break;
+      case TunnelResult::End::ServerError:
+        term = {TermCause::ServerAbort, TermPhase::Data};
+        be.live->counters.add(Counter::SrvAborts);
+        srv.live->counters.add(Counter::SrvAborts);
+        break;
+      case TunnelResult::End::Timeout:
+        term = {TermCause::ClientTimeout, TermPhase::Data};
+        break;
+      case TunnelResult::End::Stopped:
+        term = {TermCause::Killed, TermPhase::Data};
+        break;
+    }
+  }
+
+  Worker& w_;
+  const FrontendRt& fe_;
+  tcp::socket client_;
+  tcp::socket upstream_;
+  int backend_;
+  bool stop_ = false;
+  bool connect_timed_out_ = false;
+  bool upstream_connected_ = false;
+  std::unique_ptr<asio::steady_timer> connect_timer_;
+  std::string src_;
+  std::string accept_date_;
+  Clock::time_point start_{};
+  uint64_t to_server_ = 0, to_client_ = 0;
+
+  friend void abort_tcp_sessions(Worker& w);
+};
+
+}  // namespace
+
+void start_connection(Worker& w, const FrontendRt& fe, tcp::socket sock) {
+  if (!fe.tcp) return start_session(w, fe, std::move(sock));
+  boost::system::error_code ec;
+  auto rep = sock.remote_endpoint(ec);
+  auto loc = sock.local_endpoint(ec);
+  const std::string src = rep.address().to_string(), dst = loc.address().to_string();
+  RequestView rv{nullptr, nullptr, src, rep.port(), dst, loc.port()};
+  int bi = route_l4(fe, rv);
+  // A TCP frontend may use an HTTP backend: the connection speaks HTTP.
+  if (bi >= 0 && static_cast<size_t>(bi) < w.shared.backend_cfg.size() &&
+      w.shared.backend_cfg[static_cast<size_t>(bi)] &&
+      w.shared.backend_cfg[static_cast<size_t>(bi)]->mode == config::Mode::Http)
+    return start_session(w, fe, std::move(sock));
+  sock.set_option(tcp::no_delay(true), ec);
+  count_connection_open(w, fe);
+  std::make_shared<TcpSession>(w, fe, std::move(sock), bi)->start(src, rep.port());
+}
+
+void abort_tcp_sessions(Worker& w) {
+  w.tcp_sessions.for_each([](IdleHook* h) { static_cast<TcpSession*>(h)->abort(); });
+}
+
+}  // namespace HERD_IO_NS
+}  // namespace herd::proxy

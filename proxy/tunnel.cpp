@@ -1,0 +1,144 @@
+// proxy/tunnel.cpp — see tunnel.h.
+#include "proxy/tunnel.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <memory>
+
+namespace herd::proxy {
+inline namespace HERD_IO_NS {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+struct TunnelState {
+  TunnelState(tcp::socket& c, tcp::socket& s, int64_t idle, const bool* st)
+      : client(c),
+        server(s),
+        idle_ms(idle),
+        stop(st),
+        timer(c.get_executor()),
+        up_wake(c.get_executor(), Clock::time_point::max()) {}
+  tcp::socket& client;
+  tcp::socket& server;
+  int64_t idle_ms;
+  const bool* stop;
+  asio::steady_timer timer;
+  bool armed = false;
+  bool finished = false;  // run_tunnel returned: the sockets may be gone
+  bool timed_out = false;
+  Clock::time_point deadline{};
+  bool up_done = false;
+  asio::steady_timer up_wake;  // cancelled when client -> server ends
+  bool client_fin = false, server_fin = false;
+  bool client_err = false, server_err = false;
+  int fins = 0;
+  bool client_first = false;
+  TunnelResult r;
+
+  bool outside_cancel() const { return timed_out || (stop && *stop); }
+  void cancel_both() {
+    boost::system::error_code ign;
+    client.cancel(ign);
+    server.cancel(ign);
+  }
+  void touch(const std::shared_ptr<TunnelState>& self) {
+    if (idle_ms <= 0) return;
+    deadline = Clock::now() + std::chrono::milliseconds(idle_ms);
+    if (!armed) arm(self);
+  }
+  void arm(const std::shared_ptr<TunnelState>& self) {
+    armed = true;
+    timer.expires_at(deadline);
+    timer.async_wait([self](boost::system::error_code ec) {
+      self->armed = false;
+      if (ec || self->finished) return;
+      if (Clock::now() >= self->deadline) {
+        self->timed_out = true;
+        self->cancel_both();
+      } else {
+        self->arm(self);
+      }
+    });
+  }
+};
+
+// One direction: `from` to `to` until FIN or an error.
+asio::awaitable<void> copy(std::shared_ptr<TunnelState> st, tcp::socket& from, tcp::socket& to,
+                           char* buf, size_t size, bool& fin, bool& from_err, bool& to_err,
+                           uint64_t& count) {
+  for (;;) {
+    auto [ec, n] = co_await from.async_read_some(asio::buffer(buf, size), nothrow);
+    if (ec == asio::error::eof) {
+      fin = true;
+      if (st->fins++ == 0 && &fin == &st->client_fin) st->client_first = true;
+      boost::system::error_code ign;
+      to.shutdown(tcp::socket::shutdown_send, ign);  // half-close: pass the FIN on
+      co_return;
+    }
+    if (ec) {
+      if (ec != asio::error::operation_aborted || !st->outside_cancel()) {
+        if (ec != asio::error::operation_aborted) from_err = true;
+        st->cancel_both();
+      }
+      co_return;
+    }
+    st->touch(st);
+    auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buf, n), nothrow);
+    count += wn;
+    if (wec) {
+      if (wec != asio::error::operation_aborted) to_err = true;
+      st->cancel_both();
+      co_return;
+    }
+    st->touch(st);
+  }
+}
+
+}  // namespace
+
+asio::awaitable<TunnelResult> run_tunnel(tcp::socket& client, tcp::socket& server,
+                                         TunnelBuffers bufs, int64_t idle_ms, const bool* stop) {
+  auto st = std::make_shared<TunnelState>(client, server, idle_ms, stop);
+  st->touch(st);
+  asio::co_spawn(client.get_executor(),
+                 copy(st, client, server, bufs.client, bufs.size, st->client_fin, st->client_err,
+                      st->server_err, st->r.to_server),
+                 [st](std::exception_ptr) {
+                   st->up_done = true;
+                   st->up_wake.cancel();
+                 });
+  co_await copy(st, server, client, bufs.server, bufs.size, st->server_fin, st->server_err,
+                st->client_err, st->r.to_client);
+  if (!st->up_done) {
+    if (!st->server_fin) st->cancel_both();  // the download failed: the upload goes too
+    co_await st->up_wake.async_wait(nothrow);
+  }
+  st->finished = true;
+  st->timer.cancel();
+  TunnelResult r = st->r;
+  r.client_closed_first = st->client_first;
+  if (st->client_err)
+    r.end = TunnelResult::End::ClientError;
+  else if (st->server_err)
+    r.end = TunnelResult::End::ServerError;
+  else if (st->timed_out)
+    r.end = TunnelResult::End::Timeout;
+  else if (stop && *stop)
+    r.end = TunnelResult::End::Stopped;
+  else
+    r.end = TunnelResult::End::Closed;
+  co_return r;
+}
+
+}  // namespace HERD_IO_NS
+}  // namespace herd::proxy
