@@ -5,7 +5,7 @@ import threading
 import time
 import unittest
 
-from harness import Client, get, lab_cfg, raw, serve_in_threads, server_of
+from harness import Client, free_port, get, lab_cfg, raw, serve_in_threads, server_of
 from test_proxy_parity import ParityCase
 
 
@@ -167,6 +167,32 @@ class TestQueueAndBackup(ParityCase):
                 t.join()
             return sorted(res)
         self.assertEqual(self.assert_same(self.run_both(cfg, scenario)), [200] * 4)
+
+    def test_queue_counters_qcur_qmax(self):
+        # Three requests wait behind one at maxconn 1: the backend's queue
+        # (no server assigned yet) peaks at 3 and drains to 0, as haproxy's.
+        stats_port = free_port()
+
+        def cfg(p, b):
+            return lab_cfg(p, b, extra_server=" maxconn 1") + (
+                f"listen stats\n    mode http\n    bind 127.0.0.1:{stats_port}\n"
+                f"    stats enable\n    stats uri /\n")
+
+        def scenario(port, backends):
+            ts = [threading.Thread(target=lambda i=i: get(port, f"/?sleep=0.4&i={i}"))
+                  for i in range(4)]
+            for t in ts:
+                t.start()
+                time.sleep(0.05)
+            time.sleep(0.2)
+            during = queue_columns(stats_port)
+            for t in ts:
+                t.join()
+            return during, queue_columns(stats_port)
+
+        during, after = self.assert_same(self.run_both(cfg, scenario))
+        self.assertEqual(during["BACKEND"][0], "3")
+        self.assertEqual(after["BACKEND"][:2], ("0", "3"))
 
     def test_backup_used_only_when_actives_are_down(self):
         def cfg(p, b):
@@ -380,3 +406,12 @@ class TestRetryOn(ParityCase):
             return st, time.time() - t0 < 0.5  # no retry (a retry waits 1 s first)
         st, fast = self.assert_same(self.run_both(cfg, scenario, names=()))
         self.assertEqual((st, fast), (503, True))
+
+
+def queue_columns(stats_port):
+    """{svname: (qcur, qmax)} of the `nodes` backend's CSV rows."""
+    _, _, body = get(stats_port, "/;csv")
+    lines = [l for l in body.decode().split("\n") if l.strip()]
+    hdr = lines[0][2:].split(",")
+    rows = [dict(zip(hdr, l.split(","))) for l in lines[1:]]
+    return {r["svname"]: (r["qcur"], r["qmax"]) for r in rows if r["pxname"] == "nodes"}
