@@ -23,10 +23,12 @@
 #include <ctime>
 #include <map>
 
+#include "proxy/exchange_outcome.h"
 #include "proxy/http1.h"
 #include "proxy/responses.h"
 #include "proxy/rules.h"
 #include "proxy/server_slot.h"
+#include "proxy/tunnel.h"
 #include "proxy/worker.h"
 
 namespace herd::proxy {
@@ -645,26 +647,32 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         // Connection failed.
         upstream_.close(ec);
         if (closed_) co_return false;
-        if (reused && replayable && !w_.aborting)
-          continue;  // a stale idle connection: try a fresh one
+        AttemptFacts cf;
+        cf.outcome = reused ? AttemptOutcome::StaleConnection : AttemptOutcome::ConnectFailed;
+        cf.replayable = replayable;
+        cf.aborting = w_.aborting;
+        cf.retries_left = retries_left;
+        const RetryDecision d = decide_retry(*bcfg, cf);
+        if (d.action == RetryAction::ReplayFresh) continue;  // a stale idle connection
         srv->live->counters.add(Counter::ErrConn);
         observe(*be, *srv, true);
         be->live->counters.add(Counter::ErrConn);
-        const bool conn_retry = !bcfg->retry_on.set || bcfg->retry_on.conn_failure;
-        if (retries_left-- <= 0 || w_.aborting || !conn_retry) {
+        if (d.action == RetryAction::GiveUp) {
           term = &kSC;
           srv = nullptr;
           break;
         }
+        --retries_left;
         ++retries_done;
         srv->live->counters.add(Counter::Retries);
         be->live->counters.add(Counter::Retries);
-        if (bcfg->redispatch) {
+        if (d.redispatch) {
           avoid = srv;
           srv->live->counters.add(Counter::Redispatches);
           be->live->counters.add(Counter::Redispatches);
           srv = nullptr;
-        } else {
+        }
+        if (d.wait) {
           asio::steady_timer t(w_.ioc);
           t.expires_after(std::chrono::milliseconds(
               std::min<int64_t>(bcfg->timeouts.connect ? bcfg->timeouts.connect : 1000, 1000)));
@@ -701,47 +709,32 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       // Response.
       may_retry_status_ = replayable && retries_left > 0 && !bcfg->retry_on.statuses.empty();
       rr = co_await relay_response(*bcfg, *be, srv, client_keep, cookie_valid);
-      // Sent again only when it may be (no double submission): a `retry-on`
-      // status, or with `retry-on` what it names (empty-response,
-      // response-timeout, junk-response). Without `retry-on` (haproxy's
-      // conn-failure only), one exception: an idempotent request on a reused
-      // idle connection that the server closed before answering goes once
-      // more on a fresh connection (RFC 9112 §9.3.1.1: the server may have
-      // closed the idle connection as the request arrived). Requests whose
-      // body is still coming are never sent again.
-      const auto& ro = bcfg->retry_on;
-      bool retry = false;
-      bool replay_idle = false;  // the reused-connection replay: not a counted retry
-      if (!rr.client_started && !rr.interim_sent && !rr.client_failed && !closed_ && replayable &&
-          !w_.aborting) {
-        if (rr.retry_status && retries_left > 0) {
-          retry = true;
-        } else if (rr.server_failed && rr.timeout) {
-          retry = ro.set && ro.response_timeout && rr.nothing_received && retries_left > 0;
-        } else if (rr.server_failed && rr.nothing_received) {
-          if (ro.set && ro.empty_response && retries_left > 0) {
-            retry = true;
-          } else if (!ro.set && reused && !replayed_idle && idempotent(method_)) {
-            replay_idle = replayed_idle = true;
-          }
-        } else if (rr.protocol_error) {
-          retry = ro.set && ro.junk_response && retries_left > 0;
-        }
-      }
-      if (replay_idle) {
+      // Sent again only when the retry policy says so (retry.h: no double
+      // submission; the one idle-connection replay of an idempotent request).
+      AttemptFacts facts;
+      facts.outcome = attempt_outcome(rr);
+      facts.replayable = replayable;
+      facts.reused = reused;
+      facts.idempotent = idempotent(method_);
+      facts.replayed_idle = replayed_idle;
+      facts.aborting = w_.aborting || closed_;
+      facts.retries_left = retries_left;
+      const RetryDecision again = decide_retry(*bcfg, facts);
+      if (again.action == RetryAction::ReplayFresh) {
+        replayed_idle = true;
         boost::system::error_code ign;
         upstream_.close(ign);
         fresh_only = true;
         continue;
       }
-      if (retry) {
+      if (again.action == RetryAction::Retry) {
         --retries_left;
         ++retries_done;
         srv->live->counters.add(Counter::Retries);
         be->live->counters.add(Counter::Retries);
         boost::system::error_code ign;
         upstream_.close(ign);
-        if (bcfg->redispatch) {
+        if (again.redispatch) {
           avoid = srv;
           srv->live->counters.add(Counter::Redispatches);
           be->live->counters.add(Counter::Redispatches);
@@ -755,17 +748,19 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     balancing::ServerLive* srv_live = srv->live.get();
     // Passive health: layer4 watches connections (this one succeeded),
     // layer7 also watches responses (5xx but 501/505, invalid, timeouts).
-    if (srv->observe != balancing::Server::Observe::None && !rr.client_failed) {
+    if (srv->observe != balancing::Server::Observe::None && rr.end != RelayEnd::ClientFailed) {
       bool l7_error =
-          (!rr.client_started && (rr.timeout || rr.protocol_error || rr.server_failed)) ||
+          (rr.client_saw != ClientSaw::Response &&
+           (rr.server_side_failure() || rr.end == RelayEnd::ProtocolError)) ||
           (rr.status >= 500 && rr.status <= 599 && rr.status != 501 && rr.status != 505);
       observe(*be, *srv, srv->observe == balancing::Server::Observe::Layer7 && l7_error);
     }
-    if (!rr.client_started && !closed_ && !rr.client_failed) {
+    if (rr.client_saw != ClientSaw::Response && !closed_ && rr.end != RelayEnd::ClientFailed) {
       // Nothing was sent to the client yet: answer with HAProxy's error.
-      int status = rr.timeout ? 504 : 502;
-      const std::string& t = rr.timeout ? kSH : kPH;
-      if (!rr.timeout && !rr.protocol_error) {
+      const bool timeout = rr.end == RelayEnd::ServerTimeout;
+      int status = timeout ? 504 : 502;
+      const std::string& t = timeout ? kSH : kPH;
+      if (!timeout && rr.end != RelayEnd::ProtocolError) {
         srv_live->counters.add(Counter::SrvAborts);
         be->live->counters.add(Counter::SrvAborts);
       }
@@ -781,7 +776,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
                                      http10_close || w_.aborting, srv_name, be->name, t_queue,
                                      retries_done, consumed);
     }
-    if (!pump_done_ && !pump_failed_ && rr.client_started && !rr.client_failed) {
+    if (!pump_done_ && !pump_failed_ && rr.client_saw == ClientSaw::Response &&
+        rr.end != RelayEnd::ClientFailed) {
       // Early response: keep forwarding the upload (as HAProxy does) so the
       // client connection stays in step, bounded by the client timeout.
       set_deadline(Phase::ClientBody, fe_timeout_client());
@@ -802,8 +798,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       r.tres = rr.t_response;
       r.status = rr.status;
       r.bytes_out = rr.bytes_out;
-      const std::string& t = rr.client_failed ? kCD : (rr.server_failed ? kSD : kOK);
-      std::memcpy(r.term, t.c_str(), 4);
+      std::memcpy(r.term, relay_log_term(rr), 4);
       r.beconn = be->live->inflight.get();
       r.srvconn = srv_live->inflight.get();
       r.retries = retries_done;
@@ -970,22 +965,6 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     out_ += "\r\n";
   }
 
-  struct RelayResult {
-    bool client_started = false;  // bytes of the final response reached the client
-    bool interim_sent = false;    // a 1xx answer was forwarded
-    bool client_failed = false;
-    bool server_failed = false;
-    bool timeout = false;
-    bool protocol_error = false;
-    bool nothing_received = false;  // the server failed before sending a byte
-    bool retry_status = false;      // a `retry-on` status: not forwarded, retry
-    bool reuse_after_pump = false;  // response done, upload still running
-    bool keep_client = false;
-    int status = 0;
-    long t_response = -1;
-    uint64_t bytes_out = 0;
-  };
-
   asio::awaitable<RelayResult> relay_response(const config::Proxy& b,
                                               const balancing::BackendSnapshot& be,
                                               const balancing::Server* srv, bool client_keep,
@@ -1011,20 +990,17 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         auto [ec, n] = co_await upstream_.async_read_some(
             asio::buffer(sbuf_.get() + sn, kBufSize - sn), nothrow);
         if (ec) {
-          if (timed_out_) {
-            rr.timeout = true;
-          } else if (pump_failed_) {
-            rr.client_failed = true;
-          }
-          rr.nothing_received = !any_byte;
-          rr.server_failed = true;
+          rr.end = timed_out_     ? RelayEnd::ServerTimeout
+                   : pump_failed_ ? RelayEnd::ClientFailed
+                                  : RelayEnd::ServerFailed;
+          rr.server_silent = !any_byte;
           co_return rr;
         }
         any_byte = true;
         sn += n;
       }
       if (st == http1::Status::Error) {
-        rr.protocol_error = true;
+        rr.end = RelayEnd::ProtocolError;
         co_return rr;
       }
       if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
@@ -1046,12 +1022,12 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         set_deadline(Phase::ClientWrite, fe_timeout_client());
         auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(out_), nothrow);
         if (wec) {
-          rr.client_failed = true;
+          rr.end = RelayEnd::ClientFailed;
           co_return rr;
         }
-        // Not client_started: a server that fails after an interim answer
+        // Not ClientSaw::Response: a server that fails after an interim answer
         // still owes the client a final one (haproxy's 502 follows the 100).
-        rr.interim_sent = true;
+        rr.client_saw = ClientSaw::Interim;
         std::memmove(sbuf_.get(), sbuf_.get() + resp.head_len, sn - resp.head_len);
         sn -= resp.head_len;
         continue;
@@ -1060,10 +1036,10 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     }
     rr.t_response = static_cast<long>(ms_since(rstart));
     rr.status = resp.status;
-    if (may_retry_status_ && !rr.client_started && !rr.interim_sent) {
+    if (may_retry_status_ && rr.client_saw == ClientSaw::Nothing) {
       const auto& st = b.retry_on.statuses;
       if (std::find(st.begin(), st.end(), resp.status) != st.end()) {
-        rr.retry_status = true;  // `retry-on <status>`: this answer is dropped
+        rr.end = RelayEnd::RetryStatus;  // `retry-on <status>`: this answer is dropped
         co_return rr;
       }
     }
@@ -1073,7 +1049,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       // (Connection: upgrade, no body) and, for WebSocket, on an answer with
       // a Sec-WebSocket-Accept; any other 101 is an invalid answer (502).
       if (!upgrade_ || (resp.upgrade && resp.upgrade_websocket && !resp.websocket_accept)) {
-        rr.protocol_error = true;
+        rr.end = RelayEnd::ProtocolError;
         co_return rr;
       }
       co_await tunnel(b, sn, resp, rr);
@@ -1150,7 +1126,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         resp_out_.clear();
         auto r = scan.feed(sb + resp.head_len, body_avail, used, &resp_out_);
         if (r == http1::ChunkedScanner::Result::Error) {
-          rr.protocol_error = true;
+          rr.end = RelayEnd::ProtocolError;
           co_return rr;
         }
         take = used;
@@ -1170,10 +1146,10 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         asio::buffer(out_),
         chunked ? asio::buffer(resp_out_) : asio::buffer(sb + resp.head_len, take)};
     auto [wec, wn] = co_await asio::async_write(client_, bufs, nothrow);
-    rr.client_started = true;
+    rr.client_saw = ClientSaw::Response;
     rr.bytes_out += wn;
     if (wec) {
-      rr.client_failed = true;
+      rr.end = RelayEnd::ClientFailed;
       co_return rr;
     }
     // Stream the rest through the fixed buffer.
@@ -1186,8 +1162,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           done = true;
           break;
         }
-        rr.server_failed = true;
-        rr.timeout = timed_out_;
+        rr.end = timed_out_ ? RelayEnd::ServerTimeout : RelayEnd::ServerFailed;
         keep = false;
         break;
       }
@@ -1197,7 +1172,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         resp_out_.clear();
         auto r = scan.feed(sbuf_.get(), n, used, &resp_out_);
         if (r == http1::ChunkedScanner::Result::Error) {
-          rr.server_failed = true;
+          rr.end = RelayEnd::ServerFailed;
           keep = false;
           break;
         }
@@ -1214,7 +1189,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       auto [wec2, wn2] = co_await asio::async_write(client_, body, nothrow);
       rr.bytes_out += wn2;
       if (wec2) {
-        rr.client_failed = true;
+        rr.end = RelayEnd::ClientFailed;
         keep = false;
         break;
       }
@@ -1228,18 +1203,19 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     fe_.live->counters.add(sc);
     fe_.live->counters.add(Counter::BytesOut, rr.bytes_out);
     // Keep the server connection for reuse when the exchange ended cleanly.
-    if (done && !pump_done_ && !pump_failed_ && !rr.client_failed) {
+    const bool client_failed = rr.end == RelayEnd::ClientFailed;
+    if (done && !pump_done_ && !pump_failed_ && !client_failed) {
       // The server answered before the request body was all sent (it may
       // discard it): the caller lets the upload finish, then decides.
-      rr.reuse_after_pump = server_keep && !rr.server_failed;
-    } else if (done && server_keep && pump_done_ && !rr.server_failed && !rr.client_failed) {
+      rr.reuse_after_pump = server_keep && !rr.server_side_failure();
+    } else if (done && server_keep && pump_done_ && !rr.server_side_failure() && !client_failed) {
       w_.upstreams.put(srv->live.get(), ep_, std::move(upstream_));
       upstream_ = tcp::socket(w_.ioc);
     } else {
       boost::system::error_code ec;
       upstream_.close(ec);
     }
-    rr.keep_client = keep && done && !rr.client_failed;
+    rr.keep_client = keep && done && !client_failed;
     co_return rr;
   }
 
@@ -1265,10 +1241,10 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
                              : std::max(fe_timeout_client(), b.timeouts.server);
     set_deadline(Phase::ClientWrite, idle);
     auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(out_), nothrow);
-    rr.client_started = true;
+    rr.client_saw = ClientSaw::Response;
     rr.bytes_out += wn;
     if (wec) {
-      rr.client_failed = true;
+      rr.end = RelayEnd::ClientFailed;
       co_return;
     }
     // Client bytes that arrived after the request belong to the tunnel (the
@@ -1280,35 +1256,12 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       if (ec) co_return;
     }
     cbeg_ = cend_ = 0;
-    auto self = shared_from_this();
-    auto copy = [self, idle](tcp::socket& from, tcp::socket& to, char* buf,
-                             uint64_t* counted) -> asio::awaitable<void> {
-      for (;;) {
-        auto [ec, n] = co_await from.async_read_some(asio::buffer(buf, kBufSize), nothrow);
-        if (ec) break;
-        self->set_deadline(Phase::ClientBody, idle);
-        auto [wec2, wn2] = co_await asio::async_write(to, asio::buffer(buf, n), nothrow);
-        if (wec2) break;
-        if (counted) *counted += wn2;
-      }
-      boost::system::error_code ign;
-      to.shutdown(tcp::socket::shutdown_send, ign);
-    };
-    // Client -> server runs beside; server -> client here. Each ends on EOF,
-    // error or the shared deadline, then half-closes the other side.
-    auto up_done = std::make_shared<bool>(false);
-    auto wake = std::make_shared<asio::steady_timer>(w_.ioc, Clock::time_point::max());
-    asio::co_spawn(w_.ioc, copy(client_, upstream_, cbuf_.get(), nullptr),
-                   [up_done, wake](std::exception_ptr) {
-                     *up_done = true;
-                     wake->cancel();
-                   });
-    co_await copy(upstream_, client_, sbuf_.get(), &rr.bytes_out);
-    if (!*up_done) {
-      boost::system::error_code ign;
-      client_.cancel(ign);
-      co_await wake->async_wait(nothrow);
-    }
+    // Then bytes both ways, half-closes passed on, until both sides closed
+    // (tunnel.h), under the tunnel's idle deadline instead of the session's.
+    set_deadline(Phase::ClientBody, 0);
+    TunnelResult t = co_await run_tunnel(client_, upstream_, {cbuf_.get(), sbuf_.get(), kBufSize},
+                                         idle, &closed_);
+    rr.bytes_out += t.to_client;
     boost::system::error_code ign;
     upstream_.close(ign);
     rr.keep_client = false;

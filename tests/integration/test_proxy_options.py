@@ -179,7 +179,7 @@ class TestQueueAndBackup(ParityCase):
                 f"    stats enable\n    stats uri /\n")
 
         def scenario(port, backends):
-            ts = [threading.Thread(target=lambda i=i: get(port, f"/?sleep=0.4&i={i}"))
+            ts = [threading.Thread(target=lambda i=i: get(port, f"/?sleep=1&i={i}"))
                   for i in range(4)]
             for t in ts:
                 t.start()

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "proxy/exchange_outcome.h"
 #include "proxy/termination.h"
 
 namespace herd::proxy {
@@ -99,6 +100,43 @@ TEST(Termination, WritesHaproxysTwoLetters) {
   EXPECT_STREQ(out, "sQ");
   Termination{TermCause::ClientAbort, TermPhase::Data}.write(out);
   EXPECT_STREQ(out, "CD");
+}
+
+}  // namespace
+}  // namespace herd::proxy
+
+namespace herd::proxy {
+namespace {
+
+RelayResult relay(RelayEnd end, ClientSaw saw = ClientSaw::Nothing, bool silent = false) {
+  RelayResult r;
+  r.end = end;
+  r.client_saw = saw;
+  r.server_silent = silent;
+  return r;
+}
+
+// The relay's termination state, as the retry policy and the log see it.
+TEST(ExchangeOutcome, OnlyAnAttemptTheClientSawNothingOfMayGoAgain) {
+  EXPECT_EQ(attempt_outcome(relay(RelayEnd::ServerFailed, ClientSaw::Nothing, true)),
+            AttemptOutcome::EmptyResponse);
+  EXPECT_EQ(attempt_outcome(relay(RelayEnd::ServerFailed, ClientSaw::Nothing, false)),
+            AttemptOutcome::Answered);  // part of a head came: not empty
+  EXPECT_EQ(attempt_outcome(relay(RelayEnd::ServerTimeout, ClientSaw::Nothing, true)),
+            AttemptOutcome::ResponseTimeout);
+  EXPECT_EQ(attempt_outcome(relay(RelayEnd::ProtocolError)), AttemptOutcome::JunkResponse);
+  EXPECT_EQ(attempt_outcome(relay(RelayEnd::RetryStatus)), AttemptOutcome::RetryStatus);
+  EXPECT_EQ(attempt_outcome(relay(RelayEnd::ServerFailed, ClientSaw::Interim, true)),
+            AttemptOutcome::Answered);  // a 100 was forwarded: no second try
+  EXPECT_EQ(attempt_outcome(relay(RelayEnd::ClientFailed)), AttemptOutcome::Answered);
+  EXPECT_EQ(attempt_outcome(relay(RelayEnd::Done, ClientSaw::Response)), AttemptOutcome::Answered);
+}
+
+TEST(ExchangeOutcome, HttplogTerminationStates) {
+  EXPECT_STREQ(relay_log_term(relay(RelayEnd::Done, ClientSaw::Response)), "----");
+  EXPECT_STREQ(relay_log_term(relay(RelayEnd::ClientFailed, ClientSaw::Response)), "CD--");
+  EXPECT_STREQ(relay_log_term(relay(RelayEnd::ServerFailed, ClientSaw::Response)), "SD--");
+  EXPECT_STREQ(relay_log_term(relay(RelayEnd::ServerTimeout, ClientSaw::Response)), "SD--");
 }
 
 }  // namespace
