@@ -8,6 +8,9 @@ same nbthread, wrk with keep-alive, alternating repeats, medians.
                    [--threads 1] [--repeats 2] [--duration 3] [--json out.json]
   --engines haproxy,herd-epoll,herd-io_uring   compares herd's two I/O backends
                    (HERD_IO) with haproxy in the same run (default haproxy,herd)
+  --herd-before OLD --engines haproxy,before-epoll,herd-epoll,...   also runs
+                   another herd binary (e.g. the build before a change) as the
+                   engines before, before-epoll, before-io_uring, in the same run
 
 Scenarios (issue 5): small (2-byte body, as without --scenario), 16k and 1m
 (response bodies), newconn (wrk -H 'Connection: close': a new connection per
@@ -255,10 +258,10 @@ def run_engine(a, eng, tmp, backend_ports, nt, sc):
     cfg = os.path.join(tmp, f"{eng}.cfg")
     with open(cfg, "w") as f:
         f.write(lb_config(port, backend_ports, nt, maxconn))
-    exe = "haproxy" if eng == "haproxy" else a.herd
+    exe = "haproxy" if eng == "haproxy" else a.herd_before if eng.startswith("before") else a.herd
     env = dict(os.environ)
-    if eng.startswith("herd-"):  # herd-epoll, herd-io_uring: the I/O backend (--io)
-        env["HERD_IO"] = eng[len("herd-"):]
+    if "-" in eng:  # herd-epoll, before-io_uring...: the I/O backend (--io)
+        env["HERD_IO"] = eng.split("-", 1)[1]
     p = subprocess.Popen([exe, "-db", "-f", cfg], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, preexec_fn=raise_nofile, env=env)
     try:
@@ -307,6 +310,8 @@ def main():
     ap.add_argument("--size", type=int, default=0, help="response body bytes")
     ap.add_argument("--backends", type=int, default=2)
     ap.add_argument("--herd", default=os.path.join(ROOT, "build", "herd"))
+    ap.add_argument("--herd-before", default="",
+                    help="a second herd binary, run as the engines before, before-epoll, before-io_uring")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--scenario", default="",
                     help="comma-separated: " + ",".join(SCENARIOS) + " (or 'all')")
@@ -315,9 +320,12 @@ def main():
                     help="haproxy first, then herd (I/O backend auto), herd-epoll, herd-io_uring")
     a = ap.parse_args()
     engines = a.engines.split(",")
-    if engines[0] != "haproxy" or any(e not in ("herd", "herd-epoll", "herd-io_uring")
+    herds = ("herd", "herd-epoll", "herd-io_uring")
+    befores = ("before", "before-epoll", "before-io_uring") if a.herd_before else ()
+    if engines[0] != "haproxy" or any(e not in herds + befores
                                       for e in engines[1:]) or len(engines) < 2:
-        ap.error("--engines: haproxy, then one or more of herd, herd-epoll, herd-io_uring")
+        ap.error("--engines: haproxy, then one or more of herd, herd-epoll, herd-io_uring"
+                 " (and before, before-epoll, before-io_uring with --herd-before)")
     if a.scenario == "all":
         a.scenario = ",".join(SCENARIOS)
     names = [x for x in a.scenario.split(",") if x]

@@ -15,7 +15,7 @@ import threading
 import time
 import unittest
 
-from harness import HAPROXY_BIN, HERD_BIN, LB, free_port, get, have_haproxy, parity_engines
+from harness import HAPROXY_BIN, HERD_BIN, LB, Backend, free_port, get, have_haproxy, parity_engines
 
 ENGINES = parity_engines()
 
@@ -392,6 +392,26 @@ class TestStatsAndChecks(TcpParity):
 
         got = self.assert_same(self.run_all(cfg, scenario, extra_ports=1))
         self.assertEqual(got, [("dead", "DOWN", "L4CON"), ("s1", "UP", "L4OK")])
+
+
+    def test_option_httpchk_in_a_tcp_backend_still_checks_over_http(self):
+        def cfg(port, servers, stats_port):
+            web = Backend("web")
+            self.addCleanup(web.close)
+            return tcp_cfg(port, [], listen_extra=(
+                f"    option httpchk GET /health\n"
+                f"    server web {web.addr} check inter 200ms rise 1 fall 1"),
+                tail=(f"listen stats\n    mode http\n    bind 127.0.0.1:{stats_port}\n"
+                      f"    stats enable\n    stats uri /\n"))
+
+        def scenario(port, servers, lb, stats_port):
+            time.sleep(1.0)
+            _, rows = csv_rows(stats_port)
+            return [(r["svname"], r["status"], r["check_status"], r["check_code"]) for r in rows
+                    if r["pxname"] == "tcp_in" and r["svname"] == "web"]
+
+        got = self.assert_same(self.run_all(cfg, scenario, names=(), extra_ports=1))
+        self.assertEqual(got, [("web", "UP", "L7OK", "200")])
 
 
 @unittest.skipUnless(have_haproxy(), "haproxy not installed")
