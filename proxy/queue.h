@@ -47,6 +47,10 @@ class BackendQueue {
   // free: someone is already waiting (FIFO: arrivals do not overtake).
   // Lock-free, for the request path.
   bool backend_waiting() const { return backend_count_.load() > 0; }
+  // Whether `server` has waiters of its own (lock-free when none at all do).
+  bool server_waiting(const void* server) const {
+    return waiting_.load() > backend_count_.load() && server_length(server) != 0;
+  }
   // Whether anyone waits (lock-free): release() is worth calling.
   bool has_waiters() const { return waiting_.load() > 0; }
 

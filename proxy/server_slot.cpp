@@ -35,6 +35,19 @@ const balancing::Server* find_live(const balancing::BackendSnapshot& be, const v
 
 }  // namespace
 
+const balancing::Server* try_slot_now(Worker& w, int backend, const balancing::BackendSnapshot& be,
+                                      const balancing::PickContext& ctx,
+                                      const balancing::Server* persist) {
+  BackendQueue& q = *w.shared.queues[static_cast<size_t>(backend)];
+  if (persist) {
+    if (q.server_waiting(persist->live.get()) || !take_slot(*persist)) return nullptr;
+    return persist;
+  }
+  if (q.backend_waiting()) return nullptr;
+  const balancing::Server* s = be.pick(ctx);
+  return s && take_slot(*s) ? s : nullptr;
+}
+
 asio::awaitable<SlotResult> acquire_slot(Worker& w, int backend,
                                          const balancing::BackendSnapshot& be,
                                          const config::Proxy& bcfg,
@@ -50,7 +63,7 @@ asio::awaitable<SlotResult> acquire_slot(Worker& w, int backend,
     if (s && take_slot(*s)) return s;
     return nullptr;
   };
-  if (persist ? q.server_length(key) == 0 : !q.backend_waiting()) {
+  if (persist ? !q.server_waiting(key) : !q.backend_waiting()) {
     if ((r.srv = try_now())) {
       r.status = SlotResult::Status::Ok;
       co_return r;

@@ -32,6 +32,13 @@ struct SlotResult {
   long t_queue_ms = 0;  // time spent queued (0 when none)
 };
 
+// The fast path, without a coroutine: a slot at once when nobody is queued
+// before this request and one is free; nullptr otherwise (then co_await
+// acquire_slot(), which tries again and queues).
+const balancing::Server* try_slot_now(Worker& w, int backend, const balancing::BackendSnapshot& be,
+                                      const balancing::PickContext& ctx,
+                                      const balancing::Server* persist);
+
 // Takes a slot on `persist` (cookie persistence; it waits in that server's
 // queue when the server is full) or on a server the balancer picks (it
 // waits in the backend queue when every usable server is full). Counts

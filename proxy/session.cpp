@@ -595,7 +595,12 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           ctx.uri_path = request_path(request_target_);
           ctx.avoid = avoid;
           phase_ = Phase::Queue;
-          SlotResult slot = co_await acquire_slot(w_, bi, *be, *bcfg, ctx, srv);
+          SlotResult slot;
+          slot.srv = try_slot_now(w_, bi, *be, ctx, srv);
+          if (slot.srv)
+            slot.status = SlotResult::Status::Ok;
+          else
+            slot = co_await acquire_slot(w_, bi, *be, *bcfg, ctx, srv);
           if (t_queue < 0) t_queue = 0;
           t_queue += slot.t_queue_ms;
           if (closed_) co_return false;
