@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "proxy/retry.h"
+#include "proxy/route.h"
 #include "proxy/rules.h"
 #include "proxy/server_slot.h"
 #include "proxy/termination.h"
@@ -31,14 +32,6 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 long ms_since(Clock::time_point t) {
   return static_cast<long>(
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count());
-}
-
-// The backend `fe` routes a connection to: the first use_backend rule whose
-// condition holds on layer-4 samples, else the default backend.
-int route_l4(const FrontendRt& fe, const RequestView& rv) {
-  for (const auto& r : fe.routes)
-    if (eval_condition(r.rule->cond, *fe.cfg, rv)) return r.backend;
-  return fe.default_backend;
 }
 
 class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSession> {
@@ -265,7 +258,7 @@ void start_connection(Worker& w, const FrontendRt& fe, tcp::socket sock) {
   auto loc = sock.local_endpoint(ec);
   const std::string src = rep.address().to_string(), dst = loc.address().to_string();
   RequestView rv{nullptr, nullptr, src, rep.port(), dst, loc.port()};
-  int bi = route_l4(fe, rv);
+  int bi = route_backend(fe, rv);
   // A TCP frontend may use an HTTP backend: the connection speaks HTTP.
   if (bi >= 0 && static_cast<size_t>(bi) < w.shared.backend_cfg.size() &&
       w.shared.backend_cfg[static_cast<size_t>(bi)] &&
