@@ -288,4 +288,18 @@ void build_client_head(std::string& out, const ClientHeadIn& in) {
   out += "\r\n";
 }
 
+void build_interim_head(std::string& out, const char* base, const http1::Head& resp) {
+  out.clear();
+  append_status_line(out, base, resp);
+  for (size_t i = 0; i < resp.nfields; ++i) {
+    auto n = resp.name(base, i);
+    if (http1::iequals(n, "content-length") || http1::iequals(n, "transfer-encoding")) continue;
+    lower_append(out, n);
+    out += ": ";
+    out.append(resp.value(base, i));
+    out += "\r\n";
+  }
+  out += "\r\n";
+}
+
 }  // namespace herd::proxy

@@ -59,6 +59,10 @@ struct ClientHeadIn {
 // Writes the response head for the client into `out` (replacing it).
 void build_client_head(std::string& out, const ClientHeadIn& in);
 
+// An interim (1xx) head for the client: no body, so Content-Length and
+// Transfer-Encoding go (as haproxy drops them), names lower-cased.
+void build_interim_head(std::string& out, const char* base, const http1::Head& resp);
+
 // Whether a response may be cached by a shared cache (HAProxy's test for
 // `cookie ... nocache`): method, status and explicit freshness.
 bool response_cacheable(std::string_view method, int status, const char* base,

@@ -5,7 +5,6 @@
 // Thread rules: a Session lives on one worker thread; all of its coroutines
 // run on that worker's io_context.
 #include <netinet/tcp.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,7 +13,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -25,9 +23,13 @@
 
 #include "proxy/exchange_outcome.h"
 #include "proxy/http1.h"
+#include "proxy/parking.h"
 #include "proxy/responses.h"
+#include "proxy/rewrite.h"
+#include "proxy/route.h"
 #include "proxy/rules.h"
 #include "proxy/server_slot.h"
+#include "proxy/stats_applet.h"
 #include "proxy/tunnel.h"
 #include "proxy/worker.h"
 
@@ -48,55 +50,6 @@ int64_t ms_since(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
 }
 
-// "HTTP/1.1 <status>[ <reason>]\r\n": the status line of every response
-// head herd sends on (the server's version is not passed through).
-void append_status_line(std::string& out, const char* head, const http1::Head& resp) {
-  out += "HTTP/1.1 ";
-  out.append(head + 9, 3);
-  if (!resp.reason.empty()) {
-    out += ' ';
-    out.append(resp.reason);
-  }
-  out += "\r\n";
-}
-
-void lower_append(std::string& out, std::string_view s) {
-  size_t n = out.size();
-  out.append(s);
-  for (size_t i = n; i < out.size(); ++i) {
-    char c = out[i];
-    if (c >= 'A' && c <= 'Z') out[i] = static_cast<char>(c + 32);
-  }
-}
-
-bool is_hop_by_hop(std::string_view name) {
-  return http1::iequals(name, "connection") || http1::iequals(name, "keep-alive") ||
-         http1::iequals(name, "proxy-connection");
-}
-
-// Appends "connection: <options>\r\n" with the options of a received
-// Connection value less close and keep-alive; nothing when none is left.
-void append_connection_options(std::string& out, std::string_view value) {
-  const size_t start = out.size();
-  out += "connection: ";
-  const size_t first = out.size();
-  while (!value.empty()) {
-    const size_t comma = value.find(',');
-    std::string_view t = value.substr(0, comma);
-    value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
-    if (t.empty() || http1::iequals(t, "close") || http1::iequals(t, "keep-alive")) continue;
-    if (out.size() > first) out += ", ";
-    out.append(t);
-  }
-  if (out.size() == first) {
-    out.resize(start);
-  } else {
-    out += "\r\n";
-  }
-}
-
 Counter status_counter(int st) {
   if (st >= 100 && st < 200) return Counter::Http1xx;
   if (st < 300) return Counter::Http2xx;
@@ -106,62 +59,11 @@ Counter status_counter(int st) {
   return Counter::HttpOther;
 }
 
-// Whether a response may be cached by a shared cache (HAProxy's test for
-// `cookie ... nocache`): method, status and explicit freshness.
-bool response_cacheable(std::string_view method, int status, const char* base,
-                        const http1::Head& h) {
-  if (method != "GET" && method != "HEAD" && method != "OPTIONS" && method != "TRACE") return false;
-  switch (status) {
-    case 200:
-    case 203:
-    case 204:
-    case 206:
-    case 300:
-    case 301:
-    case 404:
-    case 405:
-    case 410:
-    case 414:
-    case 501:
-      break;
-    default:
-      return false;
-  }
-  bool fresh = false;
-  for (size_t i = 0; i < h.nfields; ++i) {
-    auto n = h.name(base, i);
-    auto v = h.value(base, i);
-    if (http1::iequals(n, "pragma") && v.find("no-cache") != std::string_view::npos) return false;
-    if (http1::iequals(n, "cache-control")) {
-      std::string lv;
-      lower_append(lv, v);
-      if (lv.find("private") != std::string::npos || lv.find("no-cache") != std::string::npos ||
-          lv.find("no-store") != std::string::npos || lv.find("max-age=0") != std::string::npos)
-        return false;
-      if (lv.find("max-age") != std::string::npos || lv.find("s-maxage") != std::string::npos)
-        fresh = true;
-    }
-    if (http1::iequals(n, "expires") || http1::iequals(n, "etag") ||
-        http1::iequals(n, "last-modified"))
-      fresh = true;
-  }
-  return fresh;
-}
-
 bool idempotent(std::string_view m) {
   return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE";
 }
 
 }  // namespace
-
-// A connection idle for kParkAfter is parked: its session (the object, its
-// coroutine frames, its timer, Asio's state for the socket) is freed and the
-// worker's parking lot keeps the file descriptor and the idle deadline in a
-// 48-byte record (see "parking" below). Bytes arriving make a new session
-// that carries on where the old one stopped; busy keep-alive connections (a
-// request within kParkAfter) never park.
-constexpr std::chrono::milliseconds kParkAfter{100};
-void idle_enter(Worker& w, IdleHook* h);
 
 class Session : public IdleHook, public std::enable_shared_from_this<Session> {
  public:
@@ -442,13 +344,6 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     return r;
   }
 
-  // Chooses the backend index for the parsed request.
-  int route(const RequestView& rv) const {
-    for (const auto& r : fe_.routes)
-      if (eval_condition(r.rule->cond, *fe_.cfg, rv)) return r.backend;
-    return fe_.default_backend;
-  }
-
   // The request body bytes sent with the head: as received for a
   // Content-Length body, re-framed for a chunked one (kept for replays).
   asio::const_buffer body_prefix(const char* base, size_t body_now) const {
@@ -510,13 +405,13 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     body_len_ = req_.chunked ? -2 : (req_.content_length > 0 ? req_.content_length : 0);
 
     // Stats applet.
-    if (fe_.cfg->stats.enabled && w_.shared.hooks.stats && stats_uri_matches()) {
+    if (is_stats_request(w_, fe_, req_.target)) {
       co_return co_await serve_stats(client_keep);
     }
 
     hold_ = w_.pin();  // this request's snapshot, until release_server()
     const balancing::PoolSnapshot* snap = hold_->snap.get();
-    int bi = route(rv);
+    int bi = route_backend(fe_, rv);
     const balancing::BackendSnapshot* be =
         (bi >= 0 && static_cast<size_t>(bi) < snap->backends.size()) ? snap->backends[bi].get()
                                                                      : nullptr;
@@ -829,145 +724,12 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     }
   }
 
-  // The applet answers any request whose target starts with `stats uri`.
-  bool stats_uri_matches() const {
-    if (w_.shared.hooks.stats_matches) return w_.shared.hooks.stats_matches(*fe_.cfg, req_.target);
-    return req_.target.starts_with(fe_.cfg->stats.uri);
-  }
-
+  // The rewrite phase (rewrite.h): the head sent to servers, built once
+  // per request and reused on retries.
   void build_server_head(const RequestView& rv, const config::Proxy& b) {
-    const char* base = rv.base;
     request_target_.assign(req_.target);
-    out_.clear();
-    out_.append(req_.method);
-    out_ += ' ';
-    out_.append(req_.target);
-    out_ += ' ';  // 1.1 and above go as HTTP/1.1, older versions as received (haproxy)
-    out_ += req_.version == 10 ? req_.version_str : std::string_view("HTTP/1.1");
-    out_ += "\r\n";
-    // Header edits from http-request rules (frontend, then backend), applied
-    // in order; deletions mark fields, additions are appended after the
-    // original fields.
-    std::array<bool, http1::kMaxHeaders> drop{};
-    nappended_ = 0;
-    auto apply_rules = [&](const config::Proxy& px) {
-      for (const auto& rule : px.http_request) {
-        if (rule.cond && !eval_condition(*rule.cond, px, rv)) continue;
-        using A = config::HttpRequestRule::Action;
-        if (rule.action == A::SetHeader || rule.action == A::DelHeader) {
-          for (size_t i = 0; i < req_.nfields; ++i)
-            if (http1::iequals(req_.name(base, i), rule.name)) drop[i] = true;
-          size_t keep = 0;  // drop earlier additions of this name, in order
-          for (size_t i = 0; i < nappended_; ++i)
-            if (!http1::iequals(appended_[i].first, rule.name))
-              std::swap(appended_[keep++], appended_[i]);
-          nappended_ = keep;
-        }
-        if (rule.action == A::SetHeader || rule.action == A::AddHeader) {
-          if (nappended_ == appended_.size()) appended_.emplace_back();
-          auto& [name, value] = appended_[nappended_++];
-          name = rule.name;
-          value.clear();
-          append_format(value, rule.value, rv);
-        }
-      }
-    };
-    apply_rules(*fe_.cfg);
-    if (&b != fe_.cfg) apply_rules(b);
-
-    const bool strip_cookie_hdr = b.cookie.enabled && b.cookie.indirect;
-    bool cl_sent = false;
-    for (size_t i = 0; i < req_.nfields; ++i) {
-      if (drop[i]) continue;
-      auto n = req_.name(base, i);
-      // The Connection header goes on less its close and keep-alive tokens
-      // (herd states its own persistence below), and so do the fields it
-      // nominates, Keep-Alive and Proxy-Connection: what haproxy 2.6 does.
-      if (n.size() == 10 && http1::iequals(n, "connection")) {
-        append_connection_options(out_, req_.value(base, i));
-        continue;
-      }
-      if (http1::iequals(n, "content-length")) {
-        // Dropped under Transfer-Encoding; otherwise sent once, normalised
-        // ("3, 3" and repeated fields become one `content-length: 3`).
-        if (req_.chunked || cl_sent) continue;
-        cl_sent = true;
-        if (req_.cl_normalise) {
-          out_ += "content-length: ";
-          out_ += std::to_string(req_.content_length);
-          out_ += "\r\n";
-          continue;
-        }
-      }
-      // Several Host fields agree (the parser refuses them otherwise): one goes on.
-      if (static_cast<int>(i) > req_.host_index && req_.host_index >= 0 && n.size() == 4 &&
-          http1::iequals(n, "host"))
-        continue;
-      auto v = req_.value(base, i);
-      if (static_cast<int>(i) == req_.host_index && method_ == "CONNECT") {
-        // CONNECT's Host goes on without the port of http or https (:80,
-        // :443), as haproxy normalises it.
-        for (std::string_view port : {std::string_view(":80"), std::string_view(":443")}) {
-          if (v.size() > port.size() && v.substr(v.size() - port.size()) == port) {
-            v.remove_suffix(port.size());
-            break;
-          }
-        }
-      }
-      // A request with a body does not switch protocols: its Upgrade field
-      // goes (haproxy's choice; Connection: upgrade stays).
-      if (req_.upgrade && !upgrade_ && body_len_ != 0 && n.size() == 7 &&
-          http1::iequals(n, "upgrade"))
-        continue;
-      if (strip_cookie_hdr && http1::iequals(n, "cookie")) {
-        std::string rest = strip_cookie(v, b.cookie.name);
-        if (rest.empty()) continue;
-        lower_append(out_, n);
-        out_ += ": ";
-        out_ += rest;
-        out_ += "\r\n";
-        continue;
-      }
-      lower_append(out_, n);
-      out_ += ": ";
-      out_.append(v);
-      out_ += "\r\n";
-    }
-    for (size_t i = 0; i < nappended_; ++i) {
-      const auto& [n, v] = appended_[i];
-      lower_append(out_, n);
-      out_ += ": ";
-      out_ += v;
-      out_ += "\r\n";
-    }
-    // option forwardfor: the frontend's or the backend's.
-    const config::ForwardFor* ff =
-        b.forwardfor.enabled ? &b.forwardfor
-                             : (fe_.cfg->forwardfor.enabled ? &fe_.cfg->forwardfor : nullptr);
-    if (ff && (ff->except_net.empty() || !ip_in_network(src_ip_, ff->except_net))) {
-      bool present = false;
-      if (ff->if_none) {
-        for (size_t i = 0; i < req_.nfields && !present; ++i)
-          present = !drop[i] && http1::iequals(req_.name(base, i), ff->header);
-      }
-      if (!present) {
-        lower_append(out_, ff->header);
-        out_ += ": ";
-        out_ += src_ip_;
-        out_ += "\r\n";
-      }
-    }
-    // Connection header towards the server.
-    server_close_ = b.conn_mode != config::HttpConnMode::KeepAlive ||
-                    fe_.cfg->conn_mode == config::HttpConnMode::ServerClose ||
-                    fe_.cfg->conn_mode == config::HttpConnMode::Close;
-    if (upgrade_)
-      ;  // the client's `connection: upgrade` was forwarded above
-    else if (server_close_)
-      out_ += "connection: close\r\n";
-    else if (req_.version == 10 && !req_.chunked)  // haproxy: not for a chunked 1.0 body
-      out_ += "connection: keep-alive\r\n";
-    out_ += "\r\n";
+    server_close_ =
+        build_upstream_head(out_, added_, {rv, *fe_.cfg, b, upgrade_, body_len_, method_});
   }
 
   asio::awaitable<RelayResult> relay_response(const config::Proxy& b,
@@ -1012,18 +774,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         // Interim response (100 Continue): forward it, keep reading. It has
         // no body: Content-Length and Transfer-Encoding go (as haproxy drops
         // them), names lower-cased as in every response head.
-        out_.clear();
-        append_status_line(out_, sbuf_.get(), resp);
-        for (size_t i = 0; i < resp.nfields; ++i) {
-          auto n = resp.name(sbuf_.get(), i);
-          if (http1::iequals(n, "content-length") || http1::iequals(n, "transfer-encoding"))
-            continue;
-          lower_append(out_, n);
-          out_ += ": ";
-          out_.append(resp.value(sbuf_.get(), i));
-          out_ += "\r\n";
-        }
-        out_ += "\r\n";
+        build_interim_head(out_, sbuf_.get(), resp);
         set_deadline(Phase::ClientWrite, fe_timeout_client());
         auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(out_), nothrow);
         if (wec) {
@@ -1073,52 +824,9 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     // (RFC 9112 §6.1): the client connection closes after it, as haproxy's.
     bool keep = client_keep && !until_close && !w_.stopping && !(resp.version == 10 && chunked);
 
-    // Client head.
-    out_.clear();
-    append_status_line(out_, sb, resp);
-    // A 204 has no body: its framing fields go, as haproxy drops them.
-    // Several or listed Content-Length fields go out as one.
-    const bool drop_framing = resp.status == 204;
-    bool cl_sent = false;
-    for (size_t i = 0; i < resp.nfields; ++i) {
-      auto n = resp.name(sb, i);
-      if (is_hop_by_hop(n)) continue;
-      const bool is_cl = http1::iequals(n, "content-length");
-      if (is_cl && (chunked || drop_framing || cl_sent)) continue;
-      if (drop_framing && http1::iequals(n, "transfer-encoding")) continue;
-      lower_append(out_, n);
-      out_ += ": ";
-      if (is_cl && resp.cl_normalise) {
-        out_ += std::to_string(resp.content_length);
-      } else {
-        out_.append(resp.value(sb, i));
-      }
-      cl_sent = cl_sent || is_cl;
-      out_ += "\r\n";
-    }
-    if (b.cookie.enabled && b.cookie.insert && !cookie_valid) {
-      out_ += "set-cookie: ";
-      out_ += b.cookie.name;
-      if (srv->cookie.empty()) {
-        out_ += "=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/";
-      } else {
-        out_ += '=';
-        out_ += srv->cookie;
-        out_ += "; path=/";
-      }
-      for (const auto& d : b.cookie.domains) out_ += "; domain=" + d;
-      if (b.cookie.httponly) out_ += "; HttpOnly";
-      if (b.cookie.secure) out_ += "; Secure";
-      out_ += "\r\n";
-      if (b.cookie.nocache && response_cacheable(method_, resp.status, sb, resp))
-        out_ += "cache-control: private\r\n";
-    }
-    if (!keep) {
-      out_ += "connection: close\r\n";
-    } else if (req_is_10_) {
-      out_ += "connection: keep-alive\r\n";
-    }
-    out_ += "\r\n";
+    // Client head (rewrite.h).
+    build_client_head(out_,
+                      {sb, resp, b, chunked, keep, req_is_10_, cookie_valid, srv->cookie, method_});
 
     // Body bytes already buffered.
     size_t body_avail = sn - resp.head_len;
@@ -1360,15 +1068,9 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   }
 
   asio::awaitable<bool> serve_stats(bool client_keep) {
-    StatsRequest sr;
-    sr.proxy = fe_.cfg;
-    sr.method.assign(req_.method);
-    sr.target.assign(req_.target);
-    sr.head_only = is_head_;
     const char* base = cbuf_.get() + cbeg_;
     RequestView rv{base, &req_, src_ip_, src_port_, dst_ip_, dst_port_};
-    sr.authorization.assign(header_value(rv, "authorization"));
-    sr.admin_allowed = fe_.cfg->stats.admin && eval_condition(*fe_.cfg->stats.admin, *fe_.cfg, rv);
+    StatsRequest sr = make_stats_request(fe_, rv, is_head_);
     fe_.live->counters.add(Counter::Intercepted);
     size_t body = body_len_ > 0 ? static_cast<size_t>(body_len_) : 0;
     bool keep = client_keep && body_len_ != -2;
@@ -1392,23 +1094,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       sr.body.assign(cbuf_.get() + cbeg_ + req_.head_len, body);
     }
     cbeg_ += req_.head_len + body;
-    std::string resp;
-    if (sr.method == "POST" && w_.shared.hooks.stats_post) {
-      // Runs on the control thread (it mutates the pool); wait for the answer here.
-      auto result = std::make_shared<std::string>();
-      auto ready = std::make_shared<asio::steady_timer>(w_.ioc, Clock::time_point::max());
-      auto& ioc = w_.ioc;
-      w_.shared.hooks.stats_post(std::move(sr), [result, ready, &ioc](std::string r) {
-        asio::post(ioc, [result, ready, r = std::move(r)]() mutable {
-          *result = std::move(r);
-          ready->cancel();
-        });
-      });
-      co_await ready->async_wait(nothrow);
-      resp = std::move(*result);
-    } else {
-      resp = w_.shared.hooks.stats(sr);
-    }
+    std::string resp = co_await answer_stats(w_, std::move(sr));
     set_deadline(Phase::ClientWrite, fe_timeout_client());
     auto [ec, n] = co_await asio::async_write(client_, asio::buffer(resp), nothrow);
     fe_.live->counters.add(Counter::BytesOut, n);
@@ -1448,11 +1134,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   size_t cbeg_ = 0, cend_ = 0;
   std::unique_ptr<char[]> sbuf_;
   std::string out_;
-  // Header fields added by http-request rules, the first nappended_ of
-  // appended_: names point into the config, value strings are reused with
-  // their capacity, so the request path does not allocate (test_allocations).
-  std::vector<std::pair<std::string_view, std::string>> appended_;
-  size_t nappended_ = 0;
+  AddedFields added_;  // http-request additions, reused (rewrite.h)
   http1::Head req_;
   http1::ChunkedScanner chunks_;
   std::string framed_;    // the request body's first bytes, re-framed (chunked)
@@ -1483,201 +1165,11 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   friend bool is_idle(const Session* s);
 };
 
-// ---- parking ------------------------------------------------------------
-// A parked connection is a file descriptor in the worker's parking lot: an
-// epoll set of its own, watched by one readiness wait, with a 48-byte record
-// per connection. Asio lets go of the socket (release(): no per-socket state,
-// no pending operation, no timer is left), so an idle connection costs its
-// record and the kernel's epoll entry. It ends in one of three ways: bytes
-// (or a close) arrive and a new Session resumes it; its idle deadline passes;
-// the worker stops. The last two close it without an answer, as an idle
-// session would be closed.
-struct ParkedConn : IdleHook {
-  int fd = -1;
-  bool first = false;  // no request yet: resumed under http-request
-  bool v6 = false;
-  const FrontendRt* fe = nullptr;
-  Clock::time_point deadline{};
-};
-static_assert(sizeof(ParkedConn) == 48, "the record size the comments and docs give");
-
-class ParkingLot {
- public:
-  explicit ParkingLot(Worker& w) : w_(w), watch_(w.ioc), timer_(w.ioc) {
-    int ep = ::epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0) return;  // no lot: sessions stay (ok() is false)
-    boost::system::error_code ec;
-    watch_.assign(ep, ec);
-    if (ec) ::close(ep);
-  }
-  ParkingLot(const ParkingLot&) = delete;
-  ParkingLot& operator=(const ParkingLot&) = delete;
-  // Teardown (the worker's thread has ended): closes what is left.
-  ~ParkingLot() {
-    for (auto& [t, list] : lists_) {
-      list.for_each([](IdleHook* h) { ::close(static_cast<ParkedConn*>(h)->fd); });
-      list.detach_all();
-    }
-    while (ParkedConn* c = spare_) {
-      spare_ = static_cast<ParkedConn*>(c->next);
-      c->next = nullptr;
-    }
-  }
-  bool ok() const { return watch_.is_open(); }
-
-  // Records come from slabs of kSlab, never freed before the lot: they
-  // outlive the sessions they replace, and taken from malloc one by one they
-  // would pin the pages those sessions leave behind (RSS could not shrink).
-  ParkedConn* new_record() {
-    if (!spare_) {
-      slabs_.push_back(std::make_unique<ParkedConn[]>(kSlab));
-      for (size_t i = 0; i < kSlab; ++i) free_record(&slabs_.back()[i]);
-    }
-    ParkedConn* c = spare_;
-    spare_ = static_cast<ParkedConn*>(c->next);
-    c->next = nullptr;
-    return c;
-  }
-  void free_record(ParkedConn* c) {
-    c->unlink();
-    c->next = spare_;  // unlinked: next is free for the spare list
-    spare_ = c;
-  }
-
-  // Takes `sock` (an idle connection of `fe`, nothing pending on it) until
-  // it becomes readable or `deadline`; `timeout_ms` is the idle timeout
-  // that deadline came from, 0 for none (connections are kept in FIFO lists
-  // per timeout, so each list is in deadline order). False: not parked, `sock` untouched.
-  bool park(tcp::socket& sock, const FrontendRt& fe, bool first, bool v6,
-            Clock::time_point deadline, int64_t timeout_ms) {
-    if (!ok()) return false;
-    boost::system::error_code ec;
-    int fd = sock.release(ec);
-    if (ec) return false;
-    ParkedConn* c = new_record();
-    c->fd = fd;
-    c->first = first;
-    c->v6 = v6;
-    c->fe = &fe;
-    c->deadline = deadline;
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.ptr = c;
-    if (::epoll_ctl(watch_.native_handle(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-      close(c);
-      return true;  // the socket is gone either way
-    }
-    lists_[timeout_ms].push_back(c);
-    if (!watching_) watch();
-    if (!timer_armed_ || deadline < timer_.expiry()) arm_timer(deadline);
-    return true;
-  }
-
-  // Soft or hard stop: every parked connection is closed.
-  void close_all() {
-    for (auto& [t, list] : lists_)
-      list.for_each([this](IdleHook* h) { close(static_cast<ParkedConn*>(h)); });
-    boost::system::error_code ec;
-    watch_.cancel(ec);
-    timer_.cancel();
-  }
-
- private:
-  void close(ParkedConn* c) {
-    ::shutdown(c->fd, SHUT_WR);
-    ::close(c->fd);
-    count_connection_close(w_, *c->fe);
-    free_record(c);
-  }
-
-  void watch() {
-    watching_ = true;
-    watch_.async_wait(asio::posix::stream_descriptor::wait_read,
-                      [this](boost::system::error_code ec) {
-                        watching_ = false;
-                        if (ec) return;
-                        resume_ready();
-                        if (!w_.stopping && !empty()) watch();
-                      });
-  }
-
-  // Resumes every connection with something to read (a request, a close).
-  void resume_ready() {
-    epoll_event evs[64];
-    for (;;) {
-      int n = ::epoll_wait(watch_.native_handle(), evs, 64, 0);
-      for (int i = 0; i < n; ++i) {
-        auto* c = static_cast<ParkedConn*>(evs[i].data.ptr);
-        ::epoll_ctl(watch_.native_handle(), EPOLL_CTL_DEL, c->fd, nullptr);
-        c->unlink();
-        tcp::socket sock(w_.ioc);
-        boost::system::error_code ec;
-        sock.assign(c->v6 ? tcp::v6() : tcp::v4(), c->fd, ec);
-        if (ec) {
-          close(c);
-          continue;
-        }
-        const FrontendRt* fe = c->fe;
-        bool first = c->first;
-        free_record(c);
-        std::make_shared<Session>(w_, *fe, std::move(sock))->resume(first);
-      }
-      if (n < 64) return;
-    }
-  }
-
-  bool empty() const {
-    for (const auto& [t, list] : lists_)
-      if (!list.empty()) return false;
-    return true;
-  }
-
-  void arm_timer(Clock::time_point at) {
-    timer_armed_ = true;
-    timer_.expires_at(at);
-    timer_.async_wait([this](boost::system::error_code ec) {
-      if (ec) return;  // re-armed for an earlier deadline (expires_at cancels), or stopped
-      timer_armed_ = false;
-      expire();
-    });
-  }
-
-  // Closes the connections past their deadline (each list is in deadline
-  // order) and waits for the next one.
-  void expire() {
-    auto now = Clock::now();
-    Clock::time_point next = Clock::time_point::max();
-    for (auto& [t, list] : lists_) {
-      while (auto* c = static_cast<ParkedConn*>(list.front())) {
-        if (c->deadline > now) {
-          next = std::min(next, c->deadline);
-          break;
-        }
-        close(c);
-      }
-    }
-    if (next != Clock::time_point::max()) arm_timer(next);
-  }
-
-  Worker& w_;
-  asio::posix::stream_descriptor watch_;  // the epoll set
-  asio::steady_timer timer_;
-  bool watching_ = false;
-  bool timer_armed_ = false;
-  std::map<int64_t, IdleList> lists_;  // by idle timeout (ms)
-  static constexpr size_t kSlab = 256;
-  std::vector<std::unique_ptr<ParkedConn[]>> slabs_;
-  ParkedConn* spare_ = nullptr;  // free records, chained through next
-};
-
-ParkingLot& parking_lot(Worker& w) {
-  if (!w.parking) w.parking = new ParkingLot(w);
-  return *w.parking;
-}
-
+// Idle for kParkAfter: the connection goes to the parking lot (parking.h)
+// and the session ends; a stop (or no lot) closes it instead.
 void Session::park() {
-  if (!w_.stopping && parking_lot(w_).park(client_, fe_, park_first_, v6_, deadline_,
-                                           request_timeout(park_first_))) {
+  if (!w_.stopping && park_connection(w_, client_, fe_, park_first_, v6_, deadline_,
+                                      request_timeout(park_first_))) {
     retire(true);
     w_.trim_buffers();
     return;
@@ -1687,48 +1179,11 @@ void Session::park() {
   finish();
 }
 
-namespace {
-void idle_tick(Worker& w);
-
-void arm_idle_tick(Worker& w, Clock::time_point at) {
-  if (!w.park_timer) w.park_timer = std::make_unique<asio::steady_timer>(w.ioc);
-  w.park_timer_armed = true;
-  w.park_timer->expires_at(at);
-  w.park_timer->async_wait([&w](boost::system::error_code ec) {
-    w.park_timer_armed = false;
-    if (!ec) idle_tick(w);
-  });
+void resume_session(Worker& w, const FrontendRt& fe, tcp::socket sock, bool first) {
+  std::make_shared<Session>(w, fe, std::move(sock))->resume(first);
 }
 
-// Parks the sessions idle for kParkAfter (oldest first), then waits for
-// the next one to come of age.
-void idle_tick(Worker& w) {
-  auto limit = Clock::now() - kParkAfter;
-  while (IdleHook* h = w.idle.front()) {
-    if (h->since > limit) {
-      arm_idle_tick(w, h->since + kParkAfter);
-      return;
-    }
-    h->unlink();
-    if (!w.stopping) static_cast<Session*>(h)->request_park();
-  }
-}
-}  // namespace
-
-void idle_enter(Worker& w, IdleHook* h) {
-  h->since = Clock::now();
-  w.idle.push_back(h);
-  if (!w.park_timer_armed) arm_idle_tick(w, h->since + kParkAfter);
-}
-
-void close_parked(Worker& w) {
-  if (w.parking) w.parking->close_all();
-}
-
-void free_parked(Worker& w) {
-  delete w.parking;
-  w.parking = nullptr;
-}
+void request_park(IdleHook* h) { static_cast<Session*>(h)->request_park(); }
 
 void start_session(Worker& w, const FrontendRt& fe, tcp::socket sock) {
   std::make_shared<Session>(w, fe, std::move(sock))->start();

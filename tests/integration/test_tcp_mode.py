@@ -8,6 +8,7 @@ config check's refusal of an HTTP frontend using a TCP backend.
 Engines: harness.parity_engines() (HERD_PARITY_ENGINES, default all three)."""
 import os
 import re
+import signal
 import socket
 import subprocess
 import tempfile
@@ -306,6 +307,40 @@ class TestLimitsAndFailures(TcpParity):
 
         self.assertTrue(self.assert_same(self.run_all(
             lambda p, s: tcp_cfg(p, s, listen_extra="    timeout tunnel 600ms"), scenario)))
+
+
+class TestSoftStop(TcpParity):
+    def test_a_soft_stop_lets_open_connections_finish(self):
+        # SIGUSR1: the listener closes at once; a relayed connection goes on
+        # until its client and server close, then the process exits.
+        def scenario(port, servers, lb):
+            s = socket.create_connection(("127.0.0.1", port), timeout=3)
+            greet = s.recv(100)
+            lb.send(signal.SIGUSR1)
+            time.sleep(0.5)
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                refused = False
+            except OSError:
+                refused = True
+            s.sendall(b"still here")
+            s.shutdown(socket.SHUT_WR)
+            rest = b""
+            while True:
+                d = s.recv(100)
+                if not d:
+                    break
+                rest += d
+            s.close()
+            try:
+                lb.proc.wait(5)
+                exited = True
+            except subprocess.TimeoutExpired:
+                exited = False
+            return greet, refused, rest, exited
+
+        got = self.assert_same(self.run_all(tcp_cfg, scenario))
+        self.assertEqual(got, (b"s1\n", True, b"still herebye 10\n", True))
 
 
 LOG_RE = re.compile(

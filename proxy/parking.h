@@ -1,0 +1,45 @@
+// proxy/parking.h — idle client connections without a session. An HTTP
+// session idle between requests for kParkAfter is parked: its object, its
+// coroutine frames, its timer and Asio's per-socket state are freed, and the
+// worker's parking lot keeps the file descriptor and its idle deadline in a
+// 48-byte record, watched by one readiness wait on an epoll set of its own.
+// Bytes (or a close) arriving make a new session that carries on
+// (resume_session, session.cpp); the deadline or a stop closes the
+// connection without an answer, as an idle session would be closed.
+//
+// Part of an I/O variant (compiled once per backend, see io_engine.h).
+// Thread rules: a worker's parking lot and idle list are touched only by
+// that worker's thread.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+
+#include "proxy/worker.h"
+
+namespace herd::proxy {
+inline namespace HERD_IO_NS {
+
+// How long a session waits idle before it parks.
+inline constexpr std::chrono::milliseconds kParkAfter{100};
+
+// A session starts waiting idle (IdleHook in the worker's idle list); the
+// worker's idle tick asks it to park (request_park) kParkAfter later.
+void idle_enter(Worker& w, IdleHook* h);
+
+// Takes `sock` (an idle connection of `fe`, nothing pending on it) until it
+// becomes readable or `deadline`; `timeout_ms` is the idle timeout that
+// deadline came from. False: not parked (no lot), `sock` untouched.
+bool park_connection(Worker& w, boost::asio::ip::tcp::socket& sock, const FrontendRt& fe,
+                     bool first, bool v6, std::chrono::steady_clock::time_point deadline,
+                     int64_t timeout_ms);
+
+// Defined by session.cpp: the parking lot hands back a connection that
+// became readable (`first`: it has not sent a request yet), and the idle
+// tick asks an idle session (an IdleHook of a Session) to park.
+void resume_session(Worker& w, const FrontendRt& fe, boost::asio::ip::tcp::socket sock, bool first);
+void request_park(IdleHook* idle_session);
+
+}  // namespace HERD_IO_NS
+}  // namespace herd::proxy
