@@ -302,8 +302,12 @@ class TestLimitsAndFailures(TcpParity):
 
     def test_timeout_tunnel_closes_an_idle_connection(self):
         def scenario(port, servers, lb):
-            r = closed_within(port, 3)
-            return r is not None and r[0] == b"s1\n" and 0.3 < r[1] < 1.5
+            # Closed after the idle time: not before it, and well before the
+            # 5 s of timeout client/server (wide: the machine may be busy).
+            # The server's answer to the FIN passed on as the tunnel ends may
+            # or may not get through first (in haproxy too): not compared.
+            r = closed_within(port, 4)
+            return r is not None and r[0].startswith(b"s1\n") and 0.4 < r[1] < 3.5
 
         self.assertTrue(self.assert_same(self.run_all(
             lambda p, s: tcp_cfg(p, s, listen_extra="    timeout tunnel 600ms"), scenario)))
