@@ -29,21 +29,6 @@ inline const char* find_lf(const char* p, const char* end) {
   return static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
 }
 
-// Iterates comma-separated tokens of a header value.
-template <class F>
-void for_each_token(std::string_view v, F&& f) {
-  size_t i = 0;
-  while (i <= v.size()) {
-    size_t j = v.find(',', i);
-    if (j == std::string_view::npos) j = v.size();
-    std::string_view t = v.substr(i, j - i);
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
-    if (!t.empty()) f(t);
-    i = j + 1;
-  }
-}
-
 bool parse_content_length(std::string_view v, int64_t& out) {
   bool any = false;
   bool ok = true;

@@ -74,6 +74,22 @@ Status parse_response(const char* buf, size_t len, Head& out, bool accept_invali
 // Case-insensitive ASCII comparison.
 bool iequals(std::string_view a, std::string_view b);
 
+// Calls f with each comma-separated token of a header value, blanks around
+// it trimmed; empty tokens are skipped.
+template <class F>
+void for_each_token(std::string_view v, F&& f) {
+  size_t i = 0;
+  while (i <= v.size()) {
+    size_t j = v.find(',', i);
+    if (j == std::string_view::npos) j = v.size();
+    std::string_view t = v.substr(i, j - i);
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    if (!t.empty()) f(t);
+    i = j + 1;
+  }
+}
+
 // Whether a response to `method` with `status` carries a body.
 inline bool response_has_body(std::string_view method, int status) {
   if (method == "HEAD") return false;

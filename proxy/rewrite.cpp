@@ -30,16 +30,11 @@ void append_connection_options(std::string& out, std::string_view value) {
   const size_t start = out.size();
   out += "connection: ";
   const size_t first = out.size();
-  while (!value.empty()) {
-    const size_t comma = value.find(',');
-    std::string_view t = value.substr(0, comma);
-    value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
-    if (t.empty() || http1::iequals(t, "close") || http1::iequals(t, "keep-alive")) continue;
+  http1::for_each_token(value, [&](std::string_view t) {
+    if (http1::iequals(t, "close") || http1::iequals(t, "keep-alive")) return;
     if (out.size() > first) out += ", ";
     out.append(t);
-  }
+  });
   if (out.size() == first) {
     out.resize(start);
   } else {
