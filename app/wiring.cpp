@@ -85,56 +85,6 @@ struct Wiring::Impl {
   }
 };
 
-namespace {
-
-// "b/s" -> {"b", "s"}.
-std::pair<std::string, std::string> split_target(const std::vector<std::string>& args, size_t i) {
-  if (args.size() <= i) return {};
-  const std::string& t = args[i];
-  auto slash = t.find('/');
-  if (slash == std::string::npos) return {};
-  return {t.substr(0, slash), t.substr(slash + 1)};
-}
-
-}  // namespace
-
-// The runtime API's state-changing commands tell the health checker at once
-// (it would notice within a second by itself): wrap each after it ran.
-static void notify_health_after_cli(Wiring::Impl& m) {
-  struct Hook {
-    std::vector<std::string> kw;
-    std::string success;  // the reply text of a successful command
-    std::function<void(health::HealthChecker&, const std::string&, const std::string&)> fn;
-  };
-  const Hook hooks[] = {
-      {{"enable", "health"}, "", [](auto& h, auto& b, auto& s) { h.set_enabled(b, s, true); }},
-      {{"disable", "health"}, "", [](auto& h, auto& b, auto& s) { h.set_enabled(b, s, false); }},
-      {{"add", "server"},
-       "New server registered.\n",
-       [](auto& h, auto& b, auto& s) { h.server_added(b, s); }},
-      {{"del", "server"},
-       "Server deleted.\n",
-       [](auto& h, auto& b, auto& s) { h.server_removed(b, s); }},
-      {{"enable", "server"}, "", [](auto& h, auto& b, auto& s) { h.on_admin_change(b, s); }},
-      {{"disable", "server"}, "", [](auto& h, auto& b, auto& s) { h.on_admin_change(b, s); }},
-      {{"set", "server"}, "", [](auto& h, auto& b, auto& s) { h.on_admin_change(b, s); }},
-  };
-  for (const auto& hk : hooks) {
-    const stats::CliCommand* c = m.registry.match(hk.kw);
-    if (!c) continue;
-    stats::CliCommand wrapped = *c;
-    wrapped.fn = [orig = c->fn, fn = hk.fn, ok = hk.success, hc = m.health.get()](
-                     stats::CliSession& ses, const std::vector<std::string>& args) {
-      stats::CliReply r = orig(ses, args);
-      auto [b, s] = split_target(args, 2);
-      bool success = ok.empty() ? r.text.empty() || args[0] == "set" : r.text == ok;
-      if (!b.empty() && success) fn(*hc, b, s);
-      return r;
-    };
-    m.registry.add(std::move(wrapped));
-  }
-}
-
 Wiring::Wiring(boost::asio::io_context& control, const config::Config& cfg, balancing::Pool& pool,
                balancing::PoolWriter& writer, balancing::ProcessLive& process, const LogSink& sink,
                const std::string& membership_file, std::vector<std::string> membership_flags)
@@ -150,8 +100,10 @@ Wiring::Wiring(boost::asio::io_context& control, const config::Config& cfg, bala
         auto [level, text] = health::HealthChecker::stderr_form(severity, msg);
         LogSink::stderr_line(level, text);
       });
+  // The checker learns of servers added, removed, put in MAINT or given
+  // `enable/disable health` from the writer's change events, whoever made
+  // the change (runtime API, stats page, membership).
   stats::register_builtin_commands(m.registry);
-  notify_health_after_cli(m);
   m.cli_env.reset(new stats::CliEnv{cfg, writer, process, m.info, m.registry});
   for (const auto& px : cfg.proxies)
     if (px.stats.enabled)
@@ -227,22 +179,7 @@ static bool start_membership(Wiring::Impl& m) {
     return false;
   }
   m.pool_rules = s.pools;
-  health::HealthChecker* hc = m.health.get();
-  MemberMapper::Hooks hooks;
-  if (m.reference_mode) hc = nullptr;
-  if (hc) {
-    hooks.server_added = [hc](const std::string& b, const std::string& sv,
-                              const config::Server& o) {
-      hc->server_added(b, sv, health::CheckParams::from_config(o));
-    };
-    hooks.server_removed = [hc](const std::string& b, const std::string& sv) {
-      hc->server_removed(b, sv);
-    };
-    hooks.server_changed = [hc](const std::string& b, const std::string& sv) {
-      hc->on_admin_change(b, sv);
-    };
-  }
-  m.mapper = std::make_unique<MemberMapper>(m.control, m.writer, s.pools, std::move(hooks));
+  m.mapper = std::make_unique<MemberMapper>(m.control, m.writer, s.pools);
   // The stats page lists the members; server states behind them change with
   // health checks too, so the table is also refreshed every second.
   for (auto& [px, page] : m.pages) {

@@ -161,6 +161,27 @@ struct PoolWriter::Impl {
   std::vector<Stage> stages;
   uint64_t version = 0;
   std::shared_ptr<const PoolSnapshot> published;
+  std::vector<PoolChange> changes;  // staged, reported after the next publication
+  std::vector<std::pair<int, ChangeFn>> subscribers;
+  int next_subscriber = 1;
+  bool notifying = false;
+
+  void record(PoolChange::Kind k, std::string_view backend, std::string_view server) {
+    changes.push_back({k, std::string(backend), std::string(server)});
+  }
+  // Reports staged changes to every subscriber; changes that subscribers
+  // make meanwhile are reported in a following round, never re-entrantly.
+  void notify() {
+    if (notifying) return;
+    notifying = true;
+    while (!changes.empty()) {
+      std::vector<PoolChange> batch;
+      batch.swap(changes);
+      auto subs = subscribers;  // a subscriber may (un)subscribe
+      for (auto& [id, fn] : subs) fn(batch);
+    }
+    notifying = false;
+  }
 
   Stage* find(std::string_view name) {
     for (auto& st : stages)
@@ -223,26 +244,16 @@ PoolWriter::PoolWriter(Pool& pool, const config::Config& cfg)
     st.lb_state = make_lb_state(st.algo);
     int next_id = 1;
     for (const auto& cs : px.servers) {
-      auto s = std::make_shared<Server>();
+      auto s = std::make_shared<Server>(Server::from_line(cs));
       s->id = cs.id > 0 ? cs.id : next_id;
       next_id = std::max(next_id, s->id) + 1;
-      s->name = cs.name;
       if (!Endpoint::parse(cs.addr.ip, cs.addr.port, s->addr)) {
         s->addr.ip = cs.addr.ip;
         s->addr.port = cs.addr.port;
       }
-      s->cookie = cs.cookie;
       s->origin = Origin::Config;
-      s->weight = s->initial_weight = cs.weight;
-      s->backup = cs.backup;
-      s->maxconn = cs.maxconn;
-      s->maxqueue = cs.maxqueue;
       s->admin = cs.disabled ? (kAdminConfigMaint | kAdminForcedMaint) : 0;
       s->op = OpState::Running;
-      s->check_enabled = cs.check;
-      s->set_observe(cs.observe, cs.error_limit, cs.on_error);
-      s->rise = cs.rise;
-      s->fall = cs.fall;
       s->health = cs.check ? cs.rise : 0;
       s->live = std::make_shared<ServerLive>();
       s->live->health.health = s->health;
@@ -283,10 +294,50 @@ void PoolWriter::Transaction::commit() {
   im.published = snap;
   w_.pool_.publish(std::move(snap));
   committed_ = false;  // the transaction may be reused for more edits
+  im.notify();
+}
+
+int PoolWriter::subscribe(ChangeFn fn) {
+  const int id = impl_->next_subscriber++;
+  impl_->subscribers.emplace_back(id, std::move(fn));
+  return id;
+}
+
+void PoolWriter::unsubscribe(int id) {
+  std::erase_if(impl_->subscribers, [id](const auto& s) { return s.first == id; });
+}
+
+const char* to_string(PoolChange::Kind k) {
+  switch (k) {
+    case PoolChange::Kind::Added:
+      return "added";
+    case PoolChange::Kind::Removed:
+      return "removed";
+    case PoolChange::Kind::Admin:
+      return "admin";
+    case PoolChange::Kind::Operational:
+      return "operational";
+    case PoolChange::Kind::Weight:
+      return "weight";
+    case PoolChange::Kind::Address:
+      return "address";
+    case PoolChange::Kind::CheckEnabled:
+      return "check-enabled";
+    case PoolChange::Kind::Updated:
+      return "updated";
+  }
+  return "?";
 }
 
 PoolWriter::Transaction::Result PoolWriter::Transaction::update(
-    std::string_view backend, std::string_view server, const std::function<void(Server&)>& edit) {
+    std::string_view backend, std::string_view server, const std::function<void(Server&)>& edit,
+    PoolChange::Kind kind) {
+  return edit_server(kind, backend, server, edit);
+}
+
+PoolWriter::Transaction::Result PoolWriter::Transaction::edit_server(
+    PoolChange::Kind kind, std::string_view backend, std::string_view server,
+    const std::function<void(Server&)>& edit) {
   Impl::Stage* st = w_.impl_->find(backend);
   if (!st) return kNoBackend;
   auto* slot = Impl::find_server(*st, server);
@@ -299,6 +350,7 @@ PoolWriter::Transaction::Result PoolWriter::Transaction::update(
   copy->live = (*slot)->live;
   *slot = std::move(copy);
   st->dirty = true;
+  w_.impl_->record(kind, backend, server);
   return std::nullopt;
 }
 
@@ -306,14 +358,14 @@ PoolWriter::Transaction::Result PoolWriter::Transaction::set_admin(std::string_v
                                                                    std::string_view server,
                                                                    uint32_t set_flags,
                                                                    uint32_t clear_flags) {
-  return update(backend, server,
-                [&](Server& s) { s.admin = (s.admin & ~clear_flags) | set_flags; });
+  return edit_server(PoolChange::Kind::Admin, backend, server,
+                     [&](Server& s) { s.admin = (s.admin & ~clear_flags) | set_flags; });
 }
 
 PoolWriter::Transaction::Result PoolWriter::Transaction::set_op(std::string_view backend,
                                                                 std::string_view server, OpState op,
                                                                 int health) {
-  return update(backend, server, [&](Server& s) {
+  return edit_server(PoolChange::Kind::Operational, backend, server, [&](Server& s) {
     s.op = op;
     s.health = health;
   });
@@ -329,7 +381,8 @@ PoolWriter::Transaction::Result PoolWriter::Transaction::set_weight(std::string_
   if (weight < 0 || weight > 256) return kBadAbsWeight;
   if (weight != 0 && weight != (*slot)->initial_weight && is_static_algo(st->algo))
     return kStaticWeight;
-  return update(backend, server, [&](Server& s) { s.weight = weight; });
+  return edit_server(PoolChange::Kind::Weight, backend, server,
+                     [&](Server& s) { s.weight = weight; });
 }
 
 PoolWriter::Transaction::Result PoolWriter::Transaction::set_weight_text(std::string_view backend,
@@ -363,13 +416,14 @@ PoolWriter::Transaction::Result PoolWriter::Transaction::set_weight_text(std::st
 PoolWriter::Transaction::Result PoolWriter::Transaction::set_addr(std::string_view backend,
                                                                   std::string_view server,
                                                                   const Endpoint& addr) {
-  return update(backend, server, [&](Server& s) { s.addr = addr; });
+  return edit_server(PoolChange::Kind::Address, backend, server, [&](Server& s) { s.addr = addr; });
 }
 
 PoolWriter::Transaction::Result PoolWriter::Transaction::set_check_enabled(std::string_view backend,
                                                                            std::string_view server,
                                                                            bool on) {
-  return update(backend, server, [&](Server& s) { s.check_enabled = on; });
+  return edit_server(PoolChange::Kind::CheckEnabled, backend, server,
+                     [&](Server& s) { s.check_enabled = on; });
 }
 
 PoolWriter::Transaction::Result PoolWriter::Transaction::add_server(std::string_view backend,
@@ -387,6 +441,7 @@ PoolWriter::Transaction::Result PoolWriter::Transaction::add_server(std::string_
   auto ptr = std::make_shared<const Server>(std::move(s));
   auto pos = std::upper_bound(st->servers.begin(), st->servers.end(), ptr->id,
                               [](int id, const auto& o) { return id < o->id; });
+  w_.impl_->record(PoolChange::Kind::Added, backend, ptr->name);
   st->servers.insert(pos, std::move(ptr));
   st->dirty = true;
   return std::nullopt;
@@ -398,6 +453,7 @@ PoolWriter::Transaction::Result PoolWriter::Transaction::remove_server(std::stri
   if (!st) return kNoBackend;
   auto* slot = Impl::find_server(*st, server);
   if (!slot) return kNoServer;
+  w_.impl_->record(PoolChange::Kind::Removed, backend, server);
   st->servers.erase(st->servers.begin() + (slot - st->servers.data()));
   st->dirty = true;
   return std::nullopt;

@@ -186,6 +186,27 @@ class PoolReader {
   std::shared_ptr<const PoolSnapshot> cached_;
 };
 
+// One change a committed transaction made to a server, as subscribers of the
+// writer learn it (PoolWriter::subscribe). Typed: no subscriber looks at
+// runtime-API reply text or rescans the pool to find what changed.
+struct PoolChange {
+  enum class Kind : uint8_t {
+    Added,         // add_server
+    Removed,       // remove_server
+    Admin,         // set_admin (MAINT/DRAIN entered or left)
+    Operational,   // set_op (health checks, membership)
+    Weight,        // set_weight / set_weight_text
+    Address,       // set_addr
+    CheckEnabled,  // set_check_enabled (`enable/disable health`)
+    Updated,       // update(): any other in-place edit (membership)
+  };
+  Kind kind;
+  std::string backend;
+  std::string server;
+  bool operator==(const PoolChange&) const = default;
+};
+const char* to_string(PoolChange::Kind k);
+
 // The single writer. Owned by the control thread; every mutation of the pool
 // goes through it. Methods return an error text (HAProxy's wording where the
 // runtime API shows it) or std::nullopt on success. Changes are staged and
@@ -220,9 +241,11 @@ class PoolWriter {
     // next free sid. `s.live` may be null (a fresh one is made).
     Result add_server(std::string_view backend, Server s);
     Result remove_server(std::string_view backend, std::string_view server);
-    // Applies an arbitrary edit to one server (membership updates in place).
+    // Applies an arbitrary edit to one server (membership updates in place),
+    // reported to subscribers as `kind`.
     Result update(std::string_view backend, std::string_view server,
-                  const std::function<void(Server&)>& edit);
+                  const std::function<void(Server&)>& edit,
+                  PoolChange::Kind kind = PoolChange::Kind::Updated);
 
     // Publishes the staged edits as one PoolSnapshot (nothing when nothing
     // changed). The transaction may be used again afterwards; its
@@ -230,12 +253,22 @@ class PoolWriter {
     void commit();
 
    private:
+    Result edit_server(PoolChange::Kind kind, std::string_view backend, std::string_view server,
+                       const std::function<void(Server&)>& edit);
     PoolWriter& w_;
     bool committed_ = false;
   };
 
   Transaction begin() { return Transaction(*this); }
   const Pool& pool() const { return pool_; }
+  // Called on the control thread after each publication with the changes of
+  // that commit, in the order they were made (only successful edits; the
+  // snapshot they describe is pool().current()). A subscriber may begin and
+  // commit transactions of its own; their changes reach every subscriber
+  // after the current round. Returns an id for unsubscribe().
+  using ChangeFn = std::function<void(const std::vector<PoolChange>&)>;
+  int subscribe(ChangeFn fn);
+  void unsubscribe(int id);
   // The snapshot the next commit() starts from, i.e. the last one published
   // (staged, uncommitted edits are not visible in it). Control thread only.
   const PoolSnapshot& staged() const;

@@ -7,6 +7,26 @@
 
 namespace herd::balancing {
 
+Server Server::from_line(const config::Server& line) {
+  Server s;
+  s.name = line.name;
+  s.cookie = line.cookie;
+  s.weight = s.initial_weight = line.weight;
+  s.backup = line.backup;
+  s.maxconn = line.maxconn;
+  s.maxqueue = line.maxqueue;
+  s.check_enabled = s.check_configured = line.check;
+  s.rise = line.rise;
+  s.fall = line.fall;
+  s.check_inter_ms = line.inter_ms > 0 ? line.inter_ms : 2000;
+  s.check_fastinter_ms = line.fastinter_ms;
+  s.check_downinter_ms = line.downinter_ms;
+  s.check_port = line.check_port;
+  s.check_addr = line.check_addr;
+  s.set_observe(line.observe, line.error_limit, line.on_error);
+  return s;
+}
+
 bool Endpoint::parse(const std::string& ip_text, uint16_t port_num, Endpoint& out) {
   std::string text = ip_text;
   if (text.size() >= 2 && text.front() == '[' && text.back() == ']')

@@ -26,6 +26,7 @@
 #include <string>
 
 #include "balancing/counters.h"
+#include "config/model.h"
 
 namespace herd::balancing {
 
@@ -110,6 +111,17 @@ struct Server {
   bool check_enabled = false;  // has `check` and health checks are not disabled
   int rise = 2, fall = 3;
   int health = 0;  // h at publication time; see health/ for the state machine
+  // How health/ checks it: the server line's `check` (kept while `disable
+  // health` clears check_enabled, and for dynamic servers added with `check`,
+  // which start disabled as in HAProxy), `inter`/`fastinter`/`downinter`
+  // (0: as inter), `port` (0: the server's port) and `addr` ("": the
+  // server's address).
+  bool check_configured = false;
+  int64_t check_inter_ms = 2000;
+  int64_t check_fastinter_ms = 0;
+  int64_t check_downinter_ms = 0;
+  uint16_t check_port = 0;
+  std::string check_addr;
 
   // Passive health (`observe layer4|layer7`, `error-limit`, `on-error`).
   enum class Observe : uint8_t { None, Layer4, Layer7 };
@@ -130,6 +142,9 @@ struct Server {
   int effective_weight() const { return usable() ? weight : 0; }
   // Has a free connection slot (maxconn).
   bool has_free_slot() const { return maxconn == 0 || live->inflight.get() < maxconn; }
+  // The fields a `server` line sets (a config server, a membership pool
+  // rule's options): all but id, origin, admin, op, health and live.
+  static Server from_line(const config::Server& line);
   // Copies observe/error-limit/on-error from a `server` line.
   void set_observe(const std::string& observe_kw, int limit, const std::string& on_error_kw) {
     observe = observe_kw == "layer7"   ? Observe::Layer7

@@ -27,7 +27,6 @@ using Outcome = CheckResult::Outcome;
 
 namespace {
 
-constexpr int64_t kScanIntervalMs = 1000;
 constexpr size_t kMaxResponse = 16384;  // HAProxy's check buffer (tune.bufsize)
 
 CheckResult make_result(Outcome o, CheckStatus st, std::string info = {}) {
@@ -159,11 +158,11 @@ bool usable_with(const Server& s, OpState op) {
 
 }  // namespace
 
-CheckParams CheckParams::from_config(const config::Server& s) {
+CheckParams CheckParams::from_server(const Server& s) {
   CheckParams p;
-  p.timing.inter_ms = s.inter_ms > 0 ? s.inter_ms : 2000;
-  p.timing.fastinter_ms = s.fastinter_ms;
-  p.timing.downinter_ms = s.downinter_ms;
+  p.timing.inter_ms = s.check_inter_ms > 0 ? s.check_inter_ms : 2000;
+  p.timing.fastinter_ms = s.check_fastinter_ms;
+  p.timing.downinter_ms = s.check_downinter_ms;
   p.port = s.check_port;
   p.addr = s.check_addr;
   return p;
@@ -187,7 +186,7 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
 
   Core(asio::io_context& io_, const config::Config& cfg_, balancing::PoolWriter& writer_,
        LogFn log_)
-      : io(io_), cfg(cfg_), writer(writer_), log(std::move(log_)), scan_timer(io_) {}
+      : io(io_), cfg(cfg_), writer(writer_), log(std::move(log_)) {}
 
   asio::io_context& io;
   const config::Config& cfg;
@@ -197,7 +196,7 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
   std::vector<Pending> pending;
   bool flush_posted = false;
   bool running = false;
-  asio::steady_timer scan_timer;
+  int subscription = 0;  // PoolWriter::subscribe id, 0 when none
 
   std::shared_ptr<const balancing::PoolSnapshot> snapshot() const {
     return writer.pool().current();
@@ -208,30 +207,13 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
     return be ? be->find(s) : nullptr;
   }
 
-  // Whether `s` has `check` configured (its config line, or check_enabled
-  // for servers made at runtime).
-  static bool check_configured(const balancing::BackendSnapshot& be, const Server& s) {
-    if (s.check_enabled) return true;
-    if (s.origin != balancing::Origin::Config || !be.config) return false;
-    for (const auto& cs : be.config->servers)
-      if (cs.name == s.name) return cs.check;
-    return false;
-  }
-  static CheckParams default_params(const balancing::BackendSnapshot& be, const Server& s) {
-    if (be.config)
-      for (const auto& cs : be.config->servers)
-        if (cs.name == s.name) return CheckParams::from_config(cs);
-    return CheckParams{};
-  }
-
-  std::shared_ptr<Entry> track(const balancing::BackendSnapshot& be, const Server& s,
-                               std::optional<CheckParams> params) {
+  std::shared_ptr<Entry> track(const balancing::BackendSnapshot& be, const Server& s) {
     auto e = std::make_shared<Entry>();
     e->backend = be.name;
     e->server = s.name;
     e->key = key_of(be.name, s.name);
     e->live = s.live;
-    e->params = params ? *params : default_params(be, s);
+    e->params = CheckParams::from_server(s);
     e->timer = std::make_unique<asio::steady_timer>(io);
     if (auto old = entries.find(e->key); old != entries.end()) drop(*old->second);
     entries[e->key] = e;
@@ -274,6 +256,7 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
       return;
     }
     e->live = s->live;  // a server re-added under the same name is a new identity
+    e->params = CheckParams::from_server(*s);  // `set server ... check-port|check-addr`
     if (!s->check_enabled || s->in_maint()) {
       schedule(e, e->params.timing.inter_ms);
       return;
@@ -453,45 +436,62 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
     return m;
   }
 
-  void resync(bool first_now) {
+  // What the pool's writer reports: servers added and removed, admin and
+  // check-enabled changes, membership's in-place edits. Results of checks
+  // (Operational), weights and addresses need nothing: every check reads
+  // the server from the current snapshot.
+  void on_changes(const std::vector<balancing::PoolChange>& changes) {
+    using Kind = balancing::PoolChange::Kind;
     if (!running) return;
     auto snap = snapshot();
-    std::map<std::string, bool> seen;
-    for (const auto& be : snap->backends) {
-      for (const auto& s : be->servers) {
-        const std::string key = key_of(be->name, s->name);
-        auto it = entries.find(key);
-        if (it != entries.end() && it->second->live == s->live) {
-          seen[key] = true;
-          continue;
-        }
-        if (!s->check_enabled) continue;
-        auto e = track(*be, *s, std::nullopt);
-        seen[key] = true;
-        schedule(e, first_now ? 0 : e->params.timing.inter_ms);
-      }
-    }
-    for (auto it = entries.begin(); it != entries.end();) {
-      if (!seen.count(it->first)) {
-        drop(*it->second);
-        it = entries.erase(it);
-      } else {
-        ++it;
+    for (const auto& ch : changes) {
+      const balancing::BackendSnapshot* be = snap->find(ch.backend);
+      const Server* s = be ? be->find(ch.server) : nullptr;
+      auto it = entries.find(key_of(ch.backend, ch.server));
+      const bool tracked = it != entries.end() && s && it->second->live == s->live;
+      switch (ch.kind) {
+        case Kind::Removed:
+          if (it != entries.end() && !tracked) {
+            drop(*it->second);
+            entries.erase(it);
+          }
+          break;
+        case Kind::Added:
+        case Kind::CheckEnabled:
+        case Kind::Updated:
+          if (!s) break;
+          if (!s->check_enabled) {
+            if (tracked) idle(*it->second);
+          } else if (!tracked || (ch.kind != Kind::Updated && !it->second->attempt)) {
+            schedule(track(*be, *s), 0);  // first check at once
+          }
+          if (ch.kind == Kind::Updated && tracked && s->in_maint()) leave_check(it->second);
+          break;
+        case Kind::Admin:
+          if (tracked && s->in_maint()) leave_check(it->second);
+          break;
+        case Kind::Operational:
+        case Kind::Weight:
+        case Kind::Address:
+          break;
       }
     }
   }
 
-  void schedule_scan() {
-    if (!running) return;
-    scan_timer.expires_after(std::chrono::milliseconds(kScanIntervalMs));
-    std::weak_ptr<Core> wc = weak_from_this();
-    scan_timer.async_wait([wc](const boost::system::error_code& ec) {
-      if (ec) return;
-      if (auto c = wc.lock()) {
-        c->resync(true);
-        c->schedule_scan();
-      }
-    });
+  // Drops the check in flight (its result would be stale), keeping the timer.
+  static void idle(Entry& e) {
+    if (e.attempt) e.attempt->cancel();
+    e.attempt.reset();
+    if (e.live) {
+      std::lock_guard<std::mutex> lock(e.live->health_mu);
+      e.live->health.running = false;
+    }
+  }
+  // Entering MAINT: the check in flight is dropped; the next one at inter.
+  void leave_check(const std::shared_ptr<Entry>& e) {
+    if (!e->attempt) return;
+    idle(*e);
+    schedule(e, e->params.timing.inter_ms);
   }
 
   void start() {
@@ -501,8 +501,8 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
     std::vector<std::pair<std::shared_ptr<Entry>, int64_t>> first;
     for (const auto& be : snap->backends) {
       for (const auto& s : be->servers) {
-        if (!check_configured(*be, *s)) continue;
-        auto e = track(*be, *s, std::nullopt);
+        if (!s->check_configured && !s->check_enabled) continue;
+        auto e = track(*be, *s);
         first.emplace_back(e,
                            next_interval({s->op, s->health}, s->rise, s->fall, e->params.timing));
       }
@@ -513,12 +513,10 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
       const int64_t n = static_cast<int64_t>(first.size());
       for (int64_t i = 0; i < n; ++i) schedule(first[i].first, mininter * i / n);
     }
-    schedule_scan();
   }
 
   void stop() {
     running = false;
-    scan_timer.cancel();
     for (auto& [k, e] : entries) drop(*e);
     pending.clear();
   }
@@ -526,62 +524,20 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
 
 HealthChecker::HealthChecker(asio::io_context& control, const config::Config& cfg,
                              balancing::PoolWriter& writer, LogFn log)
-    : core_(std::make_shared<Core>(control, cfg, writer, std::move(log))) {}
+    : core_(std::make_shared<Core>(control, cfg, writer, std::move(log))) {
+  std::weak_ptr<Core> wc = core_;
+  core_->subscription = writer.subscribe([wc](const std::vector<balancing::PoolChange>& chs) {
+    if (auto c = wc.lock()) c->on_changes(chs);
+  });
+}
 
-HealthChecker::~HealthChecker() { core_->stop(); }
+HealthChecker::~HealthChecker() {
+  core_->stop();
+  core_->writer.unsubscribe(core_->subscription);
+}
 
 void HealthChecker::start() { core_->start(); }
 void HealthChecker::stop() { core_->stop(); }
-
-void HealthChecker::server_added(std::string_view backend, std::string_view server,
-                                 std::optional<CheckParams> params) {
-  auto snap = core_->snapshot();
-  const balancing::BackendSnapshot* be = snap->find(backend);
-  const Server* s = be ? be->find(server) : nullptr;
-  if (!s) return;
-  auto e = core_->track(*be, *s, std::move(params));
-  core_->schedule(e, 0);
-}
-
-void HealthChecker::server_removed(std::string_view backend, std::string_view server) {
-  auto it = core_->entries.find(key_of(backend, server));
-  if (it == core_->entries.end()) return;
-  core_->drop(*it->second);
-  core_->entries.erase(it);
-}
-
-std::optional<std::string> HealthChecker::set_enabled(std::string_view backend,
-                                                      std::string_view server, bool on) {
-  {
-    auto tx = core_->writer.begin();
-    if (auto err = tx.set_check_enabled(backend, server, on)) return err;
-    tx.commit();
-  }
-  auto it = core_->entries.find(key_of(backend, server));
-  if (on) {
-    auto snap = core_->snapshot();
-    const balancing::BackendSnapshot* be = snap->find(backend);
-    const Server* s = be ? be->find(server) : nullptr;
-    if (!s) return std::nullopt;
-    std::shared_ptr<Core::Entry> e;
-    if (it != core_->entries.end() && it->second->live == s->live) {
-      e = it->second;
-      core_->drop(*e);
-    } else {
-      e = core_->track(*be, *s, std::nullopt);
-    }
-    core_->schedule(e, 0);
-  } else if (it != core_->entries.end()) {
-    auto& e = *it->second;
-    if (e.attempt) e.attempt->cancel();
-    e.attempt.reset();
-    if (e.live) {
-      std::lock_guard<std::mutex> lock(e.live->health_mu);
-      e.live->health.running = false;
-    }
-  }
-  return std::nullopt;
-}
 
 void HealthChecker::observed_failure(std::string_view backend, std::string_view server) {
   auto& c = *core_;
@@ -631,26 +587,6 @@ void HealthChecker::observed_failure(std::string_view backend, std::string_view 
   }
   if (!e->attempt) c.schedule(e, fast);
 }
-
-void HealthChecker::on_admin_change(std::string_view backend, std::string_view server) {
-  auto it = core_->entries.find(key_of(backend, server));
-  if (it == core_->entries.end()) return;
-  auto snap = core_->snapshot();
-  const Server* s = Core::find(*snap, backend, server);
-  if (!s) return;
-  auto& e = *it->second;
-  if (s->in_maint() && e.attempt) {
-    e.attempt->cancel();
-    e.attempt.reset();
-    if (e.live) {
-      std::lock_guard<std::mutex> lock(e.live->health_mu);
-      e.live->health.running = false;
-    }
-    core_->schedule(it->second, e.params.timing.inter_ms);
-  }
-}
-
-void HealthChecker::resync() { core_->resync(true); }
 
 size_t HealthChecker::tracked() const { return core_->entries.size(); }
 

@@ -11,12 +11,15 @@
 // notice; "backend X has no server available!": emerg).
 //
 // The checker reads the pool's current snapshot every time a check starts
-// and every time a result is applied, so changes made by others through the
-// same writer are followed without being told: a new address (`set server
-// addr`), MAINT (not checked) and leaving MAINT (the server is UP at once,
-// h = rise, until a check fails), `disable/enable health` (check_enabled),
-// `set server health`. A scan every second also picks up servers that were
-// added or removed without a call.
+// and every time a result is applied, so a new address (`set server addr`),
+// check port/address, MAINT (not checked) and leaving MAINT (the server is
+// UP at once, h = rise, until a check fails) and `set server health` are
+// followed without being told. It learns the rest from the writer's typed
+// change events (PoolWriter::subscribe), whoever made the change (runtime
+// API, stats page, membership): a server added with check_enabled is checked
+// at once, a removed one stops, `enable/disable health` starts and stops
+// checking, entering MAINT drops the check in flight. Nothing polls the pool.
+// How a server is checked (inter, port, addr) is on the Server itself.
 //
 // Thread rules: construct, call every method and destroy on the control
 // thread (the thread running `control`, which owns the PoolWriter). No check
@@ -43,7 +46,7 @@ struct CheckParams {
   CheckTiming timing;
   uint16_t port = 0;  // `port`: 0 means the server's port
   std::string addr;   // `addr`: "" means the server's address
-  static CheckParams from_config(const config::Server& s);
+  static CheckParams from_server(const balancing::Server& s);
 };
 
 class HealthChecker {
@@ -65,24 +68,6 @@ class HealthChecker {
   // Cancels every timer and check in flight; no callback runs afterwards.
   void stop();
 
-  // A server was added to the pool (runtime API `add server`, membership):
-  // when it has check_enabled, its first check runs at once. `params`
-  // defaults to the config's `server` line of that name, else inter 2s.
-  void server_added(std::string_view backend, std::string_view server,
-                    std::optional<CheckParams> params = std::nullopt);
-  // A server left the pool: its check stops (a check in flight is dropped).
-  void server_removed(std::string_view backend, std::string_view server);
-  // `enable health` / `disable health`: sets check_enabled through the
-  // writer (publishing it) and starts checking at once / stops. Returns the
-  // writer's error text ("No such server.") or nullopt.
-  std::optional<std::string> set_enabled(std::string_view backend, std::string_view server,
-                                         bool on);
-  // Call after an admin change (MAINT entered/left, drain) made through the
-  // writer: entering MAINT drops a check in flight; leaving it keeps the
-  // state the caller published (UP, h = rise) until the next check.
-  void on_admin_change(std::string_view backend, std::string_view server);
-  // Re-reads the pool now: tracks new checked servers, forgets removed ones.
-  void resync();
   // Passive health: the proxy saw `error-limit` consecutive errors on the
   // server's traffic (`observe layer4|layer7`). Applies its `on-error`
   // action: fastinter (next check soon), fail-check (one failed check),

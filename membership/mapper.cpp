@@ -11,20 +11,13 @@ namespace herd::membership {
 using balancing::PoolWriter;
 using balancing::Server;
 
-struct MemberMapper::Pending {
-  std::vector<std::pair<Key, std::size_t>> added;  // key, rule index
-  std::vector<Key> removed;
-  std::vector<Key> changed;
-  bool dirty = false;
-};
+MemberMapper::MemberMapper(boost::asio::io_context& control, PoolWriter& writer,
+                           std::vector<PoolRule> rules)
+    : MemberMapper(control, writer, std::move(rules), Options{}) {}
 
 MemberMapper::MemberMapper(boost::asio::io_context& control, PoolWriter& writer,
-                           std::vector<PoolRule> rules, Hooks hooks)
-    : MemberMapper(control, writer, std::move(rules), std::move(hooks), Options{}) {}
-
-MemberMapper::MemberMapper(boost::asio::io_context& control, PoolWriter& writer,
-                           std::vector<PoolRule> rules, Hooks hooks, Options opts)
-    : control_(control), writer_(writer), hooks_(std::move(hooks)), opts_(opts), timer_(control) {
+                           std::vector<PoolRule> rules, Options opts)
+    : control_(control), writer_(writer), opts_(opts), timer_(control) {
   for (auto& r : rules) {
     Rule rule;
     for (const auto& [tag, re] : r.match) {
@@ -98,7 +91,6 @@ bool MemberMapper::rule_matches(const PoolRule& rule, const MemberInfo& member) 
 }
 
 void MemberMapper::apply(std::span<const MemberEvent> events) {
-  Pending p;
   {
     auto t = writer_.begin();
     for (const auto& ev : events) {
@@ -132,17 +124,16 @@ void MemberMapper::apply(std::span<const MemberEvent> events) {
           members_.erase(info.name);
         else
           members_[info.name] = info;
-        handle(t, info, a, p);
+        handle(t, info, a);
       }
     }
-    release_held(t, p);
+    release_held(t);
     t.commit();
   }
-  run_hooks(p);
   arm_timer();
 }
 
-void MemberMapper::handle(PoolWriter::Transaction& t, const MemberInfo& m, Action a, Pending& p) {
+void MemberMapper::handle(PoolWriter::Transaction& t, const MemberInfo& m, Action a) {
   std::set<std::string> backends_done;  // the first matching rule of a backend wins
   for (std::size_t i = 0; i < rules_.size(); ++i) {
     const Rule& r = rules_[i];
@@ -152,18 +143,18 @@ void MemberMapper::handle(PoolWriter::Transaction& t, const MemberInfo& m, Actio
       continue;  // another rule of this backend owns it
     }
     if (a == Action::Remove) {
-      if (it != mapped_.end()) fail(t, k, it->second, p);
+      if (it != mapped_.end()) fail(t, k, it->second);
       continue;
     }
     if (a == Action::Drain) {
-      if (it != mapped_.end()) drain(t, k, it->second, p);
+      if (it != mapped_.end()) drain(t, k, it->second);
       continue;
     }
     uint16_t port = 0;
     bool ok = !backends_done.count(r.cfg.backend) && matches(r, m, port);
     if (!ok) {
       // Stopped matching (tag change): leave gracefully.
-      if (it != mapped_.end()) drain(t, k, it->second, p);
+      if (it != mapped_.end()) drain(t, k, it->second);
       continue;
     }
     balancing::Endpoint ep;
@@ -196,7 +187,6 @@ void MemberMapper::handle(PoolWriter::Transaction& t, const MemberInfo& m, Actio
       mp.port = port;
       mp.draining = false;
       drains_.erase(k);
-      p.changed.push_back(k);
       if (addr_changed)
         spdlog::info("membership: server {}/{} now at {}", k.first, k.second, ep.to_string());
       if (was_draining)
@@ -205,20 +195,11 @@ void MemberMapper::handle(PoolWriter::Transaction& t, const MemberInfo& m, Actio
       continue;
     }
     const config::Server& o = r.cfg.options;
-    Server s;
+    Server s = Server::from_line(o);
     s.name = m.name;
     s.addr = ep;
-    s.cookie = o.cookie;
     s.origin = balancing::Origin::Member;
-    s.weight = s.initial_weight = o.weight;
-    s.backup = o.backup;
-    s.maxconn = o.maxconn;
-    s.maxqueue = o.maxqueue;
     s.admin = o.disabled ? balancing::kAdminConfigMaint : 0u;
-    s.check_enabled = o.check;
-    s.set_observe(o.observe, o.error_limit, o.on_error);
-    s.rise = o.rise;
-    s.fall = o.fall;
     // With `check` the first passing check brings it UP (h reaches rise).
     s.op = o.check ? balancing::OpState::Stopped : balancing::OpState::Running;
     s.health = o.check ? o.rise - 1 : 0;
@@ -233,13 +214,12 @@ void MemberMapper::handle(PoolWriter::Transaction& t, const MemberInfo& m, Actio
     }
     conflicts_.erase(k);
     mapped_[k] = Mapped{i, live, ep.ip, port, false, {}, false};
-    p.added.emplace_back(k, i);
     spdlog::info("membership: server {}/{} added at {} (member {})", k.first, k.second,
                  ep.to_string(), m.name);
   }
 }
 
-void MemberMapper::drain(PoolWriter::Transaction& t, const Key& k, Mapped& mp, Pending& p) {
+void MemberMapper::drain(PoolWriter::Transaction& t, const Key& k, Mapped& mp) {
   if (mp.draining) return;
   if (auto err = t.set_admin(k.first, k.second, balancing::kAdminForcedDrain, 0)) {
     spdlog::warn("membership: cannot drain {}/{}: {}", k.first, k.second, *err);
@@ -249,12 +229,11 @@ void MemberMapper::drain(PoolWriter::Transaction& t, const Key& k, Mapped& mp, P
   mp.draining = true;
   mp.drain_since = opts_.now();
   drains_.insert(k);
-  p.changed.push_back(k);
   spdlog::info("membership: server {}/{} is draining ({} in flight)", k.first, k.second,
                mp.live->inflight.get());
 }
 
-void MemberMapper::remove(PoolWriter::Transaction& t, const Key& k, Pending& p) {
+void MemberMapper::remove(PoolWriter::Transaction& t, const Key& k) {
   auto err = t.remove_server(k.first, k.second);
   if (err)
     spdlog::warn("membership: cannot remove {}/{}: {}", k.first, k.second, *err);
@@ -262,7 +241,6 @@ void MemberMapper::remove(PoolWriter::Transaction& t, const Key& k, Pending& p) 
     spdlog::info("membership: server {}/{} removed", k.first, k.second);
   mapped_.erase(k);
   drains_.erase(k);
-  p.removed.push_back(k);
 }
 
 MemberMapper::Share MemberMapper::share(const std::string& backend) {
@@ -287,9 +265,9 @@ bool MemberMapper::panics(const Share& s) const {
   return total > 0 && s.alive * 100 < static_cast<std::size_t>(opts_.panic_threshold) * total;
 }
 
-void MemberMapper::fail(PoolWriter::Transaction& t, const Key& k, Mapped& mp, Pending& p) {
+void MemberMapper::fail(PoolWriter::Transaction& t, const Key& k, Mapped& mp) {
   if (mp.held) return;
-  if (mp.draining) return remove(t, k, p);  // leaving anyway
+  if (mp.draining) return remove(t, k);  // leaving anyway
   Share s = share(k.first);
   s.alive -= 1;  // this one
   s.recent += 1;
@@ -303,10 +281,10 @@ void MemberMapper::fail(PoolWriter::Transaction& t, const Key& k, Mapped& mp, Pe
     return;
   }
   failed_at_[k.first].push_back(opts_.now());
-  remove(t, k, p);
+  remove(t, k);
 }
 
-void MemberMapper::release_held(PoolWriter::Transaction& t, Pending& p) {
+void MemberMapper::release_held(PoolWriter::Transaction& t) {
   std::set<std::string> backends;
   for (const auto& [k, mp] : mapped_)
     if (mp.held) backends.insert(k.first);
@@ -321,7 +299,7 @@ void MemberMapper::release_held(PoolWriter::Transaction& t, Pending& p) {
       spdlog::warn("membership: releasing held server {}/{}: backend {} is out of panic", k.first,
                    k.second, b);
       failed_at_[b].push_back(opts_.now());
-      remove(t, k, p);
+      remove(t, k);
     }
   }
 }
@@ -335,7 +313,7 @@ std::vector<std::string> MemberMapper::held() const {
 
 int MemberMapper::poll_drains() {
   if (drains_.empty()) return 0;
-  Pending p;
+  int n = 0;
   auto now = opts_.now();
   {
     auto t = writer_.begin();
@@ -352,14 +330,14 @@ int MemberMapper::poll_drains() {
       if (idle || expired) done.push_back(k);
     }
     for (const auto& k : done)
-      if (mapped_.count(k))
-        remove(t, k, p);
-      else
+      if (mapped_.count(k)) {
+        remove(t, k);
+        ++n;
+      } else {
         drains_.erase(k);
+      }
     t.commit();
   }
-  int n = static_cast<int>(p.removed.size());
-  run_hooks(p);
   return n;
 }
 
@@ -374,15 +352,6 @@ void MemberMapper::arm_timer() {
     poll_drains();
     arm_timer();
   });
-}
-
-void MemberMapper::run_hooks(Pending& p) {
-  for (const auto& [k, rule] : p.added)
-    if (hooks_.server_added) hooks_.server_added(k.first, k.second, rules_[rule].cfg.options);
-  for (const auto& k : p.changed)
-    if (hooks_.server_changed && mapped_.count(k)) hooks_.server_changed(k.first, k.second);
-  for (const auto& k : p.removed)
-    if (hooks_.server_removed) hooks_.server_removed(k.first, k.second);
 }
 
 std::vector<MemberMapper::MemberRow> MemberMapper::describe() const {

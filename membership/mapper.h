@@ -37,8 +37,9 @@
 // is one snapshot.
 //
 // Thread rules: control thread only (the thread running `control`, which
-// owns the PoolWriter): construct, call, destroy there. Hooks run on it,
-// after the commit that published the change.
+// owns the PoolWriter): construct, call, destroy there. Others (health/)
+// learn what it changed from the writer's change events (PoolWriter::
+// subscribe), after the commit that published it.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -62,19 +63,6 @@ namespace herd::membership {
 
 class MemberMapper {
  public:
-  // Tell health/ (and stats) what happened. All optional.
-  struct Hooks {
-    // A server was added; `opts` is the rule's parsed server line (check
-    // parameters: health::CheckParams::from_config(opts)).
-    std::function<void(const std::string& backend, const std::string& server,
-                       const config::Server& opts)>
-        server_added;
-    std::function<void(const std::string& backend, const std::string& server)> server_removed;
-    // Address/port changed in place, or the admin state changed (drain
-    // entered or left): health::HealthChecker::on_admin_change.
-    std::function<void(const std::string& backend, const std::string& server)> server_changed;
-  };
-
   struct Options {
     std::chrono::milliseconds drain_poll{100};   // how often draining servers are looked at
     std::chrono::milliseconds drain_timeout{0};  // 0: wait for inflight 0 forever
@@ -90,9 +78,9 @@ class MemberMapper {
   // missing from the pool are kept but never map anything (finalize()
   // reports them before this is built).
   MemberMapper(boost::asio::io_context& control, balancing::PoolWriter& writer,
-               std::vector<PoolRule> rules, Hooks hooks = {});
+               std::vector<PoolRule> rules);
   MemberMapper(boost::asio::io_context& control, balancing::PoolWriter& writer,
-               std::vector<PoolRule> rules, Hooks hooks, Options opts);
+               std::vector<PoolRule> rules, Options opts);
   ~MemberMapper();
   MemberMapper(const MemberMapper&) = delete;
   MemberMapper& operator=(const MemberMapper&) = delete;
@@ -148,13 +136,12 @@ class MemberMapper {
   using Key = std::pair<std::string, std::string>;  // backend, server
   enum class Action { Up, Drain, Remove };
 
-  struct Pending;  // hook calls collected during a transaction
-  void handle(balancing::PoolWriter::Transaction& t, const MemberInfo& m, Action a, Pending& p);
+  void handle(balancing::PoolWriter::Transaction& t, const MemberInfo& m, Action a);
   bool matches(const Rule& r, const MemberInfo& m, uint16_t& port) const;
-  void drain(balancing::PoolWriter::Transaction& t, const Key& k, Mapped& mp, Pending& p);
-  void remove(balancing::PoolWriter::Transaction& t, const Key& k, Pending& p);
+  void drain(balancing::PoolWriter::Transaction& t, const Key& k, Mapped& mp);
+  void remove(balancing::PoolWriter::Transaction& t, const Key& k);
   // A failed member's server: removed, or held when the backend would panic.
-  void fail(balancing::PoolWriter::Transaction& t, const Key& k, Mapped& mp, Pending& p);
+  void fail(balancing::PoolWriter::Transaction& t, const Key& k, Mapped& mp);
   // Alive, held and recently failed member servers of a backend.
   struct Share {
     std::size_t alive = 0, held = 0, recent = 0;
@@ -162,14 +149,12 @@ class MemberMapper {
   Share share(const std::string& backend);
   bool panics(const Share& s) const;
   // Removes held servers of backends that no longer panic.
-  void release_held(balancing::PoolWriter::Transaction& t, Pending& p);
+  void release_held(balancing::PoolWriter::Transaction& t);
   void arm_timer();
-  void run_hooks(Pending& p);
 
   boost::asio::io_context& control_;
   balancing::PoolWriter& writer_;
   std::vector<Rule> rules_;
-  Hooks hooks_;
   Options opts_;
   std::map<Key, Mapped> mapped_;
   std::set<Key> drains_;

@@ -11,6 +11,8 @@
 #include <ctime>
 #include <set>
 
+#include "config/units.h"
+
 extern char** environ;
 
 namespace herd::stats {
@@ -398,19 +400,13 @@ CliReply do_addr(CliSession& ses, const Target& t, const std::vector<std::string
   return text(out + by + "\n");
 }
 
-// Dynamic servers added with `check` (HAProxy keeps them check-configured
-// but disabled until `enable health`). Control thread only.
-std::set<std::string>& dynamic_checks() {
-  static std::set<std::string> s;
-  return s;
-}
-
-bool check_configured(const balancing::BackendSnapshot& be, const Server& s) {
-  if (dynamic_checks().count(be.name + "/" + s.name)) return true;
-  if (s.origin != balancing::Origin::Config || !be.config) return s.check_enabled;
-  for (const auto& cs : be.config->servers)
-    if (cs.name == s.name) return cs.check;
-  return s.check_enabled;
+// `set server b/s check-port|check-addr`: the next check uses it (haproxy
+// answers nothing on success).
+CliReply edit_check(CliSession& ses, const Target& t, const std::function<void(Server&)>& edit) {
+  auto tx = ses.env().writer.begin();
+  auto res = tx.update(t.b, t.s, edit);
+  tx.commit();
+  return res ? msg(*res) : CliReply{};
 }
 
 CliReply do_set_server(CliSession& ses, const std::vector<std::string>& a) {
@@ -428,7 +424,25 @@ CliReply do_set_server(CliSession& ses, const std::vector<std::string>& a) {
   if (what == "addr") return do_addr(ses, t, a, 4);
   if (what == "agent" || what == "agent-addr" || what == "agent-port" || what == "agent-send")
     return msg("agent checks are not enabled on this server.");
-  if (what == "check-addr" || what == "check-port" || what == "fqdn" || what == "ssl")
+  if (what == "check-port") {
+    if (a.size() < 5) return msg("set server <b>/<s> check-port requires a port.");
+    if (!t.srv->check_enabled) return text("health checks are not enabled on this server");
+    int port = 0;
+    auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), port);
+    if (ec != std::errc() || end != arg.data() + arg.size())
+      return text("provided port is not an integer");
+    if (port < 0 || port > 65535) return text("provided port is invalid");
+    return edit_check(ses, t, [port](Server& s) { s.check_port = static_cast<uint16_t>(port); });
+  }
+  if (what == "check-addr") {
+    balancing::Endpoint ep;
+    if (a.size() < 5)
+      return msg("set server <b>/<s> check-addr requires an address and optionally a port.");
+    if (!t.srv->check_enabled) return text("health checks are not enabled on this server");
+    if (!balancing::Endpoint::parse(arg, 0, ep)) return text("invalid addr '" + arg + "'");
+    return edit_check(ses, t, [ip = ep.ip](Server& s) { s.check_addr = ip; });
+  }
+  if (what == "fqdn" || what == "ssl")
     return msg("'set server <srv> " + what + "' is not supported by herd.");
   return msg(usage);
 }
@@ -462,6 +476,8 @@ CliReply do_add_server(CliSession& ses, const std::vector<std::string>& a) {
   s.op = OpState::Running;
   s.check_enabled = false;
   bool want_check = false;
+  std::string observe, on_error;
+  int error_limit = 0;
   for (size_t i = 4; i < a.size(); ++i) {
     const std::string& k = a[i];
     auto int_arg = [&](int& out) -> bool {
@@ -490,21 +506,60 @@ CliReply do_add_server(CliSession& ses, const std::vector<std::string>& a) {
       if (k == "maxqueue") s.maxqueue = v;
       if (k == "rise") s.rise = std::max(1, v);
       if (k == "fall") s.fall = std::max(1, v);
-    } else if (k == "inter" || k == "fastinter" || k == "downinter" || k == "addr" ||
-               k == "slowstart" || k == "error-limit" || k == "observe" || k == "on-error") {
+      if (k == "port") {
+        if (v < 0 || v > 65535) return msg("invalid port '" + a[i] + "'.");
+        s.check_port = static_cast<uint16_t>(v);
+      }
+    } else if (k == "inter" || k == "fastinter" || k == "downinter") {
       if (i + 1 >= a.size()) return msg("'" + k + "' expects an argument.");
-      ++i;  // accepted; timing belongs to health/
+      const config::TimeValue tv = config::parse_time(a[++i]);
+      if (tv.status == config::TimeValue::Status::BadChar)
+        return msg(std::string("unexpected character '") + tv.bad_char + "' in '" + k +
+                   "' argument of server " + name + "..");
+      if (tv.status != config::TimeValue::Status::Ok || tv.ms <= 0)
+        return msg("invalid value " + a[i] + " for argument '" + k + "' of server " + name + "..");
+      (k == "inter"       ? s.check_inter_ms
+       : k == "fastinter" ? s.check_fastinter_ms
+                          : s.check_downinter_ms) = tv.ms;
+    } else if (k == "addr") {
+      if (i + 1 >= a.size()) return msg("'" + k + "' expects an argument.");
+      balancing::Endpoint probe;
+      if (!balancing::Endpoint::parse(a[++i], 0, probe))
+        return msg("'addr' : invalid address: '" + a[i] + "' in '" + a[i] + "'.");
+      s.check_addr = probe.ip;
+    } else if (k == "observe" || k == "error-limit" || k == "on-error") {
+      if (i + 1 >= a.size()) return msg("'" + k + "' expects an argument.");
+      ++i;
+      if (k == "observe" && a[i] != "none" && a[i] != "layer4" && a[i] != "layer7")
+        return msg("'observe' expects one of 'none', 'layer4', 'layer7' but got '" + a[i] + "'.");
+      if (k == "observe") observe = a[i];
+      if (k == "error-limit") {
+        error_limit = std::atoi(a[i].c_str());
+        if (error_limit <= 0) return msg("error-limit has to be > 0..");
+      }
+      if (k == "on-error" && a[i] != "fastinter" && a[i] != "fail-check" &&
+          a[i] != "sudden-death" && a[i] != "mark-down")
+        return msg(
+            "'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or "
+            "'mark-down' but got '" +
+            a[i] + "'.");
+      if (k == "on-error") on_error = a[i];
     } else if (k == "cookie") {
       return msg("'cookie' option is not accepted for dynamic server");
+    } else if (k == "slowstart") {
+      return msg("'slowstart' is not supported by herd.");
     } else {
       return msg("unknown keyword '" + k + "'.");
     }
   }
+  // With `check` the server is check-configured but disabled until
+  // `enable health`, as in HAProxy.
+  s.check_configured = want_check;
+  s.set_observe(observe, error_limit, on_error);
   auto tx = ses.env().writer.begin();
   auto res = tx.add_server(b, std::move(s));
   tx.commit();
   if (res) return msg(*res);
-  if (want_check) dynamic_checks().insert(b + "/" + name);
   return msg("New server registered.");
 }
 
@@ -523,7 +578,6 @@ CliReply do_del_server(CliSession& ses, const std::vector<std::string>& a) {
   auto tx = ses.env().writer.begin();
   auto res = tx.remove_server(t.b, t.s);
   tx.commit();
-  dynamic_checks().erase(t.b + "/" + t.s);
   r.text = res ? *res + "\n" : "Server deleted.\n";
   return r;
 }
@@ -641,14 +695,16 @@ CliReply do_clear_counters(CliSession& ses, const std::vector<std::string>& a) {
 CliReply do_health_toggle(CliSession& ses, const std::vector<std::string>& a, bool on) {
   Target t = target(ses, a, 2);
   if (!t.srv) return text(t.err);
-  const balancing::BackendSnapshot* be = t.keep->find(t.b);
-  if (on && !check_configured(*be, *t.srv))
+  if (on && !t.srv->check_configured)
     return msg("Health check was not configured on this server, cannot enable.");
   auto tx = ses.env().writer.begin();
-  auto res = tx.update(t.b, t.s, [&](Server& s) {
-    s.check_enabled = on;
-    if (on && s.in_maint()) s.health = 0;
-  });
+  auto res = tx.update(
+      t.b, t.s,
+      [&](Server& s) {
+        s.check_enabled = on;
+        if (on && s.in_maint()) s.health = 0;
+      },
+      balancing::PoolChange::Kind::CheckEnabled);
   tx.commit();
   if (res) return msg(*res);
   return {};

@@ -1070,7 +1070,8 @@ bool render_servers_state(const Sources& src, std::string_view backend, std::str
       int chk_state = 0;
       if (configured) chk_state = 2;
       if (s.check_enabled) chk_state = s.in_maint() ? 14 : 6;
-      int check_port = cs && s.origin == balancing::Origin::Config ? cs->check_port : 0;
+      const int check_port = s.check_port;
+      const std::string check_addr = s.check_addr.empty() ? "-" : s.check_addr;
       int64_t since = s.live ? seconds_since(s.live->last_change) : 0;
       out += std::to_string(be->id) + ' ' + be->name + ' ' + std::to_string(s.id) + ' ' + s.name +
              ' ' + (s.addr.ip.empty() ? "-" : s.addr.ip) + ' ' + std::to_string(op) + ' ' +
@@ -1078,8 +1079,8 @@ bool render_servers_state(const Sources& src, std::string_view backend, std::str
              std::to_string(s.initial_weight) + ' ' + std::to_string(since) + ' ' +
              std::to_string(check_status_code(st)) + ' ' + std::to_string(check_result_code(st)) +
              ' ' + std::to_string(s.health) + ' ' + std::to_string(chk_state) + " 0 0 0 - " +
-             std::to_string(s.addr.port) + " - 0 " + std::to_string(check_port) + " - - " +
-             std::to_string(check_port) + '\n';
+             std::to_string(s.addr.port) + " - 0 " + std::to_string(check_port) + ' ' + check_addr +
+             " - " + std::to_string(check_port) + '\n';
     }
   }
   return true;

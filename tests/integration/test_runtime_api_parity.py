@@ -6,6 +6,7 @@ reach traffic."""
 import os
 import socket
 import tempfile
+import time
 import unittest
 import urllib.request
 
@@ -42,6 +43,12 @@ def cli_unix(path, data, timeout=3):
         out += d
     s.close()
     return out
+
+
+def hc_count(backend):
+    """Health checks (`option httpchk GET /hc`) the backend received."""
+    with backend.lock:
+        return len([h for h in backend.requests if h.split(b" ")[1] == b"/hc"])
 
 
 def cfg(port, cli_port, sock, backends, level="admin"):
@@ -81,6 +88,18 @@ class TestRuntimeApiParity(unittest.TestCase):
         b"add server nodes/s9 127.0.0.1:1\n",
         b"del server nodes/s9\n",
         b"show cli level\n",
+        # Dynamic servers' check arguments: HAProxy's errors.
+        b"add server nodes/d1 127.0.0.1:1 check inter 0\n",
+        b"add server nodes/d1 127.0.0.1:1 addr foo\n",
+        b"add server nodes/d1 127.0.0.1:1 observe layer9\n",
+        b"add server nodes/d1 127.0.0.1:1 on-error bogus\n",
+        b"add server nodes/d1 127.0.0.1:1 error-limit 0\n",
+        b"set server nodes/s1 check-port x\n",
+        b"set server nodes/s1 check-port 70000\n",
+        b"set server nodes/s1 check-port\n",
+        b"set server nodes/s1 check-addr foo\n",
+        b"set server nodes/s1 check-addr\n",
+        b"set server nodes/s1 check-port 80\n",
         b"show version",  # no newline: not executed
         b"prompt\nshow backend\nquit\n",
     ]
@@ -112,6 +131,54 @@ class TestRuntimeApiParity(unittest.TestCase):
             self.assertEqual(got[0][0], b"# name\nnodes\n\n", engine)
             self.assertEqual(got[1], ["s1", "s2"], engine)
             self.assertEqual(got[2], b"# name\nnodes\n\n", engine)
+
+    def run_dynamic_check(self, engine):
+        """A server added at runtime with `check port P inter T addr A`: once
+        `enable health`, its checks go to A:P at T, not to its traffic
+        address; `set server ... check-port` moves them."""
+        web = Backend("s1")
+        hc1, hc2 = Backend("hc1"), Backend("hc2")
+        dead = free_port()  # nothing listens: traffic address only
+        port, cli_port = free_port(), free_port()
+        sock = os.path.join(tempfile.mkdtemp(), "lb.sock")
+        lb = LB(cfg(port, cli_port, sock, [web]).replace("balance roundrobin",
+                                                         "balance roundrobin\n    option httpchk GET /hc"),
+                engine=engine, wait_ports=[port, cli_port])
+        try:
+            add = (f"add server nodes/d1 127.0.0.1:{dead} check port {hc1.port} inter 200 "
+                   f"addr 127.0.0.1\n").encode()
+            replies = [cli_tcp(cli_port, add), cli_tcp(cli_port, b"enable health nodes/d1\n"),
+                       cli_tcp(cli_port, b"enable server nodes/d1\n")]
+            deadline = time.time() + 5
+            while time.time() < deadline and hc_count(hc1) < 2:
+                time.sleep(0.05)
+            first = hc_count(hc1)
+            state = cli_tcp(cli_port, b"show servers state nodes\n").decode().splitlines()
+            d1 = [line.split() for line in state if " d1 " in line][0]
+            replies.append(cli_tcp(cli_port, f"set server nodes/d1 check-port {hc2.port}\n".encode()))
+            deadline = time.time() + 5
+            while time.time() < deadline and hc_count(hc2) < 2:
+                time.sleep(0.05)
+            moved = hc_count(hc2)
+            # srv_check_port, srv_check_addr
+            return replies, first >= 2, moved >= 2, d1[21] == str(hc1.port), d1[22]
+        finally:
+            lb.stop()
+            for b in (web, hc1, hc2):
+                b.close()
+
+    def test_dynamic_server_check_arguments(self):
+        res = {e: self.run_dynamic_check(e) for e in ENGINES}
+        ref, want = reference_of(res)
+        for engine, got in res.items():
+            replies, checked, moved, shows_check_port, check_addr = got
+            self.assertEqual(replies, [b"New server registered.\n\n", b"\n", b"\n", b"\n"], engine)
+            self.assertTrue(checked, f"{engine}: no check reached the check port")
+            self.assertTrue(moved, f"{engine}: checks did not follow set server check-port")
+            self.assertTrue(shows_check_port, f"{engine}: show servers state srv_check_port")
+            self.assertEqual(check_addr, "127.0.0.1", engine)
+            if ref is not None and engine != ref:
+                self.assertEqual(got, want, f"{engine} vs {ref}")
 
     def test_levels(self):
         for engine in ENGINES:

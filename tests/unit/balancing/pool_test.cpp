@@ -130,6 +130,65 @@ TEST(PoolWriter, TransactionIsOnePublication) {
   EXPECT_EQ(snap->backends[1].get(), w.staged().backends[1].get());
 }
 
+TEST(PoolWriter, SubscribersLearnTypedChangesAfterPublication) {
+  auto cfg = lab_config();
+  Pool pool;
+  PoolWriter w(pool, cfg);
+  std::vector<std::vector<PoolChange>> rounds;
+  uint64_t version_seen = 0;
+  const int id = w.subscribe([&](const std::vector<PoolChange>& chs) {
+    version_seen = pool.version();  // already published when told
+    rounds.push_back(chs);
+  });
+  using K = PoolChange::Kind;
+  {
+    auto t = w.begin();
+    Server dyn;
+    dyn.name = "dyn";
+    ASSERT_TRUE(Endpoint::parse("127.0.0.1", 8080, dyn.addr));
+    ASSERT_FALSE(t.add_server("nodes", dyn));
+    ASSERT_TRUE(t.add_server("nodes", dyn));        // duplicate: refused, not reported
+    ASSERT_TRUE(t.set_weight("nodes", "nope", 1));  // no such server: not reported
+    ASSERT_FALSE(t.set_admin("nodes", "s1", kAdminForcedMaint, 0));
+    ASSERT_FALSE(t.set_op("nodes", "s3", OpState::Stopped, 0));
+    ASSERT_FALSE(t.set_weight_text("nodes", "s3", "50%"));
+    ASSERT_FALSE(t.set_addr("nodes", "dyn", dyn.addr));
+    ASSERT_FALSE(t.set_check_enabled("nodes", "s1", false));
+    ASSERT_FALSE(t.update("nodes", "s3", [](Server& s) { s.cookie = "c"; }));
+    EXPECT_TRUE(rounds.empty());  // nothing before the commit
+    t.commit();
+  }
+  ASSERT_EQ(rounds.size(), 1u);
+  EXPECT_EQ(version_seen, pool.version());
+  EXPECT_EQ(rounds[0], (std::vector<PoolChange>{{K::Added, "nodes", "dyn"},
+                                                {K::Admin, "nodes", "s1"},
+                                                {K::Operational, "nodes", "s3"},
+                                                {K::Weight, "nodes", "s3"},
+                                                {K::Address, "nodes", "dyn"},
+                                                {K::CheckEnabled, "nodes", "s1"},
+                                                {K::Updated, "nodes", "s3"}}));
+  // A subscriber that commits while told: its change comes in a next round,
+  // after the first round reached every subscriber.
+  std::vector<std::string> order;
+  const int id2 = w.subscribe([&](const std::vector<PoolChange>& chs) {
+    order.push_back("second:" + std::string(to_string(chs[0].kind)));
+    if (chs[0].kind == K::Removed) {
+      ASSERT_FALSE(w.begin().set_weight("nodes", "s3", 2));
+    }
+  });
+  rounds.clear();
+  ASSERT_FALSE(w.begin().remove_server("nodes", "dyn"));
+  ASSERT_EQ(rounds.size(), 2u);
+  EXPECT_EQ(rounds[0], (std::vector<PoolChange>{{K::Removed, "nodes", "dyn"}}));
+  EXPECT_EQ(rounds[1], (std::vector<PoolChange>{{K::Weight, "nodes", "s3"}}));
+  EXPECT_EQ(order, (std::vector<std::string>{"second:removed", "second:weight"}));
+  w.unsubscribe(id);
+  w.unsubscribe(id2);
+  rounds.clear();
+  ASSERT_FALSE(w.begin().set_weight("nodes", "s3", 1));
+  EXPECT_TRUE(rounds.empty());
+}
+
 TEST(PoolWriter, ErrorTexts) {
   auto cfg = lab_config();
   Pool pool;

@@ -276,7 +276,7 @@ TEST(HealthChecker, MaintIsNotCheckedAndLeavingItIsUpAtOnce) {
   h.checker->start();
   ASSERT_TRUE(h.run_until([&] { return h.status_of("s1") == "DOWN"; }));
   ASSERT_FALSE(h.writer->begin().set_admin("b", "s1", balancing::kAdminForcedMaint, 0));
-  h.checker->on_admin_change("b", "s1");
+  EXPECT_FALSE(h.checker->in_flight("b", "s1"));  // the Admin event dropped it
   h.run_for(50ms);
   const size_t n = bad.count();
   h.run_for(300ms);
@@ -288,7 +288,6 @@ TEST(HealthChecker, MaintIsNotCheckedAndLeavingItIsUpAtOnce) {
     s.op = OpState::Running;
     s.health = s.rise;
   }));
-  h.checker->on_admin_change("b", "s1");
   EXPECT_EQ(h.status_of("s1"), "UP 1/3");
   // ... until its next check fails.
   ASSERT_TRUE(h.run_until([&] { return h.status_of("s1") == "DOWN"; }));
@@ -301,17 +300,23 @@ TEST(HealthChecker, DisableAndEnableHealth) {
             " check inter 300ms\n");
   h.checker->start();
   ASSERT_TRUE(h.run_until([&] { return up.count() >= 1; }));
-  ASSERT_FALSE(h.checker->set_enabled("b", "s1", false));
+  // What `disable health` does: one CheckEnabled change through the writer.
+  auto toggle = [&](bool on) {
+    return h.writer->begin().update(
+        "b", "s1", [on](balancing::Server& s) { s.check_enabled = on; },
+        balancing::PoolChange::Kind::CheckEnabled);
+  };
+  ASSERT_FALSE(toggle(false));
+  EXPECT_FALSE(h.checker->in_flight("b", "s1"));
   EXPECT_EQ(h.status_of("s1"), "no check");
   h.run_for(50ms);
   const size_t n = up.count();
   h.run_for(700ms);
   EXPECT_EQ(up.count(), n);
   auto t0 = std::chrono::steady_clock::now();
-  ASSERT_FALSE(h.checker->set_enabled("b", "s1", true));
+  ASSERT_FALSE(h.writer->begin().set_check_enabled("b", "s1", true));
   ASSERT_TRUE(h.run_until([&] { return up.count() > n; }, 1000ms));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 200ms);  // at once, not after inter
-  EXPECT_EQ(h.checker->set_enabled("b", "nope", true).value_or(""), "No such server.");
 }
 
 TEST(HealthChecker, FollowsAddressChanges) {
@@ -342,12 +347,13 @@ TEST(HealthChecker, PortAndAddrOverrides) {
 // Adds a checked server to backend b through the writer, as the runtime
 // API or membership would (UP with h = rise).
 bool add_checked_server(Harness& h, const std::string& name, uint16_t port,
-                        balancing::Origin origin) {
+                        balancing::Origin origin, int64_t inter_ms = 2000) {
   balancing::Server ns;
   ns.name = name;
   if (!balancing::Endpoint::parse("127.0.0.1", port, ns.addr)) return false;
   ns.origin = origin;
-  ns.check_enabled = true;
+  ns.check_enabled = ns.check_configured = true;
+  ns.check_inter_ms = inter_ms;
   ns.health = ns.rise;
   return !h.writer->begin().add_server("b", ns);
 }
@@ -357,27 +363,49 @@ TEST(HealthChecker, ServerAddedIsCheckedAtOnceAndRemovedStops) {
   TestServer bad(k503);
   Harness h("  option httpchk\n" + srv("s1", up.port()));
   h.checker->start();
-  ASSERT_TRUE(add_checked_server(h, "dyn", bad.port(), balancing::Origin::Runtime));
-  CheckParams p;
-  p.timing.inter_ms = 5000;
+  // The writer's Added event is all the checker is told: the first check
+  // runs at once, not after the server's inter of 5 s.
   auto t0 = std::chrono::steady_clock::now();
-  h.checker->server_added("b", "dyn", p);
+  ASSERT_TRUE(add_checked_server(h, "dyn", bad.port(), balancing::Origin::Runtime, 5000));
+  EXPECT_EQ(h.checker->tracked(), 2u);
   ASSERT_TRUE(h.run_until([&] { return h.status_of("dyn") == "DOWN"; }, 1000ms));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 300ms);
-  EXPECT_EQ(h.checker->tracked(), 2u);
+  // Removed: tracking stops with the commit, not at a later scan.
   ASSERT_FALSE(h.writer->begin().remove_server("b", "dyn"));
-  h.checker->server_removed("b", "dyn");
   EXPECT_EQ(h.checker->tracked(), 1u);
 }
 
-TEST(HealthChecker, ScanPicksUpServersAddedWithoutACall) {
+TEST(HealthChecker, ServerAddedWithoutCheckIsNotTracked) {
   TestServer up(k200);
   Harness h("  option httpchk\n" + srv("s1", up.port()));
   h.checker->start();
-  ASSERT_TRUE(add_checked_server(h, "quiet", up.port(), balancing::Origin::Member));
-  ASSERT_TRUE(h.run_until([&] { return h.view("quiet").check_status == "L7OK"; }, 2000ms));
-  ASSERT_FALSE(h.writer->begin().remove_server("b", "quiet"));
-  ASSERT_TRUE(h.run_until([&] { return h.checker->tracked() == 1u; }, 2000ms));
+  balancing::Server ns;
+  ns.name = "plain";
+  ASSERT_TRUE(balancing::Endpoint::parse("127.0.0.1", up.port(), ns.addr));
+  ASSERT_FALSE(h.writer->begin().add_server("b", ns));
+  EXPECT_EQ(h.checker->tracked(), 1u);
+  h.run_for(300ms);
+  EXPECT_EQ(h.view("plain").check_status, "");
+}
+
+TEST(HealthChecker, CheckParametersComeFromTheServer) {
+  // A server made at runtime with `port`: the check goes to that port.
+  TestServer up(k200);
+  const uint16_t dead = closed_port();
+  Harness h("  option httpchk\n" + srv("s1", up.port()));
+  h.checker->start();
+  balancing::Server ns;
+  ns.name = "dyn";
+  ASSERT_TRUE(balancing::Endpoint::parse("127.0.0.1", dead, ns.addr));
+  ns.check_enabled = ns.check_configured = true;
+  ns.check_port = up.port();
+  ns.check_inter_ms = 100;
+  ASSERT_FALSE(h.writer->begin().add_server("b", ns));
+  ASSERT_TRUE(h.run_until([&] { return h.view("dyn").check_status == "L7OK"; }, 2000ms));
+  // Changed in place (as `set server ... check-port` would): followed at the next check.
+  ASSERT_FALSE(
+      h.writer->begin().update("b", "dyn", [&](balancing::Server& s) { s.check_port = dead; }));
+  ASSERT_TRUE(h.run_until([&] { return h.view("dyn").check_status == "L4CON"; }, 2000ms));
 }
 
 TEST(HealthChecker, FirstChecksAreSpreadOverOneInterval) {

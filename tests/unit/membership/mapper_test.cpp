@@ -70,19 +70,20 @@ struct Fixture : ::testing::Test {
   balancing::PoolWriter writer{pool, cfg};
   boost::asio::io_context io;
   std::vector<std::string> log;
-  MemberMapper::Hooks hooks() {
-    MemberMapper::Hooks h;
-    h.server_added = [this](const std::string& b, const std::string& s, const config::Server& o) {
-      log.push_back("added " + b + "/" + s + (o.check ? " check" : ""));
-    };
-    h.server_removed = [this](const std::string& b, const std::string& s) {
-      log.push_back("removed " + b + "/" + s);
-    };
-    h.server_changed = [this](const std::string& b, const std::string& s) {
-      log.push_back("changed " + b + "/" + s);
-    };
-    return h;
-  }
+  // What the mapper changed, as every subscriber of the writer (health/)
+  // learns it: "<kind> backend/server", with " check" on added servers that
+  // are health-checked.
+  int subscription = writer.subscribe([this](const std::vector<balancing::PoolChange>& chs) {
+    for (const auto& c : chs) {
+      std::string line =
+          std::string(balancing::to_string(c.kind)) + " " + c.backend + "/" + c.server;
+      if (c.kind == balancing::PoolChange::Kind::Added) {
+        const Server* s = find(c.backend, c.server);
+        if (s && s->check_enabled) line += " check";
+      }
+      log.push_back(line);
+    }
+  });
   const Server* find(const std::string& be, const std::string& name) {
     auto snap = pool.current();
     keep_ = snap;
@@ -93,7 +94,7 @@ struct Fixture : ::testing::Test {
 };
 
 TEST_F(Fixture, JoinAddsUsableServerAtOnceWithoutCheck) {
-  MemberMapper m(io, writer, {rule("nodes", "weight 5 maxconn 10")}, hooks());
+  MemberMapper m(io, writer, {rule("nodes", "weight 5 maxconn 10")});
   uint64_t v = pool.version();
   m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1")}));
   EXPECT_EQ(pool.version(), v + 1);
@@ -119,7 +120,7 @@ TEST_F(Fixture, JoinAddsUsableServerAtOnceWithoutCheck) {
 }
 
 TEST_F(Fixture, JoinWithCheckWaitsForFirstCheck) {
-  MemberMapper m(io, writer, {rule("nodes", "check rise 3")}, hooks());
+  MemberMapper m(io, writer, {rule("nodes", "check rise 3")});
   m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1")}));
   const Server* s = find("nodes", "web1");
   ASSERT_NE(s, nullptr);
@@ -131,7 +132,7 @@ TEST_F(Fixture, JoinWithCheckWaitsForFirstCheck) {
 }
 
 TEST_F(Fixture, NonMatchingMembersAreIgnored) {
-  MemberMapper m(io, writer, {rule("nodes")}, hooks());
+  MemberMapper m(io, writer, {rule("nodes")});
   uint64_t v = pool.version();
   m.apply(ev(MemberEvent::Type::Join,
              {member("lb", "10.0.0.9", {{"role", "balancer"}}), member("x", "10.0.0.8", {})}));
@@ -141,7 +142,7 @@ TEST_F(Fixture, NonMatchingMembersAreIgnored) {
 }
 
 TEST_F(Fixture, LeaveDrainsThenRemovesWhenInflightIsZero) {
-  MemberMapper m(io, writer, {rule("nodes")}, hooks(), {std::chrono::milliseconds(5), {}});
+  MemberMapper m(io, writer, {rule("nodes")}, {std::chrono::milliseconds(5), {}});
   m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1")}));
   const Server* s = find("nodes", "web1");
   ASSERT_NE(s, nullptr);
@@ -170,14 +171,14 @@ TEST_F(Fixture, LeaveDrainsThenRemovesWhenInflightIsZero) {
   io.run_for(std::chrono::milliseconds(50));
   EXPECT_EQ(find("nodes", "web1"), nullptr);
   EXPECT_EQ(m.draining(), 0u);
-  EXPECT_EQ(log, (std::vector<std::string>{"added nodes/web1", "changed nodes/web1",
+  EXPECT_EQ(log, (std::vector<std::string>{"added nodes/web1", "admin nodes/web1",
                                            "removed nodes/web1"}));
 }
 
 TEST_F(Fixture, FailedRemovesAtOnce) {
   MemberMapper::Options no_panic;
   no_panic.panic_threshold = 0;  // pool safety off: the last server goes too
-  MemberMapper m(io, writer, {rule("nodes")}, hooks(), no_panic);
+  MemberMapper m(io, writer, {rule("nodes")}, no_panic);
   m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1")}));
   find("nodes", "web1")->live->inflight.inc();
   uint64_t v = pool.version();
@@ -190,7 +191,7 @@ TEST_F(Fixture, FailedRemovesAtOnce) {
 }
 
 TEST_F(Fixture, UpdateInPlaceKeepsServerLive) {
-  MemberMapper m(io, writer, {rule("nodes")}, hooks());
+  MemberMapper m(io, writer, {rule("nodes")});
   m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1")}));
   const Server* s = find("nodes", "web1");
   auto live = s->live;
@@ -218,7 +219,7 @@ TEST_F(Fixture, UpdateInPlaceKeepsServerLive) {
 TEST_F(Fixture, PortTagAndTagChangeThatStopsMatchingDrains) {
   PoolRule r = rule("nodes", "", 0);
   r.port_tag = "port";
-  MemberMapper m(io, writer, {r}, hooks());
+  MemberMapper m(io, writer, {r});
   m.apply(ev(MemberEvent::Type::Join,
              {member("web1", "10.0.0.1", {{"role", "backend"}, {"port", "8080"}}),
               member("noport", "10.0.0.3", {{"role", "backend"}}),
@@ -238,7 +239,7 @@ TEST_F(Fixture, PortTagAndTagChangeThatStopsMatchingDrains) {
 }
 
 TEST_F(Fixture, RejoinWhileDrainingUpdatesInPlace) {
-  MemberMapper m(io, writer, {rule("nodes")}, hooks());
+  MemberMapper m(io, writer, {rule("nodes")});
   m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1")}));
   auto live = find("nodes", "web1")->live;
   live->inflight.inc();
@@ -259,7 +260,7 @@ TEST_F(Fixture, RejoinWhileDrainingUpdatesInPlace) {
 TEST_F(Fixture, BurstOfTwentyJoinsIsOnePublication) {
   MemberMapper::Options no_panic;
   no_panic.panic_threshold = 0;  // pool safety off (PanicThreshold* below)
-  MemberMapper m(io, writer, {rule("nodes"), rule("api", "", 4000)}, hooks(), no_panic);
+  MemberMapper m(io, writer, {rule("nodes"), rule("api", "", 4000)}, no_panic);
   std::vector<MemberEvent> batch;
   for (int i = 0; i < 20; ++i)
     batch.push_back(ev(MemberEvent::Type::Join,
@@ -287,7 +288,7 @@ TEST_F(Fixture, PanicThresholdHoldsServersWhenEveryMemberFails) {
   auto t = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
   MemberMapper::Options o;
   o.now = [&t] { return t; };
-  MemberMapper m(io, writer, {rule("api", "", 4000)}, hooks(), o);
+  MemberMapper m(io, writer, {rule("api", "", 4000)}, o);
   std::vector<MemberInfo> ms;
   for (int i = 0; i < 4; ++i) ms.push_back(member("n" + std::to_string(i), "10.0.2.1"));
   m.apply(ev(MemberEvent::Type::Join, ms));
@@ -319,7 +320,7 @@ TEST_F(Fixture, PanicThresholdSingleServerWindowAndGracefulLeave) {
   auto t = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
   MemberMapper::Options o;
   o.now = [&t] { return t; };
-  MemberMapper m(io, writer, {rule("api", "", 4000)}, hooks(), o);
+  MemberMapper m(io, writer, {rule("api", "", 4000)}, o);
   // The only server of a backend is kept when its member fails.
   m.apply(ev(MemberEvent::Type::Join, {member("a", "10.0.3.1")}));
   m.apply(ev(MemberEvent::Type::Failed, {member("a", "10.0.3.1")}));
@@ -350,7 +351,7 @@ TEST_F(Fixture, PanicThresholdSingleServerWindowAndGracefulLeave) {
 
 TEST_F(Fixture, PanicThresholdCountsTheBackendsConfigServers) {
   // "nodes" has static1 from the configuration: its only member may go.
-  MemberMapper m(io, writer, {rule("nodes")}, hooks());
+  MemberMapper m(io, writer, {rule("nodes")});
   m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1")}));
   m.apply(ev(MemberEvent::Type::Failed, {member("web1", "10.0.0.1")}));
   EXPECT_TRUE(m.held().empty());
@@ -359,7 +360,7 @@ TEST_F(Fixture, PanicThresholdCountsTheBackendsConfigServers) {
 }
 
 TEST_F(Fixture, NameClashWithConfigServerIsNotTouched) {
-  MemberMapper m(io, writer, {rule("nodes")}, hooks());
+  MemberMapper m(io, writer, {rule("nodes")});
   m.apply(ev(MemberEvent::Type::Join, {member("static1", "10.0.0.1")}));
   EXPECT_EQ(find("nodes", "static1")->origin, balancing::Origin::Config);
   EXPECT_EQ(find("nodes", "static1")->addr.to_string(), "127.0.0.1:8000");
@@ -371,7 +372,7 @@ TEST_F(Fixture, NameClashWithConfigServerIsNotTouched) {
 TEST_F(Fixture, RegexMatchAnchoredAsSerf) {
   PoolRule r = rule("nodes");
   r.match = {{"role", "web|api"}, {"dc", ""}};  // dc absent matches ""
-  MemberMapper m(io, writer, {r}, hooks());
+  MemberMapper m(io, writer, {r});
   m.apply(ev(MemberEvent::Type::Join, {member("a", "10.0.0.1", {{"role", "web"}}),
                                        member("b", "10.0.0.2", {{"role", "api"}}),
                                        member("c", "10.0.0.3", {{"role", "webapi"}}),
@@ -384,7 +385,7 @@ TEST_F(Fixture, RegexMatchAnchoredAsSerf) {
 }
 
 TEST_F(Fixture, ShowMembers) {
-  MemberMapper m(io, writer, {rule("nodes")}, hooks());
+  MemberMapper m(io, writer, {rule("nodes")});
   m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1"), member("v6", "fd00::1", {})}));
   EXPECT_EQ(m.show_members(),
             "# name address status incarnation servers tags\n"
