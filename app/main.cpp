@@ -385,6 +385,15 @@ int main(int argc, char** argv) {
   if (!io) return 1;
   process.poller = proxy::to_string(*io);
   proxy::Engine engine(cfg, pool, process, wiring.proxy_hooks(), *io);
+  // A server that gains capacity takes queued requests at once; the
+  // subscription ends before the engine does.
+  struct EngineEvents {
+    balancing::PoolWriter& w;
+    int id;
+    ~EngineEvents() { w.unsubscribe(id); }
+  } engine_events{writer, writer.subscribe([&engine](const std::vector<balancing::PoolChange>& c) {
+                    engine.on_pool_changes(c);
+                  })};
   try {
     engine.bind();
   } catch (const std::exception& e) {

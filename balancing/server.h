@@ -142,6 +142,14 @@ struct Server {
   int effective_weight() const { return usable() ? weight : 0; }
   // Has a free connection slot (maxconn).
   bool has_free_slot() const { return maxconn == 0 || live->inflight.get() < maxconn; }
+  // Takes a connection slot if one is free (inflight < maxconn): true when
+  // taken (inflight counts it; the taker decrements it when done).
+  bool take_slot() const {
+    const int32_t v = live->inflight.inc();
+    if (maxconn == 0 || v <= maxconn) return true;
+    live->inflight.dec();
+    return false;
+  }
   // The fields a `server` line sets (a config server, a membership pool
   // rule's options): all but id, origin, admin, op, health and live.
   static Server from_line(const config::Server& line);

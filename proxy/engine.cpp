@@ -127,6 +127,29 @@ int Engine::effective_maxconn(const config::Config& cfg) {
 
 unsigned Engine::threads() const { return impl_->io->threads(); }
 
+void Engine::on_pool_changes(const std::vector<balancing::PoolChange>& changes) {
+  using Kind = balancing::PoolChange::Kind;
+  auto& sh = impl_->shared;
+  std::shared_ptr<const balancing::PoolSnapshot> snap;
+  for (const auto& ch : changes) {
+    if (ch.kind == Kind::Removed || ch.kind == Kind::Address || ch.kind == Kind::CheckEnabled)
+      continue;
+    if (!snap) snap = sh.pool.current();
+    // Backends keep their index in every snapshot (fixed at start-up).
+    for (size_t i = 0; i < snap->backends.size() && i < sh.queues.size(); ++i) {
+      const balancing::BackendSnapshot& be = *snap->backends[i];
+      if (be.name != ch.backend) continue;
+      BackendQueue& q = *sh.queues[i];
+      const balancing::Server* s = be.find(ch.server);
+      if (q.has_waiters() && s && s->is_up())
+        q.grant_free(
+            s->live.get(), s->usable(), [s] { return s->take_slot(); },
+            [s] { s->live->inflight.dec(); });
+      break;
+    }
+  }
+}
+
 IoBackend Engine::io_backend() const { return impl_->backend; }
 
 std::string log_accept_date() {

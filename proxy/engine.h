@@ -103,6 +103,12 @@ class Engine {
   void join();
   unsigned threads() const;
   IoBackend io_backend() const;
+  // The pool writer's change events (control thread, PoolWriter::subscribe):
+  // a server that gained capacity (added, UP, out of MAINT or DRAIN, more
+  // weight) takes waiters of its backend's queue at once, as HAProxy
+  // redistributes pending connections when a server comes up; the waiters
+  // then use it from the newest snapshot.
+  void on_pool_changes(const std::vector<balancing::PoolChange>& changes);
   // The process-wide connection limit: global `maxconn`, else derived from
   // the file-descriptor limit (two descriptors per proxied connection).
   static int effective_maxconn(const config::Config& cfg);

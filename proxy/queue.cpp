@@ -41,6 +41,19 @@ bool BackendQueue::release(const void* server, bool usable) {
   return true;
 }
 
+int BackendQueue::grant_free(const void* server, bool usable, const std::function<bool()>& take,
+                             const std::function<void()>& give_back) {
+  int n = 0;
+  while (has_waiters() && take()) {
+    if (!release(server, usable)) {
+      give_back();
+      break;
+    }
+    ++n;
+  }
+  return n;
+}
+
 bool BackendQueue::erase(Fifo& q, const QueueWaiter& w) {
   auto it = std::find_if(q.begin(), q.end(), [&](const auto& p) { return p.get() == &w; });
   if (it == q.end()) return false;

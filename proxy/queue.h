@@ -66,6 +66,15 @@ class BackendQueue {
   // the slot counted for it. False: nobody took it, the caller frees it.
   bool release(const void* server, bool usable);
 
+  // A server of the backend gained capacity (came UP, left MAINT, was
+  // added, got weight): as HAProxy's pendconn_grab_from_px(), its free
+  // connection slots go to waiters (its own queue and, when `usable`, the
+  // backend's), oldest first, until it is full or nobody waits. `take`
+  // claims one slot of the server (false: full); `give_back` returns one
+  // that nobody took. Returns how many waiters were granted.
+  int grant_free(const void* server, bool usable, const std::function<bool()>& take,
+                 const std::function<void()>& give_back);
+
   // The waiter gives up (queue timeout, client gone, stop). True: it was
   // still waiting and is removed. False: a slot was granted to it first,
   // and it now holds that slot (use it or release() it).

@@ -19,14 +19,6 @@ using balancing::Counter;
 
 namespace {
 
-// Takes a slot of `s` if it has one free (inflight < maxconn).
-bool take_slot(const balancing::Server& s) {
-  int32_t v = s.live->inflight.inc();
-  if (s.maxconn == 0 || v <= s.maxconn) return true;
-  s.live->inflight.dec();
-  return false;
-}
-
 const balancing::Server* find_live(const balancing::BackendSnapshot& be, const void* live) {
   for (const auto& s : be.servers)
     if (s->live.get() == live) return s.get();
@@ -40,12 +32,12 @@ const balancing::Server* try_slot_now(Worker& w, int backend, const balancing::B
                                       const balancing::Server* persist) {
   BackendQueue& q = *w.shared.queues[static_cast<size_t>(backend)];
   if (persist) {
-    if (q.server_waiting(persist->live.get()) || !take_slot(*persist)) return nullptr;
+    if (q.server_waiting(persist->live.get()) || !persist->take_slot()) return nullptr;
     return persist;
   }
   if (q.backend_waiting()) return nullptr;
   const balancing::Server* s = be.pick(ctx);
-  return s && take_slot(*s) ? s : nullptr;
+  return s && s->take_slot() ? s : nullptr;
 }
 
 asio::awaitable<SlotResult> acquire_slot(Worker& w, int backend,
@@ -58,9 +50,9 @@ asio::awaitable<SlotResult> acquire_slot(Worker& w, int backend,
   const void* key = persist ? persist->live.get() : nullptr;
   // At once when nobody waits before us.
   auto try_now = [&]() -> const balancing::Server* {
-    if (persist) return take_slot(*persist) ? persist : nullptr;
+    if (persist) return persist->take_slot() ? persist : nullptr;
     const balancing::Server* s = be.pick(ctx);
-    if (s && take_slot(*s)) return s;
+    if (s && s->take_slot()) return s;
     return nullptr;
   };
   if (persist ? !q.server_waiting(key) : !q.backend_waiting()) {
@@ -111,8 +103,18 @@ asio::awaitable<SlotResult> acquire_slot(Worker& w, int backend,
   r.t_queue_ms = static_cast<long>(
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - qstart).count());
   if (granted) {
-    got = find_live(be, waiter->server);
-    if (!got) {  // gone from this snapshot since: its slot goes back
+    // The server as the newest snapshot has it: the pool may have changed
+    // while the request waited (a server added, or one that came up and was
+    // handed the waiters: Engine::on_pool_changes), and the slot's release
+    // must see it as it is now. The result keeps that snapshot alive.
+    const auto& cur = w.reader.snapshot();
+    if (static_cast<size_t>(backend) < cur->backends.size() &&
+        cur->backends[static_cast<size_t>(backend)].get() != &be) {
+      got = find_live(*cur->backends[static_cast<size_t>(backend)], waiter->server);
+      if (got) r.keep = cur;
+    }
+    if (!got) got = find_live(be, waiter->server);
+    if (!got) {  // gone from the pool since: its slot goes back
       static_cast<balancing::ServerLive*>(const_cast<void*>(waiter->server))->inflight.dec();
       co_return r;  // NoServer
     }
@@ -133,7 +135,7 @@ void release_slot(Worker& w, int backend, const balancing::Server& srv) {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (!q.has_waiters()) return;
   // Someone waits: take the slot back for the oldest waiter that may have it.
-  if (take_slot(srv) && !q.release(live, srv.usable())) live->inflight.dec();
+  if (srv.take_slot() && !q.release(live, srv.usable())) live->inflight.dec();
 }
 
 tcp::endpoint server_endpoint(const balancing::Server& srv, uint16_t dst_port) {

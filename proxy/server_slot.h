@@ -30,6 +30,10 @@ struct SlotResult {
   Status status = Status::NoServer;
   const balancing::Server* srv = nullptr;
   long t_queue_ms = 0;  // time spent queued (0 when none)
+  // Set when `srv` comes from a snapshot newer than the caller's (the pool
+  // changed while the request waited in the queue): the snapshot holding
+  // it, to keep for as long as `srv` is used.
+  std::shared_ptr<const balancing::PoolSnapshot> keep;
 };
 
 // The fast path, without a coroutine: a slot at once when nobody is queued

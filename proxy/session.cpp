@@ -367,6 +367,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       w_.unpin(hold_);
       hold_ = nullptr;
     }
+    slot_keep_.reset();
   }
 
   // Handles one request/response exchange. Returns whether the client
@@ -509,6 +510,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           }
           srv = slot.srv;
           slot_srv_ = srv;
+          if (slot.keep) slot_keep_ = std::move(slot.keep);
           slot_backend_ = bi;
           be->live->counters.add(Counter::QueueTimeMsSum, static_cast<uint64_t>(slot.t_queue_ms));
         }
@@ -1157,6 +1159,9 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   // Valid while hold_ pins the snapshot that holds them.
   Worker::SnapHold* hold_ = nullptr;
   const balancing::Server* slot_srv_ = nullptr;  // holds a connection slot of it
+  // The snapshot holding slot_srv_ when it is newer than hold_'s (a server
+  // that came up while the request waited in the queue).
+  std::shared_ptr<const balancing::PoolSnapshot> slot_keep_;
   int slot_backend_ = -1;
   balancing::BackendLive* backend_live_ = nullptr;
   tcp::endpoint ep_;

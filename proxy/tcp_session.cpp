@@ -107,8 +107,12 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
     const uint16_t dst_port = client_.local_endpoint(ec).port();
     const balancing::Server* same = nullptr;  // a retry on the server that failed
     int retries_left = bcfg.retries;
+    // Snapshots newer than `be` that hold a server this exchange was given
+    // (one that came up while it waited in the queue): kept to the end.
+    std::vector<std::shared_ptr<const balancing::PoolSnapshot>> keeps;
     for (;;) {
       SlotResult slot = co_await acquire_slot(w_, backend_, be, bcfg, ctx, same);
+      if (slot.keep) keeps.push_back(std::move(slot.keep));
       log.tw = slot.t_queue_ms;
       be.live->counters.add(Counter::QueueTimeMsSum, static_cast<uint64_t>(slot.t_queue_ms));
       if (slot.status != SlotResult::Status::Ok) {

@@ -1,6 +1,8 @@
 """More of issue 2's keywords, each scenario run against haproxy 2.6 and herd
 with identical configs and compared (see test_proxy_parity.ParityCase)."""
+import os
 import socket
+import tempfile
 import threading
 import time
 import unittest
@@ -167,6 +169,44 @@ class TestQueueAndBackup(ParityCase):
                 t.join()
             return sorted(res)
         self.assertEqual(self.assert_same(self.run_both(cfg, scenario)), [200] * 4)
+
+    def test_queued_requests_move_to_a_server_that_comes_up(self):
+        # s1 (maxconn 1) is busy for 1.5 s and two requests wait; s2 leaves
+        # MAINT (`enable server`): the waiters go to s2 at once, as haproxy
+        # redistributes pending connections, instead of waiting for s1.
+        sock = os.path.join(tempfile.mkdtemp(), "lb.sock")
+
+        def cfg(p, b):
+            c = lab_cfg(p, b[:1], extra_server=" maxconn 1")
+            c = c.replace("    nbthread 1\n", f"    nbthread 1\n    stats socket {sock} level admin\n")
+            return c + f"    server s2 {b[1].addr} maxconn 1 disabled\n"
+
+        def scenario(port, backends):
+            out = {}
+
+            def req(key, path):
+                t0 = time.time()
+                status, _, body = get(port, path)
+                out[key] = (status, server_of(body), time.time() - t0)
+            slow = threading.Thread(target=req, args=("slow", "/?sleep=1.5"))
+            slow.start()
+            time.sleep(0.2)
+            queued = [threading.Thread(target=req, args=(f"q{i}", f"/?sleep=0.1&q={i}")) for i in range(2)]
+            for t in queued:
+                t.start()
+            time.sleep(0.3)
+            with socket.socket(socket.AF_UNIX) as c:
+                c.connect(sock)
+                c.sendall(b"enable server nodes/s2\n")
+                c.recv(100)
+            for t in queued + [slow]:
+                t.join()
+            # s2 serves both, one after the other (maxconn 1), well before s1 is free.
+            return (out["slow"][:2], sorted(out[k][:2] for k in ("q0", "q1")),
+                    all(out[k][2] < 1.1 for k in ("q0", "q1")))
+
+        self.assertEqual(self.assert_same(self.run_both(cfg, scenario, names=("s1", "s2"))),
+                         ((200, "s1"), [(200, "s2"), (200, "s2")], True))
 
     def test_queue_counters_qcur_qmax(self):
         # Three requests wait behind one at maxconn 1: the backend's queue

@@ -104,6 +104,33 @@ TEST(BackendQueue, CancelRemovesAWaiterAndLosesToAnEarlierGrant) {
   EXPECT_FALSE(q.backend_waiting());
 }
 
+// A server that comes up takes waiters while it has free slots: its own
+// queue's and, when usable, the backend's; a slot nobody takes goes back.
+TEST(BackendQueue, GrantFreeHandsNewCapacityToWaiters) {
+  BackendQueue q;
+  Waiters ws;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(q.push(ws.make(), nullptr, 0));
+  ASSERT_TRUE(q.push(ws.make(), s2, 0));  // pinned to s2 (cookie)
+  int slots = 2, given_back = 0;
+  auto take = [&] { return slots > 0 ? (--slots, true) : false; };
+  auto give_back = [&] { ++slots, ++given_back; };
+  // s1 has two free slots: the two oldest backend waiters, not s2's.
+  EXPECT_EQ(q.grant_free(s1, true, take, give_back), 2);
+  EXPECT_EQ(ws.woken, (std::vector<int>{0, 1}));
+  EXPECT_EQ(ws.all[0]->server, s1);
+  EXPECT_EQ(given_back, 0);
+  // Not usable (draining): only its own queue may take its slots.
+  slots = 5;
+  EXPECT_EQ(q.grant_free(s1, false, take, give_back), 0);
+  EXPECT_EQ(given_back, 1);
+  EXPECT_EQ(slots, 5);
+  // s2 up with unlimited slots: its own waiter and the last backend one.
+  EXPECT_EQ(q.grant_free(s2, true, take, give_back), 2);
+  EXPECT_EQ(ws.woken, (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_FALSE(q.has_waiters());
+  EXPECT_EQ(slots, 3);
+}
+
 // Slots freed on other threads wake every waiter exactly once.
 TEST(BackendQueue, ReleasesFromManyThreadsWakeEachWaiterOnce) {
   BackendQueue q;
