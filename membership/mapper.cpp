@@ -157,6 +157,14 @@ void MemberMapper::handle(PoolWriter::Transaction& t, const MemberInfo& m, Actio
       if (it != mapped_.end()) drain(t, k, it->second);
       continue;
     }
+    if (!valid_server_name(m.name)) {
+      if (unnamed_.size() < kMaxUnnamed && unnamed_.insert(m.name).second)
+        spdlog::warn(
+            "membership: member '{}' not mapped: a server name takes letters, digits, "
+            "'.', '-', '_' and ':' only",
+            printable(m.name));
+      continue;
+    }
     balancing::Endpoint ep;
     if (!balancing::Endpoint::parse(m.addr, port, ep)) {
       spdlog::warn("membership: member '{}' has no usable address '{}'", m.name, m.addr);
@@ -393,10 +401,11 @@ std::string MemberMapper::show_members() const {
     }
     for (const auto& [k, v] : r.tags) {
       if (!tags.empty()) tags += ',';
-      tags += k + "=" + v;
+      tags += printable(k) + "=" + printable(v);
     }
-    out << r.name << ' ' << r.address << ' ' << r.status << ' ' << r.incarnation << ' '
-        << (servers.empty() ? "-" : servers) << ' ' << (tags.empty() ? "-" : tags) << '\n';
+    out << (r.name.empty() ? "-" : printable(r.name)) << ' ' << printable(r.address) << ' '
+        << r.status << ' ' << r.incarnation << ' ' << (servers.empty() ? "-" : servers) << ' '
+        << (tags.empty() ? "-" : tags) << '\n';
   }
   return out.str();
 }

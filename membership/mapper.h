@@ -159,6 +159,10 @@ class MemberMapper {
   std::map<Key, Mapped> mapped_;
   std::set<Key> drains_;
   std::set<Key> conflicts_;  // logged once
+  // Member names refused as server names, logged once each (at most
+  // kMaxUnnamed are remembered: names come from the wire).
+  static constexpr std::size_t kMaxUnnamed = 256;
+  std::set<std::string> unnamed_;
   std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> failed_at_;
   std::map<std::string, MemberInfo> members_;
   boost::asio::steady_timer timer_;

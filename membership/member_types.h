@@ -34,6 +34,38 @@ struct MemberInfo {
   bool operator==(const MemberInfo&) const = default;
 };
 
+// A name, tag or address from the wire as herd prints it (`show members`,
+// logs, the stats page's text): bytes outside printable ASCII, spaces, ','
+// and '\\' as \\xHH, so one member is one line and one field whatever its
+// name holds.
+inline std::string printable(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c > 0x20 && c < 0x7f && c != '\\' && c != ',') {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// Whether a member's name may name a server: HAProxy's identifier rule
+// (letters, digits, '.', '-', '_', ':'), so that the stats CSV, logs and
+// runtime-API lines that carry server names stay parseable.
+inline bool valid_server_name(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '-' || c == '_' || c == ':'))
+      return false;
+  return true;
+}
+
 // Serf's status words: "none", "alive", "leaving", "left", "failed".
 inline const char* to_string(MemberInfo::Status s) {
   switch (s) {

@@ -431,7 +431,7 @@ def runtime_api(port, cmd, host="127.0.0.1", timeout=10):
             break
         out += d
     s.close()
-    return out.decode()
+    return out.decode(errors="replace")
 
 
 class Load:
@@ -486,7 +486,7 @@ def have_haproxy():
 def spawn_logged(procs, directory, name, args, env=None):
     """Starts `args` with stdout and stderr in <directory>/<name>.log and
     records (Popen, log file) in `procs` for kill_procs(); returns both."""
-    log = open(os.path.join(directory, name + ".log"), "w+")
+    log = open(os.path.join(directory, name + ".log"), "w+", errors="replace")
     p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     procs.append((p, log))
     return p, log

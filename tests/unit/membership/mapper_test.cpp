@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 
 namespace herd::membership {
@@ -129,6 +130,22 @@ TEST_F(Fixture, JoinWithCheckWaitsForFirstCheck) {
   EXPECT_EQ(s->op, OpState::Stopped);
   EXPECT_EQ(s->health, 2);  // rise-1: one passing check makes it UP
   EXPECT_EQ(log, (std::vector<std::string>{"added nodes/web1 check"}));
+}
+
+TEST_F(Fixture, MembersWhoseNamesCannotNameAServerAreNotMapped) {
+  // Names come from the wire: one with a space, a comma or a byte outside
+  // HAProxy's identifier characters would break the stats CSV and logs.
+  MemberMapper m(io, writer, {rule("nodes")});
+  m.apply(ev(MemberEvent::Type::Join,
+             {member("a b", "10.0.0.1"), member("x,y", "10.0.0.2"), member("\xff\n", "10.0.0.3"),
+              member("", "10.0.0.4"), member("web-1.dc:a_b", "10.0.0.5")}));
+  EXPECT_EQ(m.managed(), (std::vector<std::string>{"nodes/web-1.dc:a_b"}));
+  // They are still members, printed one per line with their bytes escaped.
+  const std::string table = m.show_members();
+  EXPECT_NE(table.find("\na\\x20b 10.0.0.1:"), std::string::npos) << table;
+  EXPECT_NE(table.find("\nx\\x2cy 10.0.0.2:"), std::string::npos) << table;
+  EXPECT_NE(table.find("\n\\xff\\x0a 10.0.0.3:"), std::string::npos) << table;
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 6);  // header + 5 members
 }
 
 TEST_F(Fixture, NonMatchingMembersAreIgnored) {
