@@ -6,6 +6,7 @@
 // checks, the runtime API and the gossip member all run there. The proxy's
 // workers run on their own threads (proxy/engine.h).
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -181,6 +182,32 @@ void write_pidfile(const std::string& path) {
   if (path.empty()) return;
   std::ofstream f(path, std::ios::trunc);
   f << getpid() << "\n";
+}
+
+// `chroot`, then `group`/`gid` and `user`/`uid`, as haproxy 2.6 applies them
+// once every listener and socket is bound: false (after an ALERT) when the
+// process cannot, and it must not serve as root by mistake.
+bool set_identity(const herd::config::Global& g) {
+  using herd::app::LogSink;
+  if (!g.chroot.empty() && (chroot(g.chroot.c_str()) == -1 || chdir("/") == -1)) {
+    LogSink::stderr_line("ALERT", "[herd.main()] Cannot chroot(" + g.chroot + ").");
+    return false;
+  }
+  if (g.gid != 0) {
+    if (getgroups(0, nullptr) > 0 && setgroups(0, nullptr) == -1)
+      LogSink::stderr_line("WARNING",
+                           "[herd.main()] Failed to drop supplementary groups. Using 'gid'/'group' "
+                           "without 'uid'/'user' is generally useless.");
+    if (setgid(g.gid) == -1) {
+      LogSink::stderr_line("ALERT", "[herd.main()] Cannot set gid " + std::to_string(g.gid) + ".");
+      return false;
+    }
+  }
+  if (g.uid != 0 && setuid(g.uid) == -1) {
+    LogSink::stderr_line("ALERT", "[herd.main()] Cannot set uid " + std::to_string(g.uid) + ".");
+    return false;
+  }
+  return true;
 }
 
 bool daemonize() {
@@ -405,6 +432,7 @@ int main(int argc, char** argv) {
   }
   write_pidfile(opt.pidfile.empty() ? cfg.global.pidfile : opt.pidfile);
   if (!wiring.start()) return 1;
+  if (!set_identity(cfg.global)) return 1;
   engine.start();
   for (pid_t p : opt.soft_pids) kill(p, SIGUSR1);
   for (pid_t p : opt.hard_pids) kill(p, SIGTERM);

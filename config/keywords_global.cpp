@@ -1,7 +1,12 @@
 // config/keywords_global.cpp — the `global` section and the `log` keyword
 // (shared with proxies). See docs/configuration.md for the supported set.
+#include <grp.h>
+#include <pwd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "config/parser_internal.h"
 #include "config/units.h"
@@ -23,12 +28,7 @@ int index_of(const std::string& w, const char* const* table, size_t n) {
 }
 
 // Global keywords HAProxy has that herd accepts but does nothing with.
-constexpr const char* kIgnoredGlobal[] = {"user",
-                                          "group",
-                                          "uid",
-                                          "gid",
-                                          "chroot",
-                                          "ca-base",
+constexpr const char* kIgnoredGlobal[] = {"ca-base",
                                           "crt-base",
                                           "ssl-default-bind-ciphers",
                                           "ssl-default-bind-ciphersuites",
@@ -234,6 +234,42 @@ void Parser::global_keyword(const Words& w) {
   } else if (kw == "daemon") {
     if (has(w, 1)) return alert("'daemon' cannot handle unexpected argument '" + w[1] + "'.");
     g.daemon = true;
+  } else if (kw == "uid" || kw == "gid") {
+    // HAProxy 2.6's messages; 0 means unchanged.
+    const bool u = kw == "uid";
+    uint32_t& id = u ? g.uid : g.gid;
+    if (id != 0)
+      return alert_continue(std::string(u ? "user/uid" : "group/gid") +
+                            " already specified. Continuing.");
+    if (!has(w, 1)) return alert("'" + kw + "' expects an integer argument.");
+    char* end = nullptr;
+    const unsigned long n = std::strtoul(w[1].c_str(), &end, 10);
+    if (*end != '\0' || n > 0xffffffffUL)
+      return warn(" " + kw + ": string '" + w[1] +
+                  "' is not a number.\n   | You might want to use the '" + (u ? "user" : "group") +
+                  "' parameter to use a system " + (u ? "user" : "group") + " name.");
+    id = static_cast<uint32_t>(n);
+  } else if (kw == "user" || kw == "group") {
+    const bool u = kw == "user";
+    uint32_t& id = u ? g.uid : g.gid;
+    if (id != 0)
+      return alert_continue(u ? "user/uid already specified. Continuing."
+                              : "gid/group was already specified. Continuing.");
+    errno = 0;
+    if (u) {
+      const passwd* pw = has(w, 1) ? getpwnam(w[1].c_str()) : nullptr;
+      if (pw) return void(id = pw->pw_uid);
+    } else {
+      const group* gr = has(w, 1) ? getgrnam(w[1].c_str()) : nullptr;
+      if (gr) return void(id = gr->gr_gid);
+    }
+    const int e = errno;
+    alert(std::string("cannot find ") + (u ? "user" : "group") + " id for '" + arg(w, 1) + "' (" +
+          std::to_string(e) + ":" + std::strerror(e) + ")");
+  } else if (kw == "chroot") {
+    if (!g.chroot.empty()) return alert_continue("'chroot' already specified. Continuing.");
+    if (!has(w, 1)) return alert("'chroot' expects a directory as an argument.");
+    g.chroot = w[1];
   } else if (kw == "pidfile") {
     if (!has(w, 1)) return alert("'pidfile' expects a file name as an argument.");
     g.pidfile = w[1];

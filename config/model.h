@@ -77,6 +77,11 @@ struct Global {
   std::vector<LogTarget> logs;
   std::string node;  // `node` keyword; defaults to the host name
   int64_t hard_stop_after_ms = 0;  // `hard-stop-after`: bound on a soft stop; 0: none
+  // `user`/`uid`, `group`/`gid` (0: unchanged, as HAProxy) and `chroot`:
+  // applied once every listener and socket is bound (app/main.cpp).
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  std::string chroot;
   Location where;
 };
 

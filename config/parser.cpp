@@ -46,6 +46,9 @@ std::string Parser::where() const { return "[" + file_ + ":" + std::to_string(li
 
 void Parser::alert(const std::string& msg) { alert_raw("parsing " + where() + " : " + msg); }
 void Parser::warn(const std::string& msg) { warn_raw("parsing " + where() + " : " + msg); }
+void Parser::alert_continue(const std::string& msg) {
+  res_.diags.push_back({Diagnostic::Level::Alert, "parsing " + where() + " : " + msg});
+}
 void Parser::notice(const std::string& msg) {
   res_.diags.push_back({Diagnostic::Level::Notice, "parsing " + where() + " : " + msg});
 }

@@ -47,6 +47,9 @@ class Parser {
   // ---- diagnostics (public for the keyword files) ----
   // "parsing [file:line] : msg"
   void alert(const std::string& msg);
+  // An ALERT that does not fail the parse (HAProxy's ERR_ALERT without
+  // ERR_FATAL: "user/uid already specified. Continuing.").
+  void alert_continue(const std::string& msg);
   void warn(const std::string& msg);
   void notice(const std::string& msg);
   // Without the "parsing [file:line] : " prefix.

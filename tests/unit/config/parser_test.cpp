@@ -326,7 +326,8 @@ TEST(Parser, GlobalKeywords) {
   auto r = parse(
       "global\n maxconn 100\n nbthread 4\n daemon\n pidfile /tmp/h.pid\n node n1\n"
       " log stdout format raw local0 info\n log 127.0.0.1:5514 len 2048 local2 info err\n"
-      " user haproxy\n chroot /var/lib/haproxy\n hard-stop-after 1m\n");
+      " uid 65534\n gid 65533\n chroot /var/lib/haproxy\n ca-base /etc/ssl/certs\n"
+      " crt-base /etc/ssl/private\n hard-stop-after 1m\n");
   EXPECT_FALSE(r.fatal) << all_diags(r);
   const Global& g = r.config.global;
   EXPECT_EQ(g.hard_stop_after_ms, 60000);
@@ -343,6 +344,9 @@ TEST(Parser, GlobalKeywords) {
   EXPECT_EQ(g.logs[1].max_len, 2048);
   EXPECT_EQ(g.logs[1].facility, 18);
   EXPECT_EQ(g.logs[1].min_level, 3);
+  EXPECT_EQ(g.uid, 65534u);
+  EXPECT_EQ(g.gid, 65533u);
+  EXPECT_EQ(g.chroot, "/var/lib/haproxy");
   // Ignored keywords are reported as notices, never silently.
   int notices = 0;
   for (const auto& d : r.diags) notices += d.level == Diagnostic::Level::Notice;
