@@ -55,6 +55,12 @@ int retransmit_limit(int mult, std::size_t n) {
   return mult * static_cast<int>(std::ceil(std::log10(static_cast<double>(n) + 1.0)));
 }
 
+Duration push_pull_scale(Duration interval, std::size_t n) {
+  if (n <= 32) return interval;
+  const double mult = std::ceil(std::log2(static_cast<double>(n)) - std::log2(32.0)) + 1.0;
+  return interval * static_cast<int>(mult);
+}
+
 // ---- BroadcastQueue -------------------------------------------------------------
 
 void BroadcastQueue::queue(std::string key, Bytes msg) {
@@ -111,12 +117,23 @@ Alive Swim::self_alive() const {
   return Alive{me.addr.ip, me.incarnation, me.meta, me.name, me.addr.port, me.vsn};
 }
 
-std::vector<const Node*> Swim::live_peers() const {
+std::vector<const Node*> Swim::random_nodes(std::size_t k,
+                                            const std::function<bool(const Node&)>& want) {
   std::vector<const Node*> out;
-  for (const auto& [name, n] : nodes_) {
-    if (name != cfg_.name && (n.state == State::kAlive || n.state == State::kSuspect)) {
-      out.push_back(&n);
-    }
+  const std::size_t n = probe_order_.size();  // every member but us
+  if (n <= 4 * k) {                           // few members: all candidates, shuffled
+    for (const auto& name : probe_order_)
+      if (const Node* node = find(name); node && want(*node)) out.push_back(node);
+    std::shuffle(out.begin(), out.end(), rng_);
+    if (out.size() > k) out.resize(k);
+    return out;
+  }
+  // memberlist's kRandomNodes: up to 3n random picks, without repeats.
+  std::uniform_int_distribution<std::size_t> pick(0, n - 1);
+  for (std::size_t i = 0; i < 3 * n && out.size() < k; ++i) {
+    const Node* node = find(probe_order_[pick(rng_)]);
+    if (!node || !want(*node) || std::find(out.begin(), out.end(), node) != out.end()) continue;
+    out.push_back(node);
   }
   return out;
 }
@@ -447,14 +464,9 @@ void Swim::probe_timeout_expired(TimePoint now) {
   probe_->indirect_sent = true;
   const Node* target = find(probe_->target);
   if (!target) return;
-  std::vector<const Node*> peers;
-  for (const Node* n : live_peers()) {
-    if (n->name != target->name && n->state == State::kAlive) peers.push_back(n);
-  }
-  std::shuffle(peers.begin(), peers.end(), rng_);
-  if (peers.size() > static_cast<std::size_t>(cfg_.indirect_checks)) {
-    peers.resize(static_cast<std::size_t>(cfg_.indirect_checks));
-  }
+  const auto peers =
+      random_nodes(static_cast<std::size_t>(std::max(cfg_.indirect_checks, 0)),
+                   [&](const Node& n) { return &n != target && n.state == State::kAlive; });
   for (const Node* peer : peers) {
     memberlist::IndirectPing ind;
     ind.nack = peer->pmax() >= 4;
@@ -548,19 +560,15 @@ void Swim::check_suspicions(TimePoint now) {
 }
 
 void Swim::gossip(TimePoint now) {
-  std::vector<const Node*> targets;
-  for (const auto& [name, n] : nodes_) {
-    if (name == cfg_.name) continue;
-    const bool recent_dead =
-        n.state == State::kDead && now - n.state_change <= cfg_.gossip_to_the_dead_time;
-    if (n.state == State::kAlive || n.state == State::kSuspect || recent_dead) {
-      targets.push_back(&n);
-    }
-  }
-  std::shuffle(targets.begin(), targets.end(), rng_);
-  if (targets.size() > static_cast<std::size_t>(cfg_.gossip_nodes)) {
-    targets.resize(static_cast<std::size_t>(cfg_.gossip_nodes));
-  }
+  // memberlist picks its GossipNodes targets and stops at the first with no
+  // broadcast to send: with nothing queued, no need to look at the table.
+  if (broadcasts_.size() == 0) return;
+  const auto targets =
+      random_nodes(static_cast<std::size_t>(std::max(cfg_.gossip_nodes, 0)), [&](const Node& n) {
+        const bool recent_dead =
+            n.state == State::kDead && now - n.state_change <= cfg_.gossip_to_the_dead_time;
+        return n.state == State::kAlive || n.state == State::kSuspect || recent_dead;
+      });
   for (const Node* t : targets) {
     const bool crc = t->pmax() >= 5;
     const std::size_t overhead =
@@ -635,17 +643,37 @@ void Swim::leave(TimePoint now) {
 // ---- InMemoryNetwork ------------------------------------------------------------------
 
 void InMemoryNetwork::Endpoint::send(const Address& to, Bytes packet) {
-  net_.queue_.push_back(Packet{self_, to, std::move(packet)});
-  ++net_.sent_;
+  InMemoryNetwork& n = net_;
+  ++n.sent_;
+  n.sent_bytes_ += packet.size();
+  if (n.link_.loss > 0 &&
+      std::uniform_real_distribution<double>(0, 1)(n.link_rng_) < n.link_.loss) {
+    ++n.lost_;
+    return;
+  }
+  n.queue_.push_back(Packet{n.clock_ + n.latency(), n.order_++, self_, to, std::move(packet)});
+  std::push_heap(n.queue_.begin(), n.queue_.end(), Later{});
 }
 
 bool InMemoryNetwork::Endpoint::tcp_ping(const Address& to, const memberlist::Ping& ping,
                                          TimePoint deadline) {
   if (!net_.tcp_pings_) return false;
-  net_.tcp_queue_.push_back(TcpPing{self_, to, ping, deadline});
+  const TimePoint due = net_.clock_ + net_.latency() + net_.latency();
+  net_.tcp_queue_.push_back(TcpPing{self_, to, ping, deadline, due});
   ++net_.tcp_pings_sent_;
   ++net_.tcp_pings_to_[to];
   return true;
+}
+
+void InMemoryNetwork::set_link_model(const LinkModel& m) {
+  link_ = m;
+  link_rng_.seed(m.seed);
+}
+
+Duration InMemoryNetwork::latency() {
+  if (link_.max_latency <= link_.min_latency) return link_.min_latency;
+  return Duration(std::uniform_int_distribution<Duration::rep>(
+      link_.min_latency.count(), link_.max_latency.count())(link_rng_));
 }
 
 InMemoryNetwork::Endpoint& InMemoryNetwork::endpoint(const Address& a) {
@@ -677,20 +705,29 @@ bool InMemoryNetwork::blocked(const Address& from, const Address& to) const {
 
 std::size_t InMemoryNetwork::deliver(TimePoint now) {
   std::size_t n = 0;
-  while (!queue_.empty() && n < 100000) {
-    Packet p = std::move(queue_.front());
-    queue_.pop_front();
+  while (!queue_.empty() && queue_.front().due <= now && n < 100000) {
+    std::pop_heap(queue_.begin(), queue_.end(), Later{});
+    Packet p = std::move(queue_.back());
+    queue_.pop_back();
     auto it = members_.find(p.to);
     if (blocked(p.from, p.to) || it == members_.end() || !it->second) {
       ++dropped_;
       continue;
     }
     it->second->handle_packet(p.from, p.bytes, now);
+    if (observer_) observer_(p.to);
     ++n;
   }
-  while (!tcp_queue_.empty()) {
-    TcpPing t = std::move(tcp_queue_.front());
-    tcp_queue_.pop_front();
+  std::vector<TcpPing> due;
+  for (auto it = tcp_queue_.begin(); it != tcp_queue_.end();) {
+    if (it->due <= now) {
+      due.push_back(std::move(*it));
+      it = tcp_queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const TcpPing& t : due) {
     auto from = members_.find(t.from);
     if (from == members_.end() || !from->second) continue;
     auto to = members_.find(t.to);
@@ -701,8 +738,17 @@ std::size_t InMemoryNetwork::deliver(TimePoint now) {
                     std::find(isolated_.begin(), isolated_.end(), t.to) == isolated_.end() &&
                     (t.ping.node.empty() || t.ping.node == to->second->self().name);
     from->second->tcp_ping_result(t.ping.seq_no, ok, now);
+    if (observer_) observer_(t.from);
   }
   return n;
+}
+
+std::optional<TimePoint> InMemoryNetwork::next_due() const {
+  std::optional<TimePoint> t;
+  if (!queue_.empty()) t = queue_.front().due;
+  for (const TcpPing& p : tcp_queue_)
+    if (!t || p.due < *t) t = p.due;
+  return t;
 }
 
 }  // namespace herd::membership::swim

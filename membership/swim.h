@@ -43,7 +43,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -132,6 +131,10 @@ Duration suspicion_timeout(Duration min, Duration max, int confirmations, int ex
 Duration suspicion_min(int mult, std::size_t n, Duration probe_interval);
 // RetransmitMult × ceil(log10(n + 1)).
 int retransmit_limit(int mult, std::size_t n);
+// memberlist's pushPullScale: the push/pull interval × (ceil(log2(n) −
+// log2(32)) + 1) beyond 32 members, so that full state exchanges do not
+// grow with the cluster (the agent does not scale yet; swim_sim.h can).
+Duration push_pull_scale(Duration interval, std::size_t n);
 
 // Broadcasts waiting to be sent, least-transmitted first, each dropped after
 // its retransmit limit. A new item with the same non-empty key replaces the
@@ -143,6 +146,7 @@ class BroadcastQueue {
   // counting one transmission for each; limit from retransmit_limit().
   std::vector<Bytes> take(std::size_t overhead, std::size_t budget, int limit);
   std::size_t size() const { return items_.size(); }
+  void clear() { items_.clear(); }
 
  private:
   struct Item {
@@ -203,6 +207,9 @@ class Swim {
   std::vector<memberlist::PushNodeState> local_state() const;
   void merge_remote_state(const std::vector<memberlist::PushNodeState>& remote, TimePoint now);
 
+  // Drops every pending broadcast: a simulation (swim_sim.h) that starts
+  // from a cluster whose tables already agree, as after the news has spread.
+  void clear_broadcasts() { broadcasts_.clear(); }
   // Queues a serf message (payload of a memberlist user message) for gossip.
   void broadcast_user(Bytes serf_payload);
   // New meta (tags): bumps our incarnation and gossips alive.
@@ -287,7 +294,11 @@ class Swim {
   void send_raw(const Address& to, Bytes packet);
   void broadcast(const std::string& node, Bytes msg) { broadcasts_.queue(node, std::move(msg)); }
   memberlist::Alive self_alive() const;
-  std::vector<const Node*> live_peers() const;  // alive or suspect, not self
+  // Up to k distinct members (never us) for which `want` is true, at
+  // random: all candidates when there are few, else memberlist's
+  // kRandomNodes (up to 3 × members random picks), not a table scan.
+  std::vector<const Node*> random_nodes(std::size_t k,
+                                        const std::function<bool(const Node&)>& want);
   int current_retransmit_limit() const;
 
   Config cfg_;
@@ -310,8 +321,11 @@ class Swim {
   Counters counters_;
 };
 
-// In-memory network for tests: every Swim gets an endpoint; packets are
-// queued and delivered by deliver(). Links can be cut per direction.
+// In-memory network for tests and simulations (membership/swim_sim.h):
+// every Swim gets an endpoint; packets are queued and delivered by
+// deliver(). Links can be cut per direction. By default a packet is due at
+// once; with a LinkModel each UDP packet is lost with a probability or due
+// after a random latency from the clock (set_clock()) at which it was sent.
 class InMemoryNetwork {
  public:
   class Endpoint : public Transport {
@@ -325,8 +339,20 @@ class InMemoryNetwork {
     Address self_;
   };
 
+  // Loss and latency of every UDP link. TCP pings are never lost (TCP
+  // retransmits) and are answered after two latencies (a round trip).
+  struct LinkModel {
+    double loss = 0;  // probability that a datagram is dropped
+    Duration min_latency{};
+    Duration max_latency{};  // uniform in [min, max]
+    uint64_t seed = 1;
+  };
+
   Endpoint& endpoint(const Address& a);
   void attach(const Address& a, Swim* swim) { members_[a] = swim; }
+  void set_link_model(const LinkModel& m);
+  // The time packets sent from now on count as sent at (default: epoch).
+  void set_clock(TimePoint now) { clock_ = now; }
   // Packets from `from` to `to` are dropped while cut.
   void cut(const Address& from, const Address& to, bool cut_it);
   // TCP fallback pings from `from` to `to` fail while cut (cut() only cuts
@@ -337,11 +363,18 @@ class InMemoryNetwork {
   void set_tcp_pings(bool on) { tcp_pings_ = on; }
   // Drops everything to and from a (UDP and TCP).
   void isolate(const Address& a, bool isolated);
-  // Delivers every queued packet (including ones queued while delivering),
-  // then answers the TCP pings started so far.
+  // Delivers every packet due by `now` (including ones queued while
+  // delivering), then answers the TCP pings due by `now`.
   std::size_t deliver(TimePoint now);
+  // When the earliest queued packet or TCP ping answer is due.
+  std::optional<TimePoint> next_due() const;
+  // Called with the member each packet was delivered to and each TCP ping
+  // answer went to, after it handled it (simulations reschedule it).
+  void set_observer(std::function<void(const Address&)> f) { observer_ = std::move(f); }
   std::size_t sent() const { return sent_; }
-  std::size_t dropped() const { return dropped_; }
+  std::size_t sent_bytes() const { return sent_bytes_; }  // UDP payloads, as encoded
+  std::size_t lost() const { return lost_; }              // dropped by the LinkModel
+  std::size_t dropped() const { return dropped_; }        // cut, isolated or no member
   std::size_t tcp_pings() const { return tcp_pings_sent_; }
   std::size_t tcp_pings_to(const Address& a) const {
     auto it = tcp_pings_to_.find(a);
@@ -350,28 +383,44 @@ class InMemoryNetwork {
 
  private:
   struct Packet {
+    TimePoint due;
+    uint64_t order = 0;  // FIFO among packets due at the same time
     Address from;
     Address to;
     Bytes bytes;
+  };
+  struct Later {
+    bool operator()(const Packet& a, const Packet& b) const {
+      return a.due != b.due ? a.due > b.due : a.order > b.order;
+    }
   };
   struct TcpPing {
     Address from;
     Address to;
     memberlist::Ping ping;
     TimePoint deadline;
+    TimePoint due;
   };
   bool blocked(const Address& from, const Address& to) const;
+  Duration latency();
   std::map<Address, std::unique_ptr<Endpoint>> endpoints_;
   std::map<Address, Swim*> members_;
-  std::deque<Packet> queue_;
-  std::deque<TcpPing> tcp_queue_;
+  std::vector<Packet> queue_;  // a heap ordered by Later
+  std::vector<TcpPing> tcp_queue_;
   std::vector<std::pair<Address, Address>> cuts_;
   std::vector<std::pair<Address, Address>> tcp_cuts_;
   bool tcp_pings_ = true;
   std::size_t tcp_pings_sent_ = 0;
   std::map<Address, std::size_t> tcp_pings_to_;
   std::vector<Address> isolated_;
+  LinkModel link_;
+  std::mt19937_64 link_rng_{1};
+  TimePoint clock_{};
+  uint64_t order_ = 0;
+  std::function<void(const Address&)> observer_;
   std::size_t sent_ = 0;
+  std::size_t sent_bytes_ = 0;
+  std::size_t lost_ = 0;
   std::size_t dropped_ = 0;
 };
 
