@@ -2,10 +2,11 @@
 // (membership/swim.h) at scale, on the simulated network of
 // membership/swim_sim.h. For each cluster size and loss rate it measures, in
 // simulated time: bytes and packets per member per second and the false
-// suspicions and false deaths per member-hour of a steady cluster; how long
-// a new member's join (push/pull with one seed) takes to reach 99.99 % of
-// the members and all of them; how long a crash takes to be declared dead
-// by 99.99 % and by all. Results as a table, and as JSON with --json.
+// suspicions and false deaths per member-hour of a steady cluster; then, in
+// a few trials, how long a new member's join (push/pull with one random
+// seed) takes to reach 99.99 % of the members and all of them, and how long
+// a random member's crash takes to be declared dead by 99.99 % and by all.
+// Results as a table (median and worst trial), and as JSON with --json.
 // docs/membership.md has the figures and the command.
 //
 // Thread rules: single-threaded.
@@ -13,10 +14,13 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -30,6 +34,23 @@ using herd::membership::swim::TimePoint;
 
 double secs(Duration d) { return std::chrono::duration<double>(d).count(); }
 
+// Seconds from a join or crash until the first, 99.99 % and all of the
+// other live members had it in their tables, one entry per trial (-1: not
+// within the limit).
+struct Spread {
+  std::vector<double> first, p9999, all;
+};
+
+double median(std::vector<double> v) {
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+double worst(const std::vector<double>& v) {
+  if (v.empty() || std::find(v.begin(), v.end(), -1.0) != v.end()) return -1;
+  return *std::max_element(v.begin(), v.end());
+}
+
 struct Row {
   std::size_t n = 0;
   double loss = 0;
@@ -38,8 +59,7 @@ struct Row {
   double udp_bytes = 0, udp_packets = 0, push_pull_bytes = 0;  // per member per second
   double suspicions = 0, deaths = 0, false_dead_seen = 0;      // per member-hour
   uint64_t suspicions_total = 0, deaths_total = 0;
-  double join_9999 = -1, join_all = -1;  // seconds after the join (-1: not within the limit)
-  double kill_first = -1, kill_9999 = -1, kill_all = -1;
+  Spread join, kill;
   double wall_s = 0;
   long rss_mb = 0;
 };
@@ -56,7 +76,7 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-Row run(SimOptions opt, double steady_s) {
+Row run(SimOptions opt, double steady_s, int trials) {
   const auto wall0 = std::chrono::steady_clock::now();
   Row r;
   r.n = opt.members;
@@ -65,7 +85,7 @@ Row run(SimOptions opt, double steady_s) {
   r.steady_s = steady_s;
   Simulation sim(opt);
   const std::size_t n = opt.members;
-  const std::size_t target = n - n / 10000;  // 99.99 % of n, rounded up
+  std::mt19937_64 pick(opt.seed + 1);
 
   // What the members see, reported by Simulation::on_change.
   std::size_t watched = SIZE_MAX;  // the member being joined or killed
@@ -76,13 +96,40 @@ Row run(SimOptions opt, double steady_s) {
   uint64_t false_dead = 0;
   sim.on_change([&](const Simulation::Change& c) {
     const bool dead = c.subject.state == State::kDead || c.subject.state == State::kLeft;
-    if (dead && c.subject.name != (watched < sim.size() ? sim.name(watched) : "")) ++false_dead;
-    if (watched < sim.size() && c.subject.name == sim.name(watched) &&
-        (c.subject.state == watched_state) && c.observer != watched && !seen[c.observer]) {
+    const bool about_watched = watched < sim.size() && c.subject.name == sim.name(watched);
+    if (dead && !about_watched) ++false_dead;
+    if (about_watched && c.subject.state == watched_state && c.observer != watched &&
+        !seen[c.observer]) {
       seen[c.observer] = true;
       if (seen_count++ == 0) first_seen = c.at;
     }
   });
+  // Does `event` (the join or the crash of `subject`), then runs until
+  // every other live member has seen `subject` reach `st` (or `limit`
+  // passed); one sample into `out`.
+  auto spread = [&](std::size_t subject, State st, const std::function<void()>& event,
+                    Duration limit, Spread& out) {
+    seen.assign(sim.size(), false);
+    seen_count = 0;
+    watched = subject;
+    watched_state = st;
+    event();
+    std::size_t observers = 0;
+    for (std::size_t i = 0; i < sim.size(); ++i) observers += i != subject && !sim.killed(i);
+    const std::size_t target = observers - observers / 10000;  // 99.99 %, rounded up
+    const TimePoint at = sim.now();
+    const bool reached = sim.run_until(at + limit, [&] { return seen_count >= target; });
+    out.first.push_back(seen_count ? secs(first_seen - at) : -1);
+    out.p9999.push_back(reached ? secs(sim.now() - at) : -1);
+    const bool all = sim.run_until(at + limit, [&] { return seen_count >= observers; });
+    out.all.push_back(all ? secs(sim.now() - at) : -1);
+  };
+  auto random_live = [&](std::size_t except) {
+    for (;;) {
+      const std::size_t i = std::uniform_int_distribution<std::size_t>(0, sim.size() - 1)(pick);
+      if (i != except && !sim.killed(i)) return i;
+    }
+  };
 
   sim.run_for(std::chrono::seconds(5));  // every member has started and probed
 
@@ -102,34 +149,17 @@ Row run(SimOptions opt, double steady_s) {
   r.deaths = static_cast<double>(r.deaths_total) / member_h;
   r.false_dead_seen = static_cast<double>(false_dead - false_dead0) / member_h;
 
-  // A join through member 0.
-  const std::size_t joiner = sim.add_member();
-  seen.assign(sim.size(), false);
-  seen_count = 0;
-  watched = joiner;
-  watched_state = State::kAlive;
-  const TimePoint join_at = sim.now();
-  sim.join(joiner, 0);
-  if (sim.run_until(join_at + std::chrono::seconds(120), [&] { return seen_count >= target; }))
-    r.join_9999 = secs(sim.now() - join_at);
-  if (sim.run_until(join_at + std::chrono::seconds(120), [&] { return seen_count >= n; }))
-    r.join_all = secs(sim.now() - join_at);
-
-  // A crash of a member other than the seed and the joiner.
-  const std::size_t victim = n / 2;
-  seen.assign(sim.size(), false);
-  seen_count = 0;
-  watched = victim;
-  watched_state = State::kDead;
-  sim.kill(victim);
-  const TimePoint kill_at = sim.now();
-  // n + 1 members, the victim aside: n observers.
-  if (sim.run_until(kill_at + std::chrono::seconds(300), [&] { return seen_count >= target; })) {
-    r.kill_9999 = secs(sim.now() - kill_at);
-    r.kill_first = secs(first_seen - kill_at);
+  for (int t = 0; t < trials; ++t) {
+    // A new member joins through a random live one.
+    const std::size_t joiner = sim.add_member();
+    spread(
+        joiner, State::kAlive, [&] { sim.join(joiner, random_live(joiner)); },
+        std::chrono::seconds(120), r.join);
+    // A random live member other than the new one crashes.
+    const std::size_t victim = random_live(joiner);
+    spread(
+        victim, State::kDead, [&] { sim.kill(victim); }, std::chrono::seconds(300), r.kill);
   }
-  if (sim.run_until(kill_at + std::chrono::seconds(300), [&] { return seen_count >= n; }))
-    r.kill_all = secs(sim.now() - kill_at);
 
   r.wall_s = secs(std::chrono::steady_clock::now() - wall0);
   rusage ru{};
@@ -138,13 +168,23 @@ Row run(SimOptions opt, double steady_s) {
   return r;
 }
 
+std::string json_list(const std::vector<double>& v) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s%.3f", i ? ", " : "", v[i]);
+    s += buf;
+  }
+  return s + "]";
+}
+
 void usage() {
   std::fprintf(stderr,
                "usage: herd_swim_sim [--members N[,N...]] [--loss P[,P...]] [--steady SECONDS]\n"
                "                     [--seed S] [--latency-us MIN,MAX] [--no-tcp-pings]\n"
-               "                     [--scale-push-pull] [--json FILE]\n"
+               "                     [--scale-push-pull] [--trials K] [--json FILE]\n"
                "defaults: --members 1000 --loss 0,0.01,0.05 --steady 300 --seed 1 "
-               "--latency-us 500,2000\n");
+               "--latency-us 500,2000 --trials 5\n");
 }
 
 }  // namespace
@@ -153,6 +193,7 @@ int main(int argc, char** argv) {
   std::vector<std::size_t> sizes{1000};
   std::vector<double> losses{0, 0.01, 0.05};
   double steady = 300;
+  int trials = 5;
   SimOptions base;
   std::string json;
   for (int i = 1; i < argc; ++i) {
@@ -166,6 +207,8 @@ int main(int argc, char** argv) {
       for (const auto& s : split(argv[++i])) losses.push_back(std::stod(s));
     } else if (a == "--steady" && has_value) {
       steady = std::stod(argv[++i]);
+    } else if (a == "--trials" && has_value) {
+      trials = std::max(1, std::stoi(argv[++i]));
     } else if (a == "--seed" && has_value) {
       base.seed = std::stoull(argv[++i]);
     } else if (a == "--latency-us" && has_value) {
@@ -189,11 +232,12 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "SWIM/Lifeguard (membership/swim.h), memberlist LAN timing, latency %.1f-%.1f ms, "
-      "TCP fallback pings %s, push/pull %s, seed %llu, steady window %.0f s\n",
+      "TCP fallback pings %s, push/pull %s, seed %llu, steady window %.0f s, %d join and %d "
+      "crash trials (median/worst)\n",
       secs(base.min_latency) * 1e3, secs(base.max_latency) * 1e3, base.tcp_pings ? "on" : "off",
       base.scale_push_pull ? "memberlist-scaled" : "every 30 s (agent)",
-      static_cast<unsigned long long>(base.seed), steady);
-  std::printf("%6s %5s | %9s %9s | %8s %9s %9s | %10s %10s | %8s %7s %9s | %7s %6s\n", "N", "loss",
+      static_cast<unsigned long long>(base.seed), steady, trials, trials);
+  std::printf("%6s %5s | %13s %8s | %8s %13s %8s | %9s %9s | %8s %7s %8s | %7s %6s\n", "N", "loss",
               "join99.99", "join-all", "kill-1st", "kill99.99", "kill-all", "susp/m-h", "dead/m-h",
               "udpB/m-s", "pkt/m-s", "ppB/m-s", "wall-s", "rssMB");
   std::vector<Row> rows;
@@ -202,12 +246,13 @@ int main(int argc, char** argv) {
       SimOptions opt = base;
       opt.members = n;
       opt.loss = loss;
-      const Row r = run(opt, steady);
+      const Row r = run(opt, steady, trials);
       rows.push_back(r);
       std::printf(
-          "%6zu %4.0f%% | %8.2fs %8.2fs | %7.2fs %8.2fs %8.2fs | %10.4f %10.4f | %8.0f %7.2f "
-          "%9.0f | %7.1f %6ld\n",
-          r.n, r.loss * 100, r.join_9999, r.join_all, r.kill_first, r.kill_9999, r.kill_all,
+          "%6zu %4.0f%% | %6.2f/%5.2fs %7.2fs | %7.2fs %6.2f/%5.2fs %7.2fs | %9.3f %9.3f | %8.0f "
+          "%7.2f %8.0f | %7.1f %6ld\n",
+          r.n, r.loss * 100, median(r.join.p9999), worst(r.join.p9999), worst(r.join.all),
+          median(r.kill.first), median(r.kill.p9999), worst(r.kill.p9999), worst(r.kill.all),
           r.suspicions, r.deaths, r.udp_bytes, r.udp_packets, r.push_pull_bytes, r.wall_s,
           r.rss_mb);
       std::fflush(stdout);
@@ -225,17 +270,20 @@ int main(int argc, char** argv) {
       std::fprintf(
           f,
           "  {\"members\": %zu, \"loss\": %g, \"tcp_pings\": %s, \"seed\": %llu, "
-          "\"steady_s\": %g, \"join_9999_s\": %g, \"join_all_s\": %g, \"kill_first_dead_s\": %g, "
-          "\"kill_9999_s\": %g, \"kill_all_s\": %g, \"suspicions_total\": %llu, "
-          "\"suspicions_per_member_hour\": %g, \"deaths_total\": %llu, "
-          "\"deaths_per_member_hour\": %g, \"false_dead_seen_per_member_hour\": %g, "
-          "\"udp_bytes_per_member_s\": %g, \"udp_packets_per_member_s\": %g, "
-          "\"push_pull_bytes_per_member_s\": %g, \"wall_s\": %g, \"max_rss_mb\": %ld}%s\n",
+          "\"steady_s\": %g, \"join_9999_s\": %s, \"join_all_s\": %s, "
+          "\"kill_first_dead_s\": %s, \"kill_9999_s\": %s, \"kill_all_s\": %s, "
+          "\"suspicions_total\": %llu, \"suspicions_per_member_hour\": %g, "
+          "\"deaths_total\": %llu, \"deaths_per_member_hour\": %g, "
+          "\"false_dead_seen_per_member_hour\": %g, \"udp_bytes_per_member_s\": %g, "
+          "\"udp_packets_per_member_s\": %g, \"push_pull_bytes_per_member_s\": %g, "
+          "\"wall_s\": %g, \"max_rss_mb\": %ld}%s\n",
           r.n, r.loss, r.tcp_pings ? "true" : "false", static_cast<unsigned long long>(base.seed),
-          r.steady_s, r.join_9999, r.join_all, r.kill_first, r.kill_9999, r.kill_all,
-          static_cast<unsigned long long>(r.suspicions_total), r.suspicions,
-          static_cast<unsigned long long>(r.deaths_total), r.deaths, r.false_dead_seen, r.udp_bytes,
-          r.udp_packets, r.push_pull_bytes, r.wall_s, r.rss_mb, i + 1 < rows.size() ? "," : "");
+          r.steady_s, json_list(r.join.p9999).c_str(), json_list(r.join.all).c_str(),
+          json_list(r.kill.first).c_str(), json_list(r.kill.p9999).c_str(),
+          json_list(r.kill.all).c_str(), static_cast<unsigned long long>(r.suspicions_total),
+          r.suspicions, static_cast<unsigned long long>(r.deaths_total), r.deaths,
+          r.false_dead_seen, r.udp_bytes, r.udp_packets, r.push_pull_bytes, r.wall_s, r.rss_mb,
+          i + 1 < rows.size() ? "," : "");
     }
     std::fprintf(f, "]\n");
     std::fclose(f);
