@@ -94,6 +94,9 @@ void kw_bind(Parser& p, const Words& w) {
           "mode", "user", "group", "maxconn", "nice", "mss", "npn", "level", "severity-output",
           "accept-netscaler-cip", "expose-fd", "gid", "uid", "namespace", "proto", "quic-cc-algo",
           "allow-0rtt", "ca-file", "ciphers", "crl-file", "curves", "ecdhe", "verify"};
+      // A keyword HAProxy has and herd lacks is not "unknown".
+      if (std::find(kBindKw.begin(), kBindKw.end(), o) != kBindKw.end())
+        return p.alert("'bind " + w[1] + "' : '" + o + "' is not supported by herd.");
       std::string s = suggest(o, kBindKw);
       return p.alert("'bind " + w[1] + "' in section '" +
                      (p.cur->kind == Proxy::Kind::Listen ? std::string("listen")

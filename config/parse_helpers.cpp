@@ -42,6 +42,7 @@ std::string suggest(std::string_view word, const std::vector<std::string_view>& 
   int best = -1, best_total = 0;
   std::string_view best_word;
   for (auto c : candidates) {
+    if (c == word) continue;  // never "unknown 'x'; did you mean 'x'"
     int d = bigram_distance(fw, bigrams(c));
     if (best < 0 || d < best) {
       best = d;

@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 
 #include "config/parser.h"
+#include "config/parser_internal.h"  // detail::suggest, tested directly
 #include "config/units.h"
 
 namespace herd::config {
@@ -415,6 +417,44 @@ TEST(Parser, FormatDiagnosticPadding) {
             "[WARNING]  (7) : config : x");
   EXPECT_EQ(format_diagnostic({Diagnostic::Level::Notice, "x"}, 7),
             "[NOTICE]   (7) : config : x");
+}
+
+// "unknown keyword 'maxconn'; did you mean 'maxconn' maybe ?" (issue 17): a
+// suggestion never repeats the word, and a bind keyword HAProxy has but herd
+// lacks is "not supported", not "unknown".
+TEST(Parser, SuggestionNeverRepeatsTheWord) {
+  const std::regex repeated("'([^']+)'[;.]? did you mean '\\1' maybe");
+  const char* bind_words[] = {"maxconn",         "nice",       "mss",     "npn",     "level",
+                              "severity-output", "expose-fd",  "gid",     "uid",     "namespace",
+                              "proto",           "allow-0rtt", "ca-file", "ciphers", "crl-file",
+                              "curves",          "ecdhe",      "verify"};
+  for (const char* kw : bind_words) {
+    auto r = parse(std::string("frontend f\n    bind :80 ") + kw + " 1\n");
+    std::string d = all_diags(r);
+    EXPECT_FALSE(std::regex_search(d, repeated)) << d;
+    EXPECT_NE(d.find("'bind :80' : '" + std::string(kw) + "' is not supported by herd."),
+              std::string::npos)
+        << d;
+  }
+  // The helper itself: the word is never its own suggestion, even when it is
+  // one of the candidates (a keyword herd knows by name but did not handle).
+  EXPECT_EQ(detail::suggest("maxconn", {"maxconn", "maxconnrate"}), "maxconnrate");
+  EXPECT_EQ(detail::suggest("user", {"user"}), "");
+  // A typo still gets its suggestion.
+  auto r = parse("frontend f\n    bind :80 mxconn 10\n");
+  EXPECT_NE(all_diags(r).find("unknown keyword 'mxconn'; did you mean 'maxconn' maybe ?"),
+            std::string::npos)
+      << all_diags(r);
+  // Other suggestion sites: keywords, options and server options that
+  // HAProxy has and herd lacks.
+  for (const char* text :
+       {"global\n    maxconnrate 10\n", "global\n    strict-limits\n",
+        "frontend f\n    monitor-uri /m\n", "backend b\n    option tcp-check\n",
+        "backend b\n    option tcpka\n", "backend b\n    server s 127.0.0.1:1 on-marked-down x\n",
+        "backend b\n    ignore-persist if TRUE\n"}) {
+    std::string d = all_diags(parse(text));
+    EXPECT_FALSE(std::regex_search(d, repeated)) << d;
+  }
 }
 
 }  // namespace
