@@ -231,6 +231,18 @@ void Parser::start_proxy(const Words& w, Proxy::Kind kind) {
   cur_extra = &extras_.back();
   section_ = Section::Proxy;
   section_name_ = name;
+  // `listen stats *:1936`: until HAProxy 2.2 the section line could carry
+  // the listening address; 2.4 and later refuse it. herd binds it as 2.2 did
+  // (never accepted and ignored), with a warning naming the line.
+  if (has(w, 2) && w[2] != "from") {
+    if (kind == Proxy::Kind::Backend)
+      return alert("please use the 'bind' keyword for listening addresses.");
+    warn("'" + kw + " " + name + " " + w[2] + "' : the address on the '" + kw +
+         "' line is deprecated (HAProxy 2.2 bound it, 2.4 and later refuse it); herd binds "
+         "it. Please use 'bind " +
+         w[2] + "' in the section instead.");
+    proxy_keyword({"bind", w[2]});
+  }
 }
 
 void Parser::post_checks() {

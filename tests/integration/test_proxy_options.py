@@ -7,7 +7,7 @@ import threading
 import time
 import unittest
 
-from harness import Client, free_port, get, lab_cfg, raw, serve_in_threads, server_of
+from harness import LB, Backend, Client, free_port, get, lab_cfg, raw, serve_in_threads, server_of
 from test_proxy_parity import ParityCase
 
 
@@ -446,6 +446,36 @@ class TestRetryOn(ParityCase):
             return st, time.time() - t0 < 0.5  # no retry (a retry waits 1 s first)
         st, fast = self.assert_same(self.run_both(cfg, scenario, names=()))
         self.assertEqual((st, fast), (503, True))
+
+
+
+class TestAddressOnTheSectionLine(unittest.TestCase):
+    """`listen stats *:1936` (HAProxy 2.2's form, in the course's lab
+    repositories): herd binds the address, as 2.2 did, and warns naming the
+    line. haproxy 2.6 refuses the line, so this runs on herd only (the census
+    lists it as a deliberate difference)."""
+
+    def test_listen_and_frontend_line_addresses_listen(self):
+        stats_port, fe_port = free_port(), free_port()
+        b = Backend("s1")
+        self.addCleanup(b.close)
+        cfg = (f"defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n"
+               f"    timeout connect 5s\n\n"
+               f"listen stats 127.0.0.1:{stats_port}\n    stats enable\n    stats uri /\n\n"
+               f"frontend f 127.0.0.1:{fe_port}\n    default_backend b\n\n"
+               f"backend b\n    server s1 {b.addr}\n")
+        lb = LB(cfg, "herd", wait_ports=(stats_port, fe_port))
+        self.addCleanup(lb.stop)
+        st, _, body = get(stats_port, "/")
+        self.assertEqual(st, 200)
+        self.assertIn(b"Statistics Report", body)
+        st, _, body = get(fe_port, "/x")
+        self.assertEqual((st, server_of(body)), (200, "s1"))
+        out = lb.output()
+        self.assertRegex(out, r"\[WARNING\].*/haproxy\.cfg:7\] : 'listen stats "
+                              rf"127\.0\.0\.1:{stats_port}' : the address on the 'listen' line "
+                              r"is deprecated")
+        self.assertRegex(out, r"\[WARNING\].*/haproxy\.cfg:11\] : 'frontend f ")
 
 
 def queue_columns(stats_port):
