@@ -61,7 +61,7 @@ fi
 stash=$(mktemp -d "$stash_root/herd-standalone.XXXXXX")
 trap 'rmdir "$stash" 2>/dev/null || true' EXIT
 # The integration tests that read fixtures; the unit tests are all run.
-integ='^integ\.(test_proxy_parity|test_stats_clients)$'
+integ='^integ\.(test_proxy_parity|test_stats_clients|test_config_census)$'
 unshare --mount --propagation private bash -euo pipefail -c '
   repo=$1 parent=$2 name=$3 stash=$4 build=$5 integ=$6
   mount --bind "$repo" "$stash"
