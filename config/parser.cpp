@@ -242,6 +242,8 @@ void Parser::start_proxy(const Words& w, Proxy::Kind kind) {
          "it. Please use 'bind " +
          w[2] + "' in the section instead.");
     proxy_keyword({"bind", w[2]});
+    // Nothing may follow the address (`from` came after 2.2 dropped it).
+    if (has(w, 3)) alert("'" + kw + " " + name + "' : unexpected argument '" + w[3] + "'.");
   }
 }
 

@@ -419,6 +419,34 @@ TEST(Parser, FormatDiagnosticPadding) {
             "[NOTICE]   (7) : config : x");
 }
 
+// `listen stats *:1936` (HAProxy 2.2's form): bound, with a warning naming
+// the line; never a word accepted and ignored.
+TEST(Parser, AddressOnTheSectionLine) {
+  auto r = parse(
+      "defaults\n    mode http\n"
+      "listen stats *:1936\n    stats uri /\n"
+      "frontend f 127.0.0.1:8080\n    default_backend b\n"
+      "backend b\n    server s 127.0.0.1:1\n");
+  EXPECT_FALSE(r.fatal) << all_diags(r);
+  ASSERT_EQ(proxy(r, "stats").binds.size(), 1u);
+  EXPECT_EQ(proxy(r, "stats").binds[0].addr.port, 1936);
+  ASSERT_EQ(proxy(r, "f").binds.size(), 1u);
+  EXPECT_EQ(proxy(r, "f").binds[0].addr.port, 8080);
+  EXPECT_NE(all_diags(r).find("[t.cfg:3] : 'listen stats *:1936' : the address on the 'listen' "
+                              "line is deprecated"),
+            std::string::npos)
+      << all_diags(r);
+  auto bad = parse("backend b *:80\n    server s 127.0.0.1:1\nlisten l :81 from x\n");
+  EXPECT_TRUE(bad.fatal);
+  EXPECT_NE(
+      all_diags(bad).find("[t.cfg:1] : please use the 'bind' keyword for listening addresses."),
+      std::string::npos)
+      << all_diags(bad);
+  EXPECT_NE(all_diags(bad).find("[t.cfg:3] : 'listen l' : unexpected argument 'from'."),
+            std::string::npos)
+      << all_diags(bad);
+}
+
 // "unknown keyword 'maxconn'; did you mean 'maxconn' maybe ?" (issue 17): a
 // suggestion never repeats the word, and a bind keyword HAProxy has but herd
 // lacks is "not supported", not "unknown".
