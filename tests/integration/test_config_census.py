@@ -209,6 +209,20 @@ class ConfigCensus(unittest.TestCase):
             self.assertIn(alert, shown, f"no census config shows the deliberate difference "
                                         f"'{alert}' ({why}) any more")
 
+    def test_deliberate_is_narrow(self):
+        """Only the listed alerts (and their consequences) excuse a difference."""
+        a = "[ALERT]    (1) : config : parsing [x.cfg:{}] : {}"
+        bind = "please use the 'bind' keyword for listening addresses."
+        row = lambda *alerts: {"haproxy_out": "\n".join(alerts)}
+        self.assertTrue(deliberate(row(a.format(3, bind),
+                                       a.format(4, "'listen' or 'defaults' expected."),
+                                       "[ALERT]    (1) : config : Fatal errors found in "
+                                       "configuration.")))
+        self.assertFalse(deliberate(row(a.format(3, bind), a.format(9, "the 'contimeout' "
+                                        "directive is not supported anymore since HAProxy 2.1."))))
+        self.assertFalse(deliberate(row(a.format(4, "'listen' or 'defaults' expected."))))
+        self.assertFalse(deliberate(row()))
+
     def test_listen_line_address_warns(self):
         """The deliberate difference is not silent: herd names the line."""
         out = [r for r in self.rows if r["name"] == "28-debian-image-listen.cfg"][0]["herd_out"]
