@@ -33,8 +33,8 @@
 // Callbacks::on_ping_complete. Alive messages and push/pull entries for an
 // invalid member (valid_member() below) are dropped and counted.
 //
-// Not yet implemented: version-compatibility checks on merge, the serf layer (intents, Lamport
-// clocks) which consumes on_user_message.
+// Not yet implemented: version-compatibility checks on merge. The Serf layer
+// above (serf_layer.h: intents, Lamport clocks) consumes on_user_message.
 //
 // Thread rules: not thread-safe. One thread (the gossip/control thread)
 // calls every member function of a Swim; callbacks run on that thread,
