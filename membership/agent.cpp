@@ -271,7 +271,9 @@ void Agent::join_seeds_attempt() {
   auto remaining = std::make_shared<int>(static_cast<int>(settings_.join.size()));
   auto joined = std::make_shared<int>(0);
   ++join_attempts_;
-  const bool ignore_old = false;
+  // serf agent: the start-up join is Join(addrs, !replay_on_join): user
+  // events from before it are old unless -replay.
+  const bool ignore_old = !settings_.replay;
   for (const auto& seed : settings_.join) {
     std::string host;
     uint16_t port = 7946;

@@ -9,7 +9,8 @@
 // the agent writes it back to keyring_file); one timer at the layer's next
 // deadline (at least every 200 ms) that passes the time in; seeds
 // (settings.join) contacted with a TCP push/pull, retried with exponential
-// backoff up to settings.retry_interval; a periodic push/pull (30 s) with a
+// backoff up to settings.retry_interval, ignoring older user events unless
+// settings.replay (Serf's -replay); a periodic push/pull (30 s) with a
 // random live member; every settings.reconnect_interval the layer's choice
 // of a failed member tried again with a push/pull join to its last address;
 // -snapshot (restored clocks, rejoin of previous members, what events

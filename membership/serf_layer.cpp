@@ -580,7 +580,10 @@ void SerfLayer::merge_serf_state(ByteView user_state, bool join, bool ignore_old
     else
       handle_join_intent(serf::JoinIntent{lt, name});
   }
-  if (join && ignore_old_events) event_min_time_ = pp.event_ltime + 1;
+  // Serf's eventJoinIgnore: events before the remote's event clock are old.
+  // (Its clock value itself is the LTime of its next event, not an old one.)
+  if (join && ignore_old_events && pp.event_ltime > event_min_time_)
+    event_min_time_ = pp.event_ltime;
   if (pp.events) {
     for (const auto& slot : *pp.events) {
       if (!slot) continue;

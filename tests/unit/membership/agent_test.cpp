@@ -1,7 +1,8 @@
 // The live Agent on loopback sockets (127.0.0.40-49 and 127.0.0.60-69,
 // ephemeral ports): membership counters and their Prometheus/`show
 // membership` rendering, Serf's reconnect to failed members and reaping of
-// failed/left members, the TCP fallback ping.
+// failed/left members, the TCP fallback ping, user events around a start-up
+// join (-replay).
 #include "membership/agent.h"
 
 #include <gtest/gtest.h>
@@ -22,6 +23,12 @@ using namespace std::chrono_literals;
 struct Node {
   std::unique_ptr<Agent> agent;
   std::vector<MemberEvent> events;
+  std::vector<std::string> user_events() const {
+    std::vector<std::string> out;
+    for (const auto& e : events)
+      if (e.type == MemberEvent::Type::User) out.push_back(e.user_name);
+    return out;
+  }
   std::string status_of(const std::string& name) const {
     for (const auto& m : agent->members())
       if (m.name == name) return to_string(m.status);
@@ -258,6 +265,31 @@ TEST_F(AgentTest, TcpFallbackPingKeepsMemberWithBrokenUdpAlive) {
   // cannot refute, and one fallback ping that misses the probe interval on a
   // loaded machine makes c dead for d for good.)
   EXPECT_GE(d.agent->snapshot().swim.tcp_fallback_acks, 1u);
+}
+
+// serf agent: the start-up join is Join(addrs, !replay): an event a made
+// before b and c joined (still in a's gossip queue) is old for b, which
+// joins without -replay, and delivered to c, which joins with it. a's next
+// event reaches both.
+TEST_F(AgentTest, StartupJoinIgnoresOlderUserEventsUnlessReplay) {
+  Node& a = start(settings("a", "127.0.0.64"));
+  EXPECT_EQ(a.agent->user_event("old", "1", false), "");
+  auto sb = settings("b", "127.0.0.65");
+  sb.join = {seed(a, "127.0.0.64")};
+  Node& b = start(sb);
+  auto sc = settings("c", "127.0.0.66");
+  sc.join = {seed(a, "127.0.0.64")};
+  sc.replay = true;
+  Node& c = start(sc);
+  ASSERT_TRUE(run_until([&] { return c.user_events().size() == 1; }, 5s));
+  run_until([] { return false; }, 1500ms);
+  EXPECT_EQ(a.user_events(), std::vector<std::string>{"old"});
+  EXPECT_TRUE(b.user_events().empty());
+  EXPECT_EQ(c.user_events(), std::vector<std::string>{"old"});
+  EXPECT_EQ(a.agent->user_event("new", "2", false), "");
+  ASSERT_TRUE(run_until([&] { return b.user_events().size() == 1; }, 5s));
+  EXPECT_EQ(b.user_events(), std::vector<std::string>{"new"});
+  ASSERT_TRUE(run_until([&] { return c.user_events().size() == 2; }, 5s));
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 // The Serf layer (membership/serf_layer.h) on swim::InMemoryNetwork with an
 // explicit clock: join and leave intents and their Lamport order, a leave
-// not undone by an older join intent, user event dedupe, reconnect choice
-// and reaping, name conflicts. Push/pull exchanges are done by the test, as
-// the agent's transport does them: request from one layer, served by the
-// other, reply merged.
+// not undone by an older join intent, user event dedupe, the event minimum
+// time of a join without replay, reconnect choice and reaping, name
+// conflicts. Push/pull exchanges are done by the test, as the agent's
+// transport does them: request from one layer, served by the other, reply
+// merged.
 #include "membership/serf_layer.h"
 
 #include <gtest/gtest.h>
@@ -229,6 +230,50 @@ TEST(SerfLayerTest, UserEventsAreDeliveredOnceEach) {
   EXPECT_EQ(b.user_events(), (std::vector<std::string>{"deploy=v1", "deploy=v2"}));
   // Too large for Serf.
   EXPECT_NE(a.serf->user_event("big", std::string(600, 'x'), false), "");
+}
+
+// Serf's eventJoinIgnore: a join without replay (agent -join, RPC join
+// without replay) ignores the events a member knew before; with replay
+// they are delivered. An event made after the join (LTime = the remote's
+// clock at the join) is new either way.
+TEST(SerfLayerTest, JoinWithoutReplayIgnoresOlderEvents) {
+  for (bool replay : {false, true}) {
+    SCOPED_TRACE(replay ? "replay" : "no replay");
+    SerfCluster c;
+    Member& a = c.add("a", 0);
+    EXPECT_EQ(a.serf->user_event("old", "1", false), "");  // queued, nobody to tell yet
+    Member& b = c.add("b", 1);
+    c.join(b, a, !replay);
+    EXPECT_EQ(b.serf->event_min_time(), replay ? 0u : a.serf->event_clock());
+    c.run(2s);
+    EXPECT_EQ(a.serf->user_event("new", "2", false), "");
+    c.run(2s);
+    if (replay)
+      EXPECT_EQ(b.user_events(), (std::vector<std::string>{"old=1", "new=2"}));
+    else
+      EXPECT_EQ(b.user_events(), std::vector<std::string>{"new=2"});
+
+    // A serf agent hands its recent events in its push/pull user state.
+    Member& d = c.add("d", 2);
+    serf::PushPull sp;
+    sp.ltime = 5;
+    sp.event_ltime = 40;
+    sp.query_ltime = 1;
+    sp.status_ltimes = {{"a", 1}};
+    std::vector<std::optional<serf::EventSlot>> ring(3);
+    ring[0] = serf::EventSlot{38, {{"ring-old", Bytes{'x'}}}};
+    ring[1] = serf::EventSlot{39, {{"ring-last", Bytes{'y'}}}};
+    sp.events = ring;
+    memberlist::PushPull pp{true, a.serf->swim().local_state(), serf::encode(sp)};
+    ASSERT_TRUE(d.serf->merge_push_pull(memberlist::encode_push_pull(pp), true, !replay, c.now));
+    if (replay)
+      EXPECT_EQ(d.user_events(), (std::vector<std::string>{"ring-old=x", "ring-last=y"}));
+    else
+      EXPECT_TRUE(d.user_events().empty());
+    // Its next event has LTime 40: new.
+    c.inject(a, d, serf::UserEvent{false, 40, "after", Bytes{'z'}});
+    EXPECT_EQ(d.user_events().back(), "after=z");
+  }
 }
 
 TEST(SerfLayerTest, FailedMemberIsReconnectTargetThenReapedAfterReconnectTimeout) {
