@@ -135,6 +135,15 @@ int agent_main(int argc, char** argv) {
     if (rpc) rpc->log(line);
   };
   hooks.left = [&] { leave_then(SIGTERM); };
+  // A lost name conflict shut the gossip member down: a serf agent quits
+  // then ("Serf shutdown detected, quitting", status 0), and so does this
+  // one (its child, if any, is stopped first).
+  hooks.shutdown = [&] {
+    LogSink::stderr_line("NOTICE", "agent: gossip member shut down, quitting");
+    leaving = true;
+    if (child > 0 && !child_done) kill(child, SIGTERM);
+    finish();
+  };
   const std::string rpc_ip = s.rpc_ip;
   const uint16_t rpc_port = s.rpc_port;
   const bool rpc_on = s.rpc_enabled;

@@ -164,8 +164,14 @@ void Agent::stop() {
 }
 
 void Agent::on_shutdown() {
-  // A lost name conflict: no leave, sockets and timers closed.
+  // Serf's Shutdown after a lost name conflict: no leave, sockets closed,
+  // the snapshot flushed; then whoever runs the agent is told.
+  log("agent: gossip member shut down (name conflict lost)");
   stop();
+  if (hooks_.shutdown)
+    asio::post(io_, [this, alive = alive_] {
+      if (*alive && hooks_.shutdown) hooks_.shutdown();
+    });
 }
 
 bool Agent::has_left() const {

@@ -23,7 +23,8 @@
 //
 // Name conflicts, as Serf: the layer asks the cluster (`_serf_conflict`)
 // and, in the minority, shuts down; the agent then closes its sockets and
-// timers (no leave; herd's proxy keeps its current pool).
+// timers (no leave, as Serf's Shutdown) and calls Hooks::shutdown (`herd
+// agent` exits as a serf agent does; herd's proxy keeps its current pool).
 //
 // Thread rules: control thread only: construct, call and destroy on the
 // thread running `control`; every hook runs there.
@@ -63,6 +64,9 @@ class Agent : public RpcBackend, private TransportReceiver {
     std::function<void(const std::string&)> log;
     // The RPC `leave` finished (a stand-alone agent exits then).
     std::function<void()> left;
+    // The agent shut itself down: it lost a name conflict (Serf's Shutdown,
+    // after which a serf agent quits). Sockets and timers are closed.
+    std::function<void()> shutdown;
     // Tests: inbound datagrams from (ip, port) for which this returns true
     // are dropped unread (simulates a one-way UDP failure).
     std::function<bool(const std::string&, uint16_t)> drop_udp;

@@ -529,10 +529,12 @@ void SerfLayer::on_conflict(const swim::Node& existing, const swim::Address& oth
           log("agent: majority in name conflict resolution " + tally + ": keeping the name");
           return;
         }
+        // Serf: "minority in name conflict resolution, quiting", then
+        // Shutdown() without a leave.
         log("agent: minority in name conflict resolution " + tally + ": the name '" + node_ +
             "' belongs to the member at " + where +
-            "; herd will not steal a live name and leaves the gossip cluster (the pool keeps "
-            "its current servers); restart it with another node name");
+            "; herd will not steal a live name and shuts its gossip member down (no leave), as "
+            "serf does; restart it with another node name");
         state_ = State::Shutdown;
         if (cb_.shutdown) cb_.shutdown();
       },

@@ -280,6 +280,20 @@ class TestMembershipSerfQueries(unittest.TestCase):
         self.wait_traffic("web1")
         self.assertIsNone(self.herd.poll())
 
+        # `herd agent` with web2's name (on the serf impostor's address, free
+        # again): in the minority it shuts its gossip member down (no leave)
+        # and quits with status 0, as a serf agent does.
+        p3, log3 = spawn_logged(self.procs, self.dir, "herd-agent-impostor",
+                                [HERD_BIN, "agent", "-node", "web2", "-bind", "127.0.0.83:7946",
+                                 "-rpc-addr", "127.0.0.83:7373", "-join",
+                                 f"{AGENTS[0][1]}:7946", "-encrypt", key])
+        self.assertEqual(p3.wait(20), 0, log_text(log3))
+        out3 = log_text(log3)
+        self.assertRegex(out3, r"minority in name conflict resolution \[0 / [1-9]\]", out3)
+        self.assertIn("gossip member shut down, quitting", out3)
+        rc, out = self.serf("members", self.agent_rpc)
+        self.assertRegex(out, rf"web2\s+{AGENTS[1][1]}:7946\s+alive", out)
+
     def test_keyring_file_rotation_survives_restart(self):
         old, new = keygen(), keygen()
         ring = os.path.join(self.dir, "keyring.json")

@@ -2,7 +2,7 @@
 // ephemeral ports): membership counters and their Prometheus/`show
 // membership` rendering, Serf's reconnect to failed members and reaping of
 // failed/left members, the TCP fallback ping, user events around a start-up
-// join (-replay).
+// join (-replay), the shutdown after a lost name conflict.
 #include "membership/agent.h"
 
 #include <gtest/gtest.h>
@@ -23,6 +23,8 @@ using namespace std::chrono_literals;
 struct Node {
   std::unique_ptr<Agent> agent;
   std::vector<MemberEvent> events;
+  std::vector<std::string> log;
+  int shutdowns = 0;
   std::vector<std::string> user_events() const {
     std::vector<std::string> out;
     for (const auto& e : events)
@@ -62,6 +64,8 @@ class AgentTest : public ::testing::Test {
     Node* n = nodes_.back().get();
     Agent::Hooks h;
     h.drop_udp = std::move(drop_udp);
+    h.shutdown = [n] { ++n->shutdowns; };
+    h.log = [n](const std::string& line) { n->log.push_back(line); };
     h.events = [n](const std::vector<MemberEvent>& evs) {
       n->events.insert(n->events.end(), evs.begin(), evs.end());
     };
@@ -290,6 +294,33 @@ TEST_F(AgentTest, StartupJoinIgnoresOlderUserEventsUnlessReplay) {
   ASSERT_TRUE(run_until([&] { return b.user_events().size() == 1; }, 5s));
   EXPECT_EQ(b.user_events(), std::vector<std::string>{"new"});
   ASSERT_TRUE(run_until([&] { return c.user_events().size() == 2; }, 5s));
+}
+
+// serf.go resolveNodeConflict: the member in the minority shuts down (no
+// leave) and the agent around it says so (a serf agent then quits).
+TEST_F(AgentTest, LosingANameConflictShutsTheAgentDown) {
+  Node& a = start(settings("a", "127.0.0.67"));
+  auto sb = settings("b", "127.0.0.68");
+  sb.join = {seed(a, "127.0.0.67")};
+  Node& b = start(sb);
+  ASSERT_TRUE(run_until([&] { return a.agent->snapshot().members["alive"] == 2; }, 5s));
+  auto si = settings("b", "127.0.0.69");  // b's name, another address
+  si.join = {seed(a, "127.0.0.67")};
+  Node& impostor = start(si);
+  ASSERT_TRUE(run_until([&] { return impostor.shutdowns == 1; }, 10s));
+  bool said = false;
+  for (const auto& l : impostor.log)
+    said = said || l.find("minority in name conflict resolution") != std::string::npos;
+  EXPECT_TRUE(said);
+  // Sockets closed, commands refused; b keeps its name and place.
+  EXPECT_EQ(impostor.agent->user_event("x", "", false), "agent not running");
+  run_until([] { return false; }, 1s);
+  EXPECT_EQ(b.shutdowns, 0);
+  EXPECT_EQ(a.status_of("b"), "alive");
+  for (const auto& m : a.agent->members())
+    if (m.name == "b") {
+      EXPECT_EQ(m.addr, "127.0.0.68");
+    }
 }
 
 }  // namespace
