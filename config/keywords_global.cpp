@@ -200,8 +200,12 @@ bool parse_stats_socket(Parser& p, const Words& w) {
         return false;
       }
       ++i;
-    } else if (w[i] == "expose-fd" && v == "listeners") {
-      p.notice("'stats socket' : 'expose-fd listeners' is accepted but ignored by herd.");
+    } else if (w[i] == "expose-fd") {
+      if (v != "listeners") {
+        p.alert("'stats socket' : ''expose-fd' only supports 'listeners' (got '" + v + "')'");
+        return false;
+      }
+      s.expose_fd_listeners = true;
       ++i;
     } else {
       p.alert("'stats socket' : unknown keyword '" + w[i] + "'.");
@@ -320,6 +324,24 @@ void Parser::global_keyword(const Words& w) {
                    "' in argument to <hard-stop-after>.\n");
     }
     g.hard_stop_after_ms = v.ms;
+  } else if (kw == "close-spread-time") {
+    // haproxy 2.6's proxy_parse_close_spread_time(): "infinite" turns the
+    // active close off; 0 leaves the keyword unset.
+    if (!has(w, 1)) return alert("'close-spread-time' expects <time> as argument.\n");
+    if (w[1] == "infinite") {
+      g.close_spread_infinite = true;
+      g.close_spread_time_ms = 0;
+      return;
+    }
+    TimeValue v = parse_time(w[1]);
+    if (v.status == TimeValue::Status::Overflow)
+      return alert(time_error(v, w[1], "close-spread-time"));
+    if (v.status != TimeValue::Status::Ok)
+      return alert("unexpected character '" + std::string(1, v.bad_char ? v.bad_char : '?') +
+                   "' in argument to <close-spread-time>.\n");
+    if (!v.trailing_junk.empty()) warn_raw(time_junk_warning(w[1], v));
+    g.close_spread_infinite = false;
+    g.close_spread_time_ms = v.ms;
   } else if (kw == "nbproc") {
     alert(
         "nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used "
@@ -328,9 +350,20 @@ void Parser::global_keyword(const Words& w) {
              std::end(kIgnoredGlobal)) {
     notice("'" + kw + "' is accepted but ignored by herd.");
   } else {
-    static const std::vector<std::string_view> kKnown = {
-        "maxconn", "nbthread", "daemon",  "pidfile",  "node",           "log", "stats",
-        "user",    "group",    "chroot",  "ca-base", "crt-base", "hard-stop-after"};
+    static const std::vector<std::string_view> kKnown = {"maxconn",
+                                                         "nbthread",
+                                                         "daemon",
+                                                         "pidfile",
+                                                         "node",
+                                                         "log",
+                                                         "stats",
+                                                         "user",
+                                                         "group",
+                                                         "chroot",
+                                                         "ca-base",
+                                                         "crt-base",
+                                                         "hard-stop-after",
+                                                         "close-spread-time"};
     std::string s = suggest(kw, kKnown);
     alert("unknown keyword '" + kw + "' in 'global' section" +
           (s.empty() ? "" : "; did you mean '" + s + "' maybe ?"));

@@ -64,6 +64,7 @@ struct StatsSocket {
   Address addr;      // ipv4@ / ipv6@ / host:port
   uint32_t mode = 0;  // file mode for unix sockets, 0 = leave umask's
   Level level = Level::Operator;
+  bool expose_fd_listeners = false;  // `expose-fd listeners`: `_getsocks` hands them over
   Location where;
 };
 
@@ -82,6 +83,10 @@ struct Global {
   uint32_t uid = 0;
   uint32_t gid = 0;
   std::string chroot;
+  // `close-spread-time <time>|infinite`: the window over which a soft stop
+  // closes the old process's keep-alive connections (0: not set).
+  int64_t close_spread_time_ms = 0;
+  bool close_spread_infinite = false;  // `infinite`: no active close at all
   Location where;
 };
 

@@ -24,9 +24,11 @@ using Clock = std::chrono::steady_clock;
 // per connection. Asio lets go of the socket (release(): no per-socket state,
 // no pending operation, no timer is left), so an idle connection costs its
 // record and the kernel's epoll entry. It ends in one of three ways: bytes
-// (or a close) arrive and a new Session resumes it; its idle deadline passes;
-// the worker stops. The last two close it without an answer, as an idle
-// session would be closed.
+// (or a close) arrive and a new Session resumes it (during a soft stop too:
+// its request is answered with `connection: close`); its idle deadline
+// passes (a soft stop may bring it closer, see Worker::soft_stop); a hard
+// stop. The last two close it without an answer, as an idle session would
+// be closed.
 struct ParkedConn : IdleHook {
   int fd = -1;
   bool first = false;  // no request yet: resumed under http-request
@@ -108,7 +110,27 @@ class ParkingLot {
     return true;
   }
 
-  // Soft or hard stop: every parked connection is closed.
+  // Soft stop: each deadline moves to Worker::stop_idle_deadline(); the
+  // lists are no longer in deadline order then, expire() scans them whole.
+  void stop_deadlines() {
+    auto next = Clock::time_point::max();
+    for (auto& [t, list] : lists_)
+      list.for_each([&](IdleHook* h) {
+        auto* c = static_cast<ParkedConn*>(h);
+        c->deadline = w_.stop_idle_deadline(c->deadline);
+        next = std::min(next, c->deadline);
+      });
+    unordered_ = true;
+    if (next != Clock::time_point::max() && (!timer_armed_ || next < timer_.expiry()))
+      arm_timer(next);
+  }
+  bool empty() const {
+    for (const auto& [t, list] : lists_)
+      if (!list.empty()) return false;
+    return true;
+  }
+
+  // Hard stop: every parked connection is closed.
   void close_all() {
     for (auto& [t, list] : lists_)
       list.for_each([this](IdleHook* h) { close(static_cast<ParkedConn*>(h)); });
@@ -132,7 +154,7 @@ class ParkingLot {
                         watching_ = false;
                         if (ec) return;
                         resume_ready();
-                        if (!w_.stopping && !empty()) watch();
+                        if (!empty()) watch();
                       });
   }
 
@@ -161,12 +183,6 @@ class ParkingLot {
     }
   }
 
-  bool empty() const {
-    for (const auto& [t, list] : lists_)
-      if (!list.empty()) return false;
-    return true;
-  }
-
   void arm_timer(Clock::time_point at) {
     timer_armed_ = true;
     timer_.expires_at(at);
@@ -183,6 +199,16 @@ class ParkingLot {
     auto now = Clock::now();
     Clock::time_point next = Clock::time_point::max();
     for (auto& [t, list] : lists_) {
+      if (unordered_) {
+        list.for_each([&](IdleHook* h) {
+          auto* c = static_cast<ParkedConn*>(h);
+          if (c->deadline > now)
+            next = std::min(next, c->deadline);
+          else
+            close(c);
+        });
+        continue;
+      }
       while (auto* c = static_cast<ParkedConn*>(list.front())) {
         if (c->deadline > now) {
           next = std::min(next, c->deadline);
@@ -199,6 +225,7 @@ class ParkingLot {
   asio::steady_timer timer_;
   bool watching_ = false;
   bool timer_armed_ = false;
+  bool unordered_ = false;             // stop_deadlines() ran
   std::map<int64_t, IdleList> lists_;  // by idle timeout (ms)
   static constexpr size_t kSlab = 256;
   std::vector<std::unique_ptr<ParkedConn[]>> slabs_;
@@ -238,7 +265,7 @@ void idle_tick(Worker& w) {
       return;
     }
     h->unlink();
-    if (!w.stopping) request_park(h);
+    if (!w.aborting) request_park(h);
   }
 }
 }  // namespace
@@ -252,6 +279,10 @@ void idle_enter(Worker& w, IdleHook* h) {
 void close_parked(Worker& w) {
   if (w.parking) w.parking->close_all();
 }
+
+void stop_parked(Worker& w) { parking_lot(w).stop_deadlines(); }
+
+bool parking_empty(const Worker& w) { return !w.parking || w.parking->empty(); }
 
 void free_parked(Worker& w) {
   delete w.parking;

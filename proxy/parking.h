@@ -4,8 +4,9 @@
 // worker's parking lot keeps the file descriptor and its idle deadline in a
 // 48-byte record, watched by one readiness wait on an epoll set of its own.
 // Bytes (or a close) arriving make a new session that carries on
-// (resume_session, session.cpp); the deadline or a stop closes the
-// connection without an answer, as an idle session would be closed.
+// (resume_session, session.cpp); the deadline (which a soft stop with
+// close-spread-time brings closer) or a hard stop closes the connection
+// without an answer, as an idle session would be closed.
 //
 // Part of an I/O variant (compiled once per backend, see io_engine.h).
 // Thread rules: a worker's parking lot and idle list are touched only by

@@ -114,12 +114,11 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   }
 
  public:
-  // Soft stop: an idle keep-alive connection is closed at once.
-  void close_if_idle() {
-    if (phase_ == Phase::Idle) {
-      boost::system::error_code ec;
-      client_.cancel(ec);
-    }
+  // Soft stop: an idle connection keeps waiting for its next request
+  // (answered with `connection: close`) until its idle deadline, which
+  // close-spread-time may bring closer (Worker::stop_idle_deadline).
+  void stop_idle() {
+    if (phase_ == Phase::Idle) shorten_deadline(w_.stop_idle_deadline(deadline_));
   }
   // hard-stop-after: a request still waiting for its server (queue,
   // connect, response head) is answered 502 and closed, as HAProxy does;
@@ -142,6 +141,18 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     auto d = Clock::now() + std::chrono::milliseconds(ms);
     deadline_ = d;
     if (!watchdog_armed_ || d < watchdog_.expiry()) arm_watchdog();
+  }
+  void shorten_deadline(Clock::time_point d) {
+    if (d >= deadline_) return;
+    deadline_ = d;
+    if (!watchdog_armed_ || d < watchdog_.expiry()) arm_watchdog();
+  }
+  // Whether this request's answer ends the connection because of a soft
+  // stop; decided once per request (close-spread-time draws at random).
+  bool stop_close() {
+    if (!w_.stopping) return false;
+    if (stop_close_ < 0) stop_close_ = w_.close_on_stop() ? 1 : 0;
+    return stop_close_ == 1;
   }
   void arm_watchdog() {
     watchdog_armed_ = true;
@@ -202,7 +213,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         if (r == Wait::Closed) break;
       }
       bool keep = co_await one_request(first);
-      if (!keep || w_.stopping) break;
+      if (!keep) break;  // a soft stop ends it through stop_close()
       // Between requests: the server-side buffer goes back to the worker;
       // the client-side one is kept for the hot window (wait_request_bytes).
       w_.give_buffer(std::move(sbuf_));
@@ -219,6 +230,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   enum class Wait { Bytes, Closed, Park };
   asio::awaitable<Wait> wait_request_bytes(bool first) {
     set_deadline(Phase::Idle, request_timeout(first));
+    if (w_.stopping) shorten_deadline(w_.stop_idle_deadline(deadline_));
     if (resumed_) {
       // Unparked: the socket was readable a moment ago.
       resumed_ = false;
@@ -260,9 +272,9 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       }
       unlink();
       if (park_ && n == 0) {
-        // Cancelled by the idle tick (and not by a timeout or a stop: those
-        // close). Bytes that came first win: the connection is not parked.
-        if (ec == asio::error::operation_aborted && !timed_out_ && !w_.stopping) {
+        // Cancelled by the idle tick (and not by a timeout or a hard stop:
+        // those close). Bytes that came first win: the connection is not parked.
+        if (ec == asio::error::operation_aborted && !timed_out_ && !w_.aborting) {
           w_.give_buffer(std::move(cbuf_));
           co_return Wait::Park;
         }
@@ -279,6 +291,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   // EOF/timeout/error (after answering 400/408 where HAProxy does).
   asio::awaitable<bool> read_request_head(bool first) {
     start_ = Clock::now();
+    stop_close_ = -1;
     set_deadline(Phase::Request, request_timeout(first));
     for (;;) {
       auto st = http1::parse_request(cbuf_.get() + cbeg_, cend_ - cbeg_, req_,
@@ -387,7 +400,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     // §6.1, as haproxy): what follows it on the connection is not trusted.
     const bool suspect_framing = req_.te_and_cl || (req_.chunked && req_.version == 10);
     const bool client_keep =
-        !fe_.close_client && !suspect_framing &&
+        !fe_.close_client && !suspect_framing && !stop_close() &&
         ((req_.version == 11 && !req_.conn_close) || (req_.version == 10 && req_.conn_keep_alive));
     const bool http10_close = req_.version == 10 && !req_.conn_keep_alive;
     fe_.live->counters.add(Counter::Requests);
@@ -824,7 +837,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         ((resp.version == 11 && !resp.conn_close) || (resp.version == 10 && resp.conn_keep_alive));
     // Transfer-Encoding in an HTTP/1.0 response is faulty framing
     // (RFC 9112 §6.1): the client connection closes after it, as haproxy's.
-    bool keep = client_keep && !until_close && !w_.stopping && !(resp.version == 10 && chunked);
+    bool keep = client_keep && !until_close && !stop_close() && !(resp.version == 10 && chunked);
 
     // Client head (rewrite.h).
     build_client_head(out_,
@@ -1131,6 +1144,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   Phase phase_ = Phase::Idle;
   bool timed_out_ = false;
   bool closed_ = false;
+  int8_t stop_close_ = -1;  // stop_close(): -1 not decided for this request
 
   std::unique_ptr<char[]> cbuf_;  // from the worker's pool while in use (see run())
   size_t cbeg_ = 0, cend_ = 0;
@@ -1166,14 +1180,14 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   balancing::BackendLive* backend_live_ = nullptr;
   tcp::endpoint ep_;
 
-  friend void close_if_idle(Session* s);
-  friend bool is_idle(const Session* s);
+  friend void stop_idle(Session* s);
+  friend bool is_stuck(const Session* s);
 };
 
 // Idle for kParkAfter: the connection goes to the parking lot (parking.h)
 // and the session ends; a stop (or no lot) closes it instead.
 void Session::park() {
-  if (!w_.stopping && park_connection(w_, client_, fe_, park_first_, v6_, deadline_,
+  if (!w_.aborting && park_connection(w_, client_, fe_, park_first_, v6_, deadline_,
                                       request_timeout(park_first_))) {
     retire(true);
     w_.trim_buffers();
@@ -1194,10 +1208,12 @@ void start_session(Worker& w, const FrontendRt& fe, tcp::socket sock) {
   std::make_shared<Session>(w, fe, std::move(sock))->start();
 }
 
-void close_if_idle(Session* s) { s->close_if_idle(); }
+void stop_idle(Session* s) { s->stop_idle(); }
 void abort_session(Session* s) { s->abort(); }
 
-bool is_idle(const Session* s) { return s->phase_ == Session::Phase::Idle; }
+bool is_stuck(const Session* s) {
+  return s->phase_ == Session::Phase::Idle && Clock::now() > s->deadline_ + std::chrono::seconds(1);
+}
 
 }  // namespace HERD_IO_NS
 }  // namespace herd::proxy

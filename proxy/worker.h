@@ -152,6 +152,14 @@ class Worker {
   void trim_buffers();
   bool stopping = false;
   bool aborting = false;  // hard-stop-after: no retries, no new waits
+  // Soft stop, as HAProxy 2.6 with its close-spread-time (workers.cpp):
+  // whether the answer to a request ends its keep-alive connection, and
+  // when an idle connection (deadline `d`) is closed.
+  std::chrono::steady_clock::time_point stop_began{};
+  bool close_on_stop();
+  std::chrono::steady_clock::time_point stop_idle_deadline(std::chrono::steady_clock::time_point d);
+  uint64_t rng_state = 0;  // close-spread-time's draws (splitmix64)
+  int64_t draw_ms(int64_t below);
   std::unique_ptr<boost::asio::steady_timer> drain_timer;  // soft stop
   std::unique_ptr<boost::asio::steady_timer> abort_timer;  // hard-stop-after
   void watch_drain();
@@ -177,13 +185,17 @@ void count_connection_close(Worker& w, const FrontendRt& fe);
 
 // Starts serving an accepted client connection as HTTP.
 void start_session(Worker& w, const FrontendRt& fe, boost::asio::ip::tcp::socket sock);
-// Soft stop: closes the session if it is idle between requests.
-void close_if_idle(Session* s);
+// Soft stop: an idle session's deadline moves to stop_idle_deadline().
+void stop_idle(Session* s);
 void abort_session(Session* s);
-// Between requests (nothing in flight).
-bool is_idle(const Session* s);
-// Soft stop, hard stop: closes the parked connections (no answer).
+// Idle between requests and a second past its deadline: its close never
+// came (the drain watch stops the worker anyway).
+bool is_stuck(const Session* s);
+// Hard stop: closes the parked connections (no answer).
 void close_parked(Worker& w);
+// Soft stop: parked connections' deadlines move to stop_idle_deadline().
+void stop_parked(Worker& w);
+bool parking_empty(const Worker& w);
 // At teardown, after the thread ended: frees what is still parked.
 void free_parked(Worker& w);
 

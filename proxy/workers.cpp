@@ -150,17 +150,63 @@ void Worker::unlisten() {
     if (l.acceptor && l.acceptor->is_open()) ::shutdown(l.acceptor->native_handle(), SHUT_RDWR);
 }
 
+// A soft stop ends keep-alive connections without racing their clients:
+// an exchange under way is answered with `connection: close`, and so is the
+// next request of an idle connection; an idle connection that sends none is
+// closed at its idle deadline (`timeout http-keep-alive`, else `http-request`,
+// else `client`), as it would have been without a stop. A client never sees
+// a connection it is reusing closed under it, which HAProxy 2.6 does to the
+// idle ones at once. With `close-spread-time` the decisions are HAProxy's:
+// idle connections close at a random moment of the window, and an answer
+// closes its connection with a probability that grows to 1 at the window's
+// end; `close-spread-time infinite` closes nothing actively.
 void Worker::soft_stop() {
   stopping = true;
+  stop_began = std::chrono::steady_clock::now();
+  rng_state = static_cast<uint64_t>(stop_began.time_since_epoch().count()) + index;
   if (accept_wake) accept_wake->cancel();
   unlisten();
   boost::system::error_code ec;
   for (auto& l : listeners) l.acceptor->close(ec);
   auto copy = sessions;
-  for (Session* s : copy) close_if_idle(s);
-  close_parked(*this);
+  for (Session* s : copy) stop_idle(s);
+  stop_parked(*this);
   upstreams.clear();
   watch_drain();
+}
+
+int64_t Worker::draw_ms(int64_t below) {
+  if (below <= 1) return 0;
+  uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return static_cast<int64_t>(z % static_cast<uint64_t>(below));
+}
+
+bool Worker::close_on_stop() {
+  if (!stopping) return false;
+  const auto& g = shared.cfg.global;
+  if (g.close_spread_infinite) return false;
+  if (g.close_spread_time_ms <= 0) return true;
+  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - stop_began)
+                     .count();
+  int64_t remaining = g.close_spread_time_ms - elapsed;
+  // mux_h1's h1_set_cli_conn_mode(): rarely at first, always at the end.
+  return remaining <= 0 || remaining <= draw_ms(g.close_spread_time_ms);
+}
+
+std::chrono::steady_clock::time_point Worker::stop_idle_deadline(
+    std::chrono::steady_clock::time_point d) {
+  const auto& g = shared.cfg.global;
+  if (!stopping || g.close_spread_infinite || g.close_spread_time_ms <= 0) return d;
+  auto now = std::chrono::steady_clock::now();
+  auto end = stop_began + std::chrono::milliseconds(g.close_spread_time_ms);
+  if (now >= end) return std::min(d, now);
+  // h1_refresh_timeout(): a random moment of what is left of the window.
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - now).count();
+  return std::min(d, now + std::chrono::milliseconds(draw_ms(left)));
 }
 
 // `hard-stop-after` expired: what is left is aborted (see Engine), and the
@@ -177,18 +223,18 @@ void Worker::abort_sessions() {
   });
 }
 
-// Soft stop ends this worker once no request is in flight: normally run()
-// returns by itself when the last session finished, but an operation whose
-// completion never comes (a cancelled io_uring operation in Asio 1.81) would
-// keep it running forever, so every 100 ms the worker stops itself when
-// every remaining session is idle.
+// Soft stop ends this worker once no connection is left (sessions, parked
+// ones, TCP-mode ones); every 100 ms it looks. An idle session whose close
+// never came a second after its deadline (an operation whose completion is
+// lost, as cancelled io_uring operations in Asio 1.81 were) does not hold it.
 void Worker::watch_drain() {
   if (!drain_timer) drain_timer = std::make_unique<asio::steady_timer>(ioc);
   drain_timer->expires_after(std::chrono::milliseconds(100));
   drain_timer->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
-    if (tcp_sessions.empty() && std::all_of(sessions.begin(), sessions.end(),
-                                            [](const Session* s) { return is_idle(s); })) {
+    if (tcp_sessions.empty() && parking_empty(*this) &&
+        std::all_of(sessions.begin(), sessions.end(),
+                    [](const Session* s) { return is_stuck(s); })) {
       ioc.stop();
       return;
     }

@@ -163,14 +163,29 @@ frontend g
             time.sleep(0.05)
         self.assertIn("CurrConns: 0\n", runtime_api(self.cli, "show info"))
 
-    def test_soft_stop_closes_parked_connections(self):
-        clients = self.parked_clients(20)
+    def test_soft_stop_answers_parked_connections_once_more_then_closes_them(self):
+        """A soft stop closes no parked connection under its client: one that
+        sends a request gets its answer with `connection: close`; the others
+        close at their keep-alive deadline (1 s after their last answer), and
+        the process exits then."""
+        self.start(ka="1s")
+        clients = [Client(self.port) for _ in range(20)]
+        for c in clients:
+            self.addCleanup(c.close)
+            self.assertEqual(c.request(REQ)[0], 200)
+        time.sleep(PARKED)
         t0 = time.time()
         self.lb.send(signal.SIGUSR1)
-        self.lb.proc.wait(5)
+        time.sleep(0.2)
+        status, hdrs, _ = clients[0].request(REQ)
+        self.assertEqual((status, dict(hdrs).get("connection")), (200, "close"))
+        self.assertIsNotNone(closed_after(clients[0].s, 1), "not closed after its last answer")
+        for i, c in enumerate(clients[1:], 1):
+            t = closed_after(c.s, 3)
+            self.assertIsNotNone(t, f"client {i} still open 3 s after the stop")
+            self.assertGreater(time.time() - t0, 0.4, f"client {i} closed before its deadline")
+        self.assertEqual(self.lb.proc.wait(3), 0)
         self.assertLess(time.time() - t0, 2.0)
-        for i, c in enumerate(clients):
-            self.assertIsNotNone(closed_after(c.s, 2), f"client {i} still open after the stop")
 
     @unittest.skipIf(os.environ.get("HERD_SANITIZER"),
                      "AddressSanitizer's redzones and quarantine inflate RSS; measured in the plain pass")

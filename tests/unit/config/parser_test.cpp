@@ -329,10 +329,12 @@ TEST(Parser, GlobalKeywords) {
       "global\n maxconn 100\n nbthread 4\n daemon\n pidfile /tmp/h.pid\n node n1\n"
       " log stdout format raw local0 info\n log 127.0.0.1:5514 len 2048 local2 info err\n"
       " uid 65534\n gid 65533\n chroot /var/lib/haproxy\n ca-base /etc/ssl/certs\n"
-      " crt-base /etc/ssl/private\n hard-stop-after 1m\n");
+      " crt-base /etc/ssl/private\n hard-stop-after 1m\n close-spread-time 5s\n");
   EXPECT_FALSE(r.fatal) << all_diags(r);
   const Global& g = r.config.global;
   EXPECT_EQ(g.hard_stop_after_ms, 60000);
+  EXPECT_EQ(g.close_spread_time_ms, 5000);
+  EXPECT_FALSE(g.close_spread_infinite);
   EXPECT_EQ(g.maxconn, 100);
   EXPECT_EQ(g.nbthread, 4);
   EXPECT_TRUE(g.daemon);
@@ -354,6 +356,23 @@ TEST(Parser, GlobalKeywords) {
   for (const auto& d : r.diags) notices += d.level == Diagnostic::Level::Notice;
   EXPECT_EQ(notices, 2);
   EXPECT_EQ(check_exit_code(r), 2);  // no listener
+}
+
+TEST(Parser, CloseSpreadTimeAndExposeFd) {
+  auto r = parse(
+      "global\n close-spread-time 5s\n close-spread-time infinite\n"
+      " stats socket /tmp/h.sock level admin expose-fd listeners\n");
+  EXPECT_FALSE(r.fatal) << all_diags(r);
+  EXPECT_TRUE(r.config.global.close_spread_infinite);  // the last line wins, as in HAProxy
+  EXPECT_EQ(r.config.global.close_spread_time_ms, 0);
+  ASSERT_EQ(r.config.global.stats_sockets.size(), 1u);
+  EXPECT_TRUE(r.config.global.stats_sockets[0].expose_fd_listeners);
+  auto bad = parse("global\n close-spread-time 5x\n");
+  EXPECT_TRUE(bad.fatal);
+  EXPECT_NE(
+      all_diags(bad).find(":2] : unexpected character 'x' in argument to <close-spread-time>."),
+      std::string::npos)
+      << all_diags(bad);
 }
 
 TEST(Parser, HerdSpecificRejections) {
