@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/handover.h"
 #include "app/haproxy_engine.h"
 #include "app/logsink.h"
 #include "app/wiring.h"
@@ -53,6 +54,7 @@ struct Options {
   std::string haproxy_bin = "haproxy";        // --haproxy-bin
   std::string cli;                            // --cli: herd's runtime API in haproxy mode
   std::string io;                             // --io auto|epoll|io_uring (else $HERD_IO)
+  std::string old_socket;                     // -x: the old process's `stats socket`
 };
 
 [[noreturn]] void usage(const char* argv0, int code) {
@@ -65,6 +67,7 @@ struct Options {
                "        -D goes daemon ; -db disables background mode\n"
                "        -p writes pids of all children to this file\n"
                "        -sf/-st [pid ]* finishes/terminates old pids.\n"
+               "        -x <unix_socket> get listening sockets from a unix socket\n"
                "        --print-config prints the effective configuration and exits\n"
                "        --membership <file.yaml> gossip membership settings\n"
                "        --engine native|haproxy  proxy traffic itself, or supervise haproxy\n"
@@ -105,6 +108,8 @@ Options parse_args(int argc, char** argv) {
     else if (a == "-W" || a == "-Ws") { /* master-worker: herd is always one process */
     } else if (a == "-p")
       o.pidfile = need("a pid file name");
+    else if (a == "-x")
+      o.old_socket = need("an argument");
     else if (a == "--print-config")
       o.print_config = true;
     else if (a == "--membership")
@@ -421,17 +426,44 @@ int main(int argc, char** argv) {
   } engine_events{writer, writer.subscribe([&engine](const std::vector<balancing::PoolChange>& c) {
                     engine.on_pool_changes(c);
                   })};
+  // -x: the old process's listening sockets (and member state), as
+  // `haproxy -x`; failing to get them is fatal, as there.
+  app::InheritedSockets inherited;
+  if (!opt.old_socket.empty() && opt.old_socket != "/dev/null") {
+    std::vector<int> fds;
+    std::string err = app::receive_sockets(opt.old_socket, &fds);
+    std::string state;
+    if (err.empty() && (!opt.membership.empty() || !opt.membership_flags.empty()))
+      err = app::receive_state(opt.old_socket, &state);
+    inherited.add(fds);
+    if (!err.empty()) {
+      app::LogSink::stderr_line("WARNING", err);
+      app::LogSink::stderr_line("ALERT", "Failed to get the sockets from the old process!");
+      return 1;
+    }
+    wiring.inherit(&inherited, std::move(state));
+  }
   try {
-    engine.bind();
+    engine.bind([&](const std::string& ip, uint16_t port) {
+      return inherited.take_tcp_listener(ip, port);
+    });
   } catch (const std::exception& e) {
     app::LogSink::stderr_line("ALERT", e.what());
     return 1;
   }
+  wiring.expose([&engine] { return engine.listener_fds(); },
+                [&engine] { engine.set_handed_over(); });
   if (opt.daemon && !opt.foreground && (cfg.global.daemon || opt.daemon)) {
     if (!daemonize()) return 1;
   }
   write_pidfile(opt.pidfile.empty() ? cfg.global.pidfile : opt.pidfile);
   if (!wiring.start()) return 1;
+  inherited.close_rest();  // sockets of binds this configuration dropped
+  // A reload with membership: the pool gets the predecessor's members back
+  // (one push/pull) before this process serves, or after 2 s whatever.
+  for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+       wiring.catching_up() && std::chrono::steady_clock::now() < end;)
+    control.run_one_for(std::chrono::milliseconds(20));
   if (!set_identity(cfg.global)) return 1;
   engine.start();
   for (pid_t p : opt.soft_pids) kill(p, SIGUSR1);

@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "health/checker.h"
 #include "membership/agent.h"
@@ -14,6 +15,7 @@
 #include "membership/metrics.h"
 #include "membership/rpc_server.h"
 #include "membership/settings.h"
+#include "membership/snapshot.h"
 #include "stats/cli.h"
 #include "stats/cli_server.h"
 #include "stats/csv.h"
@@ -53,6 +55,14 @@ struct Wiring::Impl {
   bool reference_mode = false;  // set_reference_mode(): no health checks, own CLI sockets
   std::vector<config::StatsSocket> reference_cli;
   std::vector<membership::PoolRule> pool_rules;
+
+  // Reloads (inherit(), expose()).
+  InheritedSockets* inherited = nullptr;
+  std::string inherited_state;
+  std::set<std::string> replayed;  // members whose first join is the predecessor's, not news
+  std::function<std::vector<int>()> proxy_fds;
+  std::function<void()> handed_over_cb;
+  bool handed_over = false;
 
   // The gossip member (only with --membership or membership flags).
   std::unique_ptr<membership::MemberMapper> mapper;
@@ -208,6 +218,17 @@ static bool start_membership(Wiring::Impl& m) {
     mp->mapper->apply(evs);
     mp->refresh_members_html();
     for (const auto& ev : evs) {
+      if (ev.type == MemberEvent::Type::Join && !mp->replayed.empty()) {
+        // After a reload the pool learns the members again; handlers and
+        // RPC streams already heard of them from the predecessor.
+        MemberEvent news = ev;
+        std::erase_if(news.members,
+                      [mp](const MemberInfo& mi) { return mp->replayed.erase(mi.name) > 0; });
+        if (news.members.empty()) continue;
+        if (!mp->handlers->empty()) mp->coalescer->add(news);
+        if (mp->rpc) mp->rpc->publish(news);
+        continue;
+      }
       if (!mp->handlers->empty()) mp->coalescer->add(ev);
       if (mp->rpc) mp->rpc->publish(ev);
     }
@@ -225,10 +246,23 @@ static bool start_membership(Wiring::Impl& m) {
   const bool rpc_on = s.rpc_enabled;
   RpcServer::Options ro;
   ro.auth_key = s.rpc_auth;
+  Agent::Adopted adopted;
+  if (m.inherited) {
+    adopted.tcp_fd = m.inherited->take_tcp_listener(s.bind_ip, s.bind_port);
+    adopted.udp_fd = m.inherited->take_udp(s.bind_ip, s.bind_port);
+    if (!m.inherited_state.empty()) {
+      adopted.state = replay_snapshot(m.inherited_state, true);
+      for (const auto& [name, addr] : adopted.state->alive) m.replayed.insert(name);
+    }
+  }
   m.agent = std::make_unique<Agent>(m.control, std::move(s), std::move(ah));
+  m.agent->adopt(std::move(adopted));
   if (rpc_on) {
     m.rpc = std::make_unique<RpcServer>(m.control, *m.agent, ro);
-    std::string err = m.rpc->listen(rpc_ip, rpc_port);
+    int fd = m.inherited ? m.inherited->take_tcp_listener(
+                               rpc_ip == "localhost" ? "127.0.0.1" : rpc_ip, rpc_port)
+                         : -1;
+    std::string err = fd >= 0 ? m.rpc->adopt(fd) : m.rpc->listen(rpc_ip, rpc_port);
     if (!err.empty()) {
       LogSink::stderr_line("ALERT", "membership: " + err);
       return false;
@@ -309,8 +343,38 @@ bool Wiring::start() {
       LogSink::stderr_line("ALERT", err);
       return false;
     }
+    Impl* mp = &m;
+    stats::CliServer::Handover h;
+    h.send = [mp](int conn) {
+      std::vector<int> fds = mp->proxy_fds ? mp->proxy_fds() : std::vector<int>{};
+      if (mp->agent)
+        for (int fd : mp->agent->socket_fds()) fds.push_back(fd);
+      if (mp->rpc && mp->rpc->native_fd() >= 0) fds.push_back(mp->rpc->native_fd());
+      std::string e = send_sockets(conn, fds);
+      if (!e.empty()) return LogSink::stderr_line("WARNING", "_getsocks: " + e);
+      LogSink::stderr_line("NOTICE", "handed " + std::to_string(fds.size()) +
+                                         " listening socket(s) over to a new process");
+      mp->handed_over = true;
+      if (mp->handed_over_cb) mp->handed_over_cb();
+    };
+    h.state = [mp]() -> std::string {
+      return mp->agent ? membership::handover_text(mp->agent->handover_state()) : "";
+    };
+    m.cli->set_handover(std::move(h));
   }
   return true;
+}
+
+bool Wiring::catching_up() const { return impl_->agent && !impl_->replayed.empty(); }
+
+void Wiring::inherit(InheritedSockets* socks, std::string member_state) {
+  impl_->inherited = socks;
+  impl_->inherited_state = std::move(member_state);
+}
+
+void Wiring::expose(std::function<std::vector<int>()> proxy_fds, std::function<void()> sent) {
+  impl_->proxy_fds = std::move(proxy_fds);
+  impl_->handed_over_cb = std::move(sent);
 }
 
 void Wiring::set_reference_mode(std::vector<config::StatsSocket> cli) {
@@ -335,7 +399,14 @@ void Wiring::soft_stop() {
 }
 
 void Wiring::leave_cluster(std::function<void()> done) {
-  if (!impl_->agent) return boost::asio::post(impl_->control, std::move(done));
+  if (impl_->agent && impl_->handed_over) {
+    // The successor gossips on these very sockets as this member.
+    impl_->agent->stop();
+    if (impl_->rpc) impl_->rpc->close();
+    LogSink::stderr_line("NOTICE", "membership: the new process carries on as this member");
+  }
+  if (!impl_->agent || impl_->handed_over)
+    return boost::asio::post(impl_->control, std::move(done));
   impl_->agent->graceful_leave(std::move(done));
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "app/handover.h"
 #include "app/logsink.h"
 #include "balancing/frontend.h"
 #include "balancing/pool.h"
@@ -34,8 +35,23 @@ class Wiring {
   void soft_stop();
   void stop();
   // Graceful leave of the gossip cluster (if a member runs), then `done`
-  // on the control thread; at once without membership.
+  // on the control thread; at once without membership. Once the sockets
+  // went to a successor (expose()), the member stops without leaving: the
+  // successor is the same member to the cluster.
   void leave_cluster(std::function<void()> done);
+
+  // Reloads (app/handover.h), before start(). inherit(): what the previous
+  // process handed over; the gossip and RPC sockets are taken from `socks`,
+  // and the member carries on from `member_state` (handover_text()).
+  void inherit(InheritedSockets* socks, std::string member_state);
+  // expose(): a `_getsocks` on an `expose-fd listeners` socket sends
+  // `proxy_fds()` and the gossip and RPC sockets; `sent` runs once they went.
+  void expose(std::function<std::vector<int>()> proxy_fds, std::function<void()> sent);
+  // After start(), with an inherited member state: true until every member
+  // the predecessor knew alive joined again (their servers are back in the
+  // pool). main() runs the control loop meanwhile, for a bounded time,
+  // before it serves and stops the predecessor.
+  bool catching_up() const;
 
   // Reference mode (`--engine haproxy`, app/haproxy_engine.h), before
   // start(): no health checks in herd (haproxy checks), and herd's runtime

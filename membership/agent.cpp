@@ -55,6 +55,8 @@ std::string Agent::start() {
   to.tcp_timeout = settings_.timing.tcp_timeout;
   to.keyring = keyring_ ? &*keyring_ : nullptr;
   to.drop_udp = hooks_.drop_udp;
+  to.adopt_udp_fd = std::exchange(adopted_.udp_fd, -1);
+  to.adopt_tcp_fd = std::exchange(adopted_.tcp_fd, -1);
   transport_ =
       std::make_unique<SocketTransport>(io_, std::move(to), static_cast<TransportReceiver&>(*this));
   if (std::string e = transport_->open(); !e.empty()) return e;
@@ -76,6 +78,7 @@ std::string Agent::start() {
   cfg.swim.advertise = *adv;
   cfg.swim.seed = std::random_device{}();
   cfg.swim.disable_tcp_pings = settings_.disable_tcp_pings;
+  if (adopted_.state) cfg.swim.incarnation = adopted_.state->incarnation;
   const GossipTiming& tm = settings_.timing;
   cfg.swim.probe_interval = tm.probe_interval;
   cfg.swim.probe_timeout = tm.probe_timeout;
@@ -111,6 +114,13 @@ std::string Agent::start() {
         " member(s), clock " + std::to_string(st.clock) + ", event-clock " +
         std::to_string(st.event_clock) + ", query-clock " + std::to_string(st.query_clock));
   }
+  if (const auto& st = adopted_.state) {
+    // A reload: the predecessor's clocks, as a snapshot's.
+    serf_->restore_clocks(st->clock, st->event_clock, st->query_clock);
+    log("agent: taking over from the previous process: " + std::to_string(st->alive.size()) +
+        " member(s), incarnation " + std::to_string(st->incarnation) + ", clock " +
+        std::to_string(st->clock));
+  }
   started_ = true;
   serf_->start();  // ourselves: alive, member-join
 
@@ -121,7 +131,33 @@ std::string Agent::start() {
       "'" + (keyring_ ? " (encrypted)" : ""));
   if (!settings_.join.empty()) join_seeds_attempt();
   if (snap_) rejoin_previous(snap_->previous(settings_.node, std::random_device{}()), 0);
+  if (adopted_.state) {
+    // The predecessor's members, at once: a push/pull with one of them
+    // brings the whole table (the balancer never left it).
+    std::vector<std::pair<std::string, std::string>> prev;
+    for (const auto& [name, addr] : adopted_.state->alive)
+      if (name != settings_.node) prev.emplace_back(name, addr);
+    std::shuffle(prev.begin(), prev.end(), std::mt19937_64(std::random_device{}()));
+    rejoin_previous(std::move(prev), 0);
+  }
   return "";
+}
+
+std::vector<int> Agent::socket_fds() const {
+  return transport_ ? transport_->fds() : std::vector<int>{};
+}
+
+SnapshotState Agent::handover_state() const {
+  SnapshotState st;
+  if (!serf_) return st;
+  for (const auto& m : serf_->members())
+    if (m.status == MemberInfo::Status::Alive) st.alive[m.name] = snapshot_address(m.addr, m.port);
+  // Values as serf's snapshot writes them (the last time used).
+  st.clock = serf_->clock() - 1;
+  st.event_clock = serf_->event_clock() - 1;
+  st.query_clock = serf_->queries().ltime() - 1;
+  st.incarnation = serf_->self_info().incarnation;
+  return st;
 }
 
 void Agent::rejoin_previous(std::vector<std::pair<std::string, std::string>> prev, std::size_t i) {

@@ -110,6 +110,19 @@ class Agent : public RpcBackend, private TransportReceiver {
   // Closes sockets and timers now (no leave).
   void stop();
 
+  // Reloads (app/handover.h). Before start(): the gossip sockets a previous
+  // process handed over, used instead of binding (-1: bind), and its member
+  // state (snapshot.h handover_text()): the incarnation, the three clocks
+  // and the members to rejoin, so that the cluster sees no leave nor join.
+  struct Adopted {
+    int udp_fd = -1, tcp_fd = -1;
+    std::optional<SnapshotState> state;
+  };
+  void adopt(Adopted a) { adopted_ = std::move(a); }
+  // For a successor: the gossip sockets, and the member state.
+  std::vector<int> socket_fds() const;
+  SnapshotState handover_state() const;
+
   MemberInfo self_info() const;
   Counters counters() const;
   uint16_t port() const { return transport_ ? transport_->port() : 0; }  // bound port
@@ -181,6 +194,7 @@ class Agent : public RpcBackend, private TransportReceiver {
   boost::asio::steady_timer leave_timer_;
   boost::asio::steady_timer reconnect_timer_;
   std::unique_ptr<Snapshotter> snap_;  // -snapshot
+  Adopted adopted_;                    // adopt()
   std::string snap_error_logged_;
   swim::TimePoint timer_at_{};
   bool timer_armed_ = false;

@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -501,6 +503,25 @@ std::string RpcServer::listen(const std::string& ip, uint16_t port) {
   st_->closed = false;
   accept();
   return "";
+}
+
+std::string RpcServer::adopt(int fd) {
+  boost::system::error_code ec;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  st_->acceptor.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    return "rpc: inherited socket: " + ec.message();
+  }
+  st_->closed = false;
+  accept();
+  return "";
+}
+
+int RpcServer::native_fd() const {
+  return st_->acceptor.is_open() ? st_->acceptor.native_handle() : -1;
 }
 
 uint16_t RpcServer::port() const {

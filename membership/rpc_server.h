@@ -113,6 +113,11 @@ class RpcServer {
   // Binds ip:port (port 0: an ephemeral port, see port()) and accepts.
   // Returns "" or an error text naming the address.
   std::string listen(const std::string& ip, uint16_t port);
+  // Reloads: accepts on `fd`, a listening socket a previous process handed
+  // over (app/handover.h), instead of binding. Returns "" or an error text.
+  std::string adopt(int fd);
+  // The listening socket (-1 when closed), for a successor.
+  int native_fd() const;
   uint16_t port() const;
   // Stops accepting and closes every connection.
   void close();

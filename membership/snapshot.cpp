@@ -71,6 +71,11 @@ SnapshotState replay_snapshot(std::string_view text, bool rejoin_after_leave,
         s.query_clock = v;
       else
         warn("Failed to convert query clock time: " + std::string(line));
+    } else if (cut("incarnation: ", rest)) {
+      if (parse_u64(rest, v) && v <= UINT32_MAX)
+        s.incarnation = static_cast<uint32_t>(v);
+      else
+        warn("Failed to convert incarnation: " + std::string(line));
     } else if (cut("coordinate: ", rest)) {
       // Serf ignores persisted coordinates; they re-converge.
     } else if (line == "leave") {
@@ -83,6 +88,16 @@ SnapshotState replay_snapshot(std::string_view text, bool rejoin_after_leave,
     }
   }
   return s;
+}
+
+std::string handover_text(const SnapshotState& s) {
+  std::string out;
+  for (const auto& [name, addr] : s.alive) out += "alive: " + name + " " + addr + "\n";
+  out += "clock: " + std::to_string(s.clock) + "\n";
+  out += "event-clock: " + std::to_string(s.event_clock) + "\n";
+  out += "query-clock: " + std::to_string(s.query_clock) + "\n";
+  out += "incarnation: " + std::to_string(s.incarnation) + "\n";
+  return out;
 }
 
 std::string snapshot_address(const std::string& ip, uint16_t port) {

@@ -38,6 +38,7 @@ namespace herd::membership {
 struct SnapshotState {
   std::map<std::string, std::string> alive;  // name -> "ip:port"
   uint64_t clock = 0, event_clock = 0, query_clock = 0;
+  uint32_t incarnation = 0;  // `incarnation: N`, only in handover_text()'s
 };
 
 // Serf's replay of a snapshot file's text. Lines that cannot be read are
@@ -45,6 +46,11 @@ struct SnapshotState {
 // newline is ignored, as serf does.
 SnapshotState replay_snapshot(std::string_view text, bool rejoin_after_leave,
                               std::vector<std::string>* warnings = nullptr);
+
+// Reloads (app/handover.h): a running member's state for the process that
+// takes its sockets, in the snapshot format (alive lines, the three clocks)
+// plus `incarnation: N`, which replay_snapshot() reads back.
+std::string handover_text(const SnapshotState& s);
 
 // "ip:port", or "[ip]:port" for IPv6 (Go's net.TCPAddr.String()).
 std::string snapshot_address(const std::string& ip, uint16_t port);

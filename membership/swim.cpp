@@ -99,7 +99,7 @@ Swim::Swim(Config cfg, Transport& transport, Callbacks cb, TimePoint now)
   self.addr = cfg_.advertise;
   self.meta = cfg_.meta;
   self.vsn = cfg_.vsn;
-  self.incarnation = 1;
+  self.incarnation = std::max<uint32_t>(1, cfg_.incarnation);
   self.state_change = now;
   nodes_.emplace(self.name, std::move(self));
   broadcast(cfg_.name, memberlist::encode(self_alive()));

@@ -103,6 +103,7 @@ struct Config {
   std::size_t udp_buffer_size = memberlist::kUdpBufferSize;
   uint64_t seed = 1;
   bool disable_tcp_pings = false;    // memberlist DisableTcpPings
+  uint32_t incarnation = 1;          // ours at start (a reload carries it over)
   const Keyring* keyring = nullptr;  // encrypt everything sent, require it on receive
 };
 

@@ -164,17 +164,25 @@ std::string SocketTransport::open() {
   auto bind_ip = asio::ip::make_address(opts_.bind_ip, ec);
   if (ec) return "bind: bad address '" + opts_.bind_ip + "'";
   tcp::endpoint tep(bind_ip, opts_.bind_port);
-  acceptor_.open(tep.protocol(), ec);
-  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(tep, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (opts_.adopt_tcp_fd >= 0) {
+    acceptor_.assign(tep.protocol(), std::exchange(opts_.adopt_tcp_fd, -1), ec);
+  } else {
+    acceptor_.open(tep.protocol(), ec);
+    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(tep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  }
   if (ec)
     return "cannot bind gossip TCP " + opts_.bind_ip + ":" + std::to_string(opts_.bind_port) +
            ": " + ec.message();
   port_ = acceptor_.local_endpoint().port();
   udp::endpoint uep(bind_ip, port_);
-  udp_.open(uep.protocol(), ec);
-  if (!ec) udp_.bind(uep, ec);
+  if (opts_.adopt_udp_fd >= 0) {
+    udp_.assign(uep.protocol(), std::exchange(opts_.adopt_udp_fd, -1), ec);
+  } else {
+    udp_.open(uep.protocol(), ec);
+    if (!ec) udp_.bind(uep, ec);
+  }
   if (ec)
     return "cannot bind gossip UDP " + opts_.bind_ip + ":" + std::to_string(port_) + ": " +
            ec.message();
@@ -183,6 +191,13 @@ std::string SocketTransport::open() {
   receive_udp();
   accept_tcp();
   return "";
+}
+
+std::vector<int> SocketTransport::fds() const {
+  std::vector<int> out;
+  if (udp_.is_open()) out.push_back(const_cast<udp::socket&>(udp_).native_handle());
+  if (acceptor_.is_open()) out.push_back(const_cast<tcp::acceptor&>(acceptor_).native_handle());
+  return out;
 }
 
 void SocketTransport::close() {

@@ -108,6 +108,10 @@ class SocketTransport final : public Transport {
     // Tests: inbound datagrams from (ip, port) for which this returns true
     // are dropped unread (a one-way UDP failure).
     std::function<bool(const std::string&, uint16_t)> drop_udp;
+    // A reload (app/handover.h): the predecessor's bound UDP socket and
+    // listening TCP socket, used instead of binding (-1: bind).
+    int adopt_udp_fd = -1;
+    int adopt_tcp_fd = -1;
   };
 
   SocketTransport(boost::asio::io_context& io, Options opts, TransportReceiver& receiver);
@@ -120,6 +124,8 @@ class SocketTransport final : public Transport {
   // Closes both sockets; exchanges in flight end with done(false).
   void close();
   uint16_t port() const { return port_; }
+  // The UDP socket and the TCP listener, for a successor process.
+  std::vector<int> fds() const;
 
   void send(const swim::Address& to, Bytes packet) override;
   bool tcp_ping(const swim::Address& to, const memberlist::Ping& ping,

@@ -22,7 +22,7 @@ struct Engine::Impl {
   std::unique_ptr<IoEngine> io;
   Impl(const config::Config& cfg, balancing::Pool& pool, balancing::ProcessLive& process, Hooks h,
        IoBackend b)
-      : shared{cfg, pool, process, std::move(h), {}, {}, {}, 0, {0}, {}}, backend(b) {}
+      : shared{cfg, pool, process, std::move(h), {}, {}, {}, 0, {0}, {false}, {}}, backend(b) {}
 };
 
 const char* to_string(IoBackend b) { return b == IoBackend::IoUring ? "io_uring" : "epoll"; }
@@ -104,7 +104,9 @@ Engine::~Engine() {
   join();
 }
 
-void Engine::bind() { impl_->io->bind(); }
+void Engine::bind(const Inherit& inherit) { impl_->io->bind(inherit); }
+std::vector<int> Engine::listener_fds() const { return impl_->io->listener_fds(); }
+void Engine::set_handed_over() { impl_->shared.handed_over = true; }
 void Engine::start() { impl_->io->start(); }
 void Engine::soft_stop() { impl_->io->soft_stop(); }
 void Engine::abort_sessions() {

@@ -87,12 +87,23 @@ class Engine {
   Engine(const Engine&) = delete;
 
   // Binds every listener on every worker (SO_REUSEPORT). Throws
-  // std::runtime_error naming the bind line on failure.
-  void bind();
+  // std::runtime_error naming the bind line on failure. `inherit`, when
+  // given, offers a listening socket a previous process handed over for
+  // ip:port (its descriptor, or -1: bind a new one); every one it offers is
+  // used, by some worker (app/handover.h).
+  using Inherit = std::function<int(const std::string& ip, uint16_t port)>;
+  void bind(const Inherit& inherit = {});
+  // The listening sockets, for a successor (`_getsocks`).
+  std::vector<int> listener_fds() const;
+  // They were handed over: a soft stop closes them without shutdown(2),
+  // which would take them from the successor too.
+  void set_handed_over();
   // Starts the worker threads.
   void start();
-  // Graceful: listeners close at once, in-flight requests finish, idle
-  // connections close; workers exit when nothing is left.
+  // Graceful: listeners close at once, in-flight requests finish and end
+  // their connection, idle connections get one more answer or close at
+  // their idle deadline (close-spread-time changes both, see workers.cpp);
+  // workers exit when no connection is left.
   void soft_stop();
   // After soft_stop(), when it runs too long (`hard-stop-after`): requests
   // still waiting for a server get HAProxy's 502 with `connection: close`,

@@ -58,6 +58,8 @@ struct Shared {
   // listeners wait, and one waker per worker (posts to its thread) that
   // count_connection_close() calls while any waits. Set up before start.
   std::atomic<int> paused_listeners{0};
+  // The listeners went to a successor (Engine::set_handed_over()).
+  std::atomic<bool> handed_over{false};
   std::vector<std::function<void()>> accept_wakers;
 };
 
@@ -65,7 +67,8 @@ struct Shared {
 class IoEngine {
  public:
   virtual ~IoEngine() = default;
-  virtual void bind() = 0;
+  virtual void bind(const Engine::Inherit& inherit) = 0;
+  virtual std::vector<int> listener_fds() const = 0;
   virtual void start() = 0;
   virtual void soft_stop() = 0;
   virtual void hard_stop() = 0;

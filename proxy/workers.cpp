@@ -6,6 +6,7 @@
 // Worker's state is touched only on its own thread (or through `post`).
 #include <malloc.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -124,11 +125,29 @@ void Worker::start_accepting() {
               --shared.paused_listeners;
               --paused_here;
             }
-            auto [ec, sock] =
-                co_await l.acceptor->async_accept(asio::as_tuple(asio::use_awaitable));
-            if (stopping || !l.acceptor->is_open()) co_return;
+            // Readiness, then a non-blocking accept(2): a wait left behind
+            // in the kernel (a cancelled io_uring poll) takes nothing from
+            // the queue, where a pending accept would take a connection
+            // after a soft stop, from a socket a successor now serves.
+            tcp::socket sock(ioc);
+            boost::system::error_code ec;
+            l.acceptor->accept(sock, ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) {
+              auto [wec] = co_await l.acceptor->async_wait(tcp::acceptor::wait_read,
+                                                           asio::as_tuple(asio::use_awaitable));
+              if (stopping || !l.acceptor->is_open() || wec == asio::error::operation_aborted)
+                co_return;
+              continue;
+            }
+            if (stopping || !l.acceptor->is_open()) {
+              // Accepted as the stop began: served all the same (and closed
+              // after its answer), never reset.
+              if (!ec) start_connection(*this, *l.fe, std::move(sock));
+              co_return;
+            }
             if (ec) {
-              if (ec == asio::error::operation_aborted) co_return;
+              if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor)
+                co_return;
               continue;  // EMFILE and friends: keep accepting
             }
             start_connection(*this, *l.fe, std::move(sock));
@@ -139,6 +158,9 @@ void Worker::start_accepting() {
 }
 
 void Worker::unlisten() {
+  // Handed over to a successor (app/handover.h): the successor serves the
+  // very same sockets, which close() here leaves to it.
+  if (shared.handed_over) return;
   // shutdown() takes a listening socket out of LISTEN at once, and out of
   // its SO_REUSEPORT group, whoever still holds a reference to it: with
   // io_uring, a pending accept keeps the socket alive until the ring is torn
@@ -274,7 +296,7 @@ class Workers final : public IoEngine {
 #endif
   }
 
-  void bind() override {
+  void bind(const Engine::Inherit& inherit) override {
     for (auto& w : workers_) {
       for (const auto& fe : shared_.frontends) {
         for (const auto& b : fe.cfg->binds) {
@@ -285,6 +307,11 @@ class Workers final : public IoEngine {
                                      "] : invalid bind address '" + b.addr.ip + "'");
           tcp::endpoint ep(addr, b.addr.port);
           auto acc = std::make_unique<tcp::acceptor>(w->ioc);
+          if (int fd = inherit ? inherit(b.addr.ip, b.addr.port) : -1; fd >= 0) {
+            adopt(*acc, ep, fd);
+            w->listeners.push_back({std::move(acc), &fe});
+            continue;
+          }
           acc->open(ep.protocol(), ec);
           if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
           if (!ec) {
@@ -294,6 +321,7 @@ class Workers final : public IoEngine {
           }
           if (!ec) acc->bind(ep, ec);
           if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+          if (!ec) acc->non_blocking(true, ec);
           if (ec)
             throw std::runtime_error(
                 "Starting " +
@@ -304,6 +332,28 @@ class Workers final : public IoEngine {
         }
       }
     }
+    // The predecessor ran more workers: its further sockets of a bind go
+    // round the workers, so that no accept queue is left unserved.
+    if (!inherit) return;
+    size_t k = 0;
+    for (const auto& fe : shared_.frontends)
+      for (const auto& b : fe.cfg->binds)
+        for (int fd; (fd = inherit(b.addr.ip, b.addr.port)) >= 0; ++k) {
+          Worker& w = *workers_[k % workers_.size()];
+          auto acc = std::make_unique<tcp::acceptor>(w.ioc);
+          boost::system::error_code ec;
+          auto addr = asio::ip::make_address(b.addr.ip.empty() ? "0.0.0.0" : b.addr.ip, ec);
+          adopt(*acc, tcp::endpoint(addr, b.addr.port), fd);
+          w.listeners.push_back({std::move(acc), &fe});
+        }
+  }
+
+  std::vector<int> listener_fds() const override {
+    std::vector<int> fds;
+    for (const auto& w : workers_)
+      for (const auto& l : w->listeners)
+        if (l.acceptor && l.acceptor->is_open()) fds.push_back(l.acceptor->native_handle());
+    return fds;
   }
 
   void start() override {
@@ -352,6 +402,18 @@ class Workers final : public IoEngine {
   unsigned threads() const override { return static_cast<unsigned>(workers_.size()); }
 
  private:
+  // A listening socket handed over by the previous process.
+  static void adopt(tcp::acceptor& acc, const tcp::endpoint& ep, int fd) {
+    boost::system::error_code ec;
+    acc.assign(ep.protocol(), fd, ec);
+    if (!ec) acc.non_blocking(true, ec);
+    if (ec) {
+      ::close(fd);
+      throw std::runtime_error("cannot use the inherited socket of " + ep.address().to_string() +
+                               ":" + std::to_string(ep.port()) + ": " + ec.message());
+    }
+  }
+
   Shared& shared_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };

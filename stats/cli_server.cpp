@@ -20,8 +20,12 @@ namespace {
 template <class Socket>
 class Connection : public std::enable_shared_from_this<Connection<Socket>> {
  public:
-  Connection(Socket sock, const CliEnv& env, Level level, int64_t timeout_ms)
-      : sock_(std::move(sock)), timer_(sock_.get_executor()), session_(env, level, timeout_ms) {}
+  Connection(Socket sock, const CliEnv& env, Level level, int64_t timeout_ms,
+             const CliServer::Handover* handover)
+      : sock_(std::move(sock)),
+        timer_(sock_.get_executor()),
+        session_(env, level, timeout_ms),
+        handover_(handover) {}
 
   void start() {
     arm_timer();
@@ -53,7 +57,23 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
       return;
     }
     arm_timer();
-    CliSession::Output out = session_.feed(std::string_view(buf_.data(), n));
+    std::string_view in(buf_.data(), n);
+    if (first_ && (in == "_getsocks\n" || in == "_getstate\n")) {
+      // A successor asking for this process's sockets or member state.
+      const bool socks = in == "_getsocks\n";
+      if (handover_ && socks && handover_->send) handover_->send(sock_.native_handle());
+      if (handover_ && !socks && handover_->state) {
+        auto data = std::make_shared<std::string>(handover_->state());
+        asio::async_write(sock_, asio::buffer(*data),
+                          [self = this->shared_from_this(), data](boost::system::error_code,
+                                                                  size_t) { self->close(); });
+        return;
+      }
+      close();
+      return;
+    }
+    first_ = false;
+    CliSession::Output out = session_.feed(in);
     if (out.bytes.empty()) {
       if (out.close)
         close();
@@ -83,6 +103,8 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
   Socket sock_;
   asio::steady_timer timer_;
   CliSession session_;
+  const CliServer::Handover* handover_;  // null: the socket exposes nothing
+  bool first_ = true;
   std::array<char, 4096> buf_{};
 };
 
@@ -94,21 +116,26 @@ struct CliServer::Impl {
   int64_t timeout_ms;
   std::vector<std::unique_ptr<asio::local::stream_protocol::acceptor>> unix_acceptors;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> tcp_acceptors;
-  std::vector<std::string> unix_paths;
+  std::vector<std::pair<std::string, ino_t>> unix_paths;  // path, inode of our file
+  CliServer::Handover handover;
 
   template <class Acceptor, class Socket>
-  void accept(Acceptor& acc, Level level) {
-    acc.async_accept([this, &acc, level](boost::system::error_code ec, Socket sock) {
+  void accept(Acceptor& acc, Level level, bool expose) {
+    acc.async_accept([this, &acc, level, expose](boost::system::error_code ec, Socket sock) {
       if (ec == asio::error::operation_aborted) return;
       if (!ec)
-        std::make_shared<Connection<Socket>>(std::move(sock), env, level, timeout_ms)->start();
-      if (acc.is_open()) accept<Acceptor, Socket>(acc, level);
+        std::make_shared<Connection<Socket>>(std::move(sock), env, level, timeout_ms,
+                                             expose ? &handover : nullptr)
+            ->start();
+      if (acc.is_open()) accept<Acceptor, Socket>(acc, level, expose);
     });
   }
 };
 
 CliServer::CliServer(asio::io_context& io, const CliEnv& env, int64_t timeout_ms)
-    : impl_(std::make_unique<Impl>(Impl{io, env, timeout_ms, {}, {}, {}})) {}
+    : impl_(std::make_unique<Impl>(Impl{io, env, timeout_ms, {}, {}, {}, {}})) {}
+
+void CliServer::set_handover(Handover h) { impl_->handover = std::move(h); }
 
 CliServer::~CliServer() { stop(); }
 
@@ -116,17 +143,27 @@ std::string CliServer::start(const std::vector<config::StatsSocket>& sockets) {
   for (const auto& s : sockets) {
     boost::system::error_code ec;
     if (s.is_unix) {
-      ::unlink(s.path.c_str());
+      // Bound as <path>.<pid>.tmp, then renamed over <path> (HAProxy does
+      // so too): an old process's socket stays reachable until then.
+      const std::string tmp = s.path + "." + std::to_string(::getpid()) + ".tmp";
+      ::unlink(tmp.c_str());
       auto acc = std::make_unique<asio::local::stream_protocol::acceptor>(impl_->io);
-      asio::local::stream_protocol::endpoint ep(s.path);
+      asio::local::stream_protocol::endpoint ep(tmp);
       acc->open(ep.protocol(), ec);
       if (!ec) acc->bind(ep, ec);
       if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
-      if (ec) return "cannot bind UNIX socket [" + s.path + "]: " + ec.message();
-      if (s.mode != 0) ::chmod(s.path.c_str(), static_cast<mode_t>(s.mode));
-      impl_->unix_paths.push_back(s.path);
+      if (!ec && s.mode != 0) ::chmod(tmp.c_str(), static_cast<mode_t>(s.mode));
+      if (!ec && ::rename(tmp.c_str(), s.path.c_str()) != 0)
+        ec = boost::system::error_code(errno, boost::system::system_category());
+      if (ec) {
+        ::unlink(tmp.c_str());
+        return "cannot bind UNIX socket [" + s.path + "]: " + ec.message();
+      }
+      struct stat st {};
+      ::stat(s.path.c_str(), &st);
+      impl_->unix_paths.emplace_back(s.path, st.st_ino);
       impl_->accept<asio::local::stream_protocol::acceptor, asio::local::stream_protocol::socket>(
-          *acc, s.level);
+          *acc, s.level, s.expose_fd_listeners);
       impl_->unix_acceptors.push_back(std::move(acc));
     } else {
       auto addr = asio::ip::make_address(s.addr.ip.empty() ? "0.0.0.0" : s.addr.ip, ec);
@@ -140,7 +177,7 @@ std::string CliServer::start(const std::vector<config::StatsSocket>& sockets) {
       if (ec)
         return "cannot bind socket [" + s.addr.ip + ":" + std::to_string(s.addr.port) +
                "]: " + ec.message();
-      impl_->accept<asio::ip::tcp::acceptor, asio::ip::tcp::socket>(*acc, s.level);
+      impl_->accept<asio::ip::tcp::acceptor, asio::ip::tcp::socket>(*acc, s.level, false);
       impl_->tcp_acceptors.push_back(std::move(acc));
     }
   }
@@ -152,7 +189,11 @@ void CliServer::stop() {
   boost::system::error_code ec;
   for (auto& a : impl_->unix_acceptors) a->close(ec);
   for (auto& a : impl_->tcp_acceptors) a->close(ec);
-  for (const auto& p : impl_->unix_paths) ::unlink(p.c_str());
+  for (const auto& [path, ino] : impl_->unix_paths) {
+    // A successor may have renamed its own socket over the path already.
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && st.st_ino == ino) ::unlink(path.c_str());
+  }
   impl_->unix_paths.clear();
 }
 

@@ -1,5 +1,7 @@
 // stats/cli_server.h — listeners for `stats socket` lines: Unix sockets
-// (file replaced if present, `mode` applied) and TCP (`ipv4@addr:port`,
+// (bound under a temporary name then renamed over the path, so a reload's
+// successor never finds the path missing; on stop the file is removed only
+// while it is still this process's; `mode` applied) and TCP (`ipv4@addr:port`,
 // `ipv6@`, `addr:port`). Every accepted connection runs one CliSession; a
 // connection idle for the session's timeout (`stats timeout`, or `set
 // timeout cli`) is closed.
@@ -10,6 +12,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +36,16 @@ class CliServer {
   void stop();
   // Bound TCP ports, in `sockets` order (for tests using port 0).
   std::vector<uint16_t> tcp_ports() const;
+
+  // Reloads (app/handover.h): on a Unix socket with `expose-fd listeners`,
+  // a first line `_getsocks` is answered by `send` (given the connection's
+  // descriptor, blocking), `_getstate` with the text `state` returns; both
+  // then close. Elsewhere both close at once, unanswered.
+  struct Handover {
+    std::function<void(int conn)> send;
+    std::function<std::string()> state;
+  };
+  void set_handover(Handover h);
 
  private:
   struct Impl;

@@ -73,6 +73,27 @@ TEST(SnapshotReplay, LeaveForgetsEverythingUnlessRejoin) {
   EXPECT_EQ(later.event_clock, 8u);
 }
 
+TEST(SnapshotReplay, HandoverTextRoundTrips) {
+  SnapshotState st;
+  st.alive = {{"herd-lb", "10.0.0.1:7946"}, {"web1", "[fd00::1]:7946"}};
+  st.clock = 41;
+  st.event_clock = 7;
+  st.query_clock = 3;
+  st.incarnation = 5;
+  std::vector<std::string> warnings;
+  SnapshotState back = replay_snapshot(handover_text(st), false, &warnings);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(back.alive, st.alive);
+  EXPECT_EQ(back.clock, 41u);
+  EXPECT_EQ(back.event_clock, 7u);
+  EXPECT_EQ(back.query_clock, 3u);
+  EXPECT_EQ(back.incarnation, 5u);
+  // A bad value is a warning, as other unreadable lines.
+  replay_snapshot("incarnation: x\n", false, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0], "Failed to convert incarnation: incarnation: x");
+}
+
 TEST(SnapshotReplay, AddressFormat) {
   EXPECT_EQ(snapshot_address("10.0.0.1", 7946), "10.0.0.1:7946");
   EXPECT_EQ(snapshot_address("fd00::1", 7946), "[fd00::1]:7946");

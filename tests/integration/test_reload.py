@@ -1,0 +1,395 @@
+"""Reloads (issue 16): `herd -sf <old pid>` with and without `-x <stats
+socket>` under keep-alive load lose no request; `-x` takes the old process's
+listening sockets, so connections waiting in its accept queue are served
+instead of reset; with membership, the new process takes the gossip and RPC
+sockets and the member state over, and a real `serf agent` never sees the
+balancer leave or fail.
+
+Every process is started with -db and stopped by PID; every loop is bounded
+in time. Addresses: 127.0.0.1 (ports from free_port()), and 127.0.0.120-121
+for the gossip members (each binds 7946)."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import (HAPROXY_BIN, HERD_BIN, Backend, free_port, get, kill_procs, log_text,
+                     parse_headers, read_body, read_head, runtime_api, server_of, spawn_logged,
+                     wait_port)
+
+SERF = "/usr/bin/serf"
+REQ = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+
+CFG = """
+global
+    nbthread {nbthread}
+    maxconn {maxconn}
+    stats socket {sock} level admin expose-fd listeners
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+    timeout http-keep-alive 2s
+frontend f
+    bind {ip}:{port}
+    default_backend b
+backend b
+{servers}
+"""
+
+
+class KeepAliveLoad:
+    """`n` keep-alive clients in threads, each sending GETs one after the
+    other on its connection (a new one when the answer said `connection:
+    close`, as clients do), until stopped (bounded by `limit` s). A request
+    fails when its connection is refused, reset or closed before the whole
+    answer came, or when the answer is not a 200."""
+
+    def __init__(self, port, n=8, host="127.0.0.1", limit=30):
+        self.port, self.host, self.limit = port, host, limit
+        self.ok, self.failed, self.by_server = 0, [], {}
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self):
+        end = time.time() + self.limit
+        s, buf = None, b""
+        while not self._stop.is_set() and time.time() < end:
+            try:
+                if s is None:
+                    s, buf = socket.create_connection((self.host, self.port), timeout=5), b""
+                s.sendall(REQ)
+                head, buf = read_head(s, buf)
+                if head is None:
+                    raise EOFError("closed before the answer")
+                line, hdrs = parse_headers(head)
+                body, buf = read_body(s, hdrs, buf)
+                with self.lock:
+                    if line.split(" ")[1] == "200":
+                        self.ok += 1
+                        srv = server_of(body)
+                        self.by_server[srv] = self.by_server.get(srv, 0) + 1
+                    else:
+                        self.failed.append(line)
+                if dict(hdrs).get("connection", "").lower() == "close":
+                    s.close()
+                    s = None
+            except (OSError, EOFError, ValueError) as e:
+                with self.lock:
+                    self.failed.append(repr(e))
+                if s is not None:
+                    s.close()
+                s = None
+        if s is not None:
+            s.close()
+
+    def stop(self):
+        self._stop.set()
+        for t in self.threads:
+            t.join(10)
+
+
+class ReloadCase(unittest.TestCase):
+    def setUp(self):
+        if not os.path.exists(HERD_BIN):
+            self.skipTest(f"{HERD_BIN} not built")
+        self.procs = []
+        self.backends = []
+        self.dir = tempfile.mkdtemp(prefix="herd-reload-")
+        self.sock = os.path.join(self.dir, "admin.sock")
+
+    def tearDown(self):
+        kill_procs(self.procs)
+        for b in self.backends:
+            b.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def write_cfg(self, servers, nbthread=2, maxconn=1000, ip="127.0.0.1", port=None):
+        self.port = port or free_port()
+        self.cfg = os.path.join(self.dir, "haproxy.cfg")
+        with open(self.cfg, "w") as f:
+            f.write(CFG.format(nbthread=nbthread, maxconn=maxconn, sock=self.sock, ip=ip,
+                               port=self.port, servers=servers))
+
+    def start(self, extra=(), binary=HERD_BIN, old=None, x=False, name="lb"):
+        args = [binary, "-db", "-f", self.cfg, *extra]
+        if old is not None:
+            args += ["-sf", str(old.pid)] + (["-x", self.sock] if x else [])
+        p, log = spawn_logged(self.procs, self.dir, f"{name}-{len(self.procs)}", args)
+        return p, log
+
+    def wait_socket(self, timeout=5):
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                runtime_api_unix(self.sock, "show info")
+                return
+            except OSError:
+                time.sleep(0.02)
+        self.fail("the stats socket did not open")
+
+
+def runtime_api_unix(path, cmd):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(path)
+    s.sendall(cmd.encode() + b"\n")
+    out = b""
+    while chunk := s.recv(65536):
+        out += chunk
+    s.close()
+    return out.decode()
+
+
+class TestReloadUnderLoad(ReloadCase):
+    def reload_loop(self, binary, x, reloads=5):
+        b = Backend("s1")
+        self.backends.append(b)
+        self.write_cfg(f"    server s1 {b.addr}")
+        cur, log = self.start(binary=binary)
+        wait_port(self.port)
+        self.wait_socket()
+        load = KeepAliveLoad(self.port, n=8)
+        time.sleep(0.3)
+        olds = []
+        for _ in range(reloads):
+            new, log = self.start(binary=binary, old=cur, x=x)
+            olds.append(cur)
+            time.sleep(0.5)
+            self.assertIsNone(new.poll(), f"the new process ended: {log_text(log)}")
+            cur = new
+        time.sleep(0.3)
+        load.stop()
+        for p in olds:
+            self.assertEqual(p.wait(5), 0)
+        return load
+
+    def test_sf_reloads_under_keep_alive_load_lose_no_request(self):
+        load = self.reload_loop(HERD_BIN, x=False)
+        self.assertEqual(load.failed, [], f"{len(load.failed)} failed of {load.ok + len(load.failed)}")
+        self.assertGreater(load.ok, 200)
+
+    def test_sf_x_reloads_under_keep_alive_load_lose_no_request(self):
+        load = self.reload_loop(HERD_BIN, x=True)
+        self.assertEqual(load.failed, [], f"{len(load.failed)} failed of {load.ok + len(load.failed)}")
+        self.assertGreater(load.ok, 200)
+
+
+class TestSocketHandOver(ReloadCase):
+    def queued_clients(self, n):
+        """Connections the kernel completed but the balancer, at its maxconn
+        of 1 (held by `self.hold`), has not accepted: each sent a request."""
+        self.hold = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        self.hold.sendall(REQ)
+        head, _ = read_head(self.hold)
+        self.assertIn(b" 200 ", head)
+        queued = []
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            queued.append(s)
+        time.sleep(0.3)
+        return queued
+
+    def answers(self, queued):
+        out = []
+        for s in queued:
+            s.settimeout(5)
+            data = b""
+            try:
+                while chunk := s.recv(65536):
+                    data += chunk
+                out.append(data.split(b"\r\n", 1)[0].decode())
+            except OSError as e:
+                out.append(repr(e))
+            s.close()
+        return out
+
+    def test_x_serves_the_connections_queued_on_the_old_process(self):
+        """At its maxconn the old process accepts nothing: three connections
+        wait in its listener's queue. `-sf -x` hands that very socket over
+        and the new process answers them; the listening socket is the same
+        one (its inode)."""
+        b = Backend("s1")
+        self.backends.append(b)
+        self.write_cfg(f"    server s1 {b.addr}", nbthread=1, maxconn=1)
+        old, old_log = self.start()
+        wait_port(self.port)
+        self.wait_socket()
+        queued = self.queued_clients(3)
+        inode = listen_inodes(self.port)
+        new, log = self.start(old=old, x=True)
+        self.assertEqual(self.answers(queued), ["HTTP/1.1 200 OK"] * 3, log_text(log))
+        self.hold.close()
+        self.assertEqual(old.wait(5), 0)
+        self.assertEqual(listen_inodes(self.port), inode)
+        self.assertIn("handed 1 listening socket(s) over to a new process", log_text(old_log))
+        self.assertEqual(get(self.port)[0], 200)
+        # The stats socket's path now belongs to the new process: the old
+        # one did not remove it when it left.
+        self.assertIn("Pid: " + str(new.pid), runtime_api_unix(self.sock, "show info"))
+
+    @unittest.skipIf(open("/proc/sys/net/ipv4/tcp_migrate_req").read().strip() != "0",
+                     "net.ipv4.tcp_migrate_req moves queued connections to the new listener")
+    def test_without_x_the_old_queue_is_reset(self):
+        """Why -x exists: with SO_REUSEPORT alone, the connections queued on
+        the old process's listener are reset when it closes."""
+        b = Backend("s1")
+        self.backends.append(b)
+        self.write_cfg(f"    server s1 {b.addr}", nbthread=1, maxconn=1)
+        old, _ = self.start()
+        wait_port(self.port)
+        queued = self.queued_clients(3)
+        self.start(old=old, x=False)
+        got = self.answers(queued)
+        self.assertTrue(all("Reset" in a or a == "" for a in got), got)
+        self.hold.close()
+
+    def test_x_takes_haproxys_sockets_and_haproxy_takes_herds(self):
+        """The wire format is haproxy 2.6's `_getsocks`: haproxy hands its
+        listener to herd -x, and herd hands its listeners to haproxy -x."""
+        if not os.path.exists(HAPROXY_BIN):
+            self.skipTest("haproxy absent")
+        b = Backend("s1")
+        self.backends.append(b)
+        self.write_cfg(f"    server s1 {b.addr}", nbthread=1)
+        for first, second in ((HAPROXY_BIN, HERD_BIN), (HERD_BIN, HAPROXY_BIN)):
+            old, _ = self.start(binary=first)
+            wait_port(self.port)
+            self.wait_socket()
+            inode = listen_inodes(self.port)
+            new, log = self.start(binary=second, old=old, x=True)
+            self.assertEqual(old.wait(5), 0)
+            self.assertEqual(listen_inodes(self.port), inode, (first, second, log_text(log)))
+            self.assertEqual(get(self.port)[0], 200)
+            new.send_signal(signal.SIGTERM)
+            new.wait(5)
+
+    def test_x_fails_without_expose_fd(self):
+        """As haproxy: -x on a socket without `expose-fd listeners` is fatal."""
+        b = Backend("s1")
+        self.backends.append(b)
+        self.write_cfg(f"    server s1 {b.addr}", nbthread=1)
+        with open(self.cfg) as f:
+            text = f.read().replace(" expose-fd listeners", "")
+        with open(self.cfg, "w") as f:
+            f.write(text)
+        old, _ = self.start()
+        wait_port(self.port)
+        self.wait_socket()
+        new, log = self.start(old=old, x=True)
+        self.assertEqual(new.wait(5), 1)
+        self.assertIn("Failed to get the sockets from the old process!", log_text(log))
+        self.assertIsNone(old.poll())
+
+
+def listen_inodes(port):
+    out = subprocess.run(["ss", "-Hltne", f"sport = :{port}"], capture_output=True, text=True).stdout
+    return sorted(l.split("ino:")[1].split()[0] for l in out.splitlines() if "ino:" in l)
+
+
+LB_IP, NODE_IP = "127.0.0.120", "127.0.0.121"
+
+MEMBERSHIP_YAML = """
+node: herd-lb
+bind: {ip}:7946
+rpc: {ip}:{rpc}
+pools:
+  - backend: b
+    match: {{ role: backend }}
+    port: {bport}
+"""
+
+HANDLER = """#!/bin/sh
+while read -r line; do echo "$SERF_EVENT $line" >> {log}; done
+"""
+
+
+@unittest.skipUnless(os.path.exists(SERF), "serf binary absent")
+class TestMembershipReload(ReloadCase):
+    def test_serf_never_sees_the_balancer_leave_or_fail(self):
+        """herd -sf -x with membership: the new process takes the gossip UDP
+        and TCP sockets, the RPC listener and the member state; a real serf
+        agent shows herd-lb alive all along and its event handler records
+        no member-leave nor member-failed; the serf node's web server stays
+        in the pool (requests keep reaching it, none fails)."""
+        bport = free_port()
+        web = Backend("web1", port=bport, host=NODE_IP)
+        self.backends.append(web)
+        self.write_cfg("", nbthread=1, ip=LB_IP)
+        rpc = free_port()
+        yml = os.path.join(self.dir, "membership.yaml")
+        with open(yml, "w") as f:
+            f.write(MEMBERSHIP_YAML.format(ip=LB_IP, rpc=rpc, bport=bport))
+        events = os.path.join(self.dir, "events.log")
+        handler = os.path.join(self.dir, "handler.sh")
+        with open(handler, "w") as f:
+            f.write(HANDLER.format(log=events))
+        os.chmod(handler, 0o755)
+        herd, herd_log = self.start(extra=["--membership", yml])
+        wait_port(self.port, host=LB_IP)
+        wait_port(rpc, host=LB_IP)
+        self.wait_socket()
+        spawn_logged(self.procs, self.dir, "serf",
+                     [SERF, "agent", "-node", "web1", "-bind", f"{NODE_IP}:7946",
+                      "-rpc-addr", f"{NODE_IP}:7373", "-join", f"{LB_IP}:7946",
+                      "-tag", "role=backend", "-event-handler", handler])
+        end = time.time() + 10
+        while time.time() < end:
+            try:
+                if server_of(get(self.port, host=LB_IP)[2]) == "web1":
+                    break
+            except (OSError, EOFError):
+                pass
+            time.sleep(0.05)
+        else:
+            self.fail("web1 never served: " + log_text(herd_log))
+        views, stop = [], threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                out = subprocess.run([SERF, "members", "-rpc-addr", f"{NODE_IP}:7373"],
+                                     capture_output=True, text=True, timeout=5).stdout
+                views.append(next((l.split()[2] for l in out.splitlines()
+                                   if l.startswith("herd-lb ")), "absent"))
+                time.sleep(0.1)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        load = KeepAliveLoad(self.port, n=4, host=LB_IP)
+        cur = herd
+        for i in range(3):
+            new, log = self.start(extra=["--membership", yml], old=cur, x=True)
+            self.assertEqual(cur.wait(10), 0)
+            self.assertIsNone(new.poll(), log_text(log))
+            cur = new
+            time.sleep(1)
+        # Long enough for serf to suspect and declare failed a silent member
+        # (probe interval 1 s, suspicion 4 × 1 s for two members).
+        time.sleep(5)
+        load.stop()
+        stop.set()
+        watcher.join(10)
+        self.assertEqual(len(load.failed), 0,
+                         f"{load.failed[:3]}: {log_text(herd_log)[-1500:]}\n{log_text(log)[-2500:]}")
+        self.assertGreater(load.by_server.get("web1", 0), 50)
+        self.assertTrue(views and set(views) == {"alive"}, views)
+        with open(events) as f:
+            evs = f.read()
+        self.assertNotIn("member-leave herd-lb", evs, evs)
+        self.assertNotIn("member-failed herd-lb", evs, evs)
+        self.assertIn("web1", runtime_api_unix(self.sock, "show members"))
+        self.assertIn("taking over from the previous process", log_text(log))
+
+
+if __name__ == "__main__":
+    unittest.main()
