@@ -122,11 +122,14 @@ std::string receive_sockets(const std::string& path, std::vector<int>* fds) {
     ::close(sock);
     return "cannot send _getsocks to '" + path + "'";
   }
-  ssize_t r = ::recv(sock, &total, sizeof total, MSG_WAITALL);
+  ssize_t r;
+  do r = ::recv(sock, &total, sizeof total, MSG_WAITALL);
+  while (r < 0 && errno == EINTR);
   if (r != static_cast<ssize_t>(sizeof total)) {
+    std::string why = r < 0 ? std::strerror(errno) : r == 0 ? "closed" : "short read";
     ::close(sock);
-    return "failed to get the number of sockets to be transferred from '" + path +
-           "' (is `expose-fd listeners` set on it?)";
+    return "failed to get the number of sockets to be transferred from '" + path + "' (" + why +
+           "; is `expose-fd listeners` set on it?)";
   }
   std::vector<char> data(static_cast<size_t>(kMaxSendFd) * (kPerFd + 2 * 255));
   std::vector<char> control(CMSG_SPACE(kMaxSendFd * sizeof(int)));

@@ -432,6 +432,14 @@ int main(int argc, char** argv) {
   if (!opt.old_socket.empty() && opt.old_socket != "/dev/null") {
     std::vector<int> fds;
     std::string err = app::receive_sockets(opt.old_socket, &fds);
+    if (!err.empty()) {
+      // Once more on a new connection (an old process too busy to answer
+      // within its second, seen on a loaded machine), after a warning.
+      app::LogSink::stderr_line("WARNING", err + "; trying again");
+      for (int fd : fds) ::close(fd);
+      fds.clear();
+      err = app::receive_sockets(opt.old_socket, &fds);
+    }
     std::string state;
     if (err.empty() && (!opt.membership.empty() || !opt.membership_flags.empty()))
       err = app::receive_state(opt.old_socket, &state);

@@ -187,6 +187,22 @@ void Worker::soft_stop() {
   stop_began = std::chrono::steady_clock::now();
   rng_state = static_cast<uint64_t>(stop_began.time_since_epoch().count()) + index;
   if (accept_wake) accept_wake->cancel();
+  if (!shared.handed_over) {
+    // Without a successor on these sockets, what waits in their accept
+    // queues would be reset by unlisten(): it is taken and served (each
+    // answer closes its connection). A client that reconnects after such
+    // an answer from another worker, still listening, lands in a queue
+    // drained here too.
+    for (auto& l : listeners) {
+      for (int n = 0; n < 4096 && l.acceptor->is_open(); ++n) {
+        tcp::socket sock(ioc);
+        boost::system::error_code aec;
+        l.acceptor->accept(sock, aec);
+        if (aec) break;
+        start_connection(*this, *l.fe, std::move(sock));
+      }
+    }
+  }
   unlisten();
   boost::system::error_code ec;
   for (auto& l : listeners) l.acceptor->close(ec);
