@@ -28,6 +28,7 @@
 #include "app/handover.h"
 #include "app/haproxy_engine.h"
 #include "app/logsink.h"
+#include "app/master.h"
 #include "app/wiring.h"
 #include "balancing/counters.h"
 #include "balancing/frontend.h"
@@ -55,6 +56,8 @@ struct Options {
   std::string cli;                            // --cli: herd's runtime API in haproxy mode
   std::string io;                             // --io auto|epoll|io_uring (else $HERD_IO)
   std::string old_socket;                     // -x: the old process's `stats socket`
+  bool master_worker = false, systemd = false;  // -W, -Ws
+  std::string master_socket;  // --master-socket: a worker of a master (app/master.h)
 };
 
 [[noreturn]] void usage(const char* argv0, int code) {
@@ -68,6 +71,7 @@ struct Options {
                "        -p writes pids of all children to this file\n"
                "        -sf/-st [pid ]* finishes/terminates old pids.\n"
                "        -x <unix_socket> get listening sockets from a unix socket\n"
+               "        -W master-worker mode ; -Ws with systemd notify support.\n"
                "        --print-config prints the effective configuration and exits\n"
                "        --membership <file.yaml> gossip membership settings\n"
                "        --engine native|haproxy  proxy traffic itself, or supervise haproxy\n"
@@ -105,8 +109,12 @@ Options parse_args(int argc, char** argv) {
       o.foreground = true;
     else if (a == "-D")
       o.daemon = true;
-    else if (a == "-W" || a == "-Ws") { /* master-worker: herd is always one process */
-    } else if (a == "-p")
+    else if (a == "-W" || a == "-Ws") {
+      o.master_worker = true;
+      o.systemd = a == "-Ws";
+    } else if (a == "--master-socket")
+      o.master_socket = need("a path");
+    else if (a == "-p")
       o.pidfile = need("a pid file name");
     else if (a == "-x")
       o.old_socket = need("an argument");
@@ -148,6 +156,44 @@ Options parse_args(int argc, char** argv) {
     }
   }
   return o;
+}
+
+// Master-worker mode (app/master.h): a worker runs this command line again
+// without what concerns the master (-W, -Ws, -D, -p, -sf, -st, -x) and with
+// -db and the workers' private stats socket; a configuration check, with -c.
+herd::app::MasterOptions master_options(int argc, char** argv, const Options& o,
+                                        const herd::config::Global& g) {
+  herd::app::MasterOptions m;
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  m.self = n > 0 ? std::string(self, static_cast<size_t>(n)) : argv[0];
+  std::vector<std::string> common;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-W" || a == "-Ws" || a == "-D" || a == "-db") continue;
+    if (a == "-p" || a == "-x") {
+      ++i;
+      continue;
+    }
+    if (a == "-sf" || a == "-st") {
+      while (i + 1 < argc && argv[i + 1][0] != '-') ++i;
+      continue;
+    }
+    common.push_back(a);
+  }
+  const char* tmp = std::getenv("TMPDIR");
+  m.socket = std::string(tmp && *tmp ? tmp : "/tmp") + "/herd-master-" +
+             std::to_string(::getpid()) + ".sock";
+  m.worker_args = common;
+  m.worker_args.insert(m.worker_args.end(), {"-db", "--master-socket", m.socket});
+  m.check_args = common;
+  m.check_args.insert(m.check_args.end(), {"-c", "-q"});
+  m.pidfile = o.pidfile.empty() ? g.pidfile : o.pidfile;
+  m.systemd = o.systemd;
+  m.daemon = (o.daemon || g.daemon) && !o.foreground;
+  m.exit_on_failure = g.master_exit_on_failure;
+  m.quiet = o.quiet;
+  return m;
 }
 
 // The I/O backend asked for: --io, else $HERD_IO, else "auto".
@@ -393,6 +439,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   config::Config& cfg = pr.config;
+  if (opt.engine == "native" && opt.master_socket.empty() &&
+      (opt.master_worker || cfg.global.master_worker))
+    return app::run_master(master_options(argc, argv, opt, cfg.global));
+  if (!opt.master_socket.empty()) {
+    // A worker of a master: its successor takes the sockets over this one.
+    config::StatsSocket s;
+    s.path = opt.master_socket;
+    s.mode = 0600;
+    s.level = config::StatsSocket::Level::Admin;
+    s.expose_fd_listeners = true;
+    cfg.global.stats_sockets.insert(cfg.global.stats_sockets.begin(), s);  // bound first
+  }
 
   unsigned nthreads = cfg.global.nbthread > 0 ? static_cast<unsigned>(cfg.global.nbthread)
                                               : std::max(1u, std::thread::hardware_concurrency());
@@ -464,7 +522,8 @@ int main(int argc, char** argv) {
   if (opt.daemon && !opt.foreground && (cfg.global.daemon || opt.daemon)) {
     if (!daemonize()) return 1;
   }
-  write_pidfile(opt.pidfile.empty() ? cfg.global.pidfile : opt.pidfile);
+  if (opt.master_socket.empty())  // a master's workers leave the pid file to it
+    write_pidfile(opt.pidfile.empty() ? cfg.global.pidfile : opt.pidfile);
   if (!wiring.start()) return 1;
   inherited.close_rest();  // sockets of binds this configuration dropped
   // A reload with membership: the pool gets the predecessor's members back

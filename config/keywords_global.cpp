@@ -324,6 +324,11 @@ void Parser::global_keyword(const Words& w) {
                    "' in argument to <hard-stop-after>.\n");
     }
     g.hard_stop_after_ms = v.ms;
+  } else if (kw == "master-worker") {
+    if (has(w, 1) && w[1] != "no-exit-on-failure")
+      return alert("'master-worker' only supports 'no-exit-on-failure' option.");
+    g.master_worker = true;
+    g.master_exit_on_failure = !has(w, 1);
   } else if (kw == "close-spread-time") {
     // haproxy 2.6's proxy_parse_close_spread_time(): "infinite" turns the
     // active close off; 0 leaves the keyword unset.
@@ -363,7 +368,8 @@ void Parser::global_keyword(const Words& w) {
                                                          "ca-base",
                                                          "crt-base",
                                                          "hard-stop-after",
-                                                         "close-spread-time"};
+                                                         "close-spread-time",
+                                                         "master-worker"};
     std::string s = suggest(kw, kKnown);
     alert("unknown keyword '" + kw + "' in 'global' section" +
           (s.empty() ? "" : "; did you mean '" + s + "' maybe ?"));

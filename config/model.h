@@ -86,6 +86,8 @@ struct Global {
   // `close-spread-time <time>|infinite`: the window over which a soft stop
   // closes the old process's keep-alive connections (0: not set).
   int64_t close_spread_time_ms = 0;
+  bool master_worker = false;          // `master-worker` (app/master.h)
+  bool master_exit_on_failure = true;  // not `master-worker no-exit-on-failure`
   bool close_spread_infinite = false;  // `infinite`: no active close at all
   Location where;
 };

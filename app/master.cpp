@@ -1,0 +1,272 @@
+// app/master.cpp — see master.h.
+#include "app/master.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include "app/logsink.h"
+
+namespace herd::app {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET.
+void sd_notify(bool on, const std::string& state) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (!on || !path || !*path) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  size_t n = std::strlen(path);
+  if (n >= sizeof addr.sun_path) return;
+  std::memcpy(addr.sun_path, path, n);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
+           static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + n));
+  ::close(fd);
+}
+
+std::vector<char*> c_args(const std::string& self, std::vector<std::string>& args) {
+  std::vector<char*> v;
+  v.push_back(const_cast<char*>(self.c_str()));
+  for (auto& a : args) v.push_back(a.data());
+  v.push_back(nullptr);
+  return v;
+}
+
+// Starts `self args`; the child gets the signals unblocked. -1 on failure.
+pid_t spawn(const std::string& self, std::vector<std::string> args, int out_fd = -1) {
+  auto argv = c_args(self, args);
+  pid_t p = ::fork();
+  if (p != 0) return p;
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_UNBLOCK, &all, nullptr);
+  // A master that dies (kill -9) takes its workers with it: SIGTERM, so
+  // that they leave the gossip cluster as they would on a stop.
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (out_fd >= 0) {
+    ::dup2(out_fd, 1);
+    ::dup2(out_fd, 2);
+  }
+  ::execv(self.c_str(), argv.data());
+  _exit(127);
+}
+
+// `herd -c -q ...` on the same files: "" when valid, else its messages.
+std::string check_config(const MasterOptions& o, bool* ok) {
+  int pipefd[2];
+  *ok = false;
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return "cannot run the configuration check";
+  pid_t p = spawn(o.self, o.check_args, pipefd[1]);
+  ::close(pipefd[1]);
+  std::string out;
+  char buf[4096];
+  for (ssize_t r; (r = ::read(pipefd[0], buf, sizeof buf)) != 0;) {
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) break;
+    out.append(buf, static_cast<size_t>(r));
+  }
+  ::close(pipefd[0]);
+  int st = 0;
+  while (p > 0 && ::waitpid(p, &st, 0) < 0 && errno == EINTR) {
+  }
+  // 0 valid, 2 valid without a listener (haproxy -c's codes): a worker
+  // would not start on the latter.
+  *ok = p > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  return out;
+}
+
+ino_t inode_of(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+std::string exit_text(int st) {
+  if (WIFEXITED(st)) return "exited with code " + std::to_string(WEXITSTATUS(st)) + " (Exit)";
+  if (WIFSIGNALED(st))
+    return "exited with code " + std::to_string(128 + WTERMSIG(st)) + " (" +
+           strsignal(WTERMSIG(st)) + ")";
+  return "ended";
+}
+
+int exit_code(int st) {
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return 1;
+}
+
+class Master {
+ public:
+  explicit Master(const MasterOptions& o) : o_(o) {}
+
+  int run() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&set, s);
+    sigprocmask(SIG_BLOCK, &set, nullptr);
+    if (o_.daemon) daemonize();
+    if (!o_.pidfile.empty()) std::ofstream(o_.pidfile, std::ios::trunc) << ::getpid() << "\n";
+    current_ = start_worker({});
+    if (current_ <= 0) return finish(1);
+    sd_notify(o_.systemd, "READY=1\nMAINPID=" + std::to_string(::getpid()));
+    for (;;) {
+      timespec tick{0, 100 * 1000 * 1000};
+      siginfo_t info{};
+      int sig = sigtimedwait(&set, &info, &tick);
+      if (sig == SIGCHLD || sig < 0) {
+        if (int code = reap(); code >= 0) return finish(code);
+        continue;
+      }
+      if (sig == SIGUSR2) {
+        reload();
+      } else if (sig == SIGHUP) {
+        if (current_ > 0) ::kill(current_, SIGHUP);
+      } else {  // SIGUSR1, SIGTERM, SIGINT: every worker, then leave
+        stopping_ = true;
+        sd_notify(o_.systemd, "STOPPING=1");
+        for (pid_t p : workers()) ::kill(p, sig == SIGUSR1 ? SIGUSR1 : SIGTERM);
+      }
+    }
+  }
+
+ private:
+  std::set<pid_t> workers() const {
+    std::set<pid_t> w = olds_;
+    if (current_ > 0) w.insert(current_);
+    return w;
+  }
+
+  void daemonize() {
+    pid_t p = ::fork();
+    if (p > 0) _exit(0);
+    ::setsid();
+    int fd = ::open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+      ::dup2(fd, 0);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      if (fd > 2) ::close(fd);
+    }
+  }
+
+  // A worker with `extra` arguments, once its private stats socket is in
+  // place (it is then bound and about to serve); -1 if it ended first.
+  pid_t start_worker(const std::vector<std::string>& extra) {
+    ino_t before = inode_of(o_.socket);
+    std::vector<std::string> args = o_.worker_args;
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_t p = spawn(o_.self, args);
+    if (p < 0) {
+      LogSink::stderr_line("ALERT", std::string("cannot fork a worker: ") + std::strerror(errno));
+      return -1;
+    }
+    LogSink::stderr_line("NOTICE", "New worker (" + std::to_string(p) + ") forked");
+    for (auto end = Clock::now() + std::chrono::seconds(30); Clock::now() < end;) {
+      int st = 0;
+      if (::waitpid(p, &st, WNOHANG) == p) {
+        LogSink::stderr_line("ALERT", "New worker (" + std::to_string(p) + ") " + exit_text(st));
+        return -1;
+      }
+      ino_t now = inode_of(o_.socket);
+      if (now != 0 && now != before) {
+        LogSink::stderr_line("NOTICE", "Loading success.");
+        return p;
+      }
+      ::usleep(10 * 1000);
+    }
+    LogSink::stderr_line("ALERT", "New worker (" + std::to_string(p) + ") did not start in 30 s");
+    ::kill(p, SIGKILL);
+    ::waitpid(p, nullptr, 0);
+    return -1;
+  }
+
+  void reload() {
+    if (stopping_) return;
+    LogSink::stderr_line("WARNING", "Reloading: checking the configuration");
+    sd_notify(o_.systemd, "RELOADING=1");
+    bool ok = false;
+    std::string out = check_config(o_, &ok);
+    if (!ok) {
+      LogSink::stderr_line("ALERT", "the new configuration is not valid; worker (" +
+                                        std::to_string(current_) + ") keeps serving:");
+      std::fputs(out.c_str(), stderr);
+      sd_notify(o_.systemd, "READY=1");
+      return;
+    }
+    pid_t old = current_;
+    pid_t p =
+        old > 0 ? start_worker({"-sf", std::to_string(old), "-x", o_.socket}) : start_worker({});
+    if (p > 0) {
+      olds_.insert(old);
+      current_ = p;
+    } else {
+      LogSink::stderr_line(
+          "ALERT", "the new worker failed; worker (" + std::to_string(old) + ") keeps serving");
+    }
+    sd_notify(o_.systemd, "READY=1");
+  }
+
+  // Reaps ended workers; returns the master's exit code when it must end.
+  int reap() {
+    for (;;) {
+      int st = 0;
+      pid_t p = ::waitpid(-1, &st, WNOHANG);
+      if (p <= 0) break;
+      if (olds_.erase(p)) {
+        LogSink::stderr_line("WARNING",
+                             "Former worker (" + std::to_string(p) + ") " + exit_text(st));
+      } else if (p == current_) {
+        current_ = -1;
+        last_code_ = exit_code(st);
+        LogSink::stderr_line(stopping_ ? "WARNING" : "ALERT",
+                             "Current worker (" + std::to_string(p) + ") " + exit_text(st));
+        if (!stopping_ && o_.exit_on_failure) {
+          LogSink::stderr_line("ALERT", "exit-on-failure: killing every processes with SIGTERM");
+          stopping_ = true;
+          for (pid_t w : olds_) ::kill(w, SIGTERM);
+        }
+      }
+    }
+    if (workers().empty() && (stopping_ || o_.exit_on_failure)) {
+      LogSink::stderr_line("WARNING",
+                           "All workers exited. Exiting... (" + std::to_string(last_code_) + ")");
+      return last_code_;
+    }
+    return -1;
+  }
+
+  int finish(int code) {
+    ::unlink(o_.socket.c_str());
+    if (!o_.pidfile.empty()) ::unlink(o_.pidfile.c_str());
+    return code;
+  }
+
+  const MasterOptions& o_;
+  pid_t current_ = -1;
+  std::set<pid_t> olds_;
+  bool stopping_ = false;
+  int last_code_ = 0;
+};
+
+}  // namespace
+
+int run_master(const MasterOptions& o) { return Master(o).run(); }
+
+}  // namespace herd::app
