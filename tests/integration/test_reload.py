@@ -316,6 +316,13 @@ while read -r line; do echo "$SERF_EVENT $line" >> {log}; done
 @unittest.skipUnless(os.path.exists(SERF), "serf binary absent")
 class TestMembershipReload(ReloadCase):
     def test_serf_never_sees_the_balancer_leave_or_fail(self):
+        self.membership_reloads(master=False)
+
+    def test_serf_never_sees_the_balancer_leave_or_fail_with_sigusr2(self):
+        """The same with `herd -W` reloaded by SIGUSR2 (app/master.h)."""
+        self.membership_reloads(master=True)
+
+    def membership_reloads(self, master):
         """herd -sf -x with membership: the new process takes the gossip UDP
         and TCP sockets, the RPC listener and the member state; a real serf
         agent shows herd-lb alive all along and its event handler records
@@ -334,7 +341,7 @@ class TestMembershipReload(ReloadCase):
         with open(handler, "w") as f:
             f.write(HANDLER.format(log=events))
         os.chmod(handler, 0o755)
-        herd, herd_log = self.start(extra=["--membership", yml])
+        herd, herd_log = self.start(extra=["--membership", yml] + (["-W"] if master else []))
         wait_port(self.port, host=LB_IP)
         wait_port(rpc, host=LB_IP)
         self.wait_socket()
@@ -365,12 +372,20 @@ class TestMembershipReload(ReloadCase):
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         load = KeepAliveLoad(self.port, n=4, host=LB_IP)
-        cur = herd
+        cur, log = herd, herd_log
         for i in range(3):
-            new, log = self.start(extra=["--membership", yml], old=cur, x=True)
-            self.assertEqual(cur.wait(10), 0)
-            self.assertIsNone(new.poll(), log_text(log))
-            cur = new
+            if master:
+                n = log_text(log).count("Loading success.")
+                herd.send_signal(signal.SIGUSR2)
+                end = time.time() + 10
+                while log_text(log).count("Loading success.") == n and time.time() < end:
+                    time.sleep(0.05)
+                self.assertIsNone(herd.poll(), log_text(log))
+            else:
+                new, log = self.start(extra=["--membership", yml], old=cur, x=True)
+                self.assertEqual(cur.wait(10), 0)
+                self.assertIsNone(new.poll(), log_text(log))
+                cur = new
             time.sleep(1)
         # Long enough for serf to suspect and declare failed a silent member
         # (probe interval 1 s, suspicion 4 × 1 s for two members).
@@ -388,6 +403,9 @@ class TestMembershipReload(ReloadCase):
         self.assertNotIn("member-failed herd-lb", evs, evs)
         self.assertIn("web1", runtime_api_unix(self.sock, "show members"))
         self.assertIn("taking over from the previous process", log_text(log))
+        if master:  # the workers leave the cluster, then the master exits
+            herd.send_signal(signal.SIGTERM)
+            self.assertEqual(herd.wait(20), 0)
 
 
 if __name__ == "__main__":
