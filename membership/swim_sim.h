@@ -45,7 +45,7 @@ struct SimOptions {
 class Simulation {
  public:
   // A member's table changed about another member: it became alive (a join
-  // or back from dead) or dead/left.
+  // or back from dead) or dead/left. `subject` is valid during the call.
   struct Change {
     std::size_t observer;
     const Node& subject;
