@@ -285,7 +285,12 @@ void Agent::push_pull(const swim::Address& to, bool join, bool ignore_old,
 }
 
 void Agent::schedule_push_pull() {
-  push_pull_timer_.expires_after(settings_.timing.push_pull_interval);
+  // memberlist's pushPullScale: the interval grows with log2 of the cluster
+  // beyond 32 members, so full-state exchanges per member stay bounded
+  // (docs/membership.md, "Scale by simulation").
+  const std::size_t n = serf_ ? serf_->swim().nodes().size() : 1;
+  push_pull_timer_.expires_after(std::chrono::duration_cast<std::chrono::milliseconds>(
+      swim::push_pull_scale(settings_.timing.push_pull_interval, n)));
   push_pull_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
     if (!*alive || ec || !started_) return;
     if (auto peer = serf_->push_pull_peer()) push_pull(*peer, false, false, [](bool) {});

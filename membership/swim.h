@@ -134,7 +134,8 @@ Duration suspicion_min(int mult, std::size_t n, Duration probe_interval);
 int retransmit_limit(int mult, std::size_t n);
 // memberlist's pushPullScale: the push/pull interval × (ceil(log2(n) −
 // log2(32)) + 1) beyond 32 members, so that full state exchanges do not
-// grow with the cluster (the agent does not scale yet; swim_sim.h can).
+// grow with the cluster (the agent's periodic push/pull uses it; swim_sim.h
+// may).
 Duration push_pull_scale(Duration interval, std::size_t n);
 
 // Broadcasts waiting to be sent, least-transmitted first, each dropped after
