@@ -3,6 +3,7 @@
 // keywords_rules.cpp).
 #include <algorithm>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "config/parser_internal.h"
@@ -401,6 +402,162 @@ void kw_http_check(Parser& p, const Words& w) {
   }
 }
 
+// "50494e47" -> "PING"; on a bad digit, the alert HAProxy gives.
+bool unhex(Parser& p, const std::string& what, const std::string& hex, std::string* out) {
+  auto val = [](char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+  };
+  out->clear();
+  for (size_t i = 0; i < hex.size(); ++i) {
+    if (val(hex[i]) < 0) {
+      p.alert("'" + what + "' : '" + hex + "' invalid binary string (an hex digit is expected " +
+              "(found '" + hex[i] + "')).");
+      return false;
+    }
+  }
+  if (hex.size() % 2) {
+    p.alert("'" + what + "' : '" + hex + "' invalid binary string (odd number of digits).");
+    return false;
+  }
+  for (size_t i = 0; i < hex.size(); i += 2)
+    *out += static_cast<char>(val(hex[i]) * 16 + val(hex[i + 1]));
+  return true;
+}
+
+// `tcp-check connect|send|send-binary|expect|comment` (HAProxy 2.6); the
+// other rule kinds and options are refused by name.
+void kw_tcp_check(Parser& p, const Words& w) {
+  const std::string& sub = arg(w, 1);
+  TcpCheck& tc = p.cur->tcpchk;
+  if (tc.inherited) {  // a proxy's own rules replace those of its defaults
+    tc.rules.clear();
+    tc.inherited = false;
+  }
+  TcpCheckRule r;
+  const std::string what = "tcp-check " + sub;
+  // `comment <text>` anywhere after the rule's own arguments.
+  auto take_comment = [&](size_t i) {
+    if (arg(w, i) != "comment") return false;
+    if (!has(w, i + 1)) {
+      p.alert("'" + what + "' : '" + arg(w, i) + "' expects a string as argument.");
+      return true;
+    }
+    r.comment = w[i + 1];
+    return true;
+  };
+  if (sub == "comment") {
+    if (!has(w, 2)) return p.alert("'tcp-check comment' : expects a string as argument.");
+    r.kind = TcpCheckRule::Kind::Comment;
+    r.comment = w[2];
+  } else if (sub == "connect") {
+    r.kind = TcpCheckRule::Kind::Connect;
+    for (const auto& x : tc.rules) {
+      if (x.kind == TcpCheckRule::Kind::Comment) continue;
+      if (x.kind != TcpCheckRule::Kind::Connect)
+        return p.alert(
+            "'tcp-check connect' : first step MUST also be a 'connect', optionally "
+            "preceded by a 'set-var', an 'unset-var' or a 'comment', when there is a "
+            "'connect' step in the tcp-check ruleset.");
+      break;
+    }
+    for (size_t i = 2; i < w.size(); ++i) {
+      const std::string& o = w[i];
+      if (o.empty()) continue;
+      if (o == "comment") {
+        if (!take_comment(i) || !has(w, i + 1)) return;
+        ++i;
+      } else if (o == "port") {
+        int v = has(w, i + 1) ? lax_int(w[i + 1]) : 0;
+        if (v < 1 || v > 65535)
+          return p.alert("'tcp-check connect' : expects a valid port number (got '" +
+                         arg(w, i + 1) + "').");
+        r.port = static_cast<uint16_t>(v);
+        ++i;
+      } else if (o == "default" || o == "addr" || o == "send-proxy" || o == "via-socks4" ||
+                 o == "ssl" || o == "sni" || o == "alpn" || o == "proto" || o == "linger") {
+        return p.alert("'tcp-check connect' : '" + o + "' is not supported by herd.");
+      } else {
+        return p.alert(
+            "'tcp-check connect' : expects 'comment', 'port', 'addr', 'send-proxy', "
+            "'via-socks4', 'ssl', 'sni', 'alpn', 'proto', 'linger' or 'default' but "
+            "got '" +
+            o + "' as argument.");
+      }
+    }
+  } else if (sub == "send" || sub == "send-binary") {
+    r.kind = TcpCheckRule::Kind::Send;
+    if (!has(w, 2)) return p.alert("'" + what + "' : expects a <data> as argument.");
+    if (sub == "send")
+      r.data = w[2];
+    else if (!unhex(p, what, w[2], &r.data))
+      return;
+    if (has(w, 3) && !take_comment(3))
+      return p.alert("'" + what + "' : expects 'comment' but got '" + w[3] + "' as argument.");
+  } else if (sub == "send-lf" || sub == "send-binary-lf" || sub.rfind("set-var", 0) == 0 ||
+             sub.rfind("unset-var", 0) == 0) {
+    return p.alert("'tcp-check " + sub + "' is not supported by herd.");
+  } else if (sub == "expect") {
+    r.kind = TcpCheckRule::Kind::Expect;
+    const char* kOnly =
+        "'tcp-check expect' : 'only supports min-recv, '[!]binary', '[!]string', '[!]rstring', "
+        "'[!]string-lf''[!]rbinary', '[!]binary-lf' or comment but got '";
+    size_t i = 2;
+    bool have_pattern = false;
+    for (; i < w.size(); ++i) {
+      const std::string& o = w[i];
+      if (o.empty()) continue;
+      if (o == "!") {
+        r.negate = true;
+      } else if (o == "comment") {
+        if (!take_comment(i) || !has(w, i + 1)) return;
+        ++i;
+      } else if (!have_pattern && (o == "string" || o == "rstring" || o == "binary")) {
+        if (!has(w, i + 1))
+          return p.alert("'tcp-check expect' : '" + o + "' expects a <pattern> as argument.");
+        r.match = o == "string"    ? TcpCheckRule::Match::String
+                  : o == "rstring" ? TcpCheckRule::Match::RString
+                                   : TcpCheckRule::Match::Binary;
+        if (r.match == TcpCheckRule::Match::Binary) {
+          if (!unhex(p, "tcp-check expect", w[i + 1], &r.data)) return;
+        } else {
+          r.data = w[i + 1];
+        }
+        if (r.match == TcpCheckRule::Match::RString) {
+          try {
+            std::regex re(r.data);  // ECMAScript, as http-check (close to PCRE)
+          } catch (const std::regex_error&) {
+            return p.alert("'tcp-check expect' : regex '" + r.data + "' is invalid.");
+          }
+        }
+        have_pattern = true;
+        ++i;
+      } else if (o == "min-recv" || o == "rbinary" || o == "string-lf" || o == "binary-lf" ||
+                 o == "ok-status" || o == "error-status" || o == "tout-status" ||
+                 o == "on-success" || o == "on-error" || o == "status-code") {
+        return p.alert("'tcp-check expect' : '" + o + "' is not supported by herd.");
+      } else {
+        return p.alert(kOnly + o + "' as argument..");
+      }
+    }
+    if (!have_pattern)
+      return p.alert("'tcp-check expect' : expects a pattern (string, rstring or binary).");
+  } else {
+    return p.alert(
+        "'tcp-check' only supports 'comment', 'connect', 'send', 'send-binary', "
+        "'expect', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)'. but got '" +
+        sub + "'");
+  }
+  // `tcp-check comment X` names the rule that follows it.
+  if (r.kind != TcpCheckRule::Kind::Comment && r.comment.empty() && !tc.rules.empty() &&
+      tc.rules.back().kind == TcpCheckRule::Kind::Comment)
+    r.comment = tc.rules.back().comment;
+  tc.rules.push_back(std::move(r));
+  p.cur_extra->has_tcp_check_rules = true;
+}
+
 void kw_stats(Parser& p, const Words& w) {
   const std::string& sub = arg(w, 1);
   StatsConfig& st = p.cur->stats;
@@ -473,14 +630,19 @@ struct Option {
   int caps;
   bool negatable;
 };
-constexpr Option kOptions[] = {
-    {"forwardfor", kFE | kBE, false},     {"httplog", kFE, true},
-    {"tcplog", kFE, true},                {"dontlognull", kFE, true},
-    {"http-keep-alive", kFE | kBE, true},
-    {"http-server-close", kFE | kBE, true}, {"httpclose", kFE | kBE, true},
-    {"allbackups", kBE, true},            {"redispatch", kBE, true},
-    {"httpchk", kBE, false},              {"accept-invalid-http-request", kFE, true},
-    {"accept-invalid-http-response", kBE, true}};
+constexpr Option kOptions[] = {{"forwardfor", kFE | kBE, false},
+                               {"httplog", kFE, true},
+                               {"tcplog", kFE, true},
+                               {"dontlognull", kFE, true},
+                               {"http-keep-alive", kFE | kBE, true},
+                               {"http-server-close", kFE | kBE, true},
+                               {"httpclose", kFE | kBE, true},
+                               {"allbackups", kBE, true},
+                               {"redispatch", kBE, true},
+                               {"httpchk", kBE, false},
+                               {"tcp-check", kBE, false},
+                               {"accept-invalid-http-request", kFE, true},
+                               {"accept-invalid-http-response", kBE, true}};
 
 void option_forwardfor(Parser& p, const Words& w, size_t i) {
   ForwardFor f;
@@ -547,6 +709,7 @@ void option_httpchk(Parser& p, const Words& w, size_t i) {
     }
   }
   p.cur->httpchk = hc;
+  p.cur->tcpchk.enabled = false;  // the last of httpchk / tcp-check wins
 }
 
 void kw_option(Parser& p, const Words& w) {
@@ -574,6 +737,12 @@ void kw_option(Parser& p, const Words& w) {
   size_t next = base + 2;
   if (name == "forwardfor") return option_forwardfor(p, w, next);
   if (name == "httpchk") return option_httpchk(p, w, next);
+  if (name == "tcp-check") {
+    if (!no_extra(p, w, next, "option " + name)) return;
+    px.tcpchk.enabled = true;  // replaces `option httpchk`, as in haproxy
+    px.httpchk.enabled = false;
+    return;
+  }
   if (name == "redispatch") {
     px.redispatch = !neg;
     if (has(w, next)) px.redispatch_interval = lax_int(w[next]);
@@ -630,6 +799,7 @@ constexpr Keyword kKeywords[] = {
     {"log", kFE | kBE, true, kw_log},
     {"cookie", kBE, true, kw_cookie},
     {"http-check", kBE, true, kw_http_check},
+    {"tcp-check", kBE, true, kw_tcp_check},
     {"stats", kFE | kBE, true, kw_stats},
     {"errorfile", kFE | kBE, true, kw_errorfile},
     {"option", kFE | kBE, true, kw_option},

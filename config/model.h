@@ -188,6 +188,26 @@ struct HttpCheck {
   bool disable_on_404 = false;
 };
 
+// `option tcp-check` and its `tcp-check connect|send|send-binary|expect|
+// comment` rules (HAProxy 2.6). Rules of a defaults section that says
+// `option tcp-check` are used by a proxy that declares none of its own;
+// `option httpchk` and `option tcp-check` replace each other (the last wins).
+struct TcpCheckRule {
+  enum class Kind { Connect, Send, Expect, Comment };
+  Kind kind = Kind::Connect;
+  std::string comment;  // `comment <text>` or the preceding `tcp-check comment`
+  uint16_t port = 0;    // connect: `port`, 0 = the server's (or its check port)
+  std::string data;     // send: the bytes; expect: the pattern (bytes for binary)
+  enum class Match { String, RString, Binary };
+  Match match = Match::String;
+  bool negate = false;  // expect `!`
+};
+struct TcpCheck {
+  bool enabled = false;  // option tcp-check present
+  std::vector<TcpCheckRule> rules;
+  bool inherited = false;  // rules came from the defaults section
+};
+
 // One `server` line (or a server made by server-template / default-server).
 struct Server {
   std::string name;
@@ -264,6 +284,7 @@ struct Proxy {
   ForwardFor forwardfor;
   Cookie cookie;
   HttpCheck httpchk;
+  TcpCheck tcpchk;
   int retries = 3;
   // `retry-on`: what makes herd send a request again (within `retries`).
   // Without the keyword: connection failures (HAProxy's default), and once,

@@ -19,6 +19,14 @@ namespace herd::config {
 namespace detail {
 namespace {
 
+// What a section takes of its defaults' tcp-check rules: all of them when
+// the defaults say `option tcp-check` (a proxy's own rules then replace
+// them), none otherwise (as HAProxy 2.6 does).
+void inherit_tcp_check(TcpCheck& tc) {
+  if (!tc.enabled) tc.rules.clear();
+  tc.inherited = !tc.rules.empty();
+}
+
 bool names_conflict(Proxy::Kind a, Proxy::Kind b) {
   if (a == Proxy::Kind::Listen || b == Proxy::Kind::Listen) return true;
   return a == b;
@@ -162,6 +170,7 @@ void Parser::start_section(const Words& w) {
     d.proxy.name = name;
     d.proxy.where = loc();
     d.extra.named_defaults = !name.empty();
+    inherit_tcp_check(d.proxy.tcpchk);
     last_defaults_ = &d;
     cur = &d.proxy;
     cur_extra = &d.extra;
@@ -227,7 +236,9 @@ void Parser::start_proxy(const Words& w, Proxy::Kind kind) {
   extras_.back().named_defaults = false;
   extras_.back().unresolved.clear();
   extras_.back().last_rule_final_uncond = false;
+  extras_.back().has_tcp_check_rules = false;
   cur = &res_.config.proxies.back();
+  inherit_tcp_check(cur->tcpchk);
   cur_extra = &extras_.back();
   section_ = Section::Proxy;
   section_name_ = name;
@@ -303,6 +314,9 @@ void Parser::post_checks() {
     if (extras_[i].has_http_check_rules && !p.httpchk.enabled)
       warn_raw(std::string(kind_name(p)) + " '" + p.name +
                "' uses http-check rules without 'option httpchk', so the rules are ignored.");
+    if (extras_[i].has_tcp_check_rules && !p.tcpchk.enabled)
+      warn_raw(std::string(kind_name(p)) + " '" + p.name +
+               "' uses tcp-check rules without 'option tcp-check', so the rules are ignored.");
   }
 }
 

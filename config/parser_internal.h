@@ -21,6 +21,7 @@ using Words = std::vector<std::string>;
 struct ProxyExtra {
   Server default_server;          // `default-server` settings
   bool has_http_check_rules = false;
+  bool has_tcp_check_rules = false;  // own `tcp-check` lines (not the defaults')
   bool named_defaults = false;
   // Servers whose host name must be resolved after parsing.
   struct PendingName {

@@ -12,6 +12,7 @@
 #include <boost/asio/write.hpp>
 #include <chrono>
 #include <map>
+#include <regex>
 #include <vector>
 
 #include "health/check_request.h"
@@ -44,6 +45,7 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
   explicit Attempt(asio::io_context& io) : sock_(io), deadline_(io) {}
 
   const config::HttpCheck* http = nullptr;  // nullptr: plain TCP check
+  const config::TcpCheck* tcpchk = nullptr;  // `option tcp-check`: its rules
   int64_t check_timeout_ms = 0;             // `timeout check`, 0 when unset
   std::function<void(CheckResult)> on_done;
 
@@ -54,6 +56,19 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
     if (http) request_ = build_check_request(*http);
     deadline_.expires_at(start_ + std::chrono::milliseconds(first_deadline_ms));
     arm_deadline();
+    if (tcpchk) {
+      ep_ = ep;
+      // HAProxy runs an implicit connect first unless the first rule (past
+      // comments) is a connect; it is step 0, "the initial connection step".
+      const auto& rules = tcpchk->rules;
+      auto first = std::find_if(rules.begin(), rules.end(), [](const config::TcpCheckRule& r) {
+        return r.kind != config::TcpCheckRule::Kind::Comment;
+      });
+      if (first == rules.end() || first->kind != config::TcpCheckRule::Kind::Connect)
+        steps_.push_back({nullptr, 0});
+      for (size_t i = 0; i < rules.size(); ++i) steps_.push_back({&rules[i], int(i) + 1});
+      return next_step();
+    }
     auto self = shared_from_this();
     sock_.async_connect(ep, [self](const boost::system::error_code& ec) {
       if (self->done_) return;
@@ -75,9 +90,22 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
     auto self = shared_from_this();
     deadline_.async_wait([self](const boost::system::error_code& ec) {
       if (ec || self->done_) return;
-      if (!self->connected_) return self->finish(make_result(Outcome::Fail, CheckStatus::L4Tout));
-      self->finish(make_result(Outcome::Fail, CheckStatus::L7Tout));
+      const std::string info = self->tcpchk ? self->step_text() : std::string();
+      if (!self->connected_)
+        return self->finish(make_result(Outcome::Fail, CheckStatus::L4Tout, info));
+      self->finish(make_result(Outcome::Fail, CheckStatus::L7Tout, info));
     });
+  }
+
+  // Observed on 2.6: once connected, `timeout check` may only extend the
+  // deadline set for the connection, never shorten it.
+  void extend_for_check() {
+    if (check_timeout_ms <= 0) return;
+    auto later = Clock::now() + std::chrono::milliseconds(check_timeout_ms);
+    if (later > deadline_.expiry()) {
+      deadline_.expires_at(later);
+      arm_deadline();
+    }
   }
 
   void on_connected() {
@@ -88,15 +116,7 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
       sock_.set_option(asio::socket_base::linger(true, 0), ec);
       return finish(make_result(Outcome::Pass, CheckStatus::L4Ok));
     }
-    // Observed on 2.6: once connected, `timeout check` may only extend the
-    // deadline set for the connection, never shorten it.
-    if (check_timeout_ms > 0) {
-      auto later = Clock::now() + std::chrono::milliseconds(check_timeout_ms);
-      if (later > deadline_.expiry()) {
-        deadline_.expires_at(later);
-        arm_deadline();
-      }
-    }
+    extend_for_check();
     auto self = shared_from_this();
     asio::async_write(
         sock_, asio::buffer(request_), [self](const boost::system::error_code& ec, size_t) {
@@ -124,6 +144,174 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
     });
   }
 
+  // ---- `option tcp-check`: the rules, one step at a time ----
+  struct StepRef {
+    const config::TcpCheckRule* rule;  // nullptr: the implicit first connect
+    int id;                            // HAProxy's step number (0: implicit connect)
+  };
+  using Rule = config::TcpCheckRule;
+
+  const Rule* rule_at(size_t i) const { return steps_[i].rule; }
+  bool is(size_t i, Rule::Kind k) const {
+    return rule_at(i) ? rule_at(i)->kind == k : k == Rule::Kind::Connect;
+  }
+
+  // " at step 2 of tcp-check (expect string '+PONG')": how HAProxy names
+  // the step a connection error or a timeout happened at.
+  std::string step_text() const {
+    if (cur_ >= steps_.size() || steps_[cur_].id == 0)
+      return " at initial connection step of tcp-check";
+    const Rule& r = *rule_at(cur_);
+    std::string m = " at step " + std::to_string(steps_[cur_].id) + " of tcp-check";
+    switch (r.kind) {
+      case Rule::Kind::Connect:
+        m += r.port ? " (connect port " + std::to_string(r.port) + ")" : " (connect)";
+        break;
+      case Rule::Kind::Send:
+        m += " (send)";
+        break;
+      case Rule::Kind::Expect:
+        if (r.match == Rule::Match::String) {
+          m += " (expect string '" + r.data + "')";
+        } else if (r.match == Rule::Match::Binary) {
+          static const char* kHex = "0123456789ABCDEF";
+          m += " (expect binary '";
+          for (unsigned char c : r.data) {
+            m += kHex[c >> 4];
+            m += kHex[c & 15];
+          }
+          m += "')";
+        } else {
+          m += " (expect regex)";
+        }
+        break;
+      case Rule::Kind::Comment:
+        break;
+    }
+    if (!r.comment.empty()) m += " comment: '" + r.comment + "'";
+    return m;
+  }
+
+  void next_step() {
+    while (!done_) {
+      if (cur_ >= steps_.size()) return pass();
+      const Rule* r = rule_at(cur_);
+      if (r && r->kind == Rule::Kind::Comment) {
+        ++cur_;
+        continue;
+      }
+      last_ = cur_;
+      if (is(cur_, Rule::Kind::Connect)) return step_connect(r ? r->port : 0);
+      if (r->kind == Rule::Kind::Send) return step_send(*r);
+      return step_expect();
+    }
+  }
+
+  void pass() {
+    // The last rule run decides: a connect is a Layer4 pass ("(tcp-check)"
+    // unless it was the implicit one), anything else a Layer7 one.
+    boost::system::error_code ec;
+    sock_.set_option(asio::socket_base::linger(true, 0), ec);
+    if (is(last_, Rule::Kind::Connect)) {
+      CheckResult r =
+          make_result(Outcome::Pass, CheckStatus::L4Ok, rule_at(last_) ? "(tcp-check)" : "");
+      r.report_info = true;
+      return finish(std::move(r));
+    }
+    CheckResult r = make_result(Outcome::Pass, CheckStatus::L7Ok, "(tcp-check)");
+    r.report_info = true;
+    finish(std::move(r));
+  }
+
+  void step_connect(uint16_t port) {
+    if (sock_.is_open()) {
+      boost::system::error_code ignored;
+      sock_.set_option(asio::socket_base::linger(true, 0), ignored);
+      sock_.close(ignored);
+    }
+    connected_ = false;
+    in_.clear();
+    read_since_reset_ = false;
+    auto self = shared_from_this();
+    tcp::endpoint ep(ep_.address(), port ? port : ep_.port());
+    sock_.async_connect(ep, [self](const boost::system::error_code& ec) {
+      if (self->done_) return;
+      if (ec) {
+        std::string msg = ec.message();
+        if (!msg.empty())
+          msg[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(msg[0])));
+        return self->finish(
+            make_result(Outcome::Fail, CheckStatus::L4Con, msg + self->step_text()));
+      }
+      if (!self->connected_once_) self->extend_for_check();
+      self->connected_ = self->connected_once_ = true;
+      ++self->cur_;
+      self->next_step();
+    });
+  }
+
+  void step_send(const Rule& r) {
+    in_.clear();  // HAProxy empties its input buffer before sending
+    read_since_reset_ = false;
+    auto self = shared_from_this();
+    asio::async_write(
+        sock_, asio::buffer(r.data), [self](const boost::system::error_code& ec, size_t) {
+          if (self->done_) return;
+          if (ec)
+            return self->finish(
+                make_result(Outcome::Fail, CheckStatus::SockErr, ec.message() + self->step_text()));
+          ++self->cur_;
+          self->next_step();
+        });
+  }
+
+  // Consecutive expect rules are one group: while the data read so far
+  // decides none of them, HAProxy reads more and evaluates the group again.
+  void step_expect() {
+    if (!read_since_reset_ && !eof_) return read_for_expect();
+    size_t head = cur_;
+    while (head > 0 && is(head - 1, Rule::Kind::Expect)) --head;
+    const bool last_read = eof_ || in_.size() >= kMaxResponse;
+    const Rule& r = *rule_at(cur_);
+    bool match = false;
+    switch (r.match) {
+      case Rule::Match::String:
+      case Rule::Match::Binary:
+        match = in_.find(r.data) != std::string::npos;
+        break;
+      case Rule::Match::RString:
+        match = std::regex_search(in_, std::regex(r.data));
+        break;
+    }
+    if (!match && !last_read) {
+      cur_ = head;
+      return read_for_expect();
+    }
+    if (match != r.negate) {
+      ++cur_;
+      return next_step();
+    }
+    std::string m = match ? "TCPCHK matched unwanted content" : "TCPCHK did not match content";
+    m += r.match == Rule::Match::String   ? " '" + r.data + "'"
+         : r.match == Rule::Match::Binary ? std::string(" (binary)")
+                                          : std::string(" (regex)");
+    m += " at step " + std::to_string(steps_[cur_].id);
+    if (!r.comment.empty()) m += " comment: " + r.comment;
+    finish(make_result(Outcome::Fail, CheckStatus::L7Rsp, m));
+  }
+
+  void read_for_expect() {
+    auto self = shared_from_this();
+    sock_.async_read_some(asio::buffer(buf_),
+                          [self](const boost::system::error_code& ec, size_t n) {
+                            if (self->done_) return;
+                            self->in_.append(self->buf_.data(), n);
+                            self->read_since_reset_ = true;
+                            if (ec) self->eof_ = true;
+                            self->step_expect();
+                          });
+  }
+
   void finish(CheckResult r) {
     if (done_) return;
     done_ = true;
@@ -140,6 +328,13 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
   tcp::socket sock_;
   asio::steady_timer deadline_;
   std::string request_, response_;
+  // tcp-check state: the steps, the one running, the last one started (past
+  // comments), the data read since the last connect or send.
+  tcp::endpoint ep_;
+  std::vector<StepRef> steps_;
+  size_t cur_ = 0, last_ = 0;
+  std::string in_;
+  bool read_since_reset_ = false, eof_ = false, connected_once_ = false;
   std::array<char, 4096> buf_{};
   Clock::time_point start_;
   bool connected_ = false, done_ = false;
@@ -267,6 +462,7 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
 
     auto a = std::make_shared<Attempt>(io);
     if (px && px->httpchk.enabled) a->http = &px->httpchk;
+    if (px && px->tcpchk.enabled) a->tcpchk = &px->tcpchk;
     int64_t first = inter;
     if (px && px->timeouts.check > 0) {
       a->check_timeout_ms = px->timeouts.check;
@@ -282,6 +478,7 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
     if (live) {
       std::lock_guard<std::mutex> lock(live->health_mu);
       live->health.running = true;
+      live->health.check_info.clear();  // HAProxy empties last_chk when a check starts
     }
 
     const std::string ip = e->params.addr.empty() ? s->addr.ip : e->params.addr;
@@ -374,7 +571,7 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
         v.check_code = r.code;
         v.check_duration_ms = r.duration_ms;
         v.check_desc = std::string(status_desc(r.status));
-        v.check_info = r.outcome == Outcome::Fail ? r.info : std::string();
+        v.check_info = r.outcome == Outcome::Fail || r.report_info ? r.info : std::string();
         v.health = st.next.health;
         v.running = false;
         v.last_check = now;
@@ -422,7 +619,8 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
     m += ", reason: ";
     m += status_desc(r.status);
     if (status_has_code(r.status)) m += ", code: " + std::to_string(r.code);
-    if (r.outcome == Outcome::Fail && !r.info.empty()) m += ", info: \"" + r.info + "\"";
+    if ((r.outcome == Outcome::Fail || r.report_info) && !r.info.empty())
+      m += ", info: \"" + r.info + "\"";
     m += ", check duration: " + std::to_string(r.duration_ms) + "ms. ";
     m += std::to_string(act) + " active and " + std::to_string(bck) + " backup servers ";
     const int queued = s.live ? s.live->queued.get() : 0;

@@ -1,5 +1,6 @@
 // health/checker.h — active health checks (HAProxy 2.6 `check`, `option
-// httpchk`, `http-check send|expect|disable-on-404`, inter/fastinter/
+// httpchk`, `http-check send|expect|disable-on-404`, `option tcp-check` with
+// `tcp-check connect|send|send-binary|expect|comment`, inter/fastinter/
 // downinter/rise/fall, port/addr), running on the control thread.
 //
 // Results reach workers only through pool snapshots: the checker changes a

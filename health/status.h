@@ -40,6 +40,7 @@ struct CheckResult {
   CheckStatus status = CheckStatus::Unknown;
   int code = 0;      // HTTP status, 0 when none
   std::string info;  // "Service Unavailable", "Connection refused", ... ("" when none)
+  bool report_info = false;  // shown on a pass too (tcp-check's "(tcp-check)")
   int duration_ms = 0;
 };
 

@@ -751,7 +751,7 @@ Row server_row(const Sources& src, const config::Proxy& px, const balancing::Bac
     HealthCopy h = health_of(s);
     std::string st = h.status.empty() ? "INI" : h.status;
     set(r, kCheckStatus, (h.running ? "* " : "") + st);
-    if (h.code > 0) set(r, kCheckCode, h.code);
+    if (h.code > 0 || st == "L7OK") set(r, kCheckCode, h.code);  // tcp-check: L7OK, code 0
     if (h.duration >= 0) {
       set(r, kCheckDuration, h.duration);
       r.f[kCheckDuration].type = Value::Type::U64;

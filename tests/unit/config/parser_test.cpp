@@ -261,6 +261,64 @@ TEST(Parser, BalanceForwardforCookieChecks) {
   EXPECT_EQ(proxy(r, "b4").balance.algo, BalanceAlgo::First);
 }
 
+TEST(Parser, TcpCheckRules) {
+  const std::string base =
+      "defaults\n mode tcp\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n";
+  auto r = parse(base +
+                 "backend b1\n option httpchk\n option tcp-check\n tcp-check connect port 6379\n"
+                 " tcp-check send PING\\r\\n\n tcp-check comment \"want pong\"\n"
+                 " tcp-check expect string +PONG\n tcp-check send-binary 50494e470d0a comment x\n"
+                 " tcp-check expect ! rstring ^-ERR\n tcp-check expect binary 2b4f4b\n"
+                 "backend b2\n option tcp-check\n option httpchk\n"
+                 "backend b3\n tcp-check send x\n");
+  ASSERT_FALSE(r.fatal) << all_diags(r);
+  const Proxy& b1 = proxy(r, "b1");
+  EXPECT_TRUE(b1.tcpchk.enabled);
+  EXPECT_FALSE(b1.httpchk.enabled);  // the last of the two options wins
+  using K = TcpCheckRule::Kind;
+  using M = TcpCheckRule::Match;
+  const auto& rs = b1.tcpchk.rules;
+  ASSERT_EQ(rs.size(), 7u);
+  EXPECT_EQ(rs[0].kind, K::Connect);
+  EXPECT_EQ(rs[0].port, 6379);
+  EXPECT_EQ(rs[1].kind, K::Send);
+  EXPECT_EQ(rs[1].data, "PING\r\n");
+  EXPECT_EQ(rs[2].kind, K::Comment);
+  EXPECT_EQ(rs[3].kind, K::Expect);
+  EXPECT_EQ(rs[3].comment, "want pong");  // a comment line names the next rule
+  EXPECT_EQ(rs[3].data, "+PONG");
+  EXPECT_EQ(rs[4].data, "PING\r\n");  // send-binary, decoded
+  EXPECT_EQ(rs[4].comment, "x");
+  EXPECT_EQ(rs[5].match, M::RString);
+  EXPECT_TRUE(rs[5].negate);
+  EXPECT_EQ(rs[6].match, M::Binary);
+  EXPECT_EQ(rs[6].data, "+OK");
+  const Proxy& b2 = proxy(r, "b2");
+  EXPECT_TRUE(b2.httpchk.enabled);
+  EXPECT_FALSE(b2.tcpchk.enabled);
+  EXPECT_NE(all_diags(r).find("backend 'b3' uses tcp-check rules without 'option tcp-check', so "
+                              "the rules are ignored."),
+            std::string::npos)
+      << all_diags(r);
+
+  // Errors, in HAProxy's words where it has some.
+  auto bad = [&](const std::string& line, const std::string& want) {
+    auto e = parse(base + "backend b\n option tcp-check\n" + line + "\n");
+    EXPECT_TRUE(e.fatal) << line;
+    EXPECT_NE(all_diags(e).find(want), std::string::npos) << line << "\n" << all_diags(e);
+  };
+  bad(" tcp-check send x\n tcp-check connect",
+      "'tcp-check connect' : first step MUST also be a 'connect'");
+  bad(" tcp-check send-binary 4x",
+      "'4x' invalid binary string (an hex digit is expected "
+      "(found 'x'))");
+  bad(" tcp-check expect string", "'tcp-check expect' : 'string' expects a <pattern> as argument.");
+  bad(" tcp-check expect foo x", "but got 'foo' as argument");
+  bad(" tcp-check expect min-recv 4 string x", "'min-recv' is not supported by herd.");
+  bad(" tcp-check connect ssl", "'tcp-check connect' : 'ssl' is not supported by herd.");
+  bad(" tcp-check foo", "'tcp-check' only supports 'comment', 'connect', 'send'");
+}
+
 TEST(Parser, AclsConditionsAndRules) {
   auto r = parse(
       "defaults\n mode http\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n"
