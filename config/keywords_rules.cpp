@@ -8,8 +8,9 @@
 namespace herd::config::detail {
 namespace {
 
-constexpr const char* kFetches[] = {"path_beg", "path", "path_end", "path_sub", "hdr",
-                                    "hdr_beg",  "src",  "method",   "dst",      "dst_port"};
+constexpr const char* kFetches[] = {"path_beg", "path",     "path_end", "path_sub",
+                                    "hdr",      "hdr_beg",  "src",      "method",
+                                    "dst",      "dst_port", "src_port"};
 constexpr const char* kFormatFetches[] = {"src", "dst", "src_port", "dst_port"};
 
 // Every http-request action of HAProxy 2.6, in the order its error message

@@ -149,7 +149,7 @@ void Parser::server_line(const Words& w) {
       ok = all_digits(r) && (last = lax_int(r)) >= 1;
     } else {
       std::string a = r.substr(0, dash), b = r.substr(dash + 1);
-      ok = all_digits(a) && all_digits(b) && (first = lax_int(a)) >= 1 &&
+      ok = all_digits(a) && all_digits(b) && (first = lax_int(a)) >= 0 &&  // 0-9: s0..s9
            (last = lax_int(b)) >= first;
     }
     if (!ok) return alert_raw(where() + " : Wrong server-template number or range arg '" + r + "'.");

@@ -50,15 +50,17 @@ bool match_acl(const config::Acl& acl, const RequestView& r) {
   };
   if (fn == "src") return any([&](std::string_view v) { return ip_in_network(r.src_ip, v); });
   if (fn == "dst") return any([&](std::string_view v) { return ip_in_network(r.dst_ip, v); });
-  if (fn == "dst_port")  // a port or a range "lo:hi"
+  if (fn == "dst_port" || fn == "src_port") {  // a port or a range "lo:hi"
+    const int port = fn == "dst_port" ? r.dst_port : r.src_port;
     return any([&](std::string_view v) {
       auto colon = v.find(':');
       auto num = [](std::string_view t) { return std::atoi(std::string(t).c_str()); };
-      if (colon == std::string_view::npos) return num(v) == r.dst_port;
+      if (colon == std::string_view::npos) return num(v) == port;
       int lo = colon ? num(v.substr(0, colon)) : 0;
       int hi = colon + 1 < v.size() ? num(v.substr(colon + 1)) : 65535;
-      return r.dst_port >= lo && r.dst_port <= hi;
+      return port >= lo && port <= hi;
     });
+  }
   if (!r.head) return false;  // a TCP connection: no layer-7 sample
   if (fn == "method") return any([&](std::string_view v) { return eq(r.head->method, v, ic); });
   if (fn.starts_with("path") || fn.starts_with("url")) {

@@ -80,10 +80,14 @@ class TcpServer:
         self.sock.close()
 
 
-def converse(port, data, greet=True, timeout=3.0):
-    """Connects, reads the greeting, sends `data`, half-closes, reads to EOF.
-    Returns the bytes read, or an error name."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def converse(port, data, greet=True, timeout=3.0, source_port=0):
+    """Connects (from `source_port` when given), reads the greeting, sends
+    `data`, half-closes, reads to EOF. Returns the bytes read, or an error name."""
+    s = socket.socket()
+    s.settimeout(timeout)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the port is reused per engine
+    s.bind(("127.0.0.1", source_port))
+    s.connect(("127.0.0.1", port))
     out = b""
     try:
         if greet:
@@ -246,6 +250,30 @@ class TestBalancing(TcpParity):
         got = self.assert_same(self.run_all(cfg, scenario, names=("s1", "s2", "s3"),
                                             extra_ports=1))
         self.assertEqual(got, [b"s1", b"s2", b"s1", b"s2"])
+
+    def test_use_backend_on_src_port(self):
+        sport = free_port()
+
+        def cfg(port, servers):
+            return (f"defaults\n    timeout connect 1s\n    timeout client 5s\n"
+                    f"    timeout server 5s\n"
+                    f"frontend f\n    bind 127.0.0.1:{port}\n"
+                    f"    acl chosen src_port {sport}\n    acl privileged src_port 0:1023\n"
+                    f"    use_backend b3 if privileged\n"
+                    f"    use_backend b2 if chosen\n    default_backend b1\n"
+                    f"backend b1\n    server s1 {servers[0].addr}\n"
+                    f"backend b2\n    server s2 {servers[1].addr}\n"
+                    f"backend b3\n    server s3 {servers[2].addr}\n")
+
+        def scenario(port, servers, lb):
+            out = []
+            for sp in (0, sport, 0):
+                out.append(converse(port, b"q", source_port=sp).split(b"\n")[0])
+                time.sleep(0.05)
+            return out
+
+        got = self.assert_same(self.run_all(cfg, scenario, names=("s1", "s2", "s3")))
+        self.assertEqual(got, [b"s1", b"s2", b"s1"])
 
 
 class TestLimitsAndFailures(TcpParity):

@@ -261,6 +261,21 @@ TEST(Parser, BalanceForwardforCookieChecks) {
   EXPECT_EQ(proxy(r, "b4").balance.algo, BalanceAlgo::First);
 }
 
+TEST(Parser, ServerTemplateRangeFromZero) {
+  const std::string base =
+      "defaults\n timeout client 1s\n timeout connect 1s\n timeout server 1s\nbackend b\n";
+  auto r = parse(base + " server-template s 0-2 127.0.0.1:80\n");
+  ASSERT_FALSE(r.fatal) << all_diags(r);
+  const auto& sv = proxy(r, "b").servers;
+  ASSERT_EQ(sv.size(), 3u);
+  EXPECT_EQ(sv[0].name, "s0");  // as haproxy 2.6: a range may start at 0
+  EXPECT_EQ(sv[2].name, "s2");
+  auto bad = parse(base + " server-template t 0 127.0.0.1:80\n");  // a count may not be 0
+  EXPECT_TRUE(bad.fatal);
+  EXPECT_NE(all_diags(bad).find("Wrong server-template number or range arg '0'."),
+            std::string::npos);
+}
+
 TEST(Parser, TcpCheckRules) {
   const std::string base =
       "defaults\n mode tcp\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n";
