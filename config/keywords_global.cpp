@@ -2,6 +2,7 @@
 // (shared with proxies). See docs/configuration.md for the supported set.
 #include <grp.h>
 #include <pwd.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -235,6 +236,34 @@ void Parser::global_keyword(const Words& w) {
     if (n < 1 || n > 64)
       return alert("'nbthread' value must be between 1 and 64 (was " + std::to_string(n) + ")");
     g.nbthread = static_cast<int>(n);
+  } else if (kw == "default-path") {
+    // HAProxy 2.6 changes directory while it parses the rest of the file;
+    // herd resolves the relative files it reads (errorfile) the same way.
+    const std::string& m = arg(w, 1);
+    const std::string modes =
+        "' for 'default-path', supported modes include 'current', "
+        "'config', 'parent', and 'origin'.";
+    const size_t slash = file_.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : file_.substr(0, slash + 1);
+    std::string base;
+    if (m.empty()) return alert("missing default-path mode '" + m + modes);
+    if (m == "current") {
+      base.clear();
+    } else if (m == "config") {
+      base = dir;
+    } else if (m == "parent") {
+      base = dir + "/..";
+    } else if (m == "origin") {
+      if (!has(w, 2)) return alert("'default-path origin' expects a directory as an argument.");
+      base = config_relative(w[2]);
+    } else {
+      return alert("unsupported default-path mode '" + m + modes);
+    }
+    struct stat st {};
+    if (!base.empty() && (::stat(base.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
+      return alert("couldn't set 'default-path' to " + m + " '" + (m == "origin" ? w[2] : base) +
+                   "': " + std::strerror(errno) + ".");
+    default_path_ = base;
   } else if (kw == "daemon") {
     if (has(w, 1)) return alert("'daemon' cannot handle unexpected argument '" + w[1] + "'.");
     g.daemon = true;

@@ -613,7 +613,7 @@ void kw_errorfile(Parser& p, const Words& w) {
   int code = lax_int(w[1]);
   if (std::find(std::begin(kCodes), std::end(kCodes), code) == std::end(kCodes))
     return p.alert("errorfile : status code '" + w[1] + "' not handled.");
-  std::ifstream in(w[2], std::ios::binary);
+  std::ifstream in(p.config_relative(w[2]), std::ios::binary);
   if (!in) return p.alert("errorfile : error opening file '" + w[2] + "'.");
   std::stringstream ss;
   ss << in.rdbuf();

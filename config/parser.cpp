@@ -71,6 +71,7 @@ void Parser::warn_raw(const std::string& text) {
 
 void Parser::parse_file(std::string_view text, const std::string& filename) {
   file_ = filename;
+  default_path_.clear();  // HAProxy returns to its starting directory for each file
   line_ = 0;
   file_has_error_ = false;
   section_ = Section::None;
@@ -404,6 +405,11 @@ ParseResult Parser::finish() {
 }
 
 }  // namespace detail
+
+std::string detail::Parser::config_relative(const std::string& path) const {
+  if (default_path_.empty() || path.empty() || path[0] == '/') return path;
+  return default_path_ + "/" + path;
+}
 
 ParseResult parse_text(std::string_view text, const std::string& filename) {
   return parse_text(text, filename, ParseOptions{});

@@ -72,6 +72,9 @@ class Parser {
   const ParseOptions& opts() const { return opts_; }
   Config& config() { return res_.config; }
   const std::string& file() const { return file_; }
+  // A file the config names (errorfile), relative to `default-path`: as
+  // is under `default-path current` (the default), else under its directory.
+  std::string config_relative(const std::string& path) const;
   int line() const { return line_; }
 
   // ---- keyword families (keywords_*.cpp) ----
@@ -98,6 +101,7 @@ class Parser {
   ParseOptions opts_;
   ParseResult res_;
   std::string file_;
+  std::string default_path_;  // `default-path`: "" = the current directory; reset per file
   int line_ = 0;
   enum class Section { None, Global, Defaults, Proxy, Unsupported } section_ = Section::None;
   std::string section_kw_ = "";   // "global", "defaults", "frontend", ...
