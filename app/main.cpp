@@ -229,10 +229,20 @@ void print_version(int level, const std::string& io_flag) {
   std::printf("\nDefault settings :\n  bufsize = 16384, maxhdr = 101\n");
 }
 
+// Written whole under a temporary name and renamed: whoever reads the file
+// (a reload script, a test that saw the listener) never finds it empty.
 void write_pidfile(const std::string& path) {
   if (path.empty()) return;
-  std::ofstream f(path, std::ios::trunc);
-  f << getpid() << "\n";
+  const std::string tmp = path + "." + std::to_string(getpid()) + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << getpid() << "\n";
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    std::ofstream f(path, std::ios::trunc);  // e.g. a path whose directory we may not rename in
+    f << getpid() << "\n";
+  }
 }
 
 // `chroot`, then `group`/`gid` and `user`/`uid`, as haproxy 2.6 applies them
