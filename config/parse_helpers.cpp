@@ -54,18 +54,6 @@ std::string suggest(std::string_view word, const std::vector<std::string_view>& 
   return std::string(best_word);
 }
 
-bool valid_name(const std::string& name, char* bad) {
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.' || c == ':';
-    if (!ok) {
-      *bad = c;
-      return false;
-    }
-  }
-  return true;
-}
-
 int lax_int(const std::string& s) { return std::atoi(s.c_str()); }
 
 bool split_host_port(const std::string& text, HostPort* out, std::string* err) {
@@ -201,3 +189,19 @@ bool valid_network(const std::string& s) {
 }
 
 }  // namespace herd::config::detail
+
+namespace herd::config {
+
+bool valid_name(std::string_view name, char* bad) {
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':';
+    if (!ok) {
+      if (bad) *bad = c;
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace herd::config

@@ -56,6 +56,11 @@ ParseResult parse_text(std::string_view text, const std::string& filename,
 // haproxy -c: 0 valid (warnings allowed), 1 errors, 2 no listener.
 int check_exit_code(const ParseResult& r);
 
+// HAProxy's identifier rule (names of proxies, servers, ACLs): letters,
+// digits, '-', '_', '.', ':'. On failure stores the first bad character in
+// `bad` when given. Any thread.
+bool valid_name(std::string_view name, char* bad = nullptr);
+
 // "[ALERT]    (123) : config : <text>": the tag padded to 10 columns and a
 // space, as haproxy does. No trailing newline.
 std::string format_diagnostic(const Diagnostic& d, int pid);

@@ -122,9 +122,6 @@ class Parser {
 
 // HAProxy-like typo suggestion: the closest candidate, or "" if none is close.
 std::string suggest(std::string_view word, const std::vector<std::string_view>& candidates);
-// Names of proxies and ACLs: letters, digits, '-', '_', '.', ':'. On failure
-// stores the first bad character in `bad`.
-bool valid_name(const std::string& name, char* bad);
 // atoi() semantics (HAProxy is lax with many integers).
 int lax_int(const std::string& s);
 // True when w[i] exists and is not empty (HAProxy treats "" as absent).

@@ -6,6 +6,8 @@
 #include <charconv>
 #include <sstream>
 
+#include "config/parser.h"
+
 namespace herd::membership {
 
 using balancing::PoolWriter;
@@ -157,7 +159,7 @@ void MemberMapper::handle(PoolWriter::Transaction& t, const MemberInfo& m, Actio
       if (it != mapped_.end()) drain(t, k, it->second);
       continue;
     }
-    if (!valid_server_name(m.name)) {
+    if (m.name.empty() || !config::valid_name(m.name)) {
       if (unnamed_.size() < kMaxUnnamed && unnamed_.insert(m.name).second)
         spdlog::warn(
             "membership: member '{}' not mapped: a server name takes letters, digits, "

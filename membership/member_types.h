@@ -54,18 +54,6 @@ inline std::string printable(std::string_view s) {
   return out;
 }
 
-// Whether a member's name may name a server: HAProxy's identifier rule
-// (letters, digits, '.', '-', '_', ':'), so that the stats CSV, logs and
-// runtime-API lines that carry server names stay parseable.
-inline bool valid_server_name(std::string_view s) {
-  if (s.empty()) return false;
-  for (unsigned char c : s)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-          c == '-' || c == '_' || c == ':'))
-      return false;
-  return true;
-}
-
 // Serf's status words: "none", "alive", "leaving", "left", "failed".
 inline const char* to_string(MemberInfo::Status s) {
   switch (s) {
