@@ -1,6 +1,8 @@
 // proxy/responses.cpp — see responses.h.
 #include "proxy/responses.h"
 
+#include "proxy/http1.h"
+
 namespace herd::proxy {
 namespace {
 
@@ -81,11 +83,76 @@ std::string builtin_response(int status, bool close, bool head_only) {
   return out;
 }
 
-std::string error_response(const std::map<int, std::string>& errorfiles, int status, bool close,
-                           bool head_only) {
+namespace {
+
+bool has_token(std::string_view list, std::string_view tok) {
+  while (!list.empty()) {
+    size_t c = list.find(',');
+    std::string_view t = list.substr(0, c);
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    if (http1::iequals(t, tok)) return true;
+    if (c == std::string_view::npos) break;
+    list.remove_prefix(c + 1);
+  }
+  return false;
+}
+
+// The errorfile `file` (validated at parse time: a status line, fields, an
+// empty line, the body) as haproxy re-emits it.
+ErrorReply errorfile_reply(std::string_view file, bool close, bool req_is_10, bool head_only) {
+  size_t end = file.find("\r\n\r\n");
+  std::string_view head = file.substr(0, end == std::string_view::npos ? file.size() : end);
+  std::string_view body = end == std::string_view::npos ? std::string_view() : file.substr(end + 4);
+  size_t eol = head.find("\r\n");
+  std::string_view status_line = head.substr(0, eol);
+  std::string_view fields =
+      eol == std::string_view::npos ? std::string_view() : head.substr(eol + 2);
+  const bool resp_is_10 = status_line.substr(0, 8) == "HTTP/1.0";
+  std::string out;
+  out.reserve(file.size() + 32);
+  out.append(status_line);
+  out += "\r\n";
+  bool framed = false, file_close = false;
+  while (!fields.empty()) {
+    size_t e = fields.find("\r\n");
+    std::string_view line = fields.substr(0, e);
+    fields = e == std::string_view::npos ? std::string_view() : fields.substr(e + 2);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view name = line.substr(0, colon), value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (http1::iequals(name, "connection")) {
+      file_close = file_close || has_token(value, "close");
+      continue;
+    }
+    if (http1::iequals(name, "content-length") || http1::iequals(name, "transfer-encoding"))
+      framed = true;
+    for (char ch : name) out += static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    out += ": ";
+    out.append(value);
+    out += "\r\n";
+  }
+  const bool closes = close || file_close || !framed;
+  if (closes) {
+    if (!resp_is_10) out += "connection: close\r\n";
+  } else if (resp_is_10 || req_is_10) {
+    out += "connection: keep-alive\r\n";
+  }
+  out += "\r\n";
+  if (!head_only) out.append(body);
+  return {std::move(out), closes};
+}
+
+}  // namespace
+
+ErrorReply error_response(const std::map<int, std::string>& errorfiles, int status, bool close,
+                          bool http10_close, bool req_is_10, bool head_only) {
   auto it = errorfiles.find(status);
-  if (it != errorfiles.end()) return it->second;  // sent verbatim, as HAProxy does
-  return builtin_response(status, close, head_only);
+  if (it != errorfiles.end()) return errorfile_reply(it->second, close, req_is_10, head_only);
+  return {builtin_response(status, http10_close, head_only), false};
 }
 
 }  // namespace herd::proxy

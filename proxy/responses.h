@@ -17,9 +17,21 @@ namespace herd::proxy {
 // drops the body (HEAD requests).
 std::string builtin_response(int status, bool close, bool head_only);
 
-// The response for `status`: the errorfile contents when one is configured,
-// otherwise the built-in page.
-std::string error_response(const std::map<int, std::string>& errorfiles, int status, bool close,
-                           bool head_only);
+struct ErrorReply {
+  std::string bytes;
+  bool closes = false;  // the client connection must close after it
+};
+
+// The response for `status`: the errorfile when one is configured, otherwise
+// the built-in page. `close`: the exchange closes the client connection
+// (HTTP/1.0 client without keep-alive, an error that ends it);
+// `http10_close`: the built-in page's `connection: close` line for an
+// HTTP/1.0 client (see builtin_response). An errorfile
+// goes out as haproxy 2.6 re-emits it: its status line as written, field
+// names lower-cased, its own Connection field replaced by the one the
+// connection's fate calls for, the body dropped for HEAD; a file with
+// `Connection: close` or without Content-Length closes the connection.
+ErrorReply error_response(const std::map<int, std::string>& errorfiles, int status, bool close,
+                          bool http10_close, bool req_is_10, bool head_only);
 
 }  // namespace herd::proxy

@@ -330,7 +330,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   asio::awaitable<void> answer_bad_request(int status, const char* term) {
     fe_.live->counters.add(Counter::ErrReq);
     fe_.live->counters.add(status_counter(status));
-    std::string resp = error_response(fe_.cfg->errorfiles, status, true, false);
+    std::string resp = error_response(fe_.cfg->errorfiles, status, true, true, false, false).bytes;
     set_deadline(Phase::ClientWrite, fe_timeout_client());
     co_await asio::async_write(client_, asio::buffer(resp), nothrow);
     fe_.live->counters.add(Counter::BytesOut, resp.size());
@@ -386,6 +386,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   // Handles one request/response exchange. Returns whether the client
   // connection stays open.
   asio::awaitable<bool> one_request(bool first) {
+    err_be_ = nullptr;
     if (!co_await read_request_head(first)) co_return false;
     if (fe_.logs) accept_date_ = log_accept_date();
     const long t_request = static_cast<long>(ms_since(start_));
@@ -430,6 +431,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         (bi >= 0 && static_cast<size_t>(bi) < snap->backends.size()) ? snap->backends[bi].get()
                                                                      : nullptr;
     const config::Proxy* bcfg = be ? w_.shared.backend_cfg[static_cast<size_t>(bi)] : nullptr;
+    err_be_ = bcfg;
     if (!be || !bcfg) {
       co_return co_await local_error(503, "SC--", client_keep, http10_close, "<NOSRV>",
                                      be ? be->name : fe_.cfg->name);
@@ -1054,7 +1056,14 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
                                     long t_queue = -1, int retries = 0, bool consumed = false) {
     release_server();
     bool close = !keep || http10_close;
-    std::string resp = error_response(fe_.cfg->errorfiles, status, http10_close, is_head_);
+    // The backend's errorfile for this status when a backend was chosen,
+    // else the frontend's (haproxy's http_error_message()).
+    const auto& files =
+        err_be_ && err_be_->errorfiles.count(status) ? err_be_->errorfiles : fe_.cfg->errorfiles;
+    ErrorReply reply =
+        error_response(files, status, close, http10_close, req_.version == 10, is_head_);
+    close = close || reply.closes;
+    const std::string& resp = reply.bytes;
     set_deadline(Phase::ClientWrite, fe_timeout_client());
     auto [ec, n] = co_await asio::async_write(client_, asio::buffer(resp), nothrow);
     fe_.live->counters.add(status_counter(status));
@@ -1178,6 +1187,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   std::shared_ptr<const balancing::PoolSnapshot> slot_keep_;
   int slot_backend_ = -1;
   balancing::BackendLive* backend_live_ = nullptr;
+  const config::Proxy* err_be_ = nullptr;  // the request's backend, for its errorfiles
   tcp::endpoint ep_;
 
   friend void stop_idle(Session* s);

@@ -133,6 +133,77 @@ backend never
         self.assertNotIn(b"x-forwarded-for", body)
 
 
+class TestErrorfiles(ParityCase):
+    """haproxy 2.6 re-emits an errorfile (names lower-cased, its Connection
+    field replaced by the connection's fate) and prefers the backend's."""
+    FILES = {
+        "fe": "HTTP/1.1 503 Front\r\nContent-Length: 13\r\nX-Page: fe\r\n\r\nfrom-frontend",
+        "v10": "HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+               "Content-Length: 5\r\nX-Page: v10\r\n\r\nhello",
+        "v11c": "HTTP/1.1 503 Busy\r\nCache-Control: no-cache\r\nConnection: close\r\n"
+                "Content-Length: 5\r\n\r\nhello",
+        "nolen": "HTTP/1.1 503 T\r\n\r\nhello-no-length",
+    }
+
+    def test_backend_errorfile_wins_and_is_re_emitted_as_haproxy_does(self):
+        d = tempfile.mkdtemp()
+        for name, text in self.FILES.items():
+            with open(os.path.join(d, name + ".http"), "w") as f:
+                f.write(text)
+        backends = "".join(f"""
+backend {n}
+    errorfile 503 {d}/{n}.http
+    server s 127.0.0.1:9 disabled
+""" for n in ("v10", "v11c", "nolen"))
+
+        def cfg(p, b):
+            return f"""
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind 127.0.0.1:{p}
+    errorfile 503 {d}/fe.http
+    use_backend v10 if {{ path_beg /v10 }}
+    use_backend v11c if {{ path_beg /v11c }}
+    use_backend nolen if {{ path_beg /nolen }}
+    default_backend plain
+backend plain
+    server s 127.0.0.1:9 disabled
+""" + backends
+
+        def one(port, req):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(req)
+            s.settimeout(0.4)
+            data = b""
+            try:
+                while True:
+                    x = s.recv(65536)
+                    if not x:
+                        return data, "closed"
+                    data += x
+            except socket.timeout:
+                return data, "open"
+            finally:
+                s.close()
+
+        def scenario(port, backends):
+            out = []
+            for path in ("/x", "/v10", "/v11c", "/nolen"):
+                for line in (f"GET {path} HTTP/1.1", f"GET {path} HTTP/1.0", f"HEAD {path} HTTP/1.1",
+                             f"GET {path} HTTP/1.0\r\nConnection: keep-alive"):
+                    out.append(one(port, f"{line}\r\nHost: t\r\n\r\n".encode()))
+            return out
+
+        got = self.assert_same(self.run_both(cfg, scenario, names=()))
+        self.assertIn(b"x-page: fe", got[0][0])
+        self.assertIn(b"x-page: v10", got[4][0])
+        self.assertEqual(got[4][1], "open")
+
+
 class TestQueueAndBackup(ParityCase):
     def test_maxconn_queue_timeout(self):
         def cfg(p, b):
