@@ -154,8 +154,9 @@ void Engine::on_pool_changes(const std::vector<balancing::PoolChange>& changes) 
 
 IoBackend Engine::io_backend() const { return impl_->backend; }
 
-std::string log_accept_date() {
-  auto now = std::chrono::system_clock::now();
+std::string log_accept_date() { return log_accept_date(std::chrono::system_clock::now()); }
+
+std::string log_accept_date(std::chrono::system_clock::time_point now) {
   std::time_t t = std::chrono::system_clock::to_time_t(now);
   int ms = static_cast<int>(
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);

@@ -6,6 +6,7 @@
 // the main/control thread. Hooks are called on worker threads unless stated.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -43,8 +44,10 @@ struct LogRecord {
   int srv_queue = 0, be_queue = 0;
   std::string request_line;  // without quotes; "<BADREQ>" for bad requests
 };
-// The accept date as logs show it: "22/Nov/2026:14:08:24.389" (local time).
+// The accept date as logs show it: "22/Nov/2026:14:08:24.389" (local time),
+// now or at `at`.
 std::string log_accept_date();
+std::string log_accept_date(std::chrono::system_clock::time_point at);
 // Formats HAProxy's httplog line (without syslog framing).
 std::string format_httplog(const LogRecord& r);
 // Formats HAProxy's tcplog line: `%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts

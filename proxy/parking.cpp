@@ -86,7 +86,7 @@ class ParkingLot {
   // that deadline came from, 0 for none (connections are kept in FIFO lists
   // per timeout, so each list is in deadline order). False: not parked, `sock` untouched.
   bool park(tcp::socket& sock, const FrontendRt& fe, bool first, bool v6,
-            Clock::time_point deadline, int64_t timeout_ms) {
+            Clock::time_point deadline, int64_t timeout_ms, Clock::time_point since) {
     if (!ok()) return false;
     boost::system::error_code ec;
     int fd = sock.release(ec);
@@ -97,6 +97,7 @@ class ParkingLot {
     c->v6 = v6;
     c->fe = &fe;
     c->deadline = deadline;
+    c->since = since;
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP;
     ev.data.ptr = c;
@@ -147,6 +148,13 @@ class ParkingLot {
     free_record(c);
   }
 
+  // Its deadline passed: a connection that never sent a request is counted
+  // and logged as haproxy does (not during a stop: that is no client's fault).
+  void time_out(ParkedConn* c) {
+    if (c->first && !w_.stopping) empty_first_request(w_, *c->fe, c->fd, true, c->since);
+    close(c);
+  }
+
   void watch() {
     watching_ = true;
     watch_.async_wait(asio::posix::stream_descriptor::wait_read,
@@ -176,8 +184,9 @@ class ParkingLot {
         }
         const FrontendRt* fe = c->fe;
         bool first = c->first;
+        auto since = c->since;
         free_record(c);
-        resume_session(w_, *fe, std::move(sock), first);
+        resume_session(w_, *fe, std::move(sock), first, since);
       }
       if (n < 64) return;
     }
@@ -205,7 +214,7 @@ class ParkingLot {
           if (c->deadline > now)
             next = std::min(next, c->deadline);
           else
-            close(c);
+            time_out(c);
         });
         continue;
       }
@@ -214,7 +223,7 @@ class ParkingLot {
           next = std::min(next, c->deadline);
           break;
         }
-        close(c);
+        time_out(c);
       }
     }
     if (next != Clock::time_point::max()) arm_timer(next);
@@ -238,8 +247,8 @@ ParkingLot& parking_lot(Worker& w) {
 }
 
 bool park_connection(Worker& w, tcp::socket& sock, const FrontendRt& fe, bool first, bool v6,
-                     Clock::time_point deadline, int64_t timeout_ms) {
-  return parking_lot(w).park(sock, fe, first, v6, deadline, timeout_ms);
+                     Clock::time_point deadline, int64_t timeout_ms, Clock::time_point since) {
+  return parking_lot(w).park(sock, fe, first, v6, deadline, timeout_ms, since);
 }
 
 namespace {

@@ -31,16 +31,25 @@ void idle_enter(Worker& w, IdleHook* h);
 
 // Takes `sock` (an idle connection of `fe`, nothing pending on it) until it
 // becomes readable or `deadline`; `timeout_ms` is the idle timeout that
-// deadline came from. False: not parked (no lot), `sock` untouched.
+// deadline came from; `since`: when the connection was accepted (kept for
+// the log of a first request that never comes). False: not parked (no
+// lot), `sock` untouched.
 bool park_connection(Worker& w, boost::asio::ip::tcp::socket& sock, const FrontendRt& fe,
                      bool first, bool v6, std::chrono::steady_clock::time_point deadline,
-                     int64_t timeout_ms);
+                     int64_t timeout_ms, std::chrono::steady_clock::time_point since);
 
 // Defined by session.cpp: the parking lot hands back a connection that
 // became readable (`first`: it has not sent a request yet), and the idle
 // tick asks an idle session (an IdleHook of a Session) to park.
-void resume_session(Worker& w, const FrontendRt& fe, boost::asio::ip::tcp::socket sock, bool first);
+void resume_session(Worker& w, const FrontendRt& fe, boost::asio::ip::tcp::socket sock, bool first,
+                    std::chrono::steady_clock::time_point since);
 void request_park(IdleHook* idle_session);
+// Also session.cpp's: a connection of `fe` (socket `fd`, accepted at
+// `since`) ended before its first request, closed by the client or at its
+// timeout. Counted as haproxy counts it (ereq, a 400 or 408), and logged
+// as `<BADREQ>` with CR-- or cR-- unless `option dontlognull`.
+void empty_first_request(Worker& w, const FrontendRt& fe, int fd, bool timeout,
+                         std::chrono::steady_clock::time_point since);
 
 }  // namespace HERD_IO_NS
 }  // namespace herd::proxy

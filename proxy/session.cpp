@@ -4,6 +4,7 @@
 //
 // Thread rules: a Session lives on one worker thread; all of its coroutines
 // run on that worker's io_context.
+#include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -50,6 +51,13 @@ int64_t ms_since(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
 }
 
+// The log date of steady-clock time `t`.
+std::string log_date_at(Clock::time_point t) {
+  return log_accept_date(std::chrono::system_clock::now() -
+                         std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                             Clock::now() - t));
+}
+
 Counter status_counter(int st) {
   if (st >= 100 && st < 200) return Counter::Http1xx;
   if (st < 300) return Counter::Http2xx;
@@ -80,8 +88,9 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   }
   // A parked connection that became readable (already counted; `first`:
   // it has not sent a request yet).
-  void resume(bool first) {
+  void resume(bool first, Clock::time_point accepted) {
     resumed_ = true;
+    accepted_ = accepted;
     serve(first);
   }
 
@@ -210,7 +219,11 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           park_first_ = first;
           co_return;
         }
-        if (r == Wait::Closed) break;
+        if (r == Wait::Closed) {
+          if (first && !w_.stopping)
+            empty_first_request(w_, fe_, client_.native_handle(), timed_out_, accepted_);
+          break;
+        }
       }
       bool keep = co_await one_request(first);
       if (!keep) break;  // a soft stop ends it through stop_close()
@@ -335,6 +348,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     co_await asio::async_write(client_, asio::buffer(resp), nothrow);
     fe_.live->counters.add(Counter::BytesOut, resp.size());
     if (fe_.logs) {
+      accept_date_ = log_date_at(start_);
       LogRecord r = base_log("<NOSRV>", "");
       r.tr = -1;
       r.status = status;
@@ -1147,6 +1161,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   Clock::time_point deadline_{};
   bool park_ = false;              // leaving for the parking lot (request_park)
   bool park_first_ = false;        // parked before its first request
+  Clock::time_point accepted_ = Clock::now();  // or the parked connection's
   bool resumed_ = false;           // made by the parking lot: the socket is readable
   bool v6_ = false;                // the client connection's family
   bool may_retry_status_ = false;  // relay_response may drop a `retry-on` status
@@ -1198,7 +1213,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
 // and the session ends; a stop (or no lot) closes it instead.
 void Session::park() {
   if (!w_.aborting && park_connection(w_, client_, fe_, park_first_, v6_, deadline_,
-                                      request_timeout(park_first_))) {
+                                      request_timeout(park_first_), accepted_)) {
     retire(true);
     w_.trim_buffers();
     return;
@@ -1208,8 +1223,45 @@ void Session::park() {
   finish();
 }
 
-void resume_session(Worker& w, const FrontendRt& fe, tcp::socket sock, bool first) {
-  std::make_shared<Session>(w, fe, std::move(sock))->resume(first);
+void resume_session(Worker& w, const FrontendRt& fe, tcp::socket sock, bool first,
+                    Clock::time_point since) {
+  std::make_shared<Session>(w, fe, std::move(sock))->resume(first, since);
+}
+
+void empty_first_request(Worker& w, const FrontendRt& fe, int fd, bool timeout,
+                         Clock::time_point since) {
+  const int status = timeout ? 408 : 400;
+  fe.live->counters.add(Counter::ErrReq);
+  fe.live->counters.add(status_counter(status));
+  if (!fe.logs || fe.cfg->dontlognull) return;
+  LogRecord r;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  char host[INET6_ADDRSTRLEN] = "";
+  uint16_t port = 0;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    if (ss.ss_family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+      port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+      port = ntohs(a->sin6_port);
+    }
+  }
+  r.client = std::string(host) + ":" + std::to_string(port);
+  const auto waited = Clock::now() - since;
+  r.accept_date = log_date_at(since);
+  r.frontend = r.backend = fe.cfg->name;
+  r.server = "<NOSRV>";
+  r.ta = std::chrono::duration_cast<std::chrono::milliseconds>(waited).count();
+  r.actconn = w.shared.process.conns.get();
+  r.feconn = fe.live->sessions.get();
+  r.status = status;
+  std::memcpy(r.term, timeout ? "cR--" : "CR--", 4);
+  r.request_line = "<BADREQ>";
+  w.shared.hooks.log(*fe.cfg, r);
 }
 
 void request_park(IdleHook* h) { static_cast<Session*>(h)->request_park(); }

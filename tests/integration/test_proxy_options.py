@@ -1,6 +1,7 @@
 """More of issue 2's keywords, each scenario run against haproxy 2.6 and herd
 with identical configs and compared (see test_proxy_parity.ParityCase)."""
 import os
+import re
 import socket
 import tempfile
 import threading
@@ -202,6 +203,95 @@ backend plain
         self.assertIn(b"x-page: fe", got[0][0])
         self.assertIn(b"x-page: v10", got[4][0])
         self.assertEqual(got[4][1], "open")
+
+
+class TestEmptyConnections(ParityCase):
+    """A connection that ends before its first request: counted (ereq and a
+    400, or a 408 at its timeout) and logged as <BADREQ> with CR--/cR--
+    unless `option dontlognull`; an idle keep-alive connection that ends is
+    neither. Parked connections (idle past 100 ms) take the same path."""
+
+    def test_counted_and_logged_as_haproxy_does(self):
+        from harness import runtime_api
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(0.3)
+        self.addCleanup(udp.close)
+        cli_port = free_port()
+        port2 = free_port()
+
+        def cfg(p, b):
+            return f"""
+global
+    log 127.0.0.1:{udp.getsockname()[1]} local0
+    stats socket ipv4@127.0.0.1:{cli_port} level admin
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 1s
+    timeout client 1s
+    timeout server 5s
+frontend f
+    bind 127.0.0.1:{p}
+    default_backend b
+frontend g
+    bind 127.0.0.1:{port2}
+    option dontlognull
+    default_backend b
+backend b
+    server s {b[0].addr}
+"""
+
+        def drain():
+            out = []
+            try:
+                while True:
+                    line = udp.recv(4096).decode()
+                    # the fields that differ run to run: pid, client port, dates, Ta
+                    line = re.sub(r"^<\d+>.*?\]: ", "", line)
+                    line = re.sub(r":\d+ \[[^]]*\]", ":P [D]", line)
+                    line = re.sub(r"-1/-1/-1/-1/(\d+)", lambda m: "-1/-1/-1/-1/" + ("long" if int(m.group(1)) >= 900 else "short"), line)
+                    out.append(line.strip())
+            except socket.timeout:
+                return out
+
+        def scenario(port, backends):
+            drain()
+            seen = []
+            for fport in (port, port2):
+                for wait in (0, 0.05, 0.3, 1.3):  # closed at once, hot idle, parked, timed out
+                    c = socket.create_connection(("127.0.0.1", fport))
+                    time.sleep(wait)
+                    c.close()
+                    time.sleep(0.1)
+                    seen.append(drain())
+                c = Client(fport)  # one request, then an idle close
+                c.request(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                time.sleep(0.2)
+                c.close()
+                time.sleep(0.1)
+                seen.append([ln for ln in drain() if "BADREQ" in ln])
+            rows = show_stat_rows(runtime_api(cli_port, "show stat", timeout=3))
+            fields = ("ereq", "hrsp_4xx", "stot")
+            return seen, {fe: [rows[(fe, "FRONTEND")][k] for k in fields] for fe in ("f", "g")}
+
+        seen, counters = self.assert_same(self.run_both(cfg, scenario))
+        # f also saw the harness's own start-up probe (a connect and a close)
+        self.assertEqual(counters, {"f": ["5", "5", "6"], "g": ["4", "4", "5"]})
+        self.assertIn("cR--", seen[3][0])
+        self.assertEqual(seen[5:], [[]] * 5)
+
+
+def show_stat_rows(text):
+    lines = text.splitlines()
+    head = lines[0].lstrip("# ").split(",")
+    rows = {}
+    for line in lines[1:]:
+        if line:
+            f = dict(zip(head, line.split(",")))
+            rows[(f["pxname"], f["svname"])] = f
+    return rows
 
 
 class TestQueueAndBackup(ParityCase):
