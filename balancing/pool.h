@@ -81,6 +81,7 @@ struct BackendLive {
   Gauge inflight;                     // scur of the BACKEND row
   Gauge queued;
   CounterSet counters;
+  TimeMaxes times;  // qtime_max ... ttime_max (time_stats.h)
   std::atomic<int64_t> last_session_ms{-1};
   std::chrono::steady_clock::time_point last_change = std::chrono::steady_clock::now();
 };

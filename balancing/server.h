@@ -26,6 +26,7 @@
 #include <string>
 
 #include "balancing/counters.h"
+#include "balancing/time_stats.h"
 #include "config/model.h"
 
 namespace herd::balancing {
@@ -78,6 +79,7 @@ struct ServerLive {
   Gauge inflight;  // requests assigned and not finished (scur/smax, leastconn, maxconn)
   Gauge queued;    // requests waiting for a slot (qcur/qmax)
   CounterSet counters;
+  TimeMaxes times;                           // qtime_max ... ttime_max (time_stats.h)
   std::atomic<int64_t> last_session_ms{-1};  // steady-clock ms of the last pick, -1 never
   // Passive health (`observe`): consecutive errors seen on traffic; reset by
   // a success. Workers update it; the control thread acts at `error_limit`.

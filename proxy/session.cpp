@@ -22,6 +22,7 @@
 #include <ctime>
 #include <map>
 
+#include "balancing/time_stats.h"
 #include "proxy/exchange_outcome.h"
 #include "proxy/http1.h"
 #include "proxy/parking.h"
@@ -541,9 +542,9 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           slot_srv_ = srv;
           if (slot.keep) slot_keep_ = std::move(slot.keep);
           slot_backend_ = bi;
-          be->live->counters.add(Counter::QueueTimeMsSum, static_cast<uint64_t>(slot.t_queue_ms));
         }
         srv->live->counters.add(Counter::Sessions);
+        srv->live->counters.add(Counter::Requests);
         ep_ = server_endpoint(*srv, dst_port_);
 
         auto cstart = Clock::now();
@@ -720,6 +721,14 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         boost::system::error_code ign;
         upstream_.close(ign);
       }
+    }
+    if (t_connect >= 0 && rr.t_response >= 0) {
+      // The exchange got its response head: a sample of the time statistics.
+      const long tt = static_cast<long>(ms_since(start_));
+      balancing::record_times(srv_live->counters, srv_live->times, t_queue, t_connect,
+                              rr.t_response, tt);
+      balancing::record_times(be->live->counters, be->live->times, t_queue, t_connect,
+                              rr.t_response, tt);
     }
     if (fe_.logs) {
       LogRecord r = base_log(srv_name, be->name);

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 
+#include "balancing/time_stats.h"
 #include "proxy/retry.h"
 #include "proxy/route.h"
 #include "proxy/rules.h"
@@ -114,7 +115,6 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
       SlotResult slot = co_await acquire_slot(w_, backend_, be, bcfg, ctx, same);
       if (slot.keep) keeps.push_back(std::move(slot.keep));
       log.tw = slot.t_queue_ms;
-      be.live->counters.add(Counter::QueueTimeMsSum, static_cast<uint64_t>(slot.t_queue_ms));
       if (slot.status != SlotResult::Status::Ok) {
         term = slot.status == SlotResult::Status::QueueTimeout
                    ? Termination{TermCause::ServerTimeout, TermPhase::Queue}
@@ -146,8 +146,12 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
       log.tc = ms_since(cstart);
       if (!cec && !stop_) {
         upstream_.set_option(tcp::no_delay(true), ec);
-        be.live->counters.add(Counter::ConnectTimeMsSum, static_cast<uint64_t>(log.tc));
         co_await relay(be, bcfg, srv, term);
+        // A connected exchange is a sample of the time statistics; for TCP
+        // haproxy's response time is 0 (its data time is the connect time).
+        const long tt = static_cast<long>(ms_since(start_));
+        balancing::record_times(srv.live->counters, srv.live->times, log.tw, log.tc, 0, tt);
+        balancing::record_times(be.live->counters, be.live->times, log.tw, log.tc, 0, tt);
         release_slot(w_, backend_, srv);
         log.srvconn = srv.live->inflight.get();
         log.bytes_out = to_client_;

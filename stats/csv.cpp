@@ -388,9 +388,26 @@ void clear(Row& r, int c) { r.f[c] = Value{}; }
 
 int64_t sum(const balancing::CounterSet& cs, Counter c) { return static_cast<int64_t>(cs.sum(c)); }
 
-int64_t avg(const balancing::CounterSet& cs, Counter total, Counter count) {
-  int64_t n = sum(cs, count);
-  return n > 0 ? sum(cs, total) / n : 0;
+// The time statistics of a server or backend row of `px` (time_stats.h):
+// averages over HAProxy's sample count (requests for HTTP, balanced
+// connections for TCP), and the maxima.
+void fill_times(Row& r, const config::Proxy& px, const balancing::CounterSet& cs,
+                const balancing::TimeMaxes& mx) {
+  const uint64_t n = cs.sum(px.mode == config::Mode::Http ? Counter::Requests : Counter::LbTotal);
+  auto avg = [&](Counter total) {
+    return static_cast<int64_t>(balancing::time_average(cs.sum(total), n));
+  };
+  set(r, kQTime, avg(Counter::QueueTimeMsSum));
+  set(r, kCTime, avg(Counter::ConnectTimeMsSum));
+  set(r, kRTime, avg(Counter::ResponseTimeMsSum));
+  set(r, kTTime, avg(Counter::TotalTimeMsSum));
+  auto ld = [](const std::atomic<uint32_t>& a) {
+    return static_cast<int64_t>(a.load(std::memory_order_relaxed));
+  };
+  set(r, kQTimeMax, ld(mx.queue));
+  set(r, kCTimeMax, ld(mx.connect));
+  set(r, kRTimeMax, ld(mx.response));
+  set(r, kTTimeMax, ld(mx.total));
 }
 
 int64_t since_ms(int64_t steady_ms) {
@@ -421,12 +438,6 @@ void fill_counters(Row& r, const balancing::CounterSet& cs) {
   if (r.f[kCliAbrt].present()) set(r, kCliAbrt, sum(cs, Counter::CliAborts));
   if (r.f[kSrvAbrt].present()) set(r, kSrvAbrt, sum(cs, Counter::SrvAborts));
   if (r.f[kLbTot].present()) set(r, kLbTot, sum(cs, Counter::LbTotal));
-  if (r.f[kQTime].present()) {
-    set(r, kQTime, avg(cs, Counter::QueueTimeMsSum, Counter::Sessions));
-    set(r, kCTime, avg(cs, Counter::ConnectTimeMsSum, Counter::Sessions));
-    set(r, kRTime, avg(cs, Counter::ResponseTimeMsSum, Counter::Sessions));
-    set(r, kTTime, avg(cs, Counter::TotalTimeMsSum, Counter::Sessions));
-  }
 }
 
 int frontend_maxconn(const config::Proxy& px, const ProcessInfo& info) {
@@ -730,6 +741,7 @@ Row server_row(const Sources& src, const config::Proxy& px, const balancing::Bac
     set(r, kSCur, lv.inflight.get());
     set(r, kSMax, lv.inflight.max.load(std::memory_order_relaxed));
     fill_counters(r, lv.counters);
+    fill_times(r, px, lv.counters, lv.times);
     set(r, kConnect, sum(lv.counters, Counter::Sessions));
     set(r, kLastSess, since_ms(lv.last_session_ms.load(std::memory_order_relaxed)));
     set(r, kLastChg, seconds_since(lv.last_change));
@@ -810,6 +822,7 @@ Row backend_row(const Sources& src, const config::Proxy& px, const balancing::Ba
     set(r, kSCur, lv.inflight.get());
     set(r, kSMax, lv.inflight.max.load(std::memory_order_relaxed));
     fill_counters(r, lv.counters);
+    fill_times(r, px, lv.counters, lv.times);
     set(r, kChkDown, sum(lv.counters, Counter::Downs));
     set(r, kConnect, sum(lv.counters, Counter::Sessions));
     set(r, kLastSess, since_ms(lv.last_session_ms.load(std::memory_order_relaxed)));

@@ -283,6 +283,51 @@ backend b
         self.assertEqual(seen[5:], [[]] * 5)
 
 
+class TestTimeStats(ParityCase):
+    """qtime/ctime/rtime/ttime and their maxima on the server and backend
+    rows: averages over the request count, rounded up, as haproxy 2.6."""
+
+    def test_response_times_are_averaged_as_haproxy_does(self):
+        from harness import runtime_api
+        cli_port = free_port()
+
+        def cfg(p, b):
+            return f"""
+global
+    stats socket ipv4@127.0.0.1:{cli_port} level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind 127.0.0.1:{p}
+    default_backend b
+backend b
+    server s {b[0].addr}
+"""
+
+        def scenario(port, backends):
+            for sleep in ("0.1", "0.2", "0.3", "0"):
+                raw(port, f"GET /?sleep={sleep} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+            rows = show_stat_rows(runtime_api(cli_port, "show stat", timeout=3))
+            names = ("req_tot", "qtime", "ctime", "rtime", "ttime", "qtime_max", "rtime_max", "ttime_max")
+            return {sv: {k: int(rows[("b", sv)][k] or 0) for k in names} for sv in ("s", "BACKEND")}
+
+        results = self.run_both(cfg, scenario)
+        for engine, rows in results.items():
+            for sv, got in rows.items():
+                where = f"{engine} {sv}: {got}"
+                self.assertEqual(got["req_tot"], 4, where)
+                self.assertEqual(got["qtime"], 0, where)
+                self.assertLessEqual(got["ctime"], 10, where)
+                # (100 + 200 + 300 + 0) / 4 = 150 ms, plus this machine's noise
+                self.assertTrue(150 <= got["rtime"] <= 185, where)
+                self.assertTrue(got["rtime"] <= got["ttime"] <= got["rtime"] + 15, where)
+                self.assertTrue(300 <= got["rtime_max"] <= 340, where)
+                self.assertTrue(got["rtime_max"] <= got["ttime_max"] <= got["rtime_max"] + 15, where)
+
+
 def show_stat_rows(text):
     lines = text.splitlines()
     head = lines[0].lstrip("# ").split(",")
