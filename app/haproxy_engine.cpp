@@ -102,20 +102,8 @@ std::string ReferenceEngine::start() {
     return "haproxy engine: " + opts_.haproxy_bin + " is not executable";
   spawn();
   if (pid_ <= 0) return "haproxy engine: cannot start " + opts_.haproxy_bin;
-  // SIGUSR2 is haproxy's reload signal in master-worker mode: herd takes it
-  // for the haproxy it supervises.
-  usr2_ = std::make_unique<boost::asio::signal_set>(control_, SIGUSR2);
-  wait_usr2();
   arm_tick();
   return "";
-}
-
-void ReferenceEngine::wait_usr2() {
-  usr2_->async_wait([this, alive = alive_](boost::system::error_code ec, int) {
-    if (ec || !*alive) return;
-    reload();
-    wait_usr2();
-  });
 }
 
 void ReferenceEngine::reload() {
@@ -124,6 +112,12 @@ void ReferenceEngine::reload() {
        std::to_string(worker_));
   kill(pid_, SIGUSR2);
   reload_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+}
+
+void ReferenceEngine::reload_done() {
+  if (reload_until_ == std::chrono::steady_clock::time_point{}) return;
+  reload_until_ = {};
+  if (opts_.on_reload_done) opts_.on_reload_done();
 }
 
 void ReferenceEngine::spawn() {
@@ -220,6 +214,8 @@ void ReferenceEngine::on_tick() {
     } else {
       // Idle: ask which worker answers, so a reload (herd's or anyone's) is
       // seen; every tick while one herd asked for is pending.
+      if (reload_until_ != std::chrono::steady_clock::time_point{} && now >= reload_until_)
+        reload_done();  // no new worker in 15 s: the reload failed, the old one serves
       auto every = now < reload_until_ ? opts_.tick : std::chrono::milliseconds(1000);
       if (now - last_cmd_ >= every) enqueue("show info", [](const std::string&) {});
     }
@@ -479,7 +475,7 @@ bool ReferenceEngine::same_worker(const std::string& reply, bool probe, std::str
   retired_.push_back(worker_);
   if (retired_.size() > 16) retired_.erase(retired_.begin());
   worker_ = pid;
-  reload_until_ = {};
+  reload_done();
   reset_applied();  // the new worker read the config: it has the config's servers only
   dirty_ = true;
   return probe;  // what another command did there is re-checked by the next pass

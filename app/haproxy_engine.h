@@ -38,7 +38,6 @@
 #include <sys/types.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
@@ -60,6 +59,9 @@ class ReferenceEngine {
     // The `server` options text for a server of `backend` that herd added
     // (a membership pool rule's `server:`); "" builds them from the Server.
     std::function<std::string(const std::string& backend)> server_options;
+    // After reload(): runs once a new worker answered, or 15 s passed
+    // without one (the reload failed and the old worker still serves).
+    std::function<void()> on_reload_done;
     std::chrono::milliseconds tick{200};
     std::chrono::milliseconds command_timeout{2000};
   };
@@ -75,7 +77,8 @@ class ReferenceEngine {
   std::string start();
   // Reloads haproxy: SIGUSR2 to its master (a new worker reads the config
   // again, the old one finishes its connections); herd re-applies its pool
-  // to the new worker once it answers. herd's SIGUSR2 calls this.
+  // to the new worker once it answers. herd's SIGUSR2 calls this (main()'s
+  // lifecycle, app/lifecycle.h).
   void reload();
   // Stops supervising: SIGUSR1 (soft: haproxy finishes its connections) or
   // SIGTERM (hard, SIGKILL after 3 s); `done` runs on the control thread
@@ -127,7 +130,7 @@ class ReferenceEngine {
   // Checks the `show info` part of a reply; false when the reply must be dropped.
   // `rest` is the command's own reply (after the `show info` part).
   bool same_worker(const std::string& reply, bool probe, std::string& rest);
-  void wait_usr2();
+  void reload_done();
   std::string options_for(const std::string& backend, const balancing::Server& s) const;
 
   boost::asio::io_context& control_;
@@ -152,7 +155,6 @@ class ReferenceEngine {
   bool dirty_ = true;
   uint64_t gen_ = 0;  // bumped on each (re)start: replies of an older haproxy are dropped
   boost::asio::steady_timer tick_;
-  std::unique_ptr<boost::asio::signal_set> usr2_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -4,7 +4,9 @@
 // Threads: main() becomes the control thread. It owns the PoolWriter (the
 // pool's single writer) and runs the control io_context: signals, health
 // checks, the runtime API and the gossip member all run there. The proxy's
-// workers run on their own threads (proxy/engine.h).
+// workers run on their own threads (proxy/engine.h). What a signal does is
+// decided by the process lifecycle (app/lifecycle.h), driven on the control
+// thread, for the native engine and reference mode alike.
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
@@ -27,6 +29,7 @@
 
 #include "app/handover.h"
 #include "app/haproxy_engine.h"
+#include "app/lifecycle.h"
 #include "app/logsink.h"
 #include "app/master.h"
 #include "app/wiring.h"
@@ -328,6 +331,8 @@ int run_reference(const Options& opt, boost::asio::io_context& control, herd::ba
   eo.haproxy_bin = opt.haproxy_bin;
   eo.cfg_files = opt.files;
   eo.server_options = [&wiring](const std::string& be) { return wiring.pool_server_options(be); };
+  app::Lifecycle lifecycle;  // app/lifecycle.h: driven on this (the control) thread
+  eo.on_reload_done = [&lifecycle] { lifecycle.reloaded(); };
   app::ReferenceEngine ref(control, pool, eo);
   if (opt.daemon && !opt.foreground) {
     if (!daemonize()) return 1;
@@ -340,47 +345,58 @@ int run_reference(const Options& opt, boost::asio::io_context& control, herd::ba
     wiring.stop();
     return 1;
   }
+  lifecycle.started();
   for (pid_t p : opt.soft_pids) kill(p, SIGUSR1);
   for (pid_t p : opt.hard_pids) kill(p, SIGTERM);
   if (!opt.quiet)
     app::LogSink::stderr_line(
         "NOTICE", std::string("herd ") + kVersion + " started in reference mode: supervising " +
                       opt.haproxy_bin + " (pid " + std::to_string(ref.pid()) + ")");
+  // SIGUSR1, SIGTERM, SIGINT and SIGUSR2 go through the lifecycle
+  // (app/lifecycle.h), whose actions are performed here.
   boost::asio::signal_set signals(control, SIGUSR1, SIGTERM, SIGINT);
-  signals.add(SIGHUP);  // passed to haproxy's worker, which dumps its server states
-  bool stopping = false;
+  signals.add(SIGHUP);   // passed to haproxy's worker, which dumps its server states
+  signals.add(SIGUSR2);  // haproxy's reload signal in master-worker mode: herd takes it
+  std::function<void(app::Lifecycle::Action)> act = [&](app::Lifecycle::Action a) {
+    using A = app::Lifecycle::Action;
+    switch (a) {
+      case A::None:
+      case A::AbortSessions:  // haproxy applies its own hard-stop-after
+        break;
+      case A::Reload:
+        ref.reload();  // on_reload_done: lifecycle.reloaded()
+        break;
+      case A::DrainAndLeave:
+        // Soft stop: haproxy finishes its connections, then herd leaves.
+        wiring.soft_stop();
+        ref.stop(true, [&] {
+          act(lifecycle.drained());
+          wiring.leave_cluster([&] { act(lifecycle.left()); });
+        });
+        break;
+      case A::Drain:
+        // After SIGTERM: the leave under way stops haproxy and ends herd.
+        wiring.soft_stop();
+        break;
+      case A::Leave:
+        // Leave the cluster while haproxy still serves, then stop it.
+        wiring.leave_cluster([&] { ref.stop(false, [&] { act(lifecycle.left()); }); });
+        break;
+      case A::StopNow:
+        wiring.stop();
+        control.stop();
+        break;
+    }
+  };
   std::function<void()> wait_signal = [&] {
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
         if (ref.worker_pid() > 0) kill(ref.worker_pid(), SIGHUP);
-        return wait_signal();
-      }
-      if (!stopping && (sig == SIGUSR1 || sig == SIGTERM)) {
-        stopping = true;
-        if (sig == SIGUSR1) {
-          // Soft stop: haproxy finishes its connections, then herd leaves.
-          wiring.soft_stop();
-          ref.stop(true, [&] {
-            wiring.leave_cluster([&] {
-              wiring.stop();
-              control.stop();
-            });
-          });
-        } else {
-          // Leave the cluster while haproxy still serves, then stop it.
-          wiring.leave_cluster([&] {
-            ref.stop(false, [&] {
-              wiring.stop();
-              control.stop();
-            });
-          });
-        }
-        wait_signal();
       } else {
-        wiring.stop();
-        control.stop();
+        act(lifecycle.signal(app::lifecycle_signal(sig)));
       }
+      if (lifecycle.state() != app::Lifecycle::State::Stopped) wait_signal();
     });
   };
   wait_signal();
@@ -527,8 +543,13 @@ int main(int argc, char** argv) {
     app::LogSink::stderr_line("ALERT", e.what());
     return 1;
   }
+  app::Lifecycle lifecycle;  // app/lifecycle.h: driven on this (the control) thread
+  std::function<void()> on_handed_over;
   wiring.expose([&engine] { return engine.listener_fds(); },
-                [&engine] { engine.set_handed_over(); });
+                [&engine, &on_handed_over] {
+                  engine.set_handed_over();
+                  if (on_handed_over) on_handed_over();
+                });
   if (opt.daemon && !opt.foreground && (cfg.global.daemon || opt.daemon)) {
     if (!daemonize()) return 1;
   }
@@ -543,6 +564,7 @@ int main(int argc, char** argv) {
     control.run_one_for(std::chrono::milliseconds(20));
   if (!set_identity(cfg.global)) return 1;
   engine.start();
+  lifecycle.started();
   for (pid_t p : opt.soft_pids) kill(p, SIGUSR1);
   for (pid_t p : opt.hard_pids) kill(p, SIGTERM);
   if (!opt.quiet)
@@ -551,99 +573,101 @@ int main(int argc, char** argv) {
                                             proxy::to_string(engine.io_backend()) + " backend");
 
   // SIGUSR2 is ignored, as by haproxy without master-worker mode (it would
-  // end the process otherwise); SIGHUP dumps the server states.
+  // end the process otherwise); SIGHUP dumps the server states. SIGUSR1,
+  // SIGTERM and SIGINT go through the lifecycle (app/lifecycle.h), whose
+  // actions are performed here.
   boost::asio::signal_set signals(control, SIGUSR1, SIGTERM, SIGINT);
   signals.add(SIGHUP);
   signals.add(SIGUSR2);
   std::thread stopper;
-  bool leaving = false;
   boost::asio::steady_timer hard_stop_timer(control);
+  std::function<void(app::Lifecycle::Action)> act;
   auto finish = [&] {
     hard_stop_timer.cancel();
     engine.hard_stop();
     wiring.stop();
     control.stop();
   };
-  // After SIGUSR1: the workers drained, the gossip leave done (or not
-  // waited for), hard-stop-after expired.
-  bool drained = false, left = false, hard_stopping = false;
-  auto finish_soft_stop = [&] {
-    if (drained && (left || hard_stopping)) finish();
+  // The sockets went to a successor, which soft-stops this process next.
+  on_handed_over = [&] {
+    if (lifecycle.state() == app::Lifecycle::State::Serving)
+      lifecycle.signal(app::Lifecycle::Signal::Reload);
+  };
+  auto begin_drain = [&](bool leave) {
+    // Soft stop: listeners close now, in-flight requests finish.
+    process.stopping = true;
+    for (const auto& px : cfg.proxies) {
+      if (!px.has_frontend()) continue;
+      auto* fl = process.frontend(px.name);
+      if (fl) fl->stopped = true;
+      uint64_t fe = fl ? fl->counters.sum(balancing::Counter::Connections) : 0;
+      app::LogSink::stderr_line("WARNING", "Proxy " + px.name + " stopped (cumulated conns: FE: " +
+                                               std::to_string(fe) + ", BE: 0).");
+    }
+    engine.soft_stop();
+    wiring.soft_stop();
+    // The drain and the gossip leave run side by side: the balancer is
+    // not a server of anyone's pool, and its listeners are closed. (A leave
+    // begun by SIGTERM ends the process by itself.)
+    if (leave) wiring.leave_cluster([&] { act(lifecycle.left()); });
+    stopper = std::thread([&] {
+      engine.join();
+      boost::asio::post(control, [&] { act(lifecycle.drained()); });
+    });
+    if (cfg.global.hard_stop_after_ms > 0) {
+      // `hard-stop-after`: what is still running then is cut short, in
+      // HAProxy's words; the gossip leave is not waited for any more.
+      hard_stop_timer.expires_after(std::chrono::milliseconds(cfg.global.hard_stop_after_ms));
+      hard_stop_timer.async_wait([&](boost::system::error_code tec) {
+        if (tec) return;
+        app::LogSink::stderr_line("WARNING",
+                                  "soft-stop running for too long, performing a hard-stop.");
+        for (const auto& px : cfg.proxies) {
+          auto* fl = px.has_frontend() ? process.frontend(px.name) : nullptr;
+          int64_t conns = fl ? fl->sessions.get() : 0;
+          if (conns > 0)
+            app::LogSink::stderr_line("WARNING", "Proxy " + px.name + " hard-stopped (" +
+                                                     std::to_string(conns) +
+                                                     " remaining conns will be closed).");
+        }
+        act(lifecycle.hard_stop_expired());
+      });
+    }
+  };
+  act = [&](app::Lifecycle::Action a) {
+    using A = app::Lifecycle::Action;
+    switch (a) {
+      case A::None:
+      case A::Reload:  // a native process reloads through a successor (-sf, -x)
+        break;
+      case A::DrainAndLeave:
+      case A::Drain:
+        begin_drain(a == A::DrainAndLeave);
+        break;
+      case A::Leave:
+        // Leave the gossip cluster gracefully (traffic is still served
+        // meanwhile), then stop; a second SIGTERM stops at once.
+        wiring.leave_cluster([&] { act(lifecycle.left()); });
+        break;
+      case A::AbortSessions:
+        engine.abort_sessions();  // the workers exit within 500 ms: drained()
+        break;
+      case A::StopNow:
+        finish();
+        break;
+    }
   };
   std::function<void()> wait_signal = [&] {
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
-      if (sig == SIGUSR2) return wait_signal();
       if (sig == SIGHUP) {
         app::LogSink::stderr_line("WARNING", "SIGHUP received, dumping servers states.");
         for (const auto& line : wiring.state_dump_lines())
           app::LogSink::stderr_line("WARNING", line);
-        return wait_signal();
+      } else if (sig != SIGUSR2) {
+        act(lifecycle.signal(app::lifecycle_signal(sig)));
       }
-      if (sig == SIGUSR1) {
-        if (process.stopping) return wait_signal();
-        // Soft stop: listeners close now, in-flight requests finish.
-        process.stopping = true;
-        for (const auto& px : cfg.proxies) {
-          if (!px.has_frontend()) continue;
-          auto* fl = process.frontend(px.name);
-          if (fl) fl->stopped = true;
-          uint64_t fe = fl ? fl->counters.sum(balancing::Counter::Connections) : 0;
-          app::LogSink::stderr_line(
-              "WARNING", "Proxy " + px.name +
-                             " stopped (cumulated conns: FE: " + std::to_string(fe) + ", BE: 0).");
-        }
-        engine.soft_stop();
-        wiring.soft_stop();
-        // The drain and the gossip leave run side by side: the balancer is
-        // not a server of anyone's pool, and its listeners are closed.
-        if (leaving) {
-          left = true;  // a leave begun by SIGTERM ends the process by itself
-        } else {
-          leaving = true;
-          wiring.leave_cluster([&] {
-            left = true;
-            finish_soft_stop();
-          });
-        }
-        stopper = std::thread([&] {
-          engine.join();
-          boost::asio::post(control, [&] {
-            drained = true;
-            finish_soft_stop();
-          });
-        });
-        if (cfg.global.hard_stop_after_ms > 0) {
-          // `hard-stop-after`: what is still running then is cut short, in
-          // HAProxy's words; the gossip leave is not waited for any more.
-          hard_stop_timer.expires_after(std::chrono::milliseconds(cfg.global.hard_stop_after_ms));
-          hard_stop_timer.async_wait([&](boost::system::error_code tec) {
-            if (tec) return;
-            hard_stopping = true;
-            app::LogSink::stderr_line("WARNING",
-                                      "soft-stop running for too long, performing a hard-stop.");
-            for (const auto& px : cfg.proxies) {
-              auto* fl = px.has_frontend() ? process.frontend(px.name) : nullptr;
-              int64_t conns = fl ? fl->sessions.get() : 0;
-              if (conns > 0)
-                app::LogSink::stderr_line("WARNING", "Proxy " + px.name + " hard-stopped (" +
-                                                         std::to_string(conns) +
-                                                         " remaining conns will be closed).");
-            }
-            if (drained) return finish();
-            engine.abort_sessions();  // the workers exit within 500 ms: finish_soft_stop()
-          });
-        }
-        wait_signal();
-      } else if (sig == SIGTERM && !leaving) {
-        // Leave the gossip cluster gracefully (traffic is still served
-        // meanwhile), then stop; a second SIGTERM stops at once.
-        leaving = true;
-        wiring.leave_cluster(finish);
-        wait_signal();
-      } else {
-        finish();
-      }
+      if (lifecycle.state() != app::Lifecycle::State::Stopped) wait_signal();
     });
   };
   wait_signal();

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <set>
 
+#include "app/lifecycle.h"
 #include "app/logsink.h"
 
 namespace herd::app {
@@ -125,6 +126,7 @@ class Master {
     if (!o_.pidfile.empty()) std::ofstream(o_.pidfile, std::ios::trunc) << ::getpid() << "\n";
     current_ = start_worker({});
     if (current_ <= 0) return finish(1);
+    lifecycle_.started();
     sd_notify(o_.systemd, "READY=1\nMAINPID=" + std::to_string(::getpid()));
     for (;;) {
       timespec tick{0, 100 * 1000 * 1000};
@@ -134,14 +136,21 @@ class Master {
         if (int code = reap(); code >= 0) return finish(code);
         continue;
       }
-      if (sig == SIGUSR2) {
-        reload();
-      } else if (sig == SIGHUP) {
+      if (sig == SIGHUP) {
         if (current_ > 0) ::kill(current_, SIGHUP);
-      } else {  // SIGUSR1, SIGTERM, SIGINT: every worker, then leave
-        stopping_ = true;
+        continue;
+      }
+      // SIGUSR2: a reload; SIGUSR1: every worker soft-stops, SIGTERM and
+      // SIGINT: every worker stops; the master leaves once they did.
+      using A = Lifecycle::Action;
+      A a = lifecycle_.signal(lifecycle_signal(sig));
+      if (a == A::Reload) {
+        reload();
+        lifecycle_.reloaded();
+      } else if (a != A::None) {
         sd_notify(o_.systemd, "STOPPING=1");
-        for (pid_t p : workers()) ::kill(p, sig == SIGUSR1 ? SIGUSR1 : SIGTERM);
+        bool soft = a == A::DrainAndLeave || a == A::Drain;
+        for (pid_t p : workers()) ::kill(p, soft ? SIGUSR1 : SIGTERM);
       }
     }
   }
@@ -198,7 +207,6 @@ class Master {
   }
 
   void reload() {
-    if (stopping_) return;
     LogSink::stderr_line("WARNING", "Reloading: checking the configuration");
     sd_notify(o_.systemd, "RELOADING=1");
     bool ok = false;
@@ -235,16 +243,16 @@ class Master {
       } else if (p == current_) {
         current_ = -1;
         last_code_ = exit_code(st);
-        LogSink::stderr_line(stopping_ ? "WARNING" : "ALERT",
+        LogSink::stderr_line(lifecycle_.stopping() ? "WARNING" : "ALERT",
                              "Current worker (" + std::to_string(p) + ") " + exit_text(st));
-        if (!stopping_ && o_.exit_on_failure) {
+        if (!lifecycle_.stopping() && o_.exit_on_failure) {
           LogSink::stderr_line("ALERT", "exit-on-failure: killing every processes with SIGTERM");
-          stopping_ = true;
+          lifecycle_.signal(Lifecycle::Signal::Interrupt);  // Stopped
           for (pid_t w : olds_) ::kill(w, SIGTERM);
         }
       }
     }
-    if (workers().empty() && (stopping_ || o_.exit_on_failure)) {
+    if (workers().empty() && (lifecycle_.stopping() || o_.exit_on_failure)) {
       LogSink::stderr_line("WARNING",
                            "All workers exited. Exiting... (" + std::to_string(last_code_) + ")");
       return last_code_;
@@ -261,7 +269,7 @@ class Master {
   const MasterOptions& o_;
   pid_t current_ = -1;
   std::set<pid_t> olds_;
-  bool stopping_ = false;
+  Lifecycle lifecycle_;  // app/lifecycle.h
   int last_code_ = 0;
 };
 

@@ -16,6 +16,8 @@
 // sd_notify protocol (READY=1 once a worker serves, RELOADING=1 during a
 // reload, STOPPING=1).
 //
+// The master's signals go through app/lifecycle.h as a process's do.
+//
 // Thread rules: run_master() runs on the main thread of a process that has
 // started no other thread; it forks and execs the workers.
 #pragma once
