@@ -161,27 +161,31 @@ std::string receive_sockets(const std::string& path, std::vector<int>* fds) {
   return "";
 }
 
-std::string receive_state(const std::string& path, std::string* text) {
+std::string cli_command(const std::string& path, const std::string& cmd, std::string* reply) {
   std::string err;
   int sock = connect_unix(path, &err);
   if (sock < 0) return err;
-  if (!send_all(sock, "_getstate\n")) {
+  if (!send_all(sock, cmd + "\n")) {
     ::close(sock);
-    return "cannot send _getstate to '" + path + "'";
+    return "cannot send '" + cmd + "' to '" + path + "'";
   }
   char buf[16384];
   for (;;) {
     ssize_t r = ::recv(sock, buf, sizeof buf, 0);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
-      err = "reading the member state from '" + path + "': " + std::strerror(errno);
+      err = "reading the answer to '" + cmd + "' from '" + path + "': " + std::strerror(errno);
       break;
     }
     if (r == 0) break;
-    text->append(buf, static_cast<size_t>(r));
+    reply->append(buf, static_cast<size_t>(r));
   }
   ::close(sock);
   return err;
+}
+
+std::string receive_state(const std::string& path, std::string* text) {
+  return cli_command(path, "_getstate", text);
 }
 
 InheritedSockets::~InheritedSockets() { close_rest(); }

@@ -42,6 +42,11 @@ std::string receive_sockets(const std::string& path, std::vector<int>* fds);
 // until the old process closes ("" when it has nothing to say).
 std::string receive_state(const std::string& path, std::string* text);
 
+// One command on the stats socket `path` (1 s timeouts per step): everything
+// answered until the process closes goes to `reply`. Returns "" or what
+// failed. The master CLI's `@<pid>` prefix uses it too (app/master.h).
+std::string cli_command(const std::string& path, const std::string& cmd, std::string* reply);
+
 // The descriptors received, each looked at once.
 class InheritedSockets {
  public:

@@ -39,6 +39,7 @@
 #include "config/parser.h"
 #include "membership/settings.h"
 #include "proxy/engine.h"
+#include "stats/csv.h"
 
 namespace {
 
@@ -61,6 +62,7 @@ struct Options {
   std::string old_socket;                     // -x: the old process's `stats socket`
   bool master_worker = false, systemd = false;  // -W, -Ws
   std::string master_socket;  // --master-socket: a worker of a master (app/master.h)
+  std::string master_cli;     // -S: the master CLI (master-worker mode)
 };
 
 [[noreturn]] void usage(const char* argv0, int code) {
@@ -75,6 +77,7 @@ struct Options {
                "        -sf/-st [pid ]* finishes/terminates old pids.\n"
                "        -x <unix_socket> get listening sockets from a unix socket\n"
                "        -W master-worker mode ; -Ws with systemd notify support.\n"
+               "        -S <bind>[,<bind options>...] new master CLI\n"
                "        --print-config prints the effective configuration and exits\n"
                "        --membership <file.yaml> gossip membership settings\n"
                "        --engine native|haproxy  proxy traffic itself, or supervise haproxy\n"
@@ -115,7 +118,9 @@ Options parse_args(int argc, char** argv) {
     else if (a == "-W" || a == "-Ws") {
       o.master_worker = true;
       o.systemd = a == "-Ws";
-    } else if (a == "--master-socket")
+    } else if (a == "-S")
+      o.master_cli = need("an argument");
+    else if (a == "--master-socket")
       o.master_socket = need("a path");
     else if (a == "-p")
       o.pidfile = need("a pid file name");
@@ -174,7 +179,7 @@ herd::app::MasterOptions master_options(int argc, char** argv, const Options& o,
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-W" || a == "-Ws" || a == "-D" || a == "-db") continue;
-    if (a == "-p" || a == "-x") {
+    if (a == "-p" || a == "-x" || a == "-S") {
       ++i;
       continue;
     }
@@ -196,6 +201,8 @@ herd::app::MasterOptions master_options(int argc, char** argv, const Options& o,
   m.daemon = (o.daemon || g.daemon) && !o.foreground;
   m.exit_on_failure = g.master_exit_on_failure;
   m.quiet = o.quiet;
+  m.cli = o.master_cli;
+  m.version = herd::stats::kHerdVersion;  // what the workers' `show version` says
   return m;
 }
 
@@ -468,6 +475,11 @@ int main(int argc, char** argv) {
   if (opt.engine == "native" && opt.master_socket.empty() &&
       (opt.master_worker || cfg.global.master_worker))
     return app::run_master(master_options(argc, argv, opt, cfg.global));
+  if (!opt.master_cli.empty() && opt.master_socket.empty())
+    std::fprintf(stderr,
+                 "[WARNING]  (%d) : config : a master CLI socket was defined, but master-worker "
+                 "mode (-W) is not enabled.\n",
+                 pid);
   if (!opt.master_socket.empty()) {
     // A worker of a master: its successor takes the sockets over this one.
     config::StatsSocket s;

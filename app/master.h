@@ -18,6 +18,13 @@
 //
 // The master's signals go through app/lifecycle.h as a process's do.
 //
+// Master CLI (`-S <path>[,mode,<octal>]`, HAProxy's): a Unix socket served
+// by the master between signals, one connection at a time, one line of
+// `;`-separated commands each: `show proc` (HAProxy 2.6's format),
+// `show version`, `reload` (as SIGUSR2, once the connection closed),
+// `help`, and `@1 <cmd>` / `@!<pid> <cmd>` for the current worker's stats
+// socket (the workers' private one); `@master <cmd>` for the master.
+//
 // Thread rules: run_master() runs on the main thread of a process that has
 // started no other thread; it forks and execs the workers.
 #pragma once
@@ -37,6 +44,8 @@ struct MasterOptions {
   bool daemon = false;                   // -D
   bool exit_on_failure = true;           // not `master-worker no-exit-on-failure`
   bool quiet = false;
+  std::string cli;      // -S <path>[,mode,<octal>]: the master CLI (app/master_cli.h)
+  std::string version;  // `show proc`, `show version`
 };
 
 // Runs the master until its workers are gone; returns its exit code.
