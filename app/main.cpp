@@ -40,6 +40,7 @@
 #include "membership/settings.h"
 #include "proxy/engine.h"
 #include "stats/csv.h"
+#include "stats/server_state_file.h"
 
 namespace {
 
@@ -502,6 +503,12 @@ int main(int argc, char** argv) {
   balancing::ProcessLive process;
   app::LogSink sink(cfg);
   balancing::PoolWriter writer(pool, cfg);
+  // `load-server-state-from-file`: the states `show servers state` saved
+  // before a reload, applied before anything serves or checks (in reference
+  // mode too: the supervised haproxy loads the same file, and the engine
+  // takes this pool as what a fresh haproxy has).
+  for (const auto& w : stats::load_server_states(cfg, writer))
+    app::LogSink::stderr_line("WARNING", w);
 
   app::Wiring wiring(control, cfg, pool, writer, process, sink, opt.membership,
                      opt.membership_flags);

@@ -376,6 +376,15 @@ void Parser::global_keyword(const Words& w) {
     if (!v.trailing_junk.empty()) warn_raw(time_junk_warning(w[1], v));
     g.close_spread_infinite = false;
     g.close_spread_time_ms = v.ms;
+  } else if (kw == "server-state-file" || kw == "server-state-base") {
+    const bool file = kw == "server-state-file";
+    std::string& slot = file ? g.server_state_file : g.server_state_base;
+    if (!slot.empty()) return alert_continue("'" + kw + "' already specified. Continuing.");
+    if (!has(w, 1))
+      return alert("'" + kw +
+                   (file ? "' expect one argument: a file path."
+                         : "' expects one argument: a directory path."));
+    slot = w[1];
   } else if (kw == "nbproc") {
     alert(
         "nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used "
@@ -398,7 +407,9 @@ void Parser::global_keyword(const Words& w) {
                                                          "crt-base",
                                                          "hard-stop-after",
                                                          "close-spread-time",
-                                                         "master-worker"};
+                                                         "master-worker",
+                                                         "server-state-file",
+                                                         "server-state-base"};
     std::string s = suggest(kw, kKnown);
     alert("unknown keyword '" + kw + "' in 'global' section" +
           (s.empty() ? "" : "; did you mean '" + s + "' maybe ?"));

@@ -777,6 +777,27 @@ void kw_option(Parser& p, const Words& w) {
   }
 }
 
+// `load-server-state-from-file global|local|none` (HAProxy 2.6's texts).
+void kw_load_server_state(Parser& p, const Words& w) {
+  const std::string& v = arg(w, 1);
+  using L = Proxy::StateLoad;
+  if (v == "global")
+    p.cur->load_server_state = L::Global;
+  else if (v == "local")
+    p.cur->load_server_state = L::Local;
+  else if (v == "none")
+    p.cur->load_server_state = L::None;
+  else
+    p.alert("'" + w[0] + "' expects 'global', 'local' or 'none'. Got '" + v + "'");
+}
+
+// `server-state-file-name [use-backend-name|<file>]`.
+void kw_server_state_file_name(Parser& p, const Words& w) {
+  if (has(w, 2)) return p.alert("'" + w[0] + "' cannot handle unexpected argument '" + w[2] + "'.");
+  const std::string& v = arg(w, 1);
+  p.cur->server_state_file_name = v.empty() || v == "use-backend-name" ? p.cur->name : v;
+}
+
 void kw_server(Parser& p, const Words& w) { p.server_line(w); }
 void kw_rules(Parser& p, const Words& w) { p.condition_keyword(w); }
 
@@ -806,6 +827,8 @@ constexpr Keyword kKeywords[] = {
     {"server", kBE, false, kw_server},
     {"default-server", kBE, true, kw_server},
     {"server-template", kBE, false, kw_server},
+    {"load-server-state-from-file", kBE, true, kw_load_server_state},
+    {"server-state-file-name", kBE, true, kw_server_state_file_name},
 };
 
 }  // namespace

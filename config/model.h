@@ -89,6 +89,11 @@ struct Global {
   bool master_worker = false;          // `master-worker` (app/master.h)
   bool master_exit_on_failure = true;  // not `master-worker no-exit-on-failure`
   bool close_spread_infinite = false;  // `infinite`: no active close at all
+  // `server-state-file` / `server-state-base`: the server states read at
+  // start-up by the backends with `load-server-state-from-file global|local`
+  // (stats/server_state_file.h).
+  std::string server_state_file;
+  std::string server_state_base;
   Location where;
 };
 
@@ -307,6 +312,11 @@ struct Proxy {
   bool accept_invalid_response = false;
   bool allbackups = false;
   int fullconn = 0;
+  // `load-server-state-from-file global|local|none` (none when absent) and
+  // `server-state-file-name` (empty: the backend's name), as HAProxy 2.6.
+  enum class StateLoad { None, Global, Local };
+  StateLoad load_server_state = StateLoad::None;
+  std::string server_state_file_name;
 
   // both
   HttpConnMode conn_mode = HttpConnMode::KeepAlive;

@@ -1093,7 +1093,7 @@ bool render_servers_state(const Sources& src, std::string_view backend, std::str
              std::to_string(check_status_code(st)) + ' ' + std::to_string(check_result_code(st)) +
              ' ' + std::to_string(s.health) + ' ' + std::to_string(chk_state) + " 0 0 0 - " +
              std::to_string(s.addr.port) + " - 0 " + std::to_string(check_port) + ' ' + check_addr +
-             " - " + std::to_string(check_port) + '\n';
+             " - 0\n";  // no agent checks: srv_agent_addr -, srv_agent_port 0
     }
   }
   return true;
