@@ -137,6 +137,9 @@ void Parser::server_line(const Words& w) {
                                      : " : 'server' expects <name> and <addr>[:<port>] as "
                                        "arguments."));
   }
+  if (char bad = 0; !valid_name(w[1], &bad))
+    return alert_raw(where() + " : character '" + std::string(1, bad) + "' is not permitted in " +
+                     (tmpl ? "server-template prefix '" : "server name '") + w[1] + "'.");
   int first = 1, last = 1;
   if (tmpl) {
     const std::string& r = w[2];

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <set>
 
+#include "config/parser.h"
 #include "config/units.h"
 
 extern char** environ;
@@ -454,6 +455,9 @@ CliReply do_add_server(CliSession& ses, const std::vector<std::string>& a) {
   auto snap = ses.snapshot();
   const balancing::BackendSnapshot* be = snap->find(b);
   if (!be) return msg("No such backend.");
+  if (char bad = 0; !config::valid_name(name, &bad))
+    return msg(std::string("character '") + bad + "' is not permitted in server name '" + name +
+               "'.");
   // address: ip[:port], [ipv6]:port
   std::string addr = a[3], ip = addr;
   uint16_t port = 0;

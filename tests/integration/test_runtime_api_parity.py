@@ -84,6 +84,8 @@ class TestRuntimeApiParity(unittest.TestCase):
         b"get weight nope/s1\n",
         b"show backend;get weight nodes/s2\n",
         b"del server nodes/s2\n",
+        b"add server nodes/x$y 127.0.0.1:1\n",
+        b"add server nodes/a/b 127.0.0.1:1\n",
         b"add server nodes/s9 127.0.0.1:1\n",
         b"add server nodes/s9 127.0.0.1:1\n",
         b"del server nodes/s9\n",

@@ -86,6 +86,10 @@ TEST_P(Parity, SameDiagnosticsAsHaproxy) {
 
 std::vector<std::string> backend_lines() {
   const char* lines[] = {
+      "    server bad/name 127.0.0.1:80",
+      "    server b@d 127.0.0.1:80 weight 300",
+      "    server ok-n.a_m:e 127.0.0.1:80",
+      "    server-template w/eb 3 127.0.0.1:80",
       "    balance random(3)",
       "    balance random(x)",
       "    balance random(0)",
