@@ -38,7 +38,15 @@ void Agent::log(const std::string& line) {
 }
 
 std::string Agent::start() {
-  if (!settings_.encrypt.empty()) {
+  if (adopted_.state && !adopted_.state->keys.empty()) {
+    // A reload: the keys in use now (key queries may have rotated them
+    // since the configuration's `encrypt` / keyring file was read).
+    auto kr = Keyring::from_base64(adopted_.state->keys);
+    if (!kr) return "keyring from the previous process: " + kr.error().detail;
+    keyring_.emplace(std::move(*kr));
+    log("agent: keyring with " + std::to_string(keyring_->keys().size()) +
+        " keys taken over from the previous process");
+  } else if (!settings_.encrypt.empty()) {
     auto kr = Keyring::from_base64({settings_.encrypt});
     if (!kr) return "encrypt: " + kr.error().detail;
     keyring_.emplace(std::move(*kr));
@@ -115,8 +123,18 @@ std::string Agent::start() {
         std::to_string(st.event_clock) + ", query-clock " + std::to_string(st.query_clock));
   }
   if (const auto& st = adopted_.state) {
-    // A reload: the predecessor's clocks, as a snapshot's.
+    // A reload: the predecessor's clocks, as a snapshot's, and its
+    // network coordinate (not one that starts over at the origin).
     serf_->restore_clocks(st->clock, st->event_clock, st->query_clock);
+    if (!st->coordinate_vec.empty()) {
+      serf::Coordinate c;
+      c.adjustment = st->coordinate_adjustment;
+      c.error = st->coordinate_error;
+      c.height = st->coordinate_height;
+      c.vec = st->coordinate_vec;
+      if (!serf_->coordinates().restore(c))
+        log("agent: the previous process's coordinate is not valid here; starting afresh");
+    }
     log("agent: taking over from the previous process: " + std::to_string(st->alive.size()) +
         " member(s), incarnation " + std::to_string(st->incarnation) + ", clock " +
         std::to_string(st->clock));
@@ -157,6 +175,13 @@ SnapshotState Agent::handover_state() const {
   st.event_clock = serf_->event_clock() - 1;
   st.query_clock = serf_->queries().ltime() - 1;
   st.incarnation = serf_->self_info().incarnation;
+  if (keyring_)
+    for (const auto& k : keyring_->keys()) st.keys.push_back(base64_encode(k));
+  const serf::Coordinate& c = serf_->coordinates().self();
+  st.coordinate_adjustment = c.adjustment;
+  st.coordinate_error = c.error;
+  st.coordinate_height = c.height;
+  st.coordinate_vec = c.vec;
   return st;
 }
 

@@ -112,8 +112,10 @@ class Agent : public RpcBackend, private TransportReceiver {
 
   // Reloads (app/handover.h). Before start(): the gossip sockets a previous
   // process handed over, used instead of binding (-1: bind), and its member
-  // state (snapshot.h handover_text()): the incarnation, the three clocks
-  // and the members to rejoin, so that the cluster sees no leave nor join.
+  // state (snapshot.h handover_text()): the incarnation, the three clocks,
+  // the keyring in use (it replaces `encrypt` / the keyring file's: key
+  // queries may have rotated it), the network coordinate and the members
+  // to rejoin, so that the cluster sees no leave nor join.
   struct Adopted {
     int udp_fd = -1, tcp_fd = -1;
     std::optional<SnapshotState> state;

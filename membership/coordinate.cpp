@@ -51,6 +51,14 @@ Coordinates::Coordinates(std::string self, uint64_t seed, VivaldiConfig cfg)
   origin_ = fresh();
 }
 
+bool Coordinates::restore(const serf::Coordinate& c) {
+  if (!coordinate_valid(c, cfg_.dimensionality) || c.error <= 0 || c.height < cfg_.height_min)
+    return false;
+  coord_ = c;
+  cache_[self_name_] = c;  // RPC get-coordinate answers it, as the predecessor did
+  return true;
+}
+
 serf::Coordinate Coordinates::fresh() const {
   serf::Coordinate c;
   c.vec.assign(cfg_.dimensionality, 0.0);

@@ -62,6 +62,10 @@ class Coordinates {
   std::optional<serf::Coordinate> cached(const std::string& node) const;
   // A member was reaped: forget its samples and coordinate.
   void forget(const std::string& node);
+  // A reload (app/handover.h): carry on from the predecessor's coordinate.
+  // False (nothing changed) when `c` has another dimensionality or is not
+  // valid.
+  bool restore(const serf::Coordinate& c);
 
   uint64_t updates() const { return updates_; }
   uint64_t resets() const { return resets_; }

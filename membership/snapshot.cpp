@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -76,6 +77,27 @@ SnapshotState replay_snapshot(std::string_view text, bool rejoin_after_leave,
         s.incarnation = static_cast<uint32_t>(v);
       else
         warn("Failed to convert incarnation: " + std::string(line));
+    } else if (cut("keyring: ", rest)) {
+      s.keys.clear();
+      for (size_t at = 0; at < rest.size();) {
+        size_t sp = rest.find(' ', at);
+        if (sp == std::string_view::npos) sp = rest.size();
+        if (sp > at) s.keys.emplace_back(rest.substr(at, sp - at));
+        at = sp + 1;
+      }
+    } else if (cut("self-coordinate: ", rest)) {
+      std::vector<double> nums;
+      std::istringstream in{std::string(rest)};
+      for (double d; in >> d;) nums.push_back(d);
+      if (nums.size() < 4 || !in.eof() ||
+          !std::all_of(nums.begin(), nums.end(), [](double d) { return std::isfinite(d); })) {
+        warn("Failed to convert coordinate: " + std::string(line));
+        continue;
+      }
+      s.coordinate_adjustment = nums[0];
+      s.coordinate_error = nums[1];
+      s.coordinate_height = nums[2];
+      s.coordinate_vec.assign(nums.begin() + 3, nums.end());
     } else if (cut("coordinate: ", rest)) {
       // Serf ignores persisted coordinates; they re-converge.
     } else if (line == "leave") {
@@ -97,6 +119,19 @@ std::string handover_text(const SnapshotState& s) {
   out += "event-clock: " + std::to_string(s.event_clock) + "\n";
   out += "query-clock: " + std::to_string(s.query_clock) + "\n";
   out += "incarnation: " + std::to_string(s.incarnation) + "\n";
+  if (!s.keys.empty()) {
+    out += "keyring:";
+    for (const auto& k : s.keys) out += " " + k;
+    out += "\n";
+  }
+  if (!s.coordinate_vec.empty()) {
+    std::ostringstream c;
+    c.precision(17);  // round-trips a double
+    c << "self-coordinate: " << s.coordinate_adjustment << ' ' << s.coordinate_error << ' '
+      << s.coordinate_height;
+    for (double d : s.coordinate_vec) c << ' ' << d;
+    out += c.str() + "\n";
+  }
   return out;
 }
 

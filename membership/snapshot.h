@@ -39,6 +39,13 @@ struct SnapshotState {
   std::map<std::string, std::string> alive;  // name -> "ip:port"
   uint64_t clock = 0, event_clock = 0, query_clock = 0;
   uint32_t incarnation = 0;  // `incarnation: N`, only in handover_text()'s
+  // Also only in handover_text()'s: `keyring: <base64>...` (primary first),
+  // the keys in use now (key queries may have rotated them since start),
+  // and `self-coordinate: <adjustment> <error> <height> <v>...`, the
+  // member's network coordinate (empty `coordinate_vec`: none).
+  std::vector<std::string> keys;
+  double coordinate_adjustment = 0, coordinate_error = 0, coordinate_height = 0;
+  std::vector<double> coordinate_vec;
 };
 
 // Serf's replay of a snapshot file's text. Lines that cannot be read are
@@ -49,7 +56,8 @@ SnapshotState replay_snapshot(std::string_view text, bool rejoin_after_leave,
 
 // Reloads (app/handover.h): a running member's state for the process that
 // takes its sockets, in the snapshot format (alive lines, the three clocks)
-// plus `incarnation: N`, which replay_snapshot() reads back.
+// plus `incarnation: N`, `keyring: ...` and `self-coordinate: ...`, which
+// replay_snapshot() reads back.
 std::string handover_text(const SnapshotState& s);
 
 // "ip:port", or "[ip]:port" for IPv6 (Go's net.TCPAddr.String()).

@@ -8,6 +8,7 @@ balancer leave or fail.
 Every process is started with -db and stopped by PID; every loop is bounded
 in time. Addresses: 127.0.0.1 (ports from free_port()), and 127.0.0.120-121
 for the gossip members (each binds 7946)."""
+import base64
 import os
 import shutil
 import signal
@@ -406,6 +407,61 @@ class TestMembershipReload(ReloadCase):
         if master:  # the workers leave the cluster, then the master exits
             herd.send_signal(signal.SIGTERM)
             self.assertEqual(herd.wait(20), 0)
+
+    def test_a_rotated_keyring_survives_the_reload(self):
+        """`serf keys` rotates the cluster's key (key queries, which herd
+        answers) after herd started with `encrypt: K1`; a reload then takes
+        the keyring in use from the old process, not the configuration's K1,
+        which no member has any more: serf keeps seeing herd-lb alive, and
+        every member (herd's new process included) lists K2 alone."""
+        k1 = base64.b64encode(b"herd-reload-k1..").decode()
+        k2 = base64.b64encode(b"herd-reload-k2..").decode()
+        self.write_cfg("", nbthread=1, ip=LB_IP)
+        rpc = free_port()
+        yml = os.path.join(self.dir, "membership.yaml")
+        with open(yml, "w") as f:
+            f.write(MEMBERSHIP_YAML.format(ip=LB_IP, rpc=rpc, bport=free_port()) +
+                    f"encrypt: {k1}\n")
+        cur, log = self.start(extra=["--membership", yml])
+        wait_port(rpc, host=LB_IP)
+        self.wait_socket()
+        spawn_logged(self.procs, self.dir, "serf",
+                     [SERF, "agent", "-node", "web1", "-bind", f"{NODE_IP}:7946",
+                      "-rpc-addr", f"{NODE_IP}:7373", "-join", f"{LB_IP}:7946",
+                      "-encrypt", k1])
+
+        def serf(*args):
+            return subprocess.run([SERF, *args, "-rpc-addr", f"{NODE_IP}:7373"],
+                                  capture_output=True, text=True, timeout=10)
+
+        def herd_view():
+            out = serf("members").stdout
+            return next((l.split()[2] for l in out.splitlines() if l.startswith("herd-lb ")),
+                        "absent")
+
+        end = time.time() + 10
+        while herd_view() != "alive" and time.time() < end:
+            time.sleep(0.1)
+        self.assertEqual(herd_view(), "alive", log_text(log))
+        for step in (["-install", k2], ["-use", k2], ["-remove", k1]):
+            r = serf("keys", *step)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr + log_text(log))
+        new, log = self.start(extra=["--membership", yml], old=cur, x=True)
+        self.assertEqual(cur.wait(10), 0)
+        views = []
+        # Long enough for serf to declare failed a member it cannot talk to
+        # (probe interval 1 s, suspicion 4 x 1 s for two members).
+        end = time.time() + 7
+        while time.time() < end:
+            views.append(herd_view())
+            time.sleep(0.2)
+        self.assertEqual(set(views), {"alive"}, log_text(log))
+        self.assertIsNone(new.poll(), log_text(log))
+        self.assertIn("keyring with 1 keys taken over from the previous process", log_text(log))
+        listed = serf("keys", "-list")
+        self.assertEqual(listed.returncode, 0, listed.stdout + listed.stderr)
+        self.assertIn([k2, "[2/2]"], [l.split() for l in listed.stdout.splitlines()], listed.stdout)
+        self.assertNotIn(k1, listed.stdout)
 
 
 if __name__ == "__main__":

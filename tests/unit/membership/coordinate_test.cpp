@@ -30,6 +30,29 @@ TEST(Coordinates, FreshCoordinateAndAckPayloadAreSerfs) {
   EXPECT_FALSE(c.cached("a"));  // only after a first sample
 }
 
+TEST(Coordinates, RestoreTakesAValidCoordinateOnly) {
+  Coordinates c("a", 1);
+  serf::Coordinate prev = c.self();
+  prev.vec[0] = 0.002;
+  prev.error = 0.3;
+  prev.adjustment = -0.0001;
+  prev.height = 2e-5;
+  EXPECT_TRUE(c.restore(prev));
+  EXPECT_EQ(c.self(), prev);
+  ASSERT_TRUE(c.cached("a"));
+  EXPECT_EQ(*c.cached("a"), prev);
+  serf::Coordinate bad = prev;
+  bad.vec.resize(3);  // another dimensionality
+  EXPECT_FALSE(c.restore(bad));
+  bad = prev;
+  bad.vec[1] = std::nan("");
+  EXPECT_FALSE(c.restore(bad));
+  bad = prev;
+  bad.error = 0;
+  EXPECT_FALSE(c.restore(bad));
+  EXPECT_EQ(c.self(), prev);
+}
+
 TEST(Coordinates, RejectedSamplesLeaveEverythingAsItWas) {
   Coordinates c("a", 1);
   Coordinates other("b", 2);

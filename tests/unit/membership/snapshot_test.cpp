@@ -94,6 +94,35 @@ TEST(SnapshotReplay, HandoverTextRoundTrips) {
   EXPECT_EQ(warnings[0], "Failed to convert incarnation: incarnation: x");
 }
 
+TEST(SnapshotReplay, HandoverTextCarriesTheKeyringAndTheCoordinate) {
+  SnapshotState st;
+  st.incarnation = 2;
+  st.keys = {"QUJDREVGR0hJSktMTU5PUA==", "cHJpbWFyeTJwcmltYXJ5Mg=="};
+  st.coordinate_adjustment = -0.000125;
+  st.coordinate_error = 0.4312345678901234;
+  st.coordinate_height = 1.5e-5;
+  st.coordinate_vec = {0.001, -0.0025, 1.0 / 3.0, 0, 0, 0, 0, 7e-9};
+  std::vector<std::string> warnings;
+  SnapshotState back = replay_snapshot(handover_text(st), false, &warnings);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(back.keys, st.keys);                                    // primary first
+  EXPECT_EQ(back.coordinate_adjustment, st.coordinate_adjustment);  // exact: 17 digits
+  EXPECT_EQ(back.coordinate_error, st.coordinate_error);
+  EXPECT_EQ(back.coordinate_height, st.coordinate_height);
+  EXPECT_EQ(back.coordinate_vec, st.coordinate_vec);
+  // Without keys or coordinate: no such lines.
+  std::string plain = handover_text(SnapshotState{});
+  EXPECT_EQ(plain.find("keyring:"), std::string::npos);
+  EXPECT_EQ(plain.find("self-coordinate:"), std::string::npos);
+  // Unreadable coordinates are warnings and leave none.
+  for (const char* bad :
+       {"self-coordinate: 1 2\n", "self-coordinate: 1 2 3 x\n", "self-coordinate: 1 2 3 nan\n"}) {
+    warnings.clear();
+    EXPECT_TRUE(replay_snapshot(bad, false, &warnings).coordinate_vec.empty()) << bad;
+    EXPECT_EQ(warnings.size(), 1u) << bad;
+  }
+}
+
 TEST(SnapshotReplay, AddressFormat) {
   EXPECT_EQ(snapshot_address("10.0.0.1", 7946), "10.0.0.1:7946");
   EXPECT_EQ(snapshot_address("fd00::1", 7946), "[fd00::1]:7946");
