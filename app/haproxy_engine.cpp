@@ -130,6 +130,12 @@ void ReferenceEngine::spawn() {
   }
   args.push_back("-f");
   args.push_back(admin_cfg_);
+  if (!opts_.old_socket.empty() && opts_.old_socket != "/dev/null" && restarts_ == 0) {
+    // herd was reloaded (-x): the first haproxy takes the listeners of the
+    // old herd's haproxy; one started again after a crash binds its own.
+    args.push_back("-x");
+    args.push_back(opts_.old_socket);
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -62,6 +62,11 @@ class ReferenceEngine {
     // After reload(): runs once a new worker answered, or 15 s passed
     // without one (the reload failed and the old worker still serves).
     std::function<void()> on_reload_done;
+    // `herd -x <socket>` in reference mode: the first haproxy started gets
+    // `-x <socket>` (a `stats socket ... expose-fd listeners` of the
+    // configuration, which the old herd's haproxy serves), so it takes the
+    // listening sockets over instead of binding beside them.
+    std::string old_socket;
     std::chrono::milliseconds tick{200};
     std::chrono::milliseconds command_timeout{2000};
   };
@@ -86,6 +91,8 @@ class ReferenceEngine {
   void stop(bool soft, std::function<void()> done);
 
   pid_t pid() const { return pid_; }  // haproxy's master
+  // haproxy's admin socket answered since the last (re)start: a worker serves.
+  bool ready() const { return reachable_; }
   pid_t worker_pid() const { return worker_; }
   const std::string& admin_socket() const { return sock_path_; }
   int restarts() const { return restarts_; }

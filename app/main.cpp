@@ -341,6 +341,7 @@ int run_reference(const Options& opt, boost::asio::io_context& control, herd::ba
   eo.server_options = [&wiring](const std::string& be) { return wiring.pool_server_options(be); };
   app::Lifecycle lifecycle;  // app/lifecycle.h: driven on this (the control) thread
   eo.on_reload_done = [&lifecycle] { lifecycle.reloaded(); };
+  eo.old_socket = opt.old_socket;
   app::ReferenceEngine ref(control, pool, eo);
   if (opt.daemon && !opt.foreground) {
     if (!daemonize()) return 1;
@@ -353,6 +354,12 @@ int run_reference(const Options& opt, boost::asio::io_context& control, herd::ba
     wiring.stop();
     return 1;
   }
+  // The old herd (-sf/-st) stops once this haproxy serves (it took the
+  // listeners with -x, or bound its own beside them), or after 10 s.
+  if (!opt.soft_pids.empty() || !opt.hard_pids.empty())
+    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+         !ref.ready() && std::chrono::steady_clock::now() < end;)
+      control.run_one_for(std::chrono::milliseconds(20));
   lifecycle.started();
   for (pid_t p : opt.soft_pids) kill(p, SIGUSR1);
   for (pid_t p : opt.hard_pids) kill(p, SIGTERM);

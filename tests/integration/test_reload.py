@@ -292,6 +292,47 @@ class TestSocketHandOver(ReloadCase):
         self.assertIsNone(old.poll())
 
 
+@unittest.skipUnless(os.path.exists(HAPROXY_BIN), "haproxy not installed")
+class TestReferenceModeReload(ReloadCase):
+    def test_x_passes_to_the_supervised_haproxy(self):
+        """Reference mode (`--engine haproxy`): `herd -sf <old> -x <socket>`
+        starts its haproxy with `-x <socket>` (the configuration's
+        `expose-fd listeners` socket, which the old herd's haproxy serves),
+        waits for it to serve, then soft-stops the old herd: the listening
+        sockets go over, no request fails under keep-alive load."""
+        b = Backend("s1")
+        self.backends.append(b)
+        self.write_cfg(f"    server s1 {b.addr}", nbthread=1)
+        cur, log = self.start(extra=["--engine", "haproxy"])
+        wait_port(self.port)
+        self.wait_socket()
+        load = KeepAliveLoad(self.port, n=8)
+        inodes = listen_inodes(self.port)
+        for _ in range(3):
+            time.sleep(0.5)
+            new, log = self.start(extra=["--engine", "haproxy"], old=cur, x=True)
+            self.assertEqual(cur.wait(15), 0, log_text(log))
+            self.assertIsNone(new.poll(), log_text(log))
+            cur = new
+        time.sleep(0.5)
+        load.stop()
+        self.assertEqual(load.failed, [], f"{len(load.failed)} failed of {load.ok + len(load.failed)}")
+        self.assertGreater(load.ok, 100)
+        # The same listening socket all along: taken over, never bound again.
+        self.assertEqual(listen_inodes(self.port), inodes)
+        # haproxy's master passes -x on to its worker.
+        def children(pid):
+            return subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                  text=True).stdout.split()
+
+        cmdlines = []
+        for m in children(cur.pid):
+            for p in [m] + children(m):
+                with open(f"/proc/{p}/cmdline") as f:
+                    cmdlines.append(f.read().replace("\0", " "))
+        self.assertTrue(any(f"-x {self.sock}" in c for c in cmdlines), cmdlines)
+
+
 def listen_inodes(port):
     out = subprocess.run(["ss", "-Hltne", f"sport = :{port}"], capture_output=True, text=True).stdout
     return sorted(l.split("ino:")[1].split()[0] for l in out.splitlines() if "ino:" in l)
