@@ -6,7 +6,7 @@ herd get the same runtime changes, dump their states, and each loads the
 file haproxy wrote (and haproxy the one herd wrote); `show servers state`
 (every column but times, check status/result and the check health counter),
 `show stat` (status, weight) and the warnings logged at start-up are
-compared.
+compared. In reference mode herd's pool loads the file as its haproxy does.
 
 Every process is started with -db and stopped by PID; loops are bounded."""
 import os
@@ -183,6 +183,34 @@ class TestServerStateFile(unittest.TestCase):
             results.append((state_rows(state), stat_rows(stat), warnings))
         self.assertEqual(len(results[0][2]), 3, results[0][2])
         self.assertEqual(results[1], results[0])
+
+    def test_reference_mode_starts_from_the_state_haproxy_loads(self):
+        """`--engine haproxy`: the supervised haproxy loads the file, herd's
+        pool loads it too (its `--cli` shows the same states), and herd sends
+        haproxy nothing that undoes them."""
+        hd = self.engine_dir("saved")
+        saved, _, _ = self.run_engine(HAPROXY_BIN, hd, CHANGES)
+        d = self.engine_dir("reference")
+        self.save(d, saved)
+        port = free_port()
+        with open(os.path.join(d, "haproxy.cfg"), "w") as f:
+            f.write(CFG.format(dir=d, port=port, **self.ports))
+        cli = os.path.join(d, "herd-cli.sock")
+        p, log = spawn_logged(self.procs, d, "reference",
+                              [HERD_BIN, "--engine", "haproxy", "--cli", cli, "-db",
+                               "-f", os.path.join(d, "haproxy.cfg")])
+        wait_port(port)
+        end = time.time() + 10
+        while time.time() < end and "applying the pool" not in log_text(log):
+            time.sleep(0.05)
+        time.sleep(1)  # a few engine ticks: anything herd would send, it sent
+        ref = state_rows(runtime_api_unix(os.path.join(d, "admin.sock"), "show servers state"))
+        mine = state_rows(runtime_api_unix(cli, "show servers state"))
+        self.assertIn(("b", "s1", "127.0.0.1", "0", "1", "7", "7"), [r[:7] for r in ref])
+        self.assertIn(("c", "c2", "127.0.0.1", "2", "0", "1", "6"), [r[:7] for r in ref])
+        self.assertEqual(mine, ref)
+        p.send_signal(signal.SIGTERM)
+        p.wait(15)
 
 
 if __name__ == "__main__":
