@@ -68,15 +68,22 @@ def run(tool, exe, cfg, env, port, n, conns, out):
             with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
                 target = int(f.read().split()[0])
         os.kill(target, signal.SIGTERM)
-        p.wait(120)
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:  # io_uring under valgrind may not stop: its dump is done
+            os.kill(target, signal.SIGKILL)
+            p.wait(60)
     with open(out) as f:
         text = f.read()
     if tool == "callgrind":
         m = re.search(r"^(?:summary|totals):\s+(\d+)", text, re.M)
-        return int(m.group(1))
-    # strace -c's last line: "100.00  seconds  usecs/call  calls  [errors]  total"
-    m = re.search(r"^\s*100\.00\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?total$", text, re.M)
-    return int(m.group(1))
+        return int(m.group(1)) if m else float("nan")  # killed before its dump
+    # strace -c's rows: "% time  seconds  usecs/call  calls  [errors]  syscall",
+    # the last one "total": {syscall: (calls, errors)}
+    rows = {}
+    for m in re.finditer(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:(\d+)\s+)?(\w+)$", text, re.M):
+        rows[m.group(3)] = (int(m.group(1)), int(m.group(2) or 0))
+    return rows
 
 
 def main():
@@ -106,7 +113,16 @@ def main():
             for tool in ("callgrind", "strace"):
                 c = [run(tool, exe, cfg, env, port, n, a.connections,
                          os.path.join(tmp, f"{tool}.{eng}.{n}")) for n in (n1, n2)]
-                res[tool] = (c[1] - c[0]) / (n2 - n1)
+                if tool == "callgrind":
+                    res[tool] = (c[1] - c[0]) / (n2 - n1)
+                    continue
+                per = {}
+                for name in set(c[0]) | set(c[1]):
+                    d = [(c[1].get(name, (0, 0))[i] - c[0].get(name, (0, 0))[i]) / (n2 - n1)
+                         for i in (0, 1)]
+                    if d[0] >= 0.01:
+                        per[name] = d
+                res[tool] = per
             rows.append((eng, res["callgrind"], res["strace"]))
     finally:
         nginx.send_signal(signal.SIGTERM)
@@ -114,7 +130,12 @@ def main():
     print("| engine | user-space instructions / request | system calls / request |")
     print("|---|---|---|")
     for eng, ins, sc in rows:
-        print(f"| {eng} | {ins:,.0f} | {sc:.2f} |")
+        print(f"| {eng} | {ins:,.0f} | {sc.get('total', (0, 0))[0]:.2f} |")
+    print("\nSystem calls per request by name (calls, of which failed, e.g. EAGAIN):\n")
+    for eng, ins, sc in rows:
+        parts = [f"{k} {v[0]:.2f}" + (f" ({v[1]:.2f} failed)" if v[1] >= 0.01 else "")
+                 for k, v in sorted(sc.items(), key=lambda kv: -kv[1][0]) if k != "total"]
+        print(f"- {eng}: " + ", ".join(parts))
     print(f"\n{n2 - n1} requests' difference, {a.connections} keep-alive connections, "
           f"nbthread 1, 2 nginx backends, 2-byte body")
 

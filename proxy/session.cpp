@@ -29,6 +29,7 @@
 #include "proxy/responses.h"
 #include "proxy/rewrite.h"
 #include "proxy/route.h"
+#include "proxy/relay_io.h"
 #include "proxy/rules.h"
 #include "proxy/server_slot.h"
 #include "proxy/stats_applet.h"
@@ -555,8 +556,13 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         // that has not arrived yet), and then the request is sent again on a
         // fresh one. A request whose body is still coming always gets a
         // fresh connection (an upload lost that race under CI load).
-        if (auto idle = replayable && !fresh_only ? w_.upstreams.take(srv->live.get(), ep_)
-                                                  : std::nullopt) {
+        // Without retry-on, an idempotent request is replayed once when a
+        // reused connection ends before a byte of answer (retry.cpp): a
+        // connection idle for a moment goes without the MSG_PEEK.
+        const bool trust_recent = idempotent(method_) && !bcfg->retry_on.set;
+        if (auto idle = replayable && !fresh_only
+                            ? w_.upstreams.take(srv->live.get(), ep_, trust_recent)
+                            : std::nullopt) {
           upstream_ = std::move(*idle);
           reused = true;
         } else {
@@ -571,7 +577,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           // Send the head and whatever body is already here, in one write.
           set_deadline(Phase::Server, bcfg->timeouts.server);
           std::array<asio::const_buffer, 2> bufs{asio::buffer(out_), body_prefix(base, body_now)};
-          auto [wec, wn] = co_await asio::async_write(upstream_, bufs, nothrow);
+          auto [wec, wn] = co_await write_all(upstream_, bufs);
           ec = wec;
           if (!ec) srv->live->counters.add(Counter::BytesIn, wn);
         }
@@ -898,7 +904,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     std::array<asio::const_buffer, 2> bufs{
         asio::buffer(out_),
         chunked ? asio::buffer(resp_out_) : asio::buffer(sb + resp.head_len, take)};
-    auto [wec, wn] = co_await asio::async_write(client_, bufs, nothrow);
+    auto [wec, wn] = co_await write_all(client_, bufs);
     rr.client_saw = ClientSaw::Response;
     rr.bytes_out += wn;
     if (wec) {
@@ -939,7 +945,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       if (chunk < n) server_keep = false;
       set_deadline(Phase::ClientBody, fe_timeout_client());
       auto body = chunked ? asio::buffer(resp_out_) : asio::buffer(sbuf_.get(), chunk);
-      auto [wec2, wn2] = co_await asio::async_write(client_, body, nothrow);
+      auto [wec2, wn2] = co_await write_all(client_, body);
       rr.bytes_out += wn2;
       if (wec2) {
         rr.end = RelayEnd::ClientFailed;
@@ -1055,7 +1061,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       }
       fe_.live->counters.add(Counter::BytesIn, use);
       auto out = left >= 0 ? asio::buffer(cbuf_.get(), use) : asio::buffer(pump_out_);
-      auto [wec, wn] = co_await asio::async_write(upstream_, out, nothrow);
+      auto [wec, wn] = co_await write_all(upstream_, out);
       (void)wn;
       if (wec) {
         pump_failed_ = true;

@@ -9,7 +9,8 @@ namespace herd::proxy {
 inline namespace HERD_IO_NS {
 
 std::optional<UpstreamPool::tcp::socket> UpstreamPool::take(const void* key,
-                                                            const tcp::endpoint& ep) {
+                                                            const tcp::endpoint& ep,
+                                                            bool trust_recent) {
   auto it = idle_.find(key);
   if (it == idle_.end()) return std::nullopt;
   auto& v = it->second;
@@ -21,6 +22,7 @@ std::optional<UpstreamPool::tcp::socket> UpstreamPool::take(const void* key,
     // The server closed it (FIN or reset) or sent bytes nobody asked for:
     // not usable. Checked before any byte of a request is written, so a
     // request never goes on a connection already known to be closed.
+    if (trust_recent && now - c.since < kTrustRecent) return std::move(c.sock);
     char b;
     ssize_t n = ::recv(c.sock.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) continue;

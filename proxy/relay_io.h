@@ -1,0 +1,95 @@
+// proxy/relay_io.h — writes for the relay loops (session.cpp) that cost no
+// trip through Asio's scheduler when the kernel takes the bytes at once.
+//
+// Why: on the epoll backend Asio performs a write speculatively but posts its
+// completion; the coroutine resumes only after the scheduler's next pass,
+// which starts with epoll_wait(0). That is one system call and a handler hop
+// per write (bench/profile.py: 3 epoll_wait per small keep-alive request,
+// where haproxy has 2). write_all() sends with MSG_DONTWAIT first and awaits
+// Asio only for what the socket did not take. On io_uring the write stays an
+// SQE (submitted in the batch with the others, no extra system call).
+//
+// Part of an I/O variant (compiled once per backend, see io_engine.h).
+// Thread rules: the worker thread that owns the socket.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cerrno>
+#include <span>
+#include <tuple>
+
+#ifndef HERD_IO_NS
+#error "relay_io.h belongs to an I/O variant: compile with HERD_IO_NS (proxy/CMakeLists.txt)"
+#endif
+
+namespace herd::proxy {
+inline namespace HERD_IO_NS {
+
+// Sends what the kernel takes now from up to 4 buffers, never waiting:
+// returns the bytes sent; `ec` would_block when none could be.
+template <class Buffers>
+size_t send_now(boost::asio::ip::tcp::socket& s, const Buffers& bufs,
+                boost::system::error_code& ec) {
+  std::array<iovec, 4> iov{};
+  size_t n = 0;
+  for (auto it = boost::asio::buffer_sequence_begin(bufs);
+       it != boost::asio::buffer_sequence_end(bufs) && n < iov.size(); ++it) {
+    boost::asio::const_buffer b(*it);
+    if (b.size() > 0) iov[n++] = {const_cast<void*>(b.data()), b.size()};
+  }
+  if (n == 0) return 0;
+  msghdr m{};
+  m.msg_iov = iov.data();
+  m.msg_iovlen = n;
+  ssize_t r = ::sendmsg(s.native_handle(), &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (r >= 0) return static_cast<size_t>(r);
+  ec = (errno == EAGAIN || errno == EWOULDBLOCK)
+           ? make_error_code(boost::asio::error::would_block)
+           : boost::system::error_code(errno, boost::asio::error::get_system_category());
+  return 0;
+}
+
+// Writes all of `bufs` (up to 4 buffers), as asio::async_write would:
+// returns the error and the bytes written.
+template <class Buffers>
+boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> write_all(
+    boost::asio::ip::tcp::socket& s, const Buffers& bufs) {
+  namespace asio = boost::asio;
+  constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+#if HERD_IO_URING
+  co_return co_await asio::async_write(s, bufs, nothrow);
+#else
+  const size_t total = asio::buffer_size(bufs);
+  boost::system::error_code ec;
+  size_t sent = send_now(s, bufs, ec);
+  if (sent == total && !ec) co_return std::tuple{ec, sent};
+  if (ec && ec != asio::error::would_block) co_return std::tuple{ec, sent};
+  // The rest, from where the kernel stopped.
+  std::array<asio::const_buffer, 4> rest{};
+  size_t k = 0, skip = sent;
+  for (auto it = asio::buffer_sequence_begin(bufs);
+       it != asio::buffer_sequence_end(bufs) && k < rest.size(); ++it) {
+    asio::const_buffer b(*it);
+    if (skip >= b.size()) {
+      skip -= b.size();
+      continue;
+    }
+    rest[k++] = b + skip;
+    skip = 0;
+  }
+  auto [wec, wn] =
+      co_await asio::async_write(s, std::span<const asio::const_buffer>(rest.data(), k), nothrow);
+  co_return std::tuple{wec, sent + wn};
+#endif
+}
+
+}  // namespace HERD_IO_NS
+}  // namespace herd::proxy
