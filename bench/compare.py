@@ -4,7 +4,7 @@ same nbthread, wrk with keep-alive, alternating repeats, medians.
 
   bench/compare.py [--threads 1,2] [--repeats 3] [--duration 5] [--connections 50]
                    [--size 0] [--herd build/herd] [--markdown]
-  bench/compare.py --scenario small,16k,1m,newconn,c1000,c10000,post1m,rss10k
+  bench/compare.py --scenario small,16k,1m,newconn,c1000,c10000,post16k,post1m,rss10k
                    [--threads 1] [--repeats 2] [--duration 3] [--json out.json]
   --engines haproxy,herd-epoll,herd-io_uring   compares herd's two I/O backends
                    (HERD_IO) with haproxy in the same run (default haproxy,herd)
@@ -16,8 +16,8 @@ Scenarios (issue 5): small (2-byte body, as without --scenario), 16k and 1m
 (response bodies), newconn (wrk -H 'Connection: close': a new connection per
 request), c1000 and c10000 (concurrent keep-alive connections; the fd soft
 limit of the children is raised to the hard limit and `global maxconn` set
-to what that limit allows, for both engines), post1m (1 MiB POST uploads,
-bench/post1m.lua) and rss10k (10 000 idle keep-alive client connections, each
+to what that limit allows, for both engines), post16k and post1m (16 KiB and
+1 MiB POST uploads, bench/post16k.lua, bench/post1m.lua) and rss10k (10 000 idle keep-alive client connections, each
 after one request; VmRSS of the LB process before and with them).
 
 Everything runs on 127.0.0.1. Each run is bounded by --duration; the whole
@@ -175,6 +175,7 @@ SCENARIOS = {
     "c1000": dict(connections=1000, extra=["--timeout", "30s"]),
     "c10000": dict(connections=10000, extra=["--timeout", "30s"], min_duration=10),
     "post1m": dict(extra=["-s", os.path.join(BENCH, "post1m.lua")]),
+    "post16k": dict(extra=["-s", os.path.join(BENCH, "post16k.lua")]),
     "rss10k": dict(idle=10000),
 }
 

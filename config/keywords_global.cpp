@@ -227,6 +227,11 @@ void Parser::global_keyword(const Words& w) {
     if (!has(w, 1)) return alert("'maxconn' expects an integer argument.");
     if (has(w, 2)) return alert("'maxconn' cannot handle unexpected argument '" + w[2] + "'.");
     g.maxconn = lax_int(w[1]);
+  } else if (kw == "maxpipes" || kw == "tune.pipesize") {
+    // haproxy 2.6 reads both with atol(): a word that is not a number is 0.
+    if (!has(w, 1)) return alert("'" + kw + "' expects an integer argument.");
+    if (has(w, 2)) return alert("'" + kw + "' cannot handle unexpected argument '" + w[2] + "'.");
+    (kw == "maxpipes" ? g.maxpipes : g.pipesize) = std::max(0, lax_int(w[1]));
   } else if (kw == "nbthread") {
     const std::string& v = arg(w, 1);
     char* end = nullptr;
@@ -409,7 +414,9 @@ void Parser::global_keyword(const Words& w) {
                                                          "close-spread-time",
                                                          "master-worker",
                                                          "server-state-file",
-                                                         "server-state-base"};
+                                                         "server-state-base",
+                                                         "maxpipes",
+                                                         "tune.pipesize"};
     std::string s = suggest(kw, kKnown);
     alert("unknown keyword '" + kw + "' in 'global' section" +
           (s.empty() ? "" : "; did you mean '" + s + "' maybe ?"));

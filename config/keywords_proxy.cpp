@@ -642,7 +642,10 @@ constexpr Option kOptions[] = {{"forwardfor", kFE | kBE, false},
                                {"httpchk", kBE, false},
                                {"tcp-check", kBE, false},
                                {"accept-invalid-http-request", kFE, true},
-                               {"accept-invalid-http-response", kBE, true}};
+                               {"accept-invalid-http-response", kBE, true},
+                               {"splice-auto", kFE | kBE, true},
+                               {"splice-request", kFE | kBE, true},
+                               {"splice-response", kFE | kBE, true}};
 
 void option_forwardfor(Parser& p, const Words& w, size_t i) {
   ForwardFor f;
@@ -766,6 +769,12 @@ void kw_option(Parser& p, const Words& w) {
     px.accept_invalid_request = !neg;
   } else if (name == "accept-invalid-http-response") {
     px.accept_invalid_response = !neg;
+  } else if (name == "splice-auto") {
+    px.splice_auto = neg ? 0 : 1;
+  } else if (name == "splice-request") {
+    px.splice_request = neg ? 0 : 1;
+  } else if (name == "splice-response") {
+    px.splice_response = neg ? 0 : 1;
   } else {
     HttpConnMode m = name == "http-keep-alive"     ? HttpConnMode::KeepAlive
                      : name == "http-server-close" ? HttpConnMode::ServerClose

@@ -94,6 +94,11 @@ struct Global {
   // (stats/server_state_file.h).
   std::string server_state_file;
   std::string server_state_base;
+  // `maxpipes <n>`: pipes kept for splicing, process-wide (0: maxconn / 4,
+  // haproxy's default). `tune.pipesize <bytes>`: each pipe's size (0: the
+  // kernel's, 64 KiB).
+  int maxpipes = 0;
+  int pipesize = 0;
   Location where;
 };
 
@@ -310,6 +315,13 @@ struct Proxy {
   // characters in header names, are let through as haproxy does.
   bool accept_invalid_request = false;
   bool accept_invalid_response = false;
+  // `option splice-request|splice-response|splice-auto` (frontend or
+  // backend, either enables it): bodies no rule inspects go socket to socket
+  // through a pipe (splice(2)) instead of through a buffer. -1: not set, herd's
+  // default (splice-auto; proxy/splice.h), 0: `no option ...`, 1: set.
+  int8_t splice_request = -1;
+  int8_t splice_response = -1;
+  int8_t splice_auto = -1;
   bool allbackups = false;
   int fullconn = 0;
   // `load-server-state-from-file global|local|none` (none when absent) and

@@ -26,12 +26,13 @@
 #include "proxy/exchange_outcome.h"
 #include "proxy/http1.h"
 #include "proxy/parking.h"
+#include "proxy/relay_io.h"
 #include "proxy/responses.h"
 #include "proxy/rewrite.h"
 #include "proxy/route.h"
-#include "proxy/relay_io.h"
 #include "proxy/rules.h"
 #include "proxy/server_slot.h"
+#include "proxy/splice.h"
 #include "proxy/stats_applet.h"
 #include "proxy/tunnel.h"
 #include "proxy/worker.h"
@@ -637,6 +638,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       if (!body_complete) {
         body_left_ = body_len_ > 0 ? body_len_ - static_cast<int64_t>(body_now) : -1;
         cbeg_ = cend_;  // the rest of the buffer was sent
+        pump_be_ = bcfg;
         pump_wake_ = std::make_shared<asio::steady_timer>(w_.ioc, Clock::time_point::max());
         asio::co_spawn(w_.ioc, pump_request_body(),
                        [wake = pump_wake_](std::exception_ptr) { wake->cancel(); });
@@ -911,8 +913,46 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       rr.end = RelayEnd::ClientFailed;
       co_return rr;
     }
+    // The rest of a body no rule reads, when policy allows and both sides
+    // are plain sockets: socket to socket through a pipe (splice.h), the
+    // same accounting and ends as the copy below.
+    bool spliced_failed = false;
+    const SplicePolicy sp = splice_policy(*fe_.cfg, b);
+    if (!done && !chunked &&
+        (sp.response ||
+         (sp.automatic && (until_close || remaining >= static_cast<int64_t>(kBufSize))))) {
+      if (Pipe pipe = w_.pipe_pool().take()) {
+        SpliceWait waited = SpliceWait::Source;
+        auto res = co_await splice_relay(
+            upstream_, client_, pipe, until_close ? -1 : remaining,
+            [&](SpliceWait s) {
+              waited = s;
+              if (s == SpliceWait::Source)
+                set_deadline(Phase::Server, b.timeouts.server);
+              else
+                set_deadline(Phase::ClientBody, fe_timeout_client());
+            },
+            &rr.bytes_out);
+        w_.pipe_pool().give(pipe);
+        using E = SpliceResult::End;
+        const bool server_side = res.end == E::FromError || res.end == E::Eof ||
+                                 (res.end == E::Aborted && waited == SpliceWait::Source);
+        if (res.end == E::Done || (res.end == E::Eof && until_close)) {
+          remaining = 0;
+          done = true;
+        } else if (server_side) {
+          rr.end = timed_out_ ? RelayEnd::ServerTimeout : RelayEnd::ServerFailed;
+          keep = false;
+          spliced_failed = true;
+        } else {
+          rr.end = RelayEnd::ClientFailed;
+          keep = false;
+          spliced_failed = true;
+        }
+      }
+    }
     // Stream the rest through the fixed buffer.
-    while (!done) {
+    while (!done && !spliced_failed) {
       set_deadline(Phase::Server, b.timeouts.server);
       auto [ec, n] =
           co_await upstream_.async_read_some(asio::buffer(sbuf_.get(), kBufSize), nothrow);
@@ -1018,8 +1058,10 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     // Then bytes both ways, half-closes passed on, until both sides closed
     // (tunnel.h), under the tunnel's idle deadline instead of the session's.
     set_deadline(Phase::ClientBody, 0);
-    TunnelResult t = co_await run_tunnel(client_, upstream_, {cbuf_.get(), sbuf_.get(), kBufSize},
-                                         idle, &closed_);
+    TunnelResult t = co_await run_tunnel(
+        client_, upstream_,
+        {cbuf_.get(), sbuf_.get(), kBufSize, &w_.pipe_pool(), splice_policy(*fe_.cfg, b)}, idle,
+        &closed_);
     rr.bytes_out += t.to_client;
     boost::system::error_code ign;
     upstream_.close(ign);
@@ -1032,6 +1074,28 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     // body_len_ > 0: count what is left; chunked: the scanner decides.
     int64_t left = body_len_ > 0 ? body_left_ : -1;
     // The main coroutine's deadline covers the whole exchange.
+    // A Content-Length body goes through a pipe when policy allows (splice.h).
+    const SplicePolicy sp = splice_policy(*fe_.cfg, *pump_be_);
+    if (left > 0 && (sp.request || (sp.automatic && left >= static_cast<int64_t>(kBufSize)))) {
+      if (Pipe pipe = w_.pipe_pool().take()) {
+        uint64_t moved = 0;
+        auto res = co_await splice_relay(
+            client_, upstream_, pipe, left, [](SpliceWait) {}, &moved);
+        fe_.live->counters.add(Counter::BytesIn, moved + pipe.held);  // read from the client
+        w_.pipe_pool().give(pipe);
+        using E = SpliceResult::End;
+        if (res.end == E::Done) {
+          pump_done_ = true;
+          co_return;
+        }
+        pump_failed_ = true;
+        if (res.end != E::ToError) {
+          boost::system::error_code e2;
+          upstream_.cancel(e2);
+        }
+        co_return;
+      }
+    }
     for (;;) {
       auto [ec, n] = co_await client_.async_read_some(asio::buffer(cbuf_.get(), kBufSize), nothrow);
       if (ec) {
@@ -1198,6 +1262,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   int64_t body_len_ = 0;  // -2 chunked
   int64_t body_left_ = 0;
   bool pump_done_ = true, pump_failed_ = false;
+  const config::Proxy* pump_be_ = nullptr;         // the backend the body goes to
   std::shared_ptr<asio::steady_timer> pump_wake_;  // cancelled when the body pump ends
   bool is_head_ = false, req_is_10_ = false, server_close_ = false, upgrade_ = false;
   std::string method_;

@@ -207,8 +207,10 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
                                               : std::max(fet.client, bcfg.timeouts.server);
     auto cbuf = w_.take_buffer();
     auto sbuf = w_.take_buffer();
-    TunnelResult r =
-        co_await run_tunnel(client_, upstream_, {cbuf.get(), sbuf.get(), kBufSize}, idle, &stop_);
+    TunnelResult r = co_await run_tunnel(
+        client_, upstream_,
+        {cbuf.get(), sbuf.get(), kBufSize, &w_.pipe_pool(), splice_policy(*fe_.cfg, bcfg)}, idle,
+        &stop_);
     w_.give_buffer(std::move(cbuf));
     w_.give_buffer(std::move(sbuf));
     to_server_ = r.to_server;

@@ -72,17 +72,46 @@ struct TunnelState {
   }
 };
 
+// The source's FIN: passed on as a half-close.
+void pass_fin(TunnelState& st, tcp::socket& to, bool& fin) {
+  fin = true;
+  if (st.fins++ == 0 && &fin == &st.client_fin) st.client_first = true;
+  boost::system::error_code ign;
+  to.shutdown(tcp::socket::shutdown_send, ign);  // half-close: pass the FIN on
+}
+
+// The rest of one direction through a pipe (splice.h). Returns false when
+// no pipe was free (the caller copies).
+asio::awaitable<bool> splice_rest(std::shared_ptr<TunnelState> st, tcp::socket& from,
+                                  tcp::socket& to, PipePool& pool, bool& fin, bool& from_err,
+                                  bool& to_err, uint64_t& count) {
+  Pipe pipe = pool.take();
+  if (!pipe) co_return false;
+  auto res = co_await splice_relay(
+      from, to, pipe, -1, [&](SpliceWait) { st->touch(st); }, &count);
+  pool.give(pipe);
+  using E = SpliceResult::End;
+  if (res.end == E::Eof) {
+    pass_fin(*st, to, fin);
+  } else if (res.end == E::FromError || res.end == E::ToError) {
+    (res.end == E::FromError ? from_err : to_err) = true;
+    st->cancel_both();
+  } else if (res.end == E::Aborted && !st->outside_cancel()) {
+    st->cancel_both();
+  }
+  co_return true;
+}
+
 // One direction: `from` to `to` until FIN or an error.
 asio::awaitable<void> copy(std::shared_ptr<TunnelState> st, tcp::socket& from, tcp::socket& to,
                            char* buf, size_t size, bool& fin, bool& from_err, bool& to_err,
-                           uint64_t& count) {
+                           uint64_t& count, PipePool* pipes, bool splice, bool automatic) {
+  if (pipes && splice && co_await splice_rest(st, from, to, *pipes, fin, from_err, to_err, count))
+    co_return;
   for (;;) {
     auto [ec, n] = co_await from.async_read_some(asio::buffer(buf, size), nothrow);
     if (ec == asio::error::eof) {
-      fin = true;
-      if (st->fins++ == 0 && &fin == &st->client_fin) st->client_first = true;
-      boost::system::error_code ign;
-      to.shutdown(tcp::socket::shutdown_send, ign);  // half-close: pass the FIN on
+      pass_fin(*st, to, fin);
       co_return;
     }
     if (ec) {
@@ -101,6 +130,11 @@ asio::awaitable<void> copy(std::shared_ptr<TunnelState> st, tcp::socket& from, t
       co_return;
     }
     st->touch(st);
+    // splice-auto: a read that filled the buffer says more is coming.
+    if (pipes && automatic && n == size) {
+      if (co_await splice_rest(st, from, to, *pipes, fin, from_err, to_err, count)) co_return;
+      pipes = nullptr;  // no pipe free: copy to the end
+    }
   }
 }
 
@@ -110,15 +144,17 @@ asio::awaitable<TunnelResult> run_tunnel(tcp::socket& client, tcp::socket& serve
                                          TunnelBuffers bufs, int64_t idle_ms, const bool* stop) {
   auto st = std::make_shared<TunnelState>(client, server, idle_ms, stop);
   st->touch(st);
-  asio::co_spawn(client.get_executor(),
-                 copy(st, client, server, bufs.client, bufs.size, st->client_fin, st->client_err,
-                      st->server_err, st->r.to_server),
-                 [st](std::exception_ptr) {
-                   st->up_done = true;
-                   st->up_wake.cancel();
-                 });
+  asio::co_spawn(
+      client.get_executor(),
+      copy(st, client, server, bufs.client, bufs.size, st->client_fin, st->client_err,
+           st->server_err, st->r.to_server, bufs.pipes, bufs.splice.request, bufs.splice.automatic),
+      [st](std::exception_ptr) {
+        st->up_done = true;
+        st->up_wake.cancel();
+      });
   co_await copy(st, server, client, bufs.server, bufs.size, st->server_fin, st->server_err,
-                st->client_err, st->r.to_client);
+                st->client_err, st->r.to_client, bufs.pipes, bufs.splice.response,
+                bufs.splice.automatic);
   if (!st->up_done) {
     if (!st->server_fin) st->cancel_both();  // the download failed: the upload goes too
     co_await st->up_wake.async_wait(nothrow);

@@ -14,6 +14,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 
+#include "proxy/splice.h"
+
 #ifndef HERD_IO_NS
 #error "tunnel.h belongs to an I/O variant: compile with HERD_IO_NS (proxy/CMakeLists.txt)"
 #endif
@@ -39,6 +41,10 @@ struct TunnelBuffers {
   char* client;  // receives from the client
   char* server;  // receives from the server
   size_t size;
+  // Splicing (splice.h): with a pool, a direction the policy allows moves
+  // through a pipe; splice-auto switches once a read fills its buffer.
+  PipePool* pipes = nullptr;
+  SplicePolicy splice{};
 };
 
 // Copies until both directions ended, an error, or `idle_ms` (<= 0: none)

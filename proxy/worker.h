@@ -19,6 +19,7 @@
 #include "config/model.h"
 #include "proxy/engine.h"
 #include "proxy/io_engine.h"
+#include "proxy/splice.h"
 #include "proxy/upstream.h"
 
 #ifndef HERD_IO_NS
@@ -102,6 +103,10 @@ class Worker {
   boost::asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   balancing::PoolReader reader;
   UpstreamPool upstreams;
+  // Pipes for splicing bodies and tunnels (splice.h), made on first use:
+  // this worker's share of `maxpipes`.
+  std::unique_ptr<PipePool> pipes;
+  PipePool& pipe_pool();
   struct Listener {
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
     const FrontendRt* fe;

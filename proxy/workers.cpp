@@ -30,6 +30,18 @@ using tcp = asio::ip::tcp;
 
 Worker::Worker(Shared& s, unsigned i) : shared(s), index(i), reader(s.pool) {}
 
+PipePool& Worker::pipe_pool() {
+  if (!pipes) {
+    const auto& g = shared.cfg.global;
+    unsigned n = g.nbthread > 0 ? static_cast<unsigned>(g.nbthread)
+                                : std::max(1u, std::thread::hardware_concurrency());
+    // haproxy's default: maxconn / 4 pipes, process-wide.
+    int total = g.maxpipes > 0 ? g.maxpipes : std::max(1, shared.maxconn / 4);
+    pipes = std::make_unique<PipePool>(std::max(1, total / static_cast<int>(n)), g.pipesize);
+  }
+  return *pipes;
+}
+
 Worker::~Worker() {
   free_parked(*this);
   idle.detach_all();  // sessions still linked die later, with ioc's handlers
