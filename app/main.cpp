@@ -41,6 +41,7 @@
 #include "proxy/engine.h"
 #include "stats/csv.h"
 #include "stats/server_state_file.h"
+#include "tls/context.h"
 
 namespace {
 
@@ -225,6 +226,8 @@ void print_version(int level, const std::string& io_flag) {
   std::printf("  Boost: %d.%d.%d (Asio, Beast)\n", BOOST_VERSION / 100000,
               BOOST_VERSION / 100 % 1000, BOOST_VERSION % 100);
   std::printf("  liburing: linked (Asio's io_uring backend)\n");
+  std::printf("  OpenSSL: %s; TLS records: %s\n", herd::tls::library_version(),
+              herd::tls::offload_mode().c_str());
   // Both backends are compiled in; --io / $HERD_IO choose (auto: io_uring when usable).
   std::string why = herd::proxy::io_uring_unavailable();
   std::printf("\nAvailable polling systems :\n");
@@ -456,6 +459,7 @@ int main(int argc, char** argv) {
   } else {
     usage(argv[0], 1);
   }
+  tls::prepare(pr);  // certificates load now, so that -c reports them as haproxy does
   if (opt.check) {
     if (!pr.diags.empty()) {
       std::fprintf(stderr, "[NOTICE]   (%d) : herd version is %s\n", pid, kVersion);

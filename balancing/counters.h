@@ -56,17 +56,20 @@ enum class Counter : unsigned {
   Http4xx,
   Http5xx,
   HttpOther,
-  Requests,           // req_tot
-  CliAborts,          // cli_abrt
-  SrvAborts,          // srv_abrt
-  FailedChecks,       // chkfail
-  Downs,              // chkdown
-  QueueTimeMsSum,     // for qtime averages
-  ConnectTimeMsSum,   // ctime
-  ResponseTimeMsSum,  // rtime
-  TotalTimeMsSum,     // ttime
-  Connections,        // conn_tot (frontend)
-  Intercepted,        // stats applet hits
+  Requests,            // req_tot
+  CliAborts,           // cli_abrt
+  SrvAborts,           // srv_abrt
+  FailedChecks,        // chkfail
+  Downs,               // chkdown
+  QueueTimeMsSum,      // for qtime averages
+  ConnectTimeMsSum,    // ctime
+  ResponseTimeMsSum,   // rtime
+  TotalTimeMsSum,      // ttime
+  Connections,         // conn_tot (frontend)
+  Intercepted,         // stats applet hits
+  SslSessions,         // ssl_sess: TLS handshakes completed (frontend)
+  SslReused,           // ssl_reused_sess: of which resumed
+  SslFailedHandshake,  // ssl_failed_handshake
   kCount
 };
 

@@ -29,15 +29,7 @@ int index_of(const std::string& w, const char* const* table, size_t n) {
 }
 
 // Global keywords HAProxy has that herd accepts but does nothing with.
-constexpr const char* kIgnoredGlobal[] = {"ca-base",
-                                          "crt-base",
-                                          "ssl-default-bind-ciphers",
-                                          "ssl-default-bind-ciphersuites",
-                                          "ssl-default-bind-options",
-                                          "ssl-default-server-ciphers",
-                                          "ssl-default-server-ciphersuites",
-                                          "ssl-default-server-options",
-                                          "tune.ssl.default-dh-param"};
+constexpr const char* kIgnoredGlobal[] = {"tune.ssl.default-dh-param"};
 
 }  // namespace
 
@@ -390,6 +382,30 @@ void Parser::global_keyword(const Words& w) {
                    (file ? "' expect one argument: a file path."
                          : "' expects one argument: a directory path."));
     slot = w[1];
+  } else if (kw == "crt-base" || kw == "ca-base") {
+    if (!has(w, 1))
+      return alert("global statement '" + kw + "' expects a directory path as an argument.");
+    (kw == "crt-base" ? g.crt_base : g.ca_base) = w[1];
+  } else if (kw == "ssl-default-bind-ciphers" || kw == "ssl-default-bind-ciphersuites" ||
+             kw == "ssl-default-server-ciphers" || kw == "ssl-default-server-ciphersuites") {
+    if (!has(w, 1))
+      return alert("global statement '" + kw + "' expects a cipher suite as an argument.");
+    const bool bind = kw.find("-bind-") != std::string::npos;
+    const bool suites = kw.ends_with("ciphersuites");
+    (bind ? (suites ? g.bind_ciphersuites : g.bind_ciphers)
+          : (suites ? g.server_ciphersuites : g.server_ciphers)) = w[1];
+    (bind ? (suites ? g.bind_ciphersuites_set : g.bind_ciphers_set)
+          : (suites ? g.server_ciphersuites_set : g.server_ciphers_set)) = true;
+  } else if (kw == "ssl-default-bind-options" || kw == "ssl-default-server-options") {
+    TlsOptions& o = kw == "ssl-default-bind-options" ? g.bind_options : g.server_options;
+    for (size_t i = 1; i < w.size();) {
+      std::string err;
+      int used = parse_tls_option(w, i, o, &err);
+      if (used == 0)
+        return alert("unknown option '" + w[i] + "' on global statement '" + kw + "'.");
+      if (used < 0) return alert(err + " on global statement '" + kw + "'.");
+      i += static_cast<size_t>(used);
+    }
   } else if (kw == "nbproc") {
     alert(
         "nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used "

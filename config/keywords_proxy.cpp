@@ -69,11 +69,112 @@ void kw_mode(Parser& p, const Words& w) {
     p.alert("unknown proxy mode '" + m + "'.");
 }
 
+// A TLS keyword of a bind line at w[i]: returns how many words it took
+// (0: not a TLS keyword, -1: an error was reported). haproxy's wording.
+int parse_bind_tls(Parser& p, const Words& w, size_t i, BindTls& t) {
+  const std::string& o = w[i];
+  const std::string head = "'bind " + w[1] + "' in section '" +
+                           (p.cur->kind == Proxy::Kind::Listen ? "listen" : "frontend") + "' : ";
+  auto need = [&](const std::string& msg) {
+    if (has(w, i + 1) && !w[i + 1].empty()) return true;
+    p.alert(head + "'" + o + "' : " + msg);
+    return false;
+  };
+  const Global& g = p.config().global;
+  if (o == "ssl") {
+    t.enabled = true;
+    return 1;
+  }
+  if (o == "strict-sni") {
+    t.strict_sni = true;
+    return 1;
+  }
+  if (o == "crt" || o == "crt-list") {
+    if (!need(o == "crt" ? "missing certificate location" : "missing file name")) return -1;
+    std::string path = w[i + 1];
+    if (o == "crt" && path[0] != '/' && !g.crt_base.empty()) path = g.crt_base + "/" + path;
+    t.certs.push_back({o == "crt-list", path});
+    return 2;
+  }
+  if (o == "ca-file") {
+    if (!need("missing CAfile path")) return -1;
+    std::string path = w[i + 1];
+    if (path[0] != '/' && !g.ca_base.empty()) path = g.ca_base + "/" + path;
+    t.ca_file = path;
+    return 2;
+  }
+  if (o == "verify") {
+    if (!need("missing verify method")) return -1;
+    const std::string& v = w[i + 1];
+    if (v == "none")
+      t.verify = BindTls::Verify::None;
+    else if (v == "optional")
+      t.verify = BindTls::Verify::Optional;
+    else if (v == "required")
+      t.verify = BindTls::Verify::Required;
+    else {
+      p.alert(head + "'verify' : unknown verify method '" + v +
+              "', only 'none', 'optional', and 'required' are supported");
+      return -1;
+    }
+    return 2;
+  }
+  if (o == "alpn") {
+    if (!need("missing the comma-delimited ALPN protocol suite")) return -1;
+    t.alpn.clear();
+    std::string list = w[i + 1];
+    for (size_t s = 0; s <= list.size();) {
+      size_t c = list.find(',', s);
+      if (c == std::string::npos) c = list.size();
+      std::string one = list.substr(s, c - s);
+      if (one.empty() || one.size() > 255) {
+        p.alert(head + "'alpn' : empty protocol name or name too long");
+        return -1;
+      }
+      if (one == "h2")
+        p.notice("'bind " + w[1] +
+                 "' : 'alpn h2' is not offered: herd speaks HTTP/1.1 only, "
+                 "ALPN offers the other protocols of the list.");
+      else
+        t.alpn.push_back(one);
+      s = c + 1;
+    }
+    return 2;
+  }
+  if (o == "ciphers" || o == "ciphersuites" || o == "curves") {
+    if (!need(o == "curves" ? "missing curve suite" : "missing cipher suite")) return -1;
+    if (o == "ciphers") {
+      t.ciphers = w[i + 1];
+      t.ciphers_set = true;
+    } else if (o == "ciphersuites") {
+      t.ciphersuites = w[i + 1];
+      t.ciphersuites_set = true;
+    } else {
+      t.curves = w[i + 1];
+    }
+    return 2;
+  }
+  std::string err;
+  int used = parse_tls_option(w, i, t.opts, &err);
+  if (used > 0) {
+    if (o == "ssl-min-ver") t.opts_set_min = true;
+    if (o == "ssl-max-ver") t.opts_set_max = true;
+    return used;
+  }
+  if (used < 0) {
+    p.alert(head + err);
+    return -1;
+  }
+  return 0;
+}
+
 void kw_bind(Parser& p, const Words& w) {
   if (!has(w, 1))
     return p.alert("'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as "
                    "arguments.");
   std::vector<std::string> options;
+  BindTls tls;
+  tls.bind_text = w[1];
   for (size_t i = 2; i < w.size(); ++i) {
     const std::string& o = w[i];
     if (o.empty()) continue;
@@ -83,9 +184,12 @@ void kw_bind(Parser& p, const Words& w) {
       ++i;
     } else if (o == "v4v6" || o == "v6only") {
       options.push_back(o);
-    } else if (o == "ssl" || o == "crt" || o == "alpn" || o == "accept-proxy" ||
-               o == "transparent" || o == "tfo" || o == "defer-accept" || o == "interface" ||
-               o == "process" || o == "thread" || o == "mode" || o == "user" || o == "group") {
+    } else if (int used = parse_bind_tls(p, w, i, tls); used != 0) {
+      if (used < 0) return;
+      i += static_cast<size_t>(used) - 1;
+    } else if (o == "accept-proxy" || o == "transparent" || o == "tfo" || o == "defer-accept" ||
+               o == "interface" || o == "process" || o == "thread" || o == "mode" || o == "user" ||
+               o == "group") {
       return p.alert("'bind " + w[1] + "' : '" + o + "' is not supported by herd.");
     } else {
       // HAProxy's bind keywords, so that typos get its suggestions.
@@ -130,6 +234,7 @@ void kw_bind(Parser& p, const Words& w) {
     }
     Bind b;
     b.options = options;
+    b.tls = tls;
     b.where = p.loc();
     b.addr.host = hp.host;
     if (!resolve_host(hp.host, hp.family, true, &b.addr.ip))

@@ -8,10 +8,21 @@
 namespace herd::config::detail {
 namespace {
 
-constexpr const char* kFetches[] = {"path_beg", "path",     "path_end", "path_sub",
-                                    "hdr",      "hdr_beg",  "src",      "method",
-                                    "dst",      "dst_port", "src_port"};
-constexpr const char* kFormatFetches[] = {"src", "dst", "src_port", "dst_port"};
+constexpr const char* kFetches[] = {"path_beg",     "path",
+                                    "path_end",     "path_sub",
+                                    "hdr",          "hdr_beg",
+                                    "src",          "method",
+                                    "dst",          "dst_port",
+                                    "src_port",     "ssl_fc",
+                                    "ssl_fc_sni",   "ssl_fc_protocol",
+                                    "ssl_fc_alpn",  "ssl_c_used",
+                                    "ssl_c_verify", "ssl_c_s_dn"};
+// Boolean fetches: without a pattern they match when true (no warning).
+constexpr const char* kBoolFetches[] = {"ssl_fc", "ssl_c_used"};
+constexpr const char* kFormatFetches[] = {
+    "src",        "dst",          "src_port",        "dst_port",
+    "ssl_fc",     "ssl_fc_sni",   "ssl_fc_protocol", "ssl_fc_alpn",
+    "ssl_c_used", "ssl_c_verify", "ssl_c_s_dn"};
 
 // Every http-request action of HAProxy 2.6, in the order its error message
 // lists them ("(*)" marks actions taking an argument in parentheses).
@@ -79,7 +90,9 @@ bool parse_acl_expr(const Words& w, size_t i, size_t end, Acl* acl, std::string*
     }
     acl->values.push_back(w[i]);
   }
-  *no_values = acl->values.empty() && !dashdash;
+  *no_values =
+      acl->values.empty() && !dashdash &&
+      std::find(std::begin(kBoolFetches), std::end(kBoolFetches), base) == std::end(kBoolFetches);
   return true;
 }
 

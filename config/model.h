@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,8 +37,42 @@ struct Address {
 };
 
 // One `bind` line. Only TCP binds are supported for traffic.
+// TLS settings shared by `bind ... ssl` and `server ... ssl` (and by the
+// `ssl-default-*-options` of `global`). Versions are the wire numbers
+// (0x0301 TLSv1.0 ... 0x0304 TLSv1.3), 0: not set. Certificates are loaded
+// after parsing by tls/ (tls::prepare), which keeps OpenSSL out of config/.
+struct TlsOptions {
+  int min_ver = 0, max_ver = 0;
+  // `no-sslv3`, `no-tlsv10` ... `no-tlsv13`: bit v - 0x0300 set for version v
+  unsigned no_versions = 0;
+  bool no_tickets = false;             // `no-tls-tickets`
+  bool prefer_client_ciphers = false;  // `prefer-client-ciphers`
+};
+
+// `bind ... ssl crt ... crt-list ... alpn ... verify ...` (keywords_proxy.cpp).
+struct BindTls {
+  bool enabled = false;  // `ssl`
+  struct Source {
+    bool is_list = false;  // crt-list
+    std::string path;      // crt-base applied
+  };
+  std::vector<Source> certs;                  // in order: the first certificate is the default one
+  std::vector<std::string> alpn;              // as offered ("h2" dropped with a notice)
+  std::string ciphers, ciphersuites, curves;  // "" = global default, else OpenSSL's
+  bool ciphers_set = false, ciphersuites_set = false;
+  TlsOptions opts;
+  bool opts_set_min = false, opts_set_max = false;
+  std::string ca_file;  // ca-base applied
+  enum class Verify { None, Optional, Required } verify = Verify::None;
+  bool strict_sni = false;
+  std::string bind_text;  // the bind line's address argument, for messages
+};
+
 struct Bind {
   Address addr;
+  BindTls tls;
+  // Built by tls::prepare() from `tls` (null for plain binds); opaque here.
+  std::shared_ptr<const void> tls_ctx;
   std::vector<std::string> options;  // accepted options kept verbatim (e.g. "name foo")
   Location where;
 };
@@ -99,6 +134,12 @@ struct Global {
   // kernel's, 64 KiB).
   int maxpipes = 0;
   int pipesize = 0;
+  // TLS: `crt-base`, `ca-base`, `ssl-default-bind-*`, `ssl-default-server-*`.
+  std::string crt_base, ca_base;
+  std::string bind_ciphers, bind_ciphersuites, server_ciphers, server_ciphersuites;
+  bool bind_ciphers_set = false, bind_ciphersuites_set = false;
+  bool server_ciphers_set = false, server_ciphersuites_set = false;
+  TlsOptions bind_options, server_options;
   Location where;
 };
 

@@ -205,3 +205,45 @@ bool valid_name(std::string_view name, char* bad) {
 }
 
 }  // namespace herd::config
+
+namespace herd::config::detail {
+
+int parse_tls_option(const std::vector<std::string>& w, size_t i, TlsOptions& o, std::string* err) {
+  static const std::pair<const char*, int> kVersions[] = {{"SSLv3", 0x0300},
+                                                          {"TLSv1.0", 0x0301},
+                                                          {"TLSv1.1", 0x0302},
+                                                          {"TLSv1.2", 0x0303},
+                                                          {"TLSv1.3", 0x0304}};
+  const std::string& k = w[i];
+  if (k == "ssl-min-ver" || k == "ssl-max-ver") {
+    if (i + 1 >= w.size() || w[i + 1].empty()) {
+      *err = "'" + k + "' : missing the ssl/tls version";
+      return -1;
+    }
+    for (const auto& [name, v] : kVersions)
+      if (w[i + 1] == name) {
+        (k == "ssl-min-ver" ? o.min_ver : o.max_ver) = v;
+        return 2;
+      }
+    *err = "'" + w[i + 1] + "' : unknown ssl/tls version";
+    return -1;
+  }
+  static const std::pair<const char*, int> kNo[] = {
+      {"no-sslv3", 0}, {"no-tlsv10", 1}, {"no-tlsv11", 2}, {"no-tlsv12", 3}, {"no-tlsv13", 4}};
+  for (const auto& [name, minor] : kNo)
+    if (k == name) {
+      o.no_versions |= 1u << minor;
+      return 1;
+    }
+  if (k == "no-tls-tickets") {
+    o.no_tickets = true;
+    return 1;
+  }
+  if (k == "prefer-client-ciphers") {
+    o.prefer_client_ciphers = true;
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace herd::config::detail

@@ -124,6 +124,12 @@ class Parser {
 std::string suggest(std::string_view word, const std::vector<std::string_view>& candidates);
 // atoi() semantics (HAProxy is lax with many integers).
 int lax_int(const std::string& s);
+
+// A TLS version option shared by bind, server and `ssl-default-*-options`
+// at w[i] (`ssl-min-ver X`, `ssl-max-ver X`, `no-sslv3`, `no-tlsv1x`,
+// `no-tls-tickets`, `prefer-client-ciphers`): words taken, 0 when w[i] is
+// none of them, -1 with haproxy's message in `err`.
+int parse_tls_option(const std::vector<std::string>& w, size_t i, TlsOptions& o, std::string* err);
 // True when w[i] exists and is not empty (HAProxy treats "" as absent).
 inline bool has(const Words& w, size_t i) { return i < w.size() && !w[i].empty(); }
 inline const std::string& arg(const Words& w, size_t i) {

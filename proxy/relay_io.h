@@ -26,6 +26,8 @@
 #include <span>
 #include <tuple>
 
+#include "proxy/stream.h"
+
 #ifndef HERD_IO_NS
 #error "relay_io.h belongs to an I/O variant: compile with HERD_IO_NS (proxy/CMakeLists.txt)"
 #endif
@@ -89,6 +91,16 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> write_all(
       co_await asio::async_write(s, std::span<const asio::const_buffer>(rest.data(), k), nothrow);
   co_return std::tuple{wec, sent + wn};
 #endif
+}
+
+// The client connection's transport (stream.h): a plain one is its socket;
+// TLS records go through Asio's composed write over the stream.
+template <class Buffers>
+boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> write_all(
+    Stream& s, const Buffers& bufs) {
+  namespace asio = boost::asio;
+  if (!s.tls()) co_return co_await write_all(s.socket(), bufs);
+  co_return co_await asio::async_write(s, bufs, asio::as_tuple(asio::use_awaitable));
 }
 
 }  // namespace HERD_IO_NS

@@ -5,6 +5,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
+
+#include "tls/conn.h"
 
 namespace herd::proxy {
 namespace {
@@ -40,6 +43,32 @@ std::string_view fetch_arg(std::string_view fetch) {
 }
 std::string_view fetch_name(std::string_view fetch) { return fetch.substr(0, fetch.find('(')); }
 
+// The TLS samples as haproxy's text: ssl_fc/ssl_c_used "1"/"0", the others
+// their value. False when the sample does not exist (no TLS, no SNI...).
+bool tls_sample(std::string_view fn, const tls::Conn* t, std::string* out) {
+  if (fn == "ssl_fc") {
+    *out = t ? "1" : "0";
+    return true;
+  }
+  if (!t) return false;
+  if (fn == "ssl_c_used") {
+    *out = t->client_cert_used() ? "1" : "0";
+  } else if (fn == "ssl_c_verify") {
+    *out = std::to_string(t->client_verify());
+  } else if (fn == "ssl_c_s_dn") {
+    if (!t->client_cert_used()) return false;
+    *out = t->client_subject_dn();
+  } else {
+    std::string_view v = fn == "ssl_fc_sni"        ? t->sni()
+                         : fn == "ssl_fc_protocol" ? t->protocol()
+                         : fn == "ssl_fc_alpn"     ? t->alpn()
+                                                   : std::string_view();
+    if (v.empty()) return false;
+    out->assign(v);
+  }
+  return true;
+}
+
 bool match_acl(const config::Acl& acl, const RequestView& r) {
   std::string_view fn = fetch_name(acl.fetch);
   bool ic = acl.ignore_case;
@@ -60,6 +89,17 @@ bool match_acl(const config::Acl& acl, const RequestView& r) {
       int hi = colon + 1 < v.size() ? num(v.substr(colon + 1)) : 65535;
       return port >= lo && port <= hi;
     });
+  }
+  if (fn.starts_with("ssl_")) {
+    std::string v;
+    if (!tls_sample(fn, r.tls, &v)) return false;
+    if (fn == "ssl_fc" || fn == "ssl_c_used")
+      return acl.values.empty() ? v == "1" : any([&](std::string_view x) { return x == v; });
+    if (fn == "ssl_c_verify")
+      return any([&](std::string_view x) {
+        return std::atol(std::string(x).c_str()) == std::atol(v.c_str());
+      });
+    return any([&](std::string_view x) { return eq(v, x, ic); });
   }
   if (!r.head) return false;  // a TCP connection: no layer-7 sample
   if (fn == "method") return any([&](std::string_view v) { return eq(r.head->method, v, ic); });
@@ -207,6 +247,8 @@ void append_format(std::string& out, const config::FormatString& f, const Reques
       out += r.head->target;
     else if (fn == "req.hdr" || fn == "hdr")
       out += header_value(r, fetch_arg(p.text));
+    else if (std::string v; fn.starts_with("ssl_") && tls_sample(fn, r.tls, &v))
+      out += v;
   }
 }
 

@@ -12,6 +12,10 @@
 #include "config/model.h"
 #include "proxy/http1.h"
 
+namespace herd::tls {
+class Conn;
+}
+
 namespace herd::proxy {
 
 // What ACLs and formats may look at.
@@ -22,6 +26,7 @@ struct RequestView {
   uint16_t src_port = 0;
   std::string_view dst_ip;
   uint16_t dst_port = 0;
+  const tls::Conn* tls = nullptr;  // the client connection's TLS layer (ssl_fc*, ssl_c_*)
 };
 
 // The path of a request target: origin-form up to '?', or the path of an

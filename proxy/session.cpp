@@ -34,8 +34,10 @@
 #include "proxy/server_slot.h"
 #include "proxy/splice.h"
 #include "proxy/stats_applet.h"
+#include "proxy/stream.h"
 #include "proxy/tunnel.h"
 #include "proxy/worker.h"
+#include "tls/conn.h"
 
 namespace herd::proxy {
 inline namespace HERD_IO_NS {
@@ -78,8 +80,14 @@ bool idempotent(std::string_view m) {
 
 class Session : public IdleHook, public std::enable_shared_from_this<Session> {
  public:
-  Session(Worker& w, const FrontendRt& fe, tcp::socket sock)
-      : w_(w), fe_(fe), client_(std::move(sock)), upstream_(w.ioc), watchdog_(w.ioc) {}
+  Session(Worker& w, const FrontendRt& fe, tcp::socket sock,
+          const tls::ServerContext* tls = nullptr)
+      : w_(w),
+        fe_(fe),
+        client_(tls ? Stream(std::move(sock), std::make_unique<tls::Conn>(*tls))
+                    : Stream(std::move(sock))),
+        upstream_(w.ioc),
+        watchdog_(w.ioc) {}
 
   // A new connection: counted, then served from its first request on.
   void start() {
@@ -201,6 +209,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     if (!keep_client) client_.close(ec);
     upstream_.close(ec);
     release_server();
+    if (client_.tls() && client_.tls()->failed_handshake())
+      fe_.live->counters.add(Counter::SslFailedHandshake);
     auto& v = w_.sessions;
     v.erase(std::remove(v.begin(), v.end(), this), v.end());
     if (!keep_client) count_connection_close(w_, fe_);
@@ -223,9 +233,15 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           co_return;
         }
         if (r == Wait::Closed) {
-          if (first && !w_.stopping)
-            empty_first_request(w_, fe_, client_.native_handle(), timed_out_, accepted_);
+          // (A TLS connection whose handshake failed was counted as such.)
+          if (first && !w_.stopping && !(client_.tls() && !client_.tls()->handshake_done()))
+            empty_first_request(w_, fe_, client_.socket().native_handle(), timed_out_,
+                                accepted_);
           break;
+        }
+        if (first && client_.tls()) {
+          fe_.live->counters.add(Counter::SslSessions);
+          if (client_.tls()->resumed()) fe_.live->counters.add(Counter::SslReused);
         }
       }
       bool keep = co_await one_request(first);
@@ -259,7 +275,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       }
       if (ec != asio::error::would_block && ec != asio::error::try_again) co_return Wait::Closed;
     }
-    idle_enter(w_, this);
+    if (!client_.tls()) idle_enter(w_, this);  // TLS connections do not park (stream.h)
     for (;;) {
       boost::system::error_code ec;
       size_t n = 0;
@@ -409,7 +425,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     const long t_request = static_cast<long>(ms_since(start_));
 
     const char* base = cbuf_.get() + cbeg_;
-    RequestView rv{base, &req_, src_ip_, src_port_, dst_ip_, dst_port_};
+    RequestView rv{base, &req_, src_ip_, src_port_, dst_ip_, dst_port_, client_.tls()};
     is_head_ = req_.method == "HEAD";
     req_is_10_ = req_.version == 10;
     method_.assign(req_.method);
@@ -918,13 +934,13 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     // same accounting and ends as the copy below.
     bool spliced_failed = false;
     const SplicePolicy sp = splice_policy(*fe_.cfg, b);
-    if (!done && !chunked &&
+    if (!done && !chunked && !client_.tls() &&
         (sp.response ||
          (sp.automatic && (until_close || remaining >= static_cast<int64_t>(kBufSize))))) {
       if (Pipe pipe = w_.pipe_pool().take()) {
         SpliceWait waited = SpliceWait::Source;
         auto res = co_await splice_relay(
-            upstream_, client_, pipe, until_close ? -1 : remaining,
+            upstream_, client_.socket(), pipe, until_close ? -1 : remaining,
             [&](SpliceWait s) {
               waited = s;
               if (s == SpliceWait::Source)
@@ -1076,11 +1092,12 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     // The main coroutine's deadline covers the whole exchange.
     // A Content-Length body goes through a pipe when policy allows (splice.h).
     const SplicePolicy sp = splice_policy(*fe_.cfg, *pump_be_);
-    if (left > 0 && (sp.request || (sp.automatic && left >= static_cast<int64_t>(kBufSize)))) {
+    if (left > 0 && !client_.tls() &&
+        (sp.request || (sp.automatic && left >= static_cast<int64_t>(kBufSize)))) {
       if (Pipe pipe = w_.pipe_pool().take()) {
         uint64_t moved = 0;
         auto res = co_await splice_relay(
-            client_, upstream_, pipe, left, [](SpliceWait) {}, &moved);
+            client_.socket(), upstream_, pipe, left, [](SpliceWait) {}, &moved);
         fe_.live->counters.add(Counter::BytesIn, moved + pipe.held);  // read from the client
         w_.pipe_pool().give(pipe);
         using E = SpliceResult::End;
@@ -1186,7 +1203,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
 
   asio::awaitable<bool> serve_stats(bool client_keep) {
     const char* base = cbuf_.get() + cbeg_;
-    RequestView rv{base, &req_, src_ip_, src_port_, dst_ip_, dst_port_};
+    RequestView rv{base, &req_, src_ip_, src_port_, dst_ip_, dst_port_, client_.tls()};
     StatsRequest sr = make_stats_request(fe_, rv, is_head_);
     fe_.live->counters.add(Counter::Intercepted);
     size_t body = body_len_ > 0 ? static_cast<size_t>(body_len_) : 0;
@@ -1233,7 +1250,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
 
   Worker& w_;
   const FrontendRt& fe_;
-  tcp::socket client_;
+  Stream client_;  // TLS or not (stream.h)
   tcp::socket upstream_;
   asio::steady_timer watchdog_;
   bool watchdog_armed_ = false;
@@ -1292,7 +1309,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
 // Idle for kParkAfter: the connection goes to the parking lot (parking.h)
 // and the session ends; a stop (or no lot) closes it instead.
 void Session::park() {
-  if (!w_.aborting && park_connection(w_, client_, fe_, park_first_, v6_, deadline_,
+  if (!w_.aborting && park_connection(w_, client_.socket(), fe_, park_first_, v6_, deadline_,
                                       request_timeout(park_first_), accepted_)) {
     retire(true);
     w_.trim_buffers();
@@ -1346,8 +1363,9 @@ void empty_first_request(Worker& w, const FrontendRt& fe, int fd, bool timeout,
 
 void request_park(IdleHook* h) { static_cast<Session*>(h)->request_park(); }
 
-void start_session(Worker& w, const FrontendRt& fe, tcp::socket sock) {
-  std::make_shared<Session>(w, fe, std::move(sock))->start();
+void start_session(Worker& w, const FrontendRt& fe, tcp::socket sock,
+                   const tls::ServerContext* tls) {
+  std::make_shared<Session>(w, fe, std::move(sock), tls)->start();
 }
 
 void stop_idle(Session* s) { s->stop_idle(); }

@@ -261,19 +261,20 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
 
 }  // namespace
 
-void start_connection(Worker& w, const FrontendRt& fe, tcp::socket sock) {
-  if (!fe.tcp) return start_session(w, fe, std::move(sock));
+void start_connection(Worker& w, const FrontendRt& fe, tcp::socket sock,
+                      const tls::ServerContext* tls) {
+  if (!fe.tcp) return start_session(w, fe, std::move(sock), tls);
   boost::system::error_code ec;
   auto rep = sock.remote_endpoint(ec);
   auto loc = sock.local_endpoint(ec);
   const std::string src = rep.address().to_string(), dst = loc.address().to_string();
-  RequestView rv{nullptr, nullptr, src, rep.port(), dst, loc.port()};
+  RequestView rv{nullptr, nullptr, src, rep.port(), dst, loc.port(), nullptr};
   int bi = route_backend(fe, rv);
   // A TCP frontend may use an HTTP backend: the connection speaks HTTP.
   if (bi >= 0 && static_cast<size_t>(bi) < w.shared.backend_cfg.size() &&
       w.shared.backend_cfg[static_cast<size_t>(bi)] &&
       w.shared.backend_cfg[static_cast<size_t>(bi)]->mode == config::Mode::Http)
-    return start_session(w, fe, std::move(sock));
+    return start_session(w, fe, std::move(sock), tls);
   sock.set_option(tcp::no_delay(true), ec);
   count_connection_open(w, fe);
   std::make_shared<TcpSession>(w, fe, std::move(sock), bi)->start(src, rep.port());

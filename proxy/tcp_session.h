@@ -19,7 +19,8 @@ inline namespace HERD_IO_NS {
 
 // An accepted connection of `fe`: a TCP session, or an HTTP one (HTTP
 // frontends; TCP frontends that route to an HTTP backend).
-void start_connection(Worker& w, const FrontendRt& fe, boost::asio::ip::tcp::socket sock);
+void start_connection(Worker& w, const FrontendRt& fe, boost::asio::ip::tcp::socket sock,
+                      const tls::ServerContext* tls = nullptr);
 
 // Hard stop (hard-stop-after): every TCP session of the worker is cut.
 void abort_tcp_sessions(Worker& w);

@@ -8,6 +8,9 @@
 #include <boost/asio/write.hpp>
 #include <chrono>
 #include <memory>
+#include <type_traits>
+
+#include "proxy/stream.h"
 
 namespace herd::proxy {
 inline namespace HERD_IO_NS {
@@ -20,16 +23,17 @@ namespace {
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
+template <class C, class S>
 struct TunnelState {
-  TunnelState(tcp::socket& c, tcp::socket& s, int64_t idle, const bool* st)
+  TunnelState(C& c, S& s, int64_t idle, const bool* st)
       : client(c),
         server(s),
         idle_ms(idle),
         stop(st),
         timer(c.get_executor()),
         up_wake(c.get_executor(), Clock::time_point::max()) {}
-  tcp::socket& client;
-  tcp::socket& server;
+  C& client;
+  S& server;
   int64_t idle_ms;
   const bool* stop;
   asio::steady_timer timer;
@@ -73,7 +77,8 @@ struct TunnelState {
 };
 
 // The source's FIN: passed on as a half-close.
-void pass_fin(TunnelState& st, tcp::socket& to, bool& fin) {
+template <class St, class To>
+void pass_fin(St& st, To& to, bool& fin) {
   fin = true;
   if (st.fins++ == 0 && &fin == &st.client_fin) st.client_first = true;
   boost::system::error_code ign;
@@ -82,7 +87,8 @@ void pass_fin(TunnelState& st, tcp::socket& to, bool& fin) {
 
 // The rest of one direction through a pipe (splice.h). Returns false when
 // no pipe was free (the caller copies).
-asio::awaitable<bool> splice_rest(std::shared_ptr<TunnelState> st, tcp::socket& from,
+template <class St>
+asio::awaitable<bool> splice_rest(std::shared_ptr<St> st, tcp::socket& from,
                                   tcp::socket& to, PipePool& pool, bool& fin, bool& from_err,
                                   bool& to_err, uint64_t& count) {
   Pipe pipe = pool.take();
@@ -102,12 +108,19 @@ asio::awaitable<bool> splice_rest(std::shared_ptr<TunnelState> st, tcp::socket& 
   co_return true;
 }
 
-// One direction: `from` to `to` until FIN or an error.
-asio::awaitable<void> copy(std::shared_ptr<TunnelState> st, tcp::socket& from, tcp::socket& to,
-                           char* buf, size_t size, bool& fin, bool& from_err, bool& to_err,
-                           uint64_t& count, PipePool* pipes, bool splice, bool automatic) {
-  if (pipes && splice && co_await splice_rest(st, from, to, *pipes, fin, from_err, to_err, count))
-    co_return;
+// One direction: `from` to `to` until FIN or an error. Splicing needs a
+// plain socket on both sides (a TLS client stream copies).
+template <class St, class F, class T>
+asio::awaitable<void> copy(std::shared_ptr<St> st, F& from, T& to, char* buf, size_t size,
+                           bool& fin, bool& from_err, bool& to_err, uint64_t& count,
+                           PipePool* pipes, bool splice, bool automatic) {
+  constexpr bool plain = std::is_same_v<F, tcp::socket> && std::is_same_v<T, tcp::socket>;
+  if constexpr (!plain) pipes = nullptr;
+  if constexpr (plain) {
+    if (pipes && splice &&
+        co_await splice_rest(st, from, to, *pipes, fin, from_err, to_err, count))
+      co_return;
+  }
   for (;;) {
     auto [ec, n] = co_await from.async_read_some(asio::buffer(buf, size), nothrow);
     if (ec == asio::error::eof) {
@@ -131,18 +144,19 @@ asio::awaitable<void> copy(std::shared_ptr<TunnelState> st, tcp::socket& from, t
     }
     st->touch(st);
     // splice-auto: a read that filled the buffer says more is coming.
-    if (pipes && automatic && n == size) {
-      if (co_await splice_rest(st, from, to, *pipes, fin, from_err, to_err, count)) co_return;
-      pipes = nullptr;  // no pipe free: copy to the end
+    if constexpr (plain) {
+      if (pipes && automatic && n == size) {
+        if (co_await splice_rest(st, from, to, *pipes, fin, from_err, to_err, count)) co_return;
+        pipes = nullptr;  // no pipe free: copy to the end
+      }
     }
   }
 }
 
-}  // namespace
-
-asio::awaitable<TunnelResult> run_tunnel(tcp::socket& client, tcp::socket& server,
-                                         TunnelBuffers bufs, int64_t idle_ms, const bool* stop) {
-  auto st = std::make_shared<TunnelState>(client, server, idle_ms, stop);
+template <class C, class S>
+asio::awaitable<TunnelResult> tunnel(C& client, S& server, TunnelBuffers bufs, int64_t idle_ms,
+                                     const bool* stop) {
+  auto st = std::make_shared<TunnelState<C, S>>(client, server, idle_ms, stop);
   st->touch(st);
   asio::co_spawn(
       client.get_executor(),
@@ -174,6 +188,20 @@ asio::awaitable<TunnelResult> run_tunnel(tcp::socket& client, tcp::socket& serve
   else
     r.end = TunnelResult::End::Closed;
   co_return r;
+}
+
+}  // namespace
+
+asio::awaitable<TunnelResult> run_tunnel(tcp::socket& client, tcp::socket& server,
+                                         TunnelBuffers bufs, int64_t idle_ms, const bool* stop) {
+  return tunnel(client, server, bufs, idle_ms, stop);
+}
+
+asio::awaitable<TunnelResult> run_tunnel(Stream& client, tcp::socket& server, TunnelBuffers bufs,
+                                         int64_t idle_ms, const bool* stop) {
+  // A plain stream is its socket: it may splice.
+  if (!client.tls()) return tunnel(client.socket(), server, bufs, idle_ms, stop);
+  return tunnel(client, server, bufs, idle_ms, stop);
 }
 
 }  // namespace HERD_IO_NS

@@ -23,6 +23,8 @@
 namespace herd::proxy {
 inline namespace HERD_IO_NS {
 
+class Stream;
+
 struct TunnelResult {
   enum class End {
     Closed,       // both sides closed (FIN both ways)
@@ -51,6 +53,11 @@ struct TunnelBuffers {
 // without a byte moving in either direction. `stop` set (and the sockets
 // cancelled) by the owner ends it as Stopped. Neither socket is closed.
 boost::asio::awaitable<TunnelResult> run_tunnel(boost::asio::ip::tcp::socket& client,
+                                                boost::asio::ip::tcp::socket& server,
+                                                TunnelBuffers bufs, int64_t idle_ms,
+                                                const bool* stop);
+// The same with the client connection's transport (TLS or not, stream.h).
+boost::asio::awaitable<TunnelResult> run_tunnel(Stream& client,
                                                 boost::asio::ip::tcp::socket& server,
                                                 TunnelBuffers bufs, int64_t idle_ms,
                                                 const bool* stop);

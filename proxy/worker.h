@@ -26,6 +26,10 @@
 #error "worker.h belongs to an I/O variant: compile with HERD_IO_NS (proxy/CMakeLists.txt)"
 #endif
 
+namespace herd::tls {
+class ServerContext;
+}
+
 namespace herd::proxy {
 inline namespace HERD_IO_NS {
 
@@ -110,6 +114,7 @@ class Worker {
   struct Listener {
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
     const FrontendRt* fe;
+    const tls::ServerContext* tls = nullptr;  // `bind ... ssl` (tls/context.h)
   };
   std::vector<Listener> listeners;
   std::vector<Session*> sessions;  // live sessions, for soft stop
@@ -188,8 +193,9 @@ class Worker {
 void count_connection_open(Worker& w, const FrontendRt& fe);
 void count_connection_close(Worker& w, const FrontendRt& fe);
 
-// Starts serving an accepted client connection as HTTP.
-void start_session(Worker& w, const FrontendRt& fe, boost::asio::ip::tcp::socket sock);
+// Starts serving an accepted client connection as HTTP (over TLS with `tls`).
+void start_session(Worker& w, const FrontendRt& fe, boost::asio::ip::tcp::socket sock,
+                   const tls::ServerContext* tls = nullptr);
 // Soft stop: an idle session's deadline moves to stop_idle_deadline().
 void stop_idle(Session* s);
 void abort_session(Session* s);

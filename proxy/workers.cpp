@@ -21,6 +21,7 @@
 
 #include "proxy/tcp_session.h"
 #include "proxy/worker.h"
+#include "tls/context.h"
 
 namespace herd::proxy {
 inline namespace HERD_IO_NS {
@@ -154,7 +155,7 @@ void Worker::start_accepting() {
             if (stopping || !l.acceptor->is_open()) {
               // Accepted as the stop began: served all the same (and closed
               // after its answer), never reset.
-              if (!ec) start_connection(*this, *l.fe, std::move(sock));
+              if (!ec) start_connection(*this, *l.fe, std::move(sock), l.tls);
               co_return;
             }
             if (ec) {
@@ -162,7 +163,7 @@ void Worker::start_accepting() {
                 co_return;
               continue;  // EMFILE and friends: keep accepting
             }
-            start_connection(*this, *l.fe, std::move(sock));
+            start_connection(*this, *l.fe, std::move(sock), l.tls);
           }
         },
         asio::detached);
@@ -211,7 +212,7 @@ void Worker::soft_stop() {
         boost::system::error_code aec;
         l.acceptor->accept(sock, aec);
         if (aec) break;
-        start_connection(*this, *l.fe, std::move(sock));
+        start_connection(*this, *l.fe, std::move(sock), l.tls);
       }
     }
   }
@@ -337,7 +338,7 @@ class Workers final : public IoEngine {
           auto acc = std::make_unique<tcp::acceptor>(w->ioc);
           if (int fd = inherit ? inherit(b.addr.ip, b.addr.port) : -1; fd >= 0) {
             adopt(*acc, ep, fd);
-            w->listeners.push_back({std::move(acc), &fe});
+            w->listeners.push_back({std::move(acc), &fe, tls::server_context(b)});
             continue;
           }
           acc->open(ep.protocol(), ec);
@@ -356,7 +357,7 @@ class Workers final : public IoEngine {
                 std::string(fe.cfg->kind == config::Proxy::Kind::Listen ? "proxy" : "frontend") +
                 " " + fe.cfg->name + ": cannot bind socket (" + ec.message() + ") [" + b.addr.ip +
                 ":" + std::to_string(b.addr.port) + "]");
-          w->listeners.push_back({std::move(acc), &fe});
+          w->listeners.push_back({std::move(acc), &fe, tls::server_context(b)});
         }
       }
     }
@@ -372,7 +373,7 @@ class Workers final : public IoEngine {
           boost::system::error_code ec;
           auto addr = asio::ip::make_address(b.addr.ip.empty() ? "0.0.0.0" : b.addr.ip, ec);
           adopt(*acc, tcp::endpoint(addr, b.addr.port), fd);
-          w.listeners.push_back({std::move(acc), &fe});
+          w.listeners.push_back({std::move(acc), &fe, tls::server_context(b)});
         }
   }
 

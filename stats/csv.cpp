@@ -685,6 +685,9 @@ Row frontend_row(const Sources& src, const config::Proxy& px) {
   set(r, kConnRateMax, fl->conn_rate.max());
   set(r, kConnTot, sum(fl->counters, Counter::Connections));
   set(r, kIntercepted, sum(fl->counters, Counter::Intercepted));
+  set(r, kDashColumn + 1, sum(fl->counters, Counter::SslSessions));
+  set(r, kDashColumn + 2, sum(fl->counters, Counter::SslReused));
+  set(r, kDashColumn + 3, sum(fl->counters, Counter::SslFailedHandshake));
   set(r, kH1TotalConnections, sum(fl->counters, Counter::Connections));
   set(r, kH1TotalStreams, sum(fl->counters, Counter::Requests));
   set(r, kH1BytesIn, sum(fl->counters, Counter::BytesIn));

@@ -32,7 +32,7 @@ struct Upstream {
 Upstream upstream(const std::string& request, const config::Proxy& fe, const config::Proxy& be) {
   http1::Head h;
   EXPECT_EQ(http1::parse_request(request.data(), request.size(), h), http1::Status::Complete);
-  RequestView rv{request.data(), &h, "10.1.2.3", 40000, "127.0.0.1", 8080};
+  RequestView rv{request.data(), &h, "10.1.2.3", 40000, "127.0.0.1", 8080, nullptr};
   AddedFields added;
   Upstream u;
   u.server_close = build_upstream_head(

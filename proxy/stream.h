@@ -1,0 +1,268 @@
+// proxy/stream.h — the client connection's transport: a TCP socket, with a
+// TLS layer (tls/conn.h) when it was accepted on a `bind ... ssl`. It
+// offers the socket operations the HTTP exchange uses (session.cpp):
+// non-blocking read_some, async_wait(wait_read), async_read_some,
+// async_write_some (so asio::async_write works), shutdown, cancel, close.
+// A plain connection costs one predictable branch per operation (no
+// virtual call, no allocation): each call goes straight to the socket.
+// For TLS the operations move ciphertext between the socket and the engine,
+// and the asynchronous ones run as coroutines on the socket's executor;
+// cancel() cancels the socket operation they wait on.
+//
+// TLS connections do not park (proxy/parking.h keeps only an fd): they stay
+// sessions while idle.
+//
+// Part of an I/O variant (compiled once per backend, see io_engine.h).
+// Thread rules: the worker thread that owns the socket.
+#pragma once
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <memory>
+#include <string>
+#include <tuple>
+
+#include "tls/conn.h"
+
+#ifndef HERD_IO_NS
+#error "stream.h belongs to an I/O variant: compile with HERD_IO_NS (proxy/CMakeLists.txt)"
+#endif
+
+namespace herd::proxy {
+inline namespace HERD_IO_NS {
+
+// The error a TLS protocol failure completes with.
+inline boost::system::error_code tls_failure() {
+  return boost::system::errc::make_error_code(boost::system::errc::protocol_error);
+}
+
+class Stream {
+ public:
+  using socket_type = boost::asio::ip::tcp::socket;
+  using executor_type = socket_type::executor_type;
+  using error_code = boost::system::error_code;
+
+  explicit Stream(socket_type s) : sock_(std::move(s)) {}
+  Stream(socket_type s, std::unique_ptr<tls::Conn> t) : sock_(std::move(s)), tls_(std::move(t)) {}
+
+  executor_type get_executor() { return sock_.get_executor(); }
+  socket_type& socket() { return sock_; }
+  const tls::Conn* tls() const { return tls_.get(); }
+
+  // Reads what is there now (the socket is non-blocking): would_block when
+  // nothing is.
+  template <class MutableBuffer>
+  size_t read_some(const MutableBuffer& b, error_code& ec) {
+    if (!tls_) [[likely]]
+      return sock_.read_some(b, ec);
+    return tls_read_now(boost::asio::mutable_buffer(b), ec);
+  }
+
+  template <class Token>
+  auto async_wait(socket_type::wait_type w, Token&& token) {
+    if (!tls_) [[likely]]
+      return sock_.async_wait(w, std::forward<Token>(token));
+    return boost::asio::async_initiate<Token, void(error_code)>(
+        [this](auto handler) {
+          boost::asio::co_spawn(
+              sock_.get_executor(), tls_wait(),
+              [h = std::move(handler)](std::exception_ptr, error_code ec) mutable {
+                std::move(h)(ec);
+              });
+        },
+        token);
+  }
+
+  template <class MutableBuffers, class Token>
+  auto async_read_some(const MutableBuffers& b, Token&& token) {
+    if (!tls_) [[likely]]
+      return sock_.async_read_some(b, std::forward<Token>(token));
+    boost::asio::mutable_buffer first = *boost::asio::buffer_sequence_begin(b);
+    return boost::asio::async_initiate<Token, void(error_code, size_t)>(
+        [this, first](auto handler) {
+          boost::asio::co_spawn(sock_.get_executor(), tls_read(first),
+                                [h = std::move(handler)](std::exception_ptr,
+                                                         std::tuple<error_code, size_t> r) mutable {
+                                  std::move(h)(std::get<0>(r), std::get<1>(r));
+                                });
+        },
+        token);
+  }
+
+  template <class ConstBuffers, class Token>
+  auto async_write_some(const ConstBuffers& b, Token&& token) {
+    if (!tls_) [[likely]]
+      return sock_.async_write_some(b, std::forward<Token>(token));
+    // Encrypt what the buffers hold (up to 64 KiB), then send it all.
+    size_t used = 0;
+    error_code ec;
+    for (auto it = boost::asio::buffer_sequence_begin(b); it != boost::asio::buffer_sequence_end(b);
+         ++it) {
+      boost::asio::const_buffer one = *it;
+      if (one.size() == 0) continue;
+      size_t n = 0;
+      if (tls_->write(static_cast<const char*>(one.data()), one.size(), &n) !=
+          tls::Conn::Result::Ok) {
+        if (used == 0) ec = tls_failure();
+        break;
+      }
+      used += n;
+      if (n < one.size() || used >= 65536) break;
+    }
+    return boost::asio::async_initiate<Token, void(error_code, size_t)>(
+        [this, used, ec](auto handler) {
+          boost::asio::co_spawn(sock_.get_executor(), tls_flush_n(used, ec),
+                                [h = std::move(handler)](std::exception_ptr,
+                                                         std::tuple<error_code, size_t> r) mutable {
+                                  std::move(h)(std::get<0>(r), std::get<1>(r));
+                                });
+        },
+        token);
+  }
+
+  void shutdown(socket_type::shutdown_type what, error_code& ec) {
+    if (tls_ && what != socket_type::shutdown_receive) {
+      tls_->close_notify();
+      flush_now();
+    }
+    sock_.shutdown(what, ec);
+  }
+  void cancel(error_code& ec) { sock_.cancel(ec); }
+  void close(error_code& ec) { sock_.close(ec); }
+  bool is_open() const { return sock_.is_open(); }
+  auto remote_endpoint(error_code& ec) const { return sock_.remote_endpoint(ec); }
+  auto local_endpoint(error_code& ec) const { return sock_.local_endpoint(ec); }
+  template <class Option>
+  void set_option(const Option& o, error_code& ec) {
+    sock_.set_option(o, ec);
+  }
+  void non_blocking(bool on, error_code& ec) { sock_.non_blocking(on, ec); }
+
+ private:
+  static constexpr size_t kCipherChunk = 16384 + 512;  // one TLS record and its overhead
+  static constexpr auto nothrow_ = boost::asio::as_tuple(boost::asio::use_awaitable);
+
+  char* scratch() {
+    if (!scratch_) scratch_.reset(new char[kCipherChunk]);
+    return scratch_.get();
+  }
+
+  // Sends what the engine has for the peer without waiting; what does not
+  // go now stays queued (flushed by the next asynchronous operation). Not
+  // while a flush is under way (it takes the rest with it).
+  void flush_now() {
+    if (flushing_) return;
+    while (tls_->out_size() > 0) {
+      error_code ec;
+      size_t n = sock_.write_some(boost::asio::buffer(tls_->out_data(), tls_->out_size()), ec);
+      if (ec || n == 0) return;
+      tls_->out_consume(n);
+    }
+  }
+
+  // Sends everything the engine has for the peer. One flush at a time (the
+  // request-body pump reads while the response is written): the bytes in
+  // flight are moved out of the engine first, so its buffer may grow.
+  boost::asio::awaitable<error_code> tls_flush() {
+    while (flushing_) {
+      if (!flush_done_)
+        flush_done_ = std::make_unique<boost::asio::steady_timer>(sock_.get_executor());
+      flush_done_->expires_at(boost::asio::steady_timer::time_point::max());
+      co_await flush_done_->async_wait(nothrow_);
+    }
+    if (broken_) co_return broken_;
+    flushing_ = true;
+    error_code ec;
+    while (tls_->out_size() > 0) {
+      tls_->take_out(wbuf_);
+      auto [wec, n] =
+          co_await boost::asio::async_write(sock_, boost::asio::buffer(wbuf_), nothrow_);
+      (void)n;
+      if (wec) {
+        ec = broken_ = wec;
+        break;
+      }
+    }
+    flushing_ = false;
+    if (flush_done_) flush_done_->cancel();
+    co_return ec;
+  }
+
+  boost::asio::awaitable<std::tuple<error_code, size_t>> tls_flush_n(size_t used, error_code ec) {
+    error_code fec = co_await tls_flush();
+    if (ec) co_return std::tuple<error_code, size_t>{ec, 0};
+    if (fec) co_return std::tuple<error_code, size_t>{fec, 0};
+    co_return std::tuple<error_code, size_t>{error_code{}, used};
+  }
+
+  size_t tls_read_now(boost::asio::mutable_buffer b, error_code& ec) {
+    ec = {};
+    if (b.size() == 0) return 0;
+    for (;;) {
+      size_t n = 0;
+      auto r = tls_->read(static_cast<char*>(b.data()), b.size(), &n);
+      flush_now();
+      if (r == tls::Conn::Result::Ok) return n;
+      if (r == tls::Conn::Result::Closed) {
+        ec = boost::asio::error::eof;
+        return 0;
+      }
+      if (r == tls::Conn::Result::Failed) {
+        ec = tls_failure();
+        return 0;
+      }
+      char* into = b.size() >= 4096 ? static_cast<char*>(b.data()) : scratch();
+      size_t cap = b.size() >= 4096 ? b.size() : kCipherChunk;
+      size_t got = sock_.read_some(boost::asio::buffer(into, cap), ec);
+      if (ec == boost::asio::error::eof) tls_->peer_closed();
+      if (ec) return 0;
+      tls_->feed(into, got);
+    }
+  }
+
+  boost::asio::awaitable<error_code> tls_wait() {
+    if (tls_->has_buffered()) co_return error_code{};
+    if (error_code ec = co_await tls_flush()) co_return ec;
+    auto [ec] = co_await sock_.async_wait(socket_type::wait_read, nothrow_);
+    co_return ec;
+  }
+
+  boost::asio::awaitable<std::tuple<error_code, size_t>> tls_read(boost::asio::mutable_buffer b) {
+    using R = std::tuple<error_code, size_t>;
+    if (b.size() == 0) co_return R{error_code{}, 0};
+    for (;;) {
+      size_t n = 0;
+      auto r = tls_->read(static_cast<char*>(b.data()), b.size(), &n);
+      if (error_code fec = co_await tls_flush()) co_return R{fec, 0};
+      if (r == tls::Conn::Result::Ok) co_return R{error_code{}, n};
+      if (r == tls::Conn::Result::Closed) co_return R{boost::asio::error::eof, 0};
+      if (r == tls::Conn::Result::Failed) co_return R{tls_failure(), 0};
+      // The plaintext buffer receives the ciphertext first when it is large
+      // enough (the engine copies it): no second buffer for most reads.
+      char* into = b.size() >= 4096 ? static_cast<char*>(b.data()) : scratch();
+      size_t cap = b.size() >= 4096 ? b.size() : kCipherChunk;
+      auto [ec, got] = co_await sock_.async_read_some(boost::asio::buffer(into, cap), nothrow_);
+      if (ec == boost::asio::error::eof) tls_->peer_closed();
+      if (ec) co_return R{ec, 0};
+      tls_->feed(into, got);
+    }
+  }
+
+  socket_type sock_;
+  std::unique_ptr<tls::Conn> tls_;
+  std::unique_ptr<char[]> scratch_;  // ciphertext in, when no larger buffer is at hand
+  std::string wbuf_;                 // ciphertext being sent
+  bool flushing_ = false;
+  error_code broken_;                                      // a flush failed: the connection is done
+  std::unique_ptr<boost::asio::steady_timer> flush_done_;  // wakes flushes that waited
+};
+
+}  // namespace HERD_IO_NS
+}  // namespace herd::proxy

@@ -1,0 +1,68 @@
+// tls/context.h — TLS contexts built from the configuration: the
+// certificates of a `bind ... ssl` line (crt files and directories,
+// crt-list files with SNI filters; the first certificate is the default
+// one), SNI selection, ALPN, protocol versions, ciphers, curves, session
+// tickets, client-certificate verification; and the client side of
+// `server ... ssl`. All OpenSSL code of herd is in tls/, compiled once,
+// independent of the I/O backend (the transports in proxy/ only move
+// ciphertext; see tls/conn.h).
+//
+// One SSL_CTX per distinct certificate set, all configured alike; a
+// connection starts on the default one and the SNI callback switches it.
+// Session tickets are encrypted with the keys of the first (session) context,
+// which all threads share: a ticket issued on one worker thread resumes on
+// any other.
+//
+// Thread rules: prepare() runs on the main thread after parsing, before
+// any worker starts; the contexts are then immutable (OpenSSL locks its
+// session cache) and used by every worker thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/model.h"
+#include "config/parser.h"
+
+typedef struct ssl_ctx_st SSL_CTX;
+
+namespace herd::tls {
+
+// The contexts of one `bind ... ssl` line.
+class ServerContext {
+ public:
+  ServerContext() = default;
+  ServerContext(const ServerContext&) = delete;
+  ServerContext& operator=(const ServerContext&) = delete;
+  ~ServerContext();
+  // The context a new connection starts on (the default certificate).
+  SSL_CTX* initial() const { return default_; }
+
+  // Internals for context.cpp's callbacks.
+  SSL_CTX* default_ = nullptr;  // null with strict-sni and no match (not used then)
+  std::vector<SSL_CTX*> owned_;
+  std::vector<std::pair<std::string, SSL_CTX*>> exact_;  // SNI -> ctx, sorted by name
+  std::vector<std::pair<std::string, SSL_CTX*>> wild_;   // "*.example.com" minus "*" -> ctx
+  bool strict_sni = false;
+  std::string alpn_wire;  // the protocols offered, in ALPN wire format
+  SSL_CTX* find(const std::string& sni) const;
+};
+
+// Loads the certificates and builds the contexts of every `bind ... ssl`
+// and `server ... ssl` of `pr.config` (Bind::tls_ctx, Server::tls_ctx).
+// Problems become haproxy's alerts in pr.diags (with [file:line]) and set
+// pr.fatal. Call once after config::parse_paths().
+void prepare(config::ParseResult& pr);
+
+// The server context of a bind (null: plain TCP).
+const ServerContext* server_context(const config::Bind& b);
+
+// How records are encrypted, for `-vv` and `show info`: "userspace", with
+// why kTLS is not used ("the kernel offers no tls ULP" where
+// /proc/sys/net/ipv4/tcp_available_ulp lacks it). Any thread.
+std::string offload_mode();
+// "OpenSSL 3.0.x ..." (the library in use). Any thread.
+const char* library_version();
+
+}  // namespace herd::tls
