@@ -132,6 +132,13 @@ struct Server {
   int error_limit = 10;
   OnError on_error = OnError::FastInter;
 
+  // `ssl` (tls::ClientContext from tls/context.h, opaque here; null: plain
+  // TCP) and what the SNI sent to it is (config::Server::Tls).
+  std::shared_ptr<const void> tls_ctx;
+  config::Server::Tls::Sni tls_sni = config::Server::Tls::Sni::None;
+  std::string tls_sni_arg;
+  bool check_ssl = false;  // `check-ssl`
+
   std::shared_ptr<ServerLive> live;
 
   bool in_maint() const { return (admin & kAdminMaintMask) != 0; }

@@ -10,17 +10,31 @@ namespace {
 
 const std::vector<std::string_view>& server_keywords() {
   static const std::vector<std::string_view> kw = {
-      "weight", "backup",  "no-backup", "disabled",  "enabled",     "maxconn",  "maxqueue",
-      "check",  "no-check", "inter",    "fastinter", "downinter",   "rise",     "fall",
-      "port",   "addr",    "cookie",    "observe",   "error-limit", "on-error"};
+      "weight", "backup",    "no-backup", "disabled",  "enabled",     "maxconn",  "maxqueue",
+      "check",  "no-check",  "inter",     "fastinter", "downinter",   "rise",     "fall",
+      "port",   "addr",      "cookie",    "observe",   "error-limit", "on-error", "ssl",
+      "no-ssl", "check-ssl", "verify",    "ca-file",   "sni",         "alpn"};
   return kw;
 }
 
-constexpr const char* kUnsupported[] = {
-    "ssl",         "verify",   "sni",   "send-proxy", "send-proxy-v2", "resolvers", "init-addr",
-    "slowstart",   "agent-check", "agent-port", "agent-inter", "track",  "redir",  "id",
-    "check-ssl",   "proto",    "alpn",  "ca-file",    "crt",           "tfo",       "namespace",
-    "source",      "check-send-proxy", "weight-percent"};
+constexpr const char* kUnsupported[] = {"send-proxy",
+                                        "send-proxy-v2",
+                                        "resolvers",
+                                        "init-addr",
+                                        "slowstart",
+                                        "agent-check",
+                                        "agent-port",
+                                        "agent-inter",
+                                        "track",
+                                        "redir",
+                                        "id",
+                                        "proto",
+                                        "crt",
+                                        "tfo",
+                                        "namespace",
+                                        "source",
+                                        "check-send-proxy",
+                                        "weight-percent"};
 
 }  // namespace
 
@@ -102,6 +116,54 @@ bool Parser::parse_server_options(const Words& w, size_t i, Server* s, const std
             "but got '" +
             v + "'.");
       s->on_error = v;
+      ++i;
+    } else if (kw == "ssl" || kw == "no-ssl") {
+      s->tls.enabled = kw == "ssl";
+    } else if (kw == "check-ssl") {
+      s->tls.check_ssl = true;
+    } else if (kw == "verify") {
+      if (v == "none")
+        s->tls.verify = Server::Tls::Verify::None;
+      else if (v == "required")
+        s->tls.verify = Server::Tls::Verify::Required;
+      else
+        return fail("'verify' : unknown verify method '" + v +
+                    "', only 'none' and 'required' are supported.");
+      ++i;
+    } else if (kw == "ca-file") {
+      if (v.empty()) return fail("'ca-file' : missing CAfile path.");
+      const std::string& base = config().global.ca_base;
+      s->tls.ca_file = v[0] != '/' && !base.empty() ? base + "/" + v : v;
+      ++i;
+    } else if (kw == "sni") {
+      if (v.empty()) return fail("'sni' : missing sni expression.");
+      auto inside = [&](const char* f) -> std::string {
+        std::string p = std::string(f) + "(";
+        if (v.rfind(p, 0) != 0 || v.back() != ')') return {};
+        return v.substr(p.size(), v.size() - p.size() - 1);
+      };
+      if (std::string a = inside("str"); !a.empty()) {
+        s->tls.sni = Server::Tls::Sni::Literal;
+        s->tls.sni_arg = a;
+      } else if (std::string h = !inside("req.hdr").empty() ? inside("req.hdr") : inside("hdr");
+                 !h.empty()) {
+        s->tls.sni = Server::Tls::Sni::Header;
+        s->tls.sni_arg = h;
+      } else if (v == "ssl_fc_sni") {
+        s->tls.sni = Server::Tls::Sni::ClientSni;
+      } else {
+        return fail("'sni' : expression '" + v +
+                    "' is not supported by herd (str(), req.hdr(), ssl_fc_sni).");
+      }
+      ++i;
+    } else if (kw == "alpn") {
+      if (v.empty()) return fail("'alpn' : missing the comma-delimited ALPN protocol suite.");
+      s->tls.alpn.clear();
+      for (size_t b = 0; b <= v.size();) {
+        size_t c = std::min(v.find(',', b), v.size());
+        if (c > b && v.substr(b, c - b) != "h2") s->tls.alpn.push_back(v.substr(b, c - b));
+        b = c + 1;
+      }
       ++i;
     } else if (std::find(std::begin(kUnsupported), std::end(kUnsupported), kw) !=
                std::end(kUnsupported)) {

@@ -282,6 +282,19 @@ struct Server {
   std::string observe;      // "", "layer4", "layer7"
   int error_limit = 10;
   std::string on_error = "fail-check";
+  // `ssl`, `verify none|required`, `ca-file`, `sni <expr>`, `alpn`,
+  // `check-ssl` (keywords_server.cpp); the context is built by tls::prepare().
+  struct Tls {
+    bool enabled = false;    // `ssl` (`no-ssl` clears it)
+    bool check_ssl = false;  // `check-ssl`: health checks over TLS
+    enum class Verify { Default, None, Required } verify = Verify::Default;
+    std::string ca_file;  // ca-base applied
+    // `sni`: str(<text>), req.hdr(<name>) / hdr(<name>), ssl_fc_sni.
+    enum class Sni { None, Literal, Header, ClientSni } sni = Sni::None;
+    std::string sni_arg;
+    std::vector<std::string> alpn;
+  } tls;
+  std::shared_ptr<const void> tls_ctx;  // tls::ClientContext, opaque here
   Location where;
 };
 

@@ -38,6 +38,7 @@
 #include "proxy/tunnel.h"
 #include "proxy/worker.h"
 #include "tls/conn.h"
+#include "tls/context.h"
 
 namespace herd::proxy {
 inline namespace HERD_IO_NS {
@@ -86,7 +87,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         fe_(fe),
         client_(tls ? Stream(std::move(sock), std::make_unique<tls::Conn>(*tls))
                     : Stream(std::move(sock))),
-        upstream_(w.ioc),
+        upstream_(tcp::socket(w.ioc)),
         watchdog_(w.ioc) {}
 
   // A new connection: counted, then served from its first request on.
@@ -580,14 +581,19 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         if (auto idle = replayable && !fresh_only
                             ? w_.upstreams.take(srv->live.get(), ep_, trust_recent)
                             : std::nullopt) {
-          upstream_ = std::move(*idle);
+          upstream_ = Stream(std::move(*idle));
           reused = true;
         } else {
-          upstream_ = tcp::socket(w_.ioc);
+          upstream_ = Stream(tcp::socket(w_.ioc));
           set_deadline(Phase::Connect, bcfg->timeouts.connect);
-          auto [cec] = co_await upstream_.async_connect(ep_, nothrow);
+          auto [cec] = co_await upstream_.socket().async_connect(ep_, nothrow);
           ec = cec;
           if (!ec) upstream_.set_option(tcp::no_delay(true), ec);
+          if (!ec && srv->tls_ctx) {  // `server ... ssl`: the handshake is part of the connect
+            upstream_.start_tls(std::make_unique<tls::Conn>(*tls::client_context(srv->tls_ctx),
+                                                            server_sni(*srv, rv)));
+            ec = co_await upstream_.async_handshake();
+          }
         }
         t_connect = static_cast<long>(ms_since(cstart));
         if (!ec) {
@@ -739,8 +745,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       set_deadline(Phase::ClientBody, fe_timeout_client());
       if (rr.keep_client) co_await pump_wake_->async_wait(nothrow);
       if (pump_done_ && !pump_failed_ && rr.reuse_after_pump) {
-        w_.upstreams.put(srv->live.get(), ep_, std::move(upstream_));
-        upstream_ = tcp::socket(w_.ioc);
+        keep_upstream(srv);
       } else {
         boost::system::error_code ign;
         upstream_.close(ign);
@@ -771,6 +776,34 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     }
     release_server();
     co_return rr.keep_client&& pump_done_ && !pump_failed_;
+  }
+
+  // The server connection goes to the worker's idle pool; a TLS one is
+  // closed instead (the pool keeps sockets, not TLS state).
+  void keep_upstream(const balancing::Server* srv) {
+    boost::system::error_code ec;
+    if (upstream_.tls()) {
+      upstream_.close(ec);
+      return;
+    }
+    w_.upstreams.put(srv->live.get(), ep_, std::move(upstream_.socket()));
+    upstream_ = Stream(tcp::socket(w_.ioc));
+  }
+
+  // The SNI sent to a `server ... ssl` (its `sni` expression).
+  std::string server_sni(const balancing::Server& s, const RequestView& rv) const {
+    using Sni = config::Server::Tls::Sni;
+    switch (s.tls_sni) {
+      case Sni::Literal:
+        return s.tls_sni_arg;
+      case Sni::Header:
+        return std::string(header_value(rv, s.tls_sni_arg));
+      case Sni::ClientSni:
+        return client_.tls() ? std::string(client_.tls()->sni()) : std::string();
+      case Sni::None:
+        break;
+    }
+    return {};
   }
 
   // Counts an error (or a success, which resets the count) for `observe`;
@@ -934,13 +967,13 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     // same accounting and ends as the copy below.
     bool spliced_failed = false;
     const SplicePolicy sp = splice_policy(*fe_.cfg, b);
-    if (!done && !chunked && !client_.tls() &&
+    if (!done && !chunked && !client_.tls() && !upstream_.tls() &&
         (sp.response ||
          (sp.automatic && (until_close || remaining >= static_cast<int64_t>(kBufSize))))) {
       if (Pipe pipe = w_.pipe_pool().take()) {
         SpliceWait waited = SpliceWait::Source;
         auto res = co_await splice_relay(
-            upstream_, client_.socket(), pipe, until_close ? -1 : remaining,
+            upstream_.socket(), client_.socket(), pipe, until_close ? -1 : remaining,
             [&](SpliceWait s) {
               waited = s;
               if (s == SpliceWait::Source)
@@ -1024,8 +1057,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       // discard it): the caller lets the upload finish, then decides.
       rr.reuse_after_pump = server_keep && !rr.server_side_failure();
     } else if (done && server_keep && pump_done_ && !rr.server_side_failure() && !client_failed) {
-      w_.upstreams.put(srv->live.get(), ep_, std::move(upstream_));
-      upstream_ = tcp::socket(w_.ioc);
+      keep_upstream(srv);
     } else {
       boost::system::error_code ec;
       upstream_.close(ec);
@@ -1092,12 +1124,12 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     // The main coroutine's deadline covers the whole exchange.
     // A Content-Length body goes through a pipe when policy allows (splice.h).
     const SplicePolicy sp = splice_policy(*fe_.cfg, *pump_be_);
-    if (left > 0 && !client_.tls() &&
+    if (left > 0 && !client_.tls() && !upstream_.tls() &&
         (sp.request || (sp.automatic && left >= static_cast<int64_t>(kBufSize)))) {
       if (Pipe pipe = w_.pipe_pool().take()) {
         uint64_t moved = 0;
         auto res = co_await splice_relay(
-            client_.socket(), upstream_, pipe, left, [](SpliceWait) {}, &moved);
+            client_.socket(), upstream_.socket(), pipe, left, [](SpliceWait) {}, &moved);
         fe_.live->counters.add(Counter::BytesIn, moved + pipe.held);  // read from the client
         w_.pipe_pool().give(pipe);
         using E = SpliceResult::End;
@@ -1251,7 +1283,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   Worker& w_;
   const FrontendRt& fe_;
   Stream client_;  // TLS or not (stream.h)
-  tcp::socket upstream_;
+  Stream upstream_;  // TLS to `server ... ssl` (stream.h)
   asio::steady_timer watchdog_;
   bool watchdog_armed_ = false;
   Clock::time_point deadline_{};

@@ -1,5 +1,6 @@
-// proxy/stream.h — the client connection's transport: a TCP socket, with a
-// TLS layer (tls/conn.h) when it was accepted on a `bind ... ssl`. It
+// proxy/stream.h — a connection's transport: a TCP socket, with a TLS layer
+// (tls/conn.h) when it was accepted on a `bind ... ssl` or goes to a
+// `server ... ssl`. It
 // offers the socket operations the HTTP exchange uses (session.cpp):
 // non-blocking read_some, async_wait(wait_read), async_read_some,
 // async_write_some (so asio::async_write works), shutdown, cancel, close.
@@ -10,7 +11,8 @@
 // cancel() cancels the socket operation they wait on.
 //
 // TLS connections do not park (proxy/parking.h keeps only an fd): they stay
-// sessions while idle.
+// sessions while idle. Server connections use it too (`server ... ssl`);
+// TLS ones are not kept idle for reuse (upstream.h keeps sockets).
 //
 // Part of an I/O variant (compiled once per backend, see io_engine.h).
 // Thread rules: the worker thread that owns the socket.
@@ -51,6 +53,25 @@ class Stream {
 
   explicit Stream(socket_type s) : sock_(std::move(s)) {}
   Stream(socket_type s, std::unique_ptr<tls::Conn> t) : sock_(std::move(s)), tls_(std::move(t)) {}
+
+  // A connection to a `server ... ssl`: TLS from now on (the handshake is
+  // async_handshake()).
+  void start_tls(std::unique_ptr<tls::Conn> t) { tls_ = std::move(t); }
+  // Runs the handshake of a client-side TLS connection (no-op without TLS).
+  boost::asio::awaitable<error_code> async_handshake() {
+    if (!tls_) co_return error_code{};
+    for (;;) {
+      auto r = tls_->handshake();
+      if (error_code fec = co_await tls_flush()) co_return fec;
+      if (r == tls::Conn::Result::Ok) co_return error_code{};
+      if (r != tls::Conn::Result::WantRead) co_return tls_failure();
+      auto [ec, got] =
+          co_await sock_.async_read_some(boost::asio::buffer(scratch(), kCipherChunk), nothrow_);
+      if (ec == boost::asio::error::eof) tls_->peer_closed();
+      if (ec) co_return ec;
+      tls_->feed(scratch(), got);
+    }
+  }
 
   executor_type get_executor() { return sock_.get_executor(); }
   socket_type& socket() { return sock_; }

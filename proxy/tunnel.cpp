@@ -197,7 +197,7 @@ asio::awaitable<TunnelResult> run_tunnel(tcp::socket& client, tcp::socket& serve
   return tunnel(client, server, bufs, idle_ms, stop);
 }
 
-asio::awaitable<TunnelResult> run_tunnel(Stream& client, tcp::socket& server, TunnelBuffers bufs,
+asio::awaitable<TunnelResult> run_tunnel(Stream& client, Stream& server, TunnelBuffers bufs,
                                          int64_t idle_ms, const bool* stop) {
   // A plain stream is its socket: it may splice.
   if (!client.tls()) return tunnel(client.socket(), server, bufs, idle_ms, stop);

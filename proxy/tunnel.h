@@ -56,11 +56,9 @@ boost::asio::awaitable<TunnelResult> run_tunnel(boost::asio::ip::tcp::socket& cl
                                                 boost::asio::ip::tcp::socket& server,
                                                 TunnelBuffers bufs, int64_t idle_ms,
                                                 const bool* stop);
-// The same with the client connection's transport (TLS or not, stream.h).
-boost::asio::awaitable<TunnelResult> run_tunnel(Stream& client,
-                                                boost::asio::ip::tcp::socket& server,
-                                                TunnelBuffers bufs, int64_t idle_ms,
-                                                const bool* stop);
+// The same over transports (TLS or not, stream.h).
+boost::asio::awaitable<TunnelResult> run_tunnel(Stream& client, Stream& server, TunnelBuffers bufs,
+                                                int64_t idle_ms, const bool* stop);
 
 }  // namespace HERD_IO_NS
 }  // namespace herd::proxy

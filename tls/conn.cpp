@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 
 #include <climits>
+#include <string>
 
 #include "tls/context.h"
 
@@ -20,7 +21,37 @@ Conn::Conn(const ServerContext& ctx) {
   SSL_set_accept_state(ssl_);
 }
 
+Conn::Conn(const ClientContext& ctx, std::string_view sni) {
+  ssl_ = SSL_new(ctx.ctx);
+  BIO* rbio = BIO_new(BIO_s_mem());
+  BIO* wbio = BIO_new(BIO_s_mem());
+  BIO_set_mem_eof_return(rbio, -1);
+  SSL_set_bio(ssl_, rbio, wbio);
+  SSL_set_connect_state(ssl_);
+  if (!sni.empty()) {
+    std::string name(sni);
+    SSL_set_tlsext_host_name(ssl_, name.c_str());
+    if (ctx.verify) SSL_set1_host(ssl_, name.c_str());
+  }
+}
+
 Conn::~Conn() { SSL_free(ssl_); }
+
+Conn::Result Conn::handshake() {
+  if (failed_) return Result::Failed;
+  if (done_) return Result::Ok;
+  int r = SSL_do_handshake(ssl_);
+  if (r == 1) {
+    done_ = true;
+    drain_out();
+    return Result::Ok;
+  }
+  if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ) {
+    drain_out();
+    return Result::WantRead;
+  }
+  return fail();
+}
 
 void Conn::feed(const char* p, size_t n) {
   while (n > 0) {

@@ -20,11 +20,15 @@ typedef struct ssl_st SSL;
 namespace herd::tls {
 
 class ServerContext;
+class ClientContext;
 
 class Conn {
  public:
   // The server end of a client connection accepted on a `bind ... ssl`.
   explicit Conn(const ServerContext& ctx);
+  // The client end of a connection to a `server ... ssl`; `sni` empty: none
+  // sent (and no name check).
+  Conn(const ClientContext& ctx, std::string_view sni);
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
   ~Conn();
@@ -35,6 +39,9 @@ class Conn {
     Closed,    // the peer sent close_notify (read: end of stream)
     Failed,    // a fatal protocol error (handshake failure, bad record)
   };
+
+  // Runs the handshake (client side: call until Ok, feeding what comes).
+  Result handshake();
 
   // Ciphertext received from the peer.
   void feed(const char* p, size_t n);

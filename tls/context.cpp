@@ -402,6 +402,72 @@ class Builder {
     b.tls_ctx = sc;
   }
 
+  // `server ... ssl`: the client context (haproxy 2.6 verifies by default:
+  // ssl-server-verify required).
+  void server(const config::Proxy& px, config::Server& sv) {
+    const auto& t = sv.tls;
+    const auto& g = pr_.config.global;
+    current_file_ = sv.where.file;
+    const std::string label = at(sv.where) + " : 'server " + px.name + "/" + sv.name + "' : ";
+    if (!t.enabled && !t.check_ssl) return;
+    if (sv.check && (t.check_ssl || (t.enabled && sv.check_port == 0 && sv.check_addr.empty())))
+      return alert(label +
+                   "health checks over TLS ('check-ssl', or 'check' on an 'ssl' server without "
+                   "'port'/'addr') are not supported by herd.");
+    X509_STORE* store = nullptr;
+    if (!t.ca_file.empty()) {
+      struct stat st {};
+      if (stat(t.ca_file.c_str(), &st) != 0) {
+        alert(label + "Couldn't open the ca-file '" + t.ca_file + "' (" + std::strerror(errno) +
+              ").");
+        return alert("'ca-file' : unable to load " + t.ca_file + ".");
+      }
+      std::string err;
+      store = load_ca(t.ca_file, &err);
+      if (!store) return alert(label + err + ".");
+    }
+    const bool verify = t.verify != config::Server::Tls::Verify::None;
+    if (verify && !store) {
+      post_alerts_.push_back(
+          label + (t.verify == config::Server::Tls::Verify::Default
+                       ? "verify is enabled by default but no CA file specified. If you're "
+                         "running on a LAN where you're certain to trust the server's "
+                         "certificate, please set an explicit 'verify none' statement on the "
+                         "'server' line, or use 'ssl-server-verify none' in the global section "
+                         "to disable server-side verifications by default."
+                       : "verify is enabled but no CA file specified."));
+      return;
+    }
+    auto [lo, hi] = version_range({}, false, false, g.server_options, 0x0303);
+    auto cc = std::make_shared<ClientContext>();
+    cc->verify = verify;
+    cc->ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_options(cc->ctx, SSL_OP_ALL | SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                     (g.server_options.no_tickets ? SSL_OP_NO_TICKET : 0));
+    SSL_CTX_set_mode(cc->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                  SSL_MODE_RELEASE_BUFFERS);
+    if (lo) {
+      SSL_CTX_set_min_proto_version(cc->ctx, lo);
+      SSL_CTX_set_max_proto_version(cc->ctx, hi);
+    }
+    if (g.server_ciphers_set) SSL_CTX_set_cipher_list(cc->ctx, g.server_ciphers.c_str());
+    if (g.server_ciphersuites_set) SSL_CTX_set_ciphersuites(cc->ctx, g.server_ciphersuites.c_str());
+    ERR_clear_error();
+    if (store) SSL_CTX_set1_cert_store(cc->ctx, store);
+    X509_STORE_free(store);
+    SSL_CTX_set_verify(cc->ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+    if (!t.alpn.empty()) {
+      std::string wire;
+      for (const auto& a : t.alpn) {
+        wire.push_back(static_cast<char>(a.size()));
+        wire += a;
+      }
+      SSL_CTX_set_alpn_protos(cc->ctx, reinterpret_cast<const unsigned char*>(wire.data()),
+                              static_cast<unsigned>(wire.size()));
+    }
+    sv.tls_ctx = cc;
+  }
+
   // Inserts the alerts before parse_paths()'s summary lines.
   void finish() {
     if (alerts_.empty() && post_alerts_.empty()) return;
@@ -447,6 +513,8 @@ class Builder {
 
 }  // namespace
 
+ClientContext::~ClientContext() { SSL_CTX_free(ctx); }
+
 ServerContext::~ServerContext() {
   for (SSL_CTX* c : owned_) SSL_CTX_free(c);
 }
@@ -468,6 +536,10 @@ void prepare(config::ParseResult& pr) {
   for (auto& px : pr.config.proxies)
     for (auto& bind : px.binds)
       if (bind.tls.enabled || !bind.tls.certs.empty()) b.bind(px, bind);
+  for (auto& px : pr.config.proxies) {
+    if (px.kind == config::Proxy::Kind::Defaults) continue;
+    for (auto& sv : px.servers) b.server(px, sv);
+  }
   b.finish();
 }
 
@@ -482,6 +554,10 @@ std::string offload_mode() {
   while (in >> word) has_tls |= word == "tls";
   return has_tls ? "userspace (kTLS offload not implemented)"
                  : "userspace (the kernel offers no tls ULP)";
+}
+
+const ClientContext* client_context(const std::shared_ptr<const void>& tls_ctx) {
+  return static_cast<const ClientContext*>(tls_ctx.get());
 }
 
 const char* library_version() { return OpenSSL_version(OPENSSL_VERSION); }

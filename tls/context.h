@@ -49,6 +49,17 @@ class ServerContext {
   SSL_CTX* find(const std::string& sni) const;
 };
 
+// The context of a `server ... ssl` line (TLS to that server).
+class ClientContext {
+ public:
+  ClientContext() = default;
+  ClientContext(const ClientContext&) = delete;
+  ClientContext& operator=(const ClientContext&) = delete;
+  ~ClientContext();
+  SSL_CTX* ctx = nullptr;
+  bool verify = false;  // the server's certificate is verified (and its name against the SNI)
+};
+
 // Loads the certificates and builds the contexts of every `bind ... ssl`
 // and `server ... ssl` of `pr.config` (Bind::tls_ctx, Server::tls_ctx).
 // Problems become haproxy's alerts in pr.diags (with [file:line]) and set
@@ -57,6 +68,8 @@ void prepare(config::ParseResult& pr);
 
 // The server context of a bind (null: plain TCP).
 const ServerContext* server_context(const config::Bind& b);
+// The client context of a server line (null: plain TCP).
+const ClientContext* client_context(const std::shared_ptr<const void>& tls_ctx);
 
 // How records are encrypted, for `-vv` and `show info`: "userspace", with
 // why kTLS is not used ("the kernel offers no tls ULP" where

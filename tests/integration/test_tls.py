@@ -12,12 +12,14 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import HAPROXY_BIN, HERD_BIN, LB, Backend, free_port, have_haproxy
+from harness import (HAPROXY_BIN, HERD_BIN, LB, Backend, free_port, have_haproxy,
+                     serve_in_threads)
 
 OPENSSL = shutil.which("openssl")
 CURL = shutil.which("curl")
@@ -180,8 +182,11 @@ listen stats
             o["client rogue"] = curl(p3, "a.test", *ca, "--cert", f"{self.dir}/rogue.pem")[0] != 0
             got, closed = raw_exchange(p1, b"GET / HTTP/1.1\r\nhost: a\r\n\r\n")
             o["plaintext"] = (closed, b"HTTP/" in got)
-            got, closed = raw_exchange(p1, b"\x16\x03\x01\x00\x20" + b"\x01" * 32)
+            got, closed = raw_exchange(p1, b"\x16\x03\x01\x00\x04\x01\x00\x00\x00")
             o["bad hello"] = (closed, b"HTTP/" in got)
+            # A ClientHello that never ends: closed by `timeout client` (3 s).
+            got, closed = raw_exchange(p1, b"\x16\x03\x01\x00\x20" + b"\x01" * 32, wait=10)
+            o["truncated hello"] = (closed, b"HTTP/" in got)
             # Resumption: one full handshake, then resumed ones on any thread.
             sess = os.path.join(self.dir, f"sess-{engine}.pem")
             s_client(p1, "-servername", "a.test", "-sess_out", sess, "-ign_eof",
@@ -223,6 +228,7 @@ listen stats
         self.assertTrue(o["client rogue"])
         self.assertEqual(o["plaintext"], (True, False))
         self.assertEqual(o["bad hello"], (True, False))
+        self.assertEqual(o["truncated hello"], (True, False))
         self.assertEqual(o["resumed of 8"], 8)
         self.assertEqual(o["after all: curl"], (0, "200", "s1"))
         self.assertTrue(o["stats ssl_sess > 0"])
@@ -285,6 +291,125 @@ class TlsConfigCheck(unittest.TestCase):
                     self.assertEqual(self.check(HERD_BIN, cfg), self.check(HAPROXY_BIN, cfg))
         finally:
             shutil.rmtree(d, ignore_errors=True)
+
+    @unittest.skipUnless(have_haproxy(), "haproxy is not installed")
+    def test_server_alerts_as_haproxy(self):
+        d = tempfile.mkdtemp(prefix="herd-tlscfg-")
+        try:
+            make_pki(d)
+            cases = ["ssl", "ssl verify none", f"ssl verify required ca-file {d}/ca.pem",
+                     "ssl verify foo", "ssl verify none sni", "ssl verify none sni str(x)",
+                     f"ssl verify none ca-file {d}/none.pem",
+                     "ssl verify none sni req.hdr(host) alpn http/1.1"]
+            for i, opts in enumerate(cases):
+                cfg = os.path.join(d, f"s{i}.cfg")
+                with open(cfg, "w") as f:
+                    f.write("defaults\n    mode http\n    timeout client 1s\n"
+                            "    timeout server 1s\n    timeout connect 1s\nfrontend f\n"
+                            "    bind 127.0.0.1:1\n    default_backend b\nbackend b\n"
+                            f"    server s 127.0.0.1:2 {opts}\n")
+                with self.subTest(opts):
+                    self.assertEqual(self.check(HERD_BIN, cfg), self.check(HAPROXY_BIN, cfg))
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+class TlsBackend:
+    """An HTTPS/1.1 server (Python's ssl) answering "<name> sni=<SNI seen>\n"
+    with content-length, keep-alive, on 127.0.0.1."""
+
+    def __init__(self, name, certfile):
+        self.name = name
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(certfile)
+        self.ctx.sni_callback = self._sni
+        self.seen = {}
+        self.sock = serve_in_threads(self._serve)
+        self.port = self.sock.getsockname()[1]
+
+    def _sni(self, sslsock, name, ctx):
+        self.seen[id(sslsock)] = name
+
+    def _serve(self, c):
+        try:
+            s = self.ctx.wrap_socket(c, server_side=True)
+        except (OSError, ssl.SSLError):
+            c.close()
+            return
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = s.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                body = f"{self.name} sni={self.seen.get(id(s))}\n".encode()
+                s.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: " + str(len(body)).encode() +
+                          b"\r\n\r\n" + body)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            s.close()
+
+    def close(self):
+        self.sock.close()
+
+
+@unittest.skipUnless(OPENSSL and CURL, "openssl and curl are needed")
+class TlsToServers(unittest.TestCase):
+    """`server ... ssl`: verify required with ca-file and an SNI from str()
+    or from the Host header, verify none, and a name that fails verification
+    (503, as haproxy), on haproxy 2.6 and herd."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="herd-tls-srv-")
+        make_pki(cls.dir)
+        cls.backend = TlsBackend("tls1", f"{cls.dir}/a.pem")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.backend.close()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def observe(self, engine):
+        d, b = self.dir, self.backend.port
+        ports = [free_port() for _ in range(4)]
+        cfg = "defaults\n    mode http\n    timeout client 3s\n    timeout server 3s\n" \
+              "    timeout connect 2s\n    retries 1\n"
+        backends = [
+            f"server s 127.0.0.1:{b} ssl verify required ca-file {d}/ca.pem sni str(a.test)",
+            f"server s 127.0.0.1:{b} ssl verify none sni req.hdr(host)",
+            f"server s 127.0.0.1:{b} ssl verify required ca-file {d}/ca.pem sni str(wrong.test)",
+            f"server s 127.0.0.1:{b} ssl verify none",
+        ]
+        for i, (p, line) in enumerate(zip(ports, backends)):
+            cfg += f"frontend f{i}\n    bind 127.0.0.1:{p}\n    default_backend b{i}\n"
+            cfg += f"backend b{i}\n    {line}\n"
+        lb = LB(cfg, engine=engine, wait_ports=ports)
+        o = {}
+        try:
+            for i, p in enumerate(ports):
+                r = run([CURL, "-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10",
+                         "-H", "host: h.test", f"http://127.0.0.1:{p}/", f"http://127.0.0.1:{p}/"])
+                o[backends[i].split(" ", 2)[2]] = r.stdout.decode(errors="replace")
+        finally:
+            lb.stop()
+        return o
+
+    def test_herd(self):
+        o = self.observe("herd")
+        vals = list(o.values())
+        self.assertEqual(vals[0], "tls1 sni=a.test\n\n200" * 2)
+        self.assertEqual(vals[1], "tls1 sni=h.test\n\n200" * 2)
+        self.assertIn("503", vals[2])
+        self.assertEqual(vals[3], "tls1 sni=None\n\n200" * 2)
+
+    @unittest.skipUnless(have_haproxy(), "haproxy is not installed")
+    def test_parity_with_haproxy(self):
+        self.assertEqual(self.observe("herd"), self.observe("haproxy"))
 
 
 if __name__ == "__main__":
