@@ -4,7 +4,7 @@ same nbthread, wrk with keep-alive, alternating repeats, medians.
 
   bench/compare.py [--threads 1,2] [--repeats 3] [--duration 5] [--connections 50]
                    [--size 0] [--herd build/herd] [--markdown]
-  bench/compare.py --scenario small,16k,1m,newconn,c1000,c10000,post16k,post1m,rss10k
+  bench/compare.py --scenario small,16k,1m,newconn,c1000,c10000,post16k,post1m,rss10k,tls,tlsnew,...
                    [--threads 1] [--repeats 2] [--duration 3] [--json out.json]
   --engines haproxy,herd-epoll,herd-io_uring   compares herd's two I/O backends
                    (HERD_IO) with haproxy in the same run (default haproxy,herd)
@@ -18,7 +18,9 @@ request), c1000 and c10000 (concurrent keep-alive connections; the fd soft
 limit of the children is raised to the hard limit and `global maxconn` set
 to what that limit allows, for both engines), post16k and post1m (16 KiB and
 1 MiB POST uploads, bench/post16k.lua, bench/post1m.lua) and rss10k (10 000 idle keep-alive client connections, each
-after one request; VmRSS of the LB process before and with them).
+after one request; VmRSS of the LB process before and with them). TLS
+(issue 18): tls and tlsrsa (keep-alive over TLS with an ECDSA P-256 or RSA
+2048 certificate), tlsnew and tlsrsanew (a new TLS connection per request).
 
 Everything runs on 127.0.0.1. Each run is bounded by --duration; the whole
 benchmark by repeats x threads x 2 engines x duration. Prints a table of
@@ -101,7 +103,8 @@ http {{ access_log off; keepalive_timeout 600s;
     return p
 
 
-def lb_config(port, backend_ports, nbthread, maxconn=9000):
+def lb_config(port, backend_ports, nbthread, maxconn=9000, crt=None):
+    tls = f" ssl crt {crt}" if crt else ""
     servers = "\n".join(f"    server s{i+1} 127.0.0.1:{p}" for i, p in enumerate(backend_ports))
     return f"""global
     nbthread {nbthread}
@@ -112,7 +115,7 @@ defaults
     timeout client 50s
     timeout server 50s
 frontend fe
-    bind 127.0.0.1:{port}
+    bind 127.0.0.1:{port}{tls}
     default_backend be
 backend be
     balance roundrobin
@@ -122,10 +125,10 @@ backend be
 """
 
 
-def run_wrk(port, duration, connections, threads=1, extra=()):
+def run_wrk(port, duration, connections, threads=1, extra=(), scheme="http"):
     out = subprocess.run(
         ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{duration}s", *extra,
-         f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=duration + 60,
+         f"{scheme}://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=duration + 60,
         preexec_fn=raise_nofile).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
@@ -177,7 +180,28 @@ SCENARIOS = {
     "post1m": dict(extra=["-s", os.path.join(BENCH, "post1m.lua")]),
     "post16k": dict(extra=["-s", os.path.join(BENCH, "post16k.lua")]),
     "rss10k": dict(idle=10000),
+    # TLS termination (issue 18): keep-alive requests over TLS, and a new TLS
+    # connection (full handshake) per request, ECDSA P-256 and RSA 2048
+    # certificates made by `openssl` for the run (same files for both engines).
+    "tls": dict(tls="ec"),
+    "tlsnew": dict(tls="ec", extra=["-H", "Connection: close"]),
+    "tlsrsa": dict(tls="rsa"),
+    "tlsrsanew": dict(tls="rsa", extra=["-H", "Connection: close"]),
 }
+
+
+def make_cert(tmp, kind):
+    """A self-signed certificate and key in one PEM file (ec: P-256, rsa: 2048)."""
+    path = os.path.join(tmp, f"bench-{kind}.pem")
+    if not os.path.exists(path):
+        key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] if kind == "ec" else \
+            ["-newkey", "rsa:2048"]
+        subprocess.run(["openssl", "req", "-x509", *key, "-nodes", "-keyout", path + ".key",
+                        "-out", path + ".crt", "-subj", "/CN=bench.test", "-days", "2"],
+                       check=True, capture_output=True)
+        with open(path, "w") as out, open(path + ".crt") as c, open(path + ".key") as k:
+            out.write(c.read() + k.read())
+    return path
 
 
 def fd_maxconn():
@@ -258,7 +282,9 @@ def run_engine(a, eng, tmp, backend_ports, nt, sc):
     port = free_port()
     cfg = os.path.join(tmp, f"{eng}.cfg")
     with open(cfg, "w") as f:
-        f.write(lb_config(port, backend_ports, nt, maxconn))
+        f.write(lb_config(port, backend_ports, nt, maxconn,
+                          make_cert(tmp, sc["tls"]) if sc.get("tls") else None))
+    scheme = "https" if sc.get("tls") else "http"
     exe = "haproxy" if eng == "haproxy" else a.herd_before if eng.startswith("before") else a.herd
     env = dict(os.environ)
     if "-" in eng:  # herd-epoll, before-io_uring...: the I/O backend (--io)
@@ -268,7 +294,7 @@ def run_engine(a, eng, tmp, backend_ports, nt, sc):
     try:
         wait_port(port)
         extra = sc.get("extra", [])
-        run_wrk(port, 1, min(conns, 50), extra=extra)  # warm-up
+        run_wrk(port, 1, min(conns, 50), extra=extra, scheme=scheme)  # warm-up
         if sc.get("idle"):
             base = proc_status_kib(p.pid, "VmRSS")
             n = min(sc["idle"], maxconn - 20)
@@ -285,7 +311,7 @@ def run_engine(a, eng, tmp, backend_ports, nt, sc):
         c0 = cpu_seconds(p.pid)
         n0 = tree_cpu_seconds(a.nginx_pid)
         w0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        r_ = run_wrk(port, dur, conns, extra=extra)
+        r_ = run_wrk(port, dur, conns, extra=extra, scheme=scheme)
         w1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         used = cpu_seconds(p.pid) - c0
         hwm = proc_status_kib(p.pid, "VmHWM") / 1024
