@@ -118,10 +118,12 @@ class TlsParity(unittest.TestCase):
         cls.dir = tempfile.mkdtemp(prefix="herd-tls-")
         make_pki(cls.dir)
         cls.backend = Backend("s1")
+        cls.backend2 = Backend("s2")
 
     @classmethod
     def tearDownClass(cls):
         cls.backend.close()
+        cls.backend2.close()
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     def config(self, ports):
@@ -140,9 +142,18 @@ frontend fe
     bind 127.0.0.1:{p2} ssl crt-list {d}/list.txt strict-sni
     bind 127.0.0.1:{p3} ssl crt {d}/a.pem ca-file {d}/ca.pem verify required
     bind 127.0.0.1:{p4} ssl crt {d}/a.pem ssl-max-ver TLSv1.2
+    http-request set-header x-proto https if {{ ssl_fc }}
+    http-request set-header x-sni %[ssl_fc_sni]
+    http-request set-header x-ver %[ssl_fc_protocol]
+    http-request set-header x-used %[ssl_c_used]
+    http-request set-header x-verify %[ssl_c_verify]
+    http-request set-header x-dn %[ssl_c_s_dn] if {{ ssl_c_used }}
+    use_backend be2 if {{ ssl_fc_sni -i other.test }}
     default_backend be
 backend be
     server s1 {self.backend.addr}
+backend be2
+    server s2 {self.backend2.addr}
 listen stats
     bind 127.0.0.1:{ps}
     stats enable
@@ -157,6 +168,16 @@ listen stats
         o = {}
         try:
             o["curl a.test"] = curl(p1, "a.test", *ca)
+
+            def x_headers(port, host, *args):
+                out = run([CURL, "-s", "--max-time", "10", "--resolve", f"{host}:{port}:127.0.0.1",
+                           *ca, *args, f"https://{host}:{port}/"]).stdout.decode(errors="replace")
+                return sorted(l.strip() for l in out.splitlines() if l.startswith("x-"))
+
+            o["fetches a.test"] = x_headers(p1, "a.test")
+            o["fetches tls1.2"] = x_headers(p4, "a.test")
+            o["fetches client cert"] = x_headers(p3, "a.test", "--cert", f"{self.dir}/client1.pem")
+            o["routed by sni"] = curl(p1, "other.test", "-k")
             o["curl b.test keep-alive"] = run(
                 [CURL, "-s", "-o", "/dev/null", "-o", "/dev/null", "-w",
                  "%{http_code} %{num_connects}\n", *ca,
@@ -210,6 +231,12 @@ listen stats
         o = self.observe("herd")
         self.assertEqual(o["curl a.test"], (0, "200", "s1"))
         self.assertEqual(o["curl b.test keep-alive"], "200 1\n200 0\n")
+        self.assertEqual(o["fetches a.test"], ["x-proto: https", "x-sni: a.test", "x-used: 0",
+                                               "x-ver: TLSv1.3", "x-verify: 0"])
+        self.assertEqual(o["fetches tls1.2"][-2], "x-ver: TLSv1.2")
+        self.assertIn("x-dn: /O=herd/CN=client1", o["fetches client cert"])
+        self.assertIn("x-used: 1", o["fetches client cert"])
+        self.assertEqual(o["routed by sni"], (0, "200", "s2"))
         self.assertEqual(o["curl 1 MB"], 1000000)
         self.assertEqual(o["sni b.test"][:2], ("TLSv1.3", "b.test"))
         self.assertEqual(o["sni none"][:2], ("TLSv1.3", "a.test"))
