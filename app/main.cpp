@@ -32,6 +32,7 @@
 #include "app/lifecycle.h"
 #include "app/logsink.h"
 #include "app/master.h"
+#include "app/master_cli.h"
 #include "app/wiring.h"
 #include "balancing/counters.h"
 #include "balancing/frontend.h"
@@ -499,7 +500,13 @@ int main(int argc, char** argv) {
     s.mode = 0600;
     s.level = config::StatsSocket::Level::Admin;
     s.expose_fd_listeners = true;
-    cfg.global.stats_sockets.insert(cfg.global.stats_sockets.begin(), s);  // bound first
+    // And this worker's own, `<socket>.<pid>`: the master CLI's `@!<pid>`
+    // reaches it there, also once a reload replaced it (kept open while it
+    // finishes its connections: Wiring::keep_cli_socket()).
+    config::StatsSocket own = s;
+    own.path = app::worker_cli_path(opt.master_socket, getpid());
+    own.expose_fd_listeners = false;
+    cfg.global.stats_sockets.insert(cfg.global.stats_sockets.begin(), {s, own});  // bound first
   }
 
   unsigned nthreads = cfg.global.nbthread > 0 ? static_cast<unsigned>(cfg.global.nbthread)
@@ -523,6 +530,8 @@ int main(int argc, char** argv) {
 
   app::Wiring wiring(control, cfg, pool, writer, process, sink, opt.membership,
                      opt.membership_flags);
+  if (!opt.master_socket.empty())
+    wiring.keep_cli_socket(app::worker_cli_path(opt.master_socket, getpid()));
   if (opt.engine == "haproxy") {
     process.poller = "haproxy";  // the data plane is the supervised haproxy's
     return run_reference(opt, control, pool, wiring);

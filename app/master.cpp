@@ -292,7 +292,7 @@ class Master {
         out += t.error;
       } else if (t.kind == CliTarget::Kind::Worker) {
         std::string reply;
-        std::string err = cli_command(o_.socket, t.command, &reply);
+        std::string err = cli_command(worker_cli_path(o_.socket, t.pid), t.command, &reply);
         out += err.empty() ? reply : "herd: worker " + std::to_string(t.pid) + ": " + err + "\n";
       } else {
         out += master_command(t.command, &reload, &quit);
@@ -396,6 +396,7 @@ class Master {
       pid_t p = ::waitpid(-1, &st, WNOHANG);
       if (p <= 0) break;
       info_.erase(p);
+      ::unlink(worker_cli_path(o_.socket, p).c_str());  // a worker killed left it behind
       if (olds_.erase(p)) {
         LogSink::stderr_line("WARNING",
                              "Former worker (" + std::to_string(p) + ") " + exit_text(st));

@@ -22,8 +22,9 @@
 // by the master between signals, one connection at a time, one line of
 // `;`-separated commands each: `show proc` (HAProxy 2.6's format),
 // `show version`, `reload` (as SIGUSR2, once the connection closed),
-// `help`, and `@1 <cmd>` / `@!<pid> <cmd>` for the current worker's stats
-// socket (the workers' private one); `@master <cmd>` for the master.
+// `help`, and `@1 <cmd>` / `@!<pid> <cmd>` for a worker's own runtime API
+// socket (`<socket>.<pid>`, app/master_cli.h worker_cli_path(), which an
+// old worker keeps open while it finishes); `@master <cmd>` for the master.
 //
 // Thread rules: run_master() runs on the main thread of a process that has
 // started no other thread; it forks and execs the workers.

@@ -124,12 +124,15 @@ CliTarget route_command(const std::string& command, pid_t current, const std::se
     return t;
   }
   if (olds.count(static_cast<pid_t>(n))) {
-    t.kind = CliTarget::Kind::Error;
-    t.error = "herd: the old worker " + num +
-              " is finishing its connections and is not reachable from the master CLI\n";
+    t.kind = CliTarget::Kind::Worker;
+    t.pid = static_cast<pid_t>(n);
     return t;
   }
   return not_found();
+}
+
+std::string worker_cli_path(const std::string& master_socket, pid_t pid) {
+  return master_socket + "." + std::to_string(pid);
 }
 
 }  // namespace herd::app

@@ -59,8 +59,10 @@ struct CliTarget {
   std::string error;    // Error: the answer (newline-terminated)
 };
 // `current`: the current worker (relative pid 1), or <= 0; `olds`: the
-// workers that a reload replaced, still finishing (not reachable: herd's
-// workers share one private socket path, which the newest holds).
+// workers that a reload replaced, still finishing (reachable by `@!<pid>`).
 CliTarget route_command(const std::string& command, pid_t current, const std::set<pid_t>& olds);
+
+// A worker's own runtime API socket, `<master's private socket>.<pid>`.
+std::string worker_cli_path(const std::string& master_socket, pid_t pid);
 
 }  // namespace herd::app

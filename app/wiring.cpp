@@ -63,6 +63,7 @@ struct Wiring::Impl {
   std::function<std::vector<int>()> proxy_fds;
   std::function<void()> handed_over_cb;
   bool handed_over = false;
+  std::string kept_cli_socket;  // keep_cli_socket()
 
   // The gossip member (only with --membership or membership flags).
   std::unique_ptr<membership::MemberMapper> mapper;
@@ -395,8 +396,10 @@ std::vector<std::string> Wiring::state_dump_lines() const {
 }
 
 void Wiring::soft_stop() {
-  if (impl_->cli) impl_->cli->stop();
+  if (impl_->cli) impl_->cli->stop(impl_->kept_cli_socket);
 }
+
+void Wiring::keep_cli_socket(std::string path) { impl_->kept_cli_socket = std::move(path); }
 
 void Wiring::leave_cluster(std::function<void()> done) {
   if (impl_->agent && impl_->handed_over) {

@@ -34,6 +34,10 @@ class Wiring {
   bool start();
   void soft_stop();
   void stop();
+  // soft_stop() leaves this runtime API socket open (a worker's own socket
+  // in master-worker mode: the master CLI's `@!<pid>` reaches an old worker
+  // there while it finishes its connections); stop() closes it.
+  void keep_cli_socket(std::string path);
   // Graceful leave of the gossip cluster (if a member runs), then `done`
   // on the control thread; at once without membership. Once the sockets
   // went to a successor (expose()), the member stops without leaving: the

@@ -184,17 +184,19 @@ std::string CliServer::start(const std::vector<config::StatsSocket>& sockets) {
   return "";
 }
 
-void CliServer::stop() {
+void CliServer::stop(const std::string& keep) {
   if (!impl_) return;
   boost::system::error_code ec;
-  for (auto& a : impl_->unix_acceptors) a->close(ec);
   for (auto& a : impl_->tcp_acceptors) a->close(ec);
-  for (const auto& [path, ino] : impl_->unix_paths) {
+  for (std::size_t i = 0; i < impl_->unix_paths.size(); ++i) {
+    auto& [path, ino] = impl_->unix_paths[i];
+    if (path.empty() || (!keep.empty() && path == keep)) continue;  // closed before, or kept
+    impl_->unix_acceptors[i]->close(ec);
     // A successor may have renamed its own socket over the path already.
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0 && st.st_ino == ino) ::unlink(path.c_str());
+    path.clear();
   }
-  impl_->unix_paths.clear();
 }
 
 std::vector<uint16_t> CliServer::tcp_ports() const {

@@ -32,8 +32,9 @@ class CliServer {
   // naming the socket ("cannot bind UNIX socket [/path]: ...").
   std::string start(const std::vector<config::StatsSocket>& sockets);
   // Closes the listeners (open connections finish their current reply) and
-  // removes the Unix socket files it created.
-  void stop();
+  // removes the Unix socket files it created; but the Unix socket `keep`
+  // (non-empty), which stays open until a later stop() without it.
+  void stop(const std::string& keep = "");
   // Bound TCP ports, in `sockets` order (for tests using port 0).
   std::vector<uint16_t> tcp_ports() const;
 

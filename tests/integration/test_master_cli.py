@@ -6,7 +6,8 @@ configuration side by side and are asked the same things: `show proc`
 configuration and a good one again; PIDs and uptimes differ), `reload`
 (empty answer, a new worker; the old one listed under `# old workers`
 while a request is in flight), `@1` / `@!<pid>` routing to the current
-worker's CLI and the error for a PID that is no worker.
+worker's CLI and to the old one's, and the error for a PID that is no
+worker.
 
 Every process is started with -db and stopped by PID; loops are bounded."""
 import os
@@ -163,6 +164,8 @@ class TestMasterCli(ReloadCase):
         seen["worker1"] = [r[1] for r in rows1["workers"]]
         seen["old1"] = [(r[0] == first, r[1]) for r in rows1.get("old workers", [])]
         self.assertIn(f"\nPid: {second}\n", e.cli("@1 show info"), e.name)
+        # The old worker, finishing its request, still answers `@!<pid>`.
+        self.assertIn(f"\nPid: {first}\n", e.cli(f"@!{first} show info"), e.name)
         held.close()
 
         # An invalid configuration: the reload fails, the worker stays.
