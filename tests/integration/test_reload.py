@@ -471,7 +471,10 @@ class TestMembershipReload(ReloadCase):
             f.write(MEMBERSHIP_YAML.format(ip=LB_IP, rpc=rpc, bport=free_port()) +
                     f"encrypt: {k1}\n")
         cur, log = self.start(extra=["--membership", yml])
-        wait_port(rpc, host=LB_IP)
+        try:
+            wait_port(rpc, host=LB_IP)
+        except TimeoutError:  # e.g. 127.0.0.120:7946 held by another run
+            self.fail(log_text(log))
         self.wait_socket()
         spawn_logged(self.procs, self.dir, "serf",
                      [SERF, "agent", "-node", "web1", "-bind", f"{NODE_IP}:7946",
