@@ -254,7 +254,9 @@ PoolWriter::PoolWriter(Pool& pool, const config::Config& cfg)
       s->origin = Origin::Config;
       s->admin = cs.disabled ? (kAdminConfigMaint | kAdminForcedMaint) : 0;
       s->op = OpState::Running;
-      s->health = cs.check ? cs.rise : 0;
+      // haproxy 2.6's check health (`show servers state`): rise at start,
+      // with or without checks; 0 for a `disabled` server without checks.
+      s->health = cs.check || !cs.disabled ? cs.rise : 0;
       s->live = std::make_shared<ServerLive>();
       s->live->health.health = s->health;
       st.servers.push_back(std::move(s));

@@ -90,11 +90,15 @@ class Applier {
     }
     // Operational state: meaningful with health checks only (a server
     // without checks is up whenever it is not in maintenance).
+    const int full = cur.rise + cur.fall - 1;
     if (cur.check_enabled) {
       if (l.op == 0)
         tx.set_op(b, n, OpState::Stopped, 0);
       else if (l.op == 1 || l.op == 2 || l.op == 3)
-        tx.set_op(b, n, l.op == 3 ? OpState::Stopping : OpState::Running, cur.rise + cur.fall - 1);
+        tx.set_op(b, n, l.op == 3 ? OpState::Stopping : OpState::Running, full);
+    } else if (l.op >= 0 && l.op <= 3) {
+      // Only the health counter, as haproxy sets it (`show servers state`).
+      tx.update(b, n, [h = l.op == 0 ? 0 : full](Server& sv) { sv.health = h; });
     }
     if (l.iweight == cur.initial_weight && l.uweight != cur.weight) tx.set_weight(b, n, l.uweight);
     bool checks = cur.check_enabled;
