@@ -103,15 +103,21 @@ http {{ access_log off; keepalive_timeout 600s;
     return p
 
 
-def lb_config(port, backend_ports, nbthread, maxconn=9000, crt=None):
+# Engine variants (a herd engine name with a suffix): the same binary with a
+# `defaults` line added, e.g. herd-epoll:copy against herd-epoll (splicing).
+VARIANTS = {"copy": "no option splice-auto", "splice": "option splice-auto"}
+
+
+def lb_config(port, backend_ports, nbthread, maxconn=9000, crt=None, extra_defaults=""):
     tls = f" ssl crt {crt}" if crt else ""
     servers = "\n".join(f"    server s{i+1} 127.0.0.1:{p}" for i, p in enumerate(backend_ports))
+    extra = f"    {extra_defaults}\n" if extra_defaults else ""
     return f"""global
     nbthread {nbthread}
     maxconn {maxconn}
 defaults
     mode http
-    timeout connect 5s
+{extra}    timeout connect 5s
     timeout client 50s
     timeout server 50s
 frontend fe
@@ -282,13 +288,15 @@ def run_engine(a, eng, tmp, backend_ports, nt, sc):
     port = free_port()
     cfg = os.path.join(tmp, f"{eng}.cfg")
     with open(cfg, "w") as f:
+        base, _, variant = eng.partition(":")
         f.write(lb_config(port, backend_ports, nt, maxconn,
-                          make_cert(tmp, sc["tls"]) if sc.get("tls") else None))
+                          make_cert(tmp, sc["tls"]) if sc.get("tls") else None,
+                          VARIANTS.get(variant, "")))
     scheme = "https" if sc.get("tls") else "http"
     exe = "haproxy" if eng == "haproxy" else a.herd_before if eng.startswith("before") else a.herd
     env = dict(os.environ)
-    if "-" in eng:  # herd-epoll, before-io_uring...: the I/O backend (--io)
-        env["HERD_IO"] = eng.split("-", 1)[1]
+    if "-" in base:  # herd-epoll, before-io_uring...: the I/O backend (--io)
+        env["HERD_IO"] = base.split("-", 1)[1]
     p = subprocess.Popen([exe, "-db", "-f", cfg], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, preexec_fn=raise_nofile, env=env)
     try:
@@ -344,13 +352,16 @@ def main():
                     help="comma-separated: " + ",".join(SCENARIOS) + " (or 'all')")
     ap.add_argument("--json", default="", help="also write the medians to this file (for plot.py)")
     ap.add_argument("--engines", default="haproxy,herd",
-                    help="haproxy first, then herd (I/O backend auto), herd-epoll, herd-io_uring")
+                    help="haproxy first, then herd (I/O backend auto), herd-epoll, herd-io_uring; "
+                         "a herd engine with :copy or :splice gets `no option splice-auto` or "
+                         "`option splice-auto` in its defaults")
     a = ap.parse_args()
     engines = a.engines.split(",")
     herds = ("herd", "herd-epoll", "herd-io_uring")
     befores = ("before", "before-epoll", "before-io_uring") if a.herd_before else ()
-    if engines[0] != "haproxy" or any(e not in herds + befores
-                                      for e in engines[1:]) or len(engines) < 2:
+    if engines[0] != "haproxy" or any(
+            e.partition(":")[0] not in herds + befores or e.partition(":")[2] not in ("", *VARIANTS)
+            for e in engines[1:]) or len(engines) < 2:
         ap.error("--engines: haproxy, then one or more of herd, herd-epoll, herd-io_uring"
                  " (and before, before-epoll, before-io_uring with --herd-before)")
     if a.scenario == "all":

@@ -969,7 +969,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     const SplicePolicy sp = splice_policy(*fe_.cfg, b);
     if (!done && !chunked && !client_.tls() && !upstream_.tls() &&
         (sp.response ||
-         (sp.automatic && (until_close || remaining >= static_cast<int64_t>(kBufSize))))) {
+         (sp.auto_response && (until_close || remaining >= static_cast<int64_t>(kBufSize))))) {
       if (Pipe pipe = w_.pipe_pool().take()) {
         SpliceWait waited = SpliceWait::Source;
         auto res = co_await splice_relay(
@@ -1125,7 +1125,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     // A Content-Length body goes through a pipe when policy allows (splice.h).
     const SplicePolicy sp = splice_policy(*fe_.cfg, *pump_be_);
     if (left > 0 && !client_.tls() && !upstream_.tls() &&
-        (sp.request || (sp.automatic && left >= static_cast<int64_t>(kBufSize)))) {
+        (sp.request || (sp.auto_request && left >= static_cast<int64_t>(kBufSize)))) {
       if (Pipe pipe = w_.pipe_pool().take()) {
         uint64_t moved = 0;
         auto res = co_await splice_relay(

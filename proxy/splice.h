@@ -63,7 +63,9 @@ class PipePool {
 struct SplicePolicy {
   bool request = false;    // client -> server bodies (and tunnel upload)
   bool response = false;   // server -> client bodies (and tunnel download)
-  bool automatic = false;  // splice-auto: only what is larger than a buffer
+  // splice-auto, per direction: only what is larger than a buffer.
+  bool auto_request = false;
+  bool auto_response = false;
 };
 SplicePolicy splice_policy(const config::Proxy& fe, const config::Proxy& be);
 

@@ -158,17 +158,17 @@ asio::awaitable<TunnelResult> tunnel(C& client, S& server, TunnelBuffers bufs, i
                                      const bool* stop) {
   auto st = std::make_shared<TunnelState<C, S>>(client, server, idle_ms, stop);
   st->touch(st);
-  asio::co_spawn(
-      client.get_executor(),
-      copy(st, client, server, bufs.client, bufs.size, st->client_fin, st->client_err,
-           st->server_err, st->r.to_server, bufs.pipes, bufs.splice.request, bufs.splice.automatic),
-      [st](std::exception_ptr) {
-        st->up_done = true;
-        st->up_wake.cancel();
-      });
+  asio::co_spawn(client.get_executor(),
+                 copy(st, client, server, bufs.client, bufs.size, st->client_fin, st->client_err,
+                      st->server_err, st->r.to_server, bufs.pipes, bufs.splice.request,
+                      bufs.splice.auto_request),
+                 [st](std::exception_ptr) {
+                   st->up_done = true;
+                   st->up_wake.cancel();
+                 });
   co_await copy(st, server, client, bufs.server, bufs.size, st->server_fin, st->server_err,
                 st->client_err, st->r.to_client, bufs.pipes, bufs.splice.response,
-                bufs.splice.automatic);
+                bufs.splice.auto_response);
   if (!st->up_done) {
     if (!st->server_fin) st->cancel_both();  // the download failed: the upload goes too
     co_await st->up_wake.async_wait(nothrow);

@@ -242,21 +242,23 @@ class EchoServer:
         self.sock.close()
 
 
-def pipe_fds(pid):
-    n = 0
+def pipes(pid):
+    """The pipes (pipe:[inode]) herd has open."""
+    out = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("pipe:"):
-                n += 1
+            t = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
-            pass
-    return n
+            continue
+        if t.startswith("pipe:"):
+            out.add(t)
+    return out
 
 
 class TestSplice(unittest.TestCase):
     """Zero-copy relay (proxy/splice.h): with `option splice-request` and
     `splice-response` the bodies and the tcp tunnel go through a pipe herd
-    keeps for reuse (so its pipe fds grow by one pair), with `no option
+    keeps for reuse (so herd holds a pipe it did not have before), with `no option
     splice-auto` and neither option none is made; either way every body
     arrives byte-exact, uploads are read whole by the server, a body the
     server cuts short is cut for the client too, and the frontend's byte
@@ -269,10 +271,13 @@ class TestSplice(unittest.TestCase):
         port, tport, api = free_port(), free_port(), free_port()
         lb = LB(SPLICE_CFG.format(port=port, tport=tport, api=api, sport=srv.port,
                                   eport=echo.port, option=option),
-                wait_ports=[port, tport])
+                # Not tport: a probe of the tcp listener would open a tunnel,
+                # and its pipes, before the baseline (both bind at start-up).
+                wait_ports=[port])
         try:
             pid = lb.proc.pid
-            before = pipe_fds(pid)
+            time.sleep(0.3)  # start-up done
+            before = pipes(pid)
             c = socket.create_connection(("127.0.0.1", port), timeout=20)
             rest = b""
             for n in self.SIZES:  # downloads on one keep-alive connection
@@ -313,7 +318,7 @@ class TestSplice(unittest.TestCase):
             self.assertEqual(bytes(echoed), data)
             stat = runtime_api(api, "show stat")
             fe = [l.split(",") for l in stat.splitlines() if l.startswith("f,FRONTEND,")][0]
-            return pipe_fds(pid) - before, fe[8], fe[9]  # bin, bout
+            return len(pipes(pid) - before), fe[8], fe[9]  # new pipes, bin, bout
         finally:
             lb.stop()
             srv.close()
@@ -322,11 +327,11 @@ class TestSplice(unittest.TestCase):
     def test_splice_on_and_off_byte_exact(self):
         on = self.run_config("option splice-request\n    option splice-response")
         off = self.run_config("no option splice-auto")
-        self.assertGreaterEqual(on[0], 2, "splice on: no pipe was made")
+        self.assertGreaterEqual(on[0], 1, "splice on: no pipe was made")
         self.assertEqual(off[0], 0, "splice off: a pipe was made")
         self.assertEqual(on[1:], off[1:], "frontend bin/bout differ with splice on and off")
         auto = self.run_config("option splice-auto")
-        self.assertGreaterEqual(auto[0], 2, "splice-auto: no pipe was made for MiB bodies")
+        self.assertGreaterEqual(auto[0], 1, "splice-auto: no pipe was made for MiB bodies")
         self.assertEqual(auto[1:], off[1:])
 
 
