@@ -5,7 +5,7 @@ callgrind) and system calls per request (strace -c), for small keep-alive
 responses through the same config and nginx backends as bench/compare.py.
 
   bench/profile.py [--engines haproxy,herd-epoll,herd-io_uring] [--herd build/herd]
-                   [--requests 1000,3000] [--connections 10]
+                   [--requests 1000,3000] [--connections 10] [--size <body bytes>]
 
 Each engine runs twice under each tool, once per request count; the cost of
 one request is the difference divided by the difference in requests, so
@@ -92,12 +92,13 @@ def main():
     ap.add_argument("--herd", default=os.path.join(compare.ROOT, "build", "herd"))
     ap.add_argument("--requests", default="1000,3000")
     ap.add_argument("--connections", type=int, default=10)
+    ap.add_argument("--size", type=int, default=0, help="response body bytes (0: 2 bytes)")
     a = ap.parse_args()
     n1, n2 = (int(x) for x in a.requests.split(","))
     tmp = tempfile.mkdtemp(prefix="herd-profile-")
     os.chmod(tmp, 0o755)  # nginx workers run as nobody and read the body file
     ports = [compare.free_port(), compare.free_port()]
-    nginx = compare.start_nginx(tmp, ports, 0)
+    nginx = compare.start_nginx(tmp, ports, a.size)
     rows = []
     try:
         for eng in a.engines.split(","):
@@ -137,7 +138,7 @@ def main():
                  for k, v in sorted(sc.items(), key=lambda kv: -kv[1][0]) if k != "total"]
         print(f"- {eng}: " + ", ".join(parts))
     print(f"\n{n2 - n1} requests' difference, {a.connections} keep-alive connections, "
-          f"nbthread 1, 2 nginx backends, 2-byte body")
+          f"nbthread 1, 2 nginx backends, {a.size or 2}-byte body")
 
 
 if __name__ == "__main__":

@@ -103,5 +103,34 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> write_all(
   co_return co_await asio::async_write(s, bufs, asio::as_tuple(asio::use_awaitable));
 }
 
+// Reads what is there, as async_read_some would (eof when the peer closed).
+// For the rest of a body, whose bytes usually arrived with the first ones:
+// on epoll a recv with MSG_DONTWAIT first, so that bytes already there cost
+// no handler hop (Asio's speculative read would post its completion); only
+// when none are there does Asio wait.
+inline boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> read_more(
+    boost::asio::ip::tcp::socket& s, boost::asio::mutable_buffer b) {
+  namespace asio = boost::asio;
+  constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+#if !HERD_IO_URING
+  ssize_t r = ::recv(s.native_handle(), b.data(), b.size(), MSG_DONTWAIT);
+  if (r > 0) co_return std::tuple{boost::system::error_code{}, static_cast<size_t>(r)};
+  if (r == 0) co_return std::tuple{make_error_code(asio::error::eof), size_t{0}};
+  if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+    co_return std::tuple{boost::system::error_code(errno, asio::error::get_system_category()),
+                         size_t{0}};
+#endif
+  co_return co_await s.async_read_some(b, nothrow);
+}
+
+// The same for a stream (stream.h): a plain one is its socket; TLS records
+// are read and decrypted by the stream.
+inline boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> read_more(
+    Stream& s, boost::asio::mutable_buffer b) {
+  namespace asio = boost::asio;
+  if (!s.tls()) co_return co_await read_more(s.socket(), b);
+  co_return co_await s.async_read_some(b, asio::as_tuple(asio::use_awaitable));
+}
+
 }  // namespace HERD_IO_NS
 }  // namespace herd::proxy

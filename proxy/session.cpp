@@ -1003,8 +1003,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     // Stream the rest through the fixed buffer.
     while (!done && !spliced_failed) {
       set_deadline(Phase::Server, b.timeouts.server);
-      auto [ec, n] =
-          co_await upstream_.async_read_some(asio::buffer(sbuf_.get(), kBufSize), nothrow);
+      auto [ec, n] = co_await read_more(upstream_, asio::buffer(sbuf_.get(), kBufSize));
       if (ec) {
         if (until_close && ec == asio::error::eof) {
           done = true;
@@ -1146,7 +1145,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       }
     }
     for (;;) {
-      auto [ec, n] = co_await client_.async_read_some(asio::buffer(cbuf_.get(), kBufSize), nothrow);
+      auto [ec, n] = co_await read_more(client_, asio::buffer(cbuf_.get(), kBufSize));
       if (ec) {
         pump_failed_ = true;
         boost::system::error_code e2;
