@@ -24,11 +24,10 @@ Server Server::from_line(const config::Server& line) {
   s.check_port = line.check_port;
   s.check_addr = line.check_addr;
   s.set_observe(line.observe, line.error_limit, line.on_error);
-  if (line.tls.enabled) {
-    s.tls_ctx = line.tls_ctx;
-    s.tls_sni = line.tls.sni;
-    s.tls_sni_arg = line.tls.sni_arg;
-  }
+  s.tls_ctx = line.tls_ctx;
+  s.ssl = line.tls.enabled && line.tls_ctx;
+  s.tls_sni = line.tls.sni;
+  s.tls_sni_arg = line.tls.sni_arg;
   // Checks are ciphered with `check-ssl`, or with `ssl` when neither `port`
   // nor `addr` sends them elsewhere (haproxy 2.6).
   s.check_ssl =

@@ -134,7 +134,8 @@ struct Server {
 
   // `ssl` (tls::ClientContext from tls/context.h, opaque here; null: plain
   // TCP) and what the SNI sent to it is (config::Server::Tls).
-  std::shared_ptr<const void> tls_ctx;
+  std::shared_ptr<const void> tls_ctx;  // also set for `check-ssl` alone
+  bool ssl = false;                     // traffic goes over TLS (`ssl`)
   config::Server::Tls::Sni tls_sni = config::Server::Tls::Sni::None;
   std::string tls_sni_arg;
   bool check_ssl = false;  // `check-ssl`

@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "health/check_request.h"
+#include "tls/conn.h"
+#include "tls/context.h"
 
 namespace herd::health {
 
@@ -46,6 +48,9 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
 
   const config::HttpCheck* http = nullptr;  // nullptr: plain TCP check
   const config::TcpCheck* tcpchk = nullptr;  // `option tcp-check`: its rules
+  // `check-ssl` (or `ssl` without check port/addr): the check speaks TLS
+  // (tls::ClientContext); a TCP check then passes at the handshake (L6OK).
+  std::shared_ptr<const void> tls_ctx;
   int64_t check_timeout_ms = 0;             // `timeout check`, 0 when unset
   std::function<void(CheckResult)> on_done;
 
@@ -93,6 +98,8 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
       const std::string info = self->tcpchk ? self->step_text() : std::string();
       if (!self->connected_)
         return self->finish(make_result(Outcome::Fail, CheckStatus::L4Tout, info));
+      if (self->tls_ && !self->tls_->handshake_done())
+        return self->finish(make_result(Outcome::Fail, CheckStatus::L6Tout, info));
       self->finish(make_result(Outcome::Fail, CheckStatus::L7Tout, info));
     });
   }
@@ -110,6 +117,14 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
 
   void on_connected() {
     connected_ = true;
+    if (tls_ctx && !tls_) {
+      tls_ = std::make_unique<tls::Conn>(*tls::client_context(tls_ctx), std::string_view());
+      extend_for_check();
+      return tls_step([](Attempt& a) {
+        if (!a.http) return a.finish(make_result(Outcome::Pass, CheckStatus::L6Ok));
+        a.on_connected();
+      });
+    }
     if (!http) {
       // HAProxy closes a pure TCP check with a reset (no TIME_WAIT).
       boost::system::error_code ec;
@@ -118,6 +133,11 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
     }
     extend_for_check();
     auto self = shared_from_this();
+    if (tls_) {
+      size_t used = 0;
+      tls_->write(request_.data(), request_.size(), &used);
+      return tls_flush([](Attempt& a) { a.read_more(); });
+    }
     asio::async_write(
         sock_, asio::buffer(request_), [self](const boost::system::error_code& ec, size_t) {
           if (self->done_) return;
@@ -127,7 +147,74 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
         });
   }
 
+  // ---- TLS (tls/conn.h over this socket) ----
+  // Sends what the engine has for the server, then `k`.
+  void tls_flush(void (*k)(Attempt&)) {
+    if (tls_->out_size() == 0) return k(*this);
+    tls_->take_out(wout_);
+    auto self = shared_from_this();
+    asio::async_write(
+        sock_, asio::buffer(wout_), [self, k](const boost::system::error_code& ec, size_t) {
+          if (self->done_) return;
+          if (ec)
+            return self->finish(make_result(Outcome::Fail, CheckStatus::SockErr, ec.message()));
+          self->tls_flush(k);
+        });
+  }
+  // Runs the handshake, then `k`; a failure is L6RSP.
+  void tls_step(void (*k)(Attempt&)) {
+    auto r = tls_->handshake();
+    if (r == tls::Conn::Result::Failed) {
+      hs_failed_ = true;
+      return tls_flush([](Attempt& a) {
+        a.finish(make_result(Outcome::Fail, CheckStatus::L6Rsp, "SSL handshake failure"));
+      });
+    }
+    if (r == tls::Conn::Result::Ok) return tls_flush(k);
+    hs_k_ = k;
+    tls_flush([](Attempt& a) {
+      auto self = a.shared_from_this();
+      a.sock_.async_read_some(
+          asio::buffer(a.buf_), [self](const boost::system::error_code& ec, size_t n) {
+            if (self->done_) return;
+            if (ec)
+              return self->finish(make_result(Outcome::Fail, CheckStatus::L6Rsp,
+                                              "SSL handshake failure (" + ec.message() + ")"));
+            self->tls_->feed(self->buf_.data(), n);
+            self->tls_step(self->hs_k_);
+          });
+    });
+  }
+  // Plaintext from the server into response_, as read_more's socket read.
+  void tls_read() {
+    char plain[4096];
+    size_t n = 0;
+    auto r = tls_->read(plain, sizeof plain, &n);
+    if (r == tls::Conn::Result::Ok) {
+      response_.append(plain, n);
+      if (response_.size() >= kMaxResponse || response_complete(*http, response_))
+        return finish(evaluate_response(*http, response_));
+      return tls_read();
+    }
+    if (r != tls::Conn::Result::WantRead) return finish(evaluate_response(*http, response_));
+    tls_flush([](Attempt& a) {
+      auto self = a.shared_from_this();
+      a.sock_.async_read_some(
+          asio::buffer(a.buf_), [self](const boost::system::error_code& ec, size_t got) {
+            if (self->done_) return;
+            if (ec) {
+              if (ec != asio::error::eof && self->response_.empty())
+                return self->finish(make_result(Outcome::Fail, CheckStatus::SockErr, ec.message()));
+              return self->finish(evaluate_response(*self->http, self->response_));
+            }
+            self->tls_->feed(self->buf_.data(), got);
+            self->tls_read();
+          });
+    });
+  }
+
   void read_more() {
+    if (tls_) return tls_read();
     auto self = shared_from_this();
     sock_.async_read_some(asio::buffer(buf_), [self](const boost::system::error_code& ec,
                                                      size_t n) {
@@ -336,6 +423,10 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
   std::string in_;
   bool read_since_reset_ = false, eof_ = false, connected_once_ = false;
   std::array<char, 4096> buf_{};
+  std::unique_ptr<tls::Conn> tls_;
+  std::string wout_;                  // ciphertext being sent
+  void (*hs_k_)(Attempt&) = nullptr;  // what follows the handshake
+  bool hs_failed_ = false;
   Clock::time_point start_;
   bool connected_ = false, done_ = false;
 };
@@ -463,6 +554,7 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
     auto a = std::make_shared<Attempt>(io);
     if (px && px->httpchk.enabled) a->http = &px->httpchk;
     if (px && px->tcpchk.enabled) a->tcpchk = &px->tcpchk;
+    if (s->check_ssl && s->tls_ctx) a->tls_ctx = s->tls_ctx;
     int64_t first = inter;
     if (px && px->timeouts.check > 0) {
       a->check_timeout_ms = px->timeouts.check;

@@ -12,13 +12,16 @@ struct Names {
   std::string_view name, desc;
 };
 
-constexpr std::array<Names, 11> kNames{{
+constexpr std::array<Names, 14> kNames{{
     {CheckStatus::Unknown, "UNK", "Unknown"},
     {CheckStatus::Init, "INI", "Initializing"},
     {CheckStatus::SockErr, "SOCKERR", "Socket error"},
     {CheckStatus::L4Ok, "L4OK", "Layer4 check passed"},
     {CheckStatus::L4Tout, "L4TOUT", "Layer4 timeout"},
     {CheckStatus::L4Con, "L4CON", "Layer4 connection problem"},
+    {CheckStatus::L6Ok, "L6OK", "Layer6 check passed"},
+    {CheckStatus::L6Tout, "L6TOUT", "Layer6 timeout"},
+    {CheckStatus::L6Rsp, "L6RSP", "Layer6 invalid response"},
     {CheckStatus::L7Tout, "L7TOUT", "Layer7 timeout"},
     {CheckStatus::L7Rsp, "L7RSP", "Layer7 invalid response"},
     {CheckStatus::L7Ok, "L7OK", "Layer7 check passed"},

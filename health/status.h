@@ -19,6 +19,9 @@ enum class CheckStatus : int {
   L4Ok = 6,     // TCP check connected
   L4Tout = 7,   // no connection before the deadline
   L4Con = 8,    // connection refused/unreachable
+  L6Ok = 9,     // TLS handshake done (a TCP check of an `ssl`/`check-ssl` server)
+  L6Tout = 10,  // connected, no TLS handshake before the deadline
+  L6Rsp = 11,   // the TLS handshake failed
   L7Tout = 12,  // connected, no complete response before the deadline
   L7Rsp = 13,   // not an HTTP response, or the body did not match
   L7Ok = 15,    // expected status

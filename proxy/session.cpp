@@ -589,7 +589,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           auto [cec] = co_await upstream_.socket().async_connect(ep_, nothrow);
           ec = cec;
           if (!ec) upstream_.set_option(tcp::no_delay(true), ec);
-          if (!ec && srv->tls_ctx) {  // `server ... ssl`: the handshake is part of the connect
+          if (!ec && srv->ssl) {  // `server ... ssl`: the handshake is part of the connect
             upstream_.start_tls(std::make_unique<tls::Conn>(*tls::client_context(srv->tls_ctx),
                                                             server_sni(*srv, rv)));
             ec = co_await upstream_.async_handshake();

@@ -438,6 +438,56 @@ class TlsToServers(unittest.TestCase):
     def test_parity_with_haproxy(self):
         self.assertEqual(self.observe("herd"), self.observe("haproxy"))
 
+    def checks(self, engine):
+        """check_status, check_code, last_chk of TLS health checks: a TCP check
+        of an ssl server (L6OK), an HTTP check over TLS (L7OK 200), a TLS
+        check of a plain HTTP server (no handshake: L6TOUT)."""
+        b = self.backend.port
+        plain = Backend("plain")
+        ps = free_port()
+        cfg = ("defaults\n    mode http\n    timeout client 3s\n    timeout server 3s\n"
+               "    timeout connect 500ms\n    timeout check 500ms\n"
+               f"listen stats\n    bind 127.0.0.1:{ps}\n    stats enable\n    stats uri /stats\n"
+               f"backend l6\n    server s 127.0.0.1:{b} ssl verify none check inter 300\n"
+               f"backend l7\n    option httpchk GET /\n"
+               f"    server s 127.0.0.1:{b} ssl verify none check inter 300\n"
+               f"backend bad\n    server s {plain.addr} ssl verify none check inter 300\n")
+        lb = LB(cfg, engine=engine, wait_ports=[ps])
+
+        def sample():
+            csv = run([CURL, "-s", f"http://127.0.0.1:{ps}/stats;csv"]).stdout.decode()
+            head = csv.split("\n")[0].lstrip("# ").split(",")
+            out = {}
+            for r in csv.split("\n")[1:]:
+                f = r.split(",")
+                if len(f) > 2 and f[1] == "s":
+                    out[f[0]] = tuple(f[head.index(k)]
+                                      for k in ("status", "check_status", "check_code"))
+            return out
+
+        try:
+            time.sleep(2.5)
+            # A check under way shows "* <last status>": sample between checks.
+            for _ in range(40):
+                out = sample()
+                if not any(v[1].startswith("* ") for v in out.values()):
+                    break
+                time.sleep(0.05)
+        finally:
+            lb.stop()
+            plain.close()
+        return out
+
+    def test_checks_over_tls(self):
+        o = self.checks("herd")
+        self.assertEqual(o["l6"][:2], ("UP", "L6OK"))
+        self.assertEqual(o["l7"], ("UP", "L7OK", "200"))
+        self.assertEqual(o["bad"][:2], ("DOWN", "L6TOUT"))  # the server waits for a request
+
+    @unittest.skipUnless(have_haproxy(), "haproxy is not installed")
+    def test_checks_over_tls_parity(self):
+        self.assertEqual(self.checks("herd"), self.checks("haproxy"))
+
 
 if __name__ == "__main__":
     unittest.main()
