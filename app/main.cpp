@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -286,6 +287,42 @@ bool set_identity(const herd::config::Global& g) {
   return true;
 }
 
+// The descriptor limit, as haproxy 2.6's main() sets it before binding:
+// `ulimit-n <n>` exactly, else what `maxconn` needs (2 per connection, the
+// listeners and a reserve; only ever raised). When setrlimit() fails it is
+// fatal (`strict-limits`, the default); with `no strict-limits` the soft
+// limit goes up to the hard one with a warning. Both say "Cannot raise FD limit to N, limit is M."
+// as haproxy does. A global `maxconn` unset derives from the result.
+bool set_fd_limit(const herd::config::Config& cfg) {
+  using herd::app::LogSink;
+  const auto& g = cfg.global;
+  long want = g.ulimit_n;
+  if (want <= 0 && g.maxconn > 0) {
+    long binds = 0;
+    for (const auto& p : cfg.proxies) binds += static_cast<long>(p.binds.size());
+    want = 2L * g.maxconn + binds + static_cast<long>(g.stats_sockets.size()) + 10 +
+           3L * std::max(1, g.nbthread);
+  }
+  if (want <= 0) return true;
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  if (g.ulimit_n <= 0 && lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur >= static_cast<rlim_t>(want))
+    return true;
+  rlimit next{static_cast<rlim_t>(want), std::max(lim.rlim_max, static_cast<rlim_t>(want))};
+  if (setrlimit(RLIMIT_NOFILE, &next) == 0) return true;
+  getrlimit(RLIMIT_NOFILE, &lim);
+  const std::string msg = "[herd.main()] Cannot raise FD limit to " + std::to_string(want) +
+                          ", limit is ";
+  if (g.strict_limits) {
+    LogSink::stderr_line("ALERT", msg + std::to_string(lim.rlim_cur) + ".");
+    return false;
+  }
+  lim.rlim_cur = lim.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &lim) == 0) getrlimit(RLIMIT_NOFILE, &lim);
+  LogSink::stderr_line("WARNING", msg + std::to_string(lim.rlim_cur) + ".");
+  return true;
+}
+
 bool daemonize() {
   pid_t p = fork();
   if (p < 0) return false;
@@ -485,6 +522,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   config::Config& cfg = pr.config;
+  if (opt.engine == "native" && opt.master_socket.empty() && !set_fd_limit(cfg)) return 1;
   if (opt.engine == "native" && opt.master_socket.empty() &&
       (opt.master_worker || cfg.global.master_worker))
     return app::run_master(master_options(argc, argv, opt, cfg.global));

@@ -215,7 +215,19 @@ void Parser::global_keyword(const Words& w) {
   Global& g = res_.config.global;
   const std::string& kw = w[0];
   if (g.where.line == 0) g.where = loc();
-  if (kw == "maxconn") {
+  if (kw == "ulimit-n") {
+    if (!has(w, 1)) return alert("'ulimit-n' expects an integer argument.");
+    if (has(w, 2)) return alert("'ulimit-n' cannot handle unexpected argument '" + w[2] + "'.");
+    if (g.ulimit_n != 0) return alert_continue("'ulimit-n' already specified. Continuing.");
+    g.ulimit_n = lax_int(w[1]);
+  } else if (kw == "strict-limits" || kw == "zero-warning" ||
+             (kw == "no" && arg(w, 1) == "strict-limits")) {
+    const size_t at = kw == "no" ? 2 : 1;
+    const std::string& name = w[at - 1];
+    if (has(w, at))
+      return alert("'" + name + "' cannot handle unexpected argument '" + w[at] + "'.");
+    (name == "zero-warning" ? g.zero_warning : g.strict_limits) = kw != "no";
+  } else if (kw == "maxconn") {
     if (!has(w, 1)) return alert("'maxconn' expects an integer argument.");
     if (has(w, 2)) return alert("'maxconn' cannot handle unexpected argument '" + w[2] + "'.");
     g.maxconn = lax_int(w[1]);

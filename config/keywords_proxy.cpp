@@ -922,6 +922,8 @@ constexpr Keyword kKeywords[] = {
     {"use_backend", kFE, false, kw_rules},
     {"acl", kFE | kBE, false, kw_rules},
     {"http-request", kFE | kBE, false, kw_rules},
+    {"http-response", kFE | kBE, false, kw_rules},
+    {"tcp-request", kFE | kBE, false, kw_rules},
     {"maxconn", kFE, true, kw_maxconn},
     {"fullconn", kBE, true, kw_fullconn},
     {"balance", kBE, true, kw_balance},
@@ -972,7 +974,7 @@ void Parser::proxy_keyword(const Words& w) {
   if (k->fn == kw_server) return k->fn(*this, w);
   if (in_defaults_ && !k->in_defaults) {
     bool named = !cur->name.empty();
-    if ((kw == "acl" || kw == "http-request") && !named)
+    if ((kw == "acl" || kw == "http-request" || kw == "http-response") && !named)
       return alert("'" + kw + "' not allowed in anonymous 'defaults' section.");
     return alert("'" + kw + "' not allowed in 'defaults' section.");
   }

@@ -1,28 +1,39 @@
 // config/keywords_rules.cpp — ACLs, conditions (`if`/`unless`), format
-// strings, `use_backend` and `http-request`.
+// strings, `use_backend`, `http-request` and `http-response`.
 #include <algorithm>
+#include <memory>
 #include <utility>
 
 #include "config/parser_internal.h"
+#include "config/regex.h"
+#include "config/units.h"
 
 namespace herd::config::detail {
 namespace {
 
-constexpr const char* kFetches[] = {"path_beg",     "path",
-                                    "path_end",     "path_sub",
-                                    "hdr",          "hdr_beg",
-                                    "src",          "method",
-                                    "dst",          "dst_port",
-                                    "src_port",     "ssl_fc",
-                                    "ssl_fc_sni",   "ssl_fc_protocol",
-                                    "ssl_fc_alpn",  "ssl_c_used",
-                                    "ssl_c_verify", "ssl_c_s_dn"};
-// Boolean fetches: without a pattern they match when true (no warning).
-constexpr const char* kBoolFetches[] = {"ssl_fc", "ssl_c_used"};
-constexpr const char* kFormatFetches[] = {
-    "src",        "dst",          "src_port",        "dst_port",
-    "ssl_fc",     "ssl_fc_sni",   "ssl_fc_protocol", "ssl_fc_alpn",
-    "ssl_c_used", "ssl_c_verify", "ssl_c_s_dn"};
+constexpr const char* kFetches[] = {"path_beg", "path",     "path_end", "path_sub", "path_reg",
+                                    "hdr",      "hdr_beg",  "hdr_reg",  "src",      "method",
+                                    "dst",      "dst_port", "src_port", "status",   "res.hdr",
+                                    "shdr",     "ssl_fc",   "ssl_fc_sni", "ssl_fc_protocol", "ssl_fc_alpn", "ssl_c_used", "ssl_c_verify", "ssl_c_s_dn", "req_ssl_hello_type",
+                                    "req.ssl_hello_type",   "req_ssl_sni",
+                                    "req.ssl_sni",          "req.len",  "req_len"};
+constexpr const char* kFormatFetches[] = {"src", "dst", "src_port", "dst_port", "status", "ssl_fc", "ssl_fc_sni", "ssl_fc_protocol", "ssl_fc_alpn", "ssl_c_used", "ssl_c_verify", "ssl_c_s_dn"};
+
+// What a fetch needs (HAProxy's SMP_USE_*): the connection only, the
+// request, or the response. A rule of the other phase never matches it.
+enum class Needs { Conn, Request, Response };
+Needs fetch_needs(std::string_view fetch) {
+  std::string_view base = fetch.substr(0, fetch.find('('));
+  if (base == "src" || base == "dst" || base == "src_port" || base == "dst_port" ||
+      base.starts_with("ssl_"))
+    return Needs::Conn;
+  if (base == "status" || base == "res.hdr" || base == "shdr") return Needs::Response;
+  return Needs::Request;
+}
+
+// Fetches taking no pattern: a boolean (the match is the value itself).
+bool boolean_fetch(std::string_view base) { return base == "ssl_fc" || base == "ssl_c_used"; }
+bool regex_fetch(std::string_view base) { return base.ends_with("_reg"); }
 
 // Every http-request action of HAProxy 2.6, in the order its error message
 // lists them ("(*)" marks actions taking an argument in parentheses).
@@ -38,8 +49,26 @@ constexpr const char* kHaproxyActions[] = {
     "unset-var(*)", "set-dst", "set-dst-port", "set-mark", "set-src", "set-src-port",
     "set-tos", "silent-drop", "set-priority-class", "set-priority-offset"};
 
-bool haproxy_action(const std::string& a) {
-  for (std::string_view k : kHaproxyActions) {
+// Every http-response action of HAProxy 2.6, in the order its error message
+// lists them.
+constexpr const char* kHaproxyResponseActions[] = {
+    "ot-group", "set-log-level", "set-nice", "sc-inc-gpc(*)", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)",
+    "sc-set-gpt(*)", "sc-set-gpt0(*)", "send-spoe-group", "cache-store", "add-acl(*)",
+    "add-header", "allow", "capture", "del-acl(*)", "del-header", "del-map(*)", "deny",
+    "redirect", "replace-header", "replace-value", "return", "set-header", "set-map(*)",
+    "set-status", "strict-mode", "track-sc(*)", "wait-for-body", "set-var-fmt(*)", "set-var(*)",
+    "unset-var(*)", "set-mark", "set-tos", "silent-drop"};
+
+// The statuses HAProxy has a built-in page for (deny_status, errorfile).
+bool known_error_status(int s) {
+  static const int kCodes[] = {200, 400, 401, 403, 404, 405, 407, 408, 410,
+                               413, 425, 429, 500, 501, 502, 503, 504};
+  return std::find(std::begin(kCodes), std::end(kCodes), s) != std::end(kCodes);
+}
+
+template <size_t N>
+bool action_in(const char* const (&table)[N], const std::string& a) {
+  for (std::string_view k : table) {
     if (k.ends_with("(*)")) {
       k.remove_suffix(3);
       if (a.rfind(std::string(k) + "(", 0) == 0 || (k.back() == 'c' && a.rfind(k, 0) == 0))
@@ -49,6 +78,11 @@ bool haproxy_action(const std::string& a) {
     }
   }
   return false;
+}
+bool haproxy_response_action(const std::string& a) { return action_in(kHaproxyResponseActions, a); }
+
+bool haproxy_action(const std::string& a) {
+  return action_in(kHaproxyActions, a);
 }
 
 // Parses `<fetch> [-i] [--] <values...>` from w[i, end). On error fills
@@ -88,11 +122,26 @@ bool parse_acl_expr(const Words& w, size_t i, size_t end, Acl* acl, std::string*
       *err = "'" + w[i] + "' is not a valid IPv4 or IPv6 address.";
       return false;
     }
+    if (boolean_fetch(base)) {
+      *err = "ACL value '" + w[i] + "' for boolean fetch '" + base + "' is not supported by herd.";
+      return false;
+    }
+    if (regex_fetch(base)) {
+      auto re = std::make_shared<Regex>();
+      re->text = w[i];
+      try {
+        auto flags = std::regex::ECMAScript | std::regex::optimize;
+        if (acl->ignore_case) flags |= std::regex::icase;
+        re->re = std::regex(w[i], flags);
+      } catch (const std::regex_error&) {
+        *err = "regex '" + w[i] + "' is invalid.";
+        return false;
+      }
+      acl->regexes.push_back(std::move(re));
+    }
     acl->values.push_back(w[i]);
   }
-  *no_values =
-      acl->values.empty() && !dashdash &&
-      std::find(std::begin(kBoolFetches), std::end(kBoolFetches), base) == std::end(kBoolFetches);
+  *no_values = acl->values.empty() && !dashdash && !boolean_fetch(base);
   return true;
 }
 
@@ -106,7 +155,10 @@ void warn_no_values(Parser& p, const Acl& acl) {
 }
 
 // `%[fetch]` parts and literals. Fills `err` (HAProxy's text) on failure.
-bool parse_format(const std::string& s, FormatString* out, std::string* err) {
+// `response`: the format is expanded on a response (http-response), where
+// request fetches are not available, and the reverse.
+bool parse_format(const std::string& s, FormatString* out, std::string* err,
+                  bool response = false) {
   out->raw = s;
   out->parts.clear();
   std::string lit;
@@ -138,11 +190,23 @@ bool parse_format(const std::string& s, FormatString* out, std::string* err) {
       *err = "missing ']' after '" + expr + "'.";
       return false;
     }
+    auto hdr_fetch = [&](std::string_view f) {
+      return expr.rfind(f, 0) == 0 && expr.back() == ')' && expr.size() > f.size() + 1;
+    };
     bool ok = std::find(std::begin(kFormatFetches), std::end(kFormatFetches), expr) !=
                   std::end(kFormatFetches) ||
-              (expr.rfind("req.hdr(", 0) == 0 && expr.back() == ')' && expr.size() > 9);
+              hdr_fetch("req.hdr(") || hdr_fetch("res.hdr(");
+    std::string base = expr.substr(0, expr.find_first_of("(,"));
+    bool known_request = base == "path" || base == "url" || base == "method" || base == "hdr";
+    if ((ok || known_request) && fetch_needs(base) != Needs::Conn &&
+        (fetch_needs(base) == Needs::Response) != response) {
+      *err = "sample fetch <" + s.substr(i + 2) +
+             "> may not be reliably used here because it needs '" +
+             (response ? "HTTP request headers" : "HTTP response") +
+             "' which is not available here.";
+      return false;
+    }
     if (!ok) {
-      std::string base = expr.substr(0, expr.find_first_of("(,"));
       *err = "failed to parse sample expression <" + s.substr(i + 2) +
              "> : unknown fetch method '" + base + "'.";
       return false;
@@ -157,8 +221,16 @@ bool parse_format(const std::string& s, FormatString* out, std::string* err) {
 
 }  // namespace
 
-bool Parser::parse_condition(const Words& w, size_t i, const std::string& what, Condition* out) {
+bool Parser::parse_condition(const Words& w, size_t i, const std::string& what, Condition* out,
+                             const std::string& phase_rule, bool response) {
   *out = Condition{};
+  // HAProxy's warnings for an ACL that cannot match in this rule's phase
+  // (a request fetch in http-response, `status` in http-request); the
+  // evaluation gives false for it, as HAProxy's.
+  auto wrong_phase = [&](const Acl& a) {
+    Needs n = fetch_needs(a.fetch);
+    return !phase_rule.empty() && n != Needs::Conn && (n == Needs::Response) != response;
+  };
   out->unless = w[i] == "unless";
   std::vector<Condition::Term> group;
   for (++i; i < w.size(); ++i) {
@@ -194,12 +266,36 @@ bool Parser::parse_condition(const Words& w, size_t i, const std::string& what, 
         return false;
       }
       if (no_values) warn_no_values(*this, acl);
+      if (wrong_phase(acl))
+        warn("anonymous acl will never match because it uses keyword '" +
+             acl.fetch.substr(0, acl.fetch.find('(')) + "' which is incompatible with '" +
+             phase_rule + "'");
       term.inline_acl = std::move(acl);
       i = close;
     } else {
-      if (cur->acls.find(word) == cur->acls.end() && !is_predefined_acl(word)) {
+      auto named = cur->acls.find(word);
+      if (named == cur->acls.end() && !is_predefined_acl(word)) {
         alert(what + "no such ACL : '" + word + "'.");
         return false;
+      }
+      if (named != cur->acls.end() && !phase_rule.empty()) {
+        const Acl* bad = nullptr;
+        bool all_bad = true;
+        for (const auto& a : named->second) {
+          if (wrong_phase(a)) {
+            if (!bad) bad = &a;
+          } else {
+            all_bad = false;
+          }
+        }
+        if (bad && all_bad)
+          warn("acl '" + word +
+               "' will never match because it only involves keywords that are incompatible "
+               "with '" + phase_rule + "'");
+        else if (bad)
+          warn("acl '" + word + "' involves keywords '" +
+               bad->fetch.substr(0, bad->fetch.find('(')) + "' which is incompatible with '" +
+               phase_rule + "'");
       }
       term.acl = word;
     }
@@ -257,75 +353,169 @@ void Parser::condition_keyword(const Words& w) {
     cur->use_backends.push_back(std::move(ub));
     return;
   }
+  if (kw == "http-response") return http_rule(w, true);
+  if (kw == "tcp-request") return tcp_request_rule(w);
   // http-request: any error aborts the parse, as in HAProxy.
   set_abort_on_alert(true);
-  http_request_rule(w);
+  http_rule(w, false);
   set_abort_on_alert(false);
 }
 
-void Parser::http_request_rule(const Words& w) {
+void Parser::tcp_request_rule(const Words& w) {
+  const std::string& what = arg(w, 1);
+  const std::string in = " in " + std::string(kind_name(*cur)) + " '" + cur->name + "'";
+  if (what.empty()) return alert("missing argument for 'tcp-request'" + in);
+  if (what == "inspect-delay") {
+    const std::string& v = arg(w, 2);
+    TimeValue tv = parse_time(v);
+    if (v.empty() || tv.status == TimeValue::Status::Empty)
+      return alert("'tcp-request inspect-delay' expects a positive delay in milliseconds," + in);
+    if (tv.status == TimeValue::Status::BadChar)
+      return alert("'tcp-request inspect-delay' expects a positive delay in milliseconds," + in +
+                   " (unexpected character '" + std::string(1, tv.bad_char) + "')");
+    if (tv.status != TimeValue::Status::Ok) return alert(time_error(tv, v, "tcp-request inspect-delay"));
+    cur->inspect_delay = tv.ms;
+    return;
+  }
+  if (what != "connection" && what != "content")
+    return alert("'tcp-request' expects 'inspect-delay', 'connection', or 'content'" + in +
+                 " (got '" + what + "')");
+  const std::string& action = arg(w, 2);
+  if (action != "accept" && action != "reject") {
+    static const char* const kContent =
+        "'accept', 'reject', 'capture', 'expect-proxy', 'expect-netscaler-cip', 'track-sc0' ... "
+        "'track-sc2', 'ot-group', 'set-log-level', 'set-nice', 'switch-mode', 'use-service', "
+        "'sc-inc-gpc(*)', 'sc-inc-gpc0(*)', 'sc-inc-gpc1(*)', 'sc-set-gpt(*)', 'sc-set-gpt0(*)', "
+        "'send-spoe-group', 'do-resolve(*)', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)', "
+        "'set-src', 'set-src-port', 'set-dst', 'set-dst-port', 'set-mark', 'set-tos', "
+        "'silent-drop', 'set-priority-class', 'set-priority-offset'";
+    if (!action.empty() && std::string_view(kContent).find("'" + action.substr(0, action.find('(')))
+                               != std::string_view::npos)
+      return alert("'tcp-request " + what + " " + action + "' is not supported by herd.");
+    return alert("'tcp-request " + what + "' expects " + kContent + in + " (got '" + action +
+                 "').\n");
+  }
+  TcpRequestRule rule;
+  rule.content = what == "content";
+  rule.accept = action == "accept";
+  rule.where = loc();
+  if (has(w, 3)) {
+    if (w[3] != "if" && w[3] != "unless")
+      return alert("'tcp-request " + what + " " + action + "' only accepts 'if' or 'unless'," +
+                   in + " (got '" + w[3] + "')");
+    Condition c;
+    if (!parse_condition(w, 3,
+                         "error detected while parsing a 'tcp-request " + what + "' condition : ",
+                         &c))
+      return;
+    if (!c.empty()) rule.cond = std::move(c);
+  }
+  cur->tcp_request.push_back(std::move(rule));
+}
+
+void Parser::http_rule(const Words& w, bool response) {
   const std::string& action = arg(w, 1);
+  const std::string kw = response ? "http-response" : "http-request";
   HttpRequestRule rule;
   rule.where = loc();
   size_t cond_at = 0;
   std::string rule_ctx = "error detected in " + std::string(kind_name(*cur)) + " '" + cur->name +
-                         "' while parsing 'http-request " + action + "' rule : ";
+                         "' while parsing '" + kw + " " + action + "' rule : ";
+  using A = HttpRequestRule::Action;
   if (action == "set-header" || action == "add-header") {
-    rule.action = action == "set-header" ? HttpRequestRule::Action::SetHeader
-                                         : HttpRequestRule::Action::AddHeader;
+    rule.action = action == "set-header" ? A::SetHeader : A::AddHeader;
     if (!has(w, 2) || !has(w, 3)) return alert(rule_ctx + "expects exactly 2 arguments.");
     rule.name = w[2];
     std::string err;
-    if (!parse_format(w[3], &rule.value, &err)) return alert(rule_ctx + err);
+    if (!parse_format(w[3], &rule.value, &err, response)) return alert(rule_ctx + err);
     cond_at = 4;
+  } else if (response && (action == "replace-header" || action == "replace-value")) {
+    rule.action = action == "replace-header" ? A::ReplaceHeader : A::ReplaceValue;
+    if (!has(w, 2) || !has(w, 3) || !has(w, 4))
+      return alert(rule_ctx + "expects exactly 3 arguments.");
+    rule.name = w[2];
+    auto re = std::make_shared<Regex>();
+    re->text = w[3];
+    try {
+      re->re = std::regex(w[3], std::regex::ECMAScript | std::regex::optimize);
+    } catch (const std::regex_error&) {
+      return alert(rule_ctx + "regex '" + w[3] + "' is invalid.");
+    }
+    rule.regex = std::move(re);
+    std::string err;
+    if (!parse_format(w[4], &rule.value, &err, response)) return alert(rule_ctx + err);
+    cond_at = 5;
+  } else if (response && action == "set-status") {
+    rule.action = A::SetStatus;
+    if (!has(w, 2))
+      return alert(rule_ctx +
+                   "expects 1 argument: <status>; or 3 arguments: <status> reason <fmt>.");
+    rule.status = lax_int(w[2]);
+    if (rule.status < 100 || rule.status > 999)
+      return alert(rule_ctx + "expects an integer status code between 100 and 999.");
+    cond_at = 3;
+    if (arg(w, 3) == "reason" && has(w, 4)) {
+      if (w[4].find('%') != std::string::npos)
+        return alert(rule_ctx + "a log-format reason is not supported by herd.");
+      rule.reason = w[4];
+      cond_at = 5;
+    }
   } else if (action == "del-header") {
     rule.action = HttpRequestRule::Action::DelHeader;
     if (!has(w, 2)) return alert(rule_ctx + "expects at least 1 argument.");
     rule.name = w[2];
     cond_at = 3;
   } else if (action == "deny" || action == "allow") {
-    rule.action =
-        action == "deny" ? HttpRequestRule::Action::Deny : HttpRequestRule::Action::Allow;
+    rule.action = action == "deny" ? A::Deny : A::Allow;
     cond_at = 2;
     if (action == "deny") {
-      rule.status = 403;
+      rule.status = response ? 502 : 403;
       if (arg(w, 2) == "deny_status") {
         rule.status = lax_int(arg(w, 3));
+        if (!known_error_status(rule.status))
+          return alert(rule_ctx + "Unexpected status code '" + arg(w, 3) + "'.");
         cond_at = 4;
       }
     }
-  } else if (haproxy_action(action)) {
-    return alert("'http-request " + action + "' is not supported by herd.");
+  } else if (response ? haproxy_response_action(action) : haproxy_action(action)) {
+    return alert("'" + kw + " " + action + "' is not supported by herd.");
   } else {
-    std::string msg = "parsing " + where() + ": 'http-request' expects ";
-    for (const char* a : kHaproxyActions) msg += std::string("'") + a + "', ";
+    std::string msg = "parsing " + where() + ": '" + kw + "' expects ";
+    std::vector<std::string_view> cands;
+    if (response)
+      cands.assign(std::begin(kHaproxyResponseActions), std::end(kHaproxyResponseActions));
+    else
+      cands.assign(std::begin(kHaproxyActions), std::end(kHaproxyActions));
+    for (std::string_view a : cands) msg += "'" + std::string(a) + "', ";
     if (action.empty()) return alert_raw(msg + "but got '' (missing argument).");
-    std::vector<std::string_view> cands(std::begin(kHaproxyActions), std::end(kHaproxyActions));
     std::string sug = suggest(action, cands);
     return alert_raw(msg + "but got '" + action + "'." +
                      (sug.empty() ? "" : " Did you mean '" + sug + "' maybe ?"));
   }
   if (has(w, cond_at)) {
     if (w[cond_at] != "if" && w[cond_at] != "unless")
-      return alert_raw("parsing " + where() + ": 'http-request " + action +
+      return alert_raw("parsing " + where() + ": '" + kw + " " + action +
                        "' expects either 'if' or 'unless' followed by a condition but found '" +
                        w[cond_at] + "'.");
+    // HAProxy names the rule by the side whose rules run it: a listen's
+    // request rules are its frontend's, its response rules its backend's.
+    const bool fe_side = response ? !cur->has_backend() : cur->has_frontend();
+    std::string phase_rule = std::string(fe_side ? "frontend " : "backend ") + kw + " header rule";
     Condition c;
     if (!parse_condition(w, cond_at,
-                         "error detected while parsing an 'http-request " + action +
+                         "error detected while parsing an '" + kw + " " + action +
                              "' condition : ",
-                         &c))
+                         &c, phase_rule, response))
       return;
     if (!c.empty()) rule.cond = std::move(c);
   }
-  if (cur_extra->last_rule_final_uncond)
-    warn_raw("parsing " + where() +
-             ": previous 'http-request' action is final and has no condition attached, further "
-             "entries are NOOP.");
-  cur_extra->last_rule_final_uncond =
-      !rule.cond && (rule.action == HttpRequestRule::Action::Deny ||
-                     rule.action == HttpRequestRule::Action::Allow);
-  cur->http_request.push_back(std::move(rule));
+  bool& last_final = response ? cur_extra->last_response_rule_final_uncond
+                              : cur_extra->last_rule_final_uncond;
+  if (last_final)
+    warn_raw("parsing " + where() + ": previous '" + kw +
+             "' action is final and has no condition attached, further entries are NOOP.");
+  last_final = !rule.cond && (rule.action == A::Deny || rule.action == A::Allow);
+  (response ? cur->http_response : cur->http_request).push_back(std::move(rule));
 }
 
 }  // namespace herd::config::detail

@@ -19,6 +19,9 @@
 
 namespace herd::config {
 
+// A compiled regular expression (config/regex.h); shared, immutable.
+struct Regex;
+
 // Where a directive came from, for messages such as "[haproxy.cfg:12]".
 struct Location {
   std::string file;  // exactly as given on the command line
@@ -121,6 +124,13 @@ struct Global {
   // `close-spread-time <time>|infinite`: the window over which a soft stop
   // closes the old process's keep-alive connections (0: not set).
   int64_t close_spread_time_ms = 0;
+  // `ulimit-n <n>`: the file descriptor limit herd sets at start-up (0: its
+  // own need, 2 per connection of `maxconn` plus a reserve, raised only).
+  // `strict-limits` (haproxy 2.6's default): failing to set it is fatal;
+  // `no strict-limits` makes it a warning.
+  int ulimit_n = 0;
+  bool strict_limits = true;
+  bool zero_warning = false;  // `zero-warning`: any config warning is fatal
   bool master_worker = false;          // `master-worker` (app/master.h)
   bool master_exit_on_failure = true;  // not `master-worker no-exit-on-failure`
   bool close_spread_infinite = false;  // `infinite`: no active close at all
@@ -150,6 +160,8 @@ struct Acl {
   std::string fetch;  // "path_beg", "path", "path_end", "hdr(host)", "hdr_beg(host)", "src", "method", ...
   bool ignore_case = false;  // -i
   std::vector<std::string> values;
+  // The values compiled, for the regex fetches (`hdr_reg`, `path_reg`, ...).
+  std::vector<std::shared_ptr<const Regex>> regexes;
   Location where;
 };
 
@@ -177,13 +189,30 @@ struct FormatString {
   std::string raw;
 };
 
-// `http-request set-header|add-header|del-header ...`
+// `http-request set-header|add-header|del-header|deny|allow ...` and
+// `http-response set-header|add-header|del-header|replace-header|
+// replace-value|set-status|deny|allow ...` (the same struct serves both).
 struct HttpRequestRule {
-  enum class Action { SetHeader, AddHeader, DelHeader, Deny, Allow, Return, Redirect };
+  enum class Action {
+    SetHeader, AddHeader, DelHeader, Deny, Allow, ReplaceHeader, ReplaceValue, SetStatus
+  };
   Action action = Action::SetHeader;
   std::string name;    // header name as written
-  FormatString value;  // set/add
-  int status = 0;      // deny/return
+  FormatString value;  // set/add; replace-header/replace-value: the replacement
+  std::shared_ptr<const Regex> regex;  // replace-header/replace-value: the match
+  int status = 0;      // deny (deny_status), set-status
+  std::string reason;  // set-status `reason`; empty: the status's standard reason
+  std::optional<Condition> cond;
+  Location where;
+};
+
+// `tcp-request connection|content accept|reject [if|unless <cond>]`.
+// Connection rules run at accept (layer-4 samples); content rules run on
+// what the client sent first (TCP frontends: within `tcp-request
+// inspect-delay`; HTTP: on each request).
+struct TcpRequestRule {
+  bool content = false;
+  bool accept = true;  // accept or reject
   std::optional<Condition> cond;
   Location where;
 };
@@ -331,6 +360,9 @@ struct Proxy {
   std::vector<UseBackend> use_backends;
   std::map<std::string, std::vector<Acl>> acls;  // several lines may share a name (ORed)
   std::vector<HttpRequestRule> http_request;
+  std::vector<HttpRequestRule> http_response;  // applied backend first, then frontend
+  std::vector<TcpRequestRule> tcp_request;
+  int64_t inspect_delay = 0;  // `tcp-request inspect-delay`, ms (0: none)
   int maxconn = 0;
   bool httplog = false;
   // `option tcplog`: one line per connection in haproxy's TCP format; also

@@ -232,11 +232,13 @@ void Parser::start_proxy(const Words& w, Proxy::Kind kind) {
   p.acls.clear();
   p.use_backends.clear();
   p.http_request.clear();
+  p.http_response.clear();
   res_.config.proxies.push_back(std::move(p));
   extras_.push_back(base->extra);
   extras_.back().named_defaults = false;
   extras_.back().unresolved.clear();
   extras_.back().last_rule_final_uncond = false;
+  extras_.back().last_response_rule_final_uncond = false;
   extras_.back().has_tcp_check_rules = false;
   cur = &res_.config.proxies.back();
   inherit_tcp_check(cur->tcpchk);
@@ -348,6 +350,10 @@ void Parser::tcp_mode_checks(Proxy& p) {
     warn_raw("'http-request' rules ignored for " + name + " as they require HTTP mode.");
     p.http_request.clear();
   }
+  if (!p.http_response.empty()) {
+    warn_raw("'http-response' rules ignored for " + name + " as they require HTTP mode.");
+    p.http_response.clear();
+  }
   if (p.forwardfor.enabled) {
     warn_raw("'option forwardfor' ignored for " + name + " as it requires HTTP mode.");
     p.forwardfor.enabled = false;
@@ -394,6 +400,15 @@ ParseResult Parser::finish() {
       res_.diags.push_back({Diagnostic::Level::Alert, "Fatal errors found in configuration."});
     else
       resolve_servers();
+  }
+  if (!res_.fatal && res_.config.global.zero_warning) {
+    for (const auto& d : res_.diags) {
+      if (d.level != Diagnostic::Level::Warning) continue;
+      res_.diags.push_back({Diagnostic::Level::Alert,
+                            "Some warnings were found and 'zero-warning' is set. Aborting."});
+      res_.fatal = true;
+      break;
+    }
   }
   for (const auto& p : res_.config.proxies)
     if (p.has_frontend() && !p.binds.empty()) res_.has_listener = true;

@@ -31,6 +31,7 @@ struct ProxyExtra {
   };
   std::vector<PendingName> unresolved;
   bool last_rule_final_uncond = false;  // for the "action is final" warning
+  bool last_response_rule_final_uncond = false;  // the same, for http-response
 };
 
 struct DefaultsEntry {
@@ -81,12 +82,17 @@ class Parser {
   void global_keyword(const Words& w);
   void proxy_keyword(const Words& w);
   void server_line(const Words& w);          // server / default-server / server-template
-  void condition_keyword(const Words& w);    // acl, use_backend, http-request
-  void http_request_rule(const Words& w);
+  void condition_keyword(const Words& w);    // acl, use_backend, http-request, http-response
+  void http_rule(const Words& w, bool response);  // http-request / http-response
+  void tcp_request_rule(const Words& w);
   bool parse_log(const Words& w, size_t first, std::vector<LogTarget>* out);
   // Parses `if|unless <terms>` starting at w[i]. `what` is the message context
   // ("switching rule", "an 'http-request set-header' condition"...).
-  bool parse_condition(const Words& w, size_t i, const std::string& what, Condition* out);
+  // `phase_rule` ("frontend http-response header rule"), when not empty,
+  // names the rule in HAProxy's warnings for ACLs that cannot match in its
+  // phase (`response`: the rule runs on responses).
+  bool parse_condition(const Words& w, size_t i, const std::string& what, Condition* out,
+                       const std::string& phase_rule = "", bool response = false);
   // Server options from w[i] on into `s`. `label` is "'server b/s1' : " or "".
   bool parse_server_options(const Words& w, size_t i, Server* s, const std::string& label,
                             bool is_default);

@@ -19,6 +19,7 @@ enum class RelayEnd {
   ServerTimeout,  // `timeout server` expired
   ProtocolError,  // the response head (or a chunk) was invalid
   RetryStatus,    // a `retry-on` status, not forwarded
+  Denied,         // an `http-response deny` rule refused it (`status`: the answer's)
 };
 
 // What reached the client of this response so far.
@@ -58,6 +59,7 @@ inline AttemptOutcome attempt_outcome(const RelayResult& r) {
       return AttemptOutcome::JunkResponse;
     case RelayEnd::ClientFailed:
     case RelayEnd::Done:
+    case RelayEnd::Denied:
       break;
   }
   return AttemptOutcome::Answered;

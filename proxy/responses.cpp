@@ -25,6 +25,47 @@ Page page_for(int status) {
               "<html><body><h1>422 Unprocessable Content</h1>\nThe server cannot process the "
               "contained instructions.\n</body></html>\n",
               true, false};
+    case 200:
+      return {"OK", "<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n", false};
+    case 404:
+      return {"Not Found",
+              "<html><body><h1>404 Not Found</h1>\nThe resource could not be found.\n"
+              "</body></html>\n",
+              false};
+    case 405:
+      return {"Method Not Allowed",
+              "<html><body><h1>405 Method Not Allowed</h1>\nA request was made of a resource "
+              "using a request method not supported by that resource\n</body></html>\n",
+              false};
+    case 407:
+      return {"Unauthorized",
+              "<html><body><h1>407 Unauthorized</h1>\nYou need a valid user and password to access "
+              "this content.\n</body></html>\n",
+              false};
+    case 410:
+      return {"Gone",
+              "<html><body><h1>410 Gone</h1>\nThe resource is no longer available and will not be "
+              "available again.\n</body></html>\n",
+              false};
+    case 413:
+      return {"Payload Too Large",
+              "<html><body><h1>413 Payload Too Large</h1>\nThe request entity exceeds the maximum "
+              "allowed.\n</body></html>\n",
+              false};
+    case 425:
+      return {"Too Early",
+              "<html><body><h1>425 Too Early</h1>\nYour browser sent early data.\n</body></html>\n",
+              false};
+    case 429:
+      return {"Too Many Requests",
+              "<html><body><h1>429 Too Many Requests</h1>\nYou have sent too many requests in a "
+              "given amount of time.\n</body></html>\n",
+              false};
+    case 501:
+      return {"Not Implemented",
+              "<html><body><h1>501 Not Implemented</h1>\n.The server does not support the "
+              "functionality required to fulfill the request.\n</body></html>\n",
+              false};
     case 401:
       return {"Unauthorized",
               "<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access "

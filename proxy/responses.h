@@ -11,7 +11,8 @@
 
 namespace herd::proxy {
 
-// HAProxy's built-in page for `status` (400, 401, 403, 408, 500, 502, 503, 504).
+// HAProxy's built-in page for `status` (200, 400, 401, 403, 404, 405, 407, 408, 410, 413,
+// 422, 425, 429, 500, 501, 502, 503, 504).
 // `close` adds the `connection: close` line HAProxy sends to HTTP/1.0 clients
 // (400 and 408 always carry their own `Connection: close`). `head_only`
 // drops the body (HEAD requests).

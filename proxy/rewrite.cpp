@@ -2,6 +2,9 @@
 #include "proxy/rewrite.h"
 
 #include <array>
+#include <regex>
+
+#include "config/regex.h"
 
 namespace herd::proxy {
 
@@ -9,14 +12,133 @@ namespace {
 
 // "HTTP/1.1 <status>[ <reason>]\r\n": the status line of every response
 // head herd sends on (the server's version is not passed through).
-void append_status_line(std::string& out, const char* head, const http1::Head& resp) {
+void append_status_line(std::string& out, const char* head, const http1::Head& resp,
+                        const ResponseEdits* ed = nullptr) {
   out += "HTTP/1.1 ";
+  if (ed && ed->status) {
+    out += std::to_string(ed->status);
+    out += ' ';
+    out.append(ed->reason);
+    out += "\r\n";
+    return;
+  }
   out.append(head + 9, 3);
   if (!resp.reason.empty()) {
     out += ' ';
     out.append(resp.reason);
   }
   out += "\r\n";
+}
+
+// HAProxy's reason phrase for a status (http_get_reason()).
+std::string_view standard_reason(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 102: return "Processing";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 203: return "Non-Authoritative Information";
+    case 204: return "No Content";
+    case 205: return "Reset Content";
+    case 206: return "Partial Content";
+    case 207: return "Multi-Status";
+    case 210: return "Content Different";
+    case 226: return "IM Used";
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 305: return "Use Proxy";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 310: return "Too many Redirects";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 407: return "Proxy Authentication Required";
+    case 408: return "Request Time-out";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Request Entity Too Large";
+    case 414: return "Request-URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Requested range unsatisfiable";
+    case 417: return "Expectation failed";
+    case 418: return "I'm a teapot";
+    case 421: return "Misdirected Request";
+    case 422: return "Unprocessable entity";
+    case 423: return "Locked";
+    case 424: return "Method failure";
+    case 425: return "Too Early";
+    case 426: return "Upgrade Required";
+    case 428: return "Precondition Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 449: return "Retry With";
+    case 450: return "Blocked by Windows Parental Controls";
+    case 451: return "Unavailable For Legal Reasons";
+    case 456: return "Unrecoverable Error";
+    case 499: return "client has closed connection";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway or Proxy Error";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Time-out";
+    case 505: return "HTTP Version not supported";
+    case 506: return "Variant also negociate";
+    case 507: return "Insufficient storage";
+    case 508: return "Loop detected";
+    case 509: return "Bandwidth Limit Exceeded";
+    case 510: return "Not extended";
+    case 511: return "Network authentication required";
+    case 520: return "Web server is returning an unknown error";
+    default: return "Other";
+  }
+}
+
+// `replace-header`/`replace-value`: when `re` matches in `v`, the whole of
+// `v` becomes `fmt` with \0..\9 replaced by the match's groups (HAProxy's
+// exp_replace()). Returns whether it matched.
+bool regex_replace_value(std::string& out, std::string_view v, const std::regex& re,
+                         std::string_view fmt) {
+  std::match_results<std::string_view::const_iterator> m;
+  if (!std::regex_search(v.begin(), v.end(), m, re)) return false;
+  out.clear();
+  for (size_t i = 0; i < fmt.size(); ++i) {
+    if (fmt[i] == '\\' && i + 1 < fmt.size() && fmt[i + 1] >= '0' && fmt[i + 1] <= '9') {
+      size_t g = static_cast<size_t>(fmt[++i] - '0');
+      if (g < m.size() && m[g].matched) out.append(m[g].first, m[g].second);
+    } else {
+      out += fmt[i];
+    }
+  }
+  return true;
+}
+
+// Calls fn(raw, element, last) for each comma-separated segment of a value:
+// `raw` as written, `element` without the blanks around it (replace-value
+// matches the element and, when it matches, replaces the whole segment:
+// "a, b" -> "a,B", as haproxy).
+template <typename Fn>
+void for_each_element(std::string_view v, Fn&& fn) {
+  for (;;) {
+    auto comma = v.find(',');
+    std::string_view raw = v.substr(0, comma), e = raw;
+    while (!e.empty() && (e.front() == ' ' || e.front() == '\t')) e.remove_prefix(1);
+    while (!e.empty() && (e.back() == ' ' || e.back() == '\t')) e.remove_suffix(1);
+    fn(raw, e, comma == std::string_view::npos);
+    if (comma == std::string_view::npos) return;
+    v.remove_prefix(comma + 1);
+  }
 }
 
 bool is_hop_by_hop(std::string_view name) {
@@ -114,6 +236,7 @@ bool build_upstream_head(std::string& out, AddedFields& added, const UpstreamHea
     for (const auto& rule : px.http_request) {
       if (rule.cond && !eval_condition(*rule.cond, px, rv)) continue;
       using A = config::HttpRequestRule::Action;
+      if (rule.action == A::Allow || rule.action == A::Deny) break;  // the proxy's last rule
       if (rule.action == A::SetHeader || rule.action == A::DelHeader) {
         for (size_t i = 0; i < req.nfields; ++i)
           if (http1::iequals(req.name(base, i), rule.name)) drop[i] = true;
@@ -231,13 +354,102 @@ bool build_upstream_head(std::string& out, AddedFields& added, const UpstreamHea
   return server_close;
 }
 
+int apply_response_rules(ResponseEdits& ed, const RequestView& rv, const config::Proxy& fe,
+                         const config::Proxy& be) {
+  ed.drop.fill(false);
+  ed.replaced.fill(false);
+  ed.added.n = 0;
+  ed.status = 0;
+  ed.any = false;
+  const http1::Head& resp = *rv.resp;
+  const char* base = rv.resp_base;
+  std::string scratch, fmt;
+  using A = config::HttpRequestRule::Action;
+  // One rule's replace on a value (`replace-value`: element by element).
+  auto replace = [&](const config::HttpRequestRule& rule, std::string_view v, std::string& out) {
+    if (rule.action == A::ReplaceHeader) return regex_replace_value(out, v, rule.regex->re, fmt);
+    bool any = false;
+    std::string acc;
+    for_each_element(v, [&](std::string_view raw, std::string_view e, bool last) {
+      if (regex_replace_value(scratch, e, rule.regex->re, fmt)) {
+        any = true;
+        acc += scratch;
+      } else {
+        acc.append(raw);
+      }
+      if (!last) acc += ',';
+    });
+    if (any) out = std::move(acc);
+    return any;
+  };
+  auto run = [&](const config::Proxy& px) -> int {
+    for (const auto& rule : px.http_response) {
+      if (rule.cond && !eval_condition(*rule.cond, px, rv)) continue;
+      ed.any = true;
+      switch (rule.action) {
+        case A::Allow:
+          return -1;
+        case A::Deny:
+          return rule.status;
+        case A::SetStatus:
+          ed.status = rule.status;
+          ed.reason = rule.reason.empty() ? standard_reason(rule.status)
+                                          : std::string_view(rule.reason);
+          break;
+        case A::SetHeader:
+        case A::DelHeader:
+        case A::AddHeader:
+          if (rule.action != A::AddHeader) {
+            for (size_t i = 0; i < resp.nfields; ++i)
+              if (http1::iequals(resp.name(base, i), rule.name)) ed.drop[i] = true;
+            size_t keep = 0;
+            for (size_t i = 0; i < ed.added.n; ++i)
+              if (!http1::iequals(ed.added.fields[i].first, rule.name))
+                std::swap(ed.added.fields[keep++], ed.added.fields[i]);
+            ed.added.n = keep;
+          }
+          if (rule.action != A::DelHeader) {
+            if (ed.added.n == ed.added.fields.size()) ed.added.fields.emplace_back();
+            auto& [name, value] = ed.added.fields[ed.added.n++];
+            name = rule.name;
+            value.clear();
+            append_format(value, rule.value, rv);
+          }
+          break;
+        case A::ReplaceHeader:
+        case A::ReplaceValue:
+          fmt.clear();
+          append_format(fmt, rule.value, rv);
+          for (size_t i = 0; i < resp.nfields; ++i) {
+            if (ed.drop[i] || !http1::iequals(resp.name(base, i), rule.name)) continue;
+            std::string cur = ed.replaced[i] ? ed.value[i] : std::string(resp.value(base, i));
+            if (replace(rule, cur, ed.value[i])) ed.replaced[i] = true;
+          }
+          for (size_t i = 0; i < ed.added.n; ++i) {
+            auto& [name, value] = ed.added.fields[i];
+            if (!http1::iequals(name, rule.name)) continue;
+            std::string cur = value;
+            replace(rule, cur, value);
+          }
+          break;
+      }
+    }
+    return 0;
+  };
+  int r = run(be);
+  if (r > 0) return r;
+  if (&fe != &be) r = run(fe);
+  return r > 0 ? r : 0;
+}
+
 void build_client_head(std::string& out, const ClientHeadIn& in) {
   const char* sb = in.base;
   const http1::Head& resp = in.resp;
   const config::Proxy& b = in.be;
   const bool chunked = in.chunked, keep = in.keep;
+  const ResponseEdits* ed = in.edits && in.edits->any ? in.edits : nullptr;
   out.clear();
-  append_status_line(out, sb, resp);
+  append_status_line(out, sb, resp, ed);
   // A 204 has no body: its framing fields go, as haproxy drops them.
   // Several or listed Content-Length fields go out as one.
   const bool drop_framing = resp.status == 204;
@@ -248,14 +460,23 @@ void build_client_head(std::string& out, const ClientHeadIn& in) {
     const bool is_cl = http1::iequals(n, "content-length");
     if (is_cl && (chunked || drop_framing || cl_sent)) continue;
     if (drop_framing && http1::iequals(n, "transfer-encoding")) continue;
+    if (ed && ed->drop[i]) continue;
     lower_append(out, n);
     out += ": ";
-    if (is_cl && resp.cl_normalise) {
+    if (ed && ed->replaced[i]) {
+      out += ed->value[i];
+    } else if (is_cl && resp.cl_normalise) {
       out += std::to_string(resp.content_length);
     } else {
       out.append(resp.value(sb, i));
     }
     cl_sent = cl_sent || is_cl;
+    out += "\r\n";
+  }
+  for (size_t i = 0; ed && i < ed->added.n; ++i) {
+    lower_append(out, ed->added.fields[i].first);
+    out += ": ";
+    out += ed->added.fields[i].second;
     out += "\r\n";
   }
   if (b.cookie.enabled && b.cookie.insert && !in.cookie_valid) {

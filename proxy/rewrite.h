@@ -10,6 +10,7 @@
 // its own).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -44,6 +45,27 @@ struct UpstreamHeadIn {
 // (option http-server-close / httpclose on either side).
 bool build_upstream_head(std::string& out, AddedFields& added, const UpstreamHeadIn& in);
 
+// The edits the http-response rules make to one response (computed by
+// apply_response_rules, written by build_client_head). Value strings keep
+// their capacity from one response to the next.
+struct ResponseEdits {
+  std::array<bool, http1::kMaxHeaders> drop{};
+  std::array<bool, http1::kMaxHeaders> replaced{};  // value[i] holds the new value
+  std::array<std::string, http1::kMaxHeaders> value;
+  AddedFields added;
+  int status = 0;  // set-status: the new status (0: unchanged)
+  std::string_view reason;
+  bool any = false;  // some rule applied
+};
+
+// Runs the http-response rules of `be` then `fe` (once for a listen) on a
+// response, in order, as HAProxy: `allow` ends a proxy's rules, `deny` ends
+// all of them. Returns the deny status (0: not denied). Conditions and
+// formats see the response as the server sent it (`rv.resp`), and the
+// connection's samples; request samples never match, as in HAProxy.
+int apply_response_rules(ResponseEdits& ed, const RequestView& rv, const config::Proxy& fe,
+                         const config::Proxy& be);
+
 struct ClientHeadIn {
   const char* base;  // the buffer the response head was parsed from
   const http1::Head& resp;
@@ -54,6 +76,7 @@ struct ClientHeadIn {
   bool cookie_valid = false;       // the request's persistence cookie named the server
   std::string_view server_cookie;  // the server's `cookie` value
   std::string_view method;         // the request's
+  const ResponseEdits* edits = nullptr;  // http-response rules' edits, when any applied
 };
 
 // Writes the response head for the client into `out` (replacing it).

@@ -3,11 +3,15 @@
 
 #include <arpa/inet.h>
 
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "tls/conn.h"
+
+#include "config/regex.h"
+#include "proxy/client_hello.h"
 
 namespace herd::proxy {
 namespace {
@@ -30,6 +34,21 @@ bool icontains(std::string_view s, std::string_view p, bool icase) {
 }
 bool eq(std::string_view a, std::string_view b, bool icase) {
   return icase ? http1::iequals(a, b) : a == b;
+}
+
+// Calls fn(element) for each comma-separated element of a header value,
+// trimmed of spaces and tabs (HAProxy's hdr() samples).
+template <typename Fn>
+void for_each_element(std::string_view v, Fn&& fn) {
+  for (;;) {
+    auto comma = v.find(',');
+    std::string_view e = v.substr(0, comma);
+    while (!e.empty() && (e.front() == ' ' || e.front() == '\t')) e.remove_prefix(1);
+    while (!e.empty() && (e.back() == ' ' || e.back() == '\t')) e.remove_suffix(1);
+    fn(e);
+    if (comma == std::string_view::npos) return;
+    v.remove_prefix(comma + 1);
+  }
 }
 
 // "hdr(host)" -> "host"; "" when the fetch has no argument.
@@ -69,6 +88,56 @@ bool tls_sample(std::string_view fn, const tls::Conn* t, std::string* out) {
   return true;
 }
 
+bool match_regex(const config::Acl& acl, std::string_view s) {
+  for (const auto& re : acl.regexes)
+    if (std::regex_search(s.begin(), s.end(), re->re)) return true;
+  return false;
+}
+
+// An integer sample against `<n>`, `<lo>:<hi>` or `ge|gt|le|lt|eq <n>`-less
+// ranges, as HAProxy's integer patterns.
+bool match_int(long value, std::string_view v) {
+  auto num = [](std::string_view t) { return std::atol(std::string(t).c_str()); };
+  auto colon = v.find(':');
+  if (colon == std::string_view::npos) return num(v) == value;
+  long lo = colon ? num(v.substr(0, colon)) : 0;
+  long hi = colon + 1 < v.size() ? num(v.substr(colon + 1)) : LONG_MAX;
+  return value >= lo && value <= hi;
+}
+
+// The values of header `name` in `h` (each comma-separated element, as
+// HAProxy's hdr() samples them) against the ACL's patterns; `kind` is the
+// match suffix ("", "_beg", "_end", "_sub", "_reg").
+bool match_header_values(const http1::Head& h, const char* base, std::string_view name,
+                         std::string_view kind, const config::Acl& acl) {
+  // Host values are compared case-insensitively, as DNS names are.
+  const bool ic = acl.ignore_case || http1::iequals(name, "host");
+  auto any = [&](auto pred) {
+    for (const auto& v : acl.values)
+      if (pred(std::string_view(v))) return true;
+    return false;
+  };
+  for (size_t i = 0; i < h.nfields; ++i) {
+    if (!http1::iequals(h.name(base, i), name)) continue;
+    bool ok = false;
+    for_each_element(h.value(base, i), [&](std::string_view val) {
+      if (ok) return;
+      if (kind.empty())
+        ok = any([&](std::string_view v) { return eq(val, v, ic); });
+      else if (kind == "_beg")
+        ok = any([&](std::string_view v) { return istarts_with(val, v, ic); });
+      else if (kind == "_end")
+        ok = any([&](std::string_view v) { return iends_with(val, v, ic); });
+      else if (kind == "_sub")
+        ok = any([&](std::string_view v) { return icontains(val, v, ic); });
+      else if (kind == "_reg")
+        ok = match_regex(acl, val);
+    });
+    if (ok) return true;
+  }
+  return false;
+}
+
 bool match_acl(const config::Acl& acl, const RequestView& r) {
   std::string_view fn = fetch_name(acl.fetch);
   bool ic = acl.ignore_case;
@@ -101,7 +170,27 @@ bool match_acl(const config::Acl& acl, const RequestView& r) {
       });
     return any([&](std::string_view x) { return eq(v, x, ic); });
   }
-  if (!r.head) return false;  // a TCP connection: no layer-7 sample
+  if (fn == "req.len" || fn == "req_len") {  // what is there now (haproxy does not wait for it)
+    return any([&](std::string_view v) { return match_int(static_cast<long>(r.content.size()), v); });
+  }
+  if (fn == "req_ssl_hello_type" || fn == "req.ssl_hello_type" || fn == "req_ssl_sni" ||
+      fn == "req.ssl_sni") {
+    int type = 0;
+    std::string_view sni;
+    const bool sni_fetch = fn.ends_with("sni");
+    Sample got = sni_fetch ? ssl_sni(r.content, &sni) : ssl_hello_type(r.content, &type);
+    if (got == Sample::MayChange && !r.content_final && r.may_change) *r.may_change = true;
+    if (got != Sample::Found) return false;
+    if (sni_fetch) return any([&](std::string_view v) { return eq(sni, v, ic); });
+    return any([&](std::string_view v) { return match_int(type, v); });
+  }
+  if (fn == "status" || fn == "res.hdr" || fn == "shdr") {
+    if (!r.resp) return false;  // a request: no response sample
+    if (fn == "status")
+      return any([&](std::string_view v) { return match_int(r.resp->status, v); });
+    return match_header_values(*r.resp, r.resp_base, fetch_arg(acl.fetch), "", acl);
+  }
+  if (!r.head) return false;  // a TCP connection or a response: no request sample
   if (fn == "method") return any([&](std::string_view v) { return eq(r.head->method, v, ic); });
   if (fn.starts_with("path") || fn.starts_with("url")) {
     std::string_view s = fn.starts_with("url") ? r.head->target : request_path(r.head->target);
@@ -115,29 +204,13 @@ bool match_acl(const config::Acl& acl, const RequestView& r) {
         std::string d = "/" + std::string(v) + "/";
         return icontains(std::string("/") + std::string(s) + "/", d, ic);
       });
+    if (kind == "_reg") return match_regex(acl, s);
     return false;
   }
   if (fn.starts_with("hdr") || fn.starts_with("req.hdr")) {
     std::string_view name = fetch_arg(acl.fetch);
     std::string_view kind = fn.substr(fn.starts_with("req.") ? 7 : 3);
-    bool host = http1::iequals(name, "host");
-    for (size_t i = 0; i < r.head->nfields; ++i) {
-      if (!http1::iequals(r.head->name(r.base, i), name)) continue;
-      std::string_view val = r.head->value(r.base, i);
-      // Host values are compared case-insensitively, as DNS names are.
-      bool hic = ic || host;
-      bool ok = false;
-      if (kind.empty())
-        ok = any([&](std::string_view v) { return eq(val, v, hic); });
-      else if (kind == "_beg")
-        ok = any([&](std::string_view v) { return istarts_with(val, v, hic); });
-      else if (kind == "_end")
-        ok = any([&](std::string_view v) { return iends_with(val, v, hic); });
-      else if (kind == "_sub")
-        ok = any([&](std::string_view v) { return icontains(val, v, hic); });
-      if (ok) return true;
-    }
-    return false;
+    return match_header_values(*r.head, r.base, name, kind, acl);
   }
   return false;
 }
@@ -145,6 +218,13 @@ bool match_acl(const config::Acl& acl, const RequestView& r) {
 // HAProxy's predefined ACLs (TRUE and FALSE are handled by the caller).
 bool predefined_acl(std::string_view name, const RequestView& r) {
   if (name == "LOCALHOST") return ip_in_network(r.src_ip, "127.0.0.0/8") || r.src_ip == "::1";
+  if (name == "HTTP" && !r.head && !r.resp) {
+    // A TCP connection's first bytes: a complete, valid HTTP request head.
+    http1::Head h;
+    auto st = http1::parse_request(r.content.data(), r.content.size(), h);
+    if (st == http1::Status::Incomplete && !r.content_final && r.may_change) *r.may_change = true;
+    return st == http1::Status::Complete;
+  }
   if (!r.head) return false;  // a TCP connection: no HTTP request
   std::string_view m = r.head->method;
   if (name == "HTTP") return true;
@@ -218,6 +298,29 @@ bool eval_condition(const config::Condition& cond, const config::Proxy& px, cons
   return cond.unless ? !result : result;
 }
 
+TcpVerdict tcp_request_verdict(const config::Proxy& px, bool content, const RequestView& r) {
+  for (const auto& rule : px.tcp_request) {
+    if (rule.content != content) continue;
+    bool more = false;
+    RequestView v = r;
+    v.may_change = &more;
+    const bool holds = !rule.cond || eval_condition(*rule.cond, px, v);
+    if (more) return TcpVerdict::Wait;
+    if (holds) return rule.accept ? TcpVerdict::Accept : TcpVerdict::Reject;
+  }
+  return TcpVerdict::Accept;
+}
+
+int request_deny_status(const config::Proxy& px, const RequestView& r) {
+  using A = config::HttpRequestRule::Action;
+  for (const auto& rule : px.http_request) {
+    if (rule.action != A::Deny && rule.action != A::Allow) continue;
+    if (rule.cond && !eval_condition(*rule.cond, px, r)) continue;
+    return rule.action == A::Deny ? rule.status : 0;
+  }
+  return 0;
+}
+
 std::string expand_format(const config::FormatString& f, const RequestView& r) {
   std::string out;
   append_format(out, f, r);
@@ -246,10 +349,23 @@ void append_format(std::string& out, const config::FormatString& f, const Reques
     else if (fn == "url")
       out += r.head->target;
     else if (fn == "req.hdr" || fn == "hdr")
-      out += header_value(r, fetch_arg(p.text));
+      out += last_header_value(r.base, *r.head, fetch_arg(p.text));
+    else if (fn == "status")
+      out += std::to_string(r.resp->status);
+    else if (fn == "res.hdr")
+      out += last_header_value(r.resp_base, *r.resp, fetch_arg(p.text));
     else if (std::string v; fn.starts_with("ssl_") && tls_sample(fn, r.tls, &v))
       out += v;
   }
+}
+
+std::string_view last_header_value(const char* base, const http1::Head& h,
+                                   std::string_view name) {
+  std::string_view last;
+  for (size_t i = 0; i < h.nfields; ++i)
+    if (http1::iequals(h.name(base, i), name))
+      for_each_element(h.value(base, i), [&](std::string_view e) { last = e; });
+  return last;
 }
 
 std::string_view find_cookie(const RequestView& r, std::string_view name, bool& found) {

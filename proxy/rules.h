@@ -21,12 +21,25 @@ namespace herd::proxy {
 // What ACLs and formats may look at.
 struct RequestView {
   const char* base = nullptr;  // the buffer the head was parsed from
-  const http1::Head* head = nullptr;  // null for a TCP connection (layer-4 samples only)
+  // Null for a TCP connection (layer-4 samples only), and in http-response
+  // rules, where HAProxy's request fetches do not match either.
+  const http1::Head* head = nullptr;
   std::string_view src_ip;
   uint16_t src_port = 0;
   std::string_view dst_ip;
   uint16_t dst_port = 0;
   const tls::Conn* tls = nullptr;  // the client connection's TLS layer (ssl_fc*, ssl_c_*)
+  // The response (http-response rules): `status`, `res.hdr`, `shdr`.
+  const char* resp_base = nullptr;
+  const http1::Head* resp = nullptr;
+  // What a TCP client sent first (tcp-request content rules, use_backend in
+  // a TCP frontend): `req.len`, `req.ssl_hello_type`, `req.ssl_sni`, `HTTP`.
+  // `content_final`: no more bytes will be waited for (inspect-delay over,
+  // the client closed, the buffer full). A sample that more bytes could
+  // still give sets *may_change (when not null) and does not match.
+  std::string_view content{};
+  bool content_final = true;
+  bool* may_change = nullptr;
 };
 
 // The path of a request target: origin-form up to '?', or the path of an
@@ -35,8 +48,21 @@ std::string_view request_path(std::string_view target);
 
 // First value of header `name` (case-insensitive), empty when absent.
 std::string_view header_value(const RequestView& r, std::string_view name);
+// HAProxy's `hdr(<name>)` sample value: the last occurrence, split at commas
+// ("a, b" -> "b"); empty when absent.
+std::string_view last_header_value(const char* base, const http1::Head& h, std::string_view name);
 
 bool eval_condition(const config::Condition& cond, const config::Proxy& px, const RequestView& r);
+
+// tcp-request rules of `px` (`content` or connection ones) on `r`, in
+// order: Accept or Reject at the first whose condition holds, Accept when
+// none does, Wait when a condition needs more bytes (not final yet).
+enum class TcpVerdict { Accept, Reject, Wait };
+TcpVerdict tcp_request_verdict(const config::Proxy& px, bool content, const RequestView& r);
+
+// The status of the first `http-request deny` of `px` whose condition holds
+// before an `allow` that holds; 0 when the request goes on.
+int request_deny_status(const config::Proxy& px, const RequestView& r);
 
 std::string expand_format(const config::FormatString& f, const RequestView& r);
 // The same, appended to `out` (keeps out's capacity: no allocation per request).

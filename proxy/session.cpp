@@ -98,6 +98,17 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     count_connection_open(w_, fe_);
     serve(true);
   }
+  // A connection already counted open, whose first bytes were read elsewhere.
+  void start(std::string_view first_bytes) {
+    boost::system::error_code ec;
+    client_.non_blocking(true, ec);
+    if (!first_bytes.empty()) {
+      cbuf_ = w_.take_buffer();
+      cend_ = std::min(first_bytes.size(), kBufSize);
+      std::memcpy(cbuf_.get(), first_bytes.data(), cend_);
+    }
+    serve(true);
+  }
   // A parked connection that became readable (already counted; `first`:
   // it has not sent a request yet).
   void resume(bool first, Clock::time_point accepted) {
@@ -458,6 +469,15 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       co_return co_await serve_stats(client_keep);
     }
 
+    // tcp-request content rules of an HTTP frontend run on each request.
+    if (fe_.cfg->mode == config::Mode::Http &&
+        tcp_request_verdict(*fe_.cfg, true, rv) == TcpVerdict::Reject)
+      co_return false;
+    // `http-request deny` of the frontend, before the backend is chosen.
+    if (int deny = request_deny_status(*fe_.cfg, rv))
+      co_return co_await local_error(deny, "PR--", client_keep, http10_close, "<NOSRV>",
+                                     fe_.cfg->name);
+
     hold_ = w_.pin();  // this request's snapshot, until release_server()
     const balancing::PoolSnapshot* snap = hold_->snap.get();
     int bi = route_backend(fe_, rv);
@@ -470,6 +490,15 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       co_return co_await local_error(503, "SC--", client_keep, http10_close, "<NOSRV>",
                                      be ? be->name : fe_.cfg->name);
     }
+    if (bcfg != fe_.cfg && tcp_request_verdict(*bcfg, true, rv) == TcpVerdict::Reject)
+    {
+      release_server();  // rejected: closed without an answer, as haproxy
+      co_return false;
+    }
+    if (bcfg != fe_.cfg)
+      if (int deny = request_deny_status(*bcfg, rv))
+        co_return co_await local_error(deny, "PR--", client_keep, http10_close, "<NOSRV>",
+                                       be->name);
     be->live->counters.add(Counter::Requests);
     be->live->counters.add(Counter::Sessions);
     be->live->inflight.inc();
@@ -717,6 +746,17 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           (rr.status >= 500 && rr.status <= 599 && rr.status != 501 && rr.status != 505);
       observe(*be, *srv, srv->observe == balancing::Server::Observe::Layer7 && l7_error);
     }
+    if (rr.end == RelayEnd::Denied && !closed_) {
+      // `http-response deny`: the server's answer goes (its connection
+      // closes) and HAProxy's page for the rule's status is sent instead;
+      // the client connection goes on, as haproxy's.
+      boost::system::error_code ign;
+      upstream_.close(ign);
+      const bool consumed = pump_done_ && !pump_failed_;
+      co_return co_await local_error(rr.status, "PH--", client_keep && consumed,
+                                     http10_close || w_.aborting, srv_name, be->name, t_queue,
+                                     retries_done, consumed);
+    }
     if (rr.client_saw != ClientSaw::Response && !closed_ && rr.end != RelayEnd::ClientFailed) {
       // Nothing was sent to the client yet: answer with HAProxy's error.
       const bool timeout = rr.end == RelayEnd::ServerTimeout;
@@ -897,6 +937,17 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       }
     }
     const char* sb = sbuf_.get();
+    const ResponseEdits* edits = nullptr;
+    if (!b.http_response.empty() || !fe_.cfg->http_response.empty()) {
+      RequestView rv{nullptr, nullptr, src_ip_, src_port_, dst_ip_, dst_port_, client_.tls(), sb, &resp};
+      rr.status = apply_response_rules(resp_edits_, rv, *fe_.cfg, b);
+      if (rr.status) {
+        rr.end = RelayEnd::Denied;
+        co_return rr;
+      }
+      rr.status = resp_edits_.status ? resp_edits_.status : resp.status;
+      edits = &resp_edits_;
+    }
     if (resp.status == 101) {
       // haproxy 2.6 switches protocols only for a request that asked
       // (Connection: upgrade, no body) and, for WebSocket, on an answer with
@@ -922,8 +973,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     bool keep = client_keep && !until_close && !stop_close() && !(resp.version == 10 && chunked);
 
     // Client head (rewrite.h).
-    build_client_head(out_,
-                      {sb, resp, b, chunked, keep, req_is_10_, cookie_valid, srv->cookie, method_});
+    build_client_head(out_, {sb, resp, b, chunked, keep, req_is_10_, cookie_valid, srv->cookie,
+                             method_, edits});
 
     // Body bytes already buffered.
     size_t body_avail = sn - resp.head_len;
@@ -1302,6 +1353,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   std::unique_ptr<char[]> sbuf_;
   std::string out_;
   AddedFields added_;  // http-request additions, reused (rewrite.h)
+  ResponseEdits resp_edits_;  // http-response edits, reused (rewrite.h)
   http1::Head req_;
   http1::ChunkedScanner chunks_;
   std::string framed_;    // the request body's first bytes, re-framed (chunked)
@@ -1397,6 +1449,11 @@ void request_park(IdleHook* h) { static_cast<Session*>(h)->request_park(); }
 void start_session(Worker& w, const FrontendRt& fe, tcp::socket sock,
                    const tls::ServerContext* tls) {
   std::make_shared<Session>(w, fe, std::move(sock), tls)->start();
+}
+
+void start_session(Worker& w, const FrontendRt& fe, tcp::socket sock,
+                   std::string_view first_bytes) {
+  std::make_shared<Session>(w, fe, std::move(sock))->start(first_bytes);
 }
 
 void stop_idle(Session* s) { s->stop_idle(); }

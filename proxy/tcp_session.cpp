@@ -6,11 +6,13 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <chrono>
 #include <cstring>
 #include <memory>
 
 #include "balancing/time_stats.h"
+#include "proxy/http1.h"
 #include "proxy/retry.h"
 #include "proxy/route.h"
 #include "proxy/rules.h"
@@ -37,6 +39,7 @@ long ms_since(Clock::time_point t) {
 
 class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSession> {
  public:
+  static constexpr int kInspect = -2;  // backend: chosen after inspecting the first bytes
   TcpSession(Worker& w, const FrontendRt& fe, tcp::socket sock, int backend)
       : w_(w), fe_(fe), client_(std::move(sock)), upstream_(w.ioc), backend_(backend) {}
 
@@ -59,6 +62,7 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
 
  private:
   void finish() {
+    if (handed_over_) return;
     unlink();
     boost::system::error_code ign;
     upstream_.close(ign);
@@ -67,6 +71,25 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
   }
 
   asio::awaitable<void> run() {
+    if (backend_ == kInspect) {
+      // tcp-request content rules on what the client sends first, within
+      // inspect-delay; then use_backend on it (req.ssl_sni...).
+      co_await inspect();
+      if (stop_ || verdict_ == TcpVerdict::Reject) co_return;  // closed without a word
+      RequestView rv = view(true);
+      backend_ = route_backend(fe_, rv);
+      const auto& cfgs = w_.shared.backend_cfg;
+      if (backend_ >= 0 && static_cast<size_t>(backend_) < cfgs.size() &&
+          cfgs[static_cast<size_t>(backend_)] &&
+          cfgs[static_cast<size_t>(backend_)]->mode == config::Mode::Http) {
+        // An HTTP backend: the HTTP exchange takes the connection (counted
+        // open already; it counts the close) and the bytes read so far.
+        handed_over_ = true;
+        unlink();
+        start_session(w_, fe_, std::move(client_), initial_);
+        co_return;
+      }
+    }
     Worker::SnapHold* hold = w_.pin();
     const balancing::PoolSnapshot* snap = hold->snap.get();
     const bool known = backend_ >= 0 && static_cast<size_t>(backend_) < snap->backends.size();
@@ -144,6 +167,12 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
       upstream_connected_ = true;
       connect_timer_->cancel();
       log.tc = ms_since(cstart);
+      if (!cec && !stop_ && !initial_.empty()) {
+        // The bytes inspected before routing go first.
+        auto [wec, wn] = co_await asio::async_write(upstream_, asio::buffer(initial_), nothrow);
+        cec = wec;
+        if (!wec) to_server_initial_ = wn;
+      }
       if (!cec && !stop_) {
         upstream_.set_option(tcp::no_delay(true), ec);
         co_await relay(be, bcfg, srv, term);
@@ -213,7 +242,7 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
         &stop_);
     w_.give_buffer(std::move(cbuf));
     w_.give_buffer(std::move(sbuf));
-    to_server_ = r.to_server;
+    to_server_ = r.to_server + to_server_initial_;
     to_client_ = r.to_client;
     for (auto* c : {&fe_.live->counters, &be.live->counters, &srv.live->counters}) {
       c->add(Counter::BytesIn, r.to_server);
@@ -242,9 +271,58 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
     }
   }
 
+  // The L4 samples and the inspected bytes, for tcp-request content rules
+  // and use_backend.
+  RequestView view(bool final) {
+    boost::system::error_code ec;
+    auto rep = client_.remote_endpoint(ec);
+    auto loc = client_.local_endpoint(ec);
+    src_ip_ = rep.address().to_string();
+    dst_ip_ = loc.address().to_string();
+    RequestView rv{nullptr, nullptr, src_ip_, rep.port(), dst_ip_, loc.port()};
+    rv.content = initial_;
+    rv.content_final = final;
+    return rv;
+  }
+
+  // Reads the client's first bytes until the frontend's content rules
+  // decide (Wait: more bytes could change the answer), the client closes,
+  // the buffer is full or inspect-delay is over (then the rules decide on
+  // what is there, as haproxy's).
+  asio::awaitable<void> inspect() {
+    const auto deadline =
+        Clock::now() + std::chrono::milliseconds(std::max<int64_t>(0, fe_.cfg->inspect_delay));
+    asio::steady_timer timer(w_.ioc);
+    bool eof = false;
+    for (;;) {
+      const bool final = eof || initial_.size() >= kBufSize || Clock::now() >= deadline;
+      verdict_ = tcp_request_verdict(*fe_.cfg, true, view(final));
+      if (verdict_ != TcpVerdict::Wait) co_return;
+      timer.expires_at(deadline);
+      timer.async_wait([self = shared_from_this()](boost::system::error_code tec) {
+        if (tec) return;
+        boost::system::error_code ign;
+        self->client_.cancel(ign);
+      });
+      const size_t had = initial_.size();
+      initial_.resize(kBufSize);
+      auto [rec, n] = co_await client_.async_read_some(
+          asio::buffer(initial_.data() + had, kBufSize - had), nothrow);
+      timer.cancel();
+      initial_.resize(had + n);
+      if (stop_) co_return;
+      if (rec && rec != asio::error::operation_aborted) eof = true;  // closed or failed
+    }
+  }
+
   Worker& w_;
   const FrontendRt& fe_;
   tcp::socket client_;
+  std::string initial_;  // bytes read while inspecting, sent to the server first
+  uint64_t to_server_initial_ = 0;
+  std::string src_ip_, dst_ip_;
+  TcpVerdict verdict_ = TcpVerdict::Accept;
+  bool handed_over_ = false;
   tcp::socket upstream_;
   int backend_;
   bool stop_ = false;
@@ -263,12 +341,27 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
 
 void start_connection(Worker& w, const FrontendRt& fe, tcp::socket sock,
                       const tls::ServerContext* tls) {
-  if (!fe.tcp) return start_session(w, fe, std::move(sock), tls);
   boost::system::error_code ec;
   auto rep = sock.remote_endpoint(ec);
   auto loc = sock.local_endpoint(ec);
   const std::string src = rep.address().to_string(), dst = loc.address().to_string();
   RequestView rv{nullptr, nullptr, src, rep.port(), dst, loc.port(), nullptr};
+  // tcp-request connection rules: a reject closes at once, without a log
+  // (haproxy's).
+  if (tcp_request_verdict(*fe.cfg, false, rv) == TcpVerdict::Reject) {
+    sock.close(ec);
+    return;
+  }
+  if (!fe.tcp) return start_session(w, fe, std::move(sock), tls);
+  bool content_rules = false;
+  for (const auto& r : fe.cfg->tcp_request) content_rules = content_rules || r.content;
+  if (content_rules) {
+    sock.set_option(tcp::no_delay(true), ec);
+    count_connection_open(w, fe);
+    std::make_shared<TcpSession>(w, fe, std::move(sock), TcpSession::kInspect)
+        ->start(src, rep.port());
+    return;
+  }
   int bi = route_backend(fe, rv);
   // A TCP frontend may use an HTTP backend: the connection speaks HTTP.
   if (bi >= 0 && static_cast<size_t>(bi) < w.shared.backend_cfg.size() &&

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -196,6 +197,10 @@ void count_connection_close(Worker& w, const FrontendRt& fe);
 // Starts serving an accepted client connection as HTTP (over TLS with `tls`).
 void start_session(Worker& w, const FrontendRt& fe, boost::asio::ip::tcp::socket sock,
                    const tls::ServerContext* tls = nullptr);
+// The same for a connection already counted open whose first bytes were
+// read (a TCP frontend's inspection that chose an HTTP backend).
+void start_session(Worker& w, const FrontendRt& fe, boost::asio::ip::tcp::socket sock,
+                   std::string_view first_bytes);
 // Soft stop: an idle session's deadline moves to stop_idle_deadline().
 void stop_idle(Session* s);
 void abort_session(Session* s);

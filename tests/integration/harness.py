@@ -4,6 +4,7 @@
   answers "<name>\\n" + the exact request head it received, like the harness
   that captured HAProxy's behaviour (tests/data/haproxy-captures/). Query
   options: ?sleep=S, ?st=NNN (status), ?garbage=1 (invalid response),
+  ?hdr=Name:value (a response header field; repeatable),
   ?close=1 (no keep-alive), ?chunked=1, ?size=N (body of N bytes).
   Every request head it receives is recorded in `.requests`.
 * LB: starts `herd` (HERD_BIN), real `haproxy`, or `herd --engine haproxy`
@@ -232,6 +233,8 @@ class Backend:
                     payload = body
                 close = "close" in q or dict(hdrs).get("connection", "").lower() == "close"
                 out = f"HTTP/1.1 {status} {'OK' if status == 200 else 'Status'}\r\ncontent-type: text/plain\r\n"
+                for h in q.get("hdr", []):  # ?hdr=Name:value adds a response header field
+                    out += h.replace(":", ": ", 1) + "\r\n"
                 if "chunked" in q:
                     out += "transfer-encoding: chunked\r\n"
                     if close:
