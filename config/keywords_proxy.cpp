@@ -924,6 +924,7 @@ constexpr Keyword kKeywords[] = {
     {"http-request", kFE | kBE, false, kw_rules},
     {"http-response", kFE | kBE, false, kw_rules},
     {"tcp-request", kFE | kBE, false, kw_rules},
+    {"redirect", kFE | kBE, false, kw_rules},
     {"maxconn", kFE, true, kw_maxconn},
     {"fullconn", kBE, true, kw_fullconn},
     {"balance", kBE, true, kw_balance},

@@ -355,10 +355,85 @@ void Parser::condition_keyword(const Words& w) {
   }
   if (kw == "http-response") return http_rule(w, true);
   if (kw == "tcp-request") return tcp_request_rule(w);
+  if (kw == "redirect") return redirect_rule(w);
   // http-request: any error aborts the parse, as in HAProxy.
   set_abort_on_alert(true);
   http_rule(w, false);
   set_abort_on_alert(false);
+}
+
+// `<type> <fmt> [code <n>] [drop-query] [append-slash] ...` from w[i] on,
+// then the condition; `ctx` prefixes the errors (HAProxy's texts). Returns
+// the index of the `if`/`unless` (w.size() when none), 0 on error.
+size_t Parser::parse_redirect(const Words& w, size_t i, const std::string& ctx,
+                              HttpRequestRule* rule) {
+  using RT = HttpRequestRule::RedirectType;
+  rule->action = HttpRequestRule::Action::Redirect;
+  rule->status = 302;
+  bool typed = false;
+  for (; i < w.size(); ++i) {
+    const std::string& o = w[i];
+    if (o.empty()) continue;
+    if (o == "if" || o == "unless") break;
+    if (o == "location" || o == "prefix" || o == "scheme") {
+      if (!has(w, i + 1)) {
+        alert(ctx + "missing argument for '" + o + "'.");
+        return 0;
+      }
+      rule->redirect_type = o == "location" ? RT::Location : o == "prefix" ? RT::Prefix : RT::Scheme;
+      std::string err;
+      if (!parse_format(w[++i], &rule->value, &err)) {
+        alert(ctx + err);
+        return 0;
+      }
+      typed = true;
+    } else if (o == "code") {
+      if (!has(w, i + 1)) {
+        alert(ctx + "missing argument for 'code'.");
+        return 0;
+      }
+      int code = lax_int(w[++i]);
+      if (code != 301 && code != 302 && code != 303 && code != 307 && code != 308) {
+        alert(ctx + "'code': unsupported HTTP code '" + w[i] +
+              "' (must be one of 301, 302, 303, 307 or 308).");
+        return 0;
+      }
+      rule->status = code;
+    } else if (o == "drop-query") {
+      rule->drop_query = true;
+    } else if (o == "append-slash") {
+      rule->append_slash = true;
+    } else if (o == "set-cookie" || o == "clear-cookie" || o == "ignore-empty") {
+      alert(ctx + "'" + o + "' is not supported by herd.");
+      return 0;
+    } else {
+      alert(ctx +
+            "expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', 'clear-cookie', "
+            "'drop-query', 'ignore-empty' or 'append-slash' (was '" + o + "').");
+      return 0;
+    }
+  }
+  if (!typed) {
+    alert(ctx + "redirection type expected ('prefix', 'location', or 'scheme').");
+    return 0;
+  }
+  return i;
+}
+
+void Parser::redirect_rule(const Words& w) {
+  HttpRequestRule rule;
+  rule.where = loc();
+  std::string ctx = "error detected in " + std::string(kind_name(*cur)) + " '" + cur->name +
+                    "' while parsing redirect rule : ";
+  size_t at = parse_redirect(w, 1, ctx, &rule);
+  if (at == 0) return;
+  if (at < w.size()) {
+    Condition c;
+    if (!parse_condition(w, at, "error detected while parsing redirect rule condition : ", &c))
+      return;
+    if (!c.empty()) rule.cond = std::move(c);
+  }
+  cur->redirects.push_back(std::move(rule));
 }
 
 void Parser::tcp_request_rule(const Words& w) {
@@ -460,6 +535,9 @@ void Parser::http_rule(const Words& w, bool response) {
       rule.reason = w[4];
       cond_at = 5;
     }
+  } else if (!response && action == "redirect") {
+    cond_at = parse_redirect(w, 2, rule_ctx, &rule);
+    if (cond_at == 0) return;
   } else if (action == "del-header") {
     rule.action = HttpRequestRule::Action::DelHeader;
     if (!has(w, 2)) return alert(rule_ctx + "expects at least 1 argument.");
@@ -509,12 +587,15 @@ void Parser::http_rule(const Words& w, bool response) {
       return;
     if (!c.empty()) rule.cond = std::move(c);
   }
+  if (!response && !cur->redirects.empty())
+    warn("a 'http-request' rule placed after a 'redirect' rule will still be processed before.");
   bool& last_final = response ? cur_extra->last_response_rule_final_uncond
                               : cur_extra->last_rule_final_uncond;
   if (last_final)
     warn_raw("parsing " + where() + ": previous '" + kw +
              "' action is final and has no condition attached, further entries are NOOP.");
-  last_final = !rule.cond && (rule.action == A::Deny || rule.action == A::Allow);
+  last_final = !rule.cond &&
+               (rule.action == A::Deny || rule.action == A::Allow || rule.action == A::Redirect);
   (response ? cur->http_response : cur->http_request).push_back(std::move(rule));
 }
 

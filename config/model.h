@@ -194,7 +194,8 @@ struct FormatString {
 // replace-value|set-status|deny|allow ...` (the same struct serves both).
 struct HttpRequestRule {
   enum class Action {
-    SetHeader, AddHeader, DelHeader, Deny, Allow, ReplaceHeader, ReplaceValue, SetStatus
+    SetHeader, AddHeader, DelHeader, Deny, Allow, ReplaceHeader, ReplaceValue, SetStatus,
+    Redirect  // `http-request redirect ...` and the `redirect` keyword
   };
   Action action = Action::SetHeader;
   std::string name;    // header name as written
@@ -202,6 +203,13 @@ struct HttpRequestRule {
   std::shared_ptr<const Regex> regex;  // replace-header/replace-value: the match
   int status = 0;      // deny (deny_status), set-status
   std::string reason;  // set-status `reason`; empty: the status's standard reason
+  // Redirect: `location <fmt>`, `prefix <fmt>` or `scheme <fmt>` (in
+  // `value`), `code` (in `status`, 302 by default), `drop-query`,
+  // `append-slash`.
+  enum class RedirectType { Location, Prefix, Scheme };
+  RedirectType redirect_type = RedirectType::Location;
+  bool drop_query = false;
+  bool append_slash = false;
   std::optional<Condition> cond;
   Location where;
 };
@@ -361,6 +369,7 @@ struct Proxy {
   std::map<std::string, std::vector<Acl>> acls;  // several lines may share a name (ORed)
   std::vector<HttpRequestRule> http_request;
   std::vector<HttpRequestRule> http_response;  // applied backend first, then frontend
+  std::vector<HttpRequestRule> redirects;      // `redirect` rules: after http-request ones
   std::vector<TcpRequestRule> tcp_request;
   int64_t inspect_delay = 0;  // `tcp-request inspect-delay`, ms (0: none)
   int maxconn = 0;

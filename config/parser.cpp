@@ -233,6 +233,7 @@ void Parser::start_proxy(const Words& w, Proxy::Kind kind) {
   p.use_backends.clear();
   p.http_request.clear();
   p.http_response.clear();
+  p.redirects.clear();
   res_.config.proxies.push_back(std::move(p));
   extras_.push_back(base->extra);
   extras_.back().named_defaults = false;

@@ -85,6 +85,8 @@ class Parser {
   void condition_keyword(const Words& w);    // acl, use_backend, http-request, http-response
   void http_rule(const Words& w, bool response);  // http-request / http-response
   void tcp_request_rule(const Words& w);
+  void redirect_rule(const Words& w);  // the `redirect` keyword
+  size_t parse_redirect(const Words& w, size_t i, const std::string& ctx, HttpRequestRule* rule);
   bool parse_log(const Words& w, size_t first, std::vector<LogTarget>* out);
   // Parses `if|unless <terms>` starting at w[i]. `what` is the message context
   // ("switching rule", "an 'http-request set-header' condition"...).

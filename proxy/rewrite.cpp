@@ -354,6 +354,45 @@ bool build_upstream_head(std::string& out, AddedFields& added, const UpstreamHea
   return server_close;
 }
 
+std::string redirect_response(const config::HttpRequestRule& rule, const RequestView& rv,
+                              bool close) {
+  using RT = config::HttpRequestRule::RedirectType;
+  std::string loc;
+  if (rule.redirect_type == RT::Location) {
+    append_format(loc, rule.value, rv);
+  } else {
+    // The path and query of an origin-form or absolute-form target.
+    std::string_view pq = rv.head->target;
+    if (!pq.empty() && pq[0] != '/') {
+      auto scheme = pq.find("://");
+      if (scheme != std::string_view::npos) {
+        auto slash = pq.find('/', scheme + 3);
+        pq = slash == std::string_view::npos ? std::string_view("/") : pq.substr(slash);
+      }
+    }
+    if (rule.drop_query) pq = pq.substr(0, pq.find('?'));
+    append_format(loc, rule.value, rv);
+    if (rule.redirect_type == RT::Scheme) {
+      loc += "://";
+      loc += header_value(rv, "host");
+    } else if (loc == "/") {
+      loc.clear();  // prefix "/": the path alone
+    }
+    loc += pq;
+  }
+  if (rule.append_slash && (loc.empty() || loc.back() != '/')) loc += '/';
+  std::string out = "HTTP/1.1 " + std::to_string(rule.status) + " ";
+  out += standard_reason(rule.status);
+  out += "\r\ncontent-length: 0\r\nlocation: ";
+  out += loc;
+  out += "\r\n";
+  if (rule.status == 302 || rule.status == 303 || rule.status == 307)
+    out += "cache-control: no-cache\r\n";
+  if (close) out += "connection: close\r\n";
+  out += "\r\n";
+  return out;
+}
+
 int apply_response_rules(ResponseEdits& ed, const RequestView& rv, const config::Proxy& fe,
                          const config::Proxy& be) {
   ed.drop.fill(false);
@@ -389,6 +428,8 @@ int apply_response_rules(ResponseEdits& ed, const RequestView& rv, const config:
       switch (rule.action) {
         case A::Allow:
           return -1;
+        case A::Redirect:  // not an http-response action in herd (refused at parse time)
+          break;
         case A::Deny:
           return rule.status;
         case A::SetStatus:

@@ -91,6 +91,14 @@ void build_interim_head(std::string& out, const char* base, const http1::Head& r
 bool response_cacheable(std::string_view method, int status, const char* base,
                         const http1::Head& h);
 
+// HAProxy's answer to a `redirect` rule: "HTTP/1.1 <code> <reason>",
+// content-length 0, the location (`location` expanded, or the request's
+// path and query after a `prefix`, or after `scheme://<host>`), a
+// `cache-control: no-cache` for 302/303/307, `connection: close` when
+// `close`.
+std::string redirect_response(const config::HttpRequestRule& rule, const RequestView& rv,
+                              bool close);
+
 // Appends `s` lower-cased.
 void lower_append(std::string& out, std::string_view s);
 

@@ -311,14 +311,17 @@ TcpVerdict tcp_request_verdict(const config::Proxy& px, bool content, const Requ
   return TcpVerdict::Accept;
 }
 
-int request_deny_status(const config::Proxy& px, const RequestView& r) {
+const config::HttpRequestRule* request_final_rule(const config::Proxy& px, const RequestView& r) {
   using A = config::HttpRequestRule::Action;
   for (const auto& rule : px.http_request) {
-    if (rule.action != A::Deny && rule.action != A::Allow) continue;
+    if (rule.action != A::Deny && rule.action != A::Allow && rule.action != A::Redirect) continue;
     if (rule.cond && !eval_condition(*rule.cond, px, r)) continue;
-    return rule.action == A::Deny ? rule.status : 0;
+    if (rule.action == A::Allow) break;
+    return &rule;
   }
-  return 0;
+  for (const auto& rule : px.redirects)
+    if (!rule.cond || eval_condition(*rule.cond, px, r)) return &rule;
+  return nullptr;
 }
 
 std::string expand_format(const config::FormatString& f, const RequestView& r) {

@@ -60,9 +60,12 @@ bool eval_condition(const config::Condition& cond, const config::Proxy& px, cons
 enum class TcpVerdict { Accept, Reject, Wait };
 TcpVerdict tcp_request_verdict(const config::Proxy& px, bool content, const RequestView& r);
 
-// The status of the first `http-request deny` of `px` whose condition holds
-// before an `allow` that holds; 0 when the request goes on.
-int request_deny_status(const config::Proxy& px, const RequestView& r);
+// The request's final rule in `px`, if any: the first `http-request deny`
+// or `redirect` whose condition holds (an `allow` that holds ends the
+// http-request rules), else the first `redirect` keyword rule that holds
+// (they run after the http-request rules, as in haproxy). Null: the request
+// goes on.
+const config::HttpRequestRule* request_final_rule(const config::Proxy& px, const RequestView& r);
 
 std::string expand_format(const config::FormatString& f, const RequestView& r);
 // The same, appended to `out` (keeps out's capacity: no allocation per request).

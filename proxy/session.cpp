@@ -473,10 +473,10 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     if (fe_.cfg->mode == config::Mode::Http &&
         tcp_request_verdict(*fe_.cfg, true, rv) == TcpVerdict::Reject)
       co_return false;
-    // `http-request deny` of the frontend, before the backend is chosen.
-    if (int deny = request_deny_status(*fe_.cfg, rv))
-      co_return co_await local_error(deny, "PR--", client_keep, http10_close, "<NOSRV>",
-                                     fe_.cfg->name);
+    // `http-request deny|redirect` and `redirect` of the frontend, before
+    // the backend is chosen.
+    if (const auto* fin = request_final_rule(*fe_.cfg, rv))
+      co_return co_await final_rule(*fin, rv, client_keep, http10_close, fe_.cfg->name);
 
     hold_ = w_.pin();  // this request's snapshot, until release_server()
     const balancing::PoolSnapshot* snap = hold_->snap.get();
@@ -496,9 +496,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       co_return false;
     }
     if (bcfg != fe_.cfg)
-      if (int deny = request_deny_status(*bcfg, rv))
-        co_return co_await local_error(deny, "PR--", client_keep, http10_close, "<NOSRV>",
-                                       be->name);
+      if (const auto* fin = request_final_rule(*bcfg, rv))
+        co_return co_await final_rule(*fin, rv, client_keep, http10_close, be->name);
     be->live->counters.add(Counter::Requests);
     be->live->counters.add(Counter::Sessions);
     be->live->inflight.inc();
@@ -1246,16 +1245,33 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> local_error(int status, const char* term, bool keep, bool http10_close,
                                     const std::string& server, const std::string& backend,
                                     long t_queue = -1, int retries = 0, bool consumed = false) {
-    release_server();
-    bool close = !keep || http10_close;
     // The backend's errorfile for this status when a backend was chosen,
     // else the frontend's (haproxy's http_error_message()).
     const auto& files =
         err_be_ && err_be_->errorfiles.count(status) ? err_be_->errorfiles : fe_.cfg->errorfiles;
-    ErrorReply reply =
-        error_response(files, status, close, http10_close, req_.version == 10, is_head_);
-    close = close || reply.closes;
-    const std::string& resp = reply.bytes;
+    ErrorReply reply = error_response(files, status, !keep || http10_close, http10_close,
+                                      req_.version == 10, is_head_);
+    co_return co_await local_reply(std::move(reply.bytes), status, term, keep && !reply.closes,
+                                   http10_close, server, backend, t_queue, retries, consumed);
+  }
+
+  // An http-request rule's final answer: deny (HAProxy's page, `PR--`) or
+  // redirect (`LR--`).
+  asio::awaitable<bool> final_rule(const config::HttpRequestRule& rule, const RequestView& rv,
+                                   bool keep, bool http10_close, const std::string& backend) {
+    if (rule.action == config::HttpRequestRule::Action::Redirect)
+      co_return co_await local_reply(redirect_response(rule, rv, http10_close),
+                                     rule.status, "LR--", keep, http10_close, "<NOSRV>", backend);
+    co_return co_await local_error(rule.status, "PR--", keep, http10_close, "<NOSRV>", backend);
+  }
+
+  // Sends `resp`, a response herd made, and logs it (see local_error).
+  asio::awaitable<bool> local_reply(std::string resp, int status, const char* term, bool keep,
+                                    bool http10_close, const std::string& server,
+                                    const std::string& backend, long t_queue = -1,
+                                    int retries = 0, bool consumed = false) {
+    release_server();
+    bool close = !keep || http10_close;
     set_deadline(Phase::ClientWrite, fe_timeout_client());
     auto [ec, n] = co_await asio::async_write(client_, asio::buffer(resp), nothrow);
     fe_.live->counters.add(status_counter(status));

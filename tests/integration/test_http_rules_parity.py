@@ -27,13 +27,15 @@ def exchange(port, path, extra=""):
         c.close()
 
 
-RESPONSE_RULES_CFG = """
+DEFAULTS = """
 defaults
     mode http
     timeout connect 5s
     timeout client 5s
     timeout server 5s
-frontend f
+"""
+
+RESPONSE_RULES_CFG = DEFAULTS + """frontend f
     bind 127.0.0.1:{p}
     http-response add-header X-Fe fe-%[status] unless {{ src 192.168.0.0/16 }}
     http-response del-header X-Secret if {{ src 127.0.0.0/8 }}
@@ -101,13 +103,7 @@ class TestHttpResponseRules(ParityCase):
 class TestHttpRequestDeny(ParityCase):
     def test_deny_and_allow(self):
         def cfg(p, b):
-            return f"""
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 5s
-    timeout server 5s
-frontend f
+            return DEFAULTS + f"""frontend f
     bind 127.0.0.1:{p}
     http-request allow if {{ path_beg /open }}
     http-request deny deny_status 429 if {{ path_beg /limit }}
@@ -132,6 +128,75 @@ backend b
         self.assertEqual([r[0] for r in res[:5]], [200, 429, 403, 200, 404])
         self.assertTrue(all(r[3] for r in res[:5]), "a deny keeps an HTTP/1.1 connection")
         self.assertEqual(res[7], [True, False])  # allow skips the frontend's later rules
+
+
+class TestRedirect(ParityCase):
+    """`redirect` and `http-request redirect`: haproxy's exact answer bytes,
+    and whether the connection stays open."""
+
+    def test_redirects(self):
+        def cfg(p, b):
+            return DEFAULTS + f"""frontend f
+    bind 127.0.0.1:{p}
+    http-request redirect prefix http://x.example code 303 append-slash if {{ path_beg /q }}
+    http-request redirect location http://h/%[src] code 307 if {{ path_beg /fmt }}
+    http-request set-header X-Seen yes
+    redirect scheme https code 301 if {{ path_beg /s }}
+    redirect location /new if {{ path_beg /loc }}
+    redirect prefix /pre code 308 drop-query if {{ path_beg /p }}
+    redirect prefix / drop-query if {{ path_beg /root }}
+    default_backend b
+backend b
+    redirect location /from-backend if {{ path_beg /b }}
+    server s1 {b[0].addr}
+"""
+
+        reqs = [b"GET /s/a?b=1 HTTP/1.1\r\nHost: ex.com\r\n\r\n",
+                b"GET /s HTTP/1.1\r\n\r\n",
+                b"GET /loc HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"GET /p/x?y=2 HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"GET /q/x?z HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"GET /q/x/ HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"GET /fmt HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"GET /s HTTP/1.0\r\nHost: a\r\n\r\n",
+                b"HEAD /loc HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"GET /s/x HTTP/1.1\r\nHost: ex.com:8080\r\n\r\n",
+                b"GET /root/r?q HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"GET http://ex.com/s/abs?x HTTP/1.1\r\nHost: ex.com\r\n\r\n",
+                b"GET /b/x HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"GET /other HTTP/1.1\r\nHost: a\r\n\r\n"]
+
+        def scenario(port, backends):
+            out = []
+            for r in reqs:
+                s = socket.create_connection(("127.0.0.1", port), timeout=3)
+                s.sendall(r)
+                data, closed = b"", False
+                s.settimeout(0.5)
+                try:
+                    while b"\r\n\r\n" not in data or (r.startswith(b"GET /other") and
+                                                         not data.endswith(b"\r\n\r\n")
+                                                         and len(data) < 200):
+                        d = s.recv(65536)
+                        if not d:
+                            closed = True
+                            break
+                        data += d
+                    if not closed:
+                        closed = s.recv(1) == b""
+                except socket.timeout:
+                    pass
+                s.close()
+                out.append((data.split(b"\r\n\r\n", 1)[0], closed))
+            return out
+
+        res = self.assert_same(self.run_both(cfg, scenario))
+        self.assertEqual(res[0][0], b"HTTP/1.1 301 Moved Permanently\r\ncontent-length: 0\r\n"
+                                    b"location: https://ex.com/s/a?b=1")
+        self.assertEqual(res[7], (b"HTTP/1.1 301 Moved Permanently\r\ncontent-length: 0\r\n"
+                                  b"location: https://a/s\r\nconnection: close", True))
+        self.assertFalse(res[2][1])
+        self.assertTrue(res[13][0].startswith(b"HTTP/1.1 200"))
 
 
 class TestPhaseWarnings(unittest.TestCase):
