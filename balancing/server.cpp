@@ -15,6 +15,7 @@ Server Server::from_line(const config::Server& line) {
   s.backup = line.backup;
   s.maxconn = line.maxconn;
   s.maxqueue = line.maxqueue;
+  s.send_proxy = static_cast<uint8_t>(line.send_proxy);
   s.check_enabled = s.check_configured = line.check;
   s.rise = line.rise;
   s.fall = line.fall;

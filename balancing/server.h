@@ -105,6 +105,10 @@ struct Server {
   bool backup = false;
   int maxconn = 0;   // 0: unlimited
   int maxqueue = 0;  // 0: unlimited
+  // `send-proxy` (1) / `send-proxy-v2` (2): each connection to the server
+  // starts with the PROXY protocol header naming the client; such a
+  // connection serves that client only (never pooled).
+  uint8_t send_proxy = 0;
 
   uint32_t admin = 0;  // AdminFlags
   OpState op = OpState::Running;

@@ -13,13 +13,12 @@ const std::vector<std::string_view>& server_keywords() {
       "weight", "backup",    "no-backup", "disabled",  "enabled",     "maxconn",  "maxqueue",
       "check",  "no-check",  "inter",     "fastinter", "downinter",   "rise",     "fall",
       "port",   "addr",      "cookie",    "observe",   "error-limit", "on-error", "ssl",
-      "no-ssl", "check-ssl", "verify",    "ca-file",   "sni",         "alpn"};
+      "no-ssl", "check-ssl", "verify",    "ca-file",   "sni",         "alpn",
+      "send-proxy", "send-proxy-v2"};
   return kw;
 }
 
-constexpr const char* kUnsupported[] = {"send-proxy",
-                                        "send-proxy-v2",
-                                        "resolvers",
+constexpr const char* kUnsupported[] = {"resolvers",
                                         "init-addr",
                                         "slowstart",
                                         "agent-check",
@@ -165,6 +164,8 @@ bool Parser::parse_server_options(const Words& w, size_t i, Server* s, const std
         b = c + 1;
       }
       ++i;
+    } else if (kw == "send-proxy" || kw == "send-proxy-v2") {
+      s->send_proxy = kw == "send-proxy" ? 1 : 2;
     } else if (std::find(std::begin(kUnsupported), std::end(kUnsupported), kw) !=
                std::end(kUnsupported)) {
       return fail("'" + kw + "' is not supported by herd.");

@@ -315,6 +315,7 @@ struct Server {
   uint16_t check_port = 0;  // 0: server port
   std::string check_addr;   // empty: server address
   std::string cookie;       // `cookie <value>`
+  int send_proxy = 0;       // `send-proxy`: 1, `send-proxy-v2`: 2 (PROXY protocol to the server)
   // passive health (observe/error-limit/on-error)
   std::string observe;      // "", "layer4", "layer7"
   int error_limit = 10;

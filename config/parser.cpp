@@ -277,6 +277,16 @@ void Parser::post_checks() {
       if (cfg.find_backend(ub.backend) == nullptr)
         post_alert("Proxy '" + p.name + "': unable to find required use_backend: '" +
                    ub.backend + "'.");
+    for (const auto& sv : p.servers) {
+      // haproxy sends the PROXY header on the health checks of such a
+      // server too (unless they go to another port or address); herd's
+      // checks do not, so it refuses the mix rather than fail the checks.
+      if (sv.send_proxy && sv.check && sv.check_port == 0 && sv.check_addr.empty())
+        post_alert("parsing [" + sv.where.file + ":" + std::to_string(sv.where.line) + "] : '" +
+                   kind_name(p) + " " + p.name + "/" + sv.name +
+                   "' : health checks carrying the PROXY protocol header ('send-proxy' with "
+                   "'check' on the traffic port) are not supported by herd.");
+    }
     for (size_t a = 0; a < p.servers.size(); ++a) {
       for (size_t b = 0; b < a; ++b) {
         if (p.servers[a].name != p.servers[b].name) continue;

@@ -218,6 +218,12 @@ bool match_acl(const config::Acl& acl, const RequestView& r) {
 // HAProxy's predefined ACLs (TRUE and FALSE are handled by the caller).
 bool predefined_acl(std::string_view name, const RequestView& r) {
   if (name == "LOCALHOST") return ip_in_network(r.src_ip, "127.0.0.0/8") || r.src_ip == "::1";
+  if (name == "WAIT_END" && !r.head && !r.resp) {
+    // tcp-request content: true once inspect-delay is over (or no more
+    // bytes can come); until then the rule waits.
+    if (!r.content_final && r.may_change) *r.may_change = true;
+    return r.content_final;
+  }
   if (name == "HTTP" && !r.head && !r.resp) {
     // A TCP connection's first bytes: a complete, valid HTTP request head.
     http1::Head h;

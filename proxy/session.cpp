@@ -27,6 +27,7 @@
 #include "proxy/http1.h"
 #include "proxy/parking.h"
 #include "proxy/relay_io.h"
+#include "proxy/proxy_protocol.h"
 #include "proxy/responses.h"
 #include "proxy/rewrite.h"
 #include "proxy/route.h"
@@ -606,7 +607,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         // reused connection ends before a byte of answer (retry.cpp): a
         // connection idle for a moment goes without the MSG_PEEK.
         const bool trust_recent = idempotent(method_) && !bcfg->retry_on.set;
-        if (auto idle = replayable && !fresh_only
+        // A `send-proxy` connection named one client: never pooled.
+        if (auto idle = replayable && !fresh_only && !srv->send_proxy
                             ? w_.upstreams.take(srv->live.get(), ep_, trust_recent)
                             : std::nullopt) {
           upstream_ = Stream(std::move(*idle));
@@ -617,6 +619,11 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           auto [cec] = co_await upstream_.socket().async_connect(ep_, nothrow);
           ec = cec;
           if (!ec) upstream_.set_option(tcp::no_delay(true), ec);
+          if (!ec && srv->send_proxy) {  // the PROXY protocol header first
+            pp_ = proxy_header(srv->send_proxy, src_ip_, src_port_, dst_ip_, dst_port_);
+            auto [pec, pn] = co_await asio::async_write(upstream_.socket(), asio::buffer(pp_), nothrow);
+            ec = pec;
+          }
           if (!ec && srv->ssl) {  // `server ... ssl`: the handshake is part of the connect
             upstream_.start_tls(std::make_unique<tls::Conn>(*tls::client_context(srv->tls_ctx),
                                                             server_sni(*srv, rv)));
@@ -1104,8 +1111,9 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     if (done && !pump_done_ && !pump_failed_ && !client_failed) {
       // The server answered before the request body was all sent (it may
       // discard it): the caller lets the upload finish, then decides.
-      rr.reuse_after_pump = server_keep && !rr.server_side_failure();
-    } else if (done && server_keep && pump_done_ && !rr.server_side_failure() && !client_failed) {
+      rr.reuse_after_pump = server_keep && !rr.server_side_failure() && !srv->send_proxy;
+    } else if (done && server_keep && pump_done_ && !rr.server_side_failure() && !client_failed &&
+               !srv->send_proxy) {
       keep_upstream(srv);
     } else {
       boost::system::error_code ec;
@@ -1370,6 +1378,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   std::string out_;
   AddedFields added_;  // http-request additions, reused (rewrite.h)
   ResponseEdits resp_edits_;  // http-response edits, reused (rewrite.h)
+  std::string pp_;            // a `send-proxy` header being sent
   http1::Head req_;
   http1::ChunkedScanner chunks_;
   std::string framed_;    // the request body's first bytes, re-framed (chunked)

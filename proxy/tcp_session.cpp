@@ -13,6 +13,7 @@
 
 #include "balancing/time_stats.h"
 #include "proxy/http1.h"
+#include "proxy/proxy_protocol.h"
 #include "proxy/retry.h"
 #include "proxy/route.h"
 #include "proxy/rules.h"
@@ -167,11 +168,20 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
       upstream_connected_ = true;
       connect_timer_->cancel();
       log.tc = ms_since(cstart);
-      if (!cec && !stop_ && !initial_.empty()) {
-        // The bytes inspected before routing go first.
-        auto [wec, wn] = co_await asio::async_write(upstream_, asio::buffer(initial_), nothrow);
+      if (!cec && !stop_ && (srv.send_proxy || !initial_.empty())) {
+        // The PROXY protocol header (`send-proxy`), then the bytes inspected
+        // before routing.
+        std::string first;
+        if (srv.send_proxy) {
+          auto peer = client_.remote_endpoint(ec);
+          auto local = client_.local_endpoint(ec);
+          first = proxy_header(srv.send_proxy, peer.address().to_string(), peer.port(),
+                               local.address().to_string(), local.port());
+        }
+        first += initial_;
+        auto [wec, wn] = co_await asio::async_write(upstream_, asio::buffer(first), nothrow);
         cec = wec;
-        if (!wec) to_server_initial_ = wn;
+        if (!wec) to_server_initial_ = initial_.size();
       }
       if (!cec && !stop_) {
         upstream_.set_option(tcp::no_delay(true), ec);

@@ -180,6 +180,33 @@ backend be_other
         self.assertEqual(silent, b"other\nbye 0\n")
 
 
+    def test_wait_end(self):
+        """`accept if WAIT_END`: every connection waits out inspect-delay."""
+
+        def cfg(ports, s, web):
+            return f"""
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind 127.0.0.1:{ports[0]}
+    bind 127.0.0.1:{ports[1]}
+    tcp-request inspect-delay 600ms
+    tcp-request content accept if WAIT_END
+    default_backend be_other
+backend be_other
+    server o {s['other'].addr}
+"""
+
+        def scenario(ports, servers):
+            reply, first = talk(ports[0], [b"hi\n"], hold=2.0)
+            return reply, first is not None and 0.5 < first < 1.8
+
+        self.assertEqual(self.run_both(cfg, scenario), (b"other\nhi\nbye 3\n", True))
+
+
 @unittest.skipUnless(have_haproxy(), "haproxy is not installed")
 class TestTcpRequestConfig(unittest.TestCase):
     """-c messages for tcp-request lines, as haproxy's."""
