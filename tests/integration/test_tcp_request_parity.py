@@ -50,7 +50,7 @@ def talk(port, chunks, pause=0.0, hold=0.0):
                     pass
                 s.settimeout(5)
             s.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # the LB closed first (a reject)
             return out, first
         while True:
             try:
@@ -129,8 +129,10 @@ backend be_web
                 "b": talk(p, [hello_b[:20], hello_b[20:]], pause=0.3)[0],
                 "unknown-sni": talk(p, [hello_c])[0],
                 "not-tls": talk(p, [b"hello there\n"])[0],
+                # The answer before the half-close: haproxy sometimes drops a
+                # request whose client half-closed during the inspection.
                 "http": server_of(talk(p, [b"GET /x HTTP/1.1\r\nHost: t\r\n"
-                                           b"Connection: close\r\n\r\n"])[0]
+                                           b"Connection: close\r\n\r\n"], hold=2.0)[0]
                                   .split(b"\r\n\r\n", 1)[1]),
                 "rejected-port": talk(ports[1], [hello_a])[0],
             }
