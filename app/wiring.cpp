@@ -304,7 +304,7 @@ proxy::Hooks Wiring::proxy_hooks() {
     return (fe.httplog || fe.tcplog) && sink->wants(&fe, kInfo);
   };
   h.log = [sink](const config::Proxy& fe, const proxy::LogRecord& r) {
-    sink->send(&fe, kInfo, fe.tcplog ? proxy::format_tcplog(r) : proxy::format_httplog(r));
+    sink->send(&fe, kInfo, fe.tcplog ? proxy::format_tcplog(r) : proxy::format_httplog(r, &fe));
   };
   h.stats_matches = [m](const config::Proxy& fe, std::string_view target) {
     const auto* p = m->page(fe);

@@ -2,6 +2,7 @@
 // listen sections (except server lines and rules, see keywords_server.cpp and
 // keywords_rules.cpp).
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -912,6 +913,29 @@ void kw_server_state_file_name(Parser& p, const Words& w) {
   p.cur->server_state_file_name = v.empty() || v == "use-backend-name" ? p.cur->name : v;
 }
 
+void kw_declare(Parser& p, const Words& w) {
+  if (!p.cur->has_frontend())
+    return p.alert("'declare' only available in frontend or listen section");
+  if (!has(w, 1))
+    return p.alert(
+        "'declare' needs a second keyword that specify the type of declaration ('capture')");
+  if (w[1] != "capture")
+    return p.alert("unknown declaration type '" + w[1] + "' (supports 'capture')");
+  const std::string& dir = arg(w, 2);
+  if (dir != "request" && dir != "response")
+    return p.alert("'declare capture' requires a direction ('request' or 'response')");
+  if (arg(w, 3) != "len") return p.alert("'declare capture' requires a capture length ('len')");
+  const std::string& v = arg(w, 4);
+  if (v.empty())
+    return p.alert(
+        "'declare capture': 'len' requires a numeric value that represents the capture length");
+  char* end = nullptr;
+  long n = std::strtol(v.c_str(), &end, 10);
+  if (*end != '\0') return p.alert("'declare capture': cannot parse the length 'len'.");
+  if (n <= 0) return p.alert("length must be > 0");
+  (dir == "request" ? p.cur->req_captures : p.cur->res_captures).push_back(static_cast<int>(n));
+}
+
 void kw_server(Parser& p, const Words& w) { p.server_line(w); }
 void kw_rules(Parser& p, const Words& w) { p.condition_keyword(w); }
 
@@ -925,6 +949,7 @@ constexpr Keyword kKeywords[] = {
     {"http-response", kFE | kBE, false, kw_rules},
     {"tcp-request", kFE | kBE, false, kw_rules},
     {"redirect", kFE | kBE, false, kw_rules},
+    {"declare", kFE, false, kw_declare},
     {"maxconn", kFE, true, kw_maxconn},
     {"fullconn", kBE, true, kw_fullconn},
     {"balance", kBE, true, kw_balance},

@@ -374,6 +374,10 @@ struct Proxy {
   std::vector<TcpRequestRule> tcp_request;
   int64_t inspect_delay = 0;  // `tcp-request inspect-delay`, ms (0: none)
   int maxconn = 0;
+  // `declare capture request|response len <n>`: the capture slots (their
+  // lengths). Nothing in herd fills them (`http-request capture` is refused),
+  // so they show empty in the httplog line ("{|}"), as haproxy shows them.
+  std::vector<int> req_captures, res_captures;
   bool httplog = false;
   // `option tcplog`: one line per connection in haproxy's TCP format; also
   // what `option httplog` falls back to on a TCP frontend (as haproxy).

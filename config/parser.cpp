@@ -234,6 +234,8 @@ void Parser::start_proxy(const Words& w, Proxy::Kind kind) {
   p.http_request.clear();
   p.http_response.clear();
   p.redirects.clear();
+  p.req_captures.clear();
+  p.res_captures.clear();
   res_.config.proxies.push_back(std::move(p));
   extras_.push_back(base->extra);
   extras_.back().named_defaults = false;

@@ -194,7 +194,7 @@ void append_log_counts(std::string& s, const LogRecord& r) {
 
 }  // namespace
 
-std::string format_httplog(const LogRecord& r) {
+std::string format_httplog(const LogRecord& r, const config::Proxy* fe) {
   std::string s;
   s.reserve(256);
   append_log_head(s, r);
@@ -208,6 +208,14 @@ std::string format_httplog(const LogRecord& r) {
   s.append(r.term, 4);
   s += ' ';
   append_log_counts(s, r);
+  if (fe) {  // the capture slots, empty: " {|}" for two
+    for (const auto* caps : {&fe->req_captures, &fe->res_captures}) {
+      if (caps->empty()) continue;
+      s += " {";
+      s.append(caps->size() - 1, '|');
+      s += '}';
+    }
+  }
   s += " \"";
   s += r.request_line;
   s += '"';

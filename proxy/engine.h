@@ -48,8 +48,9 @@ struct LogRecord {
 // now or at `at`.
 std::string log_accept_date();
 std::string log_accept_date(std::chrono::system_clock::time_point at);
-// Formats HAProxy's httplog line (without syslog framing).
-std::string format_httplog(const LogRecord& r);
+// Formats HAProxy's httplog line (without syslog framing); `fe`'s capture
+// slots (`declare capture`) show as haproxy's "{...}" blocks.
+std::string format_httplog(const LogRecord& r, const config::Proxy* fe = nullptr);
 // Formats HAProxy's tcplog line: `%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts
 // %ac/%fc/%bc/%sc/%rc %sq/%bq` (tw, tc, ta, bytes_out, the first two
 // letters of term).

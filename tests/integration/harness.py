@@ -546,3 +546,17 @@ def lab_cfg(port, backends, balance="roundrobin", weights=None, extra_server="",
         lines.append(f"    server {b.name} {b.addr}{w}{extra_server}")
     return LAB_CFG.format(port=port, balance=balance, servers="\n".join(lines) + "\n" + extra_backend,
                           nbthread=nbthread, tconnect=tconnect, tclient=tclient, tserver=tserver)
+
+
+def check_diagnostics(binary, text, name="t.cfg"):
+    """`<binary> -c -f <name>` on the config `text` (written in a temporary
+    directory, the working directory): its exit status and the texts of its
+    alerts and warnings (without the level and pid), for comparing herd's
+    `-c` with haproxy's."""
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, name), "w") as f:
+            f.write(text)
+        r = subprocess.run([os.path.abspath(binary), "-c", "-f", name], cwd=d,
+                           capture_output=True, text=True, timeout=30)
+    return r.returncode, [ln.split(" : ", 1)[1] for ln in (r.stdout + r.stderr).splitlines()
+                          if "[ALERT]" in ln or "[WARNING]" in ln]

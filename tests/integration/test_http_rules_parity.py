@@ -199,6 +199,65 @@ backend b
         self.assertTrue(res[13][0].startswith(b"HTTP/1.1 200"))
 
 
+class TestDeclareCapture(unittest.TestCase):
+    """`declare capture`: the slots show in the httplog line as haproxy's."""
+
+    def test_capture_blocks_in_httplog(self):
+        import re
+        import time
+        from harness import LB, Backend, free_port, have_haproxy
+        if not have_haproxy():
+            self.skipTest("haproxy is not installed")
+        tails = {}
+        for engine in ("haproxy", "herd"):
+            port, b = free_port(), Backend("s1")
+            cfg = f"""
+global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind 127.0.0.1:{port}
+    declare capture request len 10
+    declare capture request len 5
+    declare capture response len 7
+    default_backend b
+backend b
+    server s1 {b.addr}
+"""
+            lb = LB(cfg, engine=engine, wait_ports=[port])
+            try:
+                exchange(port, "/x")
+                time.sleep(0.5)
+                line = [ln for ln in lb.output().splitlines() if '"GET /x' in ln][0]
+                tails[engine] = re.sub(r"^.* (\S+ \S+ \{)", r"\1", line)
+            finally:
+                lb.stop()
+                b.close()
+        self.assertEqual(tails["herd"], tails["haproxy"])
+        self.assertEqual(tails["herd"], '0/0 {|} {} "GET /x HTTP/1.1"')  # queues, captures
+
+
+class TestDeclareMessages(unittest.TestCase):
+    def test_declare_errors_as_haproxy(self):
+        from harness import HAPROXY_BIN, HERD_BIN, check_diagnostics, have_haproxy
+        if not have_haproxy():
+            self.skipTest("haproxy is not installed")
+        for line in ("declare", "declare foo", "declare capture", "declare capture request",
+                     "declare capture request len", "declare capture request len x",
+                     "declare capture request len 0", "declare capture response len 5 x"):
+            text = ("defaults\n  mode http\n  timeout client 1s\n  timeout server 1s\n"
+                    "  timeout connect 1s\nfrontend a\n  bind 127.0.0.1:1\n  " + line +
+                    "\n  default_backend b\nbackend b\n  server s 127.0.0.1:2\n")
+            outs = [check_diagnostics(b, text) for b in (HAPROXY_BIN, HERD_BIN)]
+            self.assertEqual(outs[1], outs[0], line)
+
+
 class TestPhaseWarnings(unittest.TestCase):
     """`-c` warnings for ACLs that cannot match in a rule's phase, as haproxy's."""
 

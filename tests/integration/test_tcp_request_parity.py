@@ -214,10 +214,7 @@ class TestTcpRequestConfig(unittest.TestCase):
     """-c messages for tcp-request lines, as haproxy's."""
 
     def test_messages(self):
-        import os
-        import subprocess
-        import tempfile
-        from harness import HAPROXY_BIN, HERD_BIN
+        from harness import HAPROXY_BIN, HERD_BIN, check_diagnostics
         lines = ["tcp-request", "tcp-request foo", "tcp-request content foo",
                  "tcp-request inspect-delay", "tcp-request inspect-delay x",
                  "tcp-request content accept foo", "tcp-request content reject if { req.len gt 0 }"]
@@ -225,16 +222,7 @@ class TestTcpRequestConfig(unittest.TestCase):
             text = ("defaults\n  mode tcp\n  timeout client 1s\n  timeout server 1s\n"
                     "  timeout connect 1s\nfrontend a\n  bind 127.0.0.1:1\n  " + line +
                     "\n  default_backend b\nbackend b\n  server s 127.0.0.1:2\n")
-            outs = []
-            with tempfile.TemporaryDirectory() as d:
-                with open(os.path.join(d, "t.cfg"), "w") as f:
-                    f.write(text)
-                for b in (HAPROXY_BIN, os.path.abspath(HERD_BIN)):
-                    r = subprocess.run([b, "-c", "-f", "t.cfg"], capture_output=True, text=True,
-                                       cwd=d, timeout=30)
-                    outs.append((r.returncode, [ln.split(" : ", 1)[1]
-                                                for ln in (r.stdout + r.stderr).splitlines()
-                                                if "[ALERT]" in ln or "[WARNING]" in ln]))
+            outs = [check_diagnostics(b, text) for b in (HAPROXY_BIN, HERD_BIN)]
             self.assertEqual(outs[1], outs[0], line)
 
 
