@@ -74,20 +74,29 @@ Status parse_response(const char* buf, size_t len, Head& out, bool accept_invali
 // Case-insensitive ASCII comparison.
 bool iequals(std::string_view a, std::string_view b);
 
+// Calls f(raw, element, last) for each comma-separated element of a header
+// value, empty ones included: `raw` as written, `element` without the blanks
+// around it, `last` for the final one.
+template <class F>
+void for_each_element(std::string_view v, F&& f) {
+  for (;;) {
+    auto comma = v.find(',');
+    std::string_view raw = v.substr(0, comma), e = raw;
+    while (!e.empty() && (e.front() == ' ' || e.front() == '\t')) e.remove_prefix(1);
+    while (!e.empty() && (e.back() == ' ' || e.back() == '\t')) e.remove_suffix(1);
+    f(raw, e, comma == std::string_view::npos);
+    if (comma == std::string_view::npos) return;
+    v.remove_prefix(comma + 1);
+  }
+}
+
 // Calls f with each comma-separated token of a header value, blanks around
 // it trimmed; empty tokens are skipped.
 template <class F>
 void for_each_token(std::string_view v, F&& f) {
-  size_t i = 0;
-  while (i <= v.size()) {
-    size_t j = v.find(',', i);
-    if (j == std::string_view::npos) j = v.size();
-    std::string_view t = v.substr(i, j - i);
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+  for_each_element(v, [&](std::string_view, std::string_view t, bool) {
     if (!t.empty()) f(t);
-    i = j + 1;
-  }
+  });
 }
 
 // Whether a response to `method` with `status` carries a body.

@@ -2,6 +2,7 @@
 #include "proxy/responses.h"
 
 #include "proxy/http1.h"
+#include "proxy/rewrite.h"
 
 namespace herd::proxy {
 namespace {
@@ -126,19 +127,6 @@ std::string builtin_response(int status, bool close, bool head_only) {
 
 namespace {
 
-bool has_token(std::string_view list, std::string_view tok) {
-  while (!list.empty()) {
-    size_t c = list.find(',');
-    std::string_view t = list.substr(0, c);
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
-    if (http1::iequals(t, tok)) return true;
-    if (c == std::string_view::npos) break;
-    list.remove_prefix(c + 1);
-  }
-  return false;
-}
-
 // The errorfile `file` (validated at parse time: a status line, fields, an
 // empty line, the body) as haproxy re-emits it.
 ErrorReply errorfile_reply(std::string_view file, bool close, bool req_is_10, bool head_only) {
@@ -166,12 +154,14 @@ ErrorReply errorfile_reply(std::string_view file, bool close, bool req_is_10, bo
       value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     if (http1::iequals(name, "connection")) {
-      file_close = file_close || has_token(value, "close");
+      http1::for_each_token(value, [&](std::string_view t) {
+        file_close = file_close || http1::iequals(t, "close");
+      });
       continue;
     }
     if (http1::iequals(name, "content-length") || http1::iequals(name, "transfer-encoding"))
       framed = true;
-    for (char ch : name) out += static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    lower_append(out, name);
     out += ": ";
     out.append(value);
     out += "\r\n";

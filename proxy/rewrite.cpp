@@ -124,23 +124,6 @@ bool regex_replace_value(std::string& out, std::string_view v, const std::regex&
   return true;
 }
 
-// Calls fn(raw, element, last) for each comma-separated segment of a value:
-// `raw` as written, `element` without the blanks around it (replace-value
-// matches the element and, when it matches, replaces the whole segment:
-// "a, b" -> "a,B", as haproxy).
-template <typename Fn>
-void for_each_element(std::string_view v, Fn&& fn) {
-  for (;;) {
-    auto comma = v.find(',');
-    std::string_view raw = v.substr(0, comma), e = raw;
-    while (!e.empty() && (e.front() == ' ' || e.front() == '\t')) e.remove_prefix(1);
-    while (!e.empty() && (e.back() == ' ' || e.back() == '\t')) e.remove_suffix(1);
-    fn(raw, e, comma == std::string_view::npos);
-    if (comma == std::string_view::npos) return;
-    v.remove_prefix(comma + 1);
-  }
-}
-
 bool is_hop_by_hop(std::string_view name) {
   return http1::iequals(name, "connection") || http1::iequals(name, "keep-alive") ||
          http1::iequals(name, "proxy-connection");
@@ -409,7 +392,9 @@ int apply_response_rules(ResponseEdits& ed, const RequestView& rv, const config:
     if (rule.action == A::ReplaceHeader) return regex_replace_value(out, v, rule.regex->re, fmt);
     bool any = false;
     std::string acc;
-    for_each_element(v, [&](std::string_view raw, std::string_view e, bool last) {
+    // replace-value matches the element and, when it matches, replaces the
+    // whole segment as written: "a, b" -> "a,B", as haproxy.
+    http1::for_each_element(v, [&](std::string_view raw, std::string_view e, bool last) {
       if (regex_replace_value(scratch, e, rule.regex->re, fmt)) {
         any = true;
         acc += scratch;

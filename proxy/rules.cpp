@@ -37,18 +37,10 @@ bool eq(std::string_view a, std::string_view b, bool icase) {
 }
 
 // Calls fn(element) for each comma-separated element of a header value,
-// trimmed of spaces and tabs (HAProxy's hdr() samples).
+// trimmed of spaces and tabs, empty ones included (HAProxy's hdr() samples).
 template <typename Fn>
 void for_each_element(std::string_view v, Fn&& fn) {
-  for (;;) {
-    auto comma = v.find(',');
-    std::string_view e = v.substr(0, comma);
-    while (!e.empty() && (e.front() == ' ' || e.front() == '\t')) e.remove_prefix(1);
-    while (!e.empty() && (e.back() == ' ' || e.back() == '\t')) e.remove_suffix(1);
-    fn(e);
-    if (comma == std::string_view::npos) return;
-    v.remove_prefix(comma + 1);
-  }
+  http1::for_each_element(v, [&](std::string_view, std::string_view e, bool) { fn(e); });
 }
 
 // "hdr(host)" -> "host"; "" when the fetch has no argument.
