@@ -311,8 +311,8 @@ bool set_fd_limit(const herd::config::Config& cfg) {
   rlimit next{static_cast<rlim_t>(want), std::max(lim.rlim_max, static_cast<rlim_t>(want))};
   if (setrlimit(RLIMIT_NOFILE, &next) == 0) return true;
   getrlimit(RLIMIT_NOFILE, &lim);
-  const std::string msg = "[herd.main()] Cannot raise FD limit to " + std::to_string(want) +
-                          ", limit is ";
+  const std::string msg =
+      "[herd.main()] Cannot raise FD limit to " + std::to_string(want) + ", limit is ";
   if (g.strict_limits) {
     LogSink::stderr_line("ALERT", msg + std::to_string(lim.rlim_cur) + ".");
     return false;

@@ -11,13 +11,39 @@
 namespace herd::config::detail {
 namespace {
 
-constexpr const char* kFetches[] = {"path_beg", "path",     "path_end", "path_sub", "path_reg",
-                                    "hdr",      "hdr_beg",  "hdr_reg",  "src",      "method",
-                                    "dst",      "dst_port", "src_port", "status",   "res.hdr",
-                                    "shdr",     "ssl_fc",   "ssl_fc_sni", "ssl_fc_protocol", "ssl_fc_alpn", "ssl_c_used", "ssl_c_verify", "ssl_c_s_dn", "req_ssl_hello_type",
-                                    "req.ssl_hello_type",   "req_ssl_sni",
-                                    "req.ssl_sni",          "req.len",  "req_len"};
-constexpr const char* kFormatFetches[] = {"src", "dst", "src_port", "dst_port", "status", "ssl_fc", "ssl_fc_sni", "ssl_fc_protocol", "ssl_fc_alpn", "ssl_c_used", "ssl_c_verify", "ssl_c_s_dn"};
+constexpr const char* kFetches[] = {"path_beg",
+                                    "path",
+                                    "path_end",
+                                    "path_sub",
+                                    "path_reg",
+                                    "hdr",
+                                    "hdr_beg",
+                                    "hdr_reg",
+                                    "src",
+                                    "method",
+                                    "dst",
+                                    "dst_port",
+                                    "src_port",
+                                    "status",
+                                    "res.hdr",
+                                    "shdr",
+                                    "ssl_fc",
+                                    "ssl_fc_sni",
+                                    "ssl_fc_protocol",
+                                    "ssl_fc_alpn",
+                                    "ssl_c_used",
+                                    "ssl_c_verify",
+                                    "ssl_c_s_dn",
+                                    "req_ssl_hello_type",
+                                    "req.ssl_hello_type",
+                                    "req_ssl_sni",
+                                    "req.ssl_sni",
+                                    "req.len",
+                                    "req_len"};
+constexpr const char* kFormatFetches[] = {
+    "src",         "dst",        "src_port",     "dst_port",
+    "status",      "ssl_fc",     "ssl_fc_sni",   "ssl_fc_protocol",
+    "ssl_fc_alpn", "ssl_c_used", "ssl_c_verify", "ssl_c_s_dn"};
 
 // What a fetch needs (HAProxy's SMP_USE_*): the connection only, the
 // request, or the response. A rule of the other phase never matches it.
@@ -52,12 +78,13 @@ constexpr const char* kHaproxyActions[] = {
 // Every http-response action of HAProxy 2.6, in the order its error message
 // lists them.
 constexpr const char* kHaproxyResponseActions[] = {
-    "ot-group", "set-log-level", "set-nice", "sc-inc-gpc(*)", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)",
-    "sc-set-gpt(*)", "sc-set-gpt0(*)", "send-spoe-group", "cache-store", "add-acl(*)",
-    "add-header", "allow", "capture", "del-acl(*)", "del-header", "del-map(*)", "deny",
-    "redirect", "replace-header", "replace-value", "return", "set-header", "set-map(*)",
-    "set-status", "strict-mode", "track-sc(*)", "wait-for-body", "set-var-fmt(*)", "set-var(*)",
-    "unset-var(*)", "set-mark", "set-tos", "silent-drop"};
+    "ot-group",       "set-log-level", "set-nice",       "sc-inc-gpc(*)",   "sc-inc-gpc0(*)",
+    "sc-inc-gpc1(*)", "sc-set-gpt(*)", "sc-set-gpt0(*)", "send-spoe-group", "cache-store",
+    "add-acl(*)",     "add-header",    "allow",          "capture",         "del-acl(*)",
+    "del-header",     "del-map(*)",    "deny",           "redirect",        "replace-header",
+    "replace-value",  "return",        "set-header",     "set-map(*)",      "set-status",
+    "strict-mode",    "track-sc(*)",   "wait-for-body",  "set-var-fmt(*)",  "set-var(*)",
+    "unset-var(*)",   "set-mark",      "set-tos",        "silent-drop"};
 
 // The statuses HAProxy has a built-in page for (deny_status, errorfile).
 bool known_error_status(int s) {
@@ -81,9 +108,7 @@ bool action_in(const char* const (&table)[N], const std::string& a) {
 }
 bool haproxy_response_action(const std::string& a) { return action_in(kHaproxyResponseActions, a); }
 
-bool haproxy_action(const std::string& a) {
-  return action_in(kHaproxyActions, a);
-}
+bool haproxy_action(const std::string& a) { return action_in(kHaproxyActions, a); }
 
 // Parses `<fetch> [-i] [--] <values...>` from w[i, end). On error fills
 // `err` with the text HAProxy puts after "error detected while parsing ...: ".
@@ -291,7 +316,8 @@ bool Parser::parse_condition(const Words& w, size_t i, const std::string& what, 
         if (bad && all_bad)
           warn("acl '" + word +
                "' will never match because it only involves keywords that are incompatible "
-               "with '" + phase_rule + "'");
+               "with '" +
+               phase_rule + "'");
         else if (bad)
           warn("acl '" + word + "' involves keywords '" +
                bad->fetch.substr(0, bad->fetch.find('(')) + "' which is incompatible with '" +
@@ -380,7 +406,9 @@ size_t Parser::parse_redirect(const Words& w, size_t i, const std::string& ctx,
         alert(ctx + "missing argument for '" + o + "'.");
         return 0;
       }
-      rule->redirect_type = o == "location" ? RT::Location : o == "prefix" ? RT::Prefix : RT::Scheme;
+      rule->redirect_type = o == "location" ? RT::Location
+                            : o == "prefix" ? RT::Prefix
+                                            : RT::Scheme;
       std::string err;
       if (!parse_format(w[++i], &rule->value, &err)) {
         alert(ctx + err);
@@ -409,7 +437,8 @@ size_t Parser::parse_redirect(const Words& w, size_t i, const std::string& ctx,
     } else {
       alert(ctx +
             "expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', 'clear-cookie', "
-            "'drop-query', 'ignore-empty' or 'append-slash' (was '" + o + "').");
+            "'drop-query', 'ignore-empty' or 'append-slash' (was '" +
+            o + "').");
       return 0;
     }
   }
@@ -448,7 +477,8 @@ void Parser::tcp_request_rule(const Words& w) {
     if (tv.status == TimeValue::Status::BadChar)
       return alert("'tcp-request inspect-delay' expects a positive delay in milliseconds," + in +
                    " (unexpected character '" + std::string(1, tv.bad_char) + "')");
-    if (tv.status != TimeValue::Status::Ok) return alert(time_error(tv, v, "tcp-request inspect-delay"));
+    if (tv.status != TimeValue::Status::Ok)
+      return alert(time_error(tv, v, "tcp-request inspect-delay"));
     cur->inspect_delay = tv.ms;
     return;
   }
@@ -464,8 +494,8 @@ void Parser::tcp_request_rule(const Words& w) {
         "'send-spoe-group', 'do-resolve(*)', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)', "
         "'set-src', 'set-src-port', 'set-dst', 'set-dst-port', 'set-mark', 'set-tos', "
         "'silent-drop', 'set-priority-class', 'set-priority-offset'";
-    if (!action.empty() && std::string_view(kContent).find("'" + action.substr(0, action.find('(')))
-                               != std::string_view::npos)
+    if (!action.empty() && std::string_view(kContent).find(
+                               "'" + action.substr(0, action.find('('))) != std::string_view::npos)
       return alert("'tcp-request " + what + " " + action + "' is not supported by herd.");
     return alert("'tcp-request " + what + "' expects " + kContent + in + " (got '" + action +
                  "').\n");
@@ -476,12 +506,11 @@ void Parser::tcp_request_rule(const Words& w) {
   rule.where = loc();
   if (has(w, 3)) {
     if (w[3] != "if" && w[3] != "unless")
-      return alert("'tcp-request " + what + " " + action + "' only accepts 'if' or 'unless'," +
-                   in + " (got '" + w[3] + "')");
+      return alert("'tcp-request " + what + " " + action + "' only accepts 'if' or 'unless'," + in +
+                   " (got '" + w[3] + "')");
     Condition c;
-    if (!parse_condition(w, 3,
-                         "error detected while parsing a 'tcp-request " + what + "' condition : ",
-                         &c))
+    if (!parse_condition(
+            w, 3, "error detected while parsing a 'tcp-request " + what + "' condition : ", &c))
       return;
     if (!c.empty()) rule.cond = std::move(c);
   }
@@ -581,16 +610,15 @@ void Parser::http_rule(const Words& w, bool response) {
     std::string phase_rule = std::string(fe_side ? "frontend " : "backend ") + kw + " header rule";
     Condition c;
     if (!parse_condition(w, cond_at,
-                         "error detected while parsing an '" + kw + " " + action +
-                             "' condition : ",
+                         "error detected while parsing an '" + kw + " " + action + "' condition : ",
                          &c, phase_rule, response))
       return;
     if (!c.empty()) rule.cond = std::move(c);
   }
   if (!response && !cur->redirects.empty())
     warn("a 'http-request' rule placed after a 'redirect' rule will still be processed before.");
-  bool& last_final = response ? cur_extra->last_response_rule_final_uncond
-                              : cur_extra->last_rule_final_uncond;
+  bool& last_final =
+      response ? cur_extra->last_response_rule_final_uncond : cur_extra->last_rule_final_uncond;
   if (last_final)
     warn_raw("parsing " + where() + ": previous '" + kw +
              "' action is final and has no condition attached, further entries are NOOP.");

@@ -10,30 +10,19 @@ namespace {
 
 const std::vector<std::string_view>& server_keywords() {
   static const std::vector<std::string_view> kw = {
-      "weight", "backup",    "no-backup", "disabled",  "enabled",     "maxconn",  "maxqueue",
-      "check",  "no-check",  "inter",     "fastinter", "downinter",   "rise",     "fall",
-      "port",   "addr",      "cookie",    "observe",   "error-limit", "on-error", "ssl",
-      "no-ssl", "check-ssl", "verify",    "ca-file",   "sni",         "alpn",
-      "send-proxy", "send-proxy-v2"};
+      "weight",      "backup",   "no-backup", "disabled",   "enabled",      "maxconn",
+      "maxqueue",    "check",    "no-check",  "inter",      "fastinter",    "downinter",
+      "rise",        "fall",     "port",      "addr",       "cookie",       "observe",
+      "error-limit", "on-error", "ssl",       "no-ssl",     "check-ssl",    "verify",
+      "ca-file",     "sni",      "alpn",      "send-proxy", "send-proxy-v2"};
   return kw;
 }
 
-constexpr const char* kUnsupported[] = {"resolvers",
-                                        "init-addr",
-                                        "slowstart",
-                                        "agent-check",
-                                        "agent-port",
-                                        "agent-inter",
-                                        "track",
-                                        "redir",
-                                        "id",
-                                        "proto",
-                                        "crt",
-                                        "tfo",
-                                        "namespace",
-                                        "source",
-                                        "check-send-proxy",
-                                        "weight-percent"};
+constexpr const char* kUnsupported[] = {
+    "resolvers",     "init-addr", "slowstart", "agent-check", "agent-port",
+    "agent-inter",   "track",     "redir",     "id",          "proto",
+    "crt",           "tfo",       "namespace", "source",      "check-send-proxy",
+    "weight-percent"};
 
 }  // namespace
 

@@ -130,7 +130,7 @@ struct Global {
   // `no strict-limits` makes it a warning.
   int ulimit_n = 0;
   bool strict_limits = true;
-  bool zero_warning = false;  // `zero-warning`: any config warning is fatal
+  bool zero_warning = false;           // `zero-warning`: any config warning is fatal
   bool master_worker = false;          // `master-worker` (app/master.h)
   bool master_exit_on_failure = true;  // not `master-worker no-exit-on-failure`
   bool close_spread_infinite = false;  // `infinite`: no active close at all
@@ -194,15 +194,22 @@ struct FormatString {
 // replace-value|set-status|deny|allow ...` (the same struct serves both).
 struct HttpRequestRule {
   enum class Action {
-    SetHeader, AddHeader, DelHeader, Deny, Allow, ReplaceHeader, ReplaceValue, SetStatus,
+    SetHeader,
+    AddHeader,
+    DelHeader,
+    Deny,
+    Allow,
+    ReplaceHeader,
+    ReplaceValue,
+    SetStatus,
     Redirect  // `http-request redirect ...` and the `redirect` keyword
   };
   Action action = Action::SetHeader;
   std::string name;    // header name as written
   FormatString value;  // set/add; replace-header/replace-value: the replacement
   std::shared_ptr<const Regex> regex;  // replace-header/replace-value: the match
-  int status = 0;      // deny (deny_status), set-status
-  std::string reason;  // set-status `reason`; empty: the status's standard reason
+  int status = 0;                      // deny (deny_status), set-status
+  std::string reason;                  // set-status `reason`; empty: the status's standard reason
   // Redirect: `location <fmt>`, `prefix <fmt>` or `scheme <fmt>` (in
   // `value`), `code` (in `status`, 302 by default), `drop-query`,
   // `append-slash`.

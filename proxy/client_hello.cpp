@@ -36,7 +36,7 @@ Sample ssl_sni(std::string_view in, std::string_view* name) {
   if (static_cast<long>(left) < hs_len) return Sample::MayChange;
   d += 4;
   if (d[0] < 0x03 || d[1] < 0x01) return Sample::Absent;  // TLS 1.0 at least
-  long ext_len = d[34];                                    // session id length
+  long ext_len = d[34];                                   // session id length
   if (ext_len > 32 || ext_len > hs_len - 35) return Sample::Absent;
   hs_len -= 35 + ext_len;
   d += 35 + ext_len;

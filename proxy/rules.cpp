@@ -8,10 +8,9 @@
 #include <cstring>
 #include <string>
 
-#include "tls/conn.h"
-
 #include "config/regex.h"
 #include "proxy/client_hello.h"
+#include "tls/conn.h"
 
 namespace herd::proxy {
 namespace {
@@ -163,7 +162,8 @@ bool match_acl(const config::Acl& acl, const RequestView& r) {
     return any([&](std::string_view x) { return eq(v, x, ic); });
   }
   if (fn == "req.len" || fn == "req_len") {  // what is there now (haproxy does not wait for it)
-    return any([&](std::string_view v) { return match_int(static_cast<long>(r.content.size()), v); });
+    return any(
+        [&](std::string_view v) { return match_int(static_cast<long>(r.content.size()), v); });
   }
   if (fn == "req_ssl_hello_type" || fn == "req.ssl_hello_type" || fn == "req_ssl_sni" ||
       fn == "req.ssl_sni") {
@@ -360,8 +360,7 @@ void append_format(std::string& out, const config::FormatString& f, const Reques
   }
 }
 
-std::string_view last_header_value(const char* base, const http1::Head& h,
-                                   std::string_view name) {
+std::string_view last_header_value(const char* base, const http1::Head& h, std::string_view name) {
   std::string_view last;
   for (size_t i = 0; i < h.nfields; ++i)
     if (http1::iequals(h.name(base, i), name))

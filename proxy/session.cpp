@@ -26,8 +26,8 @@
 #include "proxy/exchange_outcome.h"
 #include "proxy/http1.h"
 #include "proxy/parking.h"
-#include "proxy/relay_io.h"
 #include "proxy/proxy_protocol.h"
+#include "proxy/relay_io.h"
 #include "proxy/responses.h"
 #include "proxy/rewrite.h"
 #include "proxy/route.h"
@@ -60,9 +60,9 @@ int64_t ms_since(Clock::time_point t) {
 
 // The log date of steady-clock time `t`.
 std::string log_date_at(Clock::time_point t) {
-  return log_accept_date(std::chrono::system_clock::now() -
-                         std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                             Clock::now() - t));
+  return log_accept_date(
+      std::chrono::system_clock::now() -
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - t));
 }
 
 Counter status_counter(int st) {
@@ -248,8 +248,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         if (r == Wait::Closed) {
           // (A TLS connection whose handshake failed was counted as such.)
           if (first && !w_.stopping && !(client_.tls() && !client_.tls()->handshake_done()))
-            empty_first_request(w_, fe_, client_.socket().native_handle(), timed_out_,
-                                accepted_);
+            empty_first_request(w_, fe_, client_.socket().native_handle(), timed_out_, accepted_);
           break;
         }
         if (first && client_.tls()) {
@@ -491,8 +490,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       co_return co_await local_error(503, "SC--", client_keep, http10_close, "<NOSRV>",
                                      be ? be->name : fe_.cfg->name);
     }
-    if (bcfg != fe_.cfg && tcp_request_verdict(*bcfg, true, rv) == TcpVerdict::Reject)
-    {
+    if (bcfg != fe_.cfg && tcp_request_verdict(*bcfg, true, rv) == TcpVerdict::Reject) {
       release_server();  // rejected: closed without an answer, as haproxy
       co_return false;
     }
@@ -621,7 +619,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           if (!ec) upstream_.set_option(tcp::no_delay(true), ec);
           if (!ec && srv->send_proxy) {  // the PROXY protocol header first
             pp_ = proxy_header(srv->send_proxy, src_ip_, src_port_, dst_ip_, dst_port_);
-            auto [pec, pn] = co_await asio::async_write(upstream_.socket(), asio::buffer(pp_), nothrow);
+            auto [pec, pn] =
+                co_await asio::async_write(upstream_.socket(), asio::buffer(pp_), nothrow);
             ec = pec;
           }
           if (!ec && srv->ssl) {  // `server ... ssl`: the handshake is part of the connect
@@ -945,7 +944,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     const char* sb = sbuf_.get();
     const ResponseEdits* edits = nullptr;
     if (!b.http_response.empty() || !fe_.cfg->http_response.empty()) {
-      RequestView rv{nullptr, nullptr, src_ip_, src_port_, dst_ip_, dst_port_, client_.tls(), sb, &resp};
+      RequestView rv{nullptr,   nullptr,       src_ip_, src_port_, dst_ip_,
+                     dst_port_, client_.tls(), sb,      &resp};
       rr.status = apply_response_rules(resp_edits_, rv, *fe_.cfg, b);
       if (rr.status) {
         rr.end = RelayEnd::Denied;
@@ -979,8 +979,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     bool keep = client_keep && !until_close && !stop_close() && !(resp.version == 10 && chunked);
 
     // Client head (rewrite.h).
-    build_client_head(out_, {sb, resp, b, chunked, keep, req_is_10_, cookie_valid, srv->cookie,
-                             method_, edits});
+    build_client_head(
+        out_, {sb, resp, b, chunked, keep, req_is_10_, cookie_valid, srv->cookie, method_, edits});
 
     // Body bytes already buffered.
     size_t body_avail = sn - resp.head_len;
@@ -1268,16 +1268,16 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> final_rule(const config::HttpRequestRule& rule, const RequestView& rv,
                                    bool keep, bool http10_close, const std::string& backend) {
     if (rule.action == config::HttpRequestRule::Action::Redirect)
-      co_return co_await local_reply(redirect_response(rule, rv, http10_close),
-                                     rule.status, "LR--", keep, http10_close, "<NOSRV>", backend);
+      co_return co_await local_reply(redirect_response(rule, rv, http10_close), rule.status, "LR--",
+                                     keep, http10_close, "<NOSRV>", backend);
     co_return co_await local_error(rule.status, "PR--", keep, http10_close, "<NOSRV>", backend);
   }
 
   // Sends `resp`, a response herd made, and logs it (see local_error).
   asio::awaitable<bool> local_reply(std::string resp, int status, const char* term, bool keep,
                                     bool http10_close, const std::string& server,
-                                    const std::string& backend, long t_queue = -1,
-                                    int retries = 0, bool consumed = false) {
+                                    const std::string& backend, long t_queue = -1, int retries = 0,
+                                    bool consumed = false) {
     release_server();
     bool close = !keep || http10_close;
     set_deadline(Phase::ClientWrite, fe_timeout_client());
@@ -1356,7 +1356,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
 
   Worker& w_;
   const FrontendRt& fe_;
-  Stream client_;  // TLS or not (stream.h)
+  Stream client_;    // TLS or not (stream.h)
   Stream upstream_;  // TLS to `server ... ssl` (stream.h)
   asio::steady_timer watchdog_;
   bool watchdog_armed_ = false;

@@ -61,8 +61,8 @@ class PipePool {
 
 // Where a relay may splice, for one request on a frontend and a backend.
 struct SplicePolicy {
-  bool request = false;    // client -> server bodies (and tunnel upload)
-  bool response = false;   // server -> client bodies (and tunnel download)
+  bool request = false;   // client -> server bodies (and tunnel upload)
+  bool response = false;  // server -> client bodies (and tunnel download)
   // splice-auto, per direction: only what is larger than a buffer.
   bool auto_request = false;
   bool auto_response = false;

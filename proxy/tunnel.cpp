@@ -88,9 +88,9 @@ void pass_fin(St& st, To& to, bool& fin) {
 // The rest of one direction through a pipe (splice.h). Returns false when
 // no pipe was free (the caller copies).
 template <class St>
-asio::awaitable<bool> splice_rest(std::shared_ptr<St> st, tcp::socket& from,
-                                  tcp::socket& to, PipePool& pool, bool& fin, bool& from_err,
-                                  bool& to_err, uint64_t& count) {
+asio::awaitable<bool> splice_rest(std::shared_ptr<St> st, tcp::socket& from, tcp::socket& to,
+                                  PipePool& pool, bool& fin, bool& from_err, bool& to_err,
+                                  uint64_t& count) {
   Pipe pipe = pool.take();
   if (!pipe) co_return false;
   auto res = co_await splice_relay(
@@ -117,8 +117,7 @@ asio::awaitable<void> copy(std::shared_ptr<St> st, F& from, T& to, char* buf, si
   constexpr bool plain = std::is_same_v<F, tcp::socket> && std::is_same_v<T, tcp::socket>;
   if constexpr (!plain) pipes = nullptr;
   if constexpr (plain) {
-    if (pipes && splice &&
-        co_await splice_rest(st, from, to, *pipes, fin, from_err, to_err, count))
+    if (pipes && splice && co_await splice_rest(st, from, to, *pipes, fin, from_err, to_err, count))
       co_return;
   }
   for (;;) {
