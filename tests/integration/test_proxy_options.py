@@ -329,13 +329,14 @@ backend b
 
 
 def show_stat_rows(text):
-    lines = text.splitlines()
+    """The rows of a stats CSV (`show stat`, `/;csv`), each a dict by column
+    name, keyed by (pxname, svname)."""
+    lines = [line for line in text.splitlines() if line.strip()]
     head = lines[0].lstrip("# ").split(",")
     rows = {}
     for line in lines[1:]:
-        if line:
-            f = dict(zip(head, line.split(",")))
-            rows[(f["pxname"], f["svname"])] = f
+        f = dict(zip(head, line.split(",")))
+        rows[(f["pxname"], f["svname"])] = f
     return rows
 
 
@@ -687,7 +688,5 @@ class TestAddressOnTheSectionLine(unittest.TestCase):
 def queue_columns(stats_port):
     """{svname: (qcur, qmax)} of the `nodes` backend's CSV rows."""
     _, _, body = get(stats_port, "/;csv")
-    lines = [l for l in body.decode().split("\n") if l.strip()]
-    hdr = lines[0][2:].split(",")
-    rows = [dict(zip(hdr, l.split(","))) for l in lines[1:]]
+    rows = show_stat_rows(body.decode()).values()
     return {r["svname"]: (r["qcur"], r["qmax"]) for r in rows if r["pxname"] == "nodes"}
