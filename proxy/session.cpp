@@ -490,13 +490,14 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       co_return co_await local_error(503, "SC--", client_keep, http10_close, "<NOSRV>",
                                      be ? be->name : fe_.cfg->name);
     }
-    if (bcfg != fe_.cfg && tcp_request_verdict(*bcfg, true, rv) == TcpVerdict::Reject) {
-      release_server();  // rejected: closed without an answer, as haproxy
-      co_return false;
-    }
-    if (bcfg != fe_.cfg)
+    if (bcfg != fe_.cfg) {  // the backend's own rules (a listen section's ran above)
+      if (tcp_request_verdict(*bcfg, true, rv) == TcpVerdict::Reject) {
+        release_server();  // rejected: closed without an answer, as haproxy
+        co_return false;
+      }
       if (const auto* fin = request_final_rule(*bcfg, rv))
         co_return co_await final_rule(*fin, rv, client_keep, http10_close, be->name);
+    }
     be->live->counters.add(Counter::Requests);
     be->live->counters.add(Counter::Sessions);
     be->live->inflight.inc();
