@@ -255,8 +255,8 @@ PoolWriter::PoolWriter(Pool& pool, const config::Config& cfg)
       s->admin = cs.disabled ? (kAdminConfigMaint | kAdminForcedMaint) : 0;
       s->op = OpState::Running;
       // haproxy 2.6's check health (`show servers state`): rise at start,
-      // with or without checks; 0 for a `disabled` server without checks.
-      s->health = cs.check || !cs.disabled ? cs.rise : 0;
+      // with or without checks; 0 for a `disabled` server.
+      s->health = cs.disabled ? 0 : cs.rise;
       s->live = std::make_shared<ServerLive>();
       s->live->health.health = s->health;
       st.servers.push_back(std::move(s));

@@ -35,11 +35,13 @@ namespace herd::balancing {
 enum AdminFlags : uint32_t {
   kAdminForcedMaint = 0x01,   // `disable server`, `set server ... state maint`
   kAdminInheritMaint = 0x02,  // tracked server in maint (unused by herd)
-  kAdminConfigMaint = 0x04,   // `disabled` in the config
+  kAdminConfigMaint = 0x04,   // `disabled` in the config: a mark, not a maintenance by itself
+                              // (it comes with kAdminForcedMaint, which `ready` clears)
   kAdminForcedDrain = 0x08,   // `set server ... state drain`, member leaving
   kAdminInheritDrain = 0x10,
   kAdminResolveMaint = 0x20,
-  kAdminMaintMask = kAdminForcedMaint | kAdminInheritMaint | kAdminConfigMaint | kAdminResolveMaint,
+  // haproxy's SRV_ADMF_MAINT (0x23): every maintenance flag but the config mark.
+  kAdminMaintMask = kAdminForcedMaint | kAdminInheritMaint | kAdminResolveMaint,
   kAdminDrainMask = kAdminForcedDrain | kAdminInheritDrain,
 };
 

@@ -209,7 +209,7 @@ void MemberMapper::handle(PoolWriter::Transaction& t, const MemberInfo& m, Actio
     s.name = m.name;
     s.addr = ep;
     s.origin = balancing::Origin::Member;
-    s.admin = o.disabled ? balancing::kAdminConfigMaint : 0u;
+    s.admin = o.disabled ? (balancing::kAdminConfigMaint | balancing::kAdminForcedMaint) : 0u;
     // With `check` the first passing check brings it UP (h reaches rise).
     s.op = o.check ? balancing::OpState::Stopped : balancing::OpState::Running;
     s.health = o.check ? o.rise - 1 : 0;

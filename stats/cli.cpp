@@ -314,7 +314,8 @@ CliReply set_ready_flags(CliSession& ses, const Target& t, uint32_t set_flags,
   return {};
 }
 
-constexpr uint32_t kMaintClear = balancing::kAdminForcedMaint | balancing::kAdminConfigMaint;
+// `ready` leaves the config's `disabled` mark (srv_admin_state 4), as haproxy.
+constexpr uint32_t kMaintClear = balancing::kAdminForcedMaint;
 
 CliReply do_state(CliSession& ses, const Target& t, const std::string& st) {
   if (st == "ready") return set_ready_flags(ses, t, 0, kMaintClear | balancing::kAdminForcedDrain);

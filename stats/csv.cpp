@@ -1083,7 +1083,8 @@ bool render_servers_state(const Sources& src, std::string_view backend, std::str
       HealthCopy h = health_of(s);
       std::string st = s.check_enabled ? h.status : std::string();
       int op = s.in_maint() ? 0 : static_cast<int>(s.op);
-      int chk_state = 0;
+      // A `disabled` server's check is paused (8) even without `check`.
+      int chk_state = (s.admin & balancing::kAdminConfigMaint) && !configured ? 8 : 0;
       if (configured) chk_state = 2;
       if (s.check_enabled) chk_state = s.in_maint() ? 14 : 6;
       const int check_port = s.check_port;

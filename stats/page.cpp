@@ -270,7 +270,7 @@ HttpResponse StatsPage::handle_post(const PageRequest& req, balancing::PoolWrite
   if (servers.empty()) return redirect("NONE");
   int done = 0, failed = 0;
   auto tx = writer.begin();
-  constexpr uint32_t kMaint = balancing::kAdminForcedMaint | balancing::kAdminConfigMaint;
+  constexpr uint32_t kMaint = balancing::kAdminForcedMaint;  // `disabled`'s mark stays (haproxy)
   for (const auto& sname : servers) {
     const Server* s = be->find(sname);
     if (!s) {

@@ -77,10 +77,19 @@ class Applier {
     // Admin state: the configuration's `disabled` wins when it changed.
     const bool cfg_cmaint = cur.admin & balancing::kAdminConfigMaint;
     bool maint = cur.in_maint();
-    if (((l.admin & balancing::kAdminConfigMaint) != 0) == cfg_cmaint &&
-        (l.admin & balancing::kAdminForcedMaint) && !cfg_cmaint) {
+    bool readied = false;  // leaving maintenance sets the health to rise
+    const bool same_cmaint = ((l.admin & balancing::kAdminConfigMaint) != 0) == cfg_cmaint;
+    const bool file_fmaint = l.admin & balancing::kAdminForcedMaint;
+    if (same_cmaint && file_fmaint && !cfg_cmaint) {
       tx.set_admin(b, n, balancing::kAdminForcedMaint, 0);
       maint = true;
+    } else if (same_cmaint && !file_fmaint && cfg_cmaint) {
+      // `disabled` in the config, made ready at runtime before the file was
+      // written: ready again (haproxy's srv_adm_set_ready).
+      tx.set_admin(b, n, 0, balancing::kAdminForcedMaint);
+      tx.set_op(b, n, OpState::Running, cur.check_enabled ? cur.rise : cur.health);
+      maint = false;
+      readied = true;
     }
     bool drain = false;
     if (!maint && (l.admin & balancing::kAdminForcedDrain) &&
@@ -91,7 +100,9 @@ class Applier {
     // Operational state: meaningful with health checks only (a server
     // without checks is up whenever it is not in maintenance).
     const int full = cur.rise + cur.fall - 1;
-    if (cur.check_enabled) {
+    if (cur.check_enabled && readied) {
+      // haproxy's srv_adm_set_ready: running, health at rise, whatever the file says.
+    } else if (cur.check_enabled) {
       if (l.op == 0)
         tx.set_op(b, n, OpState::Stopped, 0);
       else if (l.op == 1 || l.op == 2 || l.op == 3)
@@ -140,6 +151,9 @@ class Applier {
     if (drain)
       warnings_->push_back("config : Server " + be + "/" + l.server +
                            " remains in forced drain mode.");
+    if (readied)
+      warnings_->push_back("config : Server " + be + "/" + l.server +
+                           " is UP/READY (leaving forced maintenance).");
   }
 
  private:

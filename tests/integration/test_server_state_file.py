@@ -41,6 +41,10 @@ backend b
     server s3 127.0.0.1:{p3} weight 3 check inter 60s
     server s4 127.0.0.1:{p4}
     server s5 127.0.0.1:{p5} weight 0
+    server s6 127.0.0.1:{p1} disabled
+    server s7 127.0.0.1:{p2} check inter 60s disabled
+    server s8 127.0.0.1:{p1} disabled
+    server s9 127.0.0.1:{p2} check inter 60s disabled
 backend c
     load-server-state-from-file local
     server c1 127.0.0.1:{p1} weight 4
@@ -66,6 +70,9 @@ CHANGES = [
     "set weight c/c2 1",
     "set server c/c1 state maint",
     "set weight e/e1 1",
+    # `disabled` servers made ready keep the config's mark (srv_admin_state 4).
+    "set server b/s8 state ready",
+    "set server b/s9 state ready",
 ]
 
 # show servers state columns compared: be_name srv_name srv_addr srv_op_state
@@ -167,6 +174,7 @@ class TestServerStateFile(unittest.TestCase):
         self.assertEqual(state_rows(got[0], COLS + [12]), state_rows(ref[0], COLS + [12]))
         self.assertEqual(stat_rows(got[1]), stat_rows(ref[1]))
         self.assertIn("config : Server b/s4 remains in forced drain mode.", ref[2])
+        self.maxDiff = None
         self.assertEqual(got[2], ref[2])
 
         # haproxy loads the file herd wrote as its own.
