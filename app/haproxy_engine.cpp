@@ -123,7 +123,7 @@ void ReferenceEngine::reload_done() {
 void ReferenceEngine::spawn() {
   // Master-worker (-W) in the foreground (-db): herd supervises the master,
   // which re-executes itself and starts a new worker on SIGUSR2.
-  std::vector<std::string> args{opts_.haproxy_bin, "-W", "-db"};
+  std::vector<std::string> args{opts_.haproxy_bin, "-W", opts_.debug ? "-d" : "-db"};
   for (const auto& f : opts_.cfg_files) {
     args.push_back("-f");
     args.push_back(f);

@@ -67,6 +67,7 @@ class ReferenceEngine {
     // configuration, which the old herd's haproxy serves), so it takes the
     // listening sockets over instead of binding beside them.
     std::string old_socket;
+    bool debug = false;  // -d: haproxy runs in debug mode too
     std::chrono::milliseconds tick{200};
     std::chrono::milliseconds command_timeout{2000};
   };

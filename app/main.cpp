@@ -40,6 +40,7 @@
 #include "balancing/pool.h"
 #include "config/parser.h"
 #include "membership/settings.h"
+#include "proxy/debug_trace.h"
 #include "proxy/engine.h"
 #include "stats/csv.h"
 #include "stats/server_state_file.h"
@@ -52,6 +53,7 @@ constexpr const char* kVersion = "0.1.0";
 struct Options {
   std::vector<std::string> files;
   bool check = false, quiet = false, foreground = false, daemon = false;
+  bool debug = false;  // -d: foreground, one line per stream event (proxy/debug_trace.h)
   bool print_config = false;
   int verbose_version = 0;  // 1: -v, 2: -vv
   std::string pidfile;
@@ -74,6 +76,7 @@ struct Options {
                "Usage : %s [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -n <maxconn> ] [ -N <maxpconn> ]\n"
                "        [ -p <pidfile> ] [ -m <max megs> ] [ -C <dir> ] [-- <cfgfile>*]\n"
                "        -v displays version ; -vv shows known build options.\n"
+               "        -d enters debug mode ; -db only disables background mode.\n"
                "        -c check mode : only check config files and exit\n"
                "        -q quiet mode : don't display messages\n"
                "        -D goes daemon ; -db disables background mode\n"
@@ -117,6 +120,8 @@ Options parse_args(int argc, char** argv) {
       o.verbose_version = 2;
     else if (a == "-db")
       o.foreground = true;
+    else if (a == "-d")
+      o.foreground = o.debug = true;
     else if (a == "-D")
       o.daemon = true;
     else if (a == "-W" || a == "-Ws") {
@@ -383,6 +388,7 @@ int run_reference(const Options& opt, boost::asio::io_context& control, herd::ba
   app::Lifecycle lifecycle;  // app/lifecycle.h: driven on this (the control) thread
   eo.on_reload_done = [&lifecycle] { lifecycle.reloaded(); };
   eo.old_socket = opt.old_socket;
+  eo.debug = opt.debug;
   app::ReferenceEngine ref(control, pool, eo);
   if (opt.daemon && !opt.foreground) {
     if (!daemonize()) return 1;
@@ -577,6 +583,7 @@ int main(int argc, char** argv) {
   auto io = choose_io(opt);
   if (!io) return 1;
   process.poller = proxy::to_string(*io);
+  if (opt.debug) proxy::debug::enable();
   proxy::Engine engine(cfg, pool, process, wiring.proxy_hooks(), *io);
   // A server that gains capacity takes queued requests at once; the
   // subscription ends before the engine does.

@@ -23,6 +23,7 @@
 #include <map>
 
 #include "balancing/time_stats.h"
+#include "proxy/debug_trace.h"
 #include "proxy/exchange_outcome.h"
 #include "proxy/http1.h"
 #include "proxy/parking.h"
@@ -433,6 +434,12 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> one_request(bool first) {
     err_be_ = nullptr;
     if (!co_await read_request_head(first)) co_return false;
+    // `-d`: this request is a stream of its own; every way out ends it.
+    struct TraceEnd {
+      debug::StreamTrace& t;
+      ~TraceEnd() { t.end(); }
+    } trace_end{trace_};
+    if (debug::on()) trace_begin();
     if (fe_.logs) accept_date_ = log_accept_date();
     const long t_request = static_cast<long>(ms_since(start_));
 
@@ -486,6 +493,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
                                                                      : nullptr;
     const config::Proxy* bcfg = be ? w_.shared.backend_cfg[static_cast<size_t>(bi)] : nullptr;
     err_be_ = bcfg;
+    if (debug::on() && be) trace_.route(be->name);
     if (!be || !bcfg) {
       co_return co_await local_error(503, "SC--", client_keep, http10_close, "<NOSRV>",
                                      be ? be->name : fe_.cfg->name);
@@ -631,6 +639,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           }
         }
         t_connect = static_cast<long>(ms_since(cstart));
+        if (debug::on() && !ec) trace_.server_fd(upstream_.socket().native_handle());
         if (!ec) {
           // Send the head and whatever body is already here, in one write.
           set_deadline(Phase::Server, bcfg->timeouts.server);
@@ -913,6 +922,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         rr.end = RelayEnd::ProtocolError;
         co_return rr;
       }
+      if (debug::on()) trace_.response(sbuf_.get(), resp);
       if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
         // Interim response (100 Continue): forward it, keep reading. It has
         // no body: Content-Length and Transfer-Encoding go (as haproxy drops
@@ -1357,6 +1367,14 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
 
   Worker& w_;
   const FrontendRt& fe_;
+  // `-d`'s lines for the request in progress (debug_trace.h).
+  void trace_begin() {
+    const tls::Conn* t = client_.tls();
+    trace_.begin(fe_.cfg->name, w_.listener_fd(client_.socket()), client_.socket().native_handle(),
+                 src_ip_ + ':' + std::to_string(src_port_), t ? t->alpn() : std::string_view());
+    trace_.request(cbuf_.get() + cbeg_, req_);
+  }
+  debug::StreamTrace trace_;
   Stream client_;    // TLS or not (stream.h)
   Stream upstream_;  // TLS to `server ... ssl` (stream.h)
   asio::steady_timer watchdog_;

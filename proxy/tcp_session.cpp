@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "balancing/time_stats.h"
+#include "proxy/debug_trace.h"
 #include "proxy/http1.h"
 #include "proxy/proxy_protocol.h"
 #include "proxy/retry.h"
@@ -91,11 +92,14 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
         co_return;
       }
     }
+    if (debug::on())
+      trace_.begin(fe_.cfg->name, w_.listener_fd(client_), client_.native_handle(), src_, {});
     Worker::SnapHold* hold = w_.pin();
     const balancing::PoolSnapshot* snap = hold->snap.get();
     const bool known = backend_ >= 0 && static_cast<size_t>(backend_) < snap->backends.size();
     const balancing::BackendSnapshot* be = known ? snap->backends[backend_].get() : nullptr;
     const config::Proxy* bcfg = be ? w_.shared.backend_cfg[static_cast<size_t>(backend_)] : nullptr;
+    if (debug::on() && be) trace_.route(be->name);
     LogRecord log;
     log.backend = be ? be->name : fe_.cfg->name;
     log.server = "<NOSRV>";
@@ -108,6 +112,7 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
       log.beconn = be->live->inflight.get();
     }
     w_.unpin(hold);
+    trace_.end();
     log.ta = ms_since(start_);
     term.write(log.term);
     // dontlognull: nothing came from the client (haproxy looks at that side only).
@@ -184,6 +189,7 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
         if (!wec) to_server_initial_ = initial_.size();
       }
       if (!cec && !stop_) {
+        if (debug::on()) trace_.server_fd(upstream_.native_handle());
         upstream_.set_option(tcp::no_delay(true), ec);
         co_await relay(be, bcfg, srv, term);
         // A connected exchange is a sample of the time statistics; for TCP
@@ -254,6 +260,7 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
     w_.give_buffer(std::move(sbuf));
     to_server_ = r.to_server + to_server_initial_;
     to_client_ = r.to_client;
+    if (debug::on()) trace_.tcp_closed(r.client_closed_first);
     for (auto* c : {&fe_.live->counters, &be.live->counters, &srv.live->counters}) {
       c->add(Counter::BytesIn, r.to_server);
       c->add(Counter::BytesOut, r.to_client);
@@ -331,6 +338,7 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
   std::string initial_;  // bytes read while inspecting, sent to the server first
   uint64_t to_server_initial_ = 0;
   std::string src_ip_, dst_ip_;
+  debug::StreamTrace trace_;  // `-d` (debug_trace.h)
   TcpVerdict verdict_ = TcpVerdict::Accept;
   bool handed_over_ = false;
   tcp::socket upstream_;

@@ -118,6 +118,9 @@ class Worker {
     const tls::ServerContext* tls = nullptr;  // `bind ... ssl` (tls/context.h)
   };
   std::vector<Listener> listeners;
+  // The fd of the listener `client` came through (matched on its local
+  // address), -1 if none: for `-d`'s accept lines only (debug_trace.h).
+  int listener_fd(const boost::asio::ip::tcp::socket& client) const;
   std::vector<Session*> sessions;  // live sessions, for soft stop
   // Live TCP-mode sessions (tcp_session.cpp): a soft stop waits for them,
   // hard-stop-after cuts them.

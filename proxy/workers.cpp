@@ -293,6 +293,20 @@ void Worker::watch_drain() {
   });
 }
 
+int Worker::listener_fd(const tcp::socket& client) const {
+  boost::system::error_code ec;
+  const auto local = client.local_endpoint(ec);
+  if (ec) return -1;
+  for (const auto& l : listeners) {
+    if (!l.acceptor) continue;
+    const auto le = l.acceptor->local_endpoint(ec);
+    if (!ec && le.port() == local.port() &&
+        (le.address().is_unspecified() || le.address() == local.address()))
+      return l.acceptor->native_handle();
+  }
+  return -1;
+}
+
 namespace {
 
 class Workers final : public IoEngine {
