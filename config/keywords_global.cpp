@@ -180,6 +180,37 @@ bool parse_stats_socket(Parser& p, const Words& w) {
       }
       s.mode = static_cast<uint32_t>(m);
       ++i;
+    } else if (w[i] == "user" || w[i] == "group") {
+      // Names are looked up now, as haproxy does (getpwnam/getgrnam).
+      const bool user = w[i] == "user";
+      if (v.empty()) {
+        p.alert("'stats socket' : ''" + w[i] + "' : missing " + w[i] + " name'");
+        return false;
+      }
+      if (user) {
+        const struct passwd* pw = ::getpwnam(v.c_str());
+        if (!pw) {
+          p.alert("'stats socket' : ''user' : unknown user name '" + v + "''");
+          return false;
+        }
+        s.uid = pw->pw_uid;
+      } else {
+        const struct group* gr = ::getgrnam(v.c_str());
+        if (!gr) {
+          p.alert("'stats socket' : ''group' : unknown group name '" + v + "''");
+          return false;
+        }
+        s.gid = gr->gr_gid;
+      }
+      ++i;
+    } else if (w[i] == "uid" || w[i] == "gid") {
+      // haproxy reads these with atol(): no error, "12x" is 12, "x" is 0.
+      if (v.empty()) {
+        p.alert("'stats socket' : ''" + w[i] + "' : missing value'");
+        return false;
+      }
+      (w[i] == "uid" ? s.uid : s.gid) = std::atol(v.c_str());
+      ++i;
     } else if (w[i] == "level") {
       if (v == "user")
         s.level = StatsSocket::Level::User;

@@ -101,6 +101,7 @@ struct StatsSocket {
   std::string path;  // unix path
   Address addr;      // ipv4@ / ipv6@ / host:port
   uint32_t mode = 0;  // file mode for unix sockets, 0 = leave umask's
+  int64_t uid = -1, gid = -1;  // owner of unix sockets (`user`/`uid`, `group`/`gid`); -1: unchanged
   Level level = Level::Operator;
   bool expose_fd_listeners = false;  // `expose-fd listeners`: `_getsocks` hands them over
   Location where;

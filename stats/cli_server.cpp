@@ -152,6 +152,11 @@ std::string CliServer::start(const std::vector<config::StatsSocket>& sockets) {
       acc->open(ep.protocol(), ec);
       if (!ec) acc->bind(ep, ec);
       if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+      // Owner, then mode, before the rename (haproxy's order): the socket
+      // never shows at its path with the wrong ones.
+      if (!ec && (s.uid != -1 || s.gid != -1) &&
+          ::chown(tmp.c_str(), static_cast<uid_t>(s.uid), static_cast<gid_t>(s.gid)) != 0)
+        ec = boost::system::error_code(errno, boost::system::system_category());
       if (!ec && s.mode != 0) ::chmod(tmp.c_str(), static_cast<mode_t>(s.mode));
       if (!ec && ::rename(tmp.c_str(), s.path.c_str()) != 0)
         ec = boost::system::error_code(errno, boost::system::system_category());

@@ -108,10 +108,51 @@ class TestProcessIdentity(unittest.TestCase):
         if "haproxy" in results and "herd" in results:
             self.assertEqual(results["herd"], results["haproxy"])
 
+    def test_stats_socket_owner_and_mode_like_haproxy(self):
+        """`stats socket ... user/group/uid/gid/mode`: the Unix sockets are
+        owned and moded as haproxy leaves them."""
+        group, gid = nogroup()
+        if group is None:
+            self.skipTest("no nogroup/nobody group")
+        seen = {}
+        for e in ("haproxy", "herd"):
+            if e == "haproxy" and "haproxy" not in ENGINES:
+                continue
+            d = tempfile.mkdtemp(prefix="herd-ident-")
+            procs = []
+            try:
+                port = free_port()
+                cfg = os.path.join(d, "s.cfg")
+                with open(cfg, "w") as f:
+                    f.write(f"global\n    stats socket {d}/a.sock user nobody group {group} mode 640\n"
+                            f"    stats socket {d}/b.sock uid 123x gid 45 level admin\n"
+                            f"    stats socket {d}/c.sock mode 600\n" +
+                            ("defaults" + CFG.split("defaults", 1)[1]).format(
+                                port=port, low=free_port(), addr="127.0.0.1:9"))
+                spawn_logged(procs, d, e, engine_args(e, cfg))
+                wait_port(port)
+                paths = [os.path.join(d, n) for n in ("a.sock", "b.sock", "c.sock")]
+                deadline = time.time() + 5
+                while not all(map(os.path.exists, paths)) and time.time() < deadline:
+                    time.sleep(0.05)
+                st = [os.stat(p) for p in paths]
+                seen[e] = [(x.st_uid, x.st_gid, oct(x.st_mode & 0o777)) for x in st]
+            finally:
+                kill_procs(procs)
+                shutil.rmtree(d, ignore_errors=True)
+        self.assertEqual(seen["herd"][0], (pwd.getpwnam("nobody").pw_uid, gid, "0o640"))
+        self.assertEqual(seen["herd"][1][:2], (123, 45))
+        self.assertEqual(seen["herd"][2][:2], (0, 0))
+        if "haproxy" in seen:
+            self.assertEqual(seen["herd"], seen["haproxy"])
+
     def test_check_messages_like_haproxy(self):
         cases = ["user nosuchuser", "group nosuchgroup", "uid abc", "gid x1",
                  "user nobody\n    uid 3", "group nogroup\n    group nogroup", "chroot",
-                 "chroot /a\n    chroot /b", "uid"]
+                 "chroot /a\n    chroot /b", "uid",
+                 "stats socket unix@x.sock user nosuchuser", "stats socket unix@x.sock group nosuchgroup",
+                 "stats socket unix@x.sock user", "stats socket unix@x.sock group",
+                 "stats socket unix@x.sock uid", "stats socket unix@x.sock gid 5 uid abc"]
         d = tempfile.mkdtemp(prefix="herd-ident-")
         try:
             for case in cases:
