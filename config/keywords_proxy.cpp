@@ -347,10 +347,11 @@ void kw_timeout(Parser& p, const Words& w) {
                   : which == "http-keep-alive" ? &t.http_keep_alive
                   : which == "http-request"    ? &t.http_request
                   : which == "tunnel"          ? &t.tunnel
+                  : which == "client-fin"      ? &t.client_fin
+                  : which == "server-fin"      ? &t.server_fin
                                                : nullptr;
   if (slot == nullptr) {
-    if (which == "tarpit" || which == "client-fin" || which == "server-fin")
-      return p.alert("'timeout " + which + "' is not supported by herd.");
+    if (which == "tarpit") return p.alert("'timeout " + which + "' is not supported by herd.");
     return p.alert("'timeout' supports 'client', 'server', 'connect', 'check', 'queue', "
                    "'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and "
                    "'server-fin' (got '" +

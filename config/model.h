@@ -347,6 +347,9 @@ struct Server {
 struct Timeouts {
   int64_t connect = 0, client = 0, server = 0, http_request = 0, http_keep_alive = 0, queue = 0,
           check = 0, tunnel = 0;
+  // Half-closed tunnels: the inactivity timeout once the other side's FIN
+  // was passed on to the client (client_fin) or the server (server_fin).
+  int64_t client_fin = 0, server_fin = 0;
 };
 
 struct StatsConfig {

@@ -1176,8 +1176,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     set_deadline(Phase::ClientBody, 0);
     TunnelResult t = co_await run_tunnel(
         client_, upstream_,
-        {cbuf_.get(), sbuf_.get(), kBufSize, &w_.pipe_pool(), splice_policy(*fe_.cfg, b)}, idle,
-        &closed_);
+        {cbuf_.get(), sbuf_.get(), kBufSize, &w_.pipe_pool(), splice_policy(*fe_.cfg, b)},
+        {idle, fe_.cfg->timeouts.client_fin, b.timeouts.server_fin}, &closed_);
     rr.bytes_out += t.to_client;
     boost::system::error_code ign;
     upstream_.close(ign);

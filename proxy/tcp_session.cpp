@@ -254,8 +254,8 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
     auto sbuf = w_.take_buffer();
     TunnelResult r = co_await run_tunnel(
         client_, upstream_,
-        {cbuf.get(), sbuf.get(), kBufSize, &w_.pipe_pool(), splice_policy(*fe_.cfg, bcfg)}, idle,
-        &stop_);
+        {cbuf.get(), sbuf.get(), kBufSize, &w_.pipe_pool(), splice_policy(*fe_.cfg, bcfg)},
+        {idle, fet.client_fin, bcfg.timeouts.server_fin}, &stop_);
     w_.give_buffer(std::move(cbuf));
     w_.give_buffer(std::move(sbuf));
     to_server_ = r.to_server + to_server_initial_;

@@ -25,16 +25,18 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 template <class C, class S>
 struct TunnelState {
-  TunnelState(C& c, S& s, int64_t idle, const bool* st)
+  TunnelState(C& c, S& s, TunnelTimeouts t, const bool* st)
       : client(c),
         server(s),
-        idle_ms(idle),
+        idle_ms(t.idle),
+        timeouts(t),
         stop(st),
         timer(c.get_executor()),
         up_wake(c.get_executor(), Clock::time_point::max()) {}
   C& client;
   S& server;
-  int64_t idle_ms;
+  int64_t idle_ms;  // the one in force
+  TunnelTimeouts timeouts;
   const bool* stop;
   asio::steady_timer timer;
   bool armed = false;
@@ -78,11 +80,19 @@ struct TunnelState {
 
 // The source's FIN: passed on as a half-close.
 template <class St, class To>
-void pass_fin(St& st, To& to, bool& fin) {
+void pass_fin(const std::shared_ptr<St>& self, To& to, bool& fin) {
+  St& st = *self;
   fin = true;
   if (st.fins++ == 0 && &fin == &st.client_fin) st.client_first = true;
   boost::system::error_code ign;
   to.shutdown(tcp::socket::shutdown_send, ign);  // half-close: pass the FIN on
+  // The side that got the FIN is half-closed: its fin timeout, if any.
+  const int64_t fin_ms = &fin == &st.client_fin ? st.timeouts.server_fin : st.timeouts.client_fin;
+  if (fin_ms > 0 && st.fins == 1) {
+    st.idle_ms = fin_ms;
+    st.deadline = Clock::now() + std::chrono::milliseconds(fin_ms);
+    st.arm(self);  // at the new deadline, which may come before the old one
+  }
 }
 
 // The rest of one direction through a pipe (splice.h). Returns false when
@@ -98,7 +108,7 @@ asio::awaitable<bool> splice_rest(std::shared_ptr<St> st, tcp::socket& from, tcp
   pool.give(pipe);
   using E = SpliceResult::End;
   if (res.end == E::Eof) {
-    pass_fin(*st, to, fin);
+    pass_fin(st, to, fin);
   } else if (res.end == E::FromError || res.end == E::ToError) {
     (res.end == E::FromError ? from_err : to_err) = true;
     st->cancel_both();
@@ -123,7 +133,7 @@ asio::awaitable<void> copy(std::shared_ptr<St> st, F& from, T& to, char* buf, si
   for (;;) {
     auto [ec, n] = co_await from.async_read_some(asio::buffer(buf, size), nothrow);
     if (ec == asio::error::eof) {
-      pass_fin(*st, to, fin);
+      pass_fin(st, to, fin);
       co_return;
     }
     if (ec) {
@@ -153,9 +163,9 @@ asio::awaitable<void> copy(std::shared_ptr<St> st, F& from, T& to, char* buf, si
 }
 
 template <class C, class S>
-asio::awaitable<TunnelResult> tunnel(C& client, S& server, TunnelBuffers bufs, int64_t idle_ms,
+asio::awaitable<TunnelResult> tunnel(C& client, S& server, TunnelBuffers bufs, TunnelTimeouts tmo,
                                      const bool* stop) {
-  auto st = std::make_shared<TunnelState<C, S>>(client, server, idle_ms, stop);
+  auto st = std::make_shared<TunnelState<C, S>>(client, server, tmo, stop);
   st->touch(st);
   asio::co_spawn(client.get_executor(),
                  copy(st, client, server, bufs.client, bufs.size, st->client_fin, st->client_err,
@@ -192,15 +202,15 @@ asio::awaitable<TunnelResult> tunnel(C& client, S& server, TunnelBuffers bufs, i
 }  // namespace
 
 asio::awaitable<TunnelResult> run_tunnel(tcp::socket& client, tcp::socket& server,
-                                         TunnelBuffers bufs, int64_t idle_ms, const bool* stop) {
-  return tunnel(client, server, bufs, idle_ms, stop);
+                                         TunnelBuffers bufs, TunnelTimeouts tmo, const bool* stop) {
+  return tunnel(client, server, bufs, tmo, stop);
 }
 
 asio::awaitable<TunnelResult> run_tunnel(Stream& client, Stream& server, TunnelBuffers bufs,
-                                         int64_t idle_ms, const bool* stop) {
+                                         TunnelTimeouts tmo, const bool* stop) {
   // A plain stream is its socket: it may splice.
-  if (!client.tls()) return tunnel(client.socket(), server, bufs, idle_ms, stop);
-  return tunnel(client, server, bufs, idle_ms, stop);
+  if (!client.tls()) return tunnel(client.socket(), server, bufs, tmo, stop);
+  return tunnel(client, server, bufs, tmo, stop);
 }
 
 }  // namespace HERD_IO_NS

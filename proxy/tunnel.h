@@ -1,7 +1,8 @@
 // proxy/tunnel.h — the passthrough framing: bytes copied both ways between
 // a client and a server connection until both directions are closed, with
 // half-close (a FIN from one side is passed on as shutdown(SHUT_WR) to the
-// other, which may go on sending) and one inactivity deadline. Used by
+// other, which may go on sending) and one inactivity deadline (shortened by
+// `timeout client-fin`/`server-fin` once half-closed). Used by
 // `mode tcp` (tcp_session.cpp); the HTTP exchange's 101 upgrade has the
 // same shape.
 //
@@ -49,16 +50,27 @@ struct TunnelBuffers {
   SplicePolicy splice{};
 };
 
-// Copies until both directions ended, an error, or `idle_ms` (<= 0: none)
+// The inactivity timeouts (ms, <= 0: none) of a tunnel: `idle` while both
+// directions are open; once one side's FIN was passed on, the side that
+// received it gets `client_fin` (`timeout client-fin`) or `server_fin`
+// (`timeout server-fin`) instead, when set, as haproxy's half-closed
+// timeouts (they win over `timeout tunnel` too).
+struct TunnelTimeouts {
+  int64_t idle = 0;
+  int64_t client_fin = 0;
+  int64_t server_fin = 0;
+};
+
+// Copies until both directions ended, an error, or the inactivity timeout
 // without a byte moving in either direction. `stop` set (and the sockets
 // cancelled) by the owner ends it as Stopped. Neither socket is closed.
 boost::asio::awaitable<TunnelResult> run_tunnel(boost::asio::ip::tcp::socket& client,
                                                 boost::asio::ip::tcp::socket& server,
-                                                TunnelBuffers bufs, int64_t idle_ms,
+                                                TunnelBuffers bufs, TunnelTimeouts timeouts,
                                                 const bool* stop);
 // The same over transports (TLS or not, stream.h).
 boost::asio::awaitable<TunnelResult> run_tunnel(Stream& client, Stream& server, TunnelBuffers bufs,
-                                                int64_t idle_ms, const bool* stop);
+                                                TunnelTimeouts timeouts, const bool* stop);
 
 }  // namespace HERD_IO_NS
 }  // namespace herd::proxy

@@ -341,6 +341,118 @@ class TestLimitsAndFailures(TcpParity):
             lambda p, s: tcp_cfg(p, s, listen_extra="    timeout tunnel 600ms"), scenario)))
 
 
+class HalfCloser:
+    """A server for the half-closed timeouts: `fin_first` greets and
+    half-closes at once, then reads until the proxy closes (`.eof_after`:
+    seconds from its accept to then); otherwise it reads the client's FIN and
+    then stays without closing for 8 s."""
+
+    def __init__(self, fin_first):
+        self.fin_first = fin_first
+        self.eof_after = None
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        try:
+            c, _ = self.sock.accept()
+        except OSError:
+            return
+        t0 = time.time()
+        try:
+            if self.fin_first:
+                c.sendall(b"hi\n")
+                c.shutdown(socket.SHUT_WR)
+            c.settimeout(10)
+            while c.recv(65536):
+                pass
+            self.eof_after = time.time() - t0
+            if not self.fin_first:
+                time.sleep(8)  # the client's FIN came: stay, half-closed
+        except OSError:
+            self.eof_after = time.time() - t0
+        finally:
+            c.close()
+
+    def close(self):
+        self.sock.close()
+
+
+class TestHalfClosedTimeouts(unittest.TestCase):
+    """`timeout client-fin` / `server-fin`: once one side's FIN was passed on,
+    the side that got it has that much time (instead of timeout client/
+    server, and of `timeout tunnel` too) to close or send, as haproxy's
+    half-closed timeouts. Each config runs on every engine; the closing
+    times must fall in the same window."""
+
+    def closes_after(self, engine, fin_first, extra):
+        port = free_port()
+        srv = HalfCloser(fin_first)
+        cfg = ("defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 4s\n"
+               "    timeout server 4s\n" + extra +
+               f"listen l\n    bind 127.0.0.1:{port}\n    server s {srv.addr}\n")
+        lb = LB(cfg, engine=engine)
+        try:
+            deadline = time.time() + 10
+            while True:
+                try:
+                    c = socket.create_connection(("127.0.0.1", port), timeout=8)
+                    break
+                except OSError:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.05)
+            t0 = time.time()
+            try:
+                if fin_first:
+                    self.assertEqual(c.recv(16), b"hi\n")  # then the FIN passed on
+                    self.assertEqual(c.recv(16), b"")
+                    while srv.eof_after is None and time.time() - t0 < 8:
+                        time.sleep(0.02)
+                    return srv.eof_after
+                c.shutdown(socket.SHUT_WR)  # passed on to the server, which stays
+                try:
+                    c.recv(16)
+                except ConnectionResetError:
+                    pass
+                return time.time() - t0
+            finally:
+                c.close()
+        finally:
+            lb.stop()
+            srv.close()
+
+    def window(self, fin_first, extra):
+        """Whether each engine closed in 0.4..2.5 s (the fin timeout of 1 s)
+        or 3.5..6 s (timeout client/server, 4 s)."""
+        out = {}
+        for e in ENGINES:
+            t = self.closes_after(e, fin_first, extra)
+            out[e] = None if t is None else ("fin" if 0.4 < t < 2.5 else
+                                             "idle" if 3.5 < t < 6 else f"{t:.1f}s")
+        return out
+
+    def check(self, fin_first, extra, want):
+        got = self.window(fin_first, extra)
+        for e, v in got.items():
+            self.assertEqual(v, want, f"{e}: {got}")
+
+    def test_server_closed_first_client_fin_applies(self):
+        self.check(True, "    timeout client-fin 1s\n", "fin")
+
+    def test_server_closed_first_server_fin_does_not(self):
+        self.check(True, "    timeout server-fin 1s\n", "idle")
+
+    def test_client_closed_first_server_fin_applies_over_tunnel(self):
+        self.check(False, "    timeout server-fin 1s\n    timeout tunnel 4s\n", "fin")
+
+    def test_client_closed_first_client_fin_does_not(self):
+        self.check(False, "    timeout client-fin 1s\n", "idle")
+
+
 class TestSoftStop(TcpParity):
     def test_a_soft_stop_lets_open_connections_finish(self):
         # SIGUSR1: the listener closes at once; a relayed connection goes on
