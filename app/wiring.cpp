@@ -7,6 +7,7 @@
 #include <mutex>
 #include <set>
 
+#include "dns/resolver.h"
 #include "health/checker.h"
 #include "membership/agent.h"
 #include "membership/coalescer.h"
@@ -52,6 +53,7 @@ struct Wiring::Impl {
   std::unique_ptr<stats::CliServer> cli;
   std::map<const config::Proxy*, std::unique_ptr<stats::StatsPage>> pages;
   std::unique_ptr<health::HealthChecker> health;
+  std::unique_ptr<dns::Resolver> resolver;  // servers following `resolvers` sections
   bool reference_mode = false;  // set_reference_mode(): no health checks, own CLI sockets
   std::vector<config::StatsSocket> reference_cli;
   std::vector<membership::PoolRule> pool_rules;
@@ -110,6 +112,13 @@ Wiring::Wiring(boost::asio::io_context& control, const config::Config& cfg, bala
         sink.send(be, severity, msg);
         auto [level, text] = health::HealthChecker::stderr_form(severity, msg);
         LogSink::stderr_line(level, text);
+      });
+  // DNS: address changes and resolution maintenance, logged as haproxy
+  // (warnings on stderr, notices/alerts to the log targets).
+  m.resolver = std::make_unique<dns::Resolver>(
+      control, cfg, writer, [&sink](const config::Proxy* be, int severity, const std::string& msg) {
+        sink.send(be, severity, msg);
+        LogSink::stderr_line(severity == 0 ? "ALERT" : "WARNING", msg);
       });
   // The checker learns of servers added, removed, put in MAINT or given
   // `enable/disable health` from the writer's change events, whoever made
@@ -334,6 +343,13 @@ proxy::Hooks Wiring::proxy_hooks() {
 bool Wiring::start() {
   auto& m = *impl_;
   if (!m.reference_mode) m.health->start();
+  if (!m.reference_mode) {
+    std::string err = m.resolver->start();
+    if (!err.empty()) {
+      LogSink::stderr_line("ALERT", err);
+      return false;
+    }
+  }
   if (!start_membership(m)) return false;
   const auto& sockets = m.reference_mode ? m.reference_cli : m.cfg.global.stats_sockets;
   if (!sockets.empty()) {
@@ -419,6 +435,7 @@ void Wiring::stop() {
   if (impl_->rpc) impl_->rpc->close();
   if (impl_->cli) impl_->cli->stop();
   impl_->health->stop();
+  impl_->resolver->stop();
   if (impl_->members_timer) impl_->members_timer->cancel();
 }
 

@@ -267,6 +267,14 @@ void Parser::global_keyword(const Words& w) {
     if (!has(w, 1)) return alert("'" + kw + "' expects an integer argument.");
     if (has(w, 2)) return alert("'" + kw + "' cannot handle unexpected argument '" + w[2] + "'.");
     (kw == "maxpipes" ? g.maxpipes : g.pipesize) = std::max(0, lax_int(w[1]));
+  } else if (kw == "tune.maxaccept") {
+    // haproxy 2.6 reads it with atol(): a word that is not a number is 0
+    // (the default); a negative value means unlimited.
+    if (!has(w, 1)) return alert("'" + kw + "' expects an integer argument.");
+    if (has(w, 2)) return alert("'" + kw + "' cannot handle unexpected argument '" + w[2] + "'.");
+    if (g.maxaccept_set) return alert_continue("'" + kw + "' already specified. Continuing.");
+    g.maxaccept_set = true;
+    g.maxaccept = std::max(-1, lax_int(w[1]));
   } else if (kw == "nbthread") {
     const std::string& v = arg(w, 1);
     char* end = nullptr;
@@ -475,7 +483,8 @@ void Parser::global_keyword(const Words& w) {
                                                          "server-state-file",
                                                          "server-state-base",
                                                          "maxpipes",
-                                                         "tune.pipesize"};
+                                                         "tune.pipesize",
+                                                         "tune.maxaccept"};
     std::string s = suggest(kw, kKnown);
     alert("unknown keyword '" + kw + "' in 'global' section" +
           (s.empty() ? "" : "; did you mean '" + s + "' maybe ?"));

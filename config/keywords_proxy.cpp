@@ -741,6 +741,9 @@ constexpr Option kOptions[] = {{"forwardfor", kFE | kBE, false},
                                {"httplog", kFE, true},
                                {"tcplog", kFE, true},
                                {"dontlognull", kFE, true},
+                               {"tcpka", kFE | kBE, true},
+                               {"clitcpka", kFE, true},
+                               {"srvtcpka", kBE, true},
                                {"http-keep-alive", kFE | kBE, true},
                                {"http-server-close", kFE | kBE, true},
                                {"httpclose", kFE | kBE, true},
@@ -870,6 +873,9 @@ void kw_option(Parser& p, const Words& w) {
     px.log_option_where = p.loc();
   } else if (name == "dontlognull") {
     px.dontlognull = !neg;
+  } else if (name == "tcpka" || name == "clitcpka" || name == "srvtcpka") {
+    if (name != "srvtcpka") px.clitcpka = !neg;
+    if (name != "clitcpka") px.srvtcpka = !neg;
   } else if (name == "allbackups") {
     px.allbackups = !neg;
   } else if (name == "accept-invalid-http-request") {

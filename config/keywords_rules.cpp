@@ -39,7 +39,8 @@ constexpr const char* kFetches[] = {"path_beg",
                                     "req_ssl_sni",
                                     "req.ssl_sni",
                                     "req.len",
-                                    "req_len"};
+                                    "req_len",
+                                    "env"};
 constexpr const char* kFormatFetches[] = {
     "src",         "dst",        "src_port",     "dst_port",
     "status",      "ssl_fc",     "ssl_fc_sni",   "ssl_fc_protocol",
@@ -51,7 +52,7 @@ enum class Needs { Conn, Request, Response };
 Needs fetch_needs(std::string_view fetch) {
   std::string_view base = fetch.substr(0, fetch.find('('));
   if (base == "src" || base == "dst" || base == "src_port" || base == "dst_port" ||
-      base.starts_with("ssl_"))
+      base.starts_with("ssl_") || base == "env")
     return Needs::Conn;
   if (base == "status" || base == "res.hdr" || base == "shdr") return Needs::Response;
   return Needs::Request;
@@ -59,7 +60,9 @@ Needs fetch_needs(std::string_view fetch) {
 
 // Fetches taking no pattern: a boolean (the match is the value itself).
 bool boolean_fetch(std::string_view base) { return base == "ssl_fc" || base == "ssl_c_used"; }
-bool regex_fetch(std::string_view base) { return base.ends_with("_reg"); }
+bool regex_fetch(std::string_view base, std::string_view match = "") {
+  return base.ends_with("_reg") || match == "reg";
+}
 
 // Every http-request action of HAProxy 2.6, in the order its error message
 // lists them ("(*)" marks actions taking an argument in parentheses).
@@ -135,6 +138,16 @@ bool parse_acl_expr(const Words& w, size_t i, size_t end, Acl* acl, std::string*
   for (; i < end && !w[i].empty() && w[i][0] == '-' && !dashdash; ++i) {
     if (w[i] == "-i") {
       acl->ignore_case = true;
+    } else if (w[i] == "-m" && base == "env") {
+      // env() is a string sample: the string matching methods apply.
+      static const char* const kMatch[] = {"str", "beg", "end", "sub", "reg", "len", "found"};
+      const std::string m = i + 1 < end ? w[i + 1] : "";
+      if (std::find(std::begin(kMatch), std::end(kMatch), m) == std::end(kMatch)) {
+        *err = "matching method '-m " + m + "' is not supported by herd for '" + base + "'.";
+        return false;
+      }
+      acl->match = m;
+      ++i;
     } else if (w[i] == "--") {
       dashdash = true;
     } else {
@@ -151,7 +164,11 @@ bool parse_acl_expr(const Words& w, size_t i, size_t end, Acl* acl, std::string*
       *err = "ACL value '" + w[i] + "' for boolean fetch '" + base + "' is not supported by herd.";
       return false;
     }
-    if (regex_fetch(base)) {
+    if (acl->match == "found") {
+      *err = "'-m found' takes no pattern ('" + w[i] + "').";
+      return false;
+    }
+    if (regex_fetch(base, acl->match)) {
       auto re = std::make_shared<Regex>();
       re->text = w[i];
       try {
@@ -166,7 +183,7 @@ bool parse_acl_expr(const Words& w, size_t i, size_t end, Acl* acl, std::string*
     }
     acl->values.push_back(w[i]);
   }
-  *no_values = acl->values.empty() && !dashdash && !boolean_fetch(base);
+  *no_values = acl->values.empty() && !dashdash && !boolean_fetch(base) && acl->match != "found";
   return true;
 }
 
@@ -220,7 +237,7 @@ bool parse_format(const std::string& s, FormatString* out, std::string* err,
     };
     bool ok = std::find(std::begin(kFormatFetches), std::end(kFormatFetches), expr) !=
                   std::end(kFormatFetches) ||
-              hdr_fetch("req.hdr(") || hdr_fetch("res.hdr(");
+              hdr_fetch("req.hdr(") || hdr_fetch("res.hdr(") || hdr_fetch("env(");
     std::string base = expr.substr(0, expr.find_first_of("(,"));
     bool known_request = base == "path" || base == "url" || base == "method" || base == "hdr";
     if ((ok || known_request) && fetch_needs(base) != Needs::Conn &&

@@ -10,18 +10,19 @@ namespace {
 
 const std::vector<std::string_view>& server_keywords() {
   static const std::vector<std::string_view> kw = {
-      "weight",      "backup",   "no-backup", "disabled",   "enabled",      "maxconn",
-      "maxqueue",    "check",    "no-check",  "inter",      "fastinter",    "downinter",
-      "rise",        "fall",     "port",      "addr",       "cookie",       "observe",
-      "error-limit", "on-error", "ssl",       "no-ssl",     "check-ssl",    "verify",
-      "ca-file",     "sni",      "alpn",      "send-proxy", "send-proxy-v2"};
+      "weight",         "backup",   "no-backup", "disabled",   "enabled",       "maxconn",
+      "maxqueue",       "check",    "no-check",  "inter",      "fastinter",     "downinter",
+      "rise",           "fall",     "port",      "addr",       "cookie",        "observe",
+      "error-limit",    "on-error", "ssl",       "no-ssl",     "check-ssl",     "verify",
+      "ca-file",        "sni",      "alpn",      "send-proxy", "send-proxy-v2", "resolvers",
+      "resolve-prefer", "init-addr"};
   return kw;
 }
 
 constexpr const char* kUnsupported[] = {
-    "resolvers",     "init-addr", "slowstart", "agent-check", "agent-port",
-    "agent-inter",   "track",     "redir",     "id",          "proto",
-    "crt",           "tfo",       "namespace", "source",      "check-send-proxy",
+    "resolve-opts",  "resolve-net", "slowstart", "agent-check", "agent-port",
+    "agent-inter",   "track",       "redir",     "id",          "proto",
+    "crt",           "tfo",         "namespace", "source",      "check-send-proxy",
     "weight-percent"};
 
 }  // namespace
@@ -152,6 +153,30 @@ bool Parser::parse_server_options(const Words& w, size_t i, Server* s, const std
         if (c > b && v.substr(b, c - b) != "h2") s->tls.alpn.push_back(v.substr(b, c - b));
         b = c + 1;
       }
+      ++i;
+    } else if (kw == "resolvers") {
+      // The name is checked after parsing (post_checks), as haproxy does.
+      if (v.empty()) return fail("unable to find required resolvers ''");
+      s->resolvers = v;
+      ++i;
+    } else if (kw == "resolve-prefer") {
+      if (v != "ipv4" && v != "ipv6")
+        return fail("'resolve-prefer' expects either ipv4 or ipv6 as argument..");
+      s->resolve_prefer_ipv4 = v == "ipv4";
+      ++i;
+    } else if (kw == "init-addr") {
+      std::vector<std::string> methods;
+      for (size_t b = 0; b < v.size();) {
+        size_t c = std::min(v.find(',', b), v.size());
+        std::string m = v.substr(b, c - b);
+        std::string ip;
+        if (m != "libc" && m != "last" && m != "none" && !resolve_host(m, 0, false, &ip))
+          return fail("'init-addr' : unknown init-addr method '" + m +
+                      "', supported methods are 'libc', 'last', 'none'..");
+        if (!m.empty()) methods.push_back(ip.empty() ? m : ip);
+        b = c + 1;
+      }
+      s->init_addr = std::move(methods);
       ++i;
     } else if (kw == "send-proxy" || kw == "send-proxy-v2") {
       s->send_proxy = kw == "send-proxy" ? 1 : 2;

@@ -145,6 +145,11 @@ struct Global {
   // kernel's, 64 KiB).
   int maxpipes = 0;
   int pipesize = 0;
+  // `tune.maxaccept <n>`: connections a listener accepts per wake-up before
+  // it lets the other work of its thread run (0: herd's default, 64 as
+  // haproxy's; -1: unlimited).
+  int maxaccept = 0;
+  bool maxaccept_set = false;
   // TLS: `crt-base`, `ca-base`, `ssl-default-bind-*`, `ssl-default-server-*`.
   std::string crt_base, ca_base;
   std::string bind_ciphers, bind_ciphersuites, server_ciphers, server_ciphersuites;
@@ -160,6 +165,9 @@ struct Acl {
   std::string name;
   std::string fetch;  // "path_beg", "path", "path_end", "hdr(host)", "hdr_beg(host)", "src", "method", ...
   bool ignore_case = false;  // -i
+  // `-m <method>` (only with env(): str, beg, end, sub, reg, len, found);
+  // "" when absent (the fetch's own matching).
+  std::string match;
   std::vector<std::string> values;
   // The values compiled, for the regex fetches (`hdr_reg`, `path_reg`, ...).
   std::vector<std::shared_ptr<const Regex>> regexes;
@@ -323,6 +331,16 @@ struct Server {
   uint16_t check_port = 0;  // 0: server port
   std::string check_addr;   // empty: server address
   std::string cookie;       // `cookie <value>`
+  // `resolvers <name>`: the address follows that section's DNS answers for
+  // `addr.host` when it is a name (dns/resolver.h); `resolve-prefer`
+  // (haproxy's default: ipv6); `init-addr` methods in order ("last",
+  // "libc", "none" or a literal IP; empty: haproxy's default last,libc).
+  std::string resolvers;
+  bool resolve_prefer_ipv4 = false;
+  std::vector<std::string> init_addr;
+  // Set after parsing: the address is a name that no init-addr method gave
+  // an address for (`none`); the server starts in MAINT (resolution).
+  bool no_initial_addr = false;
   int send_proxy = 0;       // `send-proxy`: 1, `send-proxy-v2`: 2 (PROXY protocol to the server)
   // passive health (observe/error-limit/on-error)
   std::string observe;      // "", "layer4", "layer7"
@@ -341,6 +359,24 @@ struct Server {
     std::vector<std::string> alpn;
   } tls;
   std::shared_ptr<const void> tls_ctx;  // tls::ClientContext, opaque here
+  Location where;
+};
+
+// `resolvers <name>` section (dns/resolver.h). Times in ms; defaults are
+// haproxy 2.6's.
+struct Resolvers {
+  std::string name;
+  struct Nameserver {
+    std::string id;
+    Address addr;  // UDP
+    Location where;
+  };
+  std::vector<Nameserver> nameservers;
+  int accepted_payload_size = 512;
+  int resolve_retries = 3;
+  int64_t timeout_resolve = 1000, timeout_retry = 1000;
+  int64_t hold_valid = 10000, hold_nx = 30000, hold_other = 30000, hold_refused = 30000,
+          hold_timeout = 30000, hold_obsolete = 0;
   Location where;
 };
 
@@ -395,6 +431,10 @@ struct Proxy {
   bool tcplog = false;
   Location log_option_where;  // the last httplog/tcplog line, for warnings
   bool dontlognull = false;
+  // `option clitcpka` (frontend) / `option srvtcpka` (backend), both set by
+  // `option tcpka`: SO_KEEPALIVE on the client / server sockets.
+  bool clitcpka = false;
+  bool srvtcpka = false;
   bool log_global = false;
   std::vector<LogTarget> logs;  // proxy-local targets (with log_global, the global ones too)
   std::map<int, std::string> errorfiles;  // status -> file contents (loaded at parse time)
@@ -451,8 +491,14 @@ struct Proxy {
 struct Config {
   Global global;
   std::vector<Proxy> proxies;  // frontends, backends and listens in declaration order
+  std::vector<Resolvers> resolvers;  // `resolvers` sections in declaration order
   std::vector<std::string> files;  // as given with -f
 
+  const Resolvers* find_resolvers(const std::string& name) const {
+    for (const auto& r : resolvers)
+      if (r.name == name) return &r;
+    return nullptr;
+  }
   const Proxy* find_backend(const std::string& name) const {
     for (const auto& p : proxies)
       if (p.has_backend() && p.name == name) return &p;

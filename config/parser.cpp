@@ -116,6 +116,9 @@ void Parser::parse_file(std::string_view text, const std::string& filename) {
       case Section::Proxy:
         proxy_keyword(w);
         break;
+      case Section::Resolvers:
+        resolvers_keyword(w);
+        break;
       case Section::Unsupported:
         break;  // the section line already failed
     }
@@ -144,6 +147,7 @@ void Parser::start_section(const Words& w) {
                                      : Proxy::Kind::Listen);
     return;
   }
+  if (kw == "resolvers") return start_resolvers(w);
   if (kw == "defaults") {
     size_t i = 1;
     std::string name;
@@ -270,6 +274,12 @@ void Parser::post_checks() {
     res_.fatal = true;
   };
   Config& cfg = res_.config;
+  for (const auto& rs : cfg.resolvers)
+    if (rs.nameservers.empty())
+      res_.diags.push_back({Diagnostic::Level::Warning, "resolvers '" + rs.name + "' [" +
+                                                            rs.where.file + ":" +
+                                                            std::to_string(rs.where.line) +
+                                                            "] has no nameservers configured!"});
   for (size_t i = 0; i < cfg.proxies.size(); ++i) {
     const Proxy& p = cfg.proxies[i];
     if (!p.default_backend.empty() && cfg.find_backend(p.default_backend) == nullptr)
@@ -280,6 +290,9 @@ void Parser::post_checks() {
         post_alert("Proxy '" + p.name + "': unable to find required use_backend: '" +
                    ub.backend + "'.");
     for (const auto& sv : p.servers) {
+      if (!sv.resolvers.empty() && !cfg.find_resolvers(sv.resolvers))
+        post_alert(std::string(kind_name(p)) + " '" + p.name + "', server '" + sv.name +
+                   "': unable to find required resolvers '" + sv.resolvers + "'");
       // haproxy sends the PROXY header on the health checks of such a
       // server too (unless they go to another port or address); herd's
       // checks do not, so it refuses the mix rather than fail the checks.
@@ -386,7 +399,42 @@ void Parser::resolve_servers() {
     for (const auto& pending : extras_[i].unresolved) {
       Server& s = p.servers[pending.server];
       if (!opts_.resolve_hostnames) continue;
-      if (!resolve_host(pending.host, pending.family, true, &s.addr.ip)) {
+      // `init-addr` methods in order (haproxy's default: last,libc, and
+      // none too with `resolvers`). `last` is the server-state file's
+      // address, applied after parsing (stats/server_state_file.h) over
+      // whatever this gives. A fallback after a failed `libc` warns.
+      static const std::vector<std::string> kDefault = {"last", "libc"};
+      static const std::vector<std::string> kDefaultDns = {"last", "libc", "none"};
+      const auto& methods = !s.init_addr.empty()  ? s.init_addr
+                            : s.resolvers.empty() ? kDefault
+                                                  : kDefaultDns;
+      bool done = false, failed_libc = false;
+      auto warn_fallback = [&](const char* what) {
+        if (!failed_libc) return;
+        res_.diags.push_back(
+            {Diagnostic::Level::Warning, "[" + s.where.file + ":" + std::to_string(s.where.line) +
+                                             "] : 'server " + p.name + "/" + s.name +
+                                             "' : could not resolve address '" + pending.host +
+                                             "', " + what + "."});
+      };
+      for (const auto& m : methods) {
+        if (m == "last") continue;
+        if (m == "libc") {
+          done = resolve_host(pending.host, pending.family, true, &s.addr.ip);
+          failed_libc = failed_libc || !done;
+        } else if (m == "none") {
+          s.addr.ip.clear();
+          s.no_initial_addr = true;
+          warn_fallback("disabling server");
+          done = true;
+        } else {
+          s.addr.ip = m;
+          warn_fallback("falling back to configured address");
+          done = true;
+        }
+        if (done) break;
+      }
+      if (!done) {
         res_.diags.push_back(
             {Diagnostic::Level::Alert, "[" + s.where.file + ":" + std::to_string(s.where.line) +
                                            "] : 'server " + p.name + "/" + s.name +

@@ -101,6 +101,8 @@ class Parser {
 
  private:
   void start_section(const Words& w);
+  void start_resolvers(const Words& w);    // keywords_resolvers.cpp
+  void resolvers_keyword(const Words& w);  // inside a `resolvers` section
   void start_proxy(const Words& w, Proxy::Kind kind);
   void post_checks();
   void tcp_mode_checks(Proxy& p);
@@ -111,7 +113,14 @@ class Parser {
   std::string file_;
   std::string default_path_;  // `default-path`: "" = the current directory; reset per file
   int line_ = 0;
-  enum class Section { None, Global, Defaults, Proxy, Unsupported } section_ = Section::None;
+  enum class Section {
+    None,
+    Global,
+    Defaults,
+    Proxy,
+    Resolvers,
+    Unsupported
+  } section_ = Section::None;
   std::string section_kw_ = "";   // "global", "defaults", "frontend", ...
   std::string section_name_;      // for ${.SECTION}
   bool in_defaults_ = false;

@@ -161,6 +161,20 @@ bool match_acl(const config::Acl& acl, const RequestView& r) {
       });
     return any([&](std::string_view x) { return eq(v, x, ic); });
   }
+  if (fn == "env") {  // the process environment now, as haproxy's env()
+    const char* v = std::getenv(std::string(fetch_arg(acl.fetch)).c_str());
+    if (!v) return false;
+    const std::string_view s = v;
+    const std::string_view m = acl.match;
+    if (m == "found") return true;
+    if (m == "beg") return any([&](std::string_view x) { return istarts_with(s, x, ic); });
+    if (m == "end") return any([&](std::string_view x) { return iends_with(s, x, ic); });
+    if (m == "sub") return any([&](std::string_view x) { return icontains(s, x, ic); });
+    if (m == "reg") return match_regex(acl, s);
+    if (m == "len")
+      return any([&](std::string_view x) { return match_int(static_cast<long>(s.size()), x); });
+    return any([&](std::string_view x) { return eq(s, x, ic); });
+  }
   if (fn == "req.len" || fn == "req_len") {  // what is there now (haproxy does not wait for it)
     return any(
         [&](std::string_view v) { return match_int(static_cast<long>(r.content.size()), v); });
@@ -355,7 +369,9 @@ void append_format(std::string& out, const config::FormatString& f, const Reques
       out += std::to_string(r.resp->status);
     else if (fn == "res.hdr")
       out += last_header_value(r.resp_base, *r.resp, fetch_arg(p.text));
-    else if (std::string v; fn.starts_with("ssl_") && tls_sample(fn, r.tls, &v))
+    else if (fn == "env") {
+      if (const char* v = std::getenv(std::string(fetch_arg(p.text)).c_str())) out += v;
+    } else if (std::string v; fn.starts_with("ssl_") && tls_sample(fn, r.tls, &v))
       out += v;
   }
 }

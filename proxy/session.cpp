@@ -626,6 +626,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           auto [cec] = co_await upstream_.socket().async_connect(ep_, nothrow);
           ec = cec;
           if (!ec) upstream_.set_option(tcp::no_delay(true), ec);
+          // `option srvtcpka` (or tcpka) on the backend: SO_KEEPALIVE.
+          if (!ec && bcfg->srvtcpka) upstream_.set_option(asio::socket_base::keep_alive(true), ec);
           if (!ec && srv->send_proxy) {  // the PROXY protocol header first
             pp_ = proxy_header(srv->send_proxy, src_ip_, src_port_, dst_ip_, dst_port_);
             auto [pec, pn] =

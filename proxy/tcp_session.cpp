@@ -191,6 +191,7 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
       if (!cec && !stop_) {
         if (debug::on()) trace_.server_fd(upstream_.native_handle());
         upstream_.set_option(tcp::no_delay(true), ec);
+        if (bcfg.srvtcpka) upstream_.set_option(asio::socket_base::keep_alive(true), ec);
         co_await relay(be, bcfg, srv, term);
         // A connected exchange is a sample of the time statistics; for TCP
         // haproxy's response time is 0 (its data time is the connect time).
@@ -360,6 +361,8 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
 void start_connection(Worker& w, const FrontendRt& fe, tcp::socket sock,
                       const tls::ServerContext* tls) {
   boost::system::error_code ec;
+  // `option clitcpka` (or tcpka) on the frontend: SO_KEEPALIVE on the client socket.
+  if (fe.cfg->clitcpka) sock.set_option(asio::socket_base::keep_alive(true), ec);
   auto rep = sock.remote_endpoint(ec);
   auto loc = sock.local_endpoint(ec);
   const std::string src = rep.address().to_string(), dst = loc.address().to_string();

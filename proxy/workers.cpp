@@ -124,7 +124,16 @@ void Worker::start_accepting() {
             return shared.process.conns.get() >= shared.maxconn ||
                    (l.fe->cfg->maxconn > 0 && l.fe->live->sessions.get() >= l.fe->cfg->maxconn);
           };
+          // `tune.maxaccept`: connections taken in a row before the thread's
+          // other work runs (haproxy's default 64; negative: unlimited).
+          const int maxaccept = shared.cfg.global.maxaccept == 0 ? 64 : shared.cfg.global.maxaccept;
+          int in_a_row = 0;
           for (;;) {
+            if (maxaccept > 0 && in_a_row >= maxaccept) {
+              in_a_row = 0;
+              co_await asio::post(ioc, asio::use_awaitable);
+              if (stopping) co_return;
+            }
             // maxconn (global, then the frontend's): stop accepting while at the
             // limit, as HAProxy does; the kernel backlog holds new clients. The
             // listener counts itself paused before it looks again, so a close
@@ -146,6 +155,7 @@ void Worker::start_accepting() {
             boost::system::error_code ec;
             l.acceptor->accept(sock, ec);
             if (ec == asio::error::would_block || ec == asio::error::try_again) {
+              in_a_row = 0;
               auto [wec] = co_await l.acceptor->async_wait(tcp::acceptor::wait_read,
                                                            asio::as_tuple(asio::use_awaitable));
               if (stopping || !l.acceptor->is_open() || wec == asio::error::operation_aborted)
@@ -163,6 +173,7 @@ void Worker::start_accepting() {
                 co_return;
               continue;  // EMFILE and friends: keep accepting
             }
+            ++in_a_row;
             start_connection(*this, *l.fe, std::move(sock), l.tls);
           }
         },

@@ -1090,14 +1090,19 @@ bool render_servers_state(const Sources& src, std::string_view backend, std::str
       const int check_port = s.check_port;
       const std::string check_addr = s.check_addr.empty() ? "-" : s.check_addr;
       int64_t since = s.live ? seconds_since(s.live->last_change) : 0;
+      // srv_fqdn: the server line's host name (the one `resolvers` follow).
+      std::string fqdn = "-";
+      if (balancing::Endpoint ep; cs && !cs->addr.host.empty() && cs->addr.host != "*" &&
+                                  !balancing::Endpoint::parse(cs->addr.host, 0, ep))
+        fqdn = cs->addr.host;
       out += std::to_string(be->id) + ' ' + be->name + ' ' + std::to_string(s.id) + ' ' + s.name +
              ' ' + (s.addr.ip.empty() ? "-" : s.addr.ip) + ' ' + std::to_string(op) + ' ' +
              std::to_string(s.admin) + ' ' + std::to_string(s.weight) + ' ' +
              std::to_string(s.initial_weight) + ' ' + std::to_string(since) + ' ' +
              std::to_string(check_status_code(st)) + ' ' + std::to_string(check_result_code(st)) +
-             ' ' + std::to_string(s.health) + ' ' + std::to_string(chk_state) + " 0 0 0 - " +
-             std::to_string(s.addr.port) + " - 0 " + std::to_string(check_port) + ' ' + check_addr +
-             " - 0\n";  // no agent checks: srv_agent_addr -, srv_agent_port 0
+             ' ' + std::to_string(s.health) + ' ' + std::to_string(chk_state) + " 0 0 0 " + fqdn +
+             ' ' + std::to_string(s.addr.port) + " - 0 " + std::to_string(check_port) + ' ' +
+             check_addr + " - 0\n";  // no agent checks: srv_agent_addr -, srv_agent_port 0
     }
   }
   return true;

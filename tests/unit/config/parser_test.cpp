@@ -452,8 +452,8 @@ TEST(Parser, CloseSpreadTimeAndExposeFd) {
 }
 
 TEST(Parser, HerdSpecificRejections) {
-  for (const char* text : {"userlist u\n", "peers p\n", "resolvers r\n", "cache c\n",
-                           "program p\n", "http-errors e\n", "ring r\n"}) {
+  for (const char* text :
+       {"userlist u\n", "peers p\n", "cache c\n", "program p\n", "http-errors e\n", "ring r\n"}) {
     auto r = parse(text);
     EXPECT_TRUE(r.fatal) << text;
     EXPECT_NE(all_diags(r).find("sections are not supported by herd"), std::string::npos);
