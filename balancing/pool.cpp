@@ -254,7 +254,11 @@ PoolWriter::PoolWriter(Pool& pool, const config::Config& cfg)
       s->origin = Origin::Config;
       s->admin = cs.disabled ? (kAdminConfigMaint | kAdminForcedMaint) : 0;
       // `init-addr none` without an address: in maintenance until DNS gives one.
-      if (cs.no_initial_addr) s->admin |= kAdminResolveMaint;
+      if (cs.no_initial_addr) {
+        s->admin |= kAdminResolveMaint;
+        s->addr = Endpoint{};
+        s->addr.port = cs.addr.port;
+      }
       s->op = OpState::Running;
       // haproxy 2.6's check health (`show servers state`): rise at start,
       // with or without checks; 0 for a `disabled` server.

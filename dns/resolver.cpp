@@ -35,12 +35,18 @@ struct Resolver::Impl : std::enable_shared_from_this<Impl> {
     std::unique_ptr<udp::socket> sock;
     std::vector<char> buf = std::vector<char>(65536);
   };
-  // One followed server.
+  // A server following a resolution.
+  struct Requester {
+    const config::Proxy* px = nullptr;
+    std::string backend, server;
+    uint16_t port = 0;
+  };
+  // One name asked of one section, shared by every server that follows it
+  // with the same preferred family (as haproxy shares its resolutions).
   struct Resolution {
     Section* sec = nullptr;
-    const config::Proxy* px = nullptr;
-    std::string backend, server, host;
-    uint16_t port = 0;
+    std::string host;
+    std::vector<Requester> reqs;
     RType preferred = RType::Aaaa, current = RType::Aaaa;
     bool running = false;
     uint16_t qid = 0;
@@ -82,17 +88,22 @@ struct Resolver::Impl : std::enable_shared_from_this<Impl> {
         for (auto& x : sections)
           if (x->cfg->name == s.resolvers) sec = x.get();
         if (!sec) continue;
-        auto r = std::make_unique<Resolution>();
-        r->sec = sec;
-        r->px = &px;
-        r->backend = px.name;
-        r->server = s.name;
-        r->host = normalize_name(s.addr.host);
-        r->port = s.addr.port;
-        r->preferred = r->current = s.resolve_prefer_ipv4 ? RType::A : RType::Aaaa;
-        r->last_valid = Clock::now();
-        r->timer = std::make_unique<asio::steady_timer>(control);
-        resolutions.push_back(std::move(r));
+        const std::string host = normalize_name(s.addr.host);
+        const RType pref = s.resolve_prefer_ipv4 ? RType::A : RType::Aaaa;
+        Resolution* res = nullptr;
+        for (auto& x : resolutions)
+          if (x->sec == sec && x->host == host && x->preferred == pref) res = x.get();
+        if (!res) {
+          auto r = std::make_unique<Resolution>();
+          r->sec = sec;
+          r->host = host;
+          r->preferred = r->current = pref;
+          r->last_valid = Clock::now();
+          r->timer = std::make_unique<asio::steady_timer>(control);
+          res = r.get();
+          resolutions.push_back(std::move(r));
+        }
+        res->reqs.push_back({&px, px.name, s.name, s.addr.port});
       }
     }
     for (auto& sec : sections) {
@@ -216,13 +227,13 @@ struct Resolver::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
-  const balancing::Server* current(const Resolution& r) const {
-    const auto* be = writer.staged().find(r.backend);
-    return be ? be->find(r.server) : nullptr;
+  const balancing::Server* current(const Requester& q) const {
+    const auto* be = writer.staged().find(q.backend);
+    return be ? be->find(q.server) : nullptr;
   }
 
-  void warn(const Resolution& r, int severity, const std::string& msg) {
-    if (log) log(r.px, severity, msg);
+  void warn(const Requester& q, int severity, const std::string& msg) {
+    if (log) log(q.px, severity, msg);
   }
 
   std::string servers_left(const std::string& backend) const {
@@ -233,7 +244,7 @@ struct Resolver::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // `s` is of the snapshot before the change: read before the commit.
-  void enter_maint(Resolution& r, const balancing::Server& s, const std::string& why) {
+  void enter_maint(const Requester& r, const balancing::Server& s, const std::string& why) {
     const bool backup = s.backup, was_usable = s.usable();
     auto tx = writer.begin();
     tx.set_admin(r.backend, r.server, kAdminResolveMaint, 0);
@@ -249,24 +260,38 @@ struct Resolver::Impl : std::enable_shared_from_this<Impl> {
       warn(r, 0, "backend '" + r.backend + "' has no server available!");
   }
 
-  void finish_valid(Resolution& r, const Response& resp, const Nameserver& ns) {
-    end_round(r);
-    r.last_valid = Clock::now();
+  void finish_valid(Resolution& res, const Response& resp, const Nameserver& ns) {
+    end_round(res);
+    res.last_valid = Clock::now();
+    // The first server learns it from the nameserver, the others from the
+    // answer kept ("DNS cache"), in haproxy's words.
+    std::string updater = res.sec->cfg->name + "/" + ns.id;
+    for (const auto& q : res.reqs) {
+      apply_valid(res, q, resp, updater);
+      updater = "DNS cache";
+    }
+  }
+
+  void apply_valid(const Resolution& res, const Requester& r, const Response& resp,
+                   const std::string& updater) {
     const balancing::Server* s = current(r);
     if (!s) return;
     // haproxy's score: 8 preferred family, 2 not used by another server of
     // the backend resolving the same name (such an address is skipped), 1
     // the current address.
-    const bool want_v6 = r.preferred == RType::Aaaa;
+    const bool want_v6 = res.preferred == RType::Aaaa;
     const Response::Address* best = nullptr;
     int best_score = -1;
     for (const auto& a : resp.addresses) {
       const std::string ip = a.text();
       bool used = false;
       for (const auto& o : resolutions) {
-        if (o.get() == &r || o->backend != r.backend || o->host != r.host) continue;
-        const balancing::Server* os = current(*o);
-        if (os && !(os->admin & kAdminResolveMaint) && os->addr.ip == ip) used = true;
+        if (o->host != res.host) continue;
+        for (const auto& oq : o->reqs) {
+          if (oq.backend != r.backend || oq.server == r.server) continue;
+          const balancing::Server* os = current(oq);
+          if (os && !(os->admin & kAdminResolveMaint) && os->addr.ip == ip) used = true;
+        }
       }
       if (used) continue;
       int score = (a.v6 == want_v6 ? 8 : 0) + 2 + (ip == s->addr.ip ? 1 : 0);
@@ -294,11 +319,11 @@ struct Resolver::Impl : std::enable_shared_from_this<Impl> {
     if (ip != old)
       warn(r, 5,
            r.backend + "/" + r.server + " changed its IP from " + old + " to " + ip + " by " +
-               r.sec->cfg->name + "/" + ns.id + ".");
+               updater + ".");
     if (was_maint) {
       warn(r, 5,
            std::string(backup ? "Backup " : "") + "Server " + r.backend + "/" + r.server + " ('" +
-               r.host + "') is UP/READY (resolves again).");
+               res.host + "') is UP/READY (resolves again).");
       warn(r, 5,
            "Server " + r.backend + "/" + r.server +
                " administratively READY thanks to valid DNS answer.");
@@ -322,9 +347,10 @@ struct Resolver::Impl : std::enable_shared_from_this<Impl> {
       why = "DNS refused status";
     }
     if (Clock::now() - r.last_valid < ms(hold)) return;  // keep the address meanwhile
-    const balancing::Server* s = current(r);
-    if (!s || (s->admin & kAdminResolveMaint)) return;
-    enter_maint(r, *s, why);
+    for (const auto& q : r.reqs) {
+      const balancing::Server* s = current(q);
+      if (s && !(s->admin & kAdminResolveMaint)) enter_maint(q, *s, why);
+    }
   }
 };
 
@@ -354,6 +380,10 @@ void Resolver::stop() {
     }
 }
 
-size_t Resolver::resolutions() const { return impl_->resolutions.size(); }
+size_t Resolver::resolutions() const {
+  size_t n = 0;
+  for (const auto& r : impl_->resolutions) n += r->reqs.size();
+  return n;
+}
 
 }  // namespace herd::dns

@@ -2,7 +2,8 @@
 // address is a name and that say `resolvers <name>` follow that name's DNS
 // answers, as haproxy 2.6 does.
 //
-// One resolution per such server, run on the control thread: a query (A
+// One resolution per name (and preferred family) of a section, shared by
+// the servers that follow it, run on the control thread: a query (A
 // first with `resolve-prefer ipv4`, else AAAA) goes to every nameserver of
 // the section over UDP; no answer within `timeout retry` sends it again, at
 // most `resolve_retries` times; an answer without a record of the asked

@@ -201,6 +201,50 @@ class ResolversParity(unittest.TestCase):
             self.assertEqual(results["haproxy"], herd)
 
 
+class SharedNameParity(unittest.TestCase):
+    """Two servers following one name spread over its addresses (an address
+    another server of the backend uses is skipped); one left without an
+    address goes to maintenance ("No IP for server"). The second server
+    learns the answer from the shared resolution ("by DNS cache")."""
+
+    def run_engine(self, engine):
+        port = free_port()
+        dns = FakeDNS()
+        dns.ips = ["127.0.0.2", "127.0.0.3"]
+        fe, cli = free_port(), free_port()
+        cfg = cfg_for(dns.port, port, fe, cli) + (
+            f"    server s2 app.test:{port} resolvers r resolve-prefer ipv4 init-addr none\n")
+        lb = LB(cfg, engine, wait_ports=[fe])
+        steps = []
+
+        def states():
+            rows = [ln.split() for ln in runtime_api(cli, "show servers state be").splitlines()]
+            return [(r[3], r[4], r[6]) for r in rows if len(r) > 6 and not r[0].startswith("#")]
+
+        try:
+            for ips in (["127.0.0.2", "127.0.0.3"], ["127.0.0.3", "127.0.0.4"], ["127.0.0.4"]):
+                dns.ips = ips
+                time.sleep(1.2)  # several resolutions (timeout resolve 200ms)
+                steps.append(states())
+            out = lb.output()
+            steps.append("be/s2 changed its IP from (none) to 127.0.0.3 by DNS cache" in out)
+            steps.append("Server be/s2 is going DOWN for maintenance (No IP for server )" in out)
+        finally:
+            lb.stop()
+            dns.close()
+        return steps
+
+    def test_two_servers_one_name(self):
+        results = {e: self.run_engine(e) for e in engines()}
+        herd = results["herd"]
+        self.assertEqual(herd[0], [("s1", "127.0.0.2", "0"), ("s2", "127.0.0.3", "0")])
+        self.assertEqual(herd[1], [("s1", "127.0.0.4", "0"), ("s2", "127.0.0.3", "0")])
+        self.assertEqual(herd[2], [("s1", "127.0.0.4", "0"), ("s2", "-", "32")])
+        self.assertEqual(herd[3:], [True, True])
+        if "haproxy" in results:
+            self.assertEqual(results["haproxy"], herd)
+
+
 class KeepAliveParity(unittest.TestCase):
     """SO_KEEPALIVE as `ss -to` shows it: timer:(keepalive,...)."""
 
