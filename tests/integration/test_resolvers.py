@@ -6,7 +6,7 @@ app.test with an address the test changes; echo backends listen on
 127.0.0.2 and 127.0.0.3 on the same port. Both engines must move the
 traffic to the new address, show it in `show servers state`, put the
 server in maintenance (resolution) once `hold nx` has passed after NXDOMAIN
-answers, and ignore hostile packets (a compression-pointer loop sent before
+answers (and `hold timeout` without any answer), and ignore hostile packets (a compression-pointer loop sent before
 each real answer). Keep-alive: `ss -to` shows timer:(keepalive,...) on the
 client and server sockets of the balancer exactly when the options ask.
 """
@@ -31,6 +31,7 @@ class FakeDNS:
         self.ips = ["127.0.0.2"]
         self.rcode = 0
         self.junk = True
+        self.silent = False  # no answer at all (timeouts)
         self.queries = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
@@ -48,6 +49,8 @@ class FakeDNS:
             if len(pkt) < 12:
                 continue
             self.queries += 1
+            if self.silent:
+                continue
             qid = pkt[:2]
             # The question: labels, then type and class.
             pos, labels = 12, []
@@ -178,7 +181,15 @@ class ResolversParity(unittest.TestCase):
             self.assertTrue(wait_for(lambda: served_by(fe) == "one"), lb.output())
             st = state_line(cli)
             seen["back"] = (st[4], st[6])
+            # No answer at all: `hold timeout`, then maintenance, then back.
+            dns.silent = True
+            self.assertTrue(wait_for(lambda: served_by(fe) == "503"), lb.output())
+            seen["timeout"] = (state_line(cli)[6],)
+            dns.silent = False
+            self.assertTrue(wait_for(lambda: served_by(fe) == "one"), lb.output())
             out = lb.output()
+            seen["log_timeout"] = ("Server be/s1 is going DOWN for maintenance (DNS timeout "
+                                   "status)") in out
             seen["log_moved"] = "be/s1 changed its IP from 127.0.0.2 to 127.0.0.3 by r/ns1" in out
             seen["log_maint"] = "Server be/s1 is going DOWN for maintenance (DNS NX status)" in out
             self.assertGreater(dns.queries, 3)
@@ -196,6 +207,8 @@ class ResolversParity(unittest.TestCase):
         self.assertEqual(herd["nx_held"], "two")
         self.assertEqual(herd["nx"], ("32",))
         self.assertEqual(herd["back"], ("127.0.0.2", "0"))
+        self.assertEqual(herd["timeout"], ("32",))
+        self.assertTrue(herd["log_timeout"])
         self.assertTrue(herd["log_moved"] and herd["log_maint"])
         if "haproxy" in results:
             self.assertEqual(results["haproxy"], herd)
