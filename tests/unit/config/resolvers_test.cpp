@@ -160,6 +160,11 @@ TEST(TcpKeepAlive, Options) {
   EXPECT_TRUE(r.config.proxies[1].clitcpka);
   EXPECT_FALSE(r.config.proxies[1].srvtcpka);
   EXPECT_TRUE(r.config.proxies[2].clitcpka && r.config.proxies[2].srvtcpka);
+  // haproxy 2.6 has no `no option tcpka`.
+  auto neg = parse("backend b\n  no option tcpka\n");
+  EXPECT_NE(all_diags(neg).find("negation/default is not supported for option 'tcpka'."),
+            std::string::npos)
+      << all_diags(neg);
 }
 
 TEST(TuneMaxAccept, Values) {
