@@ -326,6 +326,12 @@ std::vector<std::string> global_lines() {
       "    tune.pipesize 131072",
       "    tune.pipesize 1 2",
       "    tune.maxpipes 5",
+      "    tune.maxaccept",
+      "    tune.maxaccept 500",
+      "    tune.maxaccept -1",
+      "    tune.maxaccept x",
+      "    tune.maxaccept 5 6",
+      "    tune.maxaccept 5\n    tune.maxaccept 6",
       "    master-worker",
       "    master-worker no-exit-on-failure",
       "    master-worker foo",
@@ -381,6 +387,28 @@ std::vector<std::string> whole_configs() {
       "defaults\n    http-request set-header a b\n",
       "defaults\n    default_backend b\n    stats enable\n    cookie X insert\n"
       "    default-server inter 3s\n",
+      // resolvers sections and the server options that use them.
+      std::string("resolvers r\n    nameserver a 127.0.0.1:53\n    hold valid 5s\n"
+                  "    timeout retry 2s\n    accepted_payload_size 8192\n") +
+          kHeader +
+          "    server s1 app.invalid:80 resolvers r resolve-prefer ipv4\n"
+          "    server s2 app.invalid:80 resolvers r init-addr none\n"
+          "    server s3 app.invalid:80 resolvers r init-addr libc,10.0.0.1\n"
+          "    server s4 127.0.0.1:80 resolvers r init-addr last,libc,none\n",
+      std::string("resolvers r\n") + kHeader + "    server s1 app.invalid:80 resolvers r\n",
+      std::string("resolvers r\n    nameserver a 127.0.0.1\n    foo\n    hold bar 1s\n"
+                  "    hold nx 5x\n    timeout x\n    timeout retry\n    resolve_retries\n"
+                  "    accepted_payload_size 70000\n") +
+          kHeader,
+      std::string("resolvers r\n    nameserver a 127.0.0.1:53\n") + kHeader +
+          "    server s1 127.0.0.1:80 resolvers nope\n",
+      std::string(kHeader) + "    server s1 127.0.0.1:80 resolve-prefer ipv5\n",
+      std::string(kHeader) + "    server s1 127.0.0.1:80 init-addr libc,foo\n",
+      std::string(kHeader) + "    server s1 app.invalid:80 init-addr last,libc\n",
+      std::string(kHeader) + "    option tcpka\n    option clitcpka\n    no option srvtcpka\n",
+      std::string(kHeader) + "    no option tcpka\n",
+      std::string(kHeader) + "    http-request deny if { env(HOME) -m str x } || { env(X) -m found }\n"
+          "    http-request set-header x %[env(HOME)]\n",
   };
 }
 
