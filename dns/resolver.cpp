@@ -236,16 +236,20 @@ struct Resolver::Impl : std::enable_shared_from_this<Impl> {
     if (log) log(q.px, severity, msg);
   }
 
-  std::string servers_left(const std::string& backend) const {
+  // haproxy's tail of a DOWN line: what is left in the backend, and the
+  // server's sessions and queue (`live` may be null).
+  std::string servers_left(const std::string& backend, const balancing::ServerLive* live) const {
     const auto* be = writer.staged().find(backend);
     int act = be ? be->usable_active() : 0, bck = be ? be->usable_backup() : 0;
-    return std::to_string(act) + " active and " + std::to_string(bck) +
-           " backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue";
+    return std::to_string(act) + " active and " + std::to_string(bck) + " backup servers left. " +
+           std::to_string(live ? live->inflight.get() : 0) + " sessions active, 0 requeued, " +
+           std::to_string(live ? live->queued.get() : 0) + " remaining in queue";
   }
 
   // `s` is of the snapshot before the change: read before the commit.
   void enter_maint(const Requester& r, const balancing::Server& s, const std::string& why) {
     const bool backup = s.backup, was_usable = s.usable();
+    const std::shared_ptr<balancing::ServerLive> live = s.live;
     auto tx = writer.begin();
     tx.set_admin(r.backend, r.server, kAdminResolveMaint, 0);
     tx.update(
@@ -254,7 +258,8 @@ struct Resolver::Impl : std::enable_shared_from_this<Impl> {
     tx.commit();
     warn(r, 1,
          std::string(backup ? "Backup " : "") + "Server " + r.backend + "/" + r.server +
-             " is going DOWN for maintenance (" + why + "). " + servers_left(r.backend) + ".");
+             " is going DOWN for maintenance (" + why + "). " +
+             servers_left(r.backend, live.get()) + ".");
     const auto* be = writer.staged().find(r.backend);
     if (be && was_usable && be->usable_active() + be->usable_backup() == 0)
       warn(r, 0, "backend '" + r.backend + "' has no server available!");
