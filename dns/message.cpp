@@ -122,7 +122,7 @@ std::string build_query(uint16_t id, std::string_view name, RType type, int payl
   put16(q, 1);       // QDCOUNT
   put16(q, 0);
   put16(q, 0);
-  put16(q, payload_size > 512 ? 1 : 0);  // ARCOUNT: the OPT record
+  put16(q, 1);  // ARCOUNT: the OPT record (always, as haproxy)
   size_t encoded = 1;
   for (size_t b = 0; b <= n.size();) {
     size_t e = std::min(n.find('.', b), n.size());
@@ -137,14 +137,12 @@ std::string build_query(uint16_t id, std::string_view name, RType type, int payl
   q += '\0';
   put16(q, static_cast<uint16_t>(type));
   put16(q, 1);  // IN
-  if (payload_size > 512) {
-    q += '\0';  // root
-    put16(q, static_cast<uint16_t>(RType::Opt));
-    put16(q, static_cast<uint16_t>(std::min(payload_size, 65535)));
-    put16(q, 0);
-    put16(q, 0);  // extended RCODE, version, flags
-    put16(q, 0);  // RDLEN
-  }
+  q += '\0';  // root
+  put16(q, static_cast<uint16_t>(RType::Opt));
+  put16(q, static_cast<uint16_t>(std::clamp(payload_size, 0, 65535)));
+  put16(q, 0);
+  put16(q, 0);  // extended RCODE, version, flags
+  put16(q, 0);  // RDLEN
   return q;
 }
 

@@ -25,8 +25,8 @@ enum class RType : uint16_t { A = 1, Cname = 5, Aaaa = 28, Opt = 41 };
 std::string normalize_name(std::string_view name);
 
 // The query message. Empty when `name` cannot be encoded (a label over 63
-// bytes, a name over 255, an empty label). `payload_size` > 512 adds an
-// EDNS0 OPT record announcing it (haproxy's `accepted_payload_size`).
+// bytes, a name over 255, an empty label). An EDNS0 OPT record announces
+// `payload_size` (haproxy's `accepted_payload_size`; haproxy always sends it).
 std::string build_query(uint16_t id, std::string_view name, RType type, int payload_size);
 
 // What a response says.

@@ -38,8 +38,10 @@ const std::string kV4a = std::string("\x7f\x00\x00\x02", 4);
 const std::string kV4b = std::string("\x7f\x00\x00\x03", 4);
 
 TEST(DnsQuery, EncodesNameTypeAndEdns) {
+  const std::string opt512 = std::string(1, '\0') + u16(41) + u16(512) + u32(0) + u16(0);
   std::string q = build_query(0x1234, "App.Test.", RType::A, 512);
-  EXPECT_EQ(q, header(0x1234, 0x0100, 1, 0) + question("app.test", RType::A));
+  EXPECT_EQ(q, header(0x1234, 0x0100, 1, 0).replace(10, 2, u16(1)) +
+                   question("app.test", RType::A) + opt512);
   std::string e = build_query(7, "app.test", RType::Aaaa, 4096);
   EXPECT_EQ(e.substr(0, 12), header(7, 0x0100, 1, 0).replace(10, 2, u16(1)));
   EXPECT_EQ(e.substr(e.size() - 11), std::string(1, '\0') + u16(41) + u16(4096) + u32(0) + u16(0));
