@@ -183,6 +183,8 @@ struct Resolver::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void on_packet(Section& sec, Nameserver& ns, std::string_view pkt) {
+    // Bigger than announced: dropped, as haproxy drops it ("too big").
+    if (pkt.size() > static_cast<size_t>(sec.cfg->accepted_payload_size)) return;
     auto it = sec.by_id.find(message_id(pkt));
     if (it == sec.by_id.end()) return;  // late, or not ours
     Resolution& r = *it->second;

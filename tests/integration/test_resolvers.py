@@ -214,6 +214,35 @@ class ResolversParity(unittest.TestCase):
             self.assertEqual(results["haproxy"], herd)
 
 
+class TooBigParity(unittest.TestCase):
+    """An answer bigger than accepted_payload_size is dropped by both."""
+
+    def run_engine(self, engine):
+        port = free_port()
+        one = Backend("one", port=port, host="127.0.0.2")
+        dns = FakeDNS()
+        dns.junk = False
+        dns.ips = ["127.0.0.2"] + [f"10.0.{i // 250}.{i % 250 + 1}" for i in range(99)]
+        fe, cli = free_port(), free_port()
+        lb = LB(cfg_for(dns.port, port, fe, cli), engine, wait_ports=[fe])
+        try:
+            time.sleep(1.0)
+            big = (served_by(fe), state_line(cli)[6])
+            dns.ips = ["127.0.0.2"]
+            self.assertTrue(wait_for(lambda: served_by(fe) == "one"), lb.output())
+            return big, state_line(cli)[4]
+        finally:
+            lb.stop()
+            dns.close()
+            one.close()
+
+    def test_answer_over_payload_size_is_dropped(self):
+        results = {e: self.run_engine(e) for e in engines()}
+        self.assertEqual(results["herd"], (("503", "32"), "127.0.0.2"))
+        if "haproxy" in results:
+            self.assertEqual(results["haproxy"], results["herd"])
+
+
 class SharedNameParity(unittest.TestCase):
     """Two servers following one name spread over its addresses (an address
     another server of the backend uses is skipped); one left without an
