@@ -137,7 +137,7 @@ std::string build_query(uint16_t id, std::string_view name, RType type, int payl
   q += '\0';
   put16(q, static_cast<uint16_t>(type));
   put16(q, 1);  // IN
-  q += '\0';  // root
+  q += '\0';    // root
   put16(q, static_cast<uint16_t>(RType::Opt));
   put16(q, static_cast<uint16_t>(std::clamp(payload_size, 0, 65535)));
   put16(q, 0);

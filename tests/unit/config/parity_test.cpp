@@ -407,7 +407,8 @@ std::vector<std::string> whole_configs() {
       std::string(kHeader) + "    server s1 app.invalid:80 init-addr last,libc\n",
       std::string(kHeader) + "    option tcpka\n    option clitcpka\n    no option srvtcpka\n",
       std::string(kHeader) + "    no option tcpka\n",
-      std::string(kHeader) + "    http-request deny if { env(HOME) -m str x } || { env(X) -m found }\n"
+      std::string(kHeader) +
+          "    http-request deny if { env(HOME) -m str x } || { env(X) -m found }\n"
           "    http-request set-header x %[env(HOME)]\n",
   };
 }
