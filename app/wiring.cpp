@@ -310,10 +310,13 @@ proxy::Hooks Wiring::proxy_hooks() {
   Impl* m = impl_.get();
   const LogSink* sink = &m->sink;
   h.logs_requests = [sink](const config::Proxy& fe) {
-    return (fe.httplog || fe.tcplog) && sink->wants(&fe, kInfo);
+    return (fe.httplog || fe.tcplog || fe.log_format) && sink->wants(&fe, kInfo);
   };
   h.log = [sink](const config::Proxy& fe, const proxy::LogRecord& r) {
-    sink->send(&fe, kInfo, fe.tcplog ? proxy::format_tcplog(r) : proxy::format_httplog(r, &fe));
+    sink->send(&fe, kInfo,
+               fe.log_format ? proxy::format_log(*fe.log_format, r, &fe)
+               : fe.tcplog   ? proxy::format_tcplog(r)
+                             : proxy::format_httplog(r, &fe));
   };
   h.stats_matches = [m](const config::Proxy& fe, std::string_view target) {
     const auto* p = m->page(fe);

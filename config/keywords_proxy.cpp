@@ -391,6 +391,33 @@ void kw_log(Parser& p, const Words& w) {
   p.parse_log(w, 1, &p.cur->logs);
 }
 
+// `log-format <fmt>`, `unique-id-format <fmt>`: one argument (spaces
+// escaped), parsed in post_checks() once the proxy's mode is known.
+// `log-format-sd` (RFC 5424 structured data) is not implemented.
+void kw_format(Parser& p, const Words& w) {
+  const std::string& kw = w[0];
+  if (kw == "log-format-sd") return p.alert("'log-format-sd' is not supported by herd.");
+  if (!has(w, 1)) return p.alert(kw + " expects an argument.");
+  if (has(w, 2)) return p.alert(kw + " expects only one argument, don't forget to escape spaces!");
+  if (kw == "log-format" && p.cur->kind == Proxy::Kind::Backend) {
+    return p.warn("backend '" + p.cur->name + "' : 'log-format' directive is ignored in backends.");
+  }
+  LogFormat f;
+  f.raw = w[1];
+  f.where = p.loc();
+  if (kw == "unique-id-format") {
+    p.cur->unique_id_format = std::move(f);
+    return;
+  }
+  p.cur->log_format = std::move(f);  // replaces option httplog/tcplog, as in haproxy
+  p.cur->httplog = p.cur->tcplog = false;
+}
+
+void kw_unique_id_header(Parser& p, const Words& w) {
+  if (!has(w, 1)) return p.alert("unique-id-header expects an argument.");
+  p.cur->unique_id_header = w[1];
+}
+
 void kw_cookie(Parser& p, const Words& w) {
   if (!has(w, 1)) return p.alert("'cookie' expects <cookie_name> as argument.");
   Cookie c;
@@ -755,7 +782,8 @@ constexpr Option kOptions[] = {{"forwardfor", kFE | kBE, false},
                                {"accept-invalid-http-response", kBE, true},
                                {"splice-auto", kFE | kBE, true},
                                {"splice-request", kFE | kBE, true},
-                               {"splice-response", kFE | kBE, true}};
+                               {"splice-response", kFE | kBE, true},
+                               {"log-health-checks", kBE, true}};
 
 void option_forwardfor(Parser& p, const Words& w, size_t i) {
   ForwardFor f;
@@ -871,11 +899,14 @@ void kw_option(Parser& p, const Words& w) {
     (name == "httplog" ? px.httplog : px.tcplog) = !neg;
     if (!neg) (name == "httplog" ? px.tcplog : px.httplog) = false;
     px.log_option_where = p.loc();
+    if (!neg) px.log_format.reset();  // the option's layout replaces a log-format
   } else if (name == "dontlognull") {
     px.dontlognull = !neg;
   } else if (name == "tcpka" || name == "clitcpka" || name == "srvtcpka") {
     if (name != "srvtcpka") px.clitcpka = !neg;
     if (name != "clitcpka") px.srvtcpka = !neg;
+  } else if (name == "log-health-checks") {
+    px.log_health_checks = !neg;
   } else if (name == "allbackups") {
     px.allbackups = !neg;
   } else if (name == "accept-invalid-http-request") {
@@ -967,6 +998,10 @@ constexpr Keyword kKeywords[] = {
     {"clitimeout", kFE | kBE, true, kw_legacy_timeout},
     {"srvtimeout", kFE | kBE, true, kw_legacy_timeout},
     {"log", kFE | kBE, true, kw_log},
+    {"log-format", kFE | kBE, true, kw_format},
+    {"log-format-sd", kFE | kBE, true, kw_format},
+    {"unique-id-format", kFE | kBE, true, kw_format},
+    {"unique-id-header", kFE | kBE, true, kw_unique_id_header},
     {"cookie", kBE, true, kw_cookie},
     {"http-check", kBE, true, kw_http_check},
     {"tcp-check", kBE, true, kw_tcp_check},

@@ -4,6 +4,7 @@
 #include <memory>
 #include <utility>
 
+#include "config/log_format.h"
 #include "config/parser_internal.h"
 #include "config/regex.h"
 #include "config/units.h"
@@ -40,7 +41,8 @@ constexpr const char* kFetches[] = {"path_beg",
                                     "req.ssl_sni",
                                     "req.len",
                                     "req_len",
-                                    "env"};
+                                    "env",
+                                    "var"};
 constexpr const char* kFormatFetches[] = {
     "src",         "dst",        "src_port",     "dst_port",
     "status",      "ssl_fc",     "ssl_fc_sni",   "ssl_fc_protocol",
@@ -52,7 +54,7 @@ enum class Needs { Conn, Request, Response };
 Needs fetch_needs(std::string_view fetch) {
   std::string_view base = fetch.substr(0, fetch.find('('));
   if (base == "src" || base == "dst" || base == "src_port" || base == "dst_port" ||
-      base.starts_with("ssl_") || base == "env")
+      base.starts_with("ssl_") || base == "env" || base == "var")
     return Needs::Conn;
   if (base == "status" || base == "res.hdr" || base == "shdr") return Needs::Response;
   return Needs::Request;
@@ -133,16 +135,22 @@ bool parse_acl_expr(const Words& w, size_t i, size_t end, Acl* acl, std::string*
     return false;
   }
   acl->fetch = fetch;
+  if (base == "var" && !valid_var_name(fetch.substr(4, fetch.size() - 5), err)) return false;
   ++i;
   bool dashdash = false;
   for (; i < end && !w[i].empty() && w[i][0] == '-' && !dashdash; ++i) {
     if (w[i] == "-i") {
       acl->ignore_case = true;
-    } else if (w[i] == "-m" && base == "env") {
-      // env() is a string sample: the string matching methods apply.
-      static const char* const kMatch[] = {"str", "beg", "end", "sub", "reg", "len", "found"};
+    } else if (w[i] == "-m" && (base == "env" || base == "var")) {
+      // env() and var() are samples without a matching method of their own:
+      // the string ones apply (and -m int to a variable).
+      static const char* const kEnv[] = {"str", "beg", "end", "sub", "reg", "len", "found"};
+      static const char* const kVar[] = {"str", "int", "beg", "end", "sub", "found"};
       const std::string m = i + 1 < end ? w[i + 1] : "";
-      if (std::find(std::begin(kMatch), std::end(kMatch), m) == std::end(kMatch)) {
+      const bool ok = base == "env"
+                          ? std::find(std::begin(kEnv), std::end(kEnv), m) != std::end(kEnv)
+                          : std::find(std::begin(kVar), std::end(kVar), m) != std::end(kVar);
+      if (!ok) {
         *err = "matching method '-m " + m + "' is not supported by herd for '" + base + "'.";
         return false;
       }
@@ -154,6 +162,12 @@ bool parse_acl_expr(const Words& w, size_t i, size_t end, Acl* acl, std::string*
       *err = "ACL flag '" + w[i] + "' is not supported by herd.";
       return false;
     }
+  }
+  if (base == "var" && acl->match.empty()) {
+    *err =
+        "matching method must be specified first (using '-m') when using a sample fetch of this "
+        "type ('var').";
+    return false;
   }
   for (; i < end; ++i) {
     if ((base == "src" || base == "dst") && !valid_network(w[i])) {
@@ -184,6 +198,37 @@ bool parse_acl_expr(const Words& w, size_t i, size_t end, Acl* acl, std::string*
     acl->values.push_back(w[i]);
   }
   *no_values = acl->values.empty() && !dashdash && !boolean_fetch(base) && acl->match != "found";
+  return true;
+}
+
+// set-var's sample expression: a literal (str(), int(), bool()) or one of
+// the fetches herd evaluates, without converters.
+bool set_var_expr(const std::string& e, bool response, std::string* err) {
+  if (e.find(',') != std::string::npos && !e.starts_with("str(")) {
+    *err = "sample converters in '" + e + "' are not supported by herd.";
+    return false;
+  }
+  std::string base = e.substr(0, e.find('('));
+  static const char* const kOk[] = {"str",      "int",      "bool", "src",    "dst",
+                                    "src_port", "dst_port", "path", "url",    "method",
+                                    "hdr",      "req.hdr",  "var",  "status", "res.hdr"};
+  if (std::find_if(std::begin(kOk), std::end(kOk), [&](const char* k) { return base == k; }) ==
+      std::end(kOk)) {
+    *err = "sample fetch '" + base + "' in set-var is not supported by herd.";
+    return false;
+  }
+  if (base.size() != e.size() && e.back() != ')') {
+    *err = "missing closing ')' after arguments to fetch keyword '" + base + "'.";
+    return false;
+  }
+  if (base == "var" && !valid_var_name(e.substr(4, e.size() - 5), err)) return false;
+  Needs n = base == "str" || base == "int" || base == "bool" ? Needs::Conn : fetch_needs(base);
+  if (base == "path" || base == "url" || base == "method") n = Needs::Request;
+  if (n != Needs::Conn && (n == Needs::Response) != response) {
+    *err = "sample fetch <" + e + "> may not be reliably used here because it needs '" +
+           (response ? "HTTP request headers" : "HTTP response") + "' which is not available here.";
+    return false;
+  }
   return true;
 }
 
@@ -237,7 +282,8 @@ bool parse_format(const std::string& s, FormatString* out, std::string* err,
     };
     bool ok = std::find(std::begin(kFormatFetches), std::end(kFormatFetches), expr) !=
                   std::end(kFormatFetches) ||
-              hdr_fetch("req.hdr(") || hdr_fetch("res.hdr(") || hdr_fetch("env(");
+              hdr_fetch("req.hdr(") || hdr_fetch("res.hdr(") || hdr_fetch("env(") ||
+              (hdr_fetch("var(") && valid_var_name(expr.substr(4, expr.size() - 5), err));
     std::string base = expr.substr(0, expr.find_first_of("(,"));
     bool known_request = base == "path" || base == "url" || base == "method" || base == "hdr";
     if ((ok || known_request) && fetch_needs(base) != Needs::Conn &&
@@ -351,10 +397,11 @@ bool Parser::parse_condition(const Words& w, size_t i, const std::string& what, 
 // HAProxy's predefined ACLs (configuration.txt §7.4), usable without `acl`.
 bool is_predefined_acl(const std::string& name) {
   static const char* const kNames[] = {
-      "FALSE", "HTTP", "HTTP_1.0", "HTTP_1.1", "HTTP_CONTENT", "HTTP_URL_ABS", "HTTP_URL_SLASH",
-      "HTTP_URL_STAR", "LOCALHOST", "METH_CONNECT", "METH_DELETE", "METH_GET", "METH_HEAD",
-      "METH_OPTIONS", "METH_POST", "METH_PUT", "METH_TRACE", "RDP_COOKIE", "REQ_CONTENT", "TRUE",
-      "WAIT_END"};
+      "FALSE",        "HTTP",         "HTTP_1.0",       "HTTP_1.1",      "HTTP_2.0",
+      "HTTP_CONTENT", "HTTP_URL_ABS", "HTTP_URL_SLASH", "HTTP_URL_STAR", "LOCALHOST",
+      "METH_CONNECT", "METH_DELETE",  "METH_GET",       "METH_HEAD",     "METH_OPTIONS",
+      "METH_POST",    "METH_PUT",     "METH_TRACE",     "RDP_COOKIE",    "REQ_CONTENT",
+      "TRUE",         "WAIT_END"};
   for (const char* n : kNames)
     if (name == n) return true;
   return false;
@@ -599,6 +646,31 @@ void Parser::http_rule(const Words& w, bool response) {
         if (!known_error_status(rule.status))
           return alert(rule_ctx + "Unexpected status code '" + arg(w, 3) + "'.");
         cond_at = 4;
+      }
+    }
+  } else if (action.starts_with("set-var(") || action.starts_with("set-var-fmt(") ||
+             action.starts_with("unset-var(")) {
+    const bool unset = action[0] == 'u', is_fmt = action.starts_with("set-var-fmt(");
+    auto paren = action.find('(');
+    if (action.back() != ')') return alert(rule_ctx + "missing closing ')' after variable name.");
+    rule.name = action.substr(paren + 1, action.size() - paren - 2);
+    std::string err;
+    if (!valid_var_name(rule.name, &err)) {
+      return alert(rule_ctx + "invalid variable name '" + rule.name +
+                   "'. A variable name must be start by its scope. The scope can be 'proc', "
+                   "'sess', 'txn', 'req', 'res' or 'check'.");
+    }
+    rule.action = unset ? A::UnsetVar : A::SetVar;
+    cond_at = 2;
+    if (!unset) {
+      if (!has(w, 2)) return alert(rule_ctx + "expects a sample expression.");
+      cond_at = 3;
+      if (is_fmt) {
+        if (!parse_format(w[2], &rule.value, &err, response)) return alert(rule_ctx + err);
+      } else if (!set_var_expr(w[2], response, &err)) {
+        return alert(rule_ctx + err);
+      } else {
+        rule.expr = w[2];
       }
     }
   } else if (response ? haproxy_response_action(action) : haproxy_action(action)) {

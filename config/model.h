@@ -165,8 +165,9 @@ struct Acl {
   std::string name;
   std::string fetch;  // "path_beg", "path", "path_end", "hdr(host)", "hdr_beg(host)", "src", "method", ...
   bool ignore_case = false;  // -i
-  // `-m <method>` (only with env(): str, beg, end, sub, reg, len, found);
-  // "" when absent (the fetch's own matching).
+  // `-m <method>`: "" when absent (the fetch's own matching); only with
+  // env() (str, beg, end, sub, reg, len, found) and var() (str, int, beg,
+  // end, sub, found: haproxy's var has no default).
   std::string match;
   std::vector<std::string> values;
   // The values compiled, for the regex fetches (`hdr_reg`, `path_reg`, ...).
@@ -198,6 +199,24 @@ struct FormatString {
   std::string raw;
 };
 
+// A `log-format` / `unique-id-format` string as haproxy compiles it:
+// literal text, separators (unescaped spaces, merged: one space at most is
+// emitted, and none right after another separator or an empty variable),
+// `%<var>` log variables with their `%{+Q,+X,+E}` flags, and `%[<fetch>]`
+// sample expressions (parse_log_format in config/log_format.cpp).
+struct LogFormat {
+  enum class Kind { Text, Separator, Var, Expr };
+  struct Node {
+    Kind kind = Kind::Text;
+    std::string text;  // Text: the literal; Var: the name ("ci", "Tt"); Expr: the fetch
+    bool quote = false, hex = false, escape = false;  // Q, X, E flags
+  };
+  std::vector<Node> nodes;
+  std::string raw;  // as written (after the tokenizer)
+  Location where;   // the keyword's line
+  bool empty() const { return nodes.empty(); }
+};
+
 // `http-request set-header|add-header|del-header|deny|allow ...` and
 // `http-response set-header|add-header|del-header|replace-header|
 // replace-value|set-status|deny|allow ...` (the same struct serves both).
@@ -211,10 +230,14 @@ struct HttpRequestRule {
     ReplaceHeader,
     ReplaceValue,
     SetStatus,
-    Redirect  // `http-request redirect ...` and the `redirect` keyword
+    Redirect,  // `http-request redirect ...` and the `redirect` keyword
+    SetVar,    // `set-var(<scope>.<name>) <expr>` (`expr`), `set-var-fmt(...) <fmt>` (`value`)
+    UnsetVar   // `unset-var(<scope>.<name>)`
   };
   Action action = Action::SetHeader;
-  std::string name;    // header name as written
+  std::string name;  // header name as written; SetVar/UnsetVar: the variable ("txn.x")
+  std::string
+      expr;  // SetVar: the sample expression ("str(a)", "src", "req.hdr(host)"); "": `value`
   FormatString value;  // set/add; replace-header/replace-value: the replacement
   std::shared_ptr<const Regex> regex;  // replace-header/replace-value: the match
   int status = 0;                      // deny (deny_status), set-status
@@ -435,6 +458,16 @@ struct Proxy {
   // `option tcpka`: SO_KEEPALIVE on the client / server sockets.
   bool clitcpka = false;
   bool srvtcpka = false;
+  // `log-format <fmt>` (a frontend's own or its defaults'): replaces the
+  // httplog/tcplog layout; `option httplog|tcplog` after it replaces it.
+  std::optional<LogFormat> log_format;
+  // `unique-id-format <fmt>` and `unique-id-header <name>`: each request's
+  // unique ID (%ID, the `unique-id` fetch), sent to the server in <name>.
+  std::optional<LogFormat> unique_id_format;
+  std::string unique_id_header;
+  // `option log-health-checks` (a backend's): every health-check result
+  // change is logged, not only the state changes.
+  bool log_health_checks = false;
   bool log_global = false;
   std::vector<LogTarget> logs;  // proxy-local targets (with log_global, the global ones too)
   std::map<int, std::string> errorfiles;  // status -> file contents (loaded at parse time)

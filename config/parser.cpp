@@ -13,6 +13,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "config/log_format.h"
 #include "config/parser_internal.h"
 
 namespace herd::config {
@@ -337,7 +338,8 @@ void Parser::post_checks() {
       warn_raw(std::string("missing timeouts for ") + kind_name(p) + " '" + p.name +
                kMissingTimeouts);
     bool any_log = !p.logs.empty() || (p.log_global && !cfg.global.logs.empty());
-    if (p.has_frontend() && (p.httplog || p.tcplog) && !any_log)
+    parse_formats(cfg.proxies[i], post_alert);
+    if (p.has_frontend() && (p.httplog || p.tcplog || p.log_format) && !any_log)
       warn_raw(std::string("log format ignored for ") + kind_name(p) + " '" + p.name +
                "' since it has no log address.");
     if (extras_[i].has_http_check_rules && !p.httpchk.enabled)
@@ -347,6 +349,28 @@ void Parser::post_checks() {
       warn_raw(std::string(kind_name(p)) + " '" + p.name +
                "' uses tcp-check rules without 'option tcp-check', so the rules are ignored.");
   }
+}
+
+// Compiles the proxy's log-format and unique-id-format now that its mode
+// is known (haproxy refuses HTTP-only variables in a TCP proxy). A
+// backend's are not used (haproxy uses the frontend's), so not checked.
+void Parser::parse_formats(Proxy& p, const std::function<void(const std::string&)>& post_alert) {
+  if (!p.has_frontend()) {
+    p.log_format.reset();
+    return;
+  }
+  const bool http = p.mode == Mode::Http;
+  auto one = [&](std::optional<LogFormat>& f, const char* what) {
+    if (!f) return;
+    std::string err;
+    if (!parse_log_format(f->raw, http, true, &*f, &err)) {
+      post_alert("Parsing [" + f->where.file + ":" + std::to_string(f->where.line) +
+                 "]: failed to parse " + what + " : " + err + ".");
+      f.reset();
+    }
+  };
+  one(p.log_format, "log-format");
+  one(p.unique_id_format, "unique-id-format");
 }
 
 // What haproxy says and does about HTTP-only settings of a TCP proxy.

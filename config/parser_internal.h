@@ -5,6 +5,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -106,6 +107,7 @@ class Parser {
   void start_proxy(const Words& w, Proxy::Kind kind);
   void post_checks();
   void tcp_mode_checks(Proxy& p);
+  void parse_formats(Proxy& p, const std::function<void(const std::string&)>& post_alert);
   void resolve_servers();
 
   ParseOptions opts_;

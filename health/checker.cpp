@@ -671,6 +671,10 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
       if (st.count_failed) s->live->counters.add(balancing::Counter::FailedChecks);
       if (st.count_down) s->live->counters.add(balancing::Counter::Downs);
       if (!(st.next == cur)) tx.set_op(e->backend, e->server, st.next.op, st.next.health);
+      // `option log-health-checks`: every result that moves the health
+      // counter is logged, before the state change it may cause.
+      if (be->config && be->config->log_health_checks && st.next.health != cur.health)
+        msgs.push_back({be->config, 5, check_message(*be, *s, st, r)});
       if (st.event != Step::Event::None) {
         auto [ci, fresh] = counts.try_emplace(be->name);
         Counts& c = ci->second;
@@ -684,13 +688,46 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
         msgs.push_back({be->config, st.event == Step::Event::WentDown && !st.was_stopping ? 1 : 5,
                         transition_message(*be, *s, st, r, c.act, c.bck)});
         if (before > 0 && c.act + c.bck == 0)
-          msgs.push_back({be->config, 0, "backend " + be->name + " has no server available!"});
+          msgs.push_back({be->config, 0,
+                          std::string(be->config && be->config->kind == config::Proxy::Kind::Listen
+                                          ? "proxy "
+                                          : "backend ") +
+                              be->name + " has no server available!"});
       }
       schedule(e, next_interval(st.next, s->rise, s->fall, e->params.timing));
     }
     tx.commit();
     if (log)
       for (const auto& m : msgs) log(m.px, m.severity, m.text);
+  }
+
+  // ", reason: <desc>[, code: <n>][, info: "<text>"], check duration: <n>ms".
+  static void append_check_status(std::string& m, const CheckResult& r) {
+    m += ", reason: ";
+    m += status_desc(r.status);
+    if (status_has_code(r.status)) m += ", code: " + std::to_string(r.code);
+    if ((r.outcome == Outcome::Fail || r.report_info) && !r.info.empty())
+      m += ", info: \"" + r.info + "\"";
+    m += ", check duration: " + std::to_string(r.duration_ms) + "ms";
+  }
+
+  // haproxy's log-health-checks line: "Health check for server b/s
+  // succeeded, reason: ..., status: 3/3 UP." (the health after this result).
+  static std::string check_message(const balancing::BackendSnapshot& be, const Server& s,
+                                   const Step& st, const CheckResult& r) {
+    std::string m = "Health check for ";
+    m += s.backup ? "backup server " : "server ";
+    m += be.name + "/" + s.name;
+    m += r.outcome == Outcome::Fail       ? " failed"
+         : r.outcome == Outcome::CondPass ? " conditionally succeeded"
+                                          : " succeeded";
+    append_check_status(m, r);
+    const int h = st.next.health;
+    const bool up = h >= s.rise;
+    m += ", status: " + std::to_string(up ? h - s.rise + 1 : h) + "/" +
+         std::to_string(up ? s.fall : s.rise) + (up ? (s.weight ? " UP" : " DRAIN") : " DOWN") +
+         ".";
+    return m;
   }
 
   static std::string transition_message(const balancing::BackendSnapshot& be, const Server& s,
@@ -708,12 +745,9 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
         m += " is stopping";
         break;
     }
-    m += ", reason: ";
-    m += status_desc(r.status);
-    if (status_has_code(r.status)) m += ", code: " + std::to_string(r.code);
-    if ((r.outcome == Outcome::Fail || r.report_info) && !r.info.empty())
-      m += ", info: \"" + r.info + "\"";
-    m += ", check duration: " + std::to_string(r.duration_ms) + "ms. ";
+    // With log-health-checks the check's details went in its own line.
+    if (!(be.config && be.config->log_health_checks)) append_check_status(m, r);
+    m += ". ";
     m += std::to_string(act) + " active and " + std::to_string(bck) + " backup servers ";
     const int queued = s.live ? s.live->queued.get() : 0;
     if (st.event == Step::Event::WentDown) {
@@ -887,13 +921,14 @@ bool HealthChecker::in_flight(std::string_view backend, std::string_view server)
 
 std::pair<std::string, std::string> HealthChecker::stderr_form(int syslog_severity,
                                                                const std::string& msg) {
-  constexpr std::string_view kPrefix = "backend ";
   constexpr std::string_view kSuffix = " has no server available!";
-  if (syslog_severity == 0 && msg.size() > kPrefix.size() + kSuffix.size() &&
-      msg.compare(0, kPrefix.size(), kPrefix) == 0 &&
-      msg.compare(msg.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0) {
-    std::string name = msg.substr(kPrefix.size(), msg.size() - kPrefix.size() - kSuffix.size());
-    return {"ALERT", "backend '" + name + "' has no server available!"};
+  for (std::string_view prefix : {std::string_view("backend "), std::string_view("proxy ")}) {
+    if (syslog_severity == 0 && msg.size() > prefix.size() + kSuffix.size() &&
+        msg.compare(0, prefix.size(), prefix) == 0 &&
+        msg.compare(msg.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0) {
+      std::string name = msg.substr(prefix.size(), msg.size() - prefix.size() - kSuffix.size());
+      return {"ALERT", std::string(prefix) + "'" + name + "' has no server available!"};
+    }
   }
   return {syslog_severity == 0 ? "ALERT" : "WARNING", msg};
 }

@@ -43,6 +43,23 @@ struct LogRecord {
   int actconn = 0, feconn = 0, beconn = 0, srvconn = 0, retries = 0;
   int srv_queue = 0, be_queue = 0;
   std::string request_line;  // without quotes; "<BADREQ>" for bad requests
+  // For log-format (format_log): the handshake and idle times before the
+  // request (%Th, %Ti), the request's wall-clock date (%tr; %t is this less
+  // Th and Ti; unset: accept_date for both), bytes from the client (%U),
+  // the accepting address (%fi:%fp), the server's (%si:%sp, port 0: none)
+  // and the connection's source towards it (%bi:%bp), TLS on the listener
+  // (%ft's '~'), the request counter (%rt), the unique ID (%ID), HTTP mode
+  // (%tsc's cookie letters) and the values of the format's %[...] samples,
+  // in order (LogSamples).
+  long th = 0, ti = 0;
+  std::chrono::system_clock::time_point date{};
+  uint64_t bytes_in = 0;
+  std::string fe_ip, srv_ip, be_ip;
+  int fe_port = 0, srv_port = 0, be_port = 0;
+  bool ssl = false, http = true;
+  uint64_t req_id = 0;
+  std::string unique_id;
+  std::vector<std::string> samples;
 };
 // The accept date as logs show it: "22/Nov/2026:14:08:24.389" (local time),
 // now or at `at`.
@@ -51,6 +68,13 @@ std::string log_accept_date(std::chrono::system_clock::time_point at);
 // Formats HAProxy's httplog line (without syslog framing); `fe`'s capture
 // slots (`declare capture`) show as haproxy's "{...}" blocks.
 std::string format_httplog(const LogRecord& r, const config::Proxy* fe = nullptr);
+// Formats `f` (log-format, unique-id-format) from `r`, as haproxy's
+// sess_build_logline. `mandatory`: empty values show as "-" (log-format;
+// not unique-id-format, whose samples are %-encoded instead).
+std::string format_log(const config::LogFormat& f, const LogRecord& r, const config::Proxy* fe,
+                       bool mandatory = true);
+// haproxy's request counter (%rt, the stream's uniq_id): the next value.
+uint64_t next_request_id();
 // Formats HAProxy's tcplog line: `%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts
 // %ac/%fc/%bc/%sc/%rc %sq/%bq` (tw, tc, ta, bytes_out, the first two
 // letters of term).

@@ -48,8 +48,10 @@ void request_park(IdleHook* idle_session);
 // `since`) ended before its first request, closed by the client or at its
 // timeout. Counted as haproxy counts it (ereq, a 400 or 408), and logged
 // as `<BADREQ>` with CR-- or cR-- unless `option dontlognull`.
+// `req_id`: its request counter (%rt); a parked connection takes a new one.
 void empty_first_request(Worker& w, const FrontendRt& fe, int fd, bool timeout,
-                         std::chrono::steady_clock::time_point since);
+                         std::chrono::steady_clock::time_point since,
+                         uint64_t req_id = next_request_id());
 
 }  // namespace HERD_IO_NS
 }  // namespace herd::proxy

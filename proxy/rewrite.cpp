@@ -375,6 +375,12 @@ bool build_upstream_head(std::string& out, AddedFields& added, const UpstreamHea
     out += v;
     out += "\r\n";
   }
+  if (!in.unique_id_header.empty()) {
+    lower_append(out, in.unique_id_header);
+    out += ": ";
+    out += in.unique_id;
+    out += "\r\n";
+  }
   // option forwardfor: the frontend's or the backend's.
   const config::ForwardFor* ff = b.forwardfor.enabled
                                      ? &b.forwardfor
@@ -486,6 +492,10 @@ int apply_response_rules(ResponseEdits& ed, const RequestView& rv, const config:
           break;
         case A::Deny:
           return rule.status;
+        case A::SetVar:
+        case A::UnsetVar:
+          apply_var_rule(rule, rv);
+          break;
         case A::SetStatus:
           ed.status = rule.status;
           ed.reason =

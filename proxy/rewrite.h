@@ -38,6 +38,10 @@ struct UpstreamHeadIn {
   bool upgrade = false;  // the request switches protocols (Connection: upgrade, no body)
   int64_t body_len = 0;  // -2: chunked; otherwise its Content-Length (0: none)
   std::string_view method;
+  // `unique-id-header` (the frontend's): sent with the request's unique ID
+  // after the http-request additions, before X-Forwarded-For (haproxy's order).
+  std::string_view unique_id_header{};
+  std::string_view unique_id{};
 };
 
 // Writes the request head for the server into `out` (replacing it).

@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 #include "config/regex.h"
@@ -129,6 +130,52 @@ bool match_header_values(const http1::Head& h, const char* base, std::string_vie
   return false;
 }
 
+// `var(<name>) -m <method> <values>`: an unset variable matches nothing
+// (not even -m found); -m int takes "gt 0"-style operators and "lo:hi" ranges.
+bool match_var(const config::Acl& acl, const RequestView& r) {
+  std::string_view name = fetch_arg(acl.fetch);
+  std::string val;
+  if (name.starts_with("proc.")) {
+    val = var_value(r, name);
+    if (val.empty()) return false;
+  } else {
+    const std::string* v = r.vars ? r.vars->get(name) : nullptr;
+    if (!v) return false;
+    val = *v;
+  }
+  const std::string& m = acl.match;
+  if (m == "found") return true;
+  const bool ic = acl.ignore_case;
+  if (m == "int") {
+    char* end = nullptr;
+    const long x = std::strtol(val.c_str(), &end, 10);
+    if (end == val.c_str()) return false;  // not a number: no integer sample
+    std::string_view op;
+    for (const auto& v : acl.values) {
+      if (v == "eq" || v == "ge" || v == "gt" || v == "le" || v == "lt") {
+        op = v;
+        continue;
+      }
+      const long n = std::atol(v.c_str());
+      bool ok = op == "ge"   ? x >= n
+                : op == "gt" ? x > n
+                : op == "le" ? x <= n
+                : op == "lt" ? x < n
+                             : false;
+      if (op.empty() || op == "eq") ok = match_int(x, v);
+      if (ok) return true;
+    }
+    return false;
+  }
+  for (const auto& v : acl.values) {
+    if (m == "str" && (ic ? http1::iequals(val, v) : val == v)) return true;
+    if (m == "beg" && istarts_with(val, v, ic)) return true;
+    if (m == "end" && iends_with(val, v, ic)) return true;
+    if (m == "sub" && icontains(val, v, ic)) return true;
+  }
+  return false;
+}
+
 bool match_acl(const config::Acl& acl, const RequestView& r) {
   std::string_view fn = fetch_name(acl.fetch);
   bool ic = acl.ignore_case;
@@ -137,6 +184,7 @@ bool match_acl(const config::Acl& acl, const RequestView& r) {
       if (pred(std::string_view(v))) return true;
     return false;
   };
+  if (fn == "var") return match_var(acl, r);
   if (fn == "src") return any([&](std::string_view v) { return ip_in_network(r.src_ip, v); });
   if (fn == "dst") return any([&](std::string_view v) { return ip_in_network(r.dst_ip, v); });
   if (fn == "dst_port" || fn == "src_port") {  // a port or a range "lo:hi"
@@ -240,8 +288,11 @@ bool predefined_acl(std::string_view name, const RequestView& r) {
   if (!r.head) return false;  // a TCP connection: no HTTP request
   std::string_view m = r.head->method;
   if (name == "HTTP") return true;
-  if (name == "HTTP_1.0") return r.head->version == 10;
-  if (name == "HTTP_1.1") return r.head->version == 11;
+  if (name == "HTTP_1.0") return r.head->version_str == "HTTP/1.0";
+  // `req.ver 1.1` / `req.ver 2.0`: the version as the request line gives it
+  // (haproxy matches "GET / HTTP/2.0" sent on an HTTP/1 connection too).
+  if (name == "HTTP_1.1") return r.head->version_str == "HTTP/1.1";
+  if (name == "HTTP_2.0") return r.head->version_str == "HTTP/2.0";
   if (name == "HTTP_CONTENT") return r.head->content_length > 0 || r.head->chunked;
   if (name == "HTTP_URL_ABS") return r.head->target.find("://") != std::string_view::npos;
   if (name == "HTTP_URL_SLASH") return r.head->target.starts_with("/");
@@ -326,8 +377,15 @@ TcpVerdict tcp_request_verdict(const config::Proxy& px, bool content, const Requ
 const config::HttpRequestRule* request_final_rule(const config::Proxy& px, const RequestView& r) {
   using A = config::HttpRequestRule::Action;
   for (const auto& rule : px.http_request) {
-    if (rule.action != A::Deny && rule.action != A::Allow && rule.action != A::Redirect) continue;
+    const bool var_rule = rule.action == A::SetVar || rule.action == A::UnsetVar;
+    if (rule.action != A::Deny && rule.action != A::Allow && rule.action != A::Redirect &&
+        !var_rule)
+      continue;
     if (rule.cond && !eval_condition(*rule.cond, px, r)) continue;
+    if (var_rule) {  // in order: later conditions see the variable
+      apply_var_rule(rule, r);
+      continue;
+    }
     if (rule.action == A::Allow) break;
     return &rule;
   }
@@ -371,8 +429,120 @@ void append_format(std::string& out, const config::FormatString& f, const Reques
       out += last_header_value(r.resp_base, *r.resp, fetch_arg(p.text));
     else if (fn == "env") {
       if (const char* v = std::getenv(std::string(fetch_arg(p.text)).c_str())) out += v;
-    } else if (std::string v; fn.starts_with("ssl_") && tls_sample(fn, r.tls, &v))
+    } else if (fn == "var")
+      out += var_value(r, fetch_arg(p.text));
+    else if (std::string v; fn.starts_with("ssl_") && tls_sample(fn, r.tls, &v))
       out += v;
+  }
+}
+
+const std::string* Vars::get(std::string_view name) const {
+  for (const auto& [k, v] : values)
+    if (k == name) return &v;
+  return nullptr;
+}
+
+void Vars::set(std::string_view name, std::string value) {
+  for (auto& [k, v] : values)
+    if (k == name) {
+      v = std::move(value);
+      return;
+    }
+  values.emplace_back(std::string(name), std::move(value));
+}
+
+void Vars::unset(std::string_view name) {
+  std::erase_if(values, [&](const auto& kv) { return kv.first == name; });
+}
+
+void Vars::end_request() {
+  std::erase_if(values, [](const auto& kv) { return !kv.first.starts_with("sess."); });
+}
+
+namespace {
+std::mutex proc_vars_mu;
+Vars proc_vars;
+}  // namespace
+
+std::string var_value(const RequestView& r, std::string_view name) {
+  if (name.starts_with("proc.")) {
+    std::lock_guard lk(proc_vars_mu);
+    const std::string* v = proc_vars.get(name);
+    return v ? *v : std::string();
+  }
+  const std::string* v = r.vars ? r.vars->get(name) : nullptr;
+  return v ? *v : std::string();
+}
+
+void set_var(const RequestView& r, std::string_view name, std::string value) {
+  if (name.starts_with("proc.")) {
+    std::lock_guard lk(proc_vars_mu);
+    proc_vars.set(name, std::move(value));
+  } else if (r.vars) {
+    r.vars->set(name, std::move(value));
+  }
+}
+
+void unset_var(const RequestView& r, std::string_view name) {
+  if (name.starts_with("proc.")) {
+    std::lock_guard lk(proc_vars_mu);
+    proc_vars.unset(name);
+  } else if (r.vars) {
+    r.vars->unset(name);
+  }
+}
+
+namespace {
+// set-var's expression (config: set_var_expr): a literal or a fetch.
+std::string var_expr_value(std::string_view e, const RequestView& r) {
+  std::string_view fn = fetch_name(e);
+  std::string_view arg =
+      fn.size() < e.size() ? e.substr(fn.size() + 1, e.size() - fn.size() - 2) : std::string_view();
+  if (fn == "str" || fn == "int") return std::string(arg);
+  if (fn == "bool") return arg == "0" || arg.empty() ? "0" : "1";
+  if (fn == "src") return std::string(r.src_ip);
+  if (fn == "dst") return std::string(r.dst_ip);
+  if (fn == "src_port") return std::to_string(r.src_port);
+  if (fn == "dst_port") return std::to_string(r.dst_port);
+  if (fn == "var") return var_value(r, arg);
+  if (fn == "status") return r.resp ? std::to_string(r.resp->status) : std::string();
+  if (fn == "res.hdr")
+    return r.resp ? std::string(last_header_value(r.resp_base, *r.resp, arg)) : std::string();
+  if (!r.head) return {};
+  if (fn == "path") return std::string(request_path(r.head->target));
+  if (fn == "url") return std::string(r.head->target);
+  if (fn == "method") return std::string(r.head->method);
+  if (fn == "hdr" || fn == "req.hdr") return std::string(last_header_value(r.base, *r.head, arg));
+  return {};
+}
+}  // namespace
+
+void apply_var_rule(const config::HttpRequestRule& rule, const RequestView& r) {
+  if (rule.action == config::HttpRequestRule::Action::UnsetVar) return unset_var(r, rule.name);
+  std::string v = rule.expr.empty() ? expand_format(rule.value, r) : var_expr_value(rule.expr, r);
+  // A fetch that finds nothing (an absent header...) sets nothing, as in haproxy.
+  if (v.empty() && !rule.expr.empty() && !rule.expr.starts_with("str(")) return;
+  set_var(r, rule.name, std::move(v));
+}
+
+void log_samples(const config::LogFormat& f, const RequestView& r, std::vector<std::string>& out) {
+  out.clear();
+  for (const auto& n : f.nodes) {
+    if (n.kind != config::LogFormat::Kind::Expr) continue;
+    std::string& v = out.emplace_back();
+    std::string_view e = n.text;
+    if (e == "src")
+      v = r.src_ip;
+    else if (e == "dst")
+      v = r.dst_ip;
+    else if (e == "src_port")
+      v = std::to_string(r.src_port);
+    else if (e == "dst_port")
+      v = std::to_string(r.dst_port);
+    else if (e.starts_with("var("))
+      v = var_value(r, e.substr(4, e.size() - 5));
+    else if (e.starts_with("ssl_"))
+      tls_sample(e, r.tls, &v);
   }
 }
 

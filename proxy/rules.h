@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "config/model.h"
 #include "proxy/http1.h"
@@ -17,6 +19,17 @@ class Conn;
 }
 
 namespace herd::proxy {
+
+// haproxy's variables (`http-request set-var(txn.x)`, the `var()` fetch):
+// the session's sess.* ones and the request's txn.*, req.* and res.* ones
+// (proc.* live in one process-wide table, proc_var/set_proc_var).
+struct Vars {
+  std::vector<std::pair<std::string, std::string>> values;  // "txn.x" -> value
+  const std::string* get(std::string_view name) const;
+  void set(std::string_view name, std::string value);
+  void unset(std::string_view name);
+  void end_request();  // drops txn.*, req.* and res.*
+};
 
 // What ACLs and formats may look at.
 struct RequestView {
@@ -40,7 +53,19 @@ struct RequestView {
   std::string_view content{};
   bool content_final = true;
   bool* may_change = nullptr;
+  Vars* vars = nullptr;  // the session's variables (null: none set, var() is empty)
 };
+
+// The value of `var(<name>)`: empty when unset.
+std::string var_value(const RequestView& r, std::string_view name);
+// set-var / unset-var: into r.vars, or the process-wide table (proc.*).
+void set_var(const RequestView& r, std::string_view name, std::string value);
+void unset_var(const RequestView& r, std::string_view name);
+// Runs a set-var, set-var-fmt or unset-var rule (its condition held).
+void apply_var_rule(const config::HttpRequestRule& rule, const RequestView& r);
+// The values of the %[...] samples of `f`, in order (LogRecord::samples);
+// the ones the log record itself answers (fe_name...) are left empty.
+void log_samples(const config::LogFormat& f, const RequestView& r, std::vector<std::string>& out);
 
 // The path of a request target: origin-form up to '?', or the path of an
 // absolute-form target ("http://h/p?q" -> "/p").

@@ -138,6 +138,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     v6_ = loc.address().is_v6();
     if (rep.address().is_v4()) client_v4_ = rep.address().to_v4().to_uint();
     w_.sessions.push_back(this);
+    if (first) req_id_ = next_request_id();
     auto self = shared_from_this();
     asio::co_spawn(w_.ioc, run(first), [self](std::exception_ptr e) {
       if (self->park_ && !e)
@@ -249,7 +250,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         if (r == Wait::Closed) {
           // (A TLS connection whose handshake failed was counted as such.)
           if (first && !w_.stopping && !(client_.tls() && !client_.tls()->handshake_done()))
-            empty_first_request(w_, fe_, client_.socket().native_handle(), timed_out_, accepted_);
+            empty_first_request(w_, fe_, client_.socket().native_handle(), timed_out_, accepted_,
+                                req_id_);
           break;
         }
         if (first && client_.tls()) {
@@ -257,8 +259,15 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           if (client_.tls()->resumed()) fe_.live->counters.add(Counter::SslReused);
         }
       }
+      // haproxy's request counter (%rt): one stream per connection from its
+      // accept, then one per further request.
+      if (first)
+        idle_since_ = accepted_;
+      else
+        req_id_ = next_request_id();
       bool keep = co_await one_request(first);
       if (!keep) break;  // a soft stop ends it through stop_close()
+      idle_since_ = Clock::now();
       // Between requests: the server-side buffer goes back to the worker;
       // the client-side one is kept for the hot window (wait_request_bytes).
       w_.give_buffer(std::move(sbuf_));
@@ -400,7 +409,67 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     r.ta = ms_since(start_);
     r.actconn = w_.shared.process.conns.get();
     r.feconn = fe_.live->sessions.get();
+    if (fe_.cfg->log_format) fill_log_format_fields(r);
     return r;
+  }
+
+  // The request's unique ID, from the frontend's unique-id-format (%ID,
+  // unique-id-header, the `unique-id` fetch).
+  // Made once, when the request goes to its server (unique-id-header) or
+  // else when it is logged, as haproxy: %b is then the backend.
+  void make_unique_id(const RequestView& rv, const std::string& backend) {
+    if (unique_id_made_ || !fe_.cfg->unique_id_format) return;
+    unique_id_made_ = true;
+    LogRecord r;
+    r.client = src_ip_ + ":" + std::to_string(src_port_);
+    r.frontend = fe_.cfg->name;
+    r.backend = backend;
+    r.server = "<NOSRV>";
+    r.accept_date = accept_date_;
+    if (fe_.logs) {  // (at log time req_ may be gone)
+      r.request_line = request_line_;
+    } else {
+      r.request_line.assign(req_.method);
+      r.request_line += ' ';
+      r.request_line += req_.target;
+      r.request_line += ' ';
+      r.request_line += req_.version_str;
+    }
+    r.date = req_date_;
+    r.ti = ti_;
+    r.ta = ms_since(start_);
+    r.fe_ip = dst_ip_;
+    r.fe_port = dst_port_;
+    r.ssl = client_.tls() != nullptr;
+    r.req_id = req_id_;
+    r.actconn = w_.shared.process.conns.get();
+    r.feconn = fe_.live->sessions.get();
+    log_samples(*fe_.cfg->unique_id_format, rv, r.samples);
+    unique_id_ = format_log(*fe_.cfg->unique_id_format, r, fe_.cfg, false);
+  }
+
+  // What log-format adds to the httplog facts (LogRecord).
+  void fill_log_format_fields(LogRecord& r) {
+    r.ti = ti_;
+    r.date = req_date_;
+    r.bytes_in = bytes_in_;
+    r.fe_ip = dst_ip_;
+    r.fe_port = dst_port_;
+    r.ssl = client_.tls() != nullptr;
+    r.req_id = req_id_;
+    RequestView rv{nullptr, nullptr, src_ip_, src_port_, dst_ip_, dst_port_, client_.tls()};
+    rv.vars = &vars_;
+    make_unique_id(rv, r.backend);
+    r.unique_id = unique_id_;
+    if (slot_srv_ || ep_.port() != 0) {
+      r.srv_ip = ep_.address().to_string();
+      r.srv_port = ep_.port();
+    }
+    if (upstream_local_.port() != 0) {
+      r.be_ip = upstream_local_.address().to_string();
+      r.be_port = upstream_local_.port();
+    }
+    log_samples(*fe_.cfg->log_format, rv, r.samples);
   }
 
   // The request body bytes sent with the head: as received for a
@@ -442,9 +511,18 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     if (debug::on()) trace_begin();
     if (fe_.logs) accept_date_ = log_accept_date();
     const long t_request = static_cast<long>(ms_since(start_));
+    bytes_in_ = req_.head_len;
+    upstream_local_ = tcp::endpoint();
+    if ((fe_.logs && fe_.cfg->log_format) || fe_.cfg->unique_id_format) {
+      req_date_ = std::chrono::system_clock::now() - std::chrono::milliseconds(t_request);
+      ti_ = std::max<long>(
+          0, std::chrono::duration_cast<std::chrono::milliseconds>(start_ - idle_since_).count());
+    }
 
     const char* base = cbuf_.get() + cbeg_;
     RequestView rv{base, &req_, src_ip_, src_port_, dst_ip_, dst_port_, client_.tls()};
+    vars_.end_request();  // the previous request's txn.*, req.* and res.* variables
+    rv.vars = &vars_;
     is_head_ = req_.method == "HEAD";
     req_is_10_ = req_.version == 10;
     method_.assign(req_.method);
@@ -465,8 +543,11 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       request_line_ += ' ';
       request_line_ += req_.target;
       request_line_ += ' ';
-      request_line_ += req_.version == 10 ? req_.version_str : std::string_view("HTTP/1.1");
+      request_line_ += req_.version_str;  // as received: "HTTP/1.2", "HTTP/2.0" too (haproxy)
     }
+
+    unique_id_.clear();
+    unique_id_made_ = false;
 
     // Body extent of this request.
     body_len_ = req_.chunked ? -2 : (req_.content_length > 0 ? req_.content_length : 0);
@@ -550,6 +631,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       body_complete = r == http1::ChunkedScanner::Result::Done;
     }
     fe_.live->counters.add(Counter::BytesIn, body_now);
+    bytes_in_ += body_now;
     // Requests whose body is all here can be replayed on another connection.
     const bool replayable = body_complete;
 
@@ -642,6 +724,10 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         }
         t_connect = static_cast<long>(ms_since(cstart));
         if (debug::on() && !ec) trace_.server_fd(upstream_.socket().native_handle());
+        if (!ec && fe_.cfg->log_format) {  // %bi:%bp, kept past the close
+          boost::system::error_code lec;
+          upstream_local_ = upstream_.socket().local_endpoint(lec);
+        }
         if (!ec) {
           // Send the head and whatever body is already here, in one write.
           set_deadline(Phase::Server, bcfg->timeouts.server);
@@ -882,8 +968,10 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   // per request and reused on retries.
   void build_server_head(const RequestView& rv, const config::Proxy& b) {
     request_target_.assign(req_.target);
-    server_close_ =
-        build_upstream_head(out_, added_, {rv, *fe_.cfg, b, upgrade_, body_len_, method_});
+    make_unique_id(rv, b.name);
+    server_close_ = build_upstream_head(
+        out_, added_,
+        {rv, *fe_.cfg, b, upgrade_, body_len_, method_, fe_.cfg->unique_id_header, unique_id_});
   }
 
   asio::awaitable<RelayResult> relay_response(const config::Proxy& b,
@@ -959,6 +1047,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     if (!b.http_response.empty() || !fe_.cfg->http_response.empty()) {
       RequestView rv{nullptr,   nullptr,       src_ip_, src_port_, dst_ip_,
                      dst_port_, client_.tls(), sb,      &resp};
+      rv.vars = &vars_;
       rr.status = apply_response_rules(resp_edits_, rv, *fe_.cfg, b);
       if (rr.status) {
         rr.end = RelayEnd::Denied;
@@ -1201,6 +1290,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         auto res = co_await splice_relay(
             client_.socket(), upstream_.socket(), pipe, left, [](SpliceWait) {}, &moved);
         fe_.live->counters.add(Counter::BytesIn, moved + pipe.held);  // read from the client
+        bytes_in_ += moved + pipe.held;
         w_.pipe_pool().give(pipe);
         using E = SpliceResult::End;
         if (res.end == E::Done) {
@@ -1243,6 +1333,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         done = r == http1::ChunkedScanner::Result::Done;
       }
       fe_.live->counters.add(Counter::BytesIn, use);
+      bytes_in_ += use;
       auto out = left >= 0 ? asio::buffer(cbuf_.get(), use) : asio::buffer(pump_out_);
       auto [wec, wn] = co_await write_all(upstream_, out);
       (void)wn;
@@ -1415,6 +1506,18 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   std::string request_target_;
   std::string request_line_;
   std::string accept_date_;
+  // log-format facts of the current request (LogRecord): its counter, its
+  // wall-clock start, the idle time before it (from idle_since_: the
+  // accept, then the end of the previous request), the bytes it sent.
+  uint64_t req_id_ = 0;
+  std::chrono::system_clock::time_point req_date_{};
+  long ti_ = 0;
+  Clock::time_point idle_since_{};
+  uint64_t bytes_in_ = 0;
+  std::string unique_id_;
+  bool unique_id_made_ = false;
+  tcp::endpoint upstream_local_;  // the server connection's source (%bi:%bp)
+  Vars vars_;  // set-var's variables: sess.* for the connection, the others per request
 
   std::string src_ip_, dst_ip_;
   uint16_t src_port_ = 0, dst_port_ = 0;
@@ -1455,7 +1558,7 @@ void resume_session(Worker& w, const FrontendRt& fe, tcp::socket sock, bool firs
 }
 
 void empty_first_request(Worker& w, const FrontendRt& fe, int fd, bool timeout,
-                         Clock::time_point since) {
+                         Clock::time_point since, uint64_t req_id) {
   const int status = timeout ? 408 : 400;
   fe.live->counters.add(Counter::ErrReq);
   fe.live->counters.add(status_counter(status));
@@ -1487,6 +1590,22 @@ void empty_first_request(Worker& w, const FrontendRt& fe, int fd, bool timeout,
   r.status = status;
   std::memcpy(r.term, timeout ? "cR--" : "CR--", 4);
   r.request_line = "<BADREQ>";
+  if (fe.cfg->log_format) {  // what log-format adds (LogRecord)
+    len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+      char local[INET6_ADDRSTRLEN] = "";
+      const bool v4 = ss.ss_family == AF_INET;
+      auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+      auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      ::inet_ntop(ss.ss_family, v4 ? static_cast<void*>(&a4->sin_addr) : &a6->sin6_addr, local,
+                  sizeof local);
+      r.fe_ip = local;
+      r.fe_port = ntohs(v4 ? a4->sin_port : a6->sin6_port);
+    }
+    r.req_id = req_id;
+    RequestView rv{nullptr, nullptr, host, port, r.fe_ip, static_cast<uint16_t>(r.fe_port)};
+    log_samples(*fe.cfg->log_format, rv, r.samples);
+  }
   w.shared.hooks.log(*fe.cfg, r);
 }
 

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -48,6 +49,7 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
   void start(const std::string& src_ip, uint16_t src_port) {
     src_ = src_ip + ":" + std::to_string(src_port);
     start_ = Clock::now();
+    req_id_ = next_request_id();
     if (fe_.logs) accept_date_ = log_accept_date();
     w_.tcp_sessions.push_back(this);
     auto self = shared_from_this();
@@ -122,8 +124,34 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
       log.frontend = fe_.cfg->name;
       log.actconn = w_.shared.process.conns.get();
       log.feconn = fe_.live->sessions.get();
+      if (fe_.cfg->log_format) fill_log_format_fields(log);
       w_.shared.hooks.log(*fe_.cfg, log);
     }
+  }
+
+  // What log-format adds to the tcplog facts (LogRecord).
+  void fill_log_format_fields(LogRecord& log) {
+    boost::system::error_code ec;
+    auto loc = client_.local_endpoint(ec);
+    log.http = false;
+    log.req_id = req_id_;
+    log.bytes_in = to_server_;
+    log.fe_ip = loc.address().to_string();
+    log.fe_port = loc.port();
+    if (auto peer = upstream_.remote_endpoint(ec); !ec) {
+      log.srv_ip = peer.address().to_string();
+      log.srv_port = peer.port();
+    }
+    if (auto local = upstream_.local_endpoint(ec); !ec) {
+      log.be_ip = local.address().to_string();
+      log.be_port = local.port();
+    }
+    // The client may be gone: its address as accepted (src_, "ip:port").
+    const auto colon = src_.rfind(':');
+    const std::string src = src_.substr(0, colon), dst = log.fe_ip;
+    const auto sport = static_cast<uint16_t>(std::atoi(src_.c_str() + colon + 1));
+    RequestView rv{nullptr, nullptr, src, sport, dst, loc.port()};
+    log_samples(*fe_.cfg->log_format, rv, log.samples);
   }
 
   // Pick, queue, connect (with retries), relay. Fills the log's server,
@@ -338,6 +366,7 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
   tcp::socket client_;
   std::string initial_;  // bytes read while inspecting, sent to the server first
   uint64_t to_server_initial_ = 0;
+  uint64_t req_id_ = 0;  // haproxy's request counter (%rt)
   std::string src_ip_, dst_ip_;
   debug::StreamTrace trace_;  // `-d` (debug_trace.h)
   TcpVerdict verdict_ = TcpVerdict::Accept;
