@@ -768,6 +768,7 @@ constexpr Option kOptions[] = {{"forwardfor", kFE | kBE, false},
                                {"httplog", kFE, true},
                                {"tcplog", kFE, true},
                                {"dontlognull", kFE, true},
+                               {"http-ignore-probes", kFE, true},
                                {"tcpka", kFE | kBE, false},
                                {"clitcpka", kFE, true},
                                {"srvtcpka", kBE, true},
@@ -902,6 +903,8 @@ void kw_option(Parser& p, const Words& w) {
     if (!neg) px.log_format.reset();  // the option's layout replaces a log-format
   } else if (name == "dontlognull") {
     px.dontlognull = !neg;
+  } else if (name == "http-ignore-probes") {
+    px.http_ignore_probes = !neg;
   } else if (name == "tcpka" || name == "clitcpka" || name == "srvtcpka") {
     if (name != "srvtcpka") px.clitcpka = !neg;
     if (name != "clitcpka") px.srvtcpka = !neg;

@@ -454,6 +454,9 @@ struct Proxy {
   bool tcplog = false;
   Location log_option_where;  // the last httplog/tcplog line, for warnings
   bool dontlognull = false;
+  // `option http-ignore-probes`: a connection that ends or times out before
+  // sending a byte is neither answered (408), counted nor logged.
+  bool http_ignore_probes = false;
   // `option clitcpka` (frontend) / `option srvtcpka` (backend), both set by
   // `option tcpka`: SO_KEEPALIVE on the client / server sockets.
   bool clitcpka = false;

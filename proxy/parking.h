@@ -46,8 +46,9 @@ void resume_session(Worker& w, const FrontendRt& fe, boost::asio::ip::tcp::socke
 void request_park(IdleHook* idle_session);
 // Also session.cpp's: a connection of `fe` (socket `fd`, accepted at
 // `since`) ended before its first request, closed by the client or at its
-// timeout. Counted as haproxy counts it (ereq, a 400 or 408), and logged
-// as `<BADREQ>` with CR-- or cR-- unless `option dontlognull`.
+// timeout. Counted as haproxy counts it (ereq, req_tot, a 400 or 408),
+// answered 408 at its timeout, and logged as `<BADREQ>` with CR-- or cR--
+// unless `option dontlognull`; none of it with `option http-ignore-probes`.
 // `req_id`: its request counter (%rt); a parked connection takes a new one.
 void empty_first_request(Worker& w, const FrontendRt& fe, int fd, bool timeout,
                          std::chrono::steady_clock::time_point since,

@@ -384,6 +384,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   asio::awaitable<void> answer_bad_request(int status, const char* term) {
     fe_.live->counters.add(Counter::ErrReq);
     fe_.live->counters.add(status_counter(status));
+    fe_.live->counters.add(Counter::Requests);  // a request to haproxy too (req_tot)
+    w_.shared.process.counters.add(Counter::Requests);
     std::string resp = error_response(fe_.cfg->errorfiles, status, true, true, false, false).bytes;
     set_deadline(Phase::ClientWrite, fe_timeout_client());
     co_await asio::async_write(client_, asio::buffer(resp), nothrow);
@@ -1559,9 +1561,20 @@ void resume_session(Worker& w, const FrontendRt& fe, tcp::socket sock, bool firs
 
 void empty_first_request(Worker& w, const FrontendRt& fe, int fd, bool timeout,
                          Clock::time_point since, uint64_t req_id) {
+  // `option http-ignore-probes`: a browser's pre-connection, not an error.
+  if (fe.cfg->http_ignore_probes) return;
   const int status = timeout ? 408 : 400;
   fe.live->counters.add(Counter::ErrReq);
   fe.live->counters.add(status_counter(status));
+  fe.live->counters.add(Counter::Requests);  // haproxy counts it in req_tot
+  w.shared.process.counters.add(Counter::Requests);
+  if (timeout) {
+    // haproxy answers the 408 (errorfile honoured) before it closes; one
+    // non-blocking send: the socket's buffer is empty, it fits.
+    const std::string resp =
+        error_response(fe.cfg->errorfiles, 408, true, true, false, false).bytes;
+    (void)::send(fd, resp.data(), resp.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
   if (!fe.logs || fe.cfg->dontlognull) return;
   LogRecord r;
   sockaddr_storage ss{};

@@ -282,6 +282,70 @@ backend b
         self.assertIn("cR--", seen[3][0])
         self.assertEqual(seen[5:], [[]] * 5)
 
+    def test_408_at_the_timeout_and_http_ignore_probes(self):
+        """At `timeout http-request` a connection that sent nothing gets
+        haproxy's 408 before the close, and counts in req_tot; with `option
+        http-ignore-probes` it is closed silently, neither counted nor logged."""
+        from harness import runtime_api
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(0.3)
+        self.addCleanup(udp.close)
+        cli_port, port2 = free_port(), free_port()
+
+        def cfg(p, b):
+            return f"""
+global
+    log 127.0.0.1:{udp.getsockname()[1]} local0
+    stats socket ipv4@127.0.0.1:{cli_port} level admin
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    timeout http-request 400ms
+frontend f
+    bind 127.0.0.1:{p}
+    default_backend b
+frontend g
+    bind 127.0.0.1:{port2}
+    option http-ignore-probes
+    default_backend b
+backend b
+    server s {b[0].addr}
+"""
+
+        def scenario(port, backends):
+            got = []
+            for fport in (port, port2):
+                c = socket.create_connection(("127.0.0.1", fport))
+                c.close()  # at once: nothing to answer
+                got.append(raw(fport, b"", timeout=3, until_close=True))  # waits for the timeout
+            bad = raw(port2, b"garbage\r\n\r\n")  # not a probe: answered and counted
+            time.sleep(0.3)
+            logs = []
+            try:
+                while True:
+                    logs.append(udp.recv(4096).decode())
+            except socket.timeout:
+                pass
+            rows = show_stat_rows(runtime_api(cli_port, "show stat", timeout=3))
+            fields = ("ereq", "hrsp_4xx", "req_tot")
+            return (got, bad[:12], {fe: [rows[(fe, "FRONTEND")][k] for k in fields] for fe in ("f", "g")},
+                    sorted(re.search(r" (f|g) \1/<NOSRV> .* (\d{3}) .* (c|C|P)R-- ", ln).group(1, 2, 3)
+                           for ln in logs if "BADREQ" in ln))
+
+        got, bad, counters, logs = self.assert_same(self.run_both(cfg, scenario))
+        self.assertEqual(bad, b"HTTP/1.1 400")
+        self.assertTrue(got[0].startswith(b"HTTP/1.1 408 Request Time-out\r\n"), got[0])
+        self.assertEqual(got[1], b"")
+        # f also saw the harness's start-up probe (a connect and a close)
+        self.assertEqual(counters, {"f": ["3", "3", "3"], "g": ["1", "1", "1"]})
+        self.assertEqual(logs, [("f", "400", "C"), ("f", "400", "C"), ("f", "408", "c"),
+                                ("g", "400", "P")])
+
 
 class TestTimeStats(ParityCase):
     """qtime/ctime/rtime/ttime and their maxima on the server and backend
