@@ -349,9 +349,9 @@ void kw_timeout(Parser& p, const Words& w) {
                   : which == "tunnel"          ? &t.tunnel
                   : which == "client-fin"      ? &t.client_fin
                   : which == "server-fin"      ? &t.server_fin
+                  : which == "tarpit"          ? &t.tarpit
                                                : nullptr;
   if (slot == nullptr) {
-    if (which == "tarpit") return p.alert("'timeout " + which + "' is not supported by herd.");
     return p.alert("'timeout' supports 'client', 'server', 'connect', 'check', 'queue', "
                    "'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and "
                    "'server-fin' (got '" +
@@ -373,6 +373,7 @@ void kw_timeout(Parser& p, const Words& w) {
                    "'.");
   if (!tv.trailing_junk.empty()) p.warn_raw(time_junk_warning(v, tv));
   *slot = tv.ms;
+  if (which == "connect" && !p.in_defaults()) p.cur_extra->connect_set_here = true;
 }
 
 void kw_legacy_timeout(Parser& p, const Words& w) {
@@ -772,6 +773,7 @@ constexpr Option kOptions[] = {{"forwardfor", kFE | kBE, false},
                                {"tcpka", kFE | kBE, false},
                                {"clitcpka", kFE, true},
                                {"srvtcpka", kBE, true},
+                               {"contstats", kFE, true},
                                {"http-keep-alive", kFE | kBE, true},
                                {"http-server-close", kFE | kBE, true},
                                {"httpclose", kFE | kBE, true},
@@ -910,6 +912,8 @@ void kw_option(Parser& p, const Words& w) {
     if (name != "clitcpka") px.srvtcpka = !neg;
   } else if (name == "log-health-checks") {
     px.log_health_checks = !neg;
+  } else if (name == "contstats") {
+    px.contstats = !neg;
   } else if (name == "allbackups") {
     px.allbackups = !neg;
   } else if (name == "accept-invalid-http-request") {

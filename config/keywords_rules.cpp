@@ -42,11 +42,16 @@ constexpr const char* kFetches[] = {"path_beg",
                                     "req.len",
                                     "req_len",
                                     "env",
-                                    "var"};
+                                    "var",
+                                    "http_auth",
+                                    "http_auth_group",
+                                    "http_auth_user",
+                                    "http_auth_pass",
+                                    "http_auth_type"};
 constexpr const char* kFormatFetches[] = {
-    "src",         "dst",        "src_port",     "dst_port",
-    "status",      "ssl_fc",     "ssl_fc_sni",   "ssl_fc_protocol",
-    "ssl_fc_alpn", "ssl_c_used", "ssl_c_verify", "ssl_c_s_dn"};
+    "src",          "dst",        "src_port",        "dst_port",       "status",
+    "ssl_fc",       "ssl_fc_sni", "ssl_fc_protocol", "ssl_fc_alpn",    "ssl_c_used",
+    "ssl_c_verify", "ssl_c_s_dn", "http_auth_user",  "http_auth_pass", "http_auth_type"};
 
 // What a fetch needs (HAProxy's SMP_USE_*): the connection only, the
 // request, or the response. A rule of the other phase never matches it.
@@ -61,7 +66,9 @@ Needs fetch_needs(std::string_view fetch) {
 }
 
 // Fetches taking no pattern: a boolean (the match is the value itself).
-bool boolean_fetch(std::string_view base) { return base == "ssl_fc" || base == "ssl_c_used"; }
+bool boolean_fetch(std::string_view base) {
+  return base == "ssl_fc" || base == "ssl_c_used" || base == "http_auth";
+}
 bool regex_fetch(std::string_view base, std::string_view match = "") {
   return base.ends_with("_reg") || match == "reg";
 }
@@ -233,7 +240,7 @@ bool set_var_expr(const std::string& e, bool response, std::string* err) {
 }
 
 void warn_no_values(Parser& p, const Acl& acl) {
-  p.warn_raw("parsing acl keyword '" + acl.fetch.substr(0, acl.fetch.find('(')) +
+  p.warn_raw("parsing acl keyword '" + acl.fetch +
              "' :\n"
              "  no pattern to match against were provided, so this ACL will never match.\n"
              "  If this is what you intended, please add '--' to get rid of this warning.\n"
@@ -354,6 +361,7 @@ bool Parser::parse_condition(const Words& w, size_t i, const std::string& what, 
         return false;
       }
       if (no_values) warn_no_values(*this, acl);
+      bind_userlist(&acl, "");
       if (wrong_phase(acl))
         warn("anonymous acl will never match because it uses keyword '" +
              acl.fetch.substr(0, acl.fetch.find('(')) + "' which is incompatible with '" +
@@ -423,6 +431,7 @@ void Parser::condition_keyword(const Words& w) {
     if (!parse_acl_expr(w, 2, w.size(), &acl, &err, &no_values))
       return alert("error detected while parsing ACL '" + w[1] + "' : " + err);
     if (no_values) warn_no_values(*this, acl);
+    bind_userlist(&acl, acl.name);
     cur->acls[acl.name].push_back(std::move(acl));
     return;
   }
@@ -673,6 +682,32 @@ void Parser::http_rule(const Words& w, bool response) {
         rule.expr = w[2];
       }
     }
+  } else if (!response && (action == "auth" || action == "tarpit")) {
+    cond_at = 2;
+    if (action == "auth") {
+      rule.action = A::Auth;
+      if (arg(w, 2) == "realm") {
+        if (!has(w, 3)) return alert(rule_ctx + "missing realm value.\n.");
+        rule.realm = w[3];
+        cond_at = 4;
+      }
+    } else {
+      rule.action = A::Tarpit;
+      rule.status = 500;
+      if (arg(w, 2) == "deny_status") {
+        rule.status = lax_int(arg(w, 3));
+        if (!known_error_status(rule.status))
+          return alert(rule_ctx + "Unexpected status code '" + arg(w, 3) + "'.");
+        cond_at = 4;
+      }
+      static const char* const kReply[] = {
+          "status",  "content-type", "default-errorfiles", "errorfile", "errorfiles", "file",
+          "lf-file", "string",       "lf-string",          "hdr"};
+      for (const char* k : kReply)
+        if (arg(w, cond_at) == k)
+          return alert("'http-request tarpit' : the '" + std::string(k) +
+                       "' reply argument is not supported by herd (only 'deny_status').");
+    }
   } else if (response ? haproxy_response_action(action) : haproxy_action(action)) {
     return alert("'" + kw + " " + action + "' is not supported by herd.");
   } else {
@@ -712,7 +747,8 @@ void Parser::http_rule(const Words& w, bool response) {
     warn_raw("parsing " + where() + ": previous '" + kw +
              "' action is final and has no condition attached, further entries are NOOP.");
   last_final = !rule.cond &&
-               (rule.action == A::Deny || rule.action == A::Allow || rule.action == A::Redirect);
+               (rule.action == A::Deny || rule.action == A::Allow || rule.action == A::Redirect ||
+                rule.action == A::Auth || rule.action == A::Tarpit);
   (response ? cur->http_response : cur->http_request).push_back(std::move(rule));
 }
 

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace herd::config {
@@ -159,6 +160,33 @@ struct Global {
   Location where;
 };
 
+// A `userlist` section: users with their passwords (a crypt(3) hash, or
+// clear text with `insecure-password`) and the groups each belongs to, the
+// `group ... users` and `user ... groups` lines merged (config/keywords_userlist.cpp).
+struct Userlist {
+  std::string name;
+  struct User {
+    std::string name;
+    std::string password;
+    bool has_password = false;        // `user <name>` alone: nobody can log in as it
+    bool insecure = false;            // `insecure-password` (kept once given, as haproxy)
+    std::vector<std::string> groups;  // resolved, no duplicates
+    Location where;
+  };
+  std::vector<User> users;
+  std::vector<std::string> groups;  // declared group names
+  // Unresolved `group <g> users a,b` and `user <u> groups a,b` lists, for
+  // the end-of-parse check (haproxy's userlist_postinit()).
+  std::vector<std::pair<std::string, std::string>> group_users, user_groups;
+  bool defined = false;  // false: only referenced so far (an ACL names it)
+  Location where;
+  const User* find(std::string_view user) const {
+    for (const auto& u : users)
+      if (u.name == user) return &u;
+    return nullptr;
+  }
+};
+
 // An ACL criterion: `acl <name> <fetch> [-i] [-m <m>] <values...>` or an
 // anonymous one inside `{ }` in a condition.
 struct Acl {
@@ -172,6 +200,9 @@ struct Acl {
   std::vector<std::string> values;
   // The values compiled, for the regex fetches (`hdr_reg`, `path_reg`, ...).
   std::vector<std::shared_ptr<const Regex>> regexes;
+  // `http_auth(<userlist>)`, `http_auth_group(<userlist>)`: the userlist,
+  // resolved once the whole configuration is read.
+  std::shared_ptr<const Userlist> userlist;
   Location where;
 };
 
@@ -232,7 +263,9 @@ struct HttpRequestRule {
     SetStatus,
     Redirect,  // `http-request redirect ...` and the `redirect` keyword
     SetVar,    // `set-var(<scope>.<name>) <expr>` (`expr`), `set-var-fmt(...) <fmt>` (`value`)
-    UnsetVar   // `unset-var(<scope>.<name>)`
+    UnsetVar,  // `unset-var(<scope>.<name>)`
+    Auth,      // `http-request auth [realm <realm>]`: 401 with WWW-Authenticate
+    Tarpit     // `http-request tarpit [deny_status <code>]`: wait `timeout tarpit`, then status
   };
   Action action = Action::SetHeader;
   std::string name;  // header name as written; SetVar/UnsetVar: the variable ("txn.x")
@@ -242,6 +275,7 @@ struct HttpRequestRule {
   std::shared_ptr<const Regex> regex;  // replace-header/replace-value: the match
   int status = 0;                      // deny (deny_status), set-status
   std::string reason;                  // set-status `reason`; empty: the status's standard reason
+  std::string realm;                   // auth: `realm`; empty: the proxy's name
   // Redirect: `location <fmt>`, `prefix <fmt>` or `scheme <fmt>` (in
   // `value`), `code` (in `status`, 302 by default), `drop-query`,
   // `append-slash`.
@@ -409,6 +443,9 @@ struct Timeouts {
   // Half-closed tunnels: the inactivity timeout once the other side's FIN
   // was passed on to the client (client_fin) or the server (server_fin).
   int64_t client_fin = 0, server_fin = 0;
+  // `timeout tarpit`; when not set, the proxy's `timeout connect` (a
+  // frontend has one only when its own section sets it), as haproxy.
+  int64_t tarpit = 0;
 };
 
 struct StatsConfig {
@@ -472,6 +509,9 @@ struct Proxy {
   // change is logged, not only the state changes.
   bool log_health_checks = false;
   bool log_global = false;
+  // `option contstats` (frontend): byte counters grow while a transfer goes
+  // on (response bodies, tunnels), not only when it ends.
+  bool contstats = false;
   std::vector<LogTarget> logs;  // proxy-local targets (with log_global, the global ones too)
   std::map<int, std::string> errorfiles;  // status -> file contents (loaded at parse time)
 
@@ -529,6 +569,7 @@ struct Config {
   std::vector<Proxy> proxies;  // frontends, backends and listens in declaration order
   std::vector<Resolvers> resolvers;  // `resolvers` sections in declaration order
   std::vector<std::string> files;  // as given with -f
+  std::vector<std::shared_ptr<const Userlist>> userlists;  // in declaration order
 
   const Resolvers* find_resolvers(const std::string& name) const {
     for (const auto& r : resolvers)

@@ -120,6 +120,9 @@ void Parser::parse_file(std::string_view text, const std::string& filename) {
       case Section::Resolvers:
         resolvers_keyword(w);
         break;
+      case Section::Userlist:
+        userlist_keyword(w);
+        break;
       case Section::Unsupported:
         break;  // the section line already failed
     }
@@ -134,6 +137,7 @@ void Parser::start_section(const Words& w) {
   const std::string& kw = w[0];
   cur = nullptr;
   cur_extra = nullptr;
+  cur_userlist_ = nullptr;
   in_defaults_ = false;
   section_kw_ = kw;
   if (kw == "global") {
@@ -185,6 +189,7 @@ void Parser::start_section(const Words& w) {
     section_name_ = name;
     return;
   }
+  if (kw == "userlist") return start_userlist(w);
   section_ = Section::Unsupported;
   section_name_ = arg(w, 1);
   alert("'" + kw + "' sections are not supported by herd.");
@@ -248,6 +253,7 @@ void Parser::start_proxy(const Words& w, Proxy::Kind kind) {
   extras_.back().last_rule_final_uncond = false;
   extras_.back().last_response_rule_final_uncond = false;
   extras_.back().has_tcp_check_rules = false;
+  extras_.back().connect_set_here = false;
   cur = &res_.config.proxies.back();
   inherit_tcp_check(cur->tcpchk);
   cur_extra = &extras_.back();
@@ -281,8 +287,14 @@ void Parser::post_checks() {
                                                             rs.where.file + ":" +
                                                             std::to_string(rs.where.line) +
                                                             "] has no nameservers configured!"});
+  check_userlists();
   for (size_t i = 0; i < cfg.proxies.size(); ++i) {
     const Proxy& p = cfg.proxies[i];
+    // `timeout tarpit` defaults to `timeout connect`, which a frontend has
+    // only from its own section (haproxy copies it from defaults to
+    // backends only).
+    if (cfg.proxies[i].timeouts.tarpit == 0 && (p.has_backend() || extras_[i].connect_set_here))
+      cfg.proxies[i].timeouts.tarpit = p.timeouts.connect;
     if (!p.default_backend.empty() && cfg.find_backend(p.default_backend) == nullptr)
       post_alert("Proxy '" + p.name + "': unable to find required default_backend: '" +
                  p.default_backend + "'.");

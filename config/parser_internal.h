@@ -33,6 +33,7 @@ struct ProxyExtra {
   std::vector<PendingName> unresolved;
   bool last_rule_final_uncond = false;  // for the "action is final" warning
   bool last_response_rule_final_uncond = false;  // the same, for http-response
+  bool connect_set_here = false;  // `timeout connect` in the section itself (tarpit's default)
 };
 
 struct DefaultsEntry {
@@ -96,6 +97,12 @@ class Parser {
   // phase (`response`: the rule runs on responses).
   bool parse_condition(const Words& w, size_t i, const std::string& what, Condition* out,
                        const std::string& phase_rule = "", bool response = false);
+  // `userlist` sections (keywords_userlist.cpp).
+  void start_userlist(const Words& w);
+  void userlist_keyword(const Words& w);
+  // Binds an `http_auth(<userlist>)`/`http_auth_group(<userlist>)` ACL to its
+  // userlist (declared now or later); checked by check_userlists().
+  void bind_userlist(Acl* acl, const std::string& acl_name);
   // Server options from w[i] on into `s`. `label` is "'server b/s1' : " or "".
   bool parse_server_options(const Words& w, size_t i, Server* s, const std::string& label,
                             bool is_default);
@@ -109,6 +116,7 @@ class Parser {
   void tcp_mode_checks(Proxy& p);
   void parse_formats(Proxy& p, const std::function<void(const std::string&)>& post_alert);
   void resolve_servers();
+  void check_userlists();  // the groups and users lists, the ACLs' references
 
   ParseOptions opts_;
   ParseResult res_;
@@ -121,6 +129,7 @@ class Parser {
     Defaults,
     Proxy,
     Resolvers,
+    Userlist,
     Unsupported
   } section_ = Section::None;
   std::string section_kw_ = "";   // "global", "defaults", "frontend", ...
@@ -135,6 +144,17 @@ class Parser {
   DefaultsEntry builtin_;
   std::deque<ProxyExtra> extras_;  // parallel to config.proxies
   int next_proxy_id_ = 2;
+  // Every userlist declared or referenced, by name; the current one.
+  std::map<std::string, std::shared_ptr<Userlist>> userlists_;
+  Userlist* cur_userlist_ = nullptr;
+  struct UserlistRef {  // an ACL naming a userlist
+    std::shared_ptr<Userlist> list;
+    std::string fetch, acl_name, proxy;
+    std::vector<std::string> groups;  // http_auth_group's patterns
+    bool group = false;
+    Location where;
+  };
+  std::vector<UserlistRef> userlist_refs_;
 };
 
 // ---- helpers shared by the keyword files ----

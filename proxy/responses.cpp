@@ -125,6 +125,16 @@ std::string builtin_response(int status, bool close, bool head_only) {
   return out;
 }
 
+std::string unauthorized_response(std::string_view realm, bool close, bool head_only) {
+  std::string out = builtin_response(401, close, head_only);
+  const std::string_view after = "content-type: text/html\r\n";
+  std::string field = "www-authenticate: Basic realm=\"";
+  field += realm;
+  field += "\"\r\n";
+  out.insert(out.find(after) + after.size(), field);
+  return out;
+}
+
 namespace {
 
 // The errorfile `file` (validated at parse time: a status line, fields, an

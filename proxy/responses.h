@@ -18,6 +18,11 @@ namespace herd::proxy {
 // drops the body (HEAD requests).
 std::string builtin_response(int status, bool close, bool head_only);
 
+// `http-request auth`'s answer: haproxy 2.6's fixed 401 page (never an
+// errorfile) with `www-authenticate: Basic realm="<realm>"` after its
+// content-type line; `close` and `head_only` as for builtin_response.
+std::string unauthorized_response(std::string_view realm, bool close, bool head_only);
+
 struct ErrorReply {
   std::string bytes;
   bool closes = false;  // the client connection must close after it

@@ -288,7 +288,9 @@ bool build_upstream_head(std::string& out, AddedFields& added, const UpstreamHea
     for (const auto& rule : px.http_request) {
       if (rule.cond && !eval_condition(*rule.cond, px, rv)) continue;
       using A = config::HttpRequestRule::Action;
-      if (rule.action == A::Allow || rule.action == A::Deny) break;  // the proxy's last rule
+      if (rule.action == A::Allow || rule.action == A::Deny || rule.action == A::Auth ||
+          rule.action == A::Tarpit)
+        break;  // the proxy's last rule
       if (rule.action == A::SetHeader || rule.action == A::DelHeader) {
         for (size_t i = 0; i < req.nfields; ++i)
           if (http1::iequals(req.name(base, i), rule.name)) drop[i] = true;
@@ -488,7 +490,9 @@ int apply_response_rules(ResponseEdits& ed, const RequestView& rv, const config:
       switch (rule.action) {
         case A::Allow:
           return -1;
-        case A::Redirect:  // not an http-response action in herd (refused at parse time)
+        case A::Redirect:  // not http-response actions in herd (refused at parse time)
+        case A::Auth:
+        case A::Tarpit:
           break;
         case A::Deny:
           return rule.status;

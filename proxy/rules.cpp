@@ -10,6 +10,7 @@
 #include <string>
 
 #include "config/regex.h"
+#include "proxy/auth.h"
 #include "proxy/client_hello.h"
 #include "tls/conn.h"
 
@@ -245,6 +246,27 @@ bool match_acl(const config::Acl& acl, const RequestView& r) {
     return match_header_values(*r.resp, r.resp_base, fetch_arg(acl.fetch), "", acl);
   }
   if (!r.head) return false;  // a TCP connection or a response: no request sample
+  if (fn.starts_with("http_auth")) {
+    const AuthInfo a = parse_authorization(r.base, *r.head);
+    if (fn == "http_auth_type") {
+      if (a.method == AuthInfo::Method::None) return false;
+      std::string_view t = a.method == AuthInfo::Method::Basic ? "Basic" : "Bearer";
+      return any([&](std::string_view v) { return eq(t, v, ic); });
+    }
+    if (a.method != AuthInfo::Method::Basic) return false;
+    if (fn == "http_auth_user" || fn == "http_auth_pass") {
+      std::string_view s = fn == "http_auth_user" ? a.user : a.pass;
+      return any([&](std::string_view v) { return eq(s, v, ic); });
+    }
+    if (!acl.userlist || !check_user(*acl.userlist, a.user, a.pass)) return false;
+    if (fn == "http_auth") return true;
+    const auto* groups = user_groups(*acl.userlist, a.user);
+    return groups && any([&](std::string_view v) {
+             for (const auto& g : *groups)
+               if (g == v) return true;
+             return false;
+           });
+  }
   if (fn == "method") return any([&](std::string_view v) { return eq(r.head->method, v, ic); });
   if (fn.starts_with("path") || fn.starts_with("url")) {
     std::string_view s = fn.starts_with("url") ? r.head->target : request_path(r.head->target);
@@ -379,7 +401,7 @@ const config::HttpRequestRule* request_final_rule(const config::Proxy& px, const
   for (const auto& rule : px.http_request) {
     const bool var_rule = rule.action == A::SetVar || rule.action == A::UnsetVar;
     if (rule.action != A::Deny && rule.action != A::Allow && rule.action != A::Redirect &&
-        !var_rule)
+        rule.action != A::Auth && rule.action != A::Tarpit && !var_rule)
       continue;
     if (rule.cond && !eval_condition(*rule.cond, px, r)) continue;
     if (var_rule) {  // in order: later conditions see the variable
@@ -425,7 +447,13 @@ void append_format(std::string& out, const config::FormatString& f, const Reques
       out += last_header_value(r.base, *r.head, fetch_arg(p.text));
     else if (fn == "status")
       out += std::to_string(r.resp->status);
-    else if (fn == "res.hdr")
+    else if (fn.starts_with("http_auth_") && r.head) {
+      const AuthInfo a = parse_authorization(r.base, *r.head);
+      if (fn == "http_auth_type" && a.method != AuthInfo::Method::None)
+        out += a.method == AuthInfo::Method::Basic ? "Basic" : "Bearer";
+      else if (a.method == AuthInfo::Method::Basic)
+        out += fn == "http_auth_user" ? a.user : fn == "http_auth_pass" ? a.pass : "";
+    } else if (fn == "res.hdr")
       out += last_header_value(r.resp_base, *r.resp, fetch_arg(p.text));
     else if (fn == "env") {
       if (const char* v = std::getenv(std::string(fetch_arg(p.text)).c_str())) out += v;

@@ -566,7 +566,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     // `http-request deny|redirect` and `redirect` of the frontend, before
     // the backend is chosen.
     if (const auto* fin = request_final_rule(*fe_.cfg, rv))
-      co_return co_await final_rule(*fin, rv, client_keep, http10_close, fe_.cfg->name);
+      co_return co_await final_rule(*fin, rv, client_keep, http10_close, fe_.cfg->name, *fe_.cfg);
 
     hold_ = w_.pin();  // this request's snapshot, until release_server()
     const balancing::PoolSnapshot* snap = hold_->snap.get();
@@ -587,7 +587,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         co_return false;
       }
       if (const auto* fin = request_final_rule(*bcfg, rv))
-        co_return co_await final_rule(*fin, rv, client_keep, http10_close, be->name);
+        co_return co_await final_rule(*fin, rv, client_keep, http10_close, be->name, *bcfg);
     }
     be->live->counters.add(Counter::Requests);
     be->live->counters.add(Counter::Sessions);
@@ -983,6 +983,17 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     RelayResult rr;
     auto rstart = Clock::now();
     if (!sbuf_) sbuf_ = w_.take_buffer();
+    // Response bytes counted so far: as they go with `option contstats`,
+    // else all at the end.
+    uint64_t counted_out = 0;
+    auto count_out = [&] {
+      const uint64_t d = rr.bytes_out - counted_out;
+      srv->live->counters.add(Counter::BytesOut, d);
+      be.live->counters.add(Counter::BytesOut, d);
+      fe_.live->counters.add(Counter::BytesOut, d);
+      counted_out = rr.bytes_out;
+    };
+    const bool contstats = fe_.cfg->contstats;
     size_t sn = 0;  // bytes in sbuf_
     bool any_byte = false;
     http1::Head resp;
@@ -1119,6 +1130,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     auto [wec, wn] = co_await write_all(client_, bufs);
     rr.client_saw = ClientSaw::Response;
     rr.bytes_out += wn;
+    if (contstats) count_out();
     if (wec) {
       rr.end = RelayEnd::ClientFailed;
       co_return rr;
@@ -1137,6 +1149,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
             upstream_.socket(), client_.socket(), pipe, until_close ? -1 : remaining,
             [&](SpliceWait s) {
               waited = s;
+              if (contstats) count_out();
               if (s == SpliceWait::Source)
                 set_deadline(Phase::Server, b.timeouts.server);
               else
@@ -1196,6 +1209,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       auto body = chunked ? asio::buffer(resp_out_) : asio::buffer(sbuf_.get(), chunk);
       auto [wec2, wn2] = co_await write_all(client_, body);
       rr.bytes_out += wn2;
+      if (contstats) count_out();
       if (wec2) {
         rr.end = RelayEnd::ClientFailed;
         keep = false;
@@ -1205,11 +1219,9 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     // Accounting.
     auto sc = status_counter(resp.status);
     srv->live->counters.add(sc);
-    srv->live->counters.add(Counter::BytesOut, rr.bytes_out);
     be.live->counters.add(sc);
-    be.live->counters.add(Counter::BytesOut, rr.bytes_out);
     fe_.live->counters.add(sc);
-    fe_.live->counters.add(Counter::BytesOut, rr.bytes_out);
+    count_out();
     // Keep the server connection for reuse when the exchange ended cleanly.
     const bool client_failed = rr.end == RelayEnd::ClientFailed;
     if (done && !pump_done_ && !pump_failed_ && !client_failed) {
@@ -1269,7 +1281,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     set_deadline(Phase::ClientBody, 0);
     TunnelResult t = co_await run_tunnel(
         client_, upstream_,
-        {cbuf_.get(), sbuf_.get(), kBufSize, &w_.pipe_pool(), splice_policy(*fe_.cfg, b)},
+        {cbuf_.get(), sbuf_.get(), kBufSize, &w_.pipe_pool(), splice_policy(*fe_.cfg, b), {}},
         {idle, fe_.cfg->timeouts.client_fin, b.timeouts.server_fin}, &closed_);
     rr.bytes_out += t.to_client;
     boost::system::error_code ign;
@@ -1358,7 +1370,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   // buffer, and the connection closes when it is not.
   asio::awaitable<bool> local_error(int status, const char* term, bool keep, bool http10_close,
                                     const std::string& server, const std::string& backend,
-                                    long t_queue = -1, int retries = 0, bool consumed = false) {
+                                    long t_queue = -1, int retries = 0, bool consumed = false,
+                                    long t_request = 0) {
     // The backend's errorfile for this status when a backend was chosen,
     // else the frontend's (haproxy's http_error_message()).
     const auto& files =
@@ -1366,16 +1379,38 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     ErrorReply reply = error_response(files, status, !keep || http10_close, http10_close,
                                       req_.version == 10, is_head_);
     co_return co_await local_reply(std::move(reply.bytes), status, term, keep && !reply.closes,
-                                   http10_close, server, backend, t_queue, retries, consumed);
+                                   http10_close, server, backend, t_queue, retries, consumed,
+                                   t_request);
   }
 
   // An http-request rule's final answer: deny (HAProxy's page, `PR--`) or
   // redirect (`LR--`).
+  // `px`: the proxy whose rule it is (auth's default realm, tarpit's timeout).
   asio::awaitable<bool> final_rule(const config::HttpRequestRule& rule, const RequestView& rv,
-                                   bool keep, bool http10_close, const std::string& backend) {
-    if (rule.action == config::HttpRequestRule::Action::Redirect)
+                                   bool keep, bool http10_close, const std::string& backend,
+                                   const config::Proxy& px) {
+    using A = config::HttpRequestRule::Action;
+    if (rule.action == A::Redirect)
       co_return co_await local_reply(redirect_response(rule, rv, http10_close), rule.status, "LR--",
                                      keep, http10_close, "<NOSRV>", backend);
+    if (rule.action == A::Auth)
+      co_return co_await local_reply(
+          unauthorized_response(rule.realm.empty() ? px.name : rule.realm, http10_close, is_head_),
+          401, "LR--", keep, http10_close, "<NOSRV>", backend);
+    if (rule.action == A::Tarpit) {
+      // Held for `timeout tarpit`, then answered (haproxy logs the wait as
+      // Tw, with no complete-request time: TR is -1).
+      const auto held_from = Clock::now();
+      if (px.timeouts.tarpit > 0) {
+        asio::steady_timer t(w_.ioc);
+        t.expires_after(std::chrono::milliseconds(px.timeouts.tarpit));
+        co_await t.async_wait(nothrow);
+        if (closed_) co_return false;
+      }
+      const long held = static_cast<long>(ms_since(held_from));
+      co_return co_await local_error(rule.status, "PT--", keep, http10_close, "<NOSRV>", backend,
+                                     held, 0, false, -1);
+    }
     co_return co_await local_error(rule.status, "PR--", keep, http10_close, "<NOSRV>", backend);
   }
 
@@ -1383,7 +1418,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> local_reply(std::string resp, int status, const char* term, bool keep,
                                     bool http10_close, const std::string& server,
                                     const std::string& backend, long t_queue = -1, int retries = 0,
-                                    bool consumed = false) {
+                                    bool consumed = false, long t_request = 0) {
     release_server();
     bool close = !keep || http10_close;
     set_deadline(Phase::ClientWrite, fe_timeout_client());
@@ -1392,7 +1427,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     fe_.live->counters.add(Counter::BytesOut, n);
     if (fe_.logs) {
       LogRecord r = base_log(server, backend);
-      r.tr = 0;
+      r.tr = t_request;
       r.tw = t_queue;
       r.status = status;
       r.bytes_out = n;

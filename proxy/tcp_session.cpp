@@ -281,19 +281,27 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
                                               : std::max(fet.client, bcfg.timeouts.server);
     auto cbuf = w_.take_buffer();
     auto sbuf = w_.take_buffer();
-    TunnelResult r = co_await run_tunnel(
-        client_, upstream_,
-        {cbuf.get(), sbuf.get(), kBufSize, &w_.pipe_pool(), splice_policy(*fe_.cfg, bcfg)},
-        {idle, fet.client_fin, bcfg.timeouts.server_fin}, &stop_);
+    // Bytes counted so far (`option contstats` counts them as they move).
+    uint64_t counted_in = 0, counted_out = 0;
+    auto count = [&](uint64_t to_server, uint64_t to_client) {
+      for (auto* c : {&fe_.live->counters, &be.live->counters, &srv.live->counters}) {
+        c->add(Counter::BytesIn, to_server - counted_in);
+        c->add(Counter::BytesOut, to_client - counted_out);
+      }
+      counted_in = to_server;
+      counted_out = to_client;
+    };
+    TunnelBuffers bufs{
+        cbuf.get(), sbuf.get(), kBufSize, &w_.pipe_pool(), splice_policy(*fe_.cfg, bcfg), {}};
+    if (fe_.cfg->contstats) bufs.progress = count;
+    TunnelResult r = co_await run_tunnel(client_, upstream_, std::move(bufs),
+                                         {idle, fet.client_fin, bcfg.timeouts.server_fin}, &stop_);
     w_.give_buffer(std::move(cbuf));
     w_.give_buffer(std::move(sbuf));
     to_server_ = r.to_server + to_server_initial_;
     to_client_ = r.to_client;
     if (debug::on()) trace_.tcp_closed(r.client_closed_first);
-    for (auto* c : {&fe_.live->counters, &be.live->counters, &srv.live->counters}) {
-      c->add(Counter::BytesIn, r.to_server);
-      c->add(Counter::BytesOut, r.to_client);
-    }
+    count(r.to_server, r.to_client);
     switch (r.end) {
       case TunnelResult::End::Closed:
         term = {};

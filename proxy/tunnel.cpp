@@ -50,6 +50,10 @@ struct TunnelState {
   int fins = 0;
   bool client_first = false;
   TunnelResult r;
+  std::function<void(uint64_t, uint64_t)> progress;  // TunnelBuffers::progress
+  void moved() {
+    if (progress) progress(r.to_server, r.to_client);
+  }
 
   bool outside_cancel() const { return timed_out || (stop && *stop); }
   void cancel_both() {
@@ -104,7 +108,12 @@ asio::awaitable<bool> splice_rest(std::shared_ptr<St> st, tcp::socket& from, tcp
   Pipe pipe = pool.take();
   if (!pipe) co_return false;
   auto res = co_await splice_relay(
-      from, to, pipe, -1, [&](SpliceWait) { st->touch(st); }, &count);
+      from, to, pipe, -1,
+      [&](SpliceWait) {
+        st->touch(st);
+        st->moved();
+      },
+      &count);
   pool.give(pipe);
   using E = SpliceResult::End;
   if (res.end == E::Eof) {
@@ -146,6 +155,7 @@ asio::awaitable<void> copy(std::shared_ptr<St> st, F& from, T& to, char* buf, si
     st->touch(st);
     auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buf, n), nothrow);
     count += wn;
+    st->moved();
     if (wec) {
       if (wec != asio::error::operation_aborted) to_err = true;
       st->cancel_both();
@@ -166,6 +176,7 @@ template <class C, class S>
 asio::awaitable<TunnelResult> tunnel(C& client, S& server, TunnelBuffers bufs, TunnelTimeouts tmo,
                                      const bool* stop) {
   auto st = std::make_shared<TunnelState<C, S>>(client, server, tmo, stop);
+  st->progress = std::move(bufs.progress);
   st->touch(st);
   asio::co_spawn(client.get_executor(),
                  copy(st, client, server, bufs.client, bufs.size, st->client_fin, st->client_err,

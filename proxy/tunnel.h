@@ -14,6 +14,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
+#include <functional>
 
 #include "proxy/splice.h"
 
@@ -48,6 +49,9 @@ struct TunnelBuffers {
   // through a pipe; splice-auto switches once a read fills its buffer.
   PipePool* pipes = nullptr;
   SplicePolicy splice{};
+  // `option contstats`: called with the totals so far (to the server, to
+  // the client) each time bytes move, so the owner counts them as they go.
+  std::function<void(uint64_t, uint64_t)> progress;
 };
 
 // The inactivity timeouts (ms, <= 0: none) of a tunnel: `idle` while both

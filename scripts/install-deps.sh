@@ -14,7 +14,7 @@ set -euo pipefail
 BUILD_PKGS=(
   build-essential cmake ninja-build ccache pkg-config clang-format
   libboost1.81-dev liburing-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
-  libssl-dev
+  libssl-dev libcrypt-dev
 )
 # The demo (scripts/demo.sh, README) talks to the runtime API with socat.
 DEMO_PKGS=(socat curl)
