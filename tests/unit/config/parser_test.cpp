@@ -451,9 +451,50 @@ TEST(Parser, CloseSpreadTimeAndExposeFd) {
       << all_diags(bad);
 }
 
+TEST(Parser, UserlistMergesGroupsAndResolvesLateReferences) {
+  auto r = parse(
+      "frontend f\n bind :80\n mode http\n acl a http_auth_group(L) g1\n"
+      "userlist L\n group g1 users a,,b\n group g2\n"
+      " user a password $6$x$y groups g2,g1\n user b insecure-password p password q\n"
+      " user c\n");
+  ASSERT_FALSE(r.fatal) << all_diags(r);
+  ASSERT_EQ(r.config.userlists.size(), 1u);
+  const Userlist& ul = *r.config.userlists[0];
+  ASSERT_EQ(ul.users.size(), 3u);
+  EXPECT_EQ(ul.users[0].groups, (std::vector<std::string>{"g2", "g1"}));
+  EXPECT_FALSE(ul.users[0].insecure);
+  EXPECT_EQ(ul.users[1].groups, (std::vector<std::string>{"g1"}));
+  EXPECT_TRUE(ul.users[1].insecure);  // kept once given, as haproxy
+  EXPECT_EQ(ul.users[1].password, "q");
+  EXPECT_FALSE(ul.users[2].has_password);
+  const Acl& acl = r.config.proxies[0].acls.at("a")[0];
+  EXPECT_EQ(acl.userlist.get(), &ul);
+
+  r = parse("frontend f\n bind :80\n mode http\n acl a http_auth(X)\n");
+  EXPECT_TRUE(r.fatal);
+  EXPECT_NE(all_diags(r).find("unable to find userlist 'X' referenced in arg 1 of ACL keyword "
+                              "'http_auth' in proxy 'f'."),
+            std::string::npos)
+      << all_diags(r);
+}
+
+TEST(Parser, TarpitTimeoutDefaultsToConnectWhereHaproxyHasOne) {
+  auto r = parse(
+      "defaults\n mode http\n timeout connect 700\n"
+      "frontend f\n bind :80\n default_backend b\n"
+      "frontend g\n bind :81\n timeout connect 300\n default_backend b\n"
+      "frontend h\n bind :82\n timeout tarpit 5s\n default_backend b\n"
+      "backend b\n server s 127.0.0.1:1\n");
+  ASSERT_FALSE(r.fatal) << all_diags(r);
+  EXPECT_EQ(r.config.proxies[0].timeouts.tarpit, 0);  // no connect timeout in a frontend
+  EXPECT_EQ(r.config.proxies[1].timeouts.tarpit, 300);
+  EXPECT_EQ(r.config.proxies[2].timeouts.tarpit, 5000);
+  EXPECT_EQ(r.config.proxies[3].timeouts.tarpit, 700);
+}
+
 TEST(Parser, HerdSpecificRejections) {
   for (const char* text :
-       {"userlist u\n", "peers p\n", "cache c\n", "program p\n", "http-errors e\n", "ring r\n"}) {
+       {"peers p\n", "cache c\n", "program p\n", "http-errors e\n", "ring r\n"}) {
     auto r = parse(text);
     EXPECT_TRUE(r.fatal) << text;
     EXPECT_NE(all_diags(r).find("sections are not supported by herd"), std::string::npos);
