@@ -265,6 +265,8 @@ PoolWriter::PoolWriter(Pool& pool, const config::Config& cfg)
       s->health = cs.disabled ? 0 : cs.rise;
       s->live = std::make_shared<ServerLive>();
       s->live->health.health = s->health;
+      s->fullconn = px.fullconn;  // `minconn`'s dynamic limit (server.h)
+      s->be_conns = &st.live->inflight;
       st.servers.push_back(std::move(s));
     }
     std::stable_sort(st.servers.begin(), st.servers.end(),

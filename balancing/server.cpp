@@ -15,6 +15,9 @@ Server Server::from_line(const config::Server& line) {
   s.backup = line.backup;
   s.maxconn = line.maxconn;
   s.maxqueue = line.maxqueue;
+  s.minconn = line.minconn;
+  s.shutdown_on_down = line.shutdown_on_down;
+  s.shutdown_backup_on_up = line.shutdown_backup_on_up;
   s.send_proxy = static_cast<uint8_t>(line.send_proxy);
   s.check_enabled = s.check_configured = line.check;
   s.rise = line.rise;

@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -107,6 +108,14 @@ struct Server {
   bool backup = false;
   int maxconn = 0;   // 0: unlimited
   int maxqueue = 0;  // 0: unlimited
+  // `minconn` with the backend's `fullconn` (dynamic_maxconn()); the
+  // backend's connection gauge is `be_conns` (set with the snapshot).
+  int minconn = 0;
+  int fullconn = 0;
+  const Gauge* be_conns = nullptr;
+  // `on-marked-down shutdown-sessions`, `on-marked-up shutdown-backup-sessions`.
+  bool shutdown_on_down = false;
+  bool shutdown_backup_on_up = false;
   // `send-proxy` (1) / `send-proxy-v2` (2): each connection to the server
   // starts with the PROXY protocol header naming the client; such a
   // connection serves that client only (never pooled).
@@ -157,12 +166,21 @@ struct Server {
   // Effective weight as the balancer sees it (0 when not usable).
   int effective_weight() const { return usable() ? weight : 0; }
   // Has a free connection slot (maxconn).
-  bool has_free_slot() const { return maxconn == 0 || live->inflight.get() < maxconn; }
+  bool has_free_slot() const { return maxconn == 0 || live->inflight.get() < dynamic_maxconn(); }
+  // haproxy's srv_dynamic_maxconn(): maxconn, or with `minconn` below it and
+  // a `fullconn`, max(minconn, maxconn * backend connections / fullconn)
+  // while the backend has fewer than fullconn connections.
+  int dynamic_maxconn() const {
+    if (minconn <= 0 || minconn >= maxconn || fullconn <= 0 || !be_conns) return maxconn;
+    const int be = be_conns->get();
+    if (be >= fullconn) return maxconn;
+    return std::max(minconn, static_cast<int>(int64_t{be} * maxconn / fullconn));
+  }
   // Takes a connection slot if one is free (inflight < maxconn): true when
   // taken (inflight counts it; the taker decrements it when done).
   bool take_slot() const {
     const int32_t v = live->inflight.inc();
-    if (maxconn == 0 || v <= maxconn) return true;
+    if (maxconn == 0 || v <= dynamic_maxconn()) return true;
     live->inflight.dec();
     return false;
   }

@@ -461,6 +461,49 @@ void kw_cookie(Parser& p, const Words& w) {
   p.cur->cookie = c;
 }
 
+// `http-check connect`: the forms herd implements (port, addr, default,
+// linger, comment); the TLS, PROXY and SOCKS ones are refused by name.
+void http_check_connect(Parser& p, const Words& w, HttpCheck& hc) {
+  if (p.cur_extra->has_http_check_rules)
+    return p.alert(
+        "'http-check connect' : first step MUST also be a 'connect', optionally preceded by a "
+        "'set-var', an 'unset-var' or a 'comment', when there is a 'connect' step in the "
+        "tcp-check ruleset.");
+  HttpCheck tmp = hc;
+  tmp.connect_rule = true;
+  for (size_t i = 2; i < w.size(); ++i) {
+    const std::string& o = w[i];
+    if (o.empty() || o == "default" || o == "linger") continue;
+    if (o == "comment") {
+      if (!has(w, i + 1))
+        return p.alert("'http-check connect' : 'comment' expects a string as argument.");
+      ++i;
+    } else if (o == "port") {
+      int v = has(w, i + 1) ? lax_int(w[i + 1]) : 0;
+      if (v < 1 || v > 65535)
+        return p.alert("'http-check connect' : expects a valid port number (got '" + arg(w, i + 1) +
+                       "').");
+      tmp.connect_port = static_cast<uint16_t>(v);
+      ++i;
+    } else if (o == "addr") {
+      if (!has(w, i + 1) || !valid_network(w[i + 1]) || w[i + 1].find('/') != std::string::npos)
+        return p.alert("'http-check connect' : 'addr' expects an address (got '" + arg(w, i + 1) +
+                       "').");
+      tmp.connect_addr = w[++i];
+    } else if (o == "send-proxy" || o == "via-socks4" || o == "ssl" || o == "sni" || o == "alpn" ||
+               o == "proto") {
+      return p.alert("'http-check connect' : '" + o + "' is not supported by herd.");
+    } else {
+      return p.alert(
+          "'http-check connect' : expects 'comment', 'port', 'addr', 'send-proxy', 'via-socks4', "
+          "'ssl', 'sni', 'alpn', 'proto', 'linger' or 'default' but got '" +
+          o + "' as argument.");
+    }
+  }
+  hc = tmp;
+  p.cur_extra->has_http_check_rules = true;
+}
+
 void kw_http_check(Parser& p, const Words& w) {
   const std::string& sub = arg(w, 1);
   HttpCheck& hc = p.cur->httpchk;
@@ -527,8 +570,13 @@ void kw_http_check(Parser& p, const Words& w) {
     hc.expect_negate = neg;
     hc.expect_value = w[i + 1];
     p.cur_extra->has_http_check_rules = true;
-  } else if (sub == "connect" || sub == "send-state" || sub == "comment" ||
-             sub.rfind("set-var", 0) == 0 || sub.rfind("unset-var", 0) == 0) {
+  } else if (sub == "send-state") {
+    if (has(w, 2))
+      return p.alert("'http-check send-state' cannot handle unexpected argument '" + w[2] + "'.");
+    hc.send_state = true;
+  } else if (sub == "connect") {
+    http_check_connect(p, w, hc);
+  } else if (sub == "comment" || sub.rfind("set-var", 0) == 0 || sub.rfind("unset-var", 0) == 0) {
     p.alert("'http-check " + sub + "' is not supported by herd.");
   } else {
     p.alert("'http-check' only supports 'disable-on-404', 'send-state', 'comment', 'connect', "
@@ -779,8 +827,11 @@ constexpr Option kOptions[] = {{"forwardfor", kFE | kBE, false},
                                {"httpclose", kFE | kBE, true},
                                {"allbackups", kBE, true},
                                {"redispatch", kBE, true},
+                               {"abortonclose", kBE, true},
+                               {"prefer-last-server", kBE, true},
                                {"httpchk", kBE, false},
                                {"tcp-check", kBE, false},
+                               {"mysql-check", kBE, false},
                                {"accept-invalid-http-request", kFE, true},
                                {"accept-invalid-http-response", kBE, true},
                                {"splice-auto", kFE | kBE, true},
@@ -853,7 +904,31 @@ void option_httpchk(Parser& p, const Words& w, size_t i) {
     }
   }
   p.cur->httpchk = hc;
-  p.cur->tcpchk.enabled = false;  // the last of httpchk / tcp-check wins
+  p.cur->tcpchk.enabled = false;  // the last of httpchk / tcp-check / mysql-check wins
+  p.cur->mysqlchk.enabled = false;
+}
+
+// `option mysql-check [user <name> [post-41|pre-41]]` (haproxy 2.6's texts).
+void option_mysql_check(Parser& p, const Words& w, size_t i) {
+  MysqlCheck m;
+  m.enabled = true;
+  m.post41 = true;  // 2.6 sends the 4.1 packet unless told `pre-41`
+  if (has(w, i)) {
+    if (w[i] != "user")
+      return p.alert("'option mysql-check' only supports optional values: 'user' (got '" + w[i] +
+                     "').");
+    if (!has(w, i + 1)) return p.alert("'option mysql-check user' expects <username> as argument.");
+    m.user = w[i + 1];
+    if (has(w, i + 2)) {
+      if (w[i + 2] != "post-41" && w[i + 2] != "pre-41")
+        return p.alert("keyword 'user' only supports 'post-41' and 'pre-41' (got '" + w[i + 2] +
+                       "').");
+      m.post41 = w[i + 2] == "post-41";
+    }
+  }
+  p.cur->mysqlchk = m;
+  p.cur->httpchk.enabled = false;
+  p.cur->tcpchk.enabled = false;
 }
 
 void kw_option(Parser& p, const Words& w) {
@@ -885,8 +960,10 @@ void kw_option(Parser& p, const Words& w) {
     if (!no_extra(p, w, next, "option " + name)) return;
     px.tcpchk.enabled = true;  // replaces `option httpchk`, as in haproxy
     px.httpchk.enabled = false;
+    px.mysqlchk.enabled = false;
     return;
   }
+  if (name == "mysql-check") return option_mysql_check(p, w, next);
   if (name == "redispatch") {
     px.redispatch = !neg;
     if (has(w, next)) px.redispatch_interval = lax_int(w[next]);
@@ -916,6 +993,10 @@ void kw_option(Parser& p, const Words& w) {
     px.contstats = !neg;
   } else if (name == "allbackups") {
     px.allbackups = !neg;
+  } else if (name == "abortonclose") {
+    px.abortonclose = !neg;
+  } else if (name == "prefer-last-server") {
+    px.prefer_last_server = !neg;
   } else if (name == "accept-invalid-http-request") {
     px.accept_invalid_request = !neg;
   } else if (name == "accept-invalid-http-response") {
@@ -981,6 +1062,13 @@ void kw_declare(Parser& p, const Words& w) {
   (dir == "request" ? p.cur->req_captures : p.cur->res_captures).push_back(static_cast<int>(n));
 }
 
+// `monitor-uri <uri>`: requests for exactly this target are answered by
+// herd (200, or 503 when a `monitor fail` condition holds) and not logged.
+void kw_monitor_uri(Parser& p, const Words& w) {
+  if (!has(w, 1)) return p.alert("'monitor-uri' expects an URI.");
+  p.cur->monitor_uri = w[1];
+}
+
 void kw_server(Parser& p, const Words& w) { p.server_line(w); }
 void kw_rules(Parser& p, const Words& w) { p.condition_keyword(w); }
 
@@ -989,6 +1077,8 @@ constexpr Keyword kKeywords[] = {
     {"bind", kFE, false, kw_bind},
     {"default_backend", kFE, true, kw_default_backend},
     {"use_backend", kFE, false, kw_rules},
+    {"monitor", kFE, false, kw_rules},
+    {"monitor-uri", kFE, true, kw_monitor_uri},
     {"acl", kFE | kBE, false, kw_rules},
     {"http-request", kFE | kBE, false, kw_rules},
     {"http-response", kFE | kBE, false, kw_rules},

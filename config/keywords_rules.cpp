@@ -452,6 +452,16 @@ void Parser::condition_keyword(const Words& w) {
     cur->use_backends.push_back(std::move(ub));
     return;
   }
+  if (kw == "monitor") {  // `monitor fail if|unless <cond>`
+    if (arg(w, 1) != "fail") return alert("'monitor' expects 'fail'");
+    if (arg(w, 2) != "if" && arg(w, 2) != "unless")
+      return alert("'monitor fail' expects 'if' or 'unless' followed by a condition.");
+    Condition c;
+    if (!parse_condition(w, 2, "error detected while parsing a 'monitor fail' condition : ", &c))
+      return;
+    cur->monitor_fail.push_back(std::move(c));
+    return;
+  }
   if (kw == "http-response") return http_rule(w, true);
   if (kw == "tcp-request") return tcp_request_rule(w);
   if (kw == "redirect") return redirect_rule(w);

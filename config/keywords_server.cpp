@@ -15,7 +15,7 @@ const std::vector<std::string_view>& server_keywords() {
       "rise",           "fall",     "port",      "addr",       "cookie",        "observe",
       "error-limit",    "on-error", "ssl",       "no-ssl",     "check-ssl",     "verify",
       "ca-file",        "sni",      "alpn",      "send-proxy", "send-proxy-v2", "resolvers",
-      "resolve-prefer", "init-addr"};
+      "resolve-prefer", "init-addr", "minconn", "on-marked-down", "on-marked-up"};
   return kw;
 }
 
@@ -51,8 +51,18 @@ bool Parser::parse_server_options(const Words& w, size_t i, Server* s, const std
       s->disabled = kw == "disabled";
     } else if (kw == "check" || kw == "no-check") {
       s->check = kw == "check";
-    } else if (kw == "maxconn" || kw == "maxqueue") {
-      (kw == "maxconn" ? s->maxconn : s->maxqueue) = lax_int(v);
+    } else if (kw == "maxconn" || kw == "maxqueue" || kw == "minconn") {
+      (kw == "maxconn" ? s->maxconn : kw == "maxqueue" ? s->maxqueue : s->minconn) = lax_int(v);
+      ++i;
+    } else if (kw == "on-marked-down") {
+      if (v != "shutdown-sessions")
+        return fail("'on-marked-down' expects 'shutdown-sessions' but got '" + v + "'");
+      s->shutdown_on_down = true;
+      ++i;
+    } else if (kw == "on-marked-up") {
+      if (v != "shutdown-backup-sessions")
+        return fail("'on-marked-up' expects 'shutdown-backup-sessions' but got '" + v + "'");
+      s->shutdown_backup_on_up = true;
       ++i;
     } else if (kw == "inter" || kw == "fastinter" || kw == "downinter") {
       TimeValue t = parse_time(v);

@@ -347,6 +347,15 @@ struct HttpCheck {
   bool expect_negate = false;
   std::string expect_value;
   bool disable_on_404 = false;
+  // `http-check send-state`: each check carries an x-haproxy-server-state
+  // header (the server's state, weight and load, as haproxy builds it).
+  bool send_state = false;
+  // `http-check connect [default] [port <n>] [addr <ip>] [linger]
+  // [comment <text>]`: where the check connects (0/"": the server's check
+  // port and address, as without the rule).
+  bool connect_rule = false;
+  uint16_t connect_port = 0;
+  std::string connect_addr;
 };
 
 // `option tcp-check` and its `tcp-check connect|send|send-binary|expect|
@@ -363,6 +372,14 @@ struct TcpCheckRule {
   Match match = Match::String;
   bool negate = false;  // expect `!`
 };
+// `option mysql-check [user <name> [post-41]]`: the MySQL handshake check
+// (health/mysql_check.h). The last of httpchk / tcp-check / mysql-check wins.
+struct MysqlCheck {
+  bool enabled = false;
+  std::string user;     // empty: the server's greeting is checked alone
+  bool post41 = false;  // the 4.1 client authentication packet
+};
+
 struct TcpCheck {
   bool enabled = false;  // option tcp-check present
   std::vector<TcpCheckRule> rules;
@@ -379,6 +396,15 @@ struct Server {
   bool disabled = false;
   int maxconn = 0;   // 0 = unlimited
   int maxqueue = 0;  // 0 = unlimited
+  // `minconn`: with the backend's `fullconn`, the dynamic limit
+  // max(minconn, maxconn * backend connections / fullconn) (haproxy's
+  // srv_dynamic_maxconn()); 0: maxconn alone.
+  int minconn = 0;
+  // `on-marked-down shutdown-sessions`: the server's connections are cut
+  // when it goes DOWN; `on-marked-up shutdown-backup-sessions`: the
+  // backups' connections are cut when it comes UP.
+  bool shutdown_on_down = false;
+  bool shutdown_backup_on_up = false;
   bool check = false;
   int64_t inter_ms = 2000;
   int64_t fastinter_ms = 0;  // 0: same as inter
@@ -514,6 +540,11 @@ struct Proxy {
   bool contstats = false;
   std::vector<LogTarget> logs;  // proxy-local targets (with log_global, the global ones too)
   std::map<int, std::string> errorfiles;  // status -> file contents (loaded at parse time)
+  // `monitor-uri <uri>` (empty: none) and `monitor fail if|unless <cond>`:
+  // a request for exactly that target gets 200 "Service ready", or 503 when
+  // a condition holds; it reaches no backend and is not logged (haproxy 2.6).
+  std::string monitor_uri;
+  std::vector<Condition> monitor_fail;
 
   // backend side
   Balance balance;
@@ -522,6 +553,7 @@ struct Proxy {
   Cookie cookie;
   HttpCheck httpchk;
   TcpCheck tcpchk;
+  MysqlCheck mysqlchk;
   int retries = 3;
   // `retry-on`: what makes herd send a request again (within `retries`).
   // Without the keyword: connection failures (HAProxy's default), and once,
@@ -550,6 +582,14 @@ struct Proxy {
   int8_t splice_response = -1;
   int8_t splice_auto = -1;
   bool allbackups = false;
+  // `option abortonclose`: a request still waiting for its server (in the
+  // queue, connecting, or for the response head) is aborted when the client
+  // closes its side (CQ/CC/CH), as haproxy; without it the request goes on.
+  bool abortonclose = false;
+  // `option prefer-last-server`: accepted, no effect (see configuration.md:
+  // haproxy applies it to server connections kept by the client's session,
+  // which herd's shared idle connections never are).
+  bool prefer_last_server = false;
   int fullconn = 0;
   // `load-server-state-from-file global|local|none` (none when absent) and
   // `server-state-file-name` (empty: the backend's name), as HAProxy 2.6.

@@ -288,6 +288,24 @@ void Parser::post_checks() {
                                                             std::to_string(rs.where.line) +
                                                             "] has no nameservers configured!"});
   check_userlists();
+  for (auto& px : cfg.proxies) {
+    for (auto& sv : px.servers) {
+      // haproxy: a minconn above maxconn becomes the maxconn.
+      if (sv.minconn > sv.maxconn) sv.maxconn = sv.minconn;
+      // haproxy then derives fullconn from its frontends' maxconn; herd
+      // needs it written.
+      // herd cuts the sessions of `mode tcp` backends only.
+      if (px.mode == Mode::Http && (sv.shutdown_on_down || sv.shutdown_backup_on_up))
+        post_alert("parsing [" + sv.where.file + ":" + std::to_string(sv.where.line) + "] : '" +
+                   kind_name(px) + " " + px.name + "/" + sv.name + "' : '" +
+                   (sv.shutdown_on_down ? "on-marked-down" : "on-marked-up") +
+                   "' in 'mode http' is not supported by herd.");
+      if (px.has_backend() && sv.minconn > 0 && sv.minconn < sv.maxconn && px.fullconn == 0)
+        post_alert("parsing [" + sv.where.file + ":" + std::to_string(sv.where.line) + "] : '" +
+                   kind_name(px) + " " + px.name + "/" + sv.name +
+                   "' : 'minconn' without 'fullconn' in the backend is not supported by herd.");
+    }
+  }
   for (size_t i = 0; i < cfg.proxies.size(); ++i) {
     const Proxy& p = cfg.proxies[i];
     // `timeout tarpit` defaults to `timeout connect`, which a frontend has

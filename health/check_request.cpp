@@ -47,17 +47,30 @@ bool regex_search(const std::string& pattern, std::string_view text) {
 
 }  // namespace
 
-std::string build_check_request(const config::HttpCheck& hc) {
+std::string build_check_request(const config::HttpCheck& hc, std::string_view state_header) {
   std::string req = hc.method + " " + hc.uri + " " + hc.version + "\r\n";
   for (const auto& [name, value] : hc.headers) {
     if (iequals(name, "content-length") || iequals(name, "connection")) continue;
     req += lower(name) + ": " + value + "\r\n";
+  }
+  if (!state_header.empty()) {
+    req += "x-haproxy-server-state: ";
+    req += state_header;
+    req += "\r\n";
   }
   if (!hc.body.empty()) req += "content-length: " + std::to_string(hc.body.size()) + "\r\n";
   if (hc.version != "HTTP/1.0") req += "connection: close\r\n";
   req += "\r\n";
   req += hc.body;
   return req;
+}
+
+std::string server_state_header(const ServerStateFields& f) {
+  return f.status + "; address=" + f.addr + "; port=" + std::to_string(f.port) +
+         "; name=" + f.backend + "/" + f.server + "; node=" + f.node +
+         "; weight=" + std::to_string(f.weight) + "/" + std::to_string(f.total_weight) +
+         "; scur=" + std::to_string(f.scur) + "/" + std::to_string(f.backend_conns) +
+         "; qcur=" + std::to_string(f.qcur);
 }
 
 std::optional<ResponseHead> parse_response_head(std::string_view data, bool& invalid) {

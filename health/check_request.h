@@ -18,7 +18,23 @@ namespace herd::health {
 //   "<meth> <uri> <ver>\r\n" + lower-cased headers + content-length when a
 //   body is set + "connection: close" unless the version is HTTP/1.0 +
 //   "\r\n" + body.
-std::string build_check_request(const config::HttpCheck& hc);
+// `state_header`: the value of x-haproxy-server-state (`http-check
+// send-state`), after the configured headers; empty: none.
+std::string build_check_request(const config::HttpCheck& hc, std::string_view state_header = {});
+
+// What `http-check send-state` reports of a server (haproxy 2.6's
+// httpchk_build_status_header()): "<status>; address=<ip>; port=<port>;
+// name=<backend>/<server>; node=<node>; weight=<w>/<backend total>;
+// scur=<server conns>/<backend conns>; qcur=<server queue>".
+struct ServerStateFields {
+  std::string status;  // "UP", "UP 1/3", "DOWN 1/2", "NOLB", "no check" (state.h's status_text)
+  std::string addr;
+  uint16_t port = 0;
+  std::string backend, server, node;
+  int weight = 0, total_weight = 0;
+  int scur = 0, backend_conns = 0, qcur = 0;
+};
+std::string server_state_header(const ServerStateFields& f);
 
 // Parsed head of an HTTP response (status line and content-length).
 struct ResponseHead {

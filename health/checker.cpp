@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "health/check_request.h"
+#include "health/mysql_check.h"
 #include "tls/conn.h"
 #include "tls/context.h"
 
@@ -48,17 +49,19 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
 
   const config::HttpCheck* http = nullptr;  // nullptr: plain TCP check
   const config::TcpCheck* tcpchk = nullptr;  // `option tcp-check`: its rules
+  const config::MysqlCheck* mysql = nullptr;  // `option mysql-check` (mysql_check.h)
   // `check-ssl` (or `ssl` without check port/addr): the check speaks TLS
   // (tls::ClientContext); a TCP check then passes at the handshake (L6OK).
   std::shared_ptr<const void> tls_ctx;
   int64_t check_timeout_ms = 0;             // `timeout check`, 0 when unset
+  std::string state_header;                 // `http-check send-state`'s value, "" when off
   std::function<void(CheckResult)> on_done;
 
   // `first_deadline_ms`: the time allowed before the connection is up (and
   // for the whole check when `timeout check` is unset).
   void run(const tcp::endpoint& ep, int64_t first_deadline_ms) {
     start_ = Clock::now();
-    if (http) request_ = build_check_request(*http);
+    if (http) request_ = build_check_request(*http, state_header);
     deadline_.expires_at(start_ + std::chrono::milliseconds(first_deadline_ms));
     arm_deadline();
     if (tcpchk) {
@@ -124,6 +127,10 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
         if (!a.http) return a.finish(make_result(Outcome::Pass, CheckStatus::L6Ok));
         a.on_connected();
       });
+    }
+    if (mysql) {
+      extend_for_check();
+      return mysql_read();
     }
     if (!http) {
       // HAProxy closes a pure TCP check with a reset (no TIME_WAIT).
@@ -211,6 +218,36 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
             self->tls_read();
           });
     });
+  }
+
+  // `option mysql-check`: reads the greeting (and the answer to the login).
+  void mysql_read() {
+    auto self = shared_from_this();
+    sock_.async_read_some(
+        asio::buffer(buf_), [self](const boost::system::error_code& ec, size_t n) {
+          if (self->done_) return;
+          self->response_.append(self->buf_.data(), n);
+          if (ec && ec != asio::error::eof && self->response_.empty())
+            return self->finish(make_result(Outcome::Fail, CheckStatus::SockErr, ec.message()));
+          MysqlStep st = mysql_step(*self->mysql, self->response_, ec.failed(), self->login_sent_);
+          // haproxy's rule set connects with `linger`: the check ends with a reset.
+          boost::system::error_code lec;
+          if (st.kind == MysqlStep::Kind::Done) {
+            self->sock_.set_option(asio::socket_base::linger(true, 0), lec);
+            return self->finish(std::move(st.result));
+          }
+          if (st.kind == MysqlStep::Kind::Wait) return self->mysql_read();
+          self->login_sent_ = true;
+          self->request_ = mysql_login_packet(*self->mysql);
+          asio::async_write(self->sock_, asio::buffer(self->request_),
+                            [self](const boost::system::error_code& wec, size_t) {
+                              if (self->done_) return;
+                              if (wec)
+                                return self->finish(make_result(Outcome::Fail, CheckStatus::SockErr,
+                                                                wec.message()));
+                              self->mysql_read();
+                            });
+        });
   }
 
   void read_more() {
@@ -429,6 +466,7 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
   bool hs_failed_ = false;
   Clock::time_point start_;
   bool connected_ = false, done_ = false;
+  bool login_sent_ = false;  // mysql-check
 };
 
 std::string key_of(std::string_view backend, std::string_view server) {
@@ -553,7 +591,9 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
 
     auto a = std::make_shared<Attempt>(io);
     if (px && px->httpchk.enabled) a->http = &px->httpchk;
+    if (a->http && px->httpchk.send_state) a->state_header = state_header(*be, *s);
     if (px && px->tcpchk.enabled) a->tcpchk = &px->tcpchk;
+    if (px && px->mysqlchk.enabled) a->mysql = &px->mysqlchk;
     if (s->check_ssl && s->tls_ctx) a->tls_ctx = s->tls_ctx;
     int64_t first = inter;
     if (px && px->timeouts.check > 0) {
@@ -573,8 +613,12 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
       live->health.check_info.clear();  // HAProxy empties last_chk when a check starts
     }
 
-    const std::string ip = e->params.addr.empty() ? s->addr.ip : e->params.addr;
-    const uint16_t port = e->params.port ? e->params.port : s->addr.port;
+    std::string ip = e->params.addr.empty() ? s->addr.ip : e->params.addr;
+    uint16_t port = e->params.port ? e->params.port : s->addr.port;
+    if (a->http && px->httpchk.connect_rule) {  // `http-check connect port|addr`
+      if (px->httpchk.connect_port) port = px->httpchk.connect_port;
+      if (!px->httpchk.connect_addr.empty()) ip = px->httpchk.connect_addr;
+    }
     boost::system::error_code ec;
     auto addr = asio::ip::make_address(ip, ec);
     if (ec) {
@@ -587,6 +631,26 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
       return;
     }
     a->run(tcp::endpoint(addr, port), first);
+  }
+
+  // x-haproxy-server-state's value for `s` now (check_request.h).
+  std::string state_header(const balancing::BackendSnapshot& be, const Server& s) const {
+    ServerStateFields f;
+    HealthState hs{s.op, s.health};
+    if (s.draining() && s.op == OpState::Running) hs.op = OpState::Stopping;  // DRAIN shows NOLB
+    f.status = s.check_enabled ? status_text(hs, s.rise, s.fall) : "no check";
+    f.addr = s.addr.ip;
+    f.port = s.addr.port;
+    f.backend = be.name;
+    f.server = s.name;
+    f.node = cfg.global.node;
+    f.weight = s.draining() ? 0 : s.weight;
+    f.total_weight = be.usable_weight();
+    f.scur = s.live ? s.live->inflight.get() : 0;
+    f.qcur = s.live ? s.live->queued.get() : 0;
+    const int queued = be.live ? be.live->queued.get() : 0;
+    f.backend_conns = (be.live ? be.live->inflight.get() : 0) - queued;
+    return server_state_header(f);
   }
 
   void on_result(const std::string& key, const std::shared_ptr<balancing::ServerLive>& live,

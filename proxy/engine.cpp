@@ -147,6 +147,14 @@ void Engine::on_pool_changes(const std::vector<balancing::PoolChange>& changes) 
       if (be.name != ch.backend) continue;
       BackendQueue& q = *sh.queues[i];
       const balancing::Server* s = be.find(ch.server);
+      if (s && ch.kind == Kind::Operational && impl_->io) {
+        // on-marked-down: its sessions go; on-marked-up: the backups'.
+        if (s->op == balancing::OpState::Stopped && s->shutdown_on_down)
+          impl_->io->kill_server_sessions(s->live.get(), 'D');
+        if (s->op == balancing::OpState::Running && !s->backup && s->shutdown_backup_on_up)
+          for (const auto& b : be.servers)
+            if (b->backup) impl_->io->kill_server_sessions(b->live.get(), 'U');
+      }
       if (q.has_waiters() && s && s->is_up())
         q.grant_free(
             s->live.get(), s->usable(), [s] { return s->take_slot(); },

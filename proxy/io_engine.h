@@ -73,6 +73,10 @@ class IoEngine {
   virtual void soft_stop() = 0;
   virtual void hard_stop() = 0;
   virtual void abort_sessions() = 0;
+  // `on-marked-down shutdown-sessions` / `on-marked-up
+  // shutdown-backup-sessions`: every worker cuts its TCP sessions relaying
+  // to the server whose live state is `server_live`, logged `<cause>-`.
+  virtual void kill_server_sessions(const void* server_live, char cause) = 0;
   virtual void join() = 0;
   virtual unsigned threads() const = 0;
 };

@@ -44,7 +44,7 @@ asio::awaitable<SlotResult> acquire_slot(Worker& w, int backend,
                                          const balancing::BackendSnapshot& be,
                                          const config::Proxy& bcfg,
                                          const balancing::PickContext& ctx,
-                                         const balancing::Server* persist) {
+                                         const balancing::Server* persist, QueueAbort* abort) {
   SlotResult r;
   BackendQueue& q = *w.shared.queues[static_cast<size_t>(backend)];
   const void* key = persist ? persist->live.get() : nullptr;
@@ -89,12 +89,18 @@ asio::awaitable<SlotResult> acquire_slot(Worker& w, int backend,
   if (persist) persist->live->queued.inc();
   std::atomic_thread_fence(std::memory_order_seq_cst);
   // A slot freed between the first try and the push found nobody queued:
-  // try once more now that we are visible to release_slot().
-  const balancing::Server* got = try_now();
+  // the first waiter tries once more now that it is visible to
+  // release_slot(). Later ones leave it to the releases (as haproxy, an
+  // arrival never takes a slot past those queued, even when `minconn`'s
+  // limit grew with it).
+  const balancing::Server* got = nullptr;
   bool granted = false;
-  if (got) {
+  if ((persist ? q.server_length(key) : q.backend_length()) == 1 && (got = try_now())) {
     if (!q.cancel(*waiter)) release_slot(w, backend, *got), got = nullptr, granted = true;
+  } else if (abort && abort->aborted) {
+    granted = !q.cancel(*waiter);
   } else {
+    if (abort) abort->event = event;
     co_await event->async_wait(asio::as_tuple(asio::use_awaitable));
     granted = !q.cancel(*waiter);
   }
@@ -134,8 +140,15 @@ void release_slot(Worker& w, int backend, const balancing::Server& srv) {
   BackendQueue& q = *w.shared.queues[static_cast<size_t>(backend)];
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (!q.has_waiters()) return;
-  // Someone waits: take the slot back for the oldest waiter that may have it.
-  if (srv.take_slot() && !q.release(live, srv.usable())) live->inflight.dec();
+  // Someone waits: the free slots go to the oldest waiters that may have
+  // them; with `minconn` the limit may have grown since, and several go at
+  // once, as haproxy's process_srv_queue().
+  while (srv.take_slot()) {
+    if (!q.release(live, srv.usable())) {
+      live->inflight.dec();
+      break;
+    }
+  }
 }
 
 tcp::endpoint server_endpoint(const balancing::Server& srv, uint16_t dst_port) {

@@ -11,6 +11,8 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
 
 #include "balancing/pool.h"
 #include "proxy/queue.h"
@@ -43,6 +45,15 @@ const balancing::Server* try_slot_now(Worker& w, int backend, const balancing::B
                                       const balancing::PickContext& ctx,
                                       const balancing::Server* persist);
 
+// `option abortonclose`: how a client that goes away ends its wait in the
+// queue. The session sets `aborted` and cancels `event` (set by
+// acquire_slot() while it waits); acquire_slot() then gives up as after a
+// timeout (the session tells the two apart by `aborted`).
+struct QueueAbort {
+  bool aborted = false;
+  std::weak_ptr<boost::asio::steady_timer> event;
+};
+
 // Takes a slot on `persist` (cookie persistence; it waits in that server's
 // queue when the server is full) or on a server the balancer picks (it
 // waits in the backend queue when every usable server is full). Counts
@@ -51,7 +62,8 @@ boost::asio::awaitable<SlotResult> acquire_slot(Worker& w, int backend,
                                                 const balancing::BackendSnapshot& be,
                                                 const config::Proxy& bcfg,
                                                 const balancing::PickContext& ctx,
-                                                const balancing::Server* persist);
+                                                const balancing::Server* persist,
+                                                QueueAbort* abort = nullptr);
 
 // Gives back the slot of `srv` held by a request of backend `backend`:
 // to the oldest waiter that may take it, else to the server.

@@ -17,6 +17,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -504,6 +505,9 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   // connection stays open.
   asio::awaitable<bool> one_request(bool first) {
     err_be_ = nullptr;
+    reply_tc_ = -1;
+    client_gone_ = false;
+    qabort_ = QueueAbort{};
     if (!co_await read_request_head(first)) co_return false;
     // `-d`: this request is a stream of its own; every way out ends it.
     struct TraceEnd {
@@ -563,6 +567,9 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     if (fe_.cfg->mode == config::Mode::Http &&
         tcp_request_verdict(*fe_.cfg, true, rv) == TcpVerdict::Reject)
       co_return false;
+    // `monitor-uri`: answered here, before any http-request rule.
+    if (!fe_.cfg->monitor_uri.empty() && req_.target == fe_.cfg->monitor_uri)
+      co_return co_await answer_monitor(rv, client_keep, http10_close);
     // `http-request deny|redirect` and `redirect` of the frontend, before
     // the backend is chosen.
     if (const auto* fin = request_final_rule(*fe_.cfg, rv))
@@ -649,6 +656,11 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     bool replayed_idle = false;  // the one replay after a reused connection closed
     bool fresh_only = false;     // no idle connection for the replay
     RelayResult rr;
+    struct WatchEnd {
+      Session& s;
+      ~WatchEnd() { s.stop_watch(); }
+    } watch_end{*this};
+    if (bcfg->abortonclose && body_complete && !upgrade_) watch_client_close();
     for (int attempt = 0;; ++attempt) {
       for (;;) {
         if (!srv || slot_srv_ != srv) {
@@ -665,10 +677,15 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           if (slot.srv)
             slot.status = SlotResult::Status::Ok;
           else
-            slot = co_await acquire_slot(w_, bi, *be, *bcfg, ctx, srv);
+            slot = co_await acquire_slot(w_, bi, *be, *bcfg, ctx, srv, &qabort_);
           if (t_queue < 0) t_queue = 0;
           t_queue += slot.t_queue_ms;
           if (closed_) co_return false;
+          if (client_gone_) {
+            if (slot.status == SlotResult::Status::Ok) release_slot(w_, bi, *slot.srv);
+            co_return co_await client_aborted("CQ--", "<NOSRV>", *be, nullptr, t_request, t_queue,
+                                              -1);
+          }
           if (slot.status != SlotResult::Status::Ok) {
             term = slot.status == SlotResult::Status::QueueTimeout ||
                            slot.status == SlotResult::Status::QueueFull
@@ -742,6 +759,9 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         // Connection failed.
         upstream_.close(ec);
         if (closed_) co_return false;
+        if (client_gone_)
+          co_return co_await client_aborted("CC--", srv->name, *be, srv, t_request, t_queue,
+                                            t_connect);
         AttemptFacts cf;
         cf.outcome = reused ? AttemptOutcome::StaleConnection : AttemptOutcome::ConnectFailed;
         cf.replayable = replayable;
@@ -805,6 +825,9 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       // Response.
       may_retry_status_ = replayable && retries_left > 0 && !bcfg->retry_on.statuses.empty();
       rr = co_await relay_response(*bcfg, *be, srv, client_keep, cookie_valid);
+      if (client_gone_)
+        co_return co_await client_aborted("CH--", srv->name, *be, srv, t_request, t_queue,
+                                          t_connect);
       // Sent again only when the retry policy says so (retry.h: no double
       // submission; the one idle-connection replay of an idempotent request).
       AttemptFacts facts;
@@ -1026,6 +1049,11 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         co_return rr;
       }
       if (debug::on()) trace_.response(sbuf_.get(), resp);
+      stop_watch();        // the answer comes: a close from now on is the client's abort
+      if (client_gone_) {  // it closed just before (one_request answers CH)
+        rr.end = RelayEnd::ServerFailed;
+        co_return rr;
+      }
       if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
         // Interim response (100 Continue): forward it, keep reading. It has
         // no body: Content-Length and Transfer-Encoding go (as haproxy drops
@@ -1364,6 +1392,87 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     }
   }
 
+  // `option abortonclose`: while the request waits for its server (queue,
+  // connect, response head), a client that closes its side aborts it, as
+  // haproxy's: the queue wait or the server connection is cancelled and
+  // one_request() ends it (CQ, CC, CH). A readable socket is peeked at: end
+  // of stream or an error is the close; bytes (a pipelined request) end the
+  // watch. Not for TLS clients (their close_notify precedes the FIN).
+  void watch_client_close() {
+    if (client_.tls()) return;
+    aoc_watch_ = true;
+    client_.async_wait(tcp::socket::wait_read,
+                       [self = shared_from_this(), gen = aoc_gen_](boost::system::error_code ec) {
+                         self->on_client_readable(ec, gen);
+                       });
+  }
+  void on_client_readable(boost::system::error_code ec, uint32_t gen) {
+    if (gen != aoc_gen_ || !aoc_watch_ || closed_) return;  // a watch that was stopped
+    aoc_watch_ = false;
+    if (ec) return;
+    char b;
+    ssize_t n = ::recv(client_.socket().native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) return;  // bytes of a next request: not a close
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+      return watch_client_close();
+    client_gone_ = true;
+    qabort_.aborted = true;
+    if (auto t = qabort_.event.lock()) t->cancel();
+    boost::system::error_code ign;
+    upstream_.cancel(ign);
+  }
+  void stop_watch() {
+    if (!aoc_watch_) return;
+    aoc_watch_ = false;
+    ++aoc_gen_;
+    boost::system::error_code ign;
+    client_.cancel(ign);  // nothing else is pending on the client while watched
+  }
+  // The request ends because its client left (abortonclose): CQ and CC
+  // without an answer, CH with haproxy's 400 (what haproxy 2.6 sends).
+  asio::awaitable<bool> client_aborted(const char* term, const std::string& server,
+                                       const balancing::BackendSnapshot& be,
+                                       const balancing::Server* srv, long t_request, long t_queue,
+                                       long t_connect) {
+    be.live->counters.add(Counter::CliAborts);
+    if (srv) srv->live->counters.add(Counter::CliAborts);
+    boost::system::error_code ign;
+    upstream_.close(ign);
+    if (term[1] == 'H') {
+      // haproxy's 400 as its HTTP layer sends it (lower-case fields, closing),
+      // not the capitalised one of a request that does not parse.
+      reply_tc_ = t_connect;
+      const auto& files =
+          err_be_ && err_be_->errorfiles.count(400) ? err_be_->errorfiles : fe_.cfg->errorfiles;
+      std::string bytes;
+      if (files.count(400)) {
+        bytes = error_response(files, 400, true, false, req_.version == 10, is_head_).bytes;
+      } else {
+        const std::string page = builtin_response(400, true, false);
+        const std::string body = page.substr(page.find("\r\n\r\n") + 4);
+        bytes = "HTTP/1.1 400 Bad request\r\ncontent-length: " + std::to_string(body.size()) +
+                "\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nconnection: "
+                "close\r\n\r\n" +
+                (is_head_ ? std::string() : body);
+      }
+      co_await local_reply(std::move(bytes), 400, term, false, false, server, be.name, t_queue, 0,
+                           true);
+      co_return false;
+    }
+    release_server();
+    if (fe_.logs) {
+      LogRecord r = base_log(server, be.name);
+      r.tr = t_request;
+      r.tw = t_queue;
+      r.tc = t_connect;
+      r.status = -1;
+      std::memcpy(r.term, term, 4);
+      r.request_line = request_line_;
+      w_.shared.hooks.log(*fe_.cfg, r);
+    }
+    co_return false;
+  }
+
   // Answers with one of HAProxy's own responses (503 etc.).
   // `consumed`: the request (head and body) was forwarded and the buffer is
   // already past it; otherwise its body is skipped here when it is all in the
@@ -1419,6 +1528,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
                                     bool http10_close, const std::string& server,
                                     const std::string& backend, long t_queue = -1, int retries = 0,
                                     bool consumed = false, long t_request = 0) {
+    stop_watch();
     release_server();
     bool close = !keep || http10_close;
     set_deadline(Phase::ClientWrite, fe_timeout_client());
@@ -1429,6 +1539,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       LogRecord r = base_log(server, backend);
       r.tr = t_request;
       r.tw = t_queue;
+      r.tc = reply_tc_;
       r.status = status;
       r.bytes_out = n;
       std::memcpy(r.term, term, 4);
@@ -1445,6 +1556,31 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     } else {
       close = true;
     }
+    co_return !ec && !close;
+  }
+
+  // `monitor-uri`: 200 "Service ready", or 503 when a `monitor fail`
+  // condition holds (the frontend's errorfiles apply); counted as an
+  // intercepted request and not logged, as haproxy 2.6.
+  asio::awaitable<bool> answer_monitor(const RequestView& rv, bool keep, bool http10_close) {
+    bool fail = false;
+    for (const auto& c : fe_.cfg->monitor_fail)
+      if (eval_condition(c, *fe_.cfg, rv)) fail = true;
+    const int status = fail ? 503 : 200;
+    // (`connection: close` whenever the connection ends, HTTP/1.1 too.)
+    ErrorReply reply = error_response(fe_.cfg->errorfiles, status, !keep || http10_close,
+                                      !keep || http10_close, req_.version == 10, is_head_);
+    fe_.live->counters.add(Counter::Intercepted);
+    fe_.live->counters.add(status_counter(status));
+    bool close = !keep || http10_close || reply.closes || body_len_ == -2;
+    size_t body = body_len_ > 0 ? static_cast<size_t>(body_len_) : 0;
+    if (cend_ - cbeg_ >= req_.head_len + body)
+      cbeg_ += req_.head_len + body;
+    else
+      close = true;
+    set_deadline(Phase::ClientWrite, fe_timeout_client());
+    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(reply.bytes), nothrow);
+    fe_.live->counters.add(Counter::BytesOut, n);
     co_return !ec && !close;
   }
 
@@ -1520,6 +1656,13 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   bool timed_out_ = false;
   bool closed_ = false;
   int8_t stop_close_ = -1;  // stop_close(): -1 not decided for this request
+  // `option abortonclose` (watch_client_close): the client closed while its
+  // request waited; the watch's generation tells a stale completion apart.
+  bool aoc_watch_ = false, client_gone_ = false;
+  uint32_t aoc_gen_ = 0;
+  QueueAbort qabort_;
+  long reply_tc_ = -1;  // the connect time a local reply logs (-1: none)  // stop_close(): -1 not
+                        // decided for this request
 
   std::unique_ptr<char[]> cbuf_;  // from the worker's pool while in use (see run())
   size_t cbeg_ = 0, cend_ = 0;

@@ -1,12 +1,15 @@
 // proxy/tcp_session.cpp — see tcp_session.h.
 #include "proxy/tcp_session.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -54,6 +57,48 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
     w_.tcp_sessions.push_back(this);
     auto self = shared_from_this();
     asio::co_spawn(w_.ioc, run(), [self](std::exception_ptr) { self->finish(); });
+  }
+
+  // `option abortonclose` while queued: what the client sends is read
+  // (kept for the server, as inspected bytes are); its close cancels the
+  // queue wait. Nothing else waits on the client meanwhile.
+  void watch_client_close() {
+    watching_ = true;
+    client_.async_wait(tcp::socket::wait_read, [self = shared_from_this(),
+                                                gen = watch_gen_](boost::system::error_code ec) {
+      if (gen != self->watch_gen_ || !self->watching_) return;
+      self->watching_ = false;
+      if (ec) return;
+      char b[4096];
+      for (;;) {
+        ssize_t n = ::recv(self->client_.native_handle(), b, sizeof b, MSG_DONTWAIT);
+        if (n > 0) {
+          self->initial_.append(b, static_cast<size_t>(n));
+          if (self->initial_.size() >= kBufSize) return;  // enough: no more watching
+          continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+          return self->watch_client_close();
+        break;  // end of stream or an error: the client left
+      }
+      self->qabort_.aborted = true;
+      if (auto t = self->qabort_.event.lock()) t->cancel();
+    });
+  }
+  void stop_watch() {
+    if (!watching_) return;
+    watching_ = false;
+    ++watch_gen_;
+    boost::system::error_code ign;
+    client_.cancel(ign);
+  }
+
+  // The ServerLive of the server it relays to (nullptr before the relay).
+  const void* relaying_to() const { return relaying_to_; }
+  // on-marked-down / on-marked-up: cut, logged `<cause>-`.
+  void kill(char cause) {
+    kill_cause_ = cause;
+    abort();
   }
 
   void abort() {
@@ -169,9 +214,19 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
     // (one that came up while it waited in the queue): kept to the end.
     std::vector<std::shared_ptr<const balancing::PoolSnapshot>> keeps;
     for (;;) {
-      SlotResult slot = co_await acquire_slot(w_, backend_, be, bcfg, ctx, same);
+      // `option abortonclose`: a client that closes while queued leaves (CQ).
+      qabort_ = QueueAbort{};
+      if (bcfg.abortonclose) watch_client_close();
+      SlotResult slot = co_await acquire_slot(w_, backend_, be, bcfg, ctx, same, &qabort_);
+      stop_watch();
       if (slot.keep) keeps.push_back(std::move(slot.keep));
       log.tw = slot.t_queue_ms;
+      if (qabort_.aborted) {
+        if (slot.status == SlotResult::Status::Ok) release_slot(w_, backend_, *slot.srv);
+        term = {TermCause::ClientAbort, TermPhase::Queue};
+        be.live->counters.add(Counter::CliAborts);
+        co_return;
+      }
       if (slot.status != SlotResult::Status::Ok) {
         term = slot.status == SlotResult::Status::QueueTimeout
                    ? Termination{TermCause::ServerTimeout, TermPhase::Queue}
@@ -294,6 +349,7 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
     TunnelBuffers bufs{
         cbuf.get(), sbuf.get(), kBufSize, &w_.pipe_pool(), splice_policy(*fe_.cfg, bcfg), {}};
     if (fe_.cfg->contstats) bufs.progress = count;
+    relaying_to_ = srv.live.get();
     TunnelResult r = co_await run_tunnel(client_, upstream_, std::move(bufs),
                                          {idle, fet.client_fin, bcfg.timeouts.server_fin}, &stop_);
     w_.give_buffer(std::move(cbuf));
@@ -321,6 +377,7 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
         break;
       case TunnelResult::End::Stopped:
         term = {TermCause::Killed, TermPhase::Data};
+        if (kill_cause_) term = {static_cast<TermCause>(kill_cause_), TermPhase::None};
         break;
     }
   }
@@ -382,6 +439,11 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
   tcp::socket upstream_;
   int backend_;
   bool stop_ = false;
+  char kill_cause_ = 0;  // kill(): 'D' or 'U'
+  QueueAbort qabort_;    // abortonclose while queued
+  bool watching_ = false;
+  uint32_t watch_gen_ = 0;
+  const void* relaying_to_ = nullptr;  // the ServerLive of the server relayed to
   bool connect_timed_out_ = false;
   bool upstream_connected_ = false;
   std::unique_ptr<asio::steady_timer> connect_timer_;
@@ -433,6 +495,13 @@ void start_connection(Worker& w, const FrontendRt& fe, tcp::socket sock,
 
 void abort_tcp_sessions(Worker& w) {
   w.tcp_sessions.for_each([](IdleHook* h) { static_cast<TcpSession*>(h)->abort(); });
+}
+
+void kill_tcp_sessions(Worker& w, const void* server_live, char cause) {
+  w.tcp_sessions.for_each([server_live, cause](IdleHook* h) {
+    auto* s = static_cast<TcpSession*>(h);
+    if (s->relaying_to() == server_live) s->kill(cause);
+  });
 }
 
 }  // namespace HERD_IO_NS

@@ -24,6 +24,9 @@ void start_connection(Worker& w, const FrontendRt& fe, boost::asio::ip::tcp::soc
 
 // Hard stop (hard-stop-after): every TCP session of the worker is cut.
 void abort_tcp_sessions(Worker& w);
+// Cuts the TCP sessions relaying to the server of `server_live` (its
+// ServerLive), their termination state `<cause>-` ('D' down, 'U' up).
+void kill_tcp_sessions(Worker& w, const void* server_live, char cause);
 
 }  // namespace HERD_IO_NS
 }  // namespace herd::proxy

@@ -18,6 +18,8 @@ enum class TermCause : char {
   ClientTimeout = 'c',  // `timeout client` (or http-request) expired
   ServerTimeout = 's',  // `timeout server`, `connect` or `queue` expired
   Killed = 'K',         // stopped by herd (hard stop)
+  ServerDown = 'D',     // cut when its server went DOWN (on-marked-down)
+  ServerUp = 'U',       // cut when a primary came UP (on-marked-up, backups)
 };
 
 // The second letter: the phase the session was in.

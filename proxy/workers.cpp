@@ -435,6 +435,13 @@ class Workers final : public IoEngine {
     }
   }
 
+  void kill_server_sessions(const void* server_live, char cause) override {
+    for (auto& w : workers_) {
+      Worker* wp = w.get();
+      asio::post(wp->ioc, [wp, server_live, cause] { kill_tcp_sessions(*wp, server_live, cause); });
+    }
+  }
+
   void hard_stop() override {
     for (auto& w : workers_) {
       Worker* wp = w.get();
