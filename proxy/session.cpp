@@ -559,8 +559,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     body_len_ = req_.chunked ? -2 : (req_.content_length > 0 ? req_.content_length : 0);
 
     // Stats applet.
-    if (is_stats_request(w_, fe_, req_.target)) {
-      co_return co_await serve_stats(client_keep);
+    if (is_stats_request(w_, *fe_.cfg, req_.target)) {
+      co_return co_await serve_stats(*fe_.cfg, client_keep);
     }
 
     // tcp-request content rules of an HTTP frontend run on each request.
@@ -595,6 +595,11 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       }
       if (const auto* fin = request_final_rule(*bcfg, rv))
         co_return co_await final_rule(*fin, rv, client_keep, http10_close, be->name, *bcfg);
+      // A backend's `stats enable` serves its page to what was routed to it.
+      if (is_stats_request(w_, *bcfg, req_.target)) {
+        release_server();
+        co_return co_await serve_stats(*bcfg, client_keep);
+      }
     }
     be->live->counters.add(Counter::Requests);
     be->live->counters.add(Counter::Sessions);
@@ -1584,11 +1589,14 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     co_return !ec && !close;
   }
 
-  asio::awaitable<bool> serve_stats(bool client_keep) {
+  // The stats page of `px`: the frontend's, or the backend's the request
+  // was routed to (then the frontend does not count it as intercepted, as
+  // haproxy).
+  asio::awaitable<bool> serve_stats(const config::Proxy& px, bool client_keep) {
     const char* base = cbuf_.get() + cbeg_;
     RequestView rv{base, &req_, src_ip_, src_port_, dst_ip_, dst_port_, client_.tls()};
-    StatsRequest sr = make_stats_request(fe_, rv, is_head_);
-    fe_.live->counters.add(Counter::Intercepted);
+    StatsRequest sr = make_stats_request(px, rv, is_head_);
+    if (&px == fe_.cfg) fe_.live->counters.add(Counter::Intercepted);
     size_t body = body_len_ > 0 ? static_cast<size_t>(body_len_) : 0;
     bool keep = client_keep && body_len_ != -2;
     // Read a (small) POST body completely.
@@ -1617,7 +1625,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     fe_.live->counters.add(Counter::BytesOut, n);
     fe_.live->counters.add(status_counter(resp.size() > 12 ? std::atoi(resp.c_str() + 9) : 0));
     if (fe_.logs) {
-      LogRecord r = base_log("<STATS>", fe_.cfg->name);
+      LogRecord r = base_log("<STATS>", px.name);
       r.tr = 0;
       r.status = resp.size() > 12 ? std::atoi(resp.c_str() + 9) : 0;
       r.bytes_out = n;

@@ -13,21 +13,21 @@ inline namespace HERD_IO_NS {
 
 namespace asio = boost::asio;
 
-bool is_stats_request(const Worker& w, const FrontendRt& fe, std::string_view target) {
-  if (!fe.cfg->stats.enabled || !w.shared.hooks.stats) return false;
+bool is_stats_request(const Worker& w, const config::Proxy& px, std::string_view target) {
+  if (!px.stats.enabled || !w.shared.hooks.stats) return false;
   // The applet answers any request whose target starts with `stats uri`.
-  if (w.shared.hooks.stats_matches) return w.shared.hooks.stats_matches(*fe.cfg, target);
-  return target.starts_with(fe.cfg->stats.uri);
+  if (w.shared.hooks.stats_matches) return w.shared.hooks.stats_matches(px, target);
+  return target.starts_with(px.stats.uri);
 }
 
-StatsRequest make_stats_request(const FrontendRt& fe, const RequestView& rv, bool head_only) {
+StatsRequest make_stats_request(const config::Proxy& px, const RequestView& rv, bool head_only) {
   StatsRequest sr;
-  sr.proxy = fe.cfg;
+  sr.proxy = &px;
   sr.method.assign(rv.head->method);
   sr.target.assign(rv.head->target);
   sr.head_only = head_only;
   sr.authorization.assign(header_value(rv, "authorization"));
-  sr.admin_allowed = fe.cfg->stats.admin && eval_condition(*fe.cfg->stats.admin, *fe.cfg, rv);
+  sr.admin_allowed = px.stats.admin && eval_condition(*px.stats.admin, px, rv);
   return sr;
 }
 

@@ -1,5 +1,6 @@
-// proxy/stats_applet.h — the stats page served by a frontend with `stats
-// enable`: which requests are for it, the applet's request built from a
+// proxy/stats_applet.h — the stats page served by a proxy with `stats
+// enable` (a frontend, or a backend that a request was routed to, as
+// haproxy): which requests are for it, the applet's request built from a
 // parsed head (Authorization, `stats admin` condition), and its answer: a
 // GET/HEAD rendered on the worker thread, a POST (admin actions change the
 // pool) run on the control thread while the request's coroutine waits on
@@ -19,11 +20,11 @@
 namespace herd::proxy {
 inline namespace HERD_IO_NS {
 
-// Whether the parsed request `target` of `fe` is for its stats page.
-bool is_stats_request(const Worker& w, const FrontendRt& fe, std::string_view target);
+// Whether the parsed request `target` is for the stats page of `px`.
+bool is_stats_request(const Worker& w, const config::Proxy& px, std::string_view target);
 
-// The applet's request (without the body) for the request `rv` of `fe`.
-StatsRequest make_stats_request(const FrontendRt& fe, const RequestView& rv, bool head_only);
+// The applet's request (without the body) for the request `rv` to `px`.
+StatsRequest make_stats_request(const config::Proxy& px, const RequestView& rv, bool head_only);
 
 // The complete response bytes for `sr`.
 boost::asio::awaitable<std::string> answer_stats(Worker& w, StatsRequest sr);

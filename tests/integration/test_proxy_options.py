@@ -347,6 +347,55 @@ backend b
                                 ("g", "400", "P")])
 
 
+class TestBackendStats(ParityCase):
+    """`stats enable` in a backend: requests routed to it whose path starts
+    with its `stats uri` get its stats page (its own auth and realm), the
+    others go to its servers, as haproxy serves them."""
+
+    def test_a_backend_serves_its_stats_page(self):
+        def cfg(p, b):
+            return f"""
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind 127.0.0.1:{p}
+    use_backend st if {{ path_beg /admin }}
+    default_backend app
+backend st
+    stats enable
+    stats uri /admin/stats
+    stats realm Herd\\ stats
+    stats auth ops:secret
+    server s {b[0].addr}
+backend app
+    server s {b[0].addr}
+"""
+
+        def scenario(port, backends):
+            out = []
+            for path, auth in (("/admin/stats", None), ("/admin/stats", "b3BzOnNlY3JldA=="),
+                               ("/admin/stats;csv", "b3BzOnNlY3JldA=="), ("/admin/other", None),
+                               ("/admin/other", "b3BzOnNlY3JldA=="), ("/x", None)):
+                hdrs = {"Authorization": "Basic " + auth} if auth else None
+                status, h, body = get(port, path, headers=hdrs)
+                h = dict(h)
+                out.append((path, status, h.get("www-authenticate"), h.get("content-type"),
+                            server_of(body) if status == 200 and b"<html" not in body
+                            and b"pxname" not in body else None,
+                            b"Statistics Report" in body, body.startswith(b"# pxname")))
+            return out
+
+        got = self.assert_same(self.run_both(cfg, scenario))
+        self.assertEqual(got[0][1:3], (401, 'Basic realm="Herd stats"'))
+        self.assertEqual(got[1][1], 200)
+        self.assertTrue(got[1][5])
+        self.assertTrue(got[2][6])
+        self.assertEqual([g[4] for g in got], [None, None, None, "s1", "s1", "s1"])
+
+
 class TestTimeStats(ParityCase):
     """qtime/ctime/rtime/ttime and their maxima on the server and backend
     rows: averages over the request count, rounded up, as haproxy 2.6."""
