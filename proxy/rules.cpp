@@ -396,7 +396,8 @@ TcpVerdict tcp_request_verdict(const config::Proxy& px, bool content, const Requ
   return TcpVerdict::Accept;
 }
 
-const config::HttpRequestRule* request_final_rule(const config::Proxy& px, const RequestView& r) {
+const config::HttpRequestRule* request_final_rule(const config::Proxy& px, const RequestView& r,
+                                                  bool redirects) {
   using A = config::HttpRequestRule::Action;
   for (const auto& rule : px.http_request) {
     const bool var_rule = rule.action == A::SetVar || rule.action == A::UnsetVar;
@@ -411,6 +412,10 @@ const config::HttpRequestRule* request_final_rule(const config::Proxy& px, const
     if (rule.action == A::Allow) break;
     return &rule;
   }
+  return redirects ? redirect_rule(px, r) : nullptr;
+}
+
+const config::HttpRequestRule* redirect_rule(const config::Proxy& px, const RequestView& r) {
   for (const auto& rule : px.redirects)
     if (!rule.cond || eval_condition(*rule.cond, px, r)) return &rule;
   return nullptr;

@@ -89,8 +89,12 @@ TcpVerdict tcp_request_verdict(const config::Proxy& px, bool content, const Requ
 // or `redirect` whose condition holds (an `allow` that holds ends the
 // http-request rules), else the first `redirect` keyword rule that holds
 // (they run after the http-request rules, as in haproxy). Null: the request
-// goes on.
-const config::HttpRequestRule* request_final_rule(const config::Proxy& px, const RequestView& r);
+// goes on. The stats applet comes between the two (haproxy serves a stats
+// URI before its `redirect` rules): `redirects` false stops before them,
+// and redirect_rule() is the second half.
+const config::HttpRequestRule* request_final_rule(const config::Proxy& px, const RequestView& r,
+                                                  bool redirects = true);
+const config::HttpRequestRule* redirect_rule(const config::Proxy& px, const RequestView& r);
 
 std::string expand_format(const config::FormatString& f, const RequestView& r);
 // The same, appended to `out` (keeps out's capacity: no allocation per request).

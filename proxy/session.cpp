@@ -558,11 +558,6 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     // Body extent of this request.
     body_len_ = req_.chunked ? -2 : (req_.content_length > 0 ? req_.content_length : 0);
 
-    // Stats applet.
-    if (is_stats_request(w_, *fe_.cfg, req_.target)) {
-      co_return co_await serve_stats(*fe_.cfg, client_keep);
-    }
-
     // tcp-request content rules of an HTTP frontend run on each request.
     if (fe_.cfg->mode == config::Mode::Http &&
         tcp_request_verdict(*fe_.cfg, true, rv) == TcpVerdict::Reject)
@@ -571,8 +566,13 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     if (!fe_.cfg->monitor_uri.empty() && req_.target == fe_.cfg->monitor_uri)
       co_return co_await answer_monitor(rv, client_keep, http10_close);
     // `http-request deny|redirect` and `redirect` of the frontend, before
-    // the backend is chosen.
-    if (const auto* fin = request_final_rule(*fe_.cfg, rv))
+    // the backend is chosen. The stats applet comes after the `http-request` rules (a deny blocks
+    // the stats URI too) and before the `redirect` rules, as haproxy.
+    if (const auto* fin = request_final_rule(*fe_.cfg, rv, false))
+      co_return co_await final_rule(*fin, rv, client_keep, http10_close, fe_.cfg->name, *fe_.cfg);
+    if (is_stats_request(w_, *fe_.cfg, req_.target))
+      co_return co_await serve_stats(*fe_.cfg, client_keep);
+    if (const auto* fin = redirect_rule(*fe_.cfg, rv))
       co_return co_await final_rule(*fin, rv, client_keep, http10_close, fe_.cfg->name, *fe_.cfg);
 
     hold_ = w_.pin();  // this request's snapshot, until release_server()
@@ -593,13 +593,15 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         release_server();  // rejected: closed without an answer, as haproxy
         co_return false;
       }
-      if (const auto* fin = request_final_rule(*bcfg, rv))
+      if (const auto* fin = request_final_rule(*bcfg, rv, false))
         co_return co_await final_rule(*fin, rv, client_keep, http10_close, be->name, *bcfg);
       // A backend's `stats enable` serves its page to what was routed to it.
       if (is_stats_request(w_, *bcfg, req_.target)) {
         release_server();
         co_return co_await serve_stats(*bcfg, client_keep);
       }
+      if (const auto* fin = redirect_rule(*bcfg, rv))
+        co_return co_await final_rule(*fin, rv, client_keep, http10_close, be->name, *bcfg);
     }
     be->live->counters.add(Counter::Requests);
     be->live->counters.add(Counter::Sessions);

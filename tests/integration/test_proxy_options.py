@@ -396,6 +396,32 @@ backend app
         self.assertEqual([g[4] for g in got], [None, None, None, "s1", "s1", "s1"])
 
 
+    def test_stats_uri_comes_after_http_request_rules_and_before_redirects(self):
+        def cfg(p, b):
+            return f"""
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind 127.0.0.1:{p}
+    stats enable
+    stats uri /stats
+    http-request deny if {{ path_beg /stats/deny }}
+    http-request redirect location /moved if {{ path_beg /stats/moved }}
+    redirect location /else if {{ path_beg /stats }}
+    default_backend app
+backend app
+    server s {b[0].addr}
+"""
+
+        def scenario(port, backends):
+            return [get(port, p)[0] for p in ("/stats", "/stats/deny", "/stats/moved", "/x")]
+
+        self.assertEqual(self.assert_same(self.run_both(cfg, scenario)), [200, 403, 302, 200])
+
+
 class TestTimeStats(ParityCase):
     """qtime/ctime/rtime/ttime and their maxima on the server and backend
     rows: averages over the request count, rounded up, as haproxy 2.6."""
