@@ -11,7 +11,8 @@
 # (-rss_limit_mb) or failed invariant makes the script exit 1 after all
 # targets ran; the reproducer's path is printed. Replay one with
 #   build-fuzz/tests/fuzz/fuzz_<target> <reproducer>
-# Other settings: HERD_FUZZ_RSS_MB (default 2048), HERD_FUZZ_BUILD_DIR
+# Other settings: HERD_FUZZ_RSS_MB (default 2048), HERD_FUZZ_JOBS (targets
+# run at once, default nproc), HERD_FUZZ_BUILD_DIR
 # (default build-fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,18 +40,31 @@ fi
 
 run=$dir/fuzz-run
 mkdir -p "$run"
-failed=()
-for t in "${targets[@]}"; do
-  bin=$dir/tests/fuzz/fuzz_$t
-  [[ -x $bin ]] || { echo "fuzz.sh: no target fuzz_$t" >&2; exit 2; }
-  corpus=$run/$t/corpus
+# One target per core at a time (HERD_FUZZ_JOBS, default nproc): each is
+# single-threaded, so the run takes secs * targets / cores.
+par=${HERD_FUZZ_JOBS:-$(nproc)}
+fuzz_one() {
+  local t=$1 bin=$dir/tests/fuzz/fuzz_$1 corpus=$run/$1/corpus log=$run/$1/log status=0
   rm -rf "${run:?}/$t"
   mkdir -p "$corpus" "$run/$t/artifacts"
   cp -r "tests/fuzz/corpus/$t/." "$corpus/"
-  log=$run/$t/log
-  status=0
   "$bin" -max_total_time="$secs" -rss_limit_mb="$rss" -timeout=10 -print_final_stats=1 \
     -artifact_prefix="$run/$t/artifacts/" "$corpus" </dev/null >"$log" 2>&1 || status=$?
+  echo "$status" >"$run/$t/status"
+}
+for t in "${targets[@]}"; do
+  [[ -x $dir/tests/fuzz/fuzz_$t ]] || { echo "fuzz.sh: no target fuzz_$t" >&2; exit 2; }
+done
+for t in "${targets[@]}"; do
+  while (($(jobs -rp | wc -l) >= par)); do wait -n || true; done
+  fuzz_one "$t" &
+done
+wait
+failed=()
+for t in "${targets[@]}"; do
+  bin=$dir/tests/fuzz/fuzz_$t
+  log=$run/$t/log
+  status=$(cat "$run/$t/status" 2>/dev/null || echo 1)
   # The last status line: "#<execs> <event> cov: <edges> ft: <features> corp: <n>/<bytes> ...".
   stats=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 | tr -s ' \t' ' ' || true)
   if ((status != 0)); then
