@@ -602,7 +602,10 @@ listen l
             out["b_after_up"] = b.recv(10)
             b.close()
             time.sleep(0.3)
-            out["server_ends"] = (primary.ends, backup.ends)
+            # s1's first connection is wait_port's probe through the proxy:
+            # how its end reaches s1 (FIN or reset) depends on when the probe
+            # closed, on either engine, so it is left out.
+            out["server_ends"] = (primary.ends[1:], backup.ends)
             # The killed sessions' termination states (wait_port's connection aside).
             out["terms"] = [l.split()[-3] for l in lb.output().splitlines()
                             if (" l/s1 " in l or " l/b1 " in l) and l.split()[-3][0] in "DU"]
@@ -618,8 +621,7 @@ listen l
         self.assertEqual(got["a_after_down"], b"")
         self.assertEqual(got["b_echo"], b"yo")
         self.assertEqual(got["b_after_up"], b"")
-        # (s1's first connection is wait_port's, through the proxy.)
-        self.assertEqual(got["server_ends"], (["eof", "eof"], ["eof"]))
+        self.assertEqual(got["server_ends"], (["eof"], ["eof"]))
         self.assertEqual(got["terms"], ["D-", "U-"])
 
 
