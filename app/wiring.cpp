@@ -22,8 +22,51 @@
 #include "stats/csv.h"
 #include "stats/page.h"
 #include "stats/state_dump.h"
+#include "tls/cert_store.h"
 
 namespace herd::app {
+
+namespace {
+
+// The runtime API's certificate commands (tls/cert_store.h), at haproxy
+// 2.6's levels: showing needs operator (a user-level socket gets haproxy's
+// "Can't allocate memory!"), changing needs admin.
+void register_ssl_cert_commands(stats::CliRegistry& reg) {
+  auto name = [](const std::vector<std::string>& a) { return a.size() > 3 ? a[3] : std::string(); };
+  reg.add(stats::CliCommand{{"show", "ssl", "cert"},
+                            "show ssl cert [<certfile>]",
+                            "display the SSL certificates used in memory, or the details of a file",
+                            stats::Level::User,
+                            [name](stats::CliSession& s, const std::vector<std::string>& a) {
+                              if (static_cast<int>(s.level()) <
+                                  static_cast<int>(stats::Level::Operator))
+                                return stats::CliReply{"Can't allocate memory!\n"};
+                              return stats::CliReply{tls::show_ssl_cert(name(a))};
+                            }});
+  reg.add(stats::CliCommand{{"set", "ssl", "cert"},
+                            "set ssl cert <certfile> <payload>",
+                            "replace a certificate file",
+                            stats::Level::Admin,
+                            [name](stats::CliSession& s, const std::vector<std::string>& a) {
+                              return stats::CliReply{tls::set_ssl_cert(name(a), s.payload())};
+                            }});
+  reg.add(stats::CliCommand{{"commit", "ssl", "cert"},
+                            "commit ssl cert <certfile>",
+                            "commit a certificate file",
+                            stats::Level::Admin,
+                            [name](stats::CliSession&, const std::vector<std::string>& a) {
+                              return stats::CliReply{tls::commit_ssl_cert(name(a))};
+                            }});
+  reg.add(stats::CliCommand{{"abort", "ssl", "cert"},
+                            "abort ssl cert <certfile>",
+                            "abort a transaction for a certificate file",
+                            stats::Level::Admin,
+                            [name](stats::CliSession&, const std::vector<std::string>& a) {
+                              return stats::CliReply{tls::abort_ssl_cert(name(a))};
+                            }});
+}
+
+}  // namespace
 
 struct Wiring::Impl {
   Impl(boost::asio::io_context& control_, const config::Config& cfg_, balancing::Pool& pool_,
@@ -124,6 +167,7 @@ Wiring::Wiring(boost::asio::io_context& control, const config::Config& cfg, bala
   // `enable/disable health` from the writer's change events, whoever made
   // the change (runtime API, stats page, membership).
   stats::register_builtin_commands(m.registry);
+  register_ssl_cert_commands(m.registry);
   m.cli_env.reset(new stats::CliEnv{cfg, writer, process, m.info, m.registry});
   for (const auto& px : cfg.proxies)
     if (px.stats.enabled)

@@ -180,13 +180,35 @@ CliSession::Output CliSession::feed(std::string_view bytes) {
     std::string line = buf_.substr(0, pos);
     buf_.erase(0, pos + 1);
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (in_payload_) {
+      if (!line.empty()) {
+        payload_ += line;
+        payload_ += '\n';
+        continue;
+      }
+      in_payload_ = false;
+      ran = true;
+      run_line(payload_line_, out);
+      payload_.clear();
+      if (out.close) return out;
+      continue;
+    }
+    // "<cmd> <<": the payload follows, up to an empty line.
+    if (line.size() >= 2 && line.ends_with("<<") &&
+        (line.size() == 2 || line[line.size() - 3] == ' ' || line[line.size() - 3] == '\t')) {
+      in_payload_ = true;
+      payload_line_ = line.substr(0, line.size() - 2);
+      payload_.clear();
+      continue;
+    }
     ran = true;
     run_line(line, out);
     if (out.close) return out;
   }
-  if (ran && !prompt_) out.close = true;
-  // A client that never sends "\n" cannot make us buffer without bound.
-  if (buf_.size() > 65536) out.close = true;
+  if (ran && !prompt_ && !in_payload_) out.close = true;
+  // A client that never sends "\n" (or never ends its payload) cannot make
+  // us buffer without bound.
+  if (buf_.size() > 65536 || payload_.size() > 262144) out.close = true;
   return out;
 }
 

@@ -6,6 +6,9 @@
 //     (except `del server`, as in HAProxy);
 //   * without `prompt` the connection closes once the received lines ran;
 //     `prompt` toggles interactive mode, where each reply ends with "> ";
+//   * a line ending with " <<" starts a payload: the lines after it, up to
+//     an empty line, go to the line's last command (`payload()`), as in
+//     HAProxy 2.6 (`set ssl cert <file> <<`);
 //   * levels user < operator < admin; `operator`/`user` lower the level;
 //     a command above the level answers "Permission denied".
 // Commands live in a CliRegistry; modules add their own (health/ and
@@ -101,6 +104,8 @@ class CliSession {
   int64_t timeout_ms() const { return timeout_ms_; }
   void set_timeout_ms(int64_t ms) { timeout_ms_ = ms; }
   const CliEnv& env() const { return env_; }
+  // The payload of the command being run ("" without one).
+  const std::string& payload() const { return payload_; }
 
   // A fresh snapshot of the pool (the writer's last publication).
   std::shared_ptr<const balancing::PoolSnapshot> snapshot() const;
@@ -115,6 +120,9 @@ class CliSession {
   int64_t timeout_ms_;
   bool prompt_ = false;
   std::string buf_;
+  bool in_payload_ = false;
+  std::string payload_line_;  // the command line that opened the payload
+  std::string payload_;
 };
 
 // Splits one command into words (blanks separate; `\` escapes the next char).

@@ -12,26 +12,34 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
+
+#include "tls/cert.h"
 
 namespace herd::tls {
 
 namespace {
 
-// One certificate with its key and chain, and the names it answers for.
-struct Cert {
-  X509* x509 = nullptr;
-  EVP_PKEY* key = nullptr;
-  STACK_OF(X509) * chain = nullptr;
-  std::vector<std::string> names;     // lower case; "*.x" for wildcards
-  std::vector<std::string> excluded;  // crt-list "!name" filters
-  ~Cert() {
-    X509_free(x509);
-    EVP_PKEY_free(key);
-    sk_X509_pop_free(chain, X509_free);
-  }
-};
+// Every bind context and every certificate file loaded (cert_store.h).
+// Written by prepare() and the runtime API, both on one thread at a time
+// (main thread before the workers, then the control thread).
+std::vector<ServerContext*>& all_contexts() {
+  static std::vector<ServerContext*> v;
+  return v;
+}
+
+}  // namespace
+
+std::map<std::string, std::shared_ptr<const Cert>>& loaded_certs() {
+  static std::map<std::string, std::shared_ptr<const Cert>> m;
+  return m;
+}
+
+std::vector<ServerContext*>& bind_contexts() { return all_contexts(); }
+
+namespace {
 
 std::string lower(std::string s) {
   for (char& c : s)
@@ -69,24 +77,15 @@ std::vector<std::string> cert_names(X509* x) {
 // Loads a PEM file holding a certificate (then its chain) and its key, or
 // the key in "<name>.key" (<name> without ".crt"), as haproxy's
 // ssl-load-extra-files default. `err`: haproxy's message.
-std::unique_ptr<Cert> load_pem(const std::string& path, std::string* err) {
-  auto c = std::make_unique<Cert>();
-  BIO* in = BIO_new_file(path.c_str(), "r");
-  if (!in) {
+std::shared_ptr<Cert> load_pem(const std::string& path, std::string* err) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
     *err = "unable to load certificate from file '" + path + "'.";
     return nullptr;
   }
-  c->x509 = PEM_read_bio_X509_AUX(in, nullptr, nullptr, nullptr);
-  if (c->x509) {
-    c->chain = sk_X509_new_null();
-    while (X509* ca = PEM_read_bio_X509(in, nullptr, nullptr, nullptr)) sk_X509_push(c->chain, ca);
-  }
-  BIO_free(in);
-  ERR_clear_error();
-  if (!c->x509) {
-    *err = "unable to load certificate from file '" + path + "'.";
-    return nullptr;
-  }
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::shared_ptr<Cert> c = parse_pem(path, text, err);
+  if (!c) return nullptr;
   auto read_key = [](const std::string& p) -> EVP_PKEY* {
     BIO* b = BIO_new_file(p.c_str(), "r");
     if (!b) return nullptr;
@@ -95,7 +94,6 @@ std::unique_ptr<Cert> load_pem(const std::string& path, std::string* err) {
     ERR_clear_error();
     return k;
   };
-  c->key = read_key(path);
   if (!c->key) {
     std::string base = path.ends_with(".crt") ? path.substr(0, path.size() - 4) : path;
     c->key = read_key(base + ".key");
@@ -111,6 +109,7 @@ std::unique_ptr<Cert> load_pem(const std::string& path, std::string* err) {
     return nullptr;
   }
   c->names = cert_names(c->x509);
+  loaded_certs()[path] = c;
   return c;
 }
 
@@ -121,7 +120,7 @@ bool is_extra_file(const std::string& name) {
 }
 
 // `crt <file|dir>`: the certificates, in order (a directory's files sorted).
-bool load_crt(const std::string& path, std::vector<std::unique_ptr<Cert>>& out, std::string* err) {
+bool load_crt(const std::string& path, std::vector<std::shared_ptr<Cert>>& out, std::string* err) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) {
     *err =
@@ -158,7 +157,7 @@ bool load_crt(const std::string& path, std::vector<std::unique_ptr<Cert>>& out, 
 // `crt-list <file>`: "<crt> [filters...]" per line; `[...]` options are not
 // supported. A line's positive filters replace the certificate's names.
 bool load_crt_list(const std::string& path, const std::string& crt_base,
-                   std::vector<std::unique_ptr<Cert>>& out, std::string* err) {
+                   std::vector<std::shared_ptr<Cert>>& out, std::string* err) {
   std::ifstream in(path);
   if (!in) {
     *err = "'crt-list' : cannot open file '" + path + "' : " + std::strerror(errno);
@@ -186,7 +185,7 @@ bool load_crt_list(const std::string& path, const std::string& crt_base,
       }
     std::string crt = words[0];
     if (crt[0] != '/' && !crt_base.empty()) crt = crt_base + "/" + crt;
-    std::vector<std::unique_ptr<Cert>> certs;
+    std::vector<std::shared_ptr<Cert>> certs;
     if (!load_crt(crt, certs, err)) {
       *err = where + *err;
       return false;
@@ -276,7 +275,7 @@ class Builder {
     const auto& g = pr_.config.global;
     current_file_ = b.where.file;
     const std::string parse = "parsing " + at(b.where) + " : " + bind_label(px, b);
-    std::vector<std::unique_ptr<Cert>> certs;
+    std::vector<std::shared_ptr<Cert>> certs;
     for (const auto& src : t.certs) {
       std::string err;
       bool ok = src.is_list ? load_crt_list(src.path, g.crt_base, certs, &err)
@@ -329,10 +328,17 @@ class Builder {
     const bool no_tickets = t.opts.no_tickets || g.bind_options.no_tickets;
     const bool prefer_client = t.opts.prefer_client_ciphers || g.bind_options.prefer_client_ciphers;
     std::string failure;
+    if (store) {
+      X509_STORE_up_ref(store);
+      sc->ca_store = store;
+    }
     // A context holding `set` (certificates of one name: several key types).
-    auto make = [&](const std::vector<const Cert*>& set) -> SSL_CTX* {
+    // Kept in the ServerContext: `commit ssl cert` builds replacements with it.
+    const std::string ca_file = t.ca_file, curves = t.curves;
+    const auto verify = t.verify;
+    ServerContext* raw = sc.get();
+    sc->make = [=](const std::vector<std::shared_ptr<const Cert>>& set) -> SSL_CTX* {
       SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-      sc->owned_.push_back(ctx);
       uint64_t op = SSL_OP_ALL | SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                     SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION | SSL_OP_PRIORITIZE_CHACHA;
       if (!prefer_client) op |= SSL_OP_CIPHER_SERVER_PREFERENCE;
@@ -345,60 +351,75 @@ class Builder {
       static const unsigned char kSid[] = "herd";
       SSL_CTX_set_session_id_context(ctx, kSid, sizeof kSid - 1);
       SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-      if (failure.empty() && !ciphers.empty() && SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) != 1)
-        failure = post + "unable to set SSL cipher list to '" + ciphers + "'" + tail;
-      if (failure.empty() && !suites.empty() && SSL_CTX_set_ciphersuites(ctx, suites.c_str()) != 1)
-        failure = post + "unable to set TLS 1.3 cipher suites to '" + suites + "'" + tail;
-      if (failure.empty() && !t.curves.empty() &&
-          SSL_CTX_set1_curves_list(ctx, t.curves.c_str()) != 1)
-        failure = post + "unable to set SSL curves list to '" + t.curves + "'" + tail;
+      // (The lists were checked when the first context was made.)
+      if (!ciphers.empty()) SSL_CTX_set_cipher_list(ctx, ciphers.c_str());
+      if (!suites.empty()) SSL_CTX_set_ciphersuites(ctx, suites.c_str());
+      if (!curves.empty()) SSL_CTX_set1_curves_list(ctx, curves.c_str());
       ERR_clear_error();
-      if (store) {
-        SSL_CTX_set1_cert_store(ctx, store);
-        if (STACK_OF(X509_NAME)* cas = SSL_load_client_CA_file(t.ca_file.c_str()))
+      if (raw->ca_store) {
+        SSL_CTX_set1_cert_store(ctx, raw->ca_store);
+        if (STACK_OF(X509_NAME)* cas = SSL_load_client_CA_file(ca_file.c_str()))
           SSL_CTX_set_client_CA_list(ctx, cas);
         ERR_clear_error();
       }
-      if (t.verify != config::BindTls::Verify::None)
-        SSL_CTX_set_verify(ctx,
-                           SSL_VERIFY_PEER | (t.verify == config::BindTls::Verify::Required
-                                                  ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-                                                  : 0),
-                           nullptr);
-      if (!sc->alpn_wire.empty()) SSL_CTX_set_alpn_select_cb(ctx, alpn_select, sc.get());
+      if (verify != config::BindTls::Verify::None)
+        SSL_CTX_set_verify(
+            ctx,
+            SSL_VERIFY_PEER |
+                (verify == config::BindTls::Verify::Required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+            nullptr);
+      if (!raw->alpn_wire.empty()) SSL_CTX_set_alpn_select_cb(ctx, alpn_select, raw);
       SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
-      SSL_CTX_set_tlsext_servername_arg(ctx, sc.get());
-      for (const Cert* c : set) {
+      SSL_CTX_set_tlsext_servername_arg(ctx, raw);
+      for (const auto& c : set) {
         SSL_CTX_use_cert_and_key(ctx, c->x509, c->key, c->chain, 0);
         ERR_clear_error();
       }
       return ctx;
     };
+    // The lists are checked once, with haproxy's messages.
+    if (SSL_CTX* probe = SSL_CTX_new(TLS_server_method())) {
+      if (!ciphers.empty() && SSL_CTX_set_cipher_list(probe, ciphers.c_str()) != 1)
+        failure = post + "unable to set SSL cipher list to '" + ciphers + "'" + tail;
+      if (failure.empty() && !suites.empty() &&
+          SSL_CTX_set_ciphersuites(probe, suites.c_str()) != 1)
+        failure = post + "unable to set TLS 1.3 cipher suites to '" + suites + "'" + tail;
+      if (failure.empty() && !curves.empty() &&
+          SSL_CTX_set1_curves_list(probe, curves.c_str()) != 1)
+        failure = post + "unable to set SSL curves list to '" + curves + "'" + tail;
+      ERR_clear_error();
+      SSL_CTX_free(probe);
+    }
     // Names -> the certificates answering for them (in order).
-    std::map<std::string, std::vector<const Cert*>> by_name;
+    std::map<std::string, std::vector<std::shared_ptr<const Cert>>> by_name;
     for (const auto& c : certs)
       for (const auto& n : c->names)
         if (std::find(c->excluded.begin(), c->excluded.end(), n) == c->excluded.end())
-          by_name[n].push_back(c.get());
-    std::map<std::vector<const Cert*>, SSL_CTX*> made;
-    auto ctx_for = [&](const std::vector<const Cert*>& set) {
+          by_name[n].push_back(c);
+    std::map<std::vector<std::shared_ptr<const Cert>>, ServerContext::Slot*> made;
+    auto slot_for = [&](const std::vector<std::shared_ptr<const Cert>>& set) {
       auto it = made.find(set);
       if (it != made.end()) return it->second;
-      return made[set] = make(set);
+      auto slot = std::make_unique<ServerContext::Slot>();
+      slot->certs = set;
+      slot->ctx.store(sc->make(set), std::memory_order_release);
+      sc->slots_.push_back(std::move(slot));
+      return made[set] = sc->slots_.back().get();
     };
-    sc->default_ = ctx_for({certs.front().get()});
+    sc->default_ = slot_for({certs.front()});
     for (const auto& [name, set] : by_name) {
-      SSL_CTX* ctx = ctx_for(set);
+      ServerContext::Slot* slot = slot_for(set);
       if (name.starts_with("*."))
-        sc->wild_.emplace_back(name.substr(1), ctx);
+        sc->wild_.emplace_back(name.substr(1), slot);
       else
-        sc->exact_.emplace_back(name, ctx);
+        sc->exact_.emplace_back(name, slot);
     }
     X509_STORE_free(store);
     if (!failure.empty()) {
       post_alerts_.push_back(failure);
       return;
     }
+    bind_contexts().push_back(sc.get());
     b.tls_ctx = sc;
   }
 
@@ -517,13 +538,17 @@ class Builder {
 ClientContext::~ClientContext() { SSL_CTX_free(ctx); }
 
 ServerContext::~ServerContext() {
-  for (SSL_CTX* c : owned_) SSL_CTX_free(c);
+  for (const auto& slot : slots_) SSL_CTX_free(slot->ctx.load());
+  for (const auto& r : retired_) SSL_CTX_free(r.second);
+  X509_STORE_free(ca_store);
+  auto& all = bind_contexts();
+  all.erase(std::remove(all.begin(), all.end(), this), all.end());
 }
 
 SSL_CTX* ServerContext::find(const std::string& sni) const {
   auto lookup = [](const auto& v, const std::string& k) -> SSL_CTX* {
-    for (const auto& [n, c] : v)
-      if (n == k) return c;
+    for (const auto& [n, slot] : v)
+      if (n == k) return slot->ctx.load(std::memory_order_acquire);
     return nullptr;
   };
   if (SSL_CTX* c = lookup(exact_, sni)) return c;

@@ -15,9 +15,14 @@
 //
 // Thread rules: prepare() runs on the main thread after parsing, before
 // any worker starts; the contexts are then immutable (OpenSSL locks its
-// session cache) and used by every worker thread.
+// session cache) and used by every worker thread, except that the runtime
+// API's `commit ssl cert` (cert_store.h, control thread) swaps whole
+// contexts in a bind's slots.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,8 +31,11 @@
 #include "config/parser.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
+typedef struct x509_store_st X509_STORE;
 
 namespace herd::tls {
+
+struct Cert;  // a loaded certificate with its key and chain (context.cpp)
 
 // The contexts of one `bind ... ssl` line.
 class ServerContext {
@@ -37,15 +45,29 @@ class ServerContext {
   ServerContext& operator=(const ServerContext&) = delete;
   ~ServerContext();
   // The context a new connection starts on (the default certificate).
-  SSL_CTX* initial() const { return default_; }
+  SSL_CTX* initial() const { return default_->ctx.load(std::memory_order_acquire); }
 
-  // Internals for context.cpp's callbacks.
-  SSL_CTX* default_ = nullptr;  // null with strict-sni and no match (not used then)
-  std::vector<SSL_CTX*> owned_;
-  std::vector<std::pair<std::string, SSL_CTX*>> exact_;  // SNI -> ctx, sorted by name
-  std::vector<std::pair<std::string, SSL_CTX*>> wild_;   // "*.example.com" minus "*" -> ctx
+  // Internals for context.cpp's callbacks and for runtime certificate
+  // updates (cert_store.h). One slot per distinct certificate set; the
+  // control thread swaps a slot's context when `commit ssl cert` replaces
+  // one of its certificates, workers load it.
+  struct Slot {
+    std::atomic<SSL_CTX*> ctx{nullptr};
+    std::vector<std::shared_ptr<const Cert>> certs;  // control thread only
+  };
+  Slot* default_ = nullptr;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<std::pair<std::string, Slot*>> exact_;  // SNI -> slot
+  std::vector<std::pair<std::string, Slot*>> wild_;   // "*.example.com" minus "*" -> slot
   bool strict_sni = false;
   std::string alpn_wire;  // the protocols offered, in ALPN wire format
+  // Builds a context with this bind's settings for a certificate set.
+  std::function<SSL_CTX*(const std::vector<std::shared_ptr<const Cert>>&)> make;
+  X509_STORE* ca_store = nullptr;  // the bind's ca-file (kept for `make`)
+  // Contexts replaced at runtime, freed a grace period later (a worker may
+  // have loaded the pointer just before the swap; each SSL holds its own
+  // reference once made).
+  std::vector<std::pair<int64_t, SSL_CTX*>> retired_;
   SSL_CTX* find(const std::string& sni) const;
 };
 

@@ -414,19 +414,26 @@ class Client:
 
 
 def runtime_api(port, cmd, host="127.0.0.1", timeout=10):
-    """One runtime API command line over TCP; returns the reply (read to EOF).
-    A refused connection is retried for up to 3 s: the stats socket opens
-    after the frontends, and callers usually wait for a frontend port only."""
+    """One runtime API command line over TCP (`port` a number) or a Unix
+    socket (`port` a path); returns the reply (read to EOF). `cmd` gets its
+    "\n" unless it ends with one (several lines, a payload). A refused
+    connection is retried for up to 3 s: the stats socket opens after the
+    frontends, and callers usually wait for a frontend port only."""
     end = time.time() + 3
     while True:
         try:
-            s = socket.create_connection((host, port), timeout=timeout)
+            if isinstance(port, str):
+                s = socket.socket(socket.AF_UNIX)
+                s.settimeout(timeout)
+                s.connect(port)
+            else:
+                s = socket.create_connection((host, port), timeout=timeout)
             break
-        except ConnectionRefusedError:
+        except (ConnectionRefusedError, FileNotFoundError):
             if time.time() > end:
                 raise
             time.sleep(0.05)
-    s.sendall(cmd.encode() + b"\n")
+    s.sendall(cmd.encode() + (b"" if cmd.endswith("\n") else b"\n"))
     out = b""
     while True:
         d = s.recv(65536)

@@ -500,6 +500,39 @@ TEST_F(StatsTest, FramingNonInteractive) {
   EXPECT_TRUE(o2.close);
 }
 
+TEST_F(StatsTest, FramingPayload) {
+  // "<cmd> <<": the lines up to an empty one are the command's payload,
+  // fed in pieces or at once; the line runs when the payload ends.
+  std::string seen;
+  registry_.add(CliCommand{{"echo", "payload"},
+                           "echo payload",
+                           "test",
+                           Level::Admin,
+                           [&seen](CliSession& s, const std::vector<std::string>& a) {
+                             seen = s.payload();
+                             return CliReply{a.back() + ":" + std::to_string(s.payload().size()) +
+                                             "\n"};
+                           }});
+  CliSession s(env_, Level::Admin);
+  auto o = s.feed("echo payload x <<\nline one\n");
+  EXPECT_EQ(o.bytes, "");
+  EXPECT_FALSE(o.close);
+  o = s.feed("line two\r\n\n");
+  EXPECT_EQ(o.bytes, "x:18\n\n");
+  EXPECT_EQ(seen, "line one\nline two\n");
+  EXPECT_TRUE(o.close);
+  // "<<" glued to a word is not a payload marker; without one the payload is empty.
+  EXPECT_EQ(cli("echo payload y<<\n"), "y<<:0\n\n");
+  // A payload that never ends cannot make the session buffer without bound.
+  CliSession big(env_, Level::Admin);
+  big.feed("echo payload z <<\n");
+  std::string line(1000, 'a');
+  line += '\n';
+  bool closed = false;
+  for (int i = 0; i < 400 && !closed; ++i) closed = big.feed(line).close;
+  EXPECT_TRUE(closed);
+}
+
 TEST_F(StatsTest, FramingPromptMode) {
   CliSession s(env_, Level::Admin);
   auto o = s.feed("prompt\n");
