@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string_view>
 
 namespace herd::app {
 
@@ -186,6 +187,32 @@ std::string cli_command(const std::string& path, const std::string& cmd, std::st
 
 std::string receive_state(const std::string& path, std::string* text) {
   return cli_command(path, "_getstate", text);
+}
+
+namespace {
+constexpr std::string_view kServerStateLine = "server-state:\n";
+}
+
+std::string state_answer(const std::string& member_state, const std::string& server_states) {
+  std::string out = member_state;
+  if (!out.empty() && out.back() != '\n') out += '\n';
+  if (server_states.empty()) return out;
+  out += kServerStateLine;
+  return out + server_states;
+}
+
+void split_state_answer(const std::string& answer, std::string* member_state,
+                        std::string* server_states) {
+  size_t at =
+      answer.starts_with(kServerStateLine) ? 0 : answer.find("\n" + std::string(kServerStateLine));
+  if (at == std::string::npos) {
+    *member_state = answer;
+    server_states->clear();
+    return;
+  }
+  if (at > 0) ++at;  // keep the member state's last newline
+  *member_state = answer.substr(0, at);
+  *server_states = answer.substr(at + kServerStateLine.size());
 }
 
 InheritedSockets::~InheritedSockets() { close_rest(); }

@@ -15,7 +15,10 @@
 // What herd hands over: every proxy listener of every worker, and with
 // membership the gossip UDP socket, the gossip TCP listener and the RPC
 // listener. A herd member's state goes with a second request, "_getstate\n",
-// answered with membership::handover_text() (snapshot.h) and closed.
+// answered with membership::handover_text() (snapshot.h), then a line
+// "server-state:" and the `show servers state` text (format 1,
+// stats/server_state_file.h) of the servers that membership added, so the
+// new process gives them their health and admin state back; then closed.
 //
 // Thread rules: send_sockets() and serve_state run on the control thread
 // (they block for at most a second per step, as HAProxy's do);
@@ -41,6 +44,13 @@ std::string receive_sockets(const std::string& path, std::vector<int>* fds);
 // New side: sends `_getstate` to `path` and returns everything answered
 // until the old process closes ("" when it has nothing to say).
 std::string receive_state(const std::string& path, std::string* text);
+
+// `_getstate`'s answer from its two parts (state_answer()), and back
+// (split_state_answer(); an answer without the "server-state:" line, from
+// a herd that did not send one, is all member state).
+std::string state_answer(const std::string& member_state, const std::string& server_states);
+void split_state_answer(const std::string& answer, std::string* member_state,
+                        std::string* server_states);
 
 // One command on the stats socket `path` (1 s timeouts per step): everything
 // answered until the process closes goes to `reply`. Returns "" or what

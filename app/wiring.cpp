@@ -6,6 +6,8 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <span>
+#include <sstream>
 
 #include "dns/resolver.h"
 #include "health/checker.h"
@@ -21,6 +23,7 @@
 #include "stats/cli_server.h"
 #include "stats/csv.h"
 #include "stats/page.h"
+#include "stats/server_state_file.h"
 #include "stats/state_dump.h"
 #include "tls/cert_store.h"
 
@@ -105,6 +108,10 @@ struct Wiring::Impl {
   InheritedSockets* inherited = nullptr;
   std::string inherited_state;
   std::set<std::string> replayed;  // members whose first join is the predecessor's, not news
+  // The predecessor's `show servers state` lines of its member servers, by
+  // (backend, server), until the mapper adds each server again.
+  using ServerKey = std::pair<std::string, std::string>;
+  std::map<ServerKey, stats::ServerStateLine> carried;
   std::function<std::vector<int>()> proxy_fds;
   std::function<void()> handed_over_cb;
   bool handed_over = false;
@@ -134,6 +141,15 @@ struct Wiring::Impl {
       tick_members();
     });
   }
+
+  // Old side of a reload: the `show servers state` text of the servers a
+  // member added ("" when none).
+  std::string member_server_states() const;
+  // New side: the carried servers of the members these events add (they are
+  // in `replayed`), told to the checker before the mapper adds them; then
+  // apply_carried() gives them their state back.
+  std::vector<ServerKey> carried_for(std::span<const membership::MemberEvent> evs);
+  void apply_carried(const std::vector<ServerKey>& keys);
 
   const stats::StatsPage* page(const config::Proxy& px) const {
     auto it = pages.find(&px);
@@ -215,6 +231,73 @@ void Wiring::Impl::refresh_members_html() {
   membership_metrics = std::move(metrics);
 }
 
+std::string Wiring::Impl::member_server_states() const {
+  auto snap = pool.current();
+  std::set<ServerKey> members;
+  for (const auto& be : snap->backends)
+    for (const auto& sv : be->servers)
+      if (sv->origin == balancing::Origin::Member) members.emplace(be->name, sv->name);
+  if (members.empty()) return "";
+  stats::Sources src{cfg, *snap, process, info};
+  std::string all, out;
+  stats::render_servers_state(src, "", all);
+  std::istringstream in(all);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream ls(line);
+    std::vector<std::string> w;
+    for (std::string word; w.size() < 4 && ls >> word;) w.push_back(word);
+    // The version line, the comment, and the member servers' lines.
+    if (w.size() < 4 || w[0][0] == '#' || members.count({w[1], w[3]})) out += line + '\n';
+  }
+  return out;
+}
+
+std::vector<Wiring::Impl::ServerKey> Wiring::Impl::carried_for(
+    std::span<const membership::MemberEvent> evs) {
+  std::vector<ServerKey> keys;
+  if (carried.empty()) return keys;
+  for (const auto& ev : evs) {
+    const bool adds = ev.type == membership::MemberEvent::Type::Join ||
+                      ev.type == membership::MemberEvent::Type::Update;
+    for (const auto& mi : ev.members) {
+      const bool gone = !adds || mi.status != membership::MemberInfo::Status::Alive;
+      for (auto it = carried.begin(); it != carried.end();) {
+        if (it->first.second != mi.name) {
+          ++it;
+        } else if (gone) {
+          it = carried.erase(it);  // its state is stale by the time it comes back
+        } else {
+          if (replayed.count(mi.name)) keys.push_back(it->first);
+          ++it;
+        }
+      }
+    }
+  }
+  return keys;
+}
+
+void Wiring::Impl::apply_carried(const std::vector<ServerKey>& keys) {
+  health->carried_over({});
+  auto snap = pool.current();
+  for (const auto& k : keys) {
+    auto it = carried.find(k);
+    const balancing::BackendSnapshot* be = snap->find(k.first);
+    const balancing::Server* sv = be ? be->find(k.second) : nullptr;
+    if (it == carried.end() || !sv || sv->origin != balancing::Origin::Member) continue;
+    std::vector<std::string> warnings;
+    stats::apply_server_state(writer, it->second, &warnings);
+    carried.erase(it);
+    for (const auto& w : warnings) LogSink::stderr_line("WARNING", w);
+    auto now = pool.current();
+    const balancing::BackendSnapshot* nb = now->find(k.first);
+    if (const balancing::Server* ns = nb ? nb->find(k.second) : nullptr)
+      LogSink::stderr_line(
+          "NOTICE", "membership: server " + k.first + "/" + k.second +
+                        " keeps its state from the previous process: " + stats::server_status(*ns) +
+                        ", weight " + std::to_string(ns->weight));
+  }
+}
+
 Wiring::~Wiring() {
   // Members first: their hooks point at the mapper, handlers and server.
   impl_->agent.reset();
@@ -269,7 +352,11 @@ static bool start_membership(Wiring::Impl& m) {
       [mp](const MemberEvent& ev) { mp->handlers->dispatch(ev, mp->agent->self_info()); });
   Agent::Hooks ah;
   ah.events = [mp](const std::vector<MemberEvent>& evs) {
+    // A reload's members come back with the predecessor's server states.
+    const auto carried = mp->carried_for(evs);
+    if (!carried.empty()) mp->health->carried_over(carried);
     mp->mapper->apply(evs);
+    if (!carried.empty()) mp->apply_carried(carried);
     mp->refresh_members_html();
     for (const auto& ev : evs) {
       if (ev.type == MemberEvent::Type::Join && !mp->replayed.empty()) {
@@ -288,7 +375,11 @@ static bool start_membership(Wiring::Impl& m) {
     }
   };
   ah.status = [mp](const MemberInfo& mi) {
-    mp->mapper->apply(MemberEvent{MemberEvent::Type::Update, {mi}});
+    const MemberEvent ev{MemberEvent::Type::Update, {mi}};
+    const auto carried = mp->carried_for(std::span<const MemberEvent>(&ev, 1));
+    if (!carried.empty()) mp->health->carried_over(carried);
+    mp->mapper->apply(ev);
+    if (!carried.empty()) mp->apply_carried(carried);
     mp->refresh_members_html();
   };
   ah.log = [mp](const std::string& line) {
@@ -422,7 +513,9 @@ bool Wiring::start() {
       if (mp->handed_over_cb) mp->handed_over_cb();
     };
     h.state = [mp]() -> std::string {
-      return mp->agent ? membership::handover_text(mp->agent->handover_state()) : "";
+      if (!mp->agent) return "";
+      return state_answer(membership::handover_text(mp->agent->handover_state()),
+                          mp->member_server_states());
     };
     m.cli->set_handover(std::move(h));
   }
@@ -431,9 +524,27 @@ bool Wiring::start() {
 
 bool Wiring::catching_up() const { return impl_->agent && !impl_->replayed.empty(); }
 
-void Wiring::inherit(InheritedSockets* socks, std::string member_state) {
+void Wiring::inherit(InheritedSockets* socks, std::string state) {
   impl_->inherited = socks;
-  impl_->inherited_state = std::move(member_state);
+  std::string servers;
+  split_state_answer(state, &impl_->inherited_state, &servers);
+  std::vector<stats::ServerStateLine> lines;
+  if (!servers.empty()) {
+    std::string err = stats::parse_server_state_file(servers, &lines);
+    if (!err.empty())
+      LogSink::stderr_line("WARNING",
+                           "membership: the previous process's server states are "
+                           "unreadable (" +
+                               err + "); its member servers start anew");
+  }
+  for (auto& l : lines) {
+    // The member's address and the pool rule's port and check port/address
+    // are this process's to decide.
+    l.addr = "-";
+    l.port = l.check_port = 0;
+    l.check_addr = "-";
+    impl_->carried[{l.backend, l.server}] = std::move(l);
+  }
 }
 
 void Wiring::expose(std::function<std::vector<int>()> proxy_fds, std::function<void()> sent) {

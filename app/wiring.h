@@ -46,8 +46,12 @@ class Wiring {
 
   // Reloads (app/handover.h), before start(). inherit(): what the previous
   // process handed over; the gossip and RPC sockets are taken from `socks`,
-  // and the member carries on from `member_state` (handover_text()).
-  void inherit(InheritedSockets* socks, std::string member_state);
+  // the member carries on from `state` (its `_getstate` answer:
+  // handover_text()), and each server a member added there gets its state
+  // back (the answer's `show servers state` lines: health, admin state,
+  // weight; stats/server_state_file.h) when the mapper adds it here, its
+  // first check one `inter` later.
+  void inherit(InheritedSockets* socks, std::string state);
   // expose(): a `_getsocks` on an `expose-fd listeners` socket sends
   // `proxy_fds()` and the gossip and RPC sockets; `sent` runs once they went.
   void expose(std::function<std::vector<int>()> proxy_fds, std::function<void()> sent);

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <map>
 #include <regex>
+#include <set>
 #include <vector>
 
 #include "health/check_request.h"
@@ -521,6 +522,7 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
   bool flush_posted = false;
   bool running = false;
   int subscription = 0;  // PoolWriter::subscribe id, 0 when none
+  std::set<std::string> carried;  // key_of(): carried_over()
 
   std::shared_ptr<const balancing::PoolSnapshot> snapshot() const {
     return writer.pool().current();
@@ -851,7 +853,12 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
           if (!s->check_enabled) {
             if (tracked) idle(*it->second);
           } else if (!tracked || (ch.kind != Kind::Updated && !it->second->attempt)) {
-            schedule(track(*be, *s), 0);  // first check at once
+            // The first check at once, or after `inter` for a server whose
+            // state a reload carried over (carried_over()).
+            const bool carried_state =
+                ch.kind == Kind::Added && carried.erase(key_of(be->name, s->name)) > 0;
+            auto e = track(*be, *s);
+            schedule(e, carried_state ? e->params.timing.inter_ms : 0);
           }
           if (ch.kind == Kind::Updated && tracked && s->in_maint()) leave_check(it->second);
           break;
@@ -974,6 +981,11 @@ void HealthChecker::observed_failure(std::string_view backend, std::string_view 
       break;
   }
   if (!e->attempt) c.schedule(e, fast);
+}
+
+void HealthChecker::carried_over(std::vector<std::pair<std::string, std::string>> servers) {
+  core_->carried.clear();
+  for (const auto& [b, s] : servers) core_->carried.insert(key_of(b, s));
 }
 
 size_t HealthChecker::tracked() const { return core_->entries.size(); }

@@ -18,8 +18,9 @@
 // followed without being told. It learns the rest from the writer's typed
 // change events (PoolWriter::subscribe), whoever made the change (runtime
 // API, stats page, membership): a server added with check_enabled is checked
-// at once, a removed one stops, `enable/disable health` starts and stops
-// checking, entering MAINT drops the check in flight. Nothing polls the pool.
+// at once (one whose state a reload carried over: after `inter`), a removed
+// one stops, `enable/disable health` starts and stops checking, entering
+// MAINT drops the check in flight. Nothing polls the pool.
 // How a server is checked (inter, port, addr) is on the Server itself.
 //
 // Thread rules: construct, call every method and destroy on the control
@@ -35,6 +36,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "balancing/pool.h"
 #include "config/model.h"
@@ -75,6 +77,13 @@ class HealthChecker {
   // sudden-death (down to the last UP step), mark-down (DOWN at once); every
   // action also brings the next check forward to fastinter.
   void observed_failure(std::string_view backend, std::string_view server);
+  // Reloads with membership (app/wiring.cpp): the servers ("backend",
+  // "server") about to be added again with the state the previous process
+  // handed over. Such a server's first check comes one `inter` after it is
+  // added, as at start-up, instead of at once: the state it carries is its
+  // checks' verdict already. Each counts for its next addition only; a call
+  // replaces the list.
+  void carried_over(std::vector<std::pair<std::string, std::string>> servers);
 
   // For tests: number of servers being tracked; whether a check is in flight.
   size_t tracked() const;

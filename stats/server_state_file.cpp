@@ -238,4 +238,9 @@ std::vector<std::string> load_server_states(const config::Config& cfg,
   return warnings;
 }
 
+void apply_server_state(balancing::PoolWriter& writer, const ServerStateLine& line,
+                        std::vector<std::string>* warnings) {
+  Applier(writer, warnings).apply(line.backend, line);
+}
+
 }  // namespace herd::stats

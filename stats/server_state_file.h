@@ -27,8 +27,13 @@
 // Not applied: the time since the last change, check status and result,
 // agent fields, forced ids (herd matches by name only).
 //
-// Thread rules: control thread, before the pool is served (app/main.cpp),
-// as the PoolWriter's other callers.
+// Reloads with membership use the same rules for the servers a member added
+// (app/wiring.cpp): the old process's `_getstate` answer carries their
+// `show servers state` lines, applied by apply_server_state() when the new
+// process's mapper adds those servers again.
+//
+// Thread rules: control thread (app/main.cpp calls load_server_states()
+// before the pool is served), as the PoolWriter's other callers.
 #pragma once
 
 #include <string>
@@ -56,5 +61,11 @@ std::string parse_server_state_file(const std::string& text, std::vector<ServerS
 // Returns the warnings, HAProxy's texts ("config : ..." lines).
 std::vector<std::string> load_server_states(const config::Config& cfg,
                                             balancing::PoolWriter& writer);
+
+// Applies one line to the server it names (nothing when the pool has no
+// such server), as load_server_states() applies a file's line; HAProxy's
+// warnings go to `warnings`.
+void apply_server_state(balancing::PoolWriter& writer, const ServerStateLine& line,
+                        std::vector<std::string>* warnings);
 
 }  // namespace herd::stats

@@ -6,7 +6,7 @@ sockets and the member state over, and a real `serf agent` never sees the
 balancer leave or fail.
 
 Every process is started with -db and stopped by PID; every loop is bounded
-in time. Addresses: 127.0.0.1 (ports from free_port()), and 127.0.0.120-121
+in time. Addresses: 127.0.0.1 (ports from free_port()), and 127.0.0.120-123
 for the gossip members (each binds 7946)."""
 import base64
 import os
@@ -456,6 +456,99 @@ class TestMembershipReload(ReloadCase):
             herd.send_signal(signal.SIGTERM)
             self.assertEqual(herd.wait(20), 0)
 
+    def start_lb(self, servers, bport, yaml_extra):
+        """herd on LB_IP with `servers` in backend b and MEMBERSHIP_YAML plus
+        `yaml_extra`; returns (process, log, membership file) once its RPC
+        port and stats socket listen."""
+        self.write_cfg(servers, nbthread=1, ip=LB_IP)
+        rpc = free_port()
+        yml = os.path.join(self.dir, "membership.yaml")
+        with open(yml, "w") as f:
+            f.write(MEMBERSHIP_YAML.format(ip=LB_IP, rpc=rpc, bport=bport) + yaml_extra)
+        cur, log = self.start(extra=["--membership", yml])
+        try:
+            wait_port(rpc, host=LB_IP)
+        except TimeoutError:  # e.g. 127.0.0.120:7946 held by another run
+            self.fail(log_text(log))
+        self.wait_socket()
+        return cur, log, yml
+
+    def test_member_servers_keep_their_health_and_admin_state(self):
+        """The servers three serf members added (`check inter 60s rise 2
+        fall 1`: the first check runs when a server is added, the next a
+        minute later) come back in the new process with the old one's state,
+        before any check of its own: web1 UP with the weight `set weight`
+        gave it, web2 DOWN by its check, web3 in MAINT by `set server`. Just
+        before the reload web1's backend starts failing its checks and
+        web2's passing them, so a new process that started them as new
+        servers (DOWN, h = rise - 1), or that checked them at once, would show
+        web1 DOWN and web2 UP."""
+        nodes = {"web1": "127.0.0.121", "web2": "127.0.0.122", "web3": "127.0.0.123"}
+        bport = free_port()
+        webs = {n: Backend(n, port=bport, host=ip) for n, ip in nodes.items()}
+        self.backends += webs.values()
+        webs["web2"].down = True
+        cur, log, yml = self.start_lb("    option httpchk GET /health", bport,
+                                      '    server: "check inter 60s rise 2 fall 1"\n')
+        for n, ip in nodes.items():
+            spawn_logged(self.procs, self.dir, f"serf-{n}",
+                         [SERF, "agent", "-node", n, "-bind", f"{ip}:7946",
+                          "-rpc-addr", f"{ip}:7373", "-join", f"{LB_IP}:7946",
+                          "-tag", "role=backend"])
+
+        def stat():
+            """{server: (status, check status, weight)} from `show stat`."""
+            rows = runtime_api_unix(self.sock, "show stat").splitlines()
+            head = rows[0].lstrip("# ").split(",")
+            out = {}
+            for r in rows[1:]:
+                f = dict(zip(head, r.split(",")))
+                if f.get("pxname") == "b" and f["svname"] in nodes:
+                    out[f["svname"]] = (f["status"], f["check_status"], f["weight"])
+            return out
+
+        def states():
+            """{server: (op state, admin state, user weight)} from `show servers state`."""
+            out = {}
+            for line in runtime_api_unix(self.sock, "show servers state b").splitlines()[1:]:
+                w = line.split()
+                if w and not w[0].startswith("#") and w[3] in nodes:
+                    out[w[3]] = (int(w[5]), int(w[6]), int(w[7]))
+            return out
+
+        end = time.time() + 15
+        while time.time() < end:
+            st = stat()
+            if (st.get("web1", ("",))[0] == "UP" and st.get("web3", ("",))[0] == "UP" and
+                    st.get("web2", ("", ""))[:2] == ("DOWN", "L7STS")):
+                break
+            time.sleep(0.1)
+        else:
+            self.fail(f"{stat()}\n{log_text(log)}")
+        for cmd in ("set server b/web3 state maint", "set weight b/web1 7"):
+            self.assertEqual(runtime_api_unix(self.sock, cmd).strip(), "", cmd)
+        before = states()
+        self.assertEqual(before, {"web1": (2, 0, 7), "web2": (0, 0, 1), "web3": (0, 1, 1)})
+        webs["web1"].down, webs["web2"].down = True, False
+        new, log = self.start(extra=["--membership", yml], old=cur, x=True)
+        self.assertEqual(cur.wait(10), 0, log_text(log))
+        self.assertIsNone(new.poll(), log_text(log))
+        end = time.time() + 5
+        while len(states()) < len(nodes) and time.time() < end:
+            time.sleep(0.05)
+        self.assertEqual(states(), before, log_text(log))
+        st = stat()
+        self.assertEqual({n: v[0] for n, v in st.items()},
+                         {"web1": "UP", "web2": "DOWN", "web3": "MAINT"}, f"{st}\n{log_text(log)}")
+        self.assertEqual(st["web1"][2], "7")
+        # No check ran yet: the check status is INI, as after a haproxy reload.
+        self.assertEqual((st["web1"][1], st["web2"][1]), ("INI", "INI"))
+        text = log_text(log)
+        for n in nodes:
+            self.assertIn(f"membership: server b/{n} keeps its state from the previous process",
+                          text)
+        self.assertNotIn(", reason: ", text)  # no check result logged
+
     def test_a_rotated_keyring_survives_the_reload(self):
         """`serf keys` rotates the cluster's key (key queries, which herd
         answers) after herd started with `encrypt: K1`; a reload then takes
@@ -464,18 +557,7 @@ class TestMembershipReload(ReloadCase):
         every member (herd's new process included) lists K2 alone."""
         k1 = base64.b64encode(b"herd-reload-k1..").decode()
         k2 = base64.b64encode(b"herd-reload-k2..").decode()
-        self.write_cfg("", nbthread=1, ip=LB_IP)
-        rpc = free_port()
-        yml = os.path.join(self.dir, "membership.yaml")
-        with open(yml, "w") as f:
-            f.write(MEMBERSHIP_YAML.format(ip=LB_IP, rpc=rpc, bport=free_port()) +
-                    f"encrypt: {k1}\n")
-        cur, log = self.start(extra=["--membership", yml])
-        try:
-            wait_port(rpc, host=LB_IP)
-        except TimeoutError:  # e.g. 127.0.0.120:7946 held by another run
-            self.fail(log_text(log))
-        self.wait_socket()
+        cur, log, yml = self.start_lb("", free_port(), f"encrypt: {k1}\n")
         spawn_logged(self.procs, self.dir, "serf",
                      [SERF, "agent", "-node", "web1", "-bind", f"{NODE_IP}:7946",
                       "-rpc-addr", f"{NODE_IP}:7373", "-join", f"{LB_IP}:7946",

@@ -375,6 +375,30 @@ TEST(HealthChecker, ServerAddedIsCheckedAtOnceAndRemovedStops) {
   EXPECT_EQ(h.checker->tracked(), 1u);
 }
 
+TEST(HealthChecker, ServerCarriedOverByAReloadWaitsItsInter) {
+  // A reload's membership catch-up (app/wiring.cpp): the server comes back
+  // with the old process's state (UP), so its first check waits one inter
+  // (500 ms) instead of running at once, though its server now fails it.
+  TestServer up(k200);
+  TestServer bad(k503);
+  Harness h("  option httpchk\n" + srv("s1", up.port()));
+  h.checker->start();
+  h.checker->carried_over({{"b", "dyn"}});
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(add_checked_server(h, "dyn", bad.port(), balancing::Origin::Member, 500));
+  h.run_for(300ms);
+  EXPECT_EQ(h.status_of("dyn"), "UP 1/3");  // h = rise: one failed check marks it down
+  EXPECT_EQ(h.view("dyn").check_status, "INI");
+  ASSERT_TRUE(h.run_until([&] { return h.status_of("dyn") == "DOWN"; }, 1000ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 500ms);
+  // It counted for that addition only: added again, it is checked at once.
+  ASSERT_FALSE(h.writer->begin().remove_server("b", "dyn"));
+  t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(add_checked_server(h, "dyn", bad.port(), balancing::Origin::Member, 5000));
+  ASSERT_TRUE(h.run_until([&] { return h.view("dyn").check_status == "L7STS"; }, 1000ms));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 300ms);
+}
+
 TEST(HealthChecker, ServerAddedWithoutCheckIsNotTracked) {
   TestServer up(k200);
   Harness h("  option httpchk\n" + srv("s1", up.port()));
