@@ -456,7 +456,7 @@ class TestMembershipReload(ReloadCase):
             herd.send_signal(signal.SIGTERM)
             self.assertEqual(herd.wait(20), 0)
 
-    def start_lb(self, servers, bport, yaml_extra):
+    def start_lb(self, servers, bport, yaml_extra, extra=()):
         """herd on LB_IP with `servers` in backend b and MEMBERSHIP_YAML plus
         `yaml_extra`; returns (process, log, membership file) once its RPC
         port and stats socket listen."""
@@ -465,7 +465,7 @@ class TestMembershipReload(ReloadCase):
         yml = os.path.join(self.dir, "membership.yaml")
         with open(yml, "w") as f:
             f.write(MEMBERSHIP_YAML.format(ip=LB_IP, rpc=rpc, bport=bport) + yaml_extra)
-        cur, log = self.start(extra=["--membership", yml])
+        cur, log = self.start(extra=["--membership", yml, *extra])
         try:
             wait_port(rpc, host=LB_IP)
         except TimeoutError:  # e.g. 127.0.0.120:7946 held by another run
@@ -474,6 +474,14 @@ class TestMembershipReload(ReloadCase):
         return cur, log, yml
 
     def test_member_servers_keep_their_health_and_admin_state(self):
+        self.carried_states(master=False)
+
+    def test_member_servers_keep_their_state_with_sigusr2(self):
+        """The same with `herd -W` reloaded by SIGUSR2 (the new worker asks
+        the old one over the master's socket)."""
+        self.carried_states(master=True)
+
+    def carried_states(self, master):
         """The servers three serf members added (`check inter 60s rise 2
         fall 1`: the first check runs when a server is added, the next a
         minute later) come back in the new process with the old one's state,
@@ -489,7 +497,8 @@ class TestMembershipReload(ReloadCase):
         self.backends += webs.values()
         webs["web2"].down = True
         cur, log, yml = self.start_lb("    option httpchk GET /health", bport,
-                                      '    server: "check inter 60s rise 2 fall 1"\n')
+                                      '    server: "check inter 60s rise 2 fall 1"\n',
+                                      ["-W"] if master else [])
         for n, ip in nodes.items():
             spawn_logged(self.procs, self.dir, f"serf-{n}",
                          [SERF, "agent", "-node", n, "-bind", f"{ip}:7946",
@@ -530,9 +539,22 @@ class TestMembershipReload(ReloadCase):
         before = states()
         self.assertEqual(before, {"web1": (2, 0, 7), "web2": (0, 0, 1), "web3": (0, 1, 1)})
         webs["web1"].down, webs["web2"].down = True, False
-        new, log = self.start(extra=["--membership", yml], old=cur, x=True)
-        self.assertEqual(cur.wait(10), 0, log_text(log))
-        self.assertIsNone(new.poll(), log_text(log))
+        if master:
+            mark = len(log_text(log))
+            cur.send_signal(signal.SIGUSR2)
+            end = time.time() + 10
+            while "Loading success." not in log_text(log)[mark:] and time.time() < end:
+                time.sleep(0.05)
+            self.assertIsNone(cur.poll(), log_text(log))
+            # The old worker stops once the new one serves: until then the
+            # stats socket may still be the old worker's.
+            while "carries on as this member" not in log_text(log)[mark:] and time.time() < end:
+                time.sleep(0.05)
+        else:
+            new, log = self.start(extra=["--membership", yml], old=cur, x=True)
+            self.assertEqual(cur.wait(10), 0, log_text(log))
+            self.assertIsNone(new.poll(), log_text(log))
+            mark = 0
         end = time.time() + 5
         while len(states()) < len(nodes) and time.time() < end:
             time.sleep(0.05)
@@ -543,11 +565,14 @@ class TestMembershipReload(ReloadCase):
         self.assertEqual(st["web1"][2], "7")
         # No check ran yet: the check status is INI, as after a haproxy reload.
         self.assertEqual((st["web1"][1], st["web2"][1]), ("INI", "INI"))
-        text = log_text(log)
+        text = log_text(log)[mark:]
         for n in nodes:
             self.assertIn(f"membership: server b/{n} keeps its state from the previous process",
                           text)
         self.assertNotIn(", reason: ", text)  # no check result logged
+        if master:  # the workers leave the cluster, then the master exits
+            cur.send_signal(signal.SIGTERM)
+            self.assertEqual(cur.wait(20), 0)
 
     def test_a_rotated_keyring_survives_the_reload(self):
         """`serf keys` rotates the cluster's key (key queries, which herd
