@@ -109,9 +109,9 @@ struct Wiring::Impl {
   std::string inherited_state;
   std::set<std::string> replayed;  // members whose first join is the predecessor's, not news
   // The predecessor's `show servers state` lines of its member servers, by
-  // (backend, server), until the mapper adds each server again.
-  using ServerKey = std::pair<std::string, std::string>;
-  std::map<ServerKey, stats::ServerStateLine> carried;
+  // server (= member) name and backend, until the mapper adds each again.
+  using ServerKey = std::pair<std::string, std::string>;  // backend, server
+  std::map<std::string, std::map<std::string, stats::ServerStateLine>> carried;
   std::function<std::vector<int>()> proxy_fds;
   std::function<void()> handed_over_cb;
   bool handed_over = false;
@@ -260,16 +260,12 @@ std::vector<Wiring::Impl::ServerKey> Wiring::Impl::carried_for(
     const bool adds = ev.type == membership::MemberEvent::Type::Join ||
                       ev.type == membership::MemberEvent::Type::Update;
     for (const auto& mi : ev.members) {
-      const bool gone = !adds || mi.status != membership::MemberInfo::Status::Alive;
-      for (auto it = carried.begin(); it != carried.end();) {
-        if (it->first.second != mi.name) {
-          ++it;
-        } else if (gone) {
-          it = carried.erase(it);  // its state is stale by the time it comes back
-        } else {
-          if (replayed.count(mi.name)) keys.push_back(it->first);
-          ++it;
-        }
+      auto it = carried.find(mi.name);
+      if (it == carried.end()) continue;
+      if (!adds || mi.status != membership::MemberInfo::Status::Alive) {
+        carried.erase(it);  // its state is stale by the time it comes back
+      } else if (replayed.count(mi.name)) {
+        for (const auto& [backend, line] : it->second) keys.emplace_back(backend, mi.name);
       }
     }
   }
@@ -280,13 +276,16 @@ void Wiring::Impl::apply_carried(const std::vector<ServerKey>& keys) {
   health->carried_over({});
   auto snap = pool.current();
   for (const auto& k : keys) {
-    auto it = carried.find(k);
+    auto member = carried.find(k.second);
+    if (member == carried.end()) continue;
+    auto it = member->second.find(k.first);
     const balancing::BackendSnapshot* be = snap->find(k.first);
     const balancing::Server* sv = be ? be->find(k.second) : nullptr;
-    if (it == carried.end() || !sv || sv->origin != balancing::Origin::Member) continue;
+    if (it == member->second.end() || !sv || sv->origin != balancing::Origin::Member) continue;
     std::vector<std::string> warnings;
     stats::apply_server_state(writer, it->second, &warnings);
-    carried.erase(it);
+    member->second.erase(it);
+    if (member->second.empty()) carried.erase(member);
     for (const auto& w : warnings) LogSink::stderr_line("WARNING", w);
     auto now = pool.current();
     const balancing::BackendSnapshot* nb = now->find(k.first);
@@ -543,7 +542,7 @@ void Wiring::inherit(InheritedSockets* socks, std::string state) {
     l.addr = "-";
     l.port = l.check_port = 0;
     l.check_addr = "-";
-    impl_->carried[{l.backend, l.server}] = std::move(l);
+    impl_->carried[l.server][l.backend] = std::move(l);
   }
 }
 
