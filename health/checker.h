@@ -80,9 +80,9 @@ class HealthChecker {
   // Reloads with membership (app/wiring.cpp): the servers ("backend",
   // "server") about to be added again with the state the previous process
   // handed over. Such a server's first check comes one `inter` after it is
-  // added, as at start-up, instead of at once: the state it carries is its
-  // checks' verdict already. Each counts for its next addition only; a call
-  // replaces the list.
+  // added instead of at once: the state it carries is its checks' verdict
+  // already. Each counts for its next addition only; a call replaces the
+  // list.
   void carried_over(std::vector<std::pair<std::string, std::string>> servers);
 
   // For tests: number of servers being tracked; whether a check is in flight.

@@ -563,7 +563,7 @@ class TestMembershipReload(ReloadCase):
         self.assertEqual({n: v[0] for n, v in st.items()},
                          {"web1": "UP", "web2": "DOWN", "web3": "MAINT"}, f"{st}\n{log_text(log)}")
         self.assertEqual(st["web1"][2], "7")
-        # No check ran yet: the check status is INI, as after a haproxy reload.
+        # No check ran yet: the check status is INI (not carried, see membership.md).
         self.assertEqual((st["web1"][1], st["web2"][1]), ("INI", "INI"))
         text = log_text(log)[mark:]
         for n in nodes:
