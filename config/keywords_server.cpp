@@ -10,20 +10,31 @@ namespace {
 
 const std::vector<std::string_view>& server_keywords() {
   static const std::vector<std::string_view> kw = {
-      "weight",         "backup",   "no-backup", "disabled",   "enabled",       "maxconn",
-      "maxqueue",       "check",    "no-check",  "inter",      "fastinter",     "downinter",
-      "rise",           "fall",     "port",      "addr",       "cookie",        "observe",
-      "error-limit",    "on-error", "ssl",       "no-ssl",     "check-ssl",     "verify",
-      "ca-file",        "sni",      "alpn",      "send-proxy", "send-proxy-v2", "resolvers",
-      "resolve-prefer", "init-addr", "minconn", "on-marked-down", "on-marked-up"};
+      "weight",         "backup",    "no-backup", "disabled",       "enabled",       "maxconn",
+      "maxqueue",       "check",     "no-check",  "inter",          "fastinter",     "downinter",
+      "rise",           "fall",      "port",      "addr",           "cookie",        "observe",
+      "error-limit",    "on-error",  "ssl",       "no-ssl",         "check-ssl",     "verify",
+      "ca-file",        "sni",       "alpn",      "send-proxy",     "send-proxy-v2", "resolvers",
+      "resolve-prefer", "init-addr", "minconn",   "on-marked-down", "on-marked-up",  "crt",
+      "check-sni"};
   return kw;
 }
 
-constexpr const char* kUnsupported[] = {
-    "resolve-opts",  "resolve-net", "slowstart", "agent-check", "agent-port",
-    "agent-inter",   "track",       "redir",     "id",          "proto",
-    "crt",           "tfo",         "namespace", "source",      "check-send-proxy",
-    "weight-percent"};
+constexpr const char* kUnsupported[] = {"resolve-opts",
+                                        "resolve-net",
+                                        "slowstart",
+                                        "agent-check",
+                                        "agent-port",
+                                        "agent-inter",
+                                        "track",
+                                        "redir",
+                                        "id",
+                                        "proto",
+                                        "tfo",
+                                        "namespace",
+                                        "source",
+                                        "check-send-proxy",
+                                        "weight-percent"};
 
 }  // namespace
 
@@ -133,6 +144,15 @@ bool Parser::parse_server_options(const Words& w, size_t i, Server* s, const std
       if (v.empty()) return fail("'ca-file' : missing CAfile path.");
       const std::string& base = config().global.ca_base;
       s->tls.ca_file = v[0] != '/' && !base.empty() ? base + "/" + v : v;
+      ++i;
+    } else if (kw == "crt") {
+      if (v.empty()) return fail("'crt' : missing certificate file path.");
+      const std::string& base = config().global.crt_base;
+      s->tls.crt = v[0] != '/' && !base.empty() ? base + "/" + v : v;
+      ++i;
+    } else if (kw == "check-sni") {
+      if (v.empty()) return fail("'check-sni' : missing SNI.");
+      s->tls.check_sni = v;
       ++i;
     } else if (kw == "sni") {
       if (v.empty()) return fail("'sni' : missing sni expression.");

@@ -429,8 +429,8 @@ struct Server {
   std::string observe;      // "", "layer4", "layer7"
   int error_limit = 10;
   std::string on_error = "fail-check";
-  // `ssl`, `verify none|required`, `ca-file`, `sni <expr>`, `alpn`,
-  // `check-ssl` (keywords_server.cpp); the context is built by tls::prepare().
+  // `ssl`, `verify none|required`, `ca-file`, `sni <expr>`, `alpn`, `crt`,
+  // `check-ssl`, `check-sni` (keywords_server.cpp); the context is built by tls::prepare().
   struct Tls {
     bool enabled = false;    // `ssl` (`no-ssl` clears it)
     bool check_ssl = false;  // `check-ssl`: health checks over TLS
@@ -440,6 +440,8 @@ struct Server {
     enum class Sni { None, Literal, Header, ClientSni } sni = Sni::None;
     std::string sni_arg;
     std::vector<std::string> alpn;
+    std::string crt;  // `crt <file>`: the client certificate shown to the server (crt-base applied)
+    std::string check_sni;  // `check-sni <name>`: the SNI of health checks over TLS
   } tls;
   std::shared_ptr<const void> tls_ctx;  // tls::ClientContext, opaque here
   Location where;

@@ -122,7 +122,8 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
   void on_connected() {
     connected_ = true;
     if (tls_ctx && !tls_) {
-      tls_ = std::make_unique<tls::Conn>(*tls::client_context(tls_ctx), std::string_view());
+      const tls::ClientContext& cc = *tls::client_context(tls_ctx);
+      tls_ = std::make_unique<tls::Conn>(cc, cc.check_sni);
       extend_for_check();
       return tls_step([](Attempt& a) {
         if (!a.http) return a.finish(make_result(Outcome::Pass, CheckStatus::L6Ok));

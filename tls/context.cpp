@@ -460,9 +460,45 @@ class Builder {
                        : "verify is enabled but no CA file specified."));
       return;
     }
+    // `crt`: the client certificate (and its chain and key), haproxy's
+    // messages, which it gives after parsing (no "Error(s) found in file").
+    std::shared_ptr<Cert> client_cert;
+    if (!t.crt.empty()) {
+      struct stat st {};
+      if (stat(t.crt.c_str(), &st) != 0) {
+        X509_STORE_free(store);
+        post_alerts_.push_back(label + "unable to stat SSL certificate from file '" + t.crt +
+                               "' : " + std::strerror(errno) + ".");
+        return;
+      }
+      std::string err;
+      std::ifstream f(t.crt, std::ios::binary);
+      const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      client_cert = parse_pem(t.crt, text, &err);
+      if (client_cert && !client_cert->key) {
+        const std::string key_file = t.crt + ".key";
+        if (BIO* b = BIO_new_file(key_file.c_str(), "r")) {
+          client_cert->key = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
+          BIO_free(b);
+        }
+        ERR_clear_error();
+        if (!client_cert->key) err = "No Private Key found in '" + key_file + "'.";
+      }
+      if (client_cert && client_cert->key &&
+          X509_check_private_key(client_cert->x509, client_cert->key) != 1) {
+        ERR_clear_error();
+        err = "inconsistencies between private key and certificate loaded '" + t.crt + "'.";
+      }
+      if (!client_cert || !err.empty()) {
+        X509_STORE_free(store);
+        post_alerts_.push_back(label + err);
+        return;
+      }
+    }
     auto [lo, hi] = version_range({}, false, false, g.server_options, 0x0303);
     auto cc = std::make_shared<ClientContext>();
     cc->verify = verify;
+    cc->check_sni = t.check_sni;
     cc->ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_options(cc->ctx, SSL_OP_ALL | SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                      (g.server_options.no_tickets ? SSL_OP_NO_TICKET : 0));
@@ -478,6 +514,10 @@ class Builder {
     if (store) SSL_CTX_set1_cert_store(cc->ctx, store);
     X509_STORE_free(store);
     SSL_CTX_set_verify(cc->ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+    if (client_cert) {
+      SSL_CTX_use_cert_and_key(cc->ctx, client_cert->x509, client_cert->key, client_cert->chain, 1);
+      ERR_clear_error();
+    }
     if (!t.alpn.empty()) {
       std::string wire;
       for (const auto& a : t.alpn) {

@@ -79,7 +79,8 @@ class ClientContext {
   ClientContext& operator=(const ClientContext&) = delete;
   ~ClientContext();
   SSL_CTX* ctx = nullptr;
-  bool verify = false;  // the server's certificate is verified (and its name against the SNI)
+  bool verify = false;    // the server's certificate is verified (and its name against the SNI)
+  std::string check_sni;  // `check-sni`: the SNI of health checks ("" none)
 };
 
 // Loads the certificates and builds the contexts of every `bind ... ssl`

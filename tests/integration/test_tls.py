@@ -327,7 +327,11 @@ class TlsConfigCheck(unittest.TestCase):
             cases = ["ssl", "ssl verify none", f"ssl verify required ca-file {d}/ca.pem",
                      "ssl verify foo", "ssl verify none sni", "ssl verify none sni str(x)",
                      f"ssl verify none ca-file {d}/none.pem",
-                     "ssl verify none sni req.hdr(host) alpn http/1.1"]
+                     "ssl verify none sni req.hdr(host) alpn http/1.1",
+                     f"ssl verify none crt {d}/missing.pem", f"ssl verify none crt {d}/a.crt",
+                     f"ssl verify none crt {d}/a.key", "ssl verify none crt",
+                     f"ssl verify none crt {d}/client1.pem", "ssl verify none check-sni",
+                     "ssl verify none check check-sni chk.test"]
             for i, opts in enumerate(cases):
                 cfg = os.path.join(d, f"s{i}.cfg")
                 with open(cfg, "w") as f:
@@ -343,12 +347,16 @@ class TlsConfigCheck(unittest.TestCase):
 
 class TlsBackend:
     """An HTTPS/1.1 server (Python's ssl) answering "<name> sni=<SNI seen>\n"
-    with content-length, keep-alive, on 127.0.0.1."""
+    with content-length, keep-alive, on 127.0.0.1. With `client_ca`, it
+    requires a client certificate signed by that CA."""
 
-    def __init__(self, name, certfile):
+    def __init__(self, name, certfile, client_ca=None):
         self.name = name
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(certfile)
+        if client_ca:
+            self.ctx.verify_mode = ssl.CERT_REQUIRED
+            self.ctx.load_verify_locations(client_ca)
         self.ctx.sni_callback = self._sni
         self.seen = {}
         self.sock = serve_in_threads(self._serve)
@@ -487,6 +495,58 @@ class TlsToServers(unittest.TestCase):
     @unittest.skipUnless(have_haproxy(), "haproxy is not installed")
     def test_checks_over_tls_parity(self):
         self.assertEqual(self.checks("herd"), self.checks("haproxy"))
+
+
+
+@unittest.skipUnless(OPENSSL and CURL and have_haproxy(), "openssl, curl and haproxy are needed")
+class TlsClientCertToServers(unittest.TestCase):
+    """`server ... crt <file>`: herd shows a client certificate to a server
+    that requires one (without it the handshake fails: 503), and `check-sni`
+    names the health checks' SNI; both as haproxy 2.6 (which answers the
+    request without a certificate with the same status)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="herd-tls-crt-")
+        make_pki(cls.dir)
+        cls.backend = TlsBackend("mtls", f"{cls.dir}/a.pem", client_ca=f"{cls.dir}/ca.pem")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.backend.close()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def observe(self, engine):
+        d, b = self.dir, self.backend.port
+        ports = [free_port() for _ in range(3)]
+        lines = [f"server s 127.0.0.1:{b} ssl verify none crt {d}/client1.pem sni str(a.test)",
+                 f"server s 127.0.0.1:{b} ssl verify none sni str(a.test)",
+                 f"server s 127.0.0.1:{b} ssl verify none crt {d}/client1.pem "
+                 "check check-sni chk.test inter 200"]
+        cfg = ("defaults\n    mode http\n    timeout client 3s\n    timeout server 3s\n"
+               "    timeout connect 2s\n    retries 1\n")
+        for i, (p, line) in enumerate(zip(ports, lines)):
+            cfg += f"frontend f{i}\n    bind 127.0.0.1:{p}\n    default_backend b{i}\n"
+            cfg += f"backend b{i}\n    {line}\n"
+        self.backend.seen.clear()
+        lb = LB(cfg, engine=engine, wait_ports=ports)
+        out = []
+        try:
+            time.sleep(0.8)  # a few checks of b2
+            for p in ports[:2]:
+                r = run([CURL, "-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10",
+                         f"http://127.0.0.1:{p}/"])
+                out.append(r.stdout.decode(errors="replace"))
+        finally:
+            lb.stop()
+        return out, sorted(set(v for v in self.backend.seen.values() if v))
+
+    def test_parity_with_haproxy(self):
+        got, ref = self.observe("herd"), self.observe("haproxy")
+        self.assertEqual(got[0][0], "mtls sni=a.test\n\n200")
+        self.assertFalse(got[0][1].endswith("200"), got[0][1])
+        self.assertIn("chk.test", got[1])
+        self.assertEqual(got, ref)
 
 
 if __name__ == "__main__":
