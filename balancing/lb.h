@@ -10,6 +10,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include "balancing/pool.h"
@@ -75,10 +77,31 @@ std::unique_ptr<const LbIndex> build_static_rr(const BackendSnapshot& be, LbStat
 std::unique_ptr<LbState> make_static_rr_state();
 std::unique_ptr<const LbIndex> build_leastconn(const BackendSnapshot& be);
 std::unique_ptr<const LbIndex> build_first(const BackendSnapshot& be);
-std::unique_ptr<const LbIndex> build_hash(const BackendSnapshot& be, bool by_uri);
+// source, uri, url_param, hdr; be.config's hash-type (none: map-based sdbm).
+std::unique_ptr<const LbIndex> build_hash(const BackendSnapshot& be);
 std::unique_ptr<const LbIndex> build_random(const BackendSnapshot& be);
 
-// sdbm over `s` (32-bit), as `balance uri` hashes the path.
+// haproxy 2.6's hash functions (hash.c), 32-bit.
 uint32_t lb_sdbm(std::string_view s);
+uint32_t lb_djb2(std::string_view s);
+uint32_t lb_wt6(std::string_view s);
+uint32_t lb_crc32(std::string_view s);
+// haproxy's full_hash(): the avalanche and the ring's point keys.
+uint32_t lb_full_hash(uint32_t a);
+// XXH32 (the IPv6 `hash-key` of haproxy 3.0).
+uint32_t lb_xxh32(const uint8_t* p, size_t len, uint32_t seed);
+// The hash-type's function over `s`, then full_hash() with `avalanche`.
+uint32_t lb_hash_text(const config::HashType& ht, std::string_view s);
+// `balance url_param`: the value of parameter `name` in the query string of
+// `uri`, as haproxy 2.6 finds it; nullopt when absent.
+std::optional<std::string_view> lb_url_param(std::string_view uri, std::string_view name);
+// `balance hdr`: the first comma-separated element of a header value, and
+// the part `use_domain_only` hashes.
+std::string_view lb_header_first_value(std::string_view v);
+std::string_view lb_domain_only(std::string_view v);
+// The consistent ring: a server's base key from its `hash-key` (0 for id)
+// and the key of its point number `i`.
+uint32_t lb_chash_server_key(const Server& s);
+uint32_t lb_chash_node_key(const Server& s, uint32_t server_key, int i);
 
 }  // namespace herd::balancing

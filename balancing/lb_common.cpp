@@ -85,9 +85,10 @@ std::unique_ptr<const LbIndex> build_lb_index(BalanceAlgo algo, const BackendSna
     case BalanceAlgo::First:
       return build_first(be);
     case BalanceAlgo::Source:
-      return build_hash(be, false);
     case BalanceAlgo::Uri:
-      return build_hash(be, true);
+    case BalanceAlgo::UrlParam:
+    case BalanceAlgo::Hdr:
+      return build_hash(be);
     case BalanceAlgo::Random:
       return build_random(be);
   }

@@ -29,7 +29,7 @@ class LeastConnIndex final : public LbIndex {
         continue;
       }
       const int64_t load = s->live->inflight.get() + s->live->queued.get();
-      const int64_t key = load <= 0 ? 0 : (load + 1) * 4096 / (16 * int64_t{s->weight});
+      const int64_t key = load <= 0 ? 0 : (load + 1) * 4096 / int64_t{s->scaled_weight()};
       if (key < best_key) {
         best_key = key;
         best = s;

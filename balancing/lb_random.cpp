@@ -55,7 +55,7 @@ std::unique_ptr<const LbIndex> build_random(const BackendSnapshot& be) {
   auto idx = std::make_unique<RandomIndex>();
   idx->servers = lb_candidates(be).servers;
   uint64_t sum = 0;
-  for (const Server* s : idx->servers) idx->cumulative.push_back(sum += s->weight);
+  for (const Server* s : idx->servers) idx->cumulative.push_back(sum += s->scaled_weight());
   if (be.config) idx->draws = std::max(1, be.config->balance.random_draws);
   return idx;
 }

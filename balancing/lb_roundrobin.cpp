@@ -167,7 +167,7 @@ struct FwrrModel {
       if (it == have.end()) continue;
       Srv& s = srv[it->second];
       s.cand = c;
-      const int64_t ew = kWeightScale * cands[c]->weight;
+      const int64_t ew = cands[c]->scaled_weight();
       if (ew != s.ew) reweight(it->second, ew);
     }
     // Arrivals, in sid order.
@@ -177,7 +177,7 @@ struct FwrrModel {
       Srv s;
       s.identity = cands[c]->live;
       s.cand = c;
-      s.ew = kWeightScale * cands[c]->weight;
+      s.ew = cands[c]->scaled_weight();
       srv.push_back(s);
       total += s.ew;
       const auto i = static_cast<uint32_t>(srv.size() - 1);

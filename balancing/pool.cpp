@@ -62,15 +62,18 @@ int BackendSnapshot::usable_weight() const {
   for (const auto& s : servers) {
     if (!s->usable()) continue;
     if (s->backup) {
-      bck += s->weight;
+      bck += s->scaled_weight();
       if (!first_backup) first_backup = s.get();
     } else {
-      act += s->weight;
+      act += s->scaled_weight();
     }
   }
-  if (act > 0) return act;
-  if (!allbackups && first_backup) return first_backup->weight;
-  return bck;
+  // haproxy's tot_weight in the user's unit, rounded up (slowstart ramps
+  // make it a fraction).
+  constexpr int k = Server::kWeightScale;
+  if (act > 0) return (act + k - 1) / k;
+  if (!allbackups && first_backup) return first_backup->effective_weight();
+  return (bck + k - 1) / k;
 }
 
 int BackendSnapshot::usable_active() const {
@@ -89,8 +92,13 @@ const BackendSnapshot* PoolSnapshot::find(std::string_view name) const {
   return nullptr;
 }
 
-bool is_static_algo(BalanceAlgo algo) {
-  return algo == BalanceAlgo::StaticRR || algo == BalanceAlgo::Source || algo == BalanceAlgo::Uri;
+bool is_hash_algo(BalanceAlgo algo) {
+  return algo == BalanceAlgo::Source || algo == BalanceAlgo::Uri || algo == BalanceAlgo::UrlParam ||
+         algo == BalanceAlgo::Hdr;
+}
+
+bool is_static_algo(BalanceAlgo algo, bool consistent) {
+  return algo == BalanceAlgo::StaticRR || (is_hash_algo(algo) && !consistent);
 }
 
 // ---------------------------------------------------------------------------
@@ -159,6 +167,7 @@ struct PoolWriter::Impl {
     bool dirty = true;
   };
   std::vector<Stage> stages;
+  std::function<int64_t()> now_ms = lb_now_ms;  // slowstart's clock (set_clock())
   uint64_t version = 0;
   std::shared_ptr<const PoolSnapshot> published;
   std::vector<PoolChange> changes;  // staged, reported after the next publication
@@ -209,6 +218,77 @@ struct PoolWriter::Impl {
     be->cursor_base = cursor_now;
     bookkeeping(st, *be);
     return be;
+  }
+
+  // haproxy's server_recalc_eweight() at `now`: the weight factor w (dynamic
+  // algorithms) and the maxconn ratio from the whole seconds since the ramp
+  // began; the ramp ends (full throttle) once slowstart seconds passed.
+  static void ramp_values(Server& s, bool dynamic, int64_t now) {
+    const int64_t elapsed = now / 1000 - s.ramp_start_ms / 1000;
+    if (s.slowstart_s <= 0 || elapsed < 0 || elapsed >= s.slowstart_s) {
+      s.ramp_start_ms = -1;
+      s.ramp_w = Server::kWeightScale;
+      s.ramp_pct = 100;
+      return;
+    }
+    s.ramp_w =
+        dynamic ? static_cast<int>((Server::kWeightScale * elapsed + s.slowstart_s) / s.slowstart_s)
+                : Server::kWeightScale;
+    s.ramp_pct = static_cast<int>(100 * elapsed / s.slowstart_s);
+  }
+  static bool dynamic_algo(const Stage& st) {
+    return !is_static_algo(st.algo, st.config && st.config->hash_type.consistent);
+  }
+
+  // Slowstart: a server with `slowstart` that comes UP in this commit (out
+  // of MAINT or DOWN, or added UP after the start) begins its ramp now; one
+  // that goes down leaves it. Before the stage is built.
+  void ramp_transitions(Stage& st) {
+    if (!st.published) return;  // servers UP at startup run at full weight, as in haproxy
+    std::unordered_map<const ServerLive*, const Server*> before;
+    for (const auto& o : st.published->servers) before.emplace(o->live.get(), o.get());
+    const int64_t now = now_ms();
+    for (auto& sp : st.servers) {
+      const Server& s = *sp;
+      auto it = before.find(s.live.get());
+      const Server* was = it == before.end() ? nullptr : it->second;
+      const bool start = s.slowstart_s > 0 && s.is_up() && (!was || !was->is_up());
+      const bool stop = s.ramp_start_ms >= 0 && !s.is_up();
+      if (!start && !stop) continue;
+      auto copy = std::make_shared<Server>(s);
+      copy->ramp_start_ms = now;
+      if (stop) copy->slowstart_s = 0;  // ramp_values() resets
+      ramp_values(*copy, dynamic_algo(st), now);
+      copy->slowstart_s = s.slowstart_s;
+      sp = std::move(copy);
+    }
+  }
+
+  // Advances every running ramp to `now`; true when one changed.
+  bool ramp_tick() {
+    const int64_t now = now_ms();
+    bool changed = false;
+    for (auto& st : stages) {
+      for (auto& sp : st.servers) {
+        if (sp->ramp_start_ms < 0) continue;
+        Server next = *sp;
+        ramp_values(next, dynamic_algo(st), now);
+        if (next.ramp_w == sp->ramp_w && next.ramp_pct == sp->ramp_pct &&
+            next.ramp_start_ms == sp->ramp_start_ms)
+          continue;
+        record(PoolChange::Kind::Weight, st.name, sp->name);
+        sp = std::make_shared<const Server>(std::move(next));
+        st.dirty = true;
+        changed = true;
+      }
+    }
+    return changed;
+  }
+  bool ramps_running() const {
+    for (const auto& st : stages)
+      for (const auto& sp : st.servers)
+        if (sp->ramp_start_ms >= 0) return true;
+    return false;
   }
 
   // lastchg/downtime of servers and backend, on the control thread.
@@ -296,6 +376,7 @@ void PoolWriter::Transaction::commit() {
   snap->version = ++im.version;
   for (auto& st : im.stages) {
     if (st.dirty || !st.published) {
+      im.ramp_transitions(st);
       st.published = im.build(st);
       st.dirty = false;
     }
@@ -306,6 +387,13 @@ void PoolWriter::Transaction::commit() {
   committed_ = false;  // the transaction may be reused for more edits
   im.notify();
 }
+
+bool PoolWriter::tick_slowstart() {
+  if (impl_->ramp_tick()) Transaction(*this).commit();
+  return impl_->ramps_running();
+}
+
+void PoolWriter::set_clock(std::function<int64_t()> now_ms) { impl_->now_ms = std::move(now_ms); }
 
 int PoolWriter::subscribe(ChangeFn fn) {
   const int id = impl_->next_subscriber++;
@@ -389,7 +477,8 @@ PoolWriter::Transaction::Result PoolWriter::Transaction::set_weight(std::string_
   auto* slot = Impl::find_server(*st, server);
   if (!slot) return kNoServer;
   if (weight < 0 || weight > 256) return kBadAbsWeight;
-  if (weight != 0 && weight != (*slot)->initial_weight && is_static_algo(st->algo))
+  if (weight != 0 && weight != (*slot)->initial_weight &&
+      is_static_algo(st->algo, st->config && st->config->hash_type.consistent))
     return kStaticWeight;
   return edit_server(PoolChange::Kind::Weight, backend, server,
                      [&](Server& s) { s.weight = weight; });
@@ -448,6 +537,9 @@ PoolWriter::Transaction::Result PoolWriter::Transaction::add_server(std::string_
     while (used.count(s.id)) ++s.id;
   }
   if (!s.live) s.live = std::make_shared<ServerLive>();
+  // A member's server ramps up with the backend's default-server slowstart.
+  if (s.origin == Origin::Member && s.slowstart_s == 0 && st->config)
+    s.slowstart_s = static_cast<int>(st->config->default_slowstart_ms / 1000);
   auto ptr = std::make_shared<const Server>(std::move(s));
   auto pos = std::upper_bound(st->servers.begin(), st->servers.end(), ptr->id,
                               [](int id, const auto& o) { return id < o->id; });

@@ -69,10 +69,23 @@ using config::BalanceAlgo;
 
 // What a balancer may look at to choose a server.
 struct PickContext {
-  uint32_t client_ipv4 = 0;       // source: client IPv4 (IPv6 folded by the caller)
-  std::string_view uri_path;      // uri: path before '?'
+  uint32_t client_ipv4 = 0;   // source: client IPv4 (IPv6: the XOR of its four words)
+  std::string_view uri;       // uri, url_param: the request target as received
+  std::string_view uri_path;  // uri when `uri` is empty: the path (before '?')
+  // hdr(<name>): the value of the first such header, empty when absent.
+  std::string_view hash_header;
   const Server* avoid = nullptr;  // redispatch: try another server than this one
 };
+
+// `balance source`'s key of a client address (network order, 4 or 16
+// bytes): the XOR of its big-endian 32-bit words, as haproxy 2.6.
+inline uint32_t source_key(const uint8_t* addr, size_t len) {
+  uint32_t h = 0;
+  for (size_t i = 0; i + 4 <= len; i += 4)
+    h ^= uint32_t{addr[i]} << 24 | uint32_t{addr[i + 1]} << 16 | uint32_t{addr[i + 2]} << 8 |
+         uint32_t{addr[i + 3]};
+  return h;
+}
 
 // Per-backend live state shared by every snapshot of the backend.
 struct BackendLive {
@@ -132,9 +145,12 @@ class BackendSnapshot {
   bool indexed_ = false;
 };
 
-// Static algorithms (static-rr, and the map-based source/uri) accept only
-// the weights 0 and the initial weight at runtime.
-bool is_static_algo(BalanceAlgo algo);
+// Static algorithms (static-rr, and the hashing ones under `hash-type
+// map-based`) accept only the weights 0 and the initial weight at runtime,
+// and take no slowstart weight ramp (haproxy's algorithms without
+// BE_LB_PROP_DYN). `consistent`: the backend's hash-type is consistent.
+bool is_static_algo(BalanceAlgo algo, bool consistent = false);
+bool is_hash_algo(BalanceAlgo algo);
 
 // Every backend at one point in time.
 class PoolSnapshot {
@@ -261,6 +277,13 @@ class PoolWriter {
   };
 
   Transaction begin() { return Transaction(*this); }
+  // Slowstart (haproxy's server_warmup task): advances the weight and
+  // maxconn ramps of servers that came UP with `slowstart` and publishes
+  // what changed (reported as PoolChange::Weight). The control thread calls
+  // it a few times a second; true while a ramp is running.
+  bool tick_slowstart();
+  // The steady-clock milliseconds slowstart reads (tests step it).
+  void set_clock(std::function<int64_t()> now_ms);
   const Pool& pool() const { return pool_; }
   // Called on the control thread after each publication with the changes of
   // that commit, in the order they were made (only successful edits; the

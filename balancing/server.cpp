@@ -28,6 +28,8 @@ Server Server::from_line(const config::Server& line) {
   s.check_port = line.check_port;
   s.check_addr = line.check_addr;
   s.set_observe(line.observe, line.error_limit, line.on_error);
+  s.slowstart_s = static_cast<int>(line.slowstart_ms / 1000);
+  s.hash_key = line.hash_key;
   s.tls_ctx = line.tls_ctx;
   s.ssl = line.tls.enabled && line.tls_ctx;
   s.tls_sni = line.tls.sni;

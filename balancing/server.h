@@ -124,6 +124,21 @@ struct Server {
   uint32_t admin = 0;  // AdminFlags
   OpState op = OpState::Running;
 
+  // `slowstart` (whole seconds, as haproxy 2.6 keeps it; 0: none) and the
+  // ramp the writer computes once a second while it runs (PoolWriter,
+  // haproxy's server_recalc_eweight()): `ramp_w` is haproxy's w, the
+  // weight factor out of kWeightScale (kWeightScale: full weight), applied
+  // by the dynamic algorithms; `ramp_pct` scales maxconn (any algorithm).
+  // ramp_start_ms: steady-clock ms when the server came UP, -1 when no ramp
+  // is running (haproxy's SRV_ST_RUNNING; a ramp is its SRV_ST_STARTING).
+  static constexpr int kWeightScale = 16;  // haproxy's BE_WEIGHT_SCALE
+  int slowstart_s = 0;
+  int64_t ramp_start_ms = -1;
+  int ramp_w = kWeightScale;
+  int ramp_pct = 100;
+  // `hash-key`: what the `hash-type consistent` ring positions derive from.
+  config::Server::HashKey hash_key = config::Server::HashKey::Id;
+
   // Health-check configuration needed to print statuses ("UP 1/3").
   bool check_enabled = false;  // has `check` and health checks are not disabled
   int rise = 2, fall = 3;
@@ -163,18 +178,34 @@ struct Server {
   bool is_up() const { return !in_maint() && op != OpState::Stopped; }
   // May be chosen by the balancer for new traffic.
   bool usable() const { return is_up() && !draining() && op == OpState::Running && weight > 0; }
-  // Effective weight as the balancer sees it (0 when not usable).
-  int effective_weight() const { return usable() ? weight : 0; }
+  // Effective weight in the user's unit, as the stats show it (0 when not
+  // usable): the weight, or during a slowstart ramp haproxy's rounded-up
+  // weight * ramp_w / kWeightScale.
+  int effective_weight() const {
+    return usable() ? (weight * ramp_w + kWeightScale - 1) / kWeightScale : 0;
+  }
+  // The stats' `weight` column: haproxy's eweight in the user's unit,
+  // whatever the state (the weight, less during a slowstart ramp).
+  int stats_weight() const { return (weight * ramp_w + kWeightScale - 1) / kWeightScale; }
+  // haproxy's eweight for the dynamic algorithms (kWeightScale x weight at
+  // full throttle): what roundrobin, leastconn, random and the consistent
+  // hash ring weigh a server with.
+  int scaled_weight() const { return weight * ramp_w; }
   // Has a free connection slot (maxconn).
   bool has_free_slot() const { return maxconn == 0 || live->inflight.get() < dynamic_maxconn(); }
   // haproxy's srv_dynamic_maxconn(): maxconn, or with `minconn` below it and
   // a `fullconn`, max(minconn, maxconn * backend connections / fullconn)
   // while the backend has fewer than fullconn connections.
+  // During a slowstart ramp: max(1, that * ramp_pct / 100).
   int dynamic_maxconn() const {
-    if (minconn <= 0 || minconn >= maxconn || fullconn <= 0 || !be_conns) return maxconn;
-    const int be = be_conns->get();
-    if (be >= fullconn) return maxconn;
-    return std::max(minconn, static_cast<int>(int64_t{be} * maxconn / fullconn));
+    int max = maxconn;
+    if (minconn > 0 && minconn < maxconn && fullconn > 0 && be_conns) {
+      const int be = be_conns->get();
+      if (be < fullconn)
+        max = std::max(minconn, static_cast<int>(int64_t{be} * maxconn / fullconn));
+    }
+    if (ramp_pct < 100) max = std::max(1, max * ramp_pct / 100);
+    return max;
   }
   // Takes a connection slot if one is free (inflight < maxconn): true when
   // taken (inflight counts it; the taker decrements it when done).

@@ -255,6 +255,44 @@ void kw_default_backend(Parser& p, const Words& w) {
 }
 
 void kw_maxconn(Parser& p, const Words& w) { integer_arg(p, w, "maxconn", &p.cur->maxconn); }
+// `hash-type map-based|consistent [sdbm|djb2|wt6|crc32] [avalanche]`, with
+// haproxy 2.6's texts. Without a function: sdbm, plus avalanche when
+// consistent.
+void kw_hash_type(Parser& p, const Words& w) {
+  HashType h;
+  const std::string& type = arg(w, 1);
+  if (type == "consistent") {
+    h.consistent = true;
+  } else if (type == "avalanche") {
+    return p.alert(
+        "experimental feature 'hash-type avalanche' is not supported anymore, please "
+        "use 'hash-type map-based sdbm avalanche' instead.");
+  } else if (type != "map-based") {
+    return p.alert("'hash-type' only supports 'consistent' and 'map-based'.");
+  }
+  const std::string& fn = arg(w, 2);
+  if (fn.empty()) {
+    h.avalanche = h.consistent;
+  } else {
+    if (fn == "sdbm")
+      h.function = HashFunction::Sdbm;
+    else if (fn == "djb2")
+      h.function = HashFunction::Djb2;
+    else if (fn == "wt6")
+      h.function = HashFunction::Wt6;
+    else if (fn == "crc32")
+      h.function = HashFunction::Crc32;
+    else
+      return p.alert("'hash-type' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions.");
+    const std::string& mod = arg(w, 3);
+    if (mod == "avalanche")
+      h.avalanche = true;
+    else if (!mod.empty())
+      return p.alert("'hash-type' only supports 'avalanche' as a modifier for hash functions.");
+  }
+  p.cur->hash_type = h;
+}
+
 void kw_fullconn(Parser& p, const Words& w) { integer_arg(p, w, "fullconn", &p.cur->fullconn); }
 void kw_retries(Parser& p, const Words& w) {
   integer_arg(p, w, "retries", &p.cur->retries, " (dispatch counts for one)");
@@ -323,8 +361,29 @@ void kw_balance(Parser& p, const Words& w) {
       if (n < 1) return p.alert("balance random : number of draws must be at least 1.");
       b.random_draws = n;
     }
-  } else if (a == "url_param" || a.rfind("hdr(", 0) == 0 || a.rfind("rdp-cookie", 0) == 0 ||
-             a == "hash") {
+  } else if (a == "url_param") {
+    if (!has(w, 2)) return p.alert("balance url_param requires an URL parameter name.");
+    b.algo = BalanceAlgo::UrlParam;
+    b.arg = w[2];
+    if (has(w, 3)) {
+      if (w[3] != "check_post")
+        return p.alert("balance url_param only accepts 'check_post' modifier (got '" + w[3] +
+                       "').");
+      return p.alert("balance url_param : option 'check_post' is not supported by herd.");
+    }
+  } else if (a.rfind("hdr(", 0) == 0) {
+    const size_t end = a.find(')', 4);
+    if (end == std::string::npos || end == 4)
+      return p.alert("balance hdr requires an http header field name.");
+    b.algo = BalanceAlgo::Hdr;
+    b.arg = a.substr(4, end - 4);
+    if (has(w, 2)) {
+      if (w[2] != "use_domain_only")
+        return p.alert("balance " + a + " only accepts 'use_domain_only' modifier (got '" + w[2] +
+                       "').");
+      b.use_domain_only = true;
+    }
+  } else if (a.rfind("rdp-cookie", 0) == 0 || a == "hash") {
     return p.alert("balance '" + a + "' is not supported by herd.");
   } else {
     return p.alert("balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', "
@@ -1088,6 +1147,7 @@ constexpr Keyword kKeywords[] = {
     {"maxconn", kFE, true, kw_maxconn},
     {"fullconn", kBE, true, kw_fullconn},
     {"balance", kBE, true, kw_balance},
+    {"hash-type", kBE, true, kw_hash_type},
     {"retries", kBE, true, kw_retries},
     {"retry-on", kBE, true, kw_retry_on},
     {"timeout", kFE | kBE, true, kw_timeout},

@@ -15,24 +15,14 @@ const std::vector<std::string_view>& server_keywords() {
       "rise",           "fall",      "port",      "addr",           "cookie",        "observe",
       "error-limit",    "on-error",  "ssl",       "no-ssl",         "check-ssl",     "verify",
       "ca-file",        "sni",       "alpn",      "send-proxy",     "send-proxy-v2", "resolvers",
-      "resolve-prefer", "init-addr", "minconn",   "on-marked-down", "on-marked-up",  "crt",
-      "check-sni"};
+      "resolve-prefer", "init-addr", "minconn", "on-marked-down", "on-marked-up", "crt",
+      "check-sni", "slowstart", "hash-key"};
   return kw;
 }
 
-constexpr const char* kUnsupported[] = {"resolve-opts",
-                                        "resolve-net",
-                                        "slowstart",
-                                        "agent-check",
-                                        "agent-port",
-                                        "agent-inter",
-                                        "track",
-                                        "redir",
-                                        "id",
-                                        "proto",
-                                        "tfo",
-                                        "namespace",
-                                        "source",
+constexpr const char* kUnsupported[] = {"resolve-opts", "resolve-net", "agent-check", "agent-port",
+                                        "agent-inter",  "track",       "redir",       "id",
+                                        "proto",        "tfo",         "namespace",   "source",
                                         "check-send-proxy",
                                         "weight-percent"};
 
@@ -74,6 +64,31 @@ bool Parser::parse_server_options(const Words& w, size_t i, Server* s, const std
       if (v != "shutdown-backup-sessions")
         return fail("'on-marked-up' expects 'shutdown-backup-sessions' but got '" + v + "'");
       s->shutdown_backup_on_up = true;
+      ++i;
+    } else if (kw == "slowstart") {
+      // haproxy 2.6 keeps it in seconds, rounded up.
+      TimeValue t = parse_time(v);
+      if (t.status == TimeValue::Status::BadChar || t.status == TimeValue::Status::Empty)
+        return fail("unexpected character '" +
+                    (t.bad_char ? std::string(1, t.bad_char) : std::string()) +
+                    "' in 'slowstart' argument of server " + who + ".");
+      if (t.status == TimeValue::Status::Overflow)
+        return fail("overflow in argument <" + v + "> to <slowstart> of server " + who +
+                    ", maximum value is 2147483647 ms (~24.8 days).");
+      s->slowstart_ms = (t.ms + 999) / 1000 * 1000;
+      ++i;
+    } else if (kw == "hash-key") {
+      // haproxy 3.0's keyword (haproxy 2.6 refuses it); its texts.
+      if (v == "id")
+        s->hash_key = Server::HashKey::Id;
+      else if (v == "addr")
+        s->hash_key = Server::HashKey::Addr;
+      else if (v == "addr-port")
+        s->hash_key = Server::HashKey::AddrPort;
+      else if (v.empty())
+        return fail("'hash-key expects 'id', 'addr', or 'addr-port' value");
+      else
+        return fail("'hash-key' has to be 'id', 'addr', or 'addr-port'");
       ++i;
     } else if (kw == "inter" || kw == "fastinter" || kw == "downinter") {
       TimeValue t = parse_time(v);
@@ -233,7 +248,10 @@ void Parser::server_line(const Words& w) {
                      kind_name(*cur) + " '" + cur->name + "' has no backend capability.");
   if (kw == "default-server") {
     Server tmp = cur_extra->default_server;
-    if (parse_server_options(w, 1, &tmp, "", true)) cur_extra->default_server = tmp;
+    if (parse_server_options(w, 1, &tmp, "", true)) {
+      cur_extra->default_server = tmp;
+      cur->default_slowstart_ms = tmp.slowstart_ms;
+    }
     return;
   }
   bool tmpl = kw == "server-template";

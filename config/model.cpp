@@ -12,6 +12,10 @@ const char* to_string(BalanceAlgo a) {
     case BalanceAlgo::Source: return "source";
     case BalanceAlgo::Random: return "random";
     case BalanceAlgo::Uri: return "uri";
+    case BalanceAlgo::UrlParam:
+      return "url_param";
+    case BalanceAlgo::Hdr:
+      return "hdr";
   }
   return "?";
 }

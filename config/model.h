@@ -307,12 +307,36 @@ struct UseBackend {
 enum class Mode { Tcp, Http };
 enum class HttpConnMode { KeepAlive, ServerClose, Close };
 
-enum class BalanceAlgo { RoundRobin, StaticRR, LeastConn, First, Source, Random, Uri };
+enum class BalanceAlgo {
+  RoundRobin,
+  StaticRR,
+  LeastConn,
+  First,
+  Source,
+  Random,
+  Uri,
+  UrlParam,
+  Hdr
+};
 const char* to_string(BalanceAlgo a);  // "roundrobin", "static-rr", ... (model.cpp)
 
 struct Balance {
   BalanceAlgo algo = BalanceAlgo::RoundRobin;
   int random_draws = 2;  // random(<n>)
+  // `url_param <param>`: the parameter's name; `hdr(<name>)`: the header's
+  // name (as written; matched case-insensitively).
+  std::string arg;
+  bool use_domain_only = false;  // `hdr(<name>) use_domain_only`
+};
+
+// `hash-type map-based|consistent [sdbm|djb2|wt6|crc32] [avalanche]`: how the
+// hashing algorithms (source, uri, url_param, hdr) turn a key into a server.
+// haproxy 2.6's defaults: map-based sdbm; consistent alone is sdbm avalanche.
+enum class HashFunction { Sdbm, Djb2, Wt6, Crc32 };
+struct HashType {
+  bool consistent = false;
+  HashFunction function = HashFunction::Sdbm;
+  bool avalanche = false;
 };
 
 // `option forwardfor [except <net>] [header <name>] [if-none]`
@@ -425,6 +449,13 @@ struct Server {
   // an address for (`none`); the server starts in MAINT (resolution).
   bool no_initial_addr = false;
   int send_proxy = 0;       // `send-proxy`: 1, `send-proxy-v2`: 2 (PROXY protocol to the server)
+  // `slowstart <time>` (ms, 0: none): after the server comes UP its
+  // effective weight (dynamic algorithms) and its maxconn ramp up over this
+  // time, as haproxy 2.6 does (balancing/pool.h).
+  int64_t slowstart_ms = 0;
+  // `hash-key id|addr|addr-port` (haproxy 3.0's keyword, not 2.6's): what
+  // the server's `hash-type consistent` ring positions derive from.
+  enum class HashKey { Id, Addr, AddrPort } hash_key = HashKey::Id;
   // passive health (observe/error-limit/on-error)
   std::string observe;      // "", "layer4", "layer7"
   int error_limit = 10;
@@ -550,6 +581,10 @@ struct Proxy {
 
   // backend side
   Balance balance;
+  HashType hash_type;
+  // The `default-server` line's `slowstart` (ms, 0: none), which servers
+  // added by membership take (balancing::PoolWriter::add_server).
+  int64_t default_slowstart_ms = 0;
   std::vector<Server> servers;
   ForwardFor forwardfor;
   Cookie cookie;

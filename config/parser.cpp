@@ -410,7 +410,9 @@ void Parser::tcp_mode_checks(Proxy& p) {
     warn_raw("cookie will be ignored for " + name + " (needs 'mode http').");
     p.cookie.enabled = false;
   }
-  if (p.has_backend() && p.balance.algo == BalanceAlgo::Uri) {
+  if (p.has_backend() &&
+      (p.balance.algo == BalanceAlgo::Uri || p.balance.algo == BalanceAlgo::UrlParam ||
+       p.balance.algo == BalanceAlgo::Hdr)) {
     warn_raw("Layer 7 hash not possible for " + name +
              " (needs 'mode http'). Falling back to round robin.");
     p.balance.algo = BalanceAlgo::RoundRobin;
