@@ -150,6 +150,24 @@ struct Wiring::Impl {
   // apply_carried() gives them their state back.
   std::vector<ServerKey> carried_for(std::span<const membership::MemberEvent> evs);
   void apply_carried(const std::vector<ServerKey>& keys);
+  // Slowstart ramps (PoolWriter::tick_slowstart()): with servers that have
+  // `slowstart`, a pool change checks for ramps, and a timer then runs at
+  // each step of theirs while one runs.
+  std::unique_ptr<boost::asio::steady_timer> slowstart_timer;
+  bool slowstart_armed = false;
+  int slowstart_subscription = 0;
+  void tick_slowstart() {
+    if (slowstart_armed) return;  // a step within a second is already due
+    const int64_t in_ms = writer.tick_slowstart();
+    if (in_ms < 0) return;
+    slowstart_armed = true;
+    slowstart_timer->expires_after(std::chrono::milliseconds(in_ms));
+    slowstart_timer->async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      slowstart_armed = false;
+      tick_slowstart();
+    });
+  }
 
   const stats::StatsPage* page(const config::Proxy& px) const {
     auto it = pages.find(&px);
@@ -182,6 +200,16 @@ Wiring::Wiring(boost::asio::io_context& control, const config::Config& cfg, bala
   // The checker learns of servers added, removed, put in MAINT or given
   // `enable/disable health` from the writer's change events, whoever made
   // the change (runtime API, stats page, membership).
+  bool any_slowstart = false;
+  for (const auto& px : cfg.proxies) {
+    any_slowstart = any_slowstart || px.default_slowstart_ms > 0;
+    for (const auto& sv : px.servers) any_slowstart = any_slowstart || sv.slowstart_ms > 0;
+  }
+  if (any_slowstart) {
+    m.slowstart_timer = std::make_unique<boost::asio::steady_timer>(control);
+    m.slowstart_subscription =
+        writer.subscribe([&m](const std::vector<balancing::PoolChange>&) { m.tick_slowstart(); });
+  }
   stats::register_builtin_commands(m.registry);
   register_ssl_cert_commands(m.registry);
   m.cli_env.reset(new stats::CliEnv{cfg, writer, process, m.info, m.registry});
@@ -298,6 +326,7 @@ void Wiring::Impl::apply_carried(const std::vector<ServerKey>& keys) {
 }
 
 Wiring::~Wiring() {
+  if (impl_->slowstart_subscription) impl_->writer.unsubscribe(impl_->slowstart_subscription);
   // Members first: their hooks point at the mapper, handlers and server.
   impl_->agent.reset();
   impl_->rpc.reset();
@@ -594,6 +623,10 @@ void Wiring::stop() {
   impl_->health->stop();
   impl_->resolver->stop();
   if (impl_->members_timer) impl_->members_timer->cancel();
+  if (impl_->slowstart_timer) {
+    impl_->slowstart_armed = true;  // no tick after stop
+    impl_->slowstart_timer->cancel();
+  }
 }
 
 }  // namespace herd::app

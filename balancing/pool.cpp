@@ -222,9 +222,10 @@ struct PoolWriter::Impl {
 
   // haproxy's server_recalc_eweight() at `now`: the weight factor w (dynamic
   // algorithms) and the maxconn ratio from the whole seconds since the ramp
-  // began; the ramp ends (full throttle) once slowstart seconds passed.
+  // began (haproxy's warm-up task runs each second after the server came
+  // UP); the ramp ends (full throttle) once slowstart seconds passed.
   static void ramp_values(Server& s, bool dynamic, int64_t now) {
-    const int64_t elapsed = now / 1000 - s.ramp_start_ms / 1000;
+    const int64_t elapsed = now < s.ramp_start_ms ? -1 : (now - s.ramp_start_ms) / 1000;
     if (s.slowstart_s <= 0 || elapsed < 0 || elapsed >= s.slowstart_s) {
       s.ramp_start_ms = -1;
       s.ramp_w = Server::kWeightScale;
@@ -284,11 +285,17 @@ struct PoolWriter::Impl {
     }
     return changed;
   }
-  bool ramps_running() const {
+  // Milliseconds until the next step of a running ramp, -1 when none runs.
+  int64_t next_ramp_step() const {
+    const int64_t now = now_ms();
+    int64_t next = -1;
     for (const auto& st : stages)
-      for (const auto& sp : st.servers)
-        if (sp->ramp_start_ms >= 0) return true;
-    return false;
+      for (const auto& sp : st.servers) {
+        if (sp->ramp_start_ms < 0) continue;
+        const int64_t in = 1000 - (now - sp->ramp_start_ms) % 1000;
+        if (next < 0 || in < next) next = in;
+      }
+    return next;
   }
 
   // lastchg/downtime of servers and backend, on the control thread.
@@ -388,9 +395,9 @@ void PoolWriter::Transaction::commit() {
   im.notify();
 }
 
-bool PoolWriter::tick_slowstart() {
+int64_t PoolWriter::tick_slowstart() {
   if (impl_->ramp_tick()) Transaction(*this).commit();
-  return impl_->ramps_running();
+  return impl_->next_ramp_step();
 }
 
 void PoolWriter::set_clock(std::function<int64_t()> now_ms) { impl_->now_ms = std::move(now_ms); }

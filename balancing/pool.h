@@ -279,9 +279,10 @@ class PoolWriter {
   Transaction begin() { return Transaction(*this); }
   // Slowstart (haproxy's server_warmup task): advances the weight and
   // maxconn ramps of servers that came UP with `slowstart` and publishes
-  // what changed (reported as PoolChange::Weight). The control thread calls
-  // it a few times a second; true while a ramp is running.
-  bool tick_slowstart();
+  // what changed (reported as PoolChange::Weight). Returns the milliseconds
+  // until a ramp's next step (each whole second after its server came UP),
+  // when the control thread calls it again, or -1 when no ramp runs.
+  int64_t tick_slowstart();
   // The steady-clock milliseconds slowstart reads (tests step it).
   void set_clock(std::function<int64_t()> now_ms);
   const Pool& pool() const { return pool_; }

@@ -187,6 +187,11 @@ struct Server {
   // The stats' `weight` column: haproxy's eweight in the user's unit,
   // whatever the state (the weight, less during a slowstart ramp).
   int stats_weight() const { return (weight * ramp_w + kWeightScale - 1) / kWeightScale; }
+  // The stats' `throttle` column during a ramp: haproxy's
+  // server_throttle_rate(), the ramped share of the weight in %, rounded up.
+  int throttle_pct() const {
+    return weight == 0 ? 100 : (100 * weight * ramp_w + kWeightScale - 1) / (kWeightScale * weight);
+  }
   // haproxy's eweight for the dynamic algorithms (kWeightScale x weight at
   // full throttle): what roundrobin, leastconn, random and the consistent
   // hash ring weigh a server with.

@@ -209,6 +209,10 @@ void MemberMapper::handle(PoolWriter::Transaction& t, const MemberInfo& m, Actio
     s.name = m.name;
     s.addr = ep;
     s.origin = balancing::Origin::Member;
+    // Ring points from the member's address:port, which every balancer of
+    // the cluster sees alike (its sid depends on the order members joined
+    // in): the same `hash-type consistent` ring everywhere, uncoordinated.
+    s.hash_key = config::Server::HashKey::AddrPort;
     s.admin = o.disabled ? (balancing::kAdminConfigMaint | balancing::kAdminForcedMaint) : 0u;
     // With `check` the first passing check brings it UP (h reaches rise).
     s.op = o.check ? balancing::OpState::Stopped : balancing::OpState::Running;

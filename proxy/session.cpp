@@ -137,7 +137,12 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     dst_ip_ = loc.address().to_string();
     dst_port_ = loc.port();
     v6_ = loc.address().is_v6();
-    if (rep.address().is_v4()) client_v4_ = rep.address().to_v4().to_uint();
+    if (rep.address().is_v4()) {
+      client_v4_ = rep.address().to_v4().to_uint();
+    } else if (rep.address().is_v6()) {
+      const auto b = rep.address().to_v6().to_bytes();
+      client_v4_ = balancing::source_key(b.data(), b.size());
+    }
     w_.sessions.push_back(this);
     if (first) req_id_ = next_request_id();
     auto self = shared_from_this();
@@ -651,6 +656,10 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     // Requests whose body is all here can be replayed on another connection.
     const bool replayable = body_complete;
 
+    // `balance hdr(<name>)` hashes the first such header's value.
+    std::string lb_header;
+    if (bcfg->balance.algo == config::BalanceAlgo::Hdr)
+      lb_header = header_value(rv, bcfg->balance.arg);
     // Pick, queue, connect, send; retried as `retries`/`redispatch` allow.
     int retries_left = bcfg->retries;
     int retries_done = 0;
@@ -676,7 +685,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           if (slot_srv_) release_server_slot();
           balancing::PickContext ctx;
           ctx.client_ipv4 = client_v4_;
-          ctx.uri_path = request_path(request_target_);
+          ctx.uri = request_target_;
+          ctx.hash_header = lb_header;
           ctx.avoid = avoid;
           phase_ = Phase::Queue;
           SlotResult slot;

@@ -206,7 +206,12 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
     balancing::PickContext ctx;
     boost::system::error_code ec;
     auto rep = client_.remote_endpoint(ec);
-    if (!ec && rep.address().is_v4()) ctx.client_ipv4 = rep.address().to_v4().to_uint();
+    if (!ec && rep.address().is_v4()) {
+      ctx.client_ipv4 = rep.address().to_v4().to_uint();
+    } else if (!ec && rep.address().is_v6()) {
+      const auto b = rep.address().to_v6().to_bytes();
+      ctx.client_ipv4 = balancing::source_key(b.data(), b.size());
+    }
     const uint16_t dst_port = client_.local_endpoint(ec).port();
     const balancing::Server* same = nullptr;  // a retry on the server that failed
     int retries_left = bcfg.retries;

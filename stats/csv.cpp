@@ -723,7 +723,7 @@ Row server_row(const Sources& src, const config::Proxy& px, const balancing::Bac
   set(r, kPxName, px.name);
   set(r, kSvName, s.name);
   set(r, kStatus, server_status(s));
-  set(r, kWeight, s.weight);
+  set(r, kWeight, s.stats_weight());
   set(r, kAct, s.backup ? 0 : 1);
   set(r, kBck, s.backup ? 1 : 0);
   set(r, kPid, 1);
@@ -736,6 +736,8 @@ Row server_row(const Sources& src, const config::Proxy& px, const balancing::Bac
   if (s.maxconn > 0) set(r, kSLim, s.maxconn);
   if (s.maxqueue > 0) set(r, kQLimit, s.maxqueue);
   if (!s.cookie.empty()) set(r, kCookie, s.cookie);
+  // During a slowstart ramp: haproxy's throttle, the share of its weight in %.
+  if (s.ramp_start_ms >= 0 && !s.draining()) set(r, kThrottle, s.throttle_pct());
   set(r, kAddr, s.addr.to_string());
   if (s.live) {
     const auto& lv = *s.live;

@@ -244,7 +244,7 @@ TEST(Slowstart, WeightRampsAfterLeavingMaintenance) {
         << sec;
   }
   f.now = 5'000'300 + 4000;
-  EXPECT_FALSE(f.writer->tick_slowstart());  // ramp over
+  EXPECT_EQ(f.writer->tick_slowstart(), -1);  // ramp over
   EXPECT_EQ(f.be().find("s2")->ramp_w, 16);
   EXPECT_EQ(f.be().find("s2")->ramp_start_ms, -1);
   EXPECT_EQ(f.be().find("s2")->dynamic_maxconn(), 100);
@@ -260,14 +260,14 @@ TEST(Slowstart, StaticAlgorithmsRampMaxconnOnly) {
   f.now += 1;
   ASSERT_FALSE(f.writer->begin().set_op("b", "s1", OpState::Running, 2));
   f.now += 3000;
-  EXPECT_TRUE(f.writer->tick_slowstart());
+  EXPECT_EQ(f.writer->tick_slowstart(), 1000);  // the next step
   const Server& s1 = *f.be().find("s1");
   EXPECT_EQ(s1.ramp_w, 16);
   EXPECT_EQ(s1.dynamic_maxconn(), 15);  // 50 x 30 %
   // A server going down leaves its ramp.
   ASSERT_FALSE(f.writer->begin().set_op("b", "s1", OpState::Stopped, 0));
   EXPECT_EQ(f.be().find("s1")->ramp_start_ms, -1);
-  EXPECT_FALSE(f.writer->tick_slowstart());
+  EXPECT_EQ(f.writer->tick_slowstart(), -1);
 }
 
 TEST(Slowstart, MemberServersTakeTheDefaultServerSlowstart) {
@@ -282,7 +282,8 @@ TEST(Slowstart, MemberServersTakeTheDefaultServerSlowstart) {
   const Server& m1 = *f.be().find("m1");
   EXPECT_EQ(m1.slowstart_s, 3);
   EXPECT_EQ(m1.ramp_w, 1);
-  EXPECT_TRUE(f.writer->tick_slowstart());
+  f.now += 250;
+  EXPECT_EQ(f.writer->tick_slowstart(), 750);
 }
 
 }  // namespace
