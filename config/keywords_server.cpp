@@ -71,10 +71,10 @@ bool Parser::parse_server_options(const Words& w, size_t i, Server* s, const std
       if (t.status == TimeValue::Status::BadChar || t.status == TimeValue::Status::Empty)
         return fail("unexpected character '" +
                     (t.bad_char ? std::string(1, t.bad_char) : std::string()) +
-                    "' in 'slowstart' argument of server " + who + ".");
+                    "' in 'slowstart' argument of server " + who + "..");
       if (t.status == TimeValue::Status::Overflow)
         return fail("overflow in argument <" + v + "> to <slowstart> of server " + who +
-                    ", maximum value is 2147483647 ms (~24.8 days).");
+                    ", maximum value is 2147483647 ms (~24.8 days)..");
       s->slowstart_ms = (t.ms + 999) / 1000 * 1000;
       ++i;
     } else if (kw == "hash-key") {

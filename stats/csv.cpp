@@ -1085,6 +1085,9 @@ bool render_servers_state(const Sources& src, std::string_view backend, std::str
       HealthCopy h = health_of(s);
       std::string st = s.check_enabled ? h.status : std::string();
       int op = s.in_maint() ? 0 : static_cast<int>(s.op);
+      // A slowstart ramp is haproxy's SRV_ST_STARTING (1).
+      if (op == static_cast<int>(balancing::OpState::Running) && s.ramp_start_ms >= 0)
+        op = static_cast<int>(balancing::OpState::Starting);
       // A `disabled` server's check is paused (8) even without `check`.
       int chk_state = (s.admin & balancing::kAdminConfigMaint) && !configured ? 8 : 0;
       if (configured) chk_state = 2;

@@ -10,7 +10,8 @@
   docs/configuration.md).
 * TestSlowstartParity: a server with `slowstart 4s` taken from maint to
   ready under a steady request stream: its share in one-second buckets and
-  the `show stat` weight column during the ramp, in herd and haproxy.
+  the `show stat` weight and throttle columns and `show servers state`'s
+  srv_op_state during the ramp, in herd and haproxy.
 """
 import os
 import socket
@@ -237,6 +238,15 @@ class Stream(threading.Thread):
             c.close()
 
 
+def op_state(api, server):
+    """srv_op_state of `server` in `show servers state ss`."""
+    for line in runtime_api(api, "show servers state ss").splitlines():
+        f = line.split()
+        if len(f) > 5 and f[1] == "ss" and f[3] == server:
+            return f[5]
+    return None
+
+
 def stat_row(api, server):
     out = runtime_api(api, "show stat")
     head = out.splitlines()[0].lstrip("# ").split(",")
@@ -263,7 +273,7 @@ class TestSlowstartParity(unittest.TestCase):
             while time.monotonic() - t0 < 6.0:
                 row = stat_row(api, "s2")
                 weights.append((time.monotonic() - t0, row.get("weight"), row.get("status"),
-                                row.get("throttle")))
+                                row.get("throttle"), op_state(api, "s2")))
                 time.sleep(0.2)
             s.stop_ev.set()
             s.join(10)
@@ -305,6 +315,9 @@ class TestSlowstartParity(unittest.TestCase):
         self.assertEqual(distinct(rw, 1)[-1], "10")
         self.assertEqual(distinct(rw, 1), distinct(hw, 1))
         self.assertEqual(distinct(rw, 3), distinct(hw, 3))
+        # `show servers state`: 1 (starting) during the ramp, then 2.
+        self.assertEqual(distinct(hw, 4), ["1", "2"])
+        self.assertEqual(distinct(rw, 4), distinct(hw, 4))
         self.assertEqual({w[2] for w in rw}, {w[2] for w in hw})
 
 

@@ -120,6 +120,45 @@ TEST_F(Fixture, JoinAddsUsableServerAtOnceWithoutCheck) {
   EXPECT_EQ(log, (std::vector<std::string>{"added nodes/web1"}));
 }
 
+// Two balancers that saw members join in another order number them
+// differently; with hash-key addr-port their consistent rings agree.
+TEST(MapperHashing, MemberServersHashByAddressAndRampWithTheDefaultSlowstart) {
+  auto run = [](const std::vector<std::string>& order, std::string* slowstart_info) {
+    config::Config cfg = make_cfg();
+    cfg.proxies[0].hash_type.consistent = true;
+    cfg.proxies[0].hash_type.avalanche = true;
+    cfg.proxies[0].balance.algo = config::BalanceAlgo::Hdr;
+    cfg.proxies[0].balance.arg = "x-key";
+    cfg.proxies[0].default_slowstart_ms = 5000;
+    balancing::Pool pool;
+    balancing::PoolWriter writer{pool, cfg};
+    boost::asio::io_context io;
+    MemberMapper m(io, writer, {rule("nodes", "")});
+    for (const auto& ip : order) m.apply(ev(MemberEvent::Type::Join, {member("w" + ip, ip)}));
+    auto snap = pool.current();
+    const auto* be = snap->find("nodes");
+    const Server* first = be->find("w" + order[0]);
+    *slowstart_info = std::to_string(first->slowstart_s) + " " + std::to_string(first->ramp_w) +
+                      " " + std::to_string(first->hash_key == config::Server::HashKey::AddrPort);
+    std::string out;
+    for (int i = 0; i < 200; ++i) {
+      balancing::PickContext ctx;
+      const std::string k = "key" + std::to_string(i);
+      ctx.hash_header = k;
+      const Server* s = be->pick(ctx);
+      out += (s ? s->name : "-") + " ";
+    }
+    return out;
+  };
+  std::string info_a, info_b;
+  const std::string a = run({"10.0.0.1", "10.0.0.2", "10.0.0.3"}, &info_a);
+  const std::string b = run({"10.0.0.3", "10.0.0.1", "10.0.0.2"}, &info_b);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a.find("w10.0.0.2"), std::string::npos);
+  // The default-server's 5 s, at 1/16 of the weight just after the join.
+  EXPECT_EQ(info_a, "5 1 1");
+}
+
 TEST_F(Fixture, JoinWithCheckWaitsForFirstCheck) {
   MemberMapper m(io, writer, {rule("nodes", "check rise 3")});
   m.apply(ev(MemberEvent::Type::Join, {member("web1", "10.0.0.1")}));
