@@ -11,7 +11,8 @@
 * TestSlowstartParity: a server with `slowstart 4s` taken from maint to
   ready under a steady request stream: its share in one-second buckets and
   the `show stat` weight and throttle columns and `show servers state`'s
-  srv_op_state during the ramp, in herd and haproxy.
+  srv_op_state during the ramp, in herd and haproxy; the same when health
+  checks bring the server back UP.
 """
 import os
 import socket
@@ -216,6 +217,24 @@ listen ss
 """
 
 
+# The same ramp after health checks bring the server back UP.
+SLOW_CHECK_CFG = """
+global
+    stats socket ipv4@127.0.0.1:{api} level admin
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+listen ss
+    bind 127.0.0.1:{port}
+    balance roundrobin
+    option httpchk GET /health
+    server s1 {a1} weight 10
+    server s2 {a2} weight 10 slowstart 4s check inter 100 rise 1 fall 1
+"""
+
+
 class Stream(threading.Thread):
     """Sequential GETs on one keep-alive connection, (time, server) each,
     until stopped (bounded to `limit` seconds)."""
@@ -259,17 +278,32 @@ def stat_row(api, server):
 
 @unittest.skipUnless(have_haproxy(), "haproxy not installed")
 class TestSlowstartParity(unittest.TestCase):
-    def scenario(self, engine, backends):
+    def scenario(self, engine, backends, by_checks=False):
         port, api = free_port(), free_port()
-        lb = LB(SLOW_CFG.format(port=port, api=api, a1=backends[0].addr, a2=backends[1].addr),
+        cfg = SLOW_CHECK_CFG if by_checks else SLOW_CFG
+        lb = LB(cfg.format(port=port, api=api, a1=backends[0].addr, a2=backends[1].addr),
                 engine=engine, wait_ports=[port])
         weights = []
         try:
+            if by_checks:
+                backends[1].down = True
+                end = time.monotonic() + 5
+                while stat_row(api, "s2").get("status", "").split(" ")[0] != "DOWN":
+                    self.assertLess(time.monotonic(), end, f"{engine}: s2 never went DOWN")
+                    time.sleep(0.05)
             s = Stream(port)
             s.start()
             time.sleep(1.0)
-            t0 = time.monotonic()
-            runtime_api(api, "set server ss/s2 state ready")
+            if by_checks:
+                backends[1].down = False
+                end = time.monotonic() + 5
+                while stat_row(api, "s2").get("status", "").split(" ")[0] != "UP":
+                    self.assertLess(time.monotonic(), end, f"{engine}: s2 never came UP")
+                    time.sleep(0.02)
+                t0 = time.monotonic()
+            else:
+                t0 = time.monotonic()
+                runtime_api(api, "set server ss/s2 state ready")
             while time.monotonic() - t0 < 6.0:
                 row = stat_row(api, "s2")
                 weights.append((time.monotonic() - t0, row.get("weight"), row.get("status"),
@@ -286,14 +320,20 @@ class TestSlowstartParity(unittest.TestCase):
         return buckets, weights
 
     def test_ramp_matches_haproxy(self):
+        self.compare(False)
+
+    def test_ramp_after_checks_matches_haproxy(self):
+        self.compare(True)
+
+    def compare(self, by_checks):
         backends = [Backend("s1"), Backend("s2")]
         try:
-            got = {e: self.scenario(e, backends) for e in ("haproxy", "herd")}
+            got = {e: self.scenario(e, backends, by_checks) for e in ("haproxy", "herd")}
         finally:
             for b in backends:
                 b.close()
         for e, (buckets, weights) in got.items():
-            print(f"\n[slowstart] {e}: s2 share per second "
+            print(f"\n[slowstart{' after checks' if by_checks else ''}] {e}: s2 share per second "
                   f"{' '.join(f'{x:.2f}' for x in buckets)}; weight, throttle "
                   f"{[(w[1], w[3]) for w in weights]}", file=sys.stderr)
         hb, hw = got["haproxy"]
