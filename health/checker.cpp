@@ -647,7 +647,7 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
     f.backend = be.name;
     f.server = s.name;
     f.node = cfg.global.node;
-    f.weight = s.draining() ? 0 : s.weight;
+    f.weight = s.draining() ? 0 : s.stats_weight();  // eweight: ramped during slowstart
     f.total_weight = be.usable_weight();
     f.scur = s.live ? s.live->inflight.get() : 0;
     f.qcur = s.live ? s.live->queued.get() : 0;
