@@ -4,7 +4,9 @@ web1 runs `serf agent -join lb-a`, web2 `serf agent -join lb-b`. Both
 balancers must list and serve both backends; `serf leave` of web1 removes it
 from both; kill -9 of web2's agent makes it failed on both (failure detection
 on each balancer, or the other's dead message), its server kept by the pool
-safety rule as the backend's last one.
+safety rule as the backend's last one. Under `hash-type consistent` both
+balancers send every key to the same member although they numbered the
+members differently (member servers hash by address:port).
 
 Loopback 127.0.0.70 (lb-a), .71 (lb-b), .72 (web1), .73 (web2), each binding
 its own 7946. Every process is stopped by PID; every wait is bounded."""
@@ -37,7 +39,7 @@ frontend f
     bind {ip}:{port}
     default_backend nodes
 backend nodes
-    balance roundrobin
+    {balance}
 """
 
 MEMBERSHIP = """
@@ -70,12 +72,12 @@ class TestSeveralBalancers(unittest.TestCase):
     def spawn(self, name, args):
         return spawn_logged(self.procs, self.dir, name, args)[0]
 
-    def start_lb(self, name, join=None):
+    def start_lb(self, name, join=None, balance="balance roundrobin"):
         ip = LBS[name]
         port, cli, rpc = free_port(), free_port(), free_port()
         cfg, yml = (os.path.join(self.dir, f"{name}.{x}") for x in ("cfg", "yaml"))
         with open(cfg, "w") as f:
-            f.write(CFG.format(ip=ip, cli=cli, port=port))
+            f.write(CFG.format(ip=ip, cli=cli, port=port, balance=balance))
         with open(yml, "w") as f:
             f.write(MEMBERSHIP.format(name=name, ip=ip, rpc=rpc, bport=self.bport,
                                       join=f'join: [ "{LBS[join]}:7946" ]' if join else ""))
@@ -146,6 +148,39 @@ class TestSeveralBalancers(unittest.TestCase):
             self.assertRegex(t, r"web2 \S+ failed \S+ nodes/web2\(\S*held", n)
         self.assertEqual({n: self.pool(n) for n in self.lb}, {n: {"web2"} for n in self.lb})
         print(f"web2 crashed: failed and held on both after {time.time() - t0:.2f} s")
+
+
+    def sids(self, name):
+        ip, _, cli = self.lb[name]
+        out = runtime_api(cli, "show servers state nodes", host=ip)
+        return {f[3]: f[2] for f in (line.split() for line in out.splitlines()[2:]) if len(f) > 3}
+
+    def test_consistent_rings_agree_whatever_the_join_order(self):
+        """lb-a sees web2 join before web1 and numbers them so; lb-b joins
+        later and learns both at once. Under `hash-type consistent` member
+        servers hash by address:port (docs/membership.md), so both send every
+        key to the same server."""
+        balance = "balance hdr(X-Key)\n    hash-type consistent"
+        self.start_lb("lb-a", balance=balance)
+        for web in ("web2", "web1"):
+            ip, _ = WEBS[web]
+            self.backends.append(Backend(web, port=self.bport, host=ip))
+            self.spawn("serf-" + web, [
+                SERF, "agent", "-node", web, "-bind", f"{ip}:7946", "-rpc-addr", f"{ip}:7373",
+                "-join", f"{LBS['lb-a']}:7946", "-tag", "role=backend"])
+            end = time.time() + 15
+            while web not in self.pool("lb-a"):
+                self.assertLess(time.time(), end, f"{web} never reached lb-a")
+                time.sleep(0.1)
+        self.start_lb("lb-b", join="lb-a", balance=balance)
+        self.wait_pools({"web1", "web2"}, timeout=15)
+        print(f"\nserver ids: lb-a {self.sids('lb-a')}, lb-b {self.sids('lb-b')}")
+        routes = {}
+        for name, (ip, port, _) in self.lb.items():
+            routes[name] = [server_of(get(port, "/", {"X-Key": f"k{i}"}, host=ip)[2])
+                            for i in range(60)]
+        self.assertEqual(routes["lb-a"], routes["lb-b"])
+        self.assertEqual(set(routes["lb-a"]), {"web1", "web2"})
 
 
 if __name__ == "__main__":
