@@ -879,6 +879,7 @@ constexpr Option kOptions[] = {{"forwardfor", kFE | kBE, false},
                                {"http-ignore-probes", kFE, true},
                                {"tcpka", kFE | kBE, false},
                                {"clitcpka", kFE, true},
+                               {"tcp-smart-accept", kFE, true},
                                {"srvtcpka", kBE, true},
                                {"contstats", kFE, true},
                                {"http-keep-alive", kFE | kBE, true},
@@ -1043,6 +1044,8 @@ void kw_option(Parser& p, const Words& w) {
     px.dontlognull = !neg;
   } else if (name == "http-ignore-probes") {
     px.http_ignore_probes = !neg;
+  } else if (name == "tcp-smart-accept") {
+    px.tcp_smart_accept = neg ? 0 : 1;
   } else if (name == "tcpka" || name == "clitcpka" || name == "srvtcpka") {
     if (name != "srvtcpka") px.clitcpka = !neg;
     if (name != "clitcpka") px.srvtcpka = !neg;

@@ -556,6 +556,11 @@ struct Proxy {
   // `option clitcpka` (frontend) / `option srvtcpka` (backend), both set by
   // `option tcpka`: SO_KEEPALIVE on the client / server sockets.
   bool clitcpka = false;
+  // `option tcp-smart-accept` (frontend): -1 unset (on in `mode http`, off
+  // in `mode tcp`, haproxy's default), 0 `no option`, 1 `option`. On, the
+  // listening sockets get TCP_QUICKACK 0 (the kernel may delay the ACK of
+  // the request, sending it with the response); off, TCP_QUICKACK 1.
+  int tcp_smart_accept = -1;
   bool srvtcpka = false;
   // `log-format <fmt>` (a frontend's own or its defaults'): replaces the
   // httplog/tcplog layout; `option httplog|tcplog` after it replaces it.

@@ -5,6 +5,8 @@
 // Thread rules: the Workers object is driven from the main thread; each
 // Worker's state is touched only on its own thread (or through `post`).
 #include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -363,6 +365,7 @@ class Workers final : public IoEngine {
           auto acc = std::make_unique<tcp::acceptor>(w->ioc);
           if (int fd = inherit ? inherit(b.addr.ip, b.addr.port) : -1; fd >= 0) {
             adopt(*acc, ep, fd);
+            smart_accept(fd, *fe.cfg);
             w->listeners.push_back({std::move(acc), &fe, tls::server_context(b)});
             continue;
           }
@@ -376,6 +379,7 @@ class Workers final : public IoEngine {
           if (!ec) acc->bind(ep, ec);
           if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
           if (!ec) acc->non_blocking(true, ec);
+          if (!ec) smart_accept(acc->native_handle(), *fe.cfg);
           if (ec)
             throw std::runtime_error(
                 "Starting " +
@@ -398,6 +402,7 @@ class Workers final : public IoEngine {
           boost::system::error_code ec;
           auto addr = asio::ip::make_address(b.addr.ip.empty() ? "0.0.0.0" : b.addr.ip, ec);
           adopt(*acc, tcp::endpoint(addr, b.addr.port), fd);
+          smart_accept(fd, *fe.cfg);
           w.listeners.push_back({std::move(acc), &fe, tls::server_context(b)});
         }
   }
@@ -473,6 +478,16 @@ class Workers final : public IoEngine {
       throw std::runtime_error("cannot use the inherited socket of " + ep.address().to_string() +
                                ":" + std::to_string(ep.port()) + ": " + ec.message());
     }
+  }
+
+  // `option tcp-smart-accept` (on by default in `mode http`): TCP_QUICKACK
+  // 0 on the listening socket, else 1, as haproxy 2.6 sets its listeners
+  // (inherited ones too).
+  static void smart_accept(int fd, const config::Proxy& px) {
+    const bool on =
+        px.tcp_smart_accept == 1 || (px.tcp_smart_accept == -1 && px.mode == config::Mode::Http);
+    const int v = on ? 0 : 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &v, sizeof v);
   }
 
   Shared& shared_;

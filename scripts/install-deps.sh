@@ -22,6 +22,7 @@ TEST_PKGS=(
   libgtest-dev googletest
   haproxy serf nginx-light wrk socat curl python3 iproute2 procps
   prometheus-haproxy-exporter hatop tmux chromium clang libclang-rt-14-dev
+  strace
 )
 # Only with --bench: bench/jmeter.sh (JMeter 2.13 + javac for bench/jmeter/Launcher.java)
 # and bench/plot.py (run with /usr/bin/python3, which sees Debian's matplotlib).
