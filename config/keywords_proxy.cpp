@@ -810,6 +810,7 @@ void kw_stats(Parser& p, const Words& w) {
   } else if (sub == "realm") {
     if (!has(w, 2)) return p.alert("'realm' needs an realm name.");
     st.realm = w[2];
+    st.realm_set = true;
   } else if (sub == "refresh") {
     TimeValue tv = parse_time(arg(w, 2));
     if (tv.status != TimeValue::Status::Ok)
@@ -837,7 +838,14 @@ void kw_stats(Parser& p, const Words& w) {
     if (!p.parse_condition(w, 2, "error detected while parsing a 'stats admin' rule : ", &c))
       return;
     st.admin = std::move(c);
-  } else if (sub == "scope" || sub == "show-desc" || sub == "http-request") {
+  } else if (sub == "scope") {
+    if (!has(w, 2)) return p.alert("'scope' needs a proxy name.");
+    st.scope.push_back(w[2]);
+  } else if (sub == "http-request") {
+    if (p.in_defaults())
+      return p.alert_raw("parsing " + p.where() + ": 'stats' not allowed in 'defaults' section.");
+    p.stats_http_rule(Words(w.begin() + 1, w.end()));
+  } else if (sub == "show-desc") {
     return p.alert("'stats " + sub + "' is not supported by herd.");
   } else {
     return p.alert_raw("parsing " + p.where() + ": unknown stats parameter '" + sub +

@@ -600,6 +600,37 @@ void Parser::tcp_request_rule(const Words& w) {
   cur->tcp_request.push_back(std::move(rule));
 }
 
+void Parser::stats_http_rule(const Words& w) {
+  using A = HttpRequestRule::Action;
+  auto& rules = cur->stats.http_request;
+  // haproxy warns on the line after any rule without a condition.
+  const bool after_uncond = !rules.empty() && !rules.back().cond;
+  const size_t before = cur->http_request.size();
+  const bool saved_final = cur_extra->last_rule_final_uncond;
+  cur_extra->last_rule_final_uncond = false;
+  const size_t diags = res_.diags.size();
+  set_abort_on_alert(true);  // as haproxy: a bad rule ends the parse
+  http_rule(w, false);
+  set_abort_on_alert(false);
+  cur_extra->last_rule_final_uncond = saved_final;
+  // (not the `redirect` ordering warning: it is about the proxy's rules)
+  if (res_.diags.size() > diags &&
+      res_.diags.back().text.find("placed after a 'redirect' rule") != std::string::npos)
+    res_.diags.pop_back();
+  if (cur->http_request.size() == before) return;  // refused, said why
+  HttpRequestRule rule = std::move(cur->http_request.back());
+  cur->http_request.pop_back();
+  // haproxy runs only these on the stats applet's requests.
+  if (rule.action != A::Allow && rule.action != A::Deny && rule.action != A::Auth)
+    return alert("'stats http-request " + arg(w, 1) +
+                 "' is not supported by herd (only 'allow', 'deny' and 'auth').");
+  if (after_uncond)
+    warn_raw("parsing " + where() +
+             ": previous 'stats' action has no condition attached, further entries are NOOP.");
+  if (rule.action == A::Auth && rule.realm.empty()) rule.realm = "HAProxy Statistics";
+  rules.push_back(std::move(rule));
+}
+
 void Parser::http_rule(const Words& w, bool response) {
   const std::string& action = arg(w, 1);
   const std::string kw = response ? "http-response" : "http-request";

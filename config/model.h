@@ -517,6 +517,14 @@ struct StatsConfig {
   std::optional<Condition> admin;  // `stats admin if <cond>`
   bool show_legends = false;
   bool show_node = false;
+  bool realm_set = false;  // `stats realm` was written (it excludes `stats http-request`)
+  // `stats scope <proxy>`: the page lists only these proxies ("." is the
+  // proxy serving the page); empty: all of them.
+  std::vector<std::string> scope;
+  // `stats http-request allow|deny|auth [...] [if|unless <cond>]`: run on
+  // requests for the page, first match wins (auth without `realm` asks for
+  // "HAProxy Statistics", haproxy's default stats realm).
+  std::vector<HttpRequestRule> http_request;
 };
 
 // frontend, backend, listen or defaults section.

@@ -320,6 +320,9 @@ void Parser::post_checks() {
       if (cfg.find_backend(ub.backend) == nullptr)
         post_alert("Proxy '" + p.name + "': unable to find required use_backend: '" +
                    ub.backend + "'.");
+    if (!p.stats.http_request.empty() && (!p.stats.auth.empty() || p.stats.realm_set))
+      post_alert(std::string("proxy '") + p.name +
+                 "': stats 'auth'/'realm' and 'http-request' can't be used at the same time.");
     for (const auto& sv : p.servers) {
       if (!sv.resolvers.empty() && !cfg.find_resolvers(sv.resolvers))
         post_alert(std::string(kind_name(p)) + " '" + p.name + "', server '" + sv.name +

@@ -86,6 +86,9 @@ class Parser {
   void server_line(const Words& w);          // server / default-server / server-template
   void condition_keyword(const Words& w);    // acl, use_backend, http-request, http-response
   void http_rule(const Words& w, bool response);  // http-request / http-response
+  // `stats http-request <action> ...` (`w` from the action's `http-request`
+  // on): parsed as an http-request rule, kept in the proxy's stats settings.
+  void stats_http_rule(const Words& w);
   void tcp_request_rule(const Words& w);
   void redirect_rule(const Words& w);  // the `redirect` keyword
   size_t parse_redirect(const Words& w, size_t i, const std::string& ctx, HttpRequestRule* rule);

@@ -1607,6 +1607,11 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> serve_stats(const config::Proxy& px, bool client_keep) {
     const char* base = cbuf_.get() + cbeg_;
     RequestView rv{base, &req_, src_ip_, src_port_, dst_ip_, dst_port_, client_.tls()};
+    rv.vars = &vars_;
+    // `stats http-request` rules: a deny or auth answers instead of the page.
+    if (const auto* fin = stats_rule_verdict(px, rv))
+      co_return co_await final_rule(*fin, rv, client_keep,
+                                    req_.version == 10 && !req_.conn_keep_alive, px.name, px);
     StatsRequest sr = make_stats_request(px, rv, is_head_);
     if (&px == fe_.cfg) fe_.live->counters.add(Counter::Intercepted);
     size_t body = body_len_ > 0 ? static_cast<size_t>(body_len_) : 0;

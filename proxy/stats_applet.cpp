@@ -20,6 +20,15 @@ bool is_stats_request(const Worker& w, const config::Proxy& px, std::string_view
   return target.starts_with(px.stats.uri);
 }
 
+const config::HttpRequestRule* stats_rule_verdict(const config::Proxy& px, const RequestView& rv) {
+  for (const auto& rule : px.stats.http_request) {
+    if (rule.cond && !eval_condition(*rule.cond, px, rv)) continue;
+    if (rule.action == config::HttpRequestRule::Action::Allow) return nullptr;
+    return &rule;
+  }
+  return nullptr;
+}
+
 StatsRequest make_stats_request(const config::Proxy& px, const RequestView& rv, bool head_only) {
   StatsRequest sr;
   sr.proxy = &px;

@@ -23,6 +23,10 @@ inline namespace HERD_IO_NS {
 // Whether the parsed request `target` is for the stats page of `px`.
 bool is_stats_request(const Worker& w, const config::Proxy& px, std::string_view target);
 
+// The proxy's `stats http-request` rule that answers `rv` instead of the
+// page (deny or auth), or null: none matched, or `allow` did first.
+const config::HttpRequestRule* stats_rule_verdict(const config::Proxy& px, const RequestView& rv);
+
 // The applet's request (without the body) for the request `rv` to `px`.
 StatsRequest make_stats_request(const config::Proxy& px, const RequestView& rv, bool head_only);
 

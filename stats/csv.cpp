@@ -863,6 +863,11 @@ std::vector<Row> collect_rows(const Sources& src, const Filter& filter) {
   for (const config::Proxy* px : order) {
     if (filter.iid >= 0 && px->id != filter.iid) continue;
     if (!filter.scope.empty() && px->name != filter.scope) continue;
+    if (filter.allowed && !filter.allowed->empty() &&
+        std::none_of(filter.allowed->begin(), filter.allowed->end(), [&](const std::string& n) {
+          return n == px->name || (n == "." && px->id == filter.self_iid);
+        }))
+      continue;
     const bool want_fe = filter.type_mask < 0 || (filter.type_mask & 1);
     const bool want_be = filter.type_mask < 0 || (filter.type_mask & 2);
     const bool want_sv = filter.type_mask < 0 || (filter.type_mask & 4);

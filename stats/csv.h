@@ -175,6 +175,10 @@ struct Filter {
   int type_mask = -1;
   int sid = -1;
   std::string scope;          // non-empty: only the proxy with this name
+  // `stats scope` of the page's proxy: only these proxies ("." is the
+  // proxy with iid `self_iid`); null or empty: all.
+  const std::vector<std::string>* allowed = nullptr;
+  int self_iid = -1;
   bool up = false;            // hide servers that are not UP; backend "UP (n/m)"
   bool no_maint = false;      // hide servers in MAINT; backend "UP (n/m)"
   bool hide_legends = false;  // HTTP page without `stats show-legends`: no addr/algo

@@ -184,7 +184,10 @@ HttpResponse StatsPage::handle_get(const PageRequest& req) const {
   if (req.target == "/metrics" && px_.stats.uri != "/metrics") {
     r.headers = {{"cache-control", "no-cache"},
                  {"content-type", "text/plain; version=0.0.4; charset=utf-8"}};
-    r.body = render_metrics(src);
+    Filter scoped;
+    scoped.allowed = &px_.stats.scope;
+    scoped.self_iid = px_.id;
+    r.body = render_metrics(src, scoped);
     if (extra_metrics_) r.body += extra_metrics_();
     return r;
   }
@@ -192,6 +195,8 @@ HttpResponse StatsPage::handle_get(const PageRequest& req) const {
   PageOptions o = parse_page_options(rest);
   Filter f;
   f.scope = o.scope;
+  f.allowed = &px_.stats.scope;
+  f.self_iid = px_.id;
   f.up = o.up;
   f.no_maint = o.no_maint;
   f.hide_legends = !px_.stats.show_legends;
@@ -542,6 +547,8 @@ std::string StatsPage::render_html(const Sources& src, const PageOptions& o, boo
   // Per proxy tables.
   Filter f;
   f.scope = o.scope;
+  f.allowed = &px_.stats.scope;
+  f.self_iid = px_.id;
   f.up = o.up;
   f.no_maint = o.no_maint;
   auto rows = collect_rows(src, f);
@@ -706,7 +713,7 @@ std::string label_escape(const std::string& s) {
 
 }  // namespace
 
-std::string render_metrics(const Sources& src) {
+std::string render_metrics(const Sources& src, const Filter& filter) {
   // metric name -> (type, lines); std::map keeps names sorted like the exporter.
   struct Family {
     bool counter = false;
@@ -718,7 +725,7 @@ std::string render_metrics(const Sources& src) {
     f.counter = counter;
     f.lines.push_back(name + "{" + labels + "} " + fmt_value(v));
   };
-  auto rows = collect_rows(src);
+  auto rows = collect_rows(src, filter);
   for (const auto& r : rows) {
     const Metric* begin;
     size_t n;

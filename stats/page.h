@@ -107,7 +107,8 @@ HttpResponse stats_unauthorized(std::string_view realm);
 
 // Prometheus text exposition with prometheus-haproxy-exporter 0.14's metric
 // names (haproxy_frontend_*, haproxy_backend_*, haproxy_server_*,
-// haproxy_up, haproxy_version_info), built from the same rows as the CSV.
-std::string render_metrics(const Sources& src);
+// haproxy_up, haproxy_version_info), built from the same rows as the CSV
+// (`filter`: the page's `stats scope`).
+std::string render_metrics(const Sources& src, const Filter& filter = {});
 
 }  // namespace herd::stats

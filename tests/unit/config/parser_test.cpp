@@ -375,6 +375,31 @@ TEST(Parser, AclsConditionsAndRules) {
   EXPECT_TRUE(f.stats.admin.has_value());
 }
 
+TEST(Parser, StatsScopeAndRules) {
+  auto r = parse(
+      "defaults\n mode http\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n"
+      "userlist u\n user a insecure-password b\n"
+      "listen l\n bind :80\n server s 1.2.3.4:80\n"
+      " acl ok http_auth(u)\n"
+      " stats scope l\n stats scope .\n"
+      " stats http-request deny deny_status 429 if { src 10.0.0.1 }\n"
+      " stats http-request allow if ok\n"
+      " stats http-request auth\n");
+  ASSERT_FALSE(r.fatal) << all_diags(r);
+  const Proxy& l = proxy(r, "l");
+  EXPECT_TRUE(l.stats.enabled);
+  EXPECT_EQ(l.stats.scope, (std::vector<std::string>{"l", "."}));
+  ASSERT_EQ(l.stats.http_request.size(), 3u);
+  EXPECT_TRUE(l.http_request.empty());  // the stats rules are the page's only
+  EXPECT_EQ(l.stats.http_request[0].action, HttpRequestRule::Action::Deny);
+  EXPECT_EQ(l.stats.http_request[0].status, 429);
+  EXPECT_EQ(l.stats.http_request[1].action, HttpRequestRule::Action::Allow);
+  EXPECT_EQ(l.stats.http_request[2].action, HttpRequestRule::Action::Auth);
+  EXPECT_EQ(l.stats.http_request[2].realm, "HAProxy Statistics");
+  auto bad = parse("listen l\n mode http\n bind :80\n stats http-request set-header a b\n");
+  EXPECT_TRUE(bad.fatal);
+}
+
 TEST(Parser, BindForms) {
   auto r = parse(
       "defaults\n timeout client 1s\n"
