@@ -19,6 +19,10 @@ Server Server::from_line(const config::Server& line) {
   s.shutdown_on_down = line.shutdown_on_down;
   s.shutdown_backup_on_up = line.shutdown_backup_on_up;
   s.send_proxy = static_cast<uint8_t>(line.send_proxy);
+  s.source = line.source;
+  s.socks4_host = line.socks4_host;
+  s.socks4_port = line.socks4_port;
+  s.check_via_socks4 = line.check_via_socks4;
   s.check_enabled = s.check_configured = line.check;
   s.rise = line.rise;
   s.fall = line.fall;

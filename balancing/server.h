@@ -120,6 +120,12 @@ struct Server {
   // starts with the PROXY protocol header naming the client; such a
   // connection serves that client only (never pooled).
   uint8_t send_proxy = 0;
+  // `source` of the server line (unset: the backend's, config::Proxy::source).
+  config::ConnSource source;
+  // `socks4 <addr>:<port>` ("" when none) and `check-via-socks4`.
+  std::string socks4_host;
+  uint16_t socks4_port = 0;
+  bool check_via_socks4 = false;
 
   uint32_t admin = 0;  // AdminFlags
   OpState op = OpState::Running;

@@ -855,6 +855,33 @@ void kw_stats(Parser& p, const Words& w) {
   st.enabled = true;
 }
 
+// `source <addr>[:<port>] [usesrc <addr>[:<port>] | client | clientip]`.
+void kw_source(Parser& p, const Words& w) {
+  if (!has(w, 1))
+    return p.alert(
+        "'source' expects <addr>[:<port>], and optionally 'usesrc' <addr>, and 'interface' "
+        "<name>.");
+  ConnSource src;
+  src.set = true;
+  std::string err;
+  if (!parse_source_addr(w[1], false, &src.host, &src.port, &err))
+    return p.alert("'source " + w[1] + "' : " + err);
+  for (size_t i = 2; i < w.size(); ++i) {
+    if (w[i] == "usesrc") {
+      if (!has(w, i + 1))
+        return p.alert("'usesrc' expects <addr>[:<port>], 'client', or 'clientip' as argument.");
+      if (!parse_usesrc(w[i + 1], &src, &err)) return p.alert(err);
+      ++i;
+    } else if (w[i] == "interface") {
+      if (!has(w, i + 1)) return p.alert("'source' : missing interface name.");
+      return p.alert("'source ... interface' is not supported by herd.");
+    } else {
+      return p.alert("'source' only supports optional keywords 'interface' and 'usesrc'.");
+    }
+  }
+  p.cur->source = std::move(src);
+}
+
 void kw_errorfile(Parser& p, const Words& w) {
   if (!has(w, 1) || !has(w, 2))
     return p.alert("errorfile : expects <status_code> and <file> as arguments.\n");
@@ -1174,6 +1201,7 @@ constexpr Keyword kKeywords[] = {
     {"http-check", kBE, true, kw_http_check},
     {"tcp-check", kBE, true, kw_tcp_check},
     {"stats", kFE | kBE, true, kw_stats},
+    {"source", kBE, true, kw_source},
     {"errorfile", kFE | kBE, true, kw_errorfile},
     {"option", kFE | kBE, true, kw_option},
     {"server", kBE, false, kw_server},

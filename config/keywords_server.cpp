@@ -9,22 +9,27 @@ namespace herd::config::detail {
 namespace {
 
 const std::vector<std::string_view>& server_keywords() {
+  // clang-format off
   static const std::vector<std::string_view> kw = {
-      "weight",         "backup",    "no-backup", "disabled",       "enabled",       "maxconn",
-      "maxqueue",       "check",     "no-check",  "inter",          "fastinter",     "downinter",
-      "rise",           "fall",      "port",      "addr",           "cookie",        "observe",
-      "error-limit",    "on-error",  "ssl",       "no-ssl",         "check-ssl",     "verify",
-      "ca-file",        "sni",       "alpn",      "send-proxy",     "send-proxy-v2", "resolvers",
-      "resolve-prefer", "init-addr", "minconn", "on-marked-down", "on-marked-up", "crt",
-      "check-sni", "slowstart", "hash-key"};
+      "weight",         "backup",   "no-backup", "disabled",   "enabled",       "maxconn",
+      "maxqueue",       "check",    "no-check",  "inter",      "fastinter",     "downinter",
+      "rise",           "fall",     "port",      "addr",       "cookie",        "observe",
+      "error-limit",    "on-error", "ssl",       "no-ssl",     "check-ssl",     "verify",
+      "ca-file",        "sni",      "alpn",      "send-proxy", "send-proxy-v2", "resolvers",
+      "resolve-prefer", "init-addr", "minconn", "on-marked-down", "on-marked-up",
+      "source",         "socks4",   "check-via-socks4", "crt", "check-sni", "slowstart",
+      "hash-key"};
+  // clang-format on
   return kw;
 }
 
-constexpr const char* kUnsupported[] = {"resolve-opts", "resolve-net", "agent-check", "agent-port",
-                                        "agent-inter",  "track",       "redir",       "id",
-                                        "proto",        "tfo",         "namespace",   "source",
-                                        "check-send-proxy",
-                                        "weight-percent"};
+// clang-format off
+constexpr const char* kUnsupported[] = {
+    "resolve-opts",  "resolve-net", "agent-check", "agent-port",
+    "agent-inter",   "track",       "redir",     "id",          "proto",
+    "tfo",           "namespace", "check-send-proxy",
+    "weight-percent"};
+// clang-format on
 
 }  // namespace
 
@@ -223,6 +228,50 @@ bool Parser::parse_server_options(const Words& w, size_t i, Server* s, const std
       }
       s->init_addr = std::move(methods);
       ++i;
+    } else if (kw == "source") {
+      if (v.empty())
+        return fail(
+            "'source' expects <addr>[:<port>[-<port>]], and optionally 'usesrc' <addr>, and "
+            "'interface' <name> as argument..");
+      ConnSource src;
+      src.set = true;
+      std::string err;
+      if (!parse_source_addr(v, true, &src.host, &src.port, &err))
+        return fail(err.ends_with("\n") ? "\n  'source " + v + "' : " + err + "  \n."
+                                        : "'source " + v + "' : " + err + ".");
+      ++i;
+      // `usesrc` and `interface` belong to the `source` before them.
+      for (; i + 1 < w.size() && (w[i + 1] == "usesrc" || w[i + 1] == "interface"); i += 2) {
+        const std::string& k = w[i + 1];
+        const std::string& a = arg(w, i + 2);
+        auto fail_kw = [&](const std::string& msg) {
+          fail(msg);
+          alert_raw("error encountered while processing '" + k + "'.");
+          return false;
+        };
+        if (k == "interface") {
+          if (a.empty()) return fail_kw("'server' : missing interface name.");
+          return fail("'interface' is not supported by herd.");
+        }
+        if (a.empty())
+          return fail_kw(
+              "'usesrc' expects <addr>[:<port>], 'client', 'clientip', or 'hdr_ip(name,#)' as "
+              "argument.");
+        if (!parse_usesrc(a, &src, &err)) return err.ends_with("\n") ? fail_kw(err) : fail(err);
+      }
+      s->source = std::move(src);
+    } else if (kw == "socks4") {
+      std::string err;
+      if (v.empty()) return fail("'socks4' expects <addr>:<port> as argument..");
+      HostPort hp;
+      if (split_host_port(v, &hp, &err) && !hp.has_port)
+        return fail("'socks4 " + v + "' : missing port specification in '" + v + "'.");
+      if (!parse_source_addr(v, false, &s->socks4_host, &s->socks4_port, &err))
+        return fail(err.ends_with("\n") ? "\n  'socks4 " + v + "' : " + err + "  \n."
+                                        : "'socks4 " + v + "' : " + err + ".");
+      ++i;
+    } else if (kw == "check-via-socks4") {
+      s->check_via_socks4 = true;
     } else if (kw == "send-proxy" || kw == "send-proxy-v2") {
       s->send_proxy = kw == "send-proxy" ? 1 : 2;
     } else if (std::find(std::begin(kUnsupported), std::end(kUnsupported), kw) !=

@@ -411,6 +411,23 @@ struct TcpCheck {
 };
 
 // One `server` line (or a server made by server-template / default-server).
+// `source <addr>[:<port>] [usesrc <addr>[:<port>] | client | clientip]`
+// of a backend or a server (the server's wins): the address the connection
+// to the server is bound to before connect (port 0: any, with
+// IP_BIND_ADDRESS_NO_PORT), and with `usesrc` the foreign address it
+// carries instead (IP_TRANSPARENT): a fixed one, the client's address and
+// port (`client`) or address only (`clientip`). Health checks bind to the
+// `source` address only, as haproxy's.
+struct ConnSource {
+  enum class Usesrc { None, Addr, Client, ClientIp };
+  bool set = false;
+  std::string host;  // numeric IPv4/IPv6
+  uint16_t port = 0;
+  Usesrc usesrc = Usesrc::None;
+  std::string usesrc_host;  // Usesrc::Addr
+  uint16_t usesrc_port = 0;
+};
+
 struct Server {
   std::string name;
   int id = 0;  // sid, from 1 within the backend, declaration order
@@ -448,6 +465,12 @@ struct Server {
   // Set after parsing: the address is a name that no init-addr method gave
   // an address for (`none`); the server starts in MAINT (resolution).
   bool no_initial_addr = false;
+  ConnSource source;  // server `source` (unset: the backend's)
+  // `socks4 <addr>:<port>`: connections go through this SOCKS4 proxy
+  // (CONNECT, then the traffic); `check-via-socks4`: the checks too.
+  std::string socks4_host;
+  uint16_t socks4_port = 0;
+  bool check_via_socks4 = false;
   int send_proxy = 0;       // `send-proxy`: 1, `send-proxy-v2`: 2 (PROXY protocol to the server)
   // `slowstart <time>` (ms, 0: none): after the server comes UP its
   // effective weight (dynamic algorithms) and its maxconn ramp up over this
@@ -599,6 +622,7 @@ struct Proxy {
   // added by membership take (balancing::PoolWriter::add_server).
   int64_t default_slowstart_ms = 0;
   std::vector<Server> servers;
+  ConnSource source;  // `source ...` of the backend (a server's own wins)
   ForwardFor forwardfor;
   Cookie cookie;
   HttpCheck httpchk;

@@ -101,6 +101,43 @@ bool split_host_port(const std::string& text, HostPort* out, std::string* err) {
   return true;
 }
 
+bool parse_source_addr(const std::string& text, bool range_ok, std::string* ip, uint16_t* port,
+                       std::string* err) {
+  HostPort hp;
+  if (!split_host_port(text, &hp, err)) return false;
+  if (hp.port_text.find('-') != std::string::npos) {
+    *err = range_ok ? "source port ranges are not supported by herd"
+                    : "port range not permitted here in '" + text + "'";
+    return false;
+  }
+  if (!parse_port(hp.port_text, text, port, err)) return false;
+  if (!resolve_host(hp.host, hp.family, true, ip)) {
+    *err = "invalid address: '" + hp.host + "' in '" + text + "'\n";
+    return false;
+  }
+  return true;
+}
+
+bool parse_usesrc(const std::string& text, ConnSource* src, std::string* err) {
+  using U = ConnSource::Usesrc;
+  if (text == "client") {
+    src->usesrc = U::Client;
+  } else if (text == "clientip") {
+    src->usesrc = U::ClientIp;
+  } else if (text.starts_with("hdr_ip(")) {
+    *err = "'usesrc hdr_ip()' is not supported by herd.";
+    return false;
+  } else {
+    std::string e;
+    if (!parse_source_addr(text, false, &src->usesrc_host, &src->usesrc_port, &e)) {
+      *err = "'usesrc " + text + "' : " + e;
+      return false;
+    }
+    src->usesrc = U::Addr;
+  }
+  return true;
+}
+
 bool parse_port(const std::string& port_text, const std::string& whole, uint16_t* out,
                 std::string* err) {
   if (port_text.empty()) {

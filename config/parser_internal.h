@@ -193,6 +193,15 @@ bool parse_port(const std::string& port_text, const std::string& whole, uint16_t
 // Numeric form of `host` ("" or "*" -> 0.0.0.0). Names go through getaddrinfo
 // (IPv4 preferred) when `allow_names`. Returns false when it cannot resolve.
 bool resolve_host(const std::string& host, int family, bool allow_names, std::string* ip);
+// `source`/`usesrc` address "<addr>[:<port>]" (names resolved, as haproxy)
+// into `ip`/`port`. On error returns false with haproxy's text after
+// "'<kw> <text>' : " in `err`. `range_ok`: a "<port>-<port>" range is
+// haproxy's (server `source`), which herd refuses with its own text.
+bool parse_source_addr(const std::string& text, bool range_ok, std::string* ip, uint16_t* port,
+                       std::string* err);
+// `usesrc <text>` into `src`: "client", "clientip" or an address. On error
+// returns false with the alert's text (haproxy's; herd's for hdr_ip()).
+bool parse_usesrc(const std::string& text, ConnSource* src, std::string* err);
 // Valid IPv4/IPv6 address or network ("10.0.0.0/8").
 bool valid_network(const std::string& s);
 

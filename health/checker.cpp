@@ -8,14 +8,19 @@
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <cstring>
+#include <functional>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <vector>
 
+#include "balancing/conn_source.h"
 #include "health/check_request.h"
 #include "health/mysql_check.h"
 #include "tls/conn.h"
@@ -55,6 +60,11 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
   // (tls::ClientContext); a TCP check then passes at the handshake (L6OK).
   std::shared_ptr<const void> tls_ctx;
   int64_t check_timeout_ms = 0;             // `timeout check`, 0 when unset
+  // `source` of the server or backend: checks bind to its address (no
+  // `usesrc`: a check has no client), as haproxy's.
+  const config::ConnSource* source = nullptr;
+  // `socks4` with `check-via-socks4`: the proxy the checks go through.
+  std::optional<tcp::endpoint> socks4;
   std::string state_header;                 // `http-check send-state`'s value, "" when off
   std::function<void(CheckResult)> on_done;
 
@@ -79,10 +89,18 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
       return next_step();
     }
     auto self = shared_from_this();
-    sock_.async_connect(ep, [self](const boost::system::error_code& ec) {
+    const tcp::endpoint target = socks4 ? *socks4 : ep;
+    if (auto bec = bind_source(target))
+      return finish(make_result(Outcome::Fail, CheckStatus::L4Con, bec.message()));
+    sock_.async_connect(target, [self, ep](const boost::system::error_code& ec) {
       if (self->done_) return;
       if (ec) return self->finish(make_result(Outcome::Fail, CheckStatus::L4Con, ec.message()));
-      self->on_connected();
+      if (!self->socks4) return self->on_connected();
+      self->socks4_then(ep, [self](const boost::system::error_code& sec) {
+        if (sec)  // haproxy: a failed SOCKS4 handshake is a socket error
+          return self->finish(make_result(Outcome::Fail, CheckStatus::SockErr, sec.message()));
+        self->on_connected();
+      });
     });
   }
 
@@ -338,9 +356,9 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
     // unless it was the implicit one), anything else a Layer7 one.
     boost::system::error_code ec;
     sock_.set_option(asio::socket_base::linger(true, 0), ec);
-    if (is(last_, Rule::Kind::Connect)) {
-      CheckResult r =
-          make_result(Outcome::Pass, CheckStatus::L4Ok, rule_at(last_) ? "(tcp-check)" : "");
+    if (is(last_, Rule::Kind::Connect)) {  // over TLS: a Layer6 pass, as haproxy
+      CheckResult r = make_result(Outcome::Pass, tls_ ? CheckStatus::L6Ok : CheckStatus::L4Ok,
+                                  rule_at(last_) ? "(tcp-check)" : "");
       r.report_info = true;
       return finish(std::move(r));
     }
@@ -356,11 +374,16 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
       sock_.close(ignored);
     }
     connected_ = false;
+    tls_.reset();
     in_.clear();
     read_since_reset_ = false;
     auto self = shared_from_this();
     tcp::endpoint ep(ep_.address(), port ? port : ep_.port());
-    sock_.async_connect(ep, [self](const boost::system::error_code& ec) {
+    // Only the implicit connect follows `check-via-socks4` (haproxy's
+    // default connect); a `tcp-check connect` rule goes straight.
+    const bool via_socks = socks4 && !rule_at(cur_);
+    const auto bec = bind_source(via_socks ? *socks4 : ep);
+    auto on_connect = [self](const boost::system::error_code& ec) {
       if (self->done_) return;
       if (ec) {
         std::string msg = ec.message();
@@ -371,14 +394,84 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
       }
       if (!self->connected_once_) self->extend_for_check();
       self->connected_ = self->connected_once_ = true;
+      if (self->tls_ctx) {  // check-ssl: the rules run over TLS from here
+        self->tls_ =
+            std::make_unique<tls::Conn>(*tls::client_context(self->tls_ctx), std::string_view());
+        return self->tls_step([](Attempt& a) {
+          ++a.cur_;
+          a.next_step();
+        });
+      }
       ++self->cur_;
       self->next_step();
+    };
+    if (bec) return on_connect(bec);
+    if (!via_socks) return sock_.async_connect(ep, std::move(on_connect));
+    sock_.async_connect(*socks4, [self, ep, on_connect](const boost::system::error_code& ec) {
+      if (self->done_) return;
+      if (ec) return on_connect(ec);
+      self->socks4_then(ep, [self, on_connect](const boost::system::error_code& sec) {
+        if (sec)  // haproxy: a failed SOCKS4 handshake is a socket error
+          return self->finish(
+              make_result(Outcome::Fail, CheckStatus::SockErr, sec.message() + self->step_text()));
+        on_connect(sec);
+      });
     });
+  }
+
+  // `check-via-socks4`: the SOCKS4 CONNECT to `dest` on the socket connected
+  // to the proxy (proxy/source_connect.h has the bytes), then `k(error)`.
+  void socks4_then(const tcp::endpoint& dest,
+                   std::function<void(const boost::system::error_code&)> k) {
+    namespace errc = boost::system::errc;
+    if (!dest.address().is_v4())
+      return k(errc::make_error_code(errc::address_family_not_supported));
+    socks_.assign(16, '\0');
+    socks_[0] = 4;
+    socks_[1] = 1;
+    socks_[2] = static_cast<char>(dest.port() >> 8);
+    socks_[3] = static_cast<char>(dest.port() & 0xff);
+    const auto ip = dest.address().to_v4().to_bytes();
+    std::memcpy(&socks_[4], ip.data(), 4);
+    std::memcpy(&socks_[8], "HAProxy", 8);
+    auto self = shared_from_this();
+    asio::async_write(
+        sock_, asio::buffer(socks_), [self, k](const boost::system::error_code& ec, size_t) {
+          if (self->done_) return;
+          if (ec) return k(ec);
+          asio::async_read(self->sock_, asio::buffer(self->socks_.data(), 8),
+                           [self, k](const boost::system::error_code& rec, size_t) {
+                             if (self->done_) return;
+                             if (!rec && self->socks_[1] != 0x5A)
+                               return k(errc::make_error_code(errc::connection_refused));
+                             k(rec);
+                           });
+        });
+  }
+
+  // Opens and binds the socket for `ep` under `source` (nothing without).
+  boost::system::error_code bind_source(const tcp::endpoint& ep) {
+    boost::system::error_code ec;
+    if (!source) return ec;
+    sock_.open(ep.protocol(), ec);
+    if (ec) return ec;
+    const int err =
+        balancing::bind_source(sock_.native_handle(), ep.protocol().family(), *source, nullptr);
+    if (err != 0) ec.assign(err, boost::system::system_category());
+    return ec;
   }
 
   void step_send(const Rule& r) {
     in_.clear();  // HAProxy empties its input buffer before sending
     read_since_reset_ = false;
+    if (tls_) {
+      size_t used = 0;
+      tls_->write(r.data.data(), r.data.size(), &used);
+      return tls_flush([](Attempt& a) {
+        ++a.cur_;
+        a.next_step();
+      });
+    }
     auto self = shared_from_this();
     asio::async_write(
         sock_, asio::buffer(r.data), [self](const boost::system::error_code& ec, size_t) {
@@ -427,6 +520,7 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
   }
 
   void read_for_expect() {
+    if (tls_) return tls_read_for_expect();
     auto self = shared_from_this();
     sock_.async_read_some(asio::buffer(buf_),
                           [self](const boost::system::error_code& ec, size_t n) {
@@ -436,6 +530,36 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
                             if (ec) self->eof_ = true;
                             self->step_expect();
                           });
+  }
+
+  // read_for_expect through the TLS layer: what is deciphered, or the end.
+  void tls_read_for_expect() {
+    char plain[4096];
+    size_t n = 0;
+    auto r = tls_->read(plain, sizeof plain, &n);
+    if (r == tls::Conn::Result::Ok) {
+      in_.append(plain, n);
+      read_since_reset_ = true;
+      return step_expect();
+    }
+    if (r != tls::Conn::Result::WantRead) {
+      eof_ = true;
+      return step_expect();
+    }
+    tls_flush([](Attempt& a) {
+      auto self = a.shared_from_this();
+      a.sock_.async_read_some(asio::buffer(a.buf_),
+                              [self](const boost::system::error_code& ec, size_t got) {
+                                if (self->done_) return;
+                                if (ec) {
+                                  self->read_since_reset_ = true;
+                                  self->eof_ = true;
+                                  return self->step_expect();
+                                }
+                                self->tls_->feed(self->buf_.data(), got);
+                                self->tls_read_for_expect();
+                              });
+    });
   }
 
   void finish(CheckResult r) {
@@ -463,6 +587,7 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
   bool read_since_reset_ = false, eof_ = false, connected_once_ = false;
   std::array<char, 4096> buf_{};
   std::unique_ptr<tls::Conn> tls_;
+  std::string socks_;                 // the SOCKS4 request, then its answer
   std::string wout_;                  // ciphertext being sent
   void (*hs_k_)(Attempt&) = nullptr;  // what follows the handshake
   bool hs_failed_ = false;
@@ -597,6 +722,12 @@ struct HealthChecker::Core : std::enable_shared_from_this<Core> {
     if (a->http && px->httpchk.send_state) a->state_header = state_header(*be, *s);
     if (px && px->tcpchk.enabled) a->tcpchk = &px->tcpchk;
     if (px && px->mysqlchk.enabled) a->mysql = &px->mysqlchk;
+    if (px) a->source = balancing::conn_source(*s, *px);
+    if (s->check_via_socks4 && !s->socks4_host.empty()) {
+      boost::system::error_code aec;
+      auto addr = asio::ip::make_address(s->socks4_host, aec);
+      if (!aec) a->socks4 = tcp::endpoint(addr, s->socks4_port);
+    }
     if (s->check_ssl && s->tls_ctx) a->tls_ctx = s->tls_ctx;
     int64_t first = inter;
     if (px && px->timeouts.check > 0) {

@@ -35,6 +35,7 @@
 #include "proxy/route.h"
 #include "proxy/rules.h"
 #include "proxy/server_slot.h"
+#include "proxy/source_connect.h"
 #include "proxy/splice.h"
 #include "proxy/stats_applet.h"
 #include "proxy/stream.h"
@@ -733,7 +734,11 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         // connection idle for a moment goes without the MSG_PEEK.
         const bool trust_recent = idempotent(method_) && !bcfg->retry_on.set;
         // A `send-proxy` connection named one client: never pooled.
-        if (auto idle = replayable && !fresh_only && !srv->send_proxy
+        // `source ... usesrc client|clientip`: the connection carries this
+        // client's address, so it is this client's only (never pooled).
+        const config::ConnSource* csrc = balancing::conn_source(*srv, *bcfg);
+        upstream_private_ = balancing::source_is_per_client(csrc);
+        if (auto idle = replayable && !fresh_only && !srv->send_proxy && !upstream_private_
                             ? w_.upstreams.take(srv->live.get(), ep_, trust_recent)
                             : std::nullopt) {
           upstream_ = Stream(std::move(*idle));
@@ -741,8 +746,14 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         } else {
           upstream_ = Stream(tcp::socket(w_.ioc));
           set_deadline(Phase::Connect, bcfg->timeouts.connect);
-          auto [cec] = co_await upstream_.socket().async_connect(ep_, nothrow);
-          ec = cec;
+          const tcp::endpoint client_ep(asio::ip::make_address(src_ip_, ec), src_port_);
+          const tcp::endpoint connect_ep = connect_endpoint(*srv, ep_);  // `socks4`: the proxy
+          ec = open_with_source(upstream_.socket(), connect_ep, csrc, ec ? nullptr : &client_ep);
+          if (!ec) {
+            auto [cec] = co_await upstream_.socket().async_connect(connect_ep, nothrow);
+            ec = cec;
+          }
+          if (!ec && connect_ep != ep_) ec = co_await socks4_connect(upstream_.socket(), ep_);
           if (!ec) upstream_.set_option(tcp::no_delay(true), ec);
           // `option srvtcpka` (or tcpka) on the backend: SO_KEEPALIVE.
           if (!ec && bcfg->srvtcpka) upstream_.set_option(asio::socket_base::keep_alive(true), ec);
@@ -1272,9 +1283,10 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     if (done && !pump_done_ && !pump_failed_ && !client_failed) {
       // The server answered before the request body was all sent (it may
       // discard it): the caller lets the upload finish, then decides.
-      rr.reuse_after_pump = server_keep && !rr.server_side_failure() && !srv->send_proxy;
+      rr.reuse_after_pump =
+          server_keep && !rr.server_side_failure() && !srv->send_proxy && !upstream_private_;
     } else if (done && server_keep && pump_done_ && !rr.server_side_failure() && !client_failed &&
-               !srv->send_proxy) {
+               !srv->send_proxy && !upstream_private_) {
       keep_upstream(srv);
     } else {
       boost::system::error_code ec;
@@ -1696,6 +1708,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   AddedFields added_;  // http-request additions, reused (rewrite.h)
   ResponseEdits resp_edits_;  // http-response edits, reused (rewrite.h)
   std::string pp_;            // a `send-proxy` header being sent
+  bool upstream_private_ = false;  // the server connection carries the client's address
   http1::Head req_;
   http1::ChunkedScanner chunks_;
   std::string framed_;    // the request body's first bytes, re-framed (chunked)

@@ -14,6 +14,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <tuple>
 
 #include "balancing/time_stats.h"
 #include "proxy/debug_trace.h"
@@ -23,8 +25,12 @@
 #include "proxy/route.h"
 #include "proxy/rules.h"
 #include "proxy/server_slot.h"
+#include "proxy/source_connect.h"
+#include "proxy/stream.h"
 #include "proxy/termination.h"
 #include "proxy/tunnel.h"
+#include "tls/conn.h"
+#include "tls/context.h"
 
 namespace herd::proxy {
 inline namespace HERD_IO_NS {
@@ -105,7 +111,8 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
     stop_ = true;
     boost::system::error_code ign;
     client_.cancel(ign);
-    upstream_.cancel(ign);
+    up().cancel(ign);
+    if (tun_client_) tun_client_->cancel(ign);
     if (connect_timer_) connect_timer_->cancel();
   }
 
@@ -114,7 +121,7 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
     if (handed_over_) return;
     unlink();
     boost::system::error_code ign;
-    upstream_.close(ign);
+    up().close(ign);
     client_.close(ign);
     count_connection_close(w_, fe_);
   }
@@ -183,11 +190,11 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
     log.bytes_in = to_server_;
     log.fe_ip = loc.address().to_string();
     log.fe_port = loc.port();
-    if (auto peer = upstream_.remote_endpoint(ec); !ec) {
+    if (auto peer = up().remote_endpoint(ec); !ec) {
       log.srv_ip = peer.address().to_string();
       log.srv_port = peer.port();
     }
-    if (auto local = upstream_.local_endpoint(ec); !ec) {
+    if (auto local = up().local_endpoint(ec); !ec) {
       log.be_ip = local.address().to_string();
       log.be_port = local.port();
     }
@@ -245,6 +252,7 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
       srv.live->counters.add(Counter::Sessions);
       auto cstart = Clock::now();
       connect_timed_out_ = false;
+      up_tls_.reset();
       upstream_ = tcp::socket(w_.ioc);
       if (!connect_timer_) connect_timer_ = std::make_unique<asio::steady_timer>(w_.ioc);
       if (bcfg.timeouts.connect > 0) {
@@ -253,33 +261,55 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
           if (tec || self->upstream_connected_) return;
           self->connect_timed_out_ = true;
           boost::system::error_code ign;
-          self->upstream_.cancel(ign);
+          self->up().cancel(ign);
         });
       }
       upstream_connected_ = false;
-      auto [cec] = co_await upstream_.async_connect(server_endpoint(srv, dst_port), nothrow);
+      const tcp::endpoint server_ep = server_endpoint(srv, dst_port);
+      const tcp::endpoint connect_ep = connect_endpoint(srv, server_ep);  // `socks4`: the proxy
+      boost::system::error_code cec;
+      {  // `source` / `usesrc`: bound before connect
+        boost::system::error_code pec;
+        const tcp::endpoint peer = client_.remote_endpoint(pec);
+        cec = open_with_source(upstream_, connect_ep, balancing::conn_source(srv, bcfg),
+                               pec ? nullptr : &peer);
+      }
+      if (!cec) std::tie(cec) = co_await upstream_.async_connect(connect_ep, nothrow);
+      if (!cec && connect_ep != server_ep && !connect_timed_out_)
+        cec = co_await socks4_connect(upstream_, server_ep);
+      if (!cec && !stop_ && srv.send_proxy) {
+        // The PROXY protocol header (`send-proxy`), before any TLS.
+        auto peer = client_.remote_endpoint(ec);
+        auto local = client_.local_endpoint(ec);
+        const std::string pp = proxy_header(srv.send_proxy, peer.address().to_string(), peer.port(),
+                                            local.address().to_string(), local.port());
+        auto [wec, wn] = co_await asio::async_write(upstream_, asio::buffer(pp), nothrow);
+        cec = wec;
+      }
+      if (!cec && !stop_ && srv.ssl) {
+        // `server ... ssl`: the handshake is part of the connect (`sni`:
+        // only a literal one has a value without an HTTP request).
+        up_tls_.emplace(std::move(upstream_));
+        up_tls_->start_tls(std::make_unique<tls::Conn>(
+            *tls::client_context(srv.tls_ctx),
+            srv.tls_sni == config::Server::Tls::Sni::Literal ? srv.tls_sni_arg : std::string()));
+        cec = co_await up_tls_->async_handshake();
+      }
       upstream_connected_ = true;
       connect_timer_->cancel();
       log.tc = ms_since(cstart);
-      if (!cec && !stop_ && (srv.send_proxy || !initial_.empty())) {
-        // The PROXY protocol header (`send-proxy`), then the bytes inspected
-        // before routing.
-        std::string first;
-        if (srv.send_proxy) {
-          auto peer = client_.remote_endpoint(ec);
-          auto local = client_.local_endpoint(ec);
-          first = proxy_header(srv.send_proxy, peer.address().to_string(), peer.port(),
-                               local.address().to_string(), local.port());
-        }
-        first += initial_;
-        auto [wec, wn] = co_await asio::async_write(upstream_, asio::buffer(first), nothrow);
+      if (!cec && !stop_ && !initial_.empty()) {
+        // The bytes inspected before routing.
+        auto [wec, wn] =
+            up_tls_ ? co_await asio::async_write(*up_tls_, asio::buffer(initial_), nothrow)
+                    : co_await asio::async_write(upstream_, asio::buffer(initial_), nothrow);
         cec = wec;
         if (!wec) to_server_initial_ = initial_.size();
       }
       if (!cec && !stop_) {
-        if (debug::on()) trace_.server_fd(upstream_.native_handle());
-        upstream_.set_option(tcp::no_delay(true), ec);
-        if (bcfg.srvtcpka) upstream_.set_option(asio::socket_base::keep_alive(true), ec);
+        if (debug::on()) trace_.server_fd(up().native_handle());
+        up().set_option(tcp::no_delay(true), ec);
+        if (bcfg.srvtcpka) up().set_option(asio::socket_base::keep_alive(true), ec);
         co_await relay(be, bcfg, srv, term);
         // A connected exchange is a sample of the time statistics; for TCP
         // haproxy's response time is 0 (its data time is the connect time).
@@ -294,7 +324,7 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
       // The connection failed: retried as `retries`/`redispatch` say.
       log.tc = -1;
       boost::system::error_code ign;
-      upstream_.close(ign);
+      up().close(ign);
       srv.live->counters.add(Counter::ErrConn);
       be.live->counters.add(Counter::ErrConn);
       release_slot(w_, backend_, srv);
@@ -355,8 +385,17 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
         cbuf.get(), sbuf.get(), kBufSize, &w_.pipe_pool(), splice_policy(*fe_.cfg, bcfg), {}};
     if (fe_.cfg->contstats) bufs.progress = count;
     relaying_to_ = srv.live.get();
-    TunnelResult r = co_await run_tunnel(client_, upstream_, std::move(bufs),
-                                         {idle, fet.client_fin, bcfg.timeouts.server_fin}, &stop_);
+    const TunnelTimeouts tt{idle, fet.client_fin, bcfg.timeouts.server_fin};
+    TunnelResult r;
+    if (up_tls_) {  // TLS to the server: the tunnel over transports (stream.h)
+      Stream cs(std::move(client_));
+      tun_client_ = &cs.socket();
+      r = co_await run_tunnel(cs, *up_tls_, std::move(bufs), tt, &stop_);
+      tun_client_ = nullptr;
+      client_ = std::move(cs.socket());
+    } else {
+      r = co_await run_tunnel(client_, upstream_, std::move(bufs), tt, &stop_);
+    }
     w_.give_buffer(std::move(cbuf));
     w_.give_buffer(std::move(sbuf));
     to_server_ = r.to_server + to_server_initial_;
@@ -442,6 +481,11 @@ class TcpSession : public IdleHook, public std::enable_shared_from_this<TcpSessi
   TcpVerdict verdict_ = TcpVerdict::Accept;
   bool handed_over_ = false;
   tcp::socket upstream_;
+  // `server ... ssl`: the server connection once TLS started (upstream_ is
+  // moved into it); up() is whichever holds the socket.
+  std::optional<Stream> up_tls_;
+  tcp::socket* tun_client_ = nullptr;  // the client socket while a TLS tunnel holds it
+  tcp::socket& up() { return up_tls_ ? up_tls_->socket() : upstream_; }
   int backend_;
   bool stop_ = false;
   char kill_cause_ = 0;  // kill(): 'D' or 'U'

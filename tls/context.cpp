@@ -431,11 +431,6 @@ class Builder {
     current_file_ = sv.where.file;
     const std::string label = at(sv.where) + " : 'server " + px.name + "/" + sv.name + "' : ";
     if (!t.enabled && !t.check_ssl) return;
-    if (sv.check && px.tcpchk.enabled &&
-        (t.check_ssl || (t.enabled && sv.check_port == 0 && sv.check_addr.empty())))
-      return alert(label +
-                   "'option tcp-check' over TLS ('check-ssl', or 'check' on an 'ssl' server "
-                   "without 'port'/'addr') is not supported by herd.");
     X509_STORE* store = nullptr;
     if (!t.ca_file.empty()) {
       struct stat st {};

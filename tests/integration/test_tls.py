@@ -423,13 +423,20 @@ class TlsToServers(unittest.TestCase):
         for i, (p, line) in enumerate(zip(ports, backends)):
             cfg += f"frontend f{i}\n    bind 127.0.0.1:{p}\n    default_backend b{i}\n"
             cfg += f"backend b{i}\n    {line}\n"
-        lb = LB(cfg, engine=engine, wait_ports=ports)
+        # `mode tcp` to an ssl server: the bytes are relayed over TLS.
+        pt = free_port()
+        cfg += (f"listen t\n    mode tcp\n    bind 127.0.0.1:{pt}\n"
+                f"    server s 127.0.0.1:{b} ssl verify none sni str(t.test)\n")
+        lb = LB(cfg, engine=engine, wait_ports=ports + [pt])
         o = {}
         try:
             for i, p in enumerate(ports):
                 r = run([CURL, "-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10",
                          "-H", "host: h.test", f"http://127.0.0.1:{p}/", f"http://127.0.0.1:{p}/"])
                 o[backends[i].split(" ", 2)[2]] = r.stdout.decode(errors="replace")
+            r = run([CURL, "-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10",
+                     f"http://127.0.0.1:{pt}/"])
+            o["mode tcp"] = r.stdout.decode(errors="replace")
         finally:
             lb.stop()
         return o
@@ -441,6 +448,7 @@ class TlsToServers(unittest.TestCase):
         self.assertEqual(vals[1], "tls1 sni=h.test\n\n200" * 2)
         self.assertIn("503", vals[2])
         self.assertEqual(vals[3], "tls1 sni=None\n\n200" * 2)
+        self.assertEqual(o["mode tcp"], "tls1 sni=t.test\n\n200")
 
     @unittest.skipUnless(have_haproxy(), "haproxy is not installed")
     def test_parity_with_haproxy(self):
@@ -459,7 +467,19 @@ class TlsToServers(unittest.TestCase):
                f"backend l6\n    server s 127.0.0.1:{b} ssl verify none check inter 300\n"
                f"backend l7\n    option httpchk GET /\n"
                f"    server s 127.0.0.1:{b} ssl verify none check inter 300\n"
-               f"backend bad\n    server s {plain.addr} ssl verify none check inter 300\n")
+               f"backend bad\n    server s {plain.addr} ssl verify none check inter 300\n"
+               # `option tcp-check` over TLS: the implicit connect alone, then
+               # a send and an expect through the TLS layer, and one that fails.
+               f"backend tc\n    option tcp-check\n"
+               f"    server s 127.0.0.1:{b} ssl verify none check inter 300\n"
+               f"backend tcx\n    option tcp-check\n"
+               f"    tcp-check send \"GET / HTTP/1.0\\r\\n\\r\\n\"\n"
+               f"    tcp-check expect string tls1\n"
+               f"    server s 127.0.0.1:{b} check-ssl verify none check inter 300\n"
+               f"backend tcf\n    option tcp-check\n"
+               f"    tcp-check send \"GET / HTTP/1.0\\r\\n\\r\\n\"\n"
+               f"    tcp-check expect string nothere\n"
+               f"    server s 127.0.0.1:{b} ssl verify none check inter 300\n")
         lb = LB(cfg, engine=engine, wait_ports=[ps])
 
         def sample():
@@ -491,6 +511,9 @@ class TlsToServers(unittest.TestCase):
         self.assertEqual(o["l6"][:2], ("UP", "L6OK"))
         self.assertEqual(o["l7"], ("UP", "L7OK", "200"))
         self.assertEqual(o["bad"][:2], ("DOWN", "L6TOUT"))  # the server waits for a request
+        self.assertEqual(o["tc"][:2], ("UP", "L6OK"))
+        self.assertEqual(o["tcx"][:2], ("UP", "L7OK"))
+        self.assertEqual(o["tcf"][:2], ("DOWN", "L7TOUT"))  # it keeps the connection open
 
     @unittest.skipUnless(have_haproxy(), "haproxy is not installed")
     def test_checks_over_tls_parity(self):

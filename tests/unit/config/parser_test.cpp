@@ -400,6 +400,38 @@ TEST(Parser, StatsScopeAndRules) {
   EXPECT_TRUE(bad.fatal);
 }
 
+TEST(Parser, SourceAndSocks4) {
+  auto r = parse(
+      "defaults\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n"
+      "backend b\n source 10.0.0.1:2000 usesrc client\n"
+      " server s1 1.2.3.4:80\n"
+      " server s2 1.2.3.4:80 source 10.0.0.2 usesrc 10.0.0.3:99 socks4 127.0.0.1:1080"
+      " check-via-socks4\n"
+      "backend c\n source 10.0.0.4 usesrc clientip\n server s 1.2.3.4:80\n");
+  ASSERT_FALSE(r.fatal) << all_diags(r);
+  const Proxy& b = proxy(r, "b");
+  EXPECT_TRUE(b.source.set);
+  EXPECT_EQ(b.source.host, "10.0.0.1");
+  EXPECT_EQ(b.source.port, 2000);
+  EXPECT_EQ(b.source.usesrc, ConnSource::Usesrc::Client);
+  EXPECT_FALSE(b.servers[0].source.set);
+  const Server& s2 = b.servers[1];
+  EXPECT_EQ(s2.source.host, "10.0.0.2");
+  EXPECT_EQ(s2.source.usesrc, ConnSource::Usesrc::Addr);
+  EXPECT_EQ(s2.source.usesrc_host, "10.0.0.3");
+  EXPECT_EQ(s2.source.usesrc_port, 99);
+  EXPECT_EQ(s2.socks4_host, "127.0.0.1");
+  EXPECT_EQ(s2.socks4_port, 1080);
+  EXPECT_TRUE(s2.check_via_socks4);
+  EXPECT_EQ(proxy(r, "c").source.usesrc, ConnSource::Usesrc::ClientIp);
+  // herd's own refusals (haproxy accepts these).
+  for (const char* line : {" source 1.2.3.4 usesrc hdr_ip(x)\n", " source 1.2.3.4 interface lo\n",
+                           " server s 1.2.3.4:80 source 1.2.3.4:1000-2000\n"}) {
+    auto bad = parse(std::string("backend b\n") + line);
+    EXPECT_TRUE(bad.fatal) << line;
+  }
+}
+
 TEST(Parser, BindForms) {
   auto r = parse(
       "defaults\n timeout client 1s\n"
