@@ -1524,9 +1524,10 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   // An http-request rule's final answer: deny (HAProxy's page, `PR--`) or
   // redirect (`LR--`).
   // `px`: the proxy whose rule it is (auth's default realm, tarpit's timeout).
+  // `server`: the log's server field (`<STATS>` for `stats http-request`).
   asio::awaitable<bool> final_rule(const config::HttpRequestRule& rule, const RequestView& rv,
                                    bool keep, bool http10_close, const std::string& backend,
-                                   const config::Proxy& px) {
+                                   const config::Proxy& px, const std::string& server = "<NOSRV>") {
     using A = config::HttpRequestRule::Action;
     if (rule.action == A::Redirect)
       co_return co_await local_reply(redirect_response(rule, rv, http10_close), rule.status, "LR--",
@@ -1534,7 +1535,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     if (rule.action == A::Auth)
       co_return co_await local_reply(
           unauthorized_response(rule.realm.empty() ? px.name : rule.realm, http10_close, is_head_),
-          401, "LR--", keep, http10_close, "<NOSRV>", backend);
+          401, "LR--", keep, http10_close, server, backend);
     if (rule.action == A::Tarpit) {
       // Held for `timeout tarpit`, then answered (haproxy logs the wait as
       // Tw, with no complete-request time: TR is -1).
@@ -1549,7 +1550,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       co_return co_await local_error(rule.status, "PT--", keep, http10_close, "<NOSRV>", backend,
                                      held, 0, false, -1);
     }
-    co_return co_await local_error(rule.status, "PR--", keep, http10_close, "<NOSRV>", backend);
+    co_return co_await local_error(rule.status, "PR--", keep, http10_close, server, backend);
   }
 
   // Sends `resp`, a response herd made, and logs it (see local_error).
@@ -1623,7 +1624,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     // `stats http-request` rules: a deny or auth answers instead of the page.
     if (const auto* fin = stats_rule_verdict(px, rv))
       co_return co_await final_rule(*fin, rv, client_keep,
-                                    req_.version == 10 && !req_.conn_keep_alive, px.name, px);
+                                    req_.version == 10 && !req_.conn_keep_alive, px.name, px,
+                                    "<STATS>");
     StatsRequest sr = make_stats_request(px, rv, is_head_);
     if (&px == fe_.cfg) fe_.live->counters.add(Counter::Intercepted);
     size_t body = body_len_ > 0 ? static_cast<size_t>(body_len_) : 0;
