@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -862,7 +863,14 @@ std::vector<Row> collect_rows(const Sources& src, const Filter& filter) {
   std::vector<Row> rows;
   for (const config::Proxy* px : order) {
     if (filter.iid >= 0 && px->id != filter.iid) continue;
-    if (!filter.scope.empty() && px->name != filter.scope) continue;
+    // `;scope=`: the proxies whose name holds it, case-insensitively
+    // (haproxy 2.6's strnistr()).
+    if (!filter.scope.empty() && std::search(px->name.begin(), px->name.end(), filter.scope.begin(),
+                                             filter.scope.end(), [](char a, char b) {
+                                               return std::tolower(static_cast<unsigned char>(a)) ==
+                                                      std::tolower(static_cast<unsigned char>(b));
+                                             }) == px->name.end())
+      continue;
     if (filter.allowed && !filter.allowed->empty() &&
         std::none_of(filter.allowed->begin(), filter.allowed->end(), [&](const std::string& n) {
           return n == px->name || (n == "." && px->id == filter.self_iid);

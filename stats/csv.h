@@ -174,7 +174,7 @@ struct Filter {
   int iid = -1;  // -1: all proxies
   int type_mask = -1;
   int sid = -1;
-  std::string scope;          // non-empty: only the proxy with this name
+  std::string scope;  // non-empty: proxies whose name holds it (any case)
   // `stats scope` of the page's proxy: only these proxies ("." is the
   // proxy with iid `self_iid`); null or empty: all.
   const std::vector<std::string>* allowed = nullptr;

@@ -117,6 +117,11 @@ class StatsRules(unittest.TestCase):
         ("not the stats host", 1, "/", [("host", "dev.local")], "127.0.0.1"),
         ("listen, no credentials", 2, "/st;csv", [("host", "x")], "127.0.0.1"),
         ("listen, user", 2, "/st;csv", [("host", "x"), ("authorization", PETER)], "127.0.0.1"),
+        # `;scope=` narrows further: a case-insensitive part of the name.
+        ("url scope", 1, "/;csv;scope=STATS", [("host", "stats.local"), ("authorization", TIGER)],
+         "127.0.0.1"),
+        ("url scope, out of stats scope", 1, "/;csv;scope=dev",
+         [("host", "stats.local"), ("authorization", TIGER)], "127.0.0.1"),
     ]
 
     def observe(self, engine):
@@ -154,6 +159,8 @@ class StatsRules(unittest.TestCase):
         self.assertEqual(o["not the stats host"][0], "HTTP/1.1 200 OK")
         self.assertEqual(o["listen, no credentials"][:2],
                          ("HTTP/1.1 401 Unauthorized", 'Basic realm="HAProxy Statistics"'))
+        self.assertEqual(o["url scope"], ("HTTP/1.1 200 OK", None, [("c1stats", "BACKEND")]))
+        self.assertEqual(o["url scope, out of stats scope"], ("HTTP/1.1 200 OK", None, []))
         self.assertEqual(o["logs"][:4], [("c1stats/<STATS>", "LR--"), ("c1stats/<STATS>", "PR--"),
                                          ("c1stats/<STATS>", "PR--"), ("c1stats/<STATS>", "LR--")])
         self.assertEqual(o["listen, user"],
