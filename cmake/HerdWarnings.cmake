@@ -29,8 +29,8 @@ elseif(NOT HERD_SANITIZE STREQUAL "")
 endif()
 if(NOT HERD_SANITIZE STREQUAL "")
   # Sanitizer builds are compiled at -O1 (after the build type's -O2, so it
-  # wins): the sanitizers' own advice for usable reports, and a cold build
-  # a fifth faster; what they test is the code's behaviour, not its speed.
+  # wins): the sanitizers' own advice for usable reports, and less compile
+  # time; what they test is the code's behaviour, not its speed.
   target_compile_options(herd_options INTERFACE -O1)
   # With sanitizer instrumentation GCC 12 reports false -Warray-bounds and
   # -Wstringop-overflow/-overread on std::vector::insert (GCC bug 107852), and with

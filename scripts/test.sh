@@ -42,6 +42,34 @@ ctest_once_more() {
     echo "test.sh: the re-run passed; the first failure is above" >&2
   fi
 }
+# The sanitizer builds (below) run meanwhile at the lowest priority: the
+# integration tests spend most of their time waiting on peers and timers,
+# and the compilers take the idle cores without slowing them (nice 19 gets
+# about 1/70 of a core a test process wants). Their logs are in
+# build/sanitizer-builds.log; the passes below wait for them.
+sanitizer_builds() {
+  if [[ "${HERD_SKIP_ASAN:-0}" != 1 ]]; then
+    HERD_BUILD_DIR=build-asan HERD_SANITIZE=address scripts/build.sh || return 1
+  fi
+  if [[ "${HERD_SKIP_TSAN:-0}" != 1 ]]; then
+    HERD_BUILD_DIR=build-tsan HERD_SANITIZE=thread HERD_TARGETS="herd herd_balancing_tests" \
+      scripts/build.sh || return 1
+  fi
+}
+# (In a process group of their own, set -m, so that an early exit, a failed
+# test, stops them all.)
+set -m
+(nice -n 19 bash -c "$(declare -f sanitizer_builds); sanitizer_builds" >build/sanitizer-builds.log 2>&1) &
+sanitizer_builds_pid=$!
+set +m
+trap 'kill -- -"$sanitizer_builds_pid" 2>/dev/null || true' EXIT
+wait_sanitizer_builds() {
+  if ! wait "$sanitizer_builds_pid"; then
+    tail -60 build/sanitizer-builds.log >&2
+    echo "test.sh: FAILED: a sanitizer build (build/sanitizer-builds.log)" >&2
+    exit 1
+  fi
+}
 ctest_once_more build
 # Nothing in the tree reads or names a path outside the clone.
 scripts/check-standalone.sh build
@@ -64,11 +92,10 @@ fi
 # and timing), on the epoll backend. Each integration module runs behind
 # tests/integration/sanitizer_gate.py, which fails it on any report a process
 # it started left (docs/testing.md).   HERD_SKIP_ASAN=1 skips it.
+wait_sanitizer_builds
 if [[ "${HERD_SKIP_ASAN:-0}" != 1 ]]; then
-  HERD_BUILD_DIR=build-asan HERD_SANITIZE=address scripts/build.sh
   HERD_IO=epoll ctest_once_more build-asan -L "unit|asan"
 fi
 if [[ "${HERD_SKIP_TSAN:-0}" != 1 ]]; then
-  HERD_BUILD_DIR=build-tsan HERD_SANITIZE=thread HERD_TARGETS="herd herd_balancing_tests" scripts/build.sh
   (cd build-tsan && ctest --output-on-failure -j"$jobs" -L tsan --timeout 900)
 fi
