@@ -25,9 +25,11 @@ namespace {
 // Every bind context and every certificate file loaded (cert_store.h).
 // Written by prepare() and the runtime API, both on one thread at a time
 // (main thread before the workers, then the control thread).
+// Never destroyed: a ServerContext owned by a static (a test's
+// configuration) may be destroyed after it at exit and unregisters itself.
 std::vector<ServerContext*>& all_contexts() {
-  static std::vector<ServerContext*> v;
-  return v;
+  static auto* v = new std::vector<ServerContext*>;
+  return *v;
 }
 
 }  // namespace
