@@ -555,7 +555,11 @@ class TlsClientCertToServers(unittest.TestCase):
         lb = LB(cfg, engine=engine, wait_ports=ports)
         out = []
         try:
-            time.sleep(0.8)  # a few checks of b2
+            # b2's checks (every 200 ms, the first within one inter on
+            # either engine; later on a loaded machine).
+            end = time.time() + 5
+            while "chk.test" not in self.backend.seen.values() and time.time() < end:
+                time.sleep(0.1)
             for p in ports[:2]:
                 r = run([CURL, "-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10",
                          f"http://127.0.0.1:{p}/"])
