@@ -20,28 +20,40 @@
 
 namespace herd::tls {
 
-namespace {
-
-// Every bind context and every certificate file loaded (cert_store.h).
-// Written by prepare() and the runtime API, both on one thread at a time
-// (main thread before the workers, then the control thread).
-// Never destroyed: a ServerContext owned by a static (a test's
-// configuration) may be destroyed after it at exit and unregisters itself.
-std::vector<ServerContext*>& all_contexts() {
-  static auto* v = new std::vector<ServerContext*>;
-  return *v;
-}
-
-}  // namespace
-
+// Every bind context and every certificate file loaded (cert.h). Written
+// by prepare() and the runtime API, both on one thread at a time (main
+// thread before the workers, then the control thread).
 std::map<std::string, std::shared_ptr<const Cert>>& loaded_certs() {
   static std::map<std::string, std::shared_ptr<const Cert>> m;
   return m;
 }
 
-std::vector<ServerContext*>& bind_contexts() { return all_contexts(); }
+// Never destroyed: a ServerContext owned by a static (a test's
+// configuration) may be destroyed after it at exit and unregisters itself.
+std::vector<ServerContext*>& bind_contexts() {
+  static auto* v = new std::vector<ServerContext*>;
+  return *v;
+}
 
 namespace {
+
+// A file's whole text; false when it cannot be opened.
+bool read_text(const std::string& path, std::string* text) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return false;
+  text->assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  return true;
+}
+
+// The private key of a PEM file, or null.
+EVP_PKEY* read_key_file(const std::string& path) {
+  BIO* b = BIO_new_file(path.c_str(), "r");
+  if (!b) return nullptr;
+  EVP_PKEY* k = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
+  BIO_free(b);
+  ERR_clear_error();
+  return k;
+}
 
 std::string lower(std::string s) {
   for (char& c : s)
@@ -80,25 +92,16 @@ std::vector<std::string> cert_names(X509* x) {
 // the key in "<name>.key" (<name> without ".crt"), as haproxy's
 // ssl-load-extra-files default. `err`: haproxy's message.
 std::shared_ptr<Cert> load_pem(const std::string& path, std::string* err) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
+  std::string text;
+  if (!read_text(path, &text)) {
     *err = "unable to load certificate from file '" + path + "'.";
     return nullptr;
   }
-  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   std::shared_ptr<Cert> c = parse_pem(path, text, err);
   if (!c) return nullptr;
-  auto read_key = [](const std::string& p) -> EVP_PKEY* {
-    BIO* b = BIO_new_file(p.c_str(), "r");
-    if (!b) return nullptr;
-    EVP_PKEY* k = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
-    BIO_free(b);
-    ERR_clear_error();
-    return k;
-  };
   if (!c->key) {
     std::string base = path.ends_with(".crt") ? path.substr(0, path.size() - 4) : path;
-    c->key = read_key(base + ".key");
+    c->key = read_key_file(base + ".key");
   }
   if (!c->key) {
     *err = "unable to load SSL private key from PEM file '" + path + "'.";
@@ -468,17 +471,12 @@ class Builder {
                                "' : " + std::strerror(errno) + ".");
         return;
       }
-      std::string err;
-      std::ifstream f(t.crt, std::ios::binary);
-      const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      std::string err, text;
+      read_text(t.crt, &text);
       client_cert = parse_pem(t.crt, text, &err);
       if (client_cert && !client_cert->key) {
         const std::string key_file = t.crt + ".key";
-        if (BIO* b = BIO_new_file(key_file.c_str(), "r")) {
-          client_cert->key = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
-          BIO_free(b);
-        }
-        ERR_clear_error();
+        client_cert->key = read_key_file(key_file);
         if (!client_cert->key) err = "No Private Key found in '" + key_file + "'.";
       }
       if (client_cert && client_cert->key &&

@@ -392,6 +392,17 @@ class TlsBackend:
         self.sock.close()
 
 
+def server_lines_config(ports, lines):
+    """An HTTP config with frontend f<i> on ports[i] sending to backend b<i>,
+    whose only line is lines[i] (a `server` line)."""
+    cfg = ("defaults\n    mode http\n    timeout client 3s\n    timeout server 3s\n"
+           "    timeout connect 2s\n    retries 1\n")
+    for i, (p, line) in enumerate(zip(ports, lines)):
+        cfg += f"frontend f{i}\n    bind 127.0.0.1:{p}\n    default_backend b{i}\n"
+        cfg += f"backend b{i}\n    {line}\n"
+    return cfg
+
+
 @unittest.skipUnless(OPENSSL and CURL, "openssl and curl are needed")
 class TlsToServers(unittest.TestCase):
     """`server ... ssl`: verify required with ca-file and an SNI from str()
@@ -412,17 +423,13 @@ class TlsToServers(unittest.TestCase):
     def observe(self, engine):
         d, b = self.dir, self.backend.port
         ports = [free_port() for _ in range(4)]
-        cfg = "defaults\n    mode http\n    timeout client 3s\n    timeout server 3s\n" \
-              "    timeout connect 2s\n    retries 1\n"
         backends = [
             f"server s 127.0.0.1:{b} ssl verify required ca-file {d}/ca.pem sni str(a.test)",
             f"server s 127.0.0.1:{b} ssl verify none sni req.hdr(host)",
             f"server s 127.0.0.1:{b} ssl verify required ca-file {d}/ca.pem sni str(wrong.test)",
             f"server s 127.0.0.1:{b} ssl verify none",
         ]
-        for i, (p, line) in enumerate(zip(ports, backends)):
-            cfg += f"frontend f{i}\n    bind 127.0.0.1:{p}\n    default_backend b{i}\n"
-            cfg += f"backend b{i}\n    {line}\n"
+        cfg = server_lines_config(ports, backends)
         # `mode tcp` to an ssl server: the bytes are relayed over TLS.
         pt = free_port()
         cfg += (f"listen t\n    mode tcp\n    bind 127.0.0.1:{pt}\n"
@@ -546,11 +553,7 @@ class TlsClientCertToServers(unittest.TestCase):
                  f"server s 127.0.0.1:{b} ssl verify none sni str(a.test)",
                  f"server s 127.0.0.1:{b} ssl verify none crt {d}/client1.pem "
                  "check check-sni chk.test inter 200"]
-        cfg = ("defaults\n    mode http\n    timeout client 3s\n    timeout server 3s\n"
-               "    timeout connect 2s\n    retries 1\n")
-        for i, (p, line) in enumerate(zip(ports, lines)):
-            cfg += f"frontend f{i}\n    bind 127.0.0.1:{p}\n    default_backend b{i}\n"
-            cfg += f"backend b{i}\n    {line}\n"
+        cfg = server_lines_config(ports, lines)
         self.backend.seen.clear()
         lb = LB(cfg, engine=engine, wait_ports=ports)
         out = []
