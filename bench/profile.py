@@ -6,6 +6,10 @@ responses through the same config and nginx backends as bench/compare.py.
 
   bench/profile.py [--engines haproxy,herd-epoll,herd-io_uring] [--herd build/herd]
                    [--requests 1000,3000] [--connections 10] [--size <body bytes>]
+                   [--upload <request body bytes>]
+
+With --upload, each request is a POST with a body of that many bytes (the
+shape of compare.py's post16k and post1m scenarios), answered "ok".
 
 Each engine runs twice under each tool, once per request count; the cost of
 one request is the difference divided by the difference in requests, so
@@ -28,11 +32,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402
 
 
-def client(port, total, conns):
-    """`total` GETs over `conns` keep-alive connections, one at a time each,
-    round robin; every answer is read whole (Content-Length)."""
+def client(port, total, conns, upload=0):
+    """`total` GETs (or POSTs of `upload` bytes) over `conns` keep-alive
+    connections, one at a time each, round robin; every answer is read whole
+    (Content-Length)."""
     socks = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(conns)]
     req = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    if upload:
+        req = (b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
+               b"Content-Length: " + str(upload).encode() + b"\r\n\r\n" + b"x" * upload)
     for i in range(total):
         s = socks[i % conns]
         s.sendall(req)
@@ -51,7 +59,7 @@ def client(port, total, conns):
         s.close()
 
 
-def run(tool, exe, cfg, env, port, n, conns, out):
+def run(tool, exe, cfg, env, port, n, conns, out, upload=0):
     if tool == "callgrind":
         pre = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no"]
     else:
@@ -61,7 +69,7 @@ def run(tool, exe, cfg, env, port, n, conns, out):
     try:
         compare.wait_port(port, 120)
         time.sleep(1.0)  # start-up done (health checks none, listeners open)
-        client(port, n, conns)
+        client(port, n, conns, upload)
     finally:
         target = p.pid
         if tool == "strace":  # signal the traced engine, not strace
@@ -93,6 +101,7 @@ def main():
     ap.add_argument("--requests", default="1000,3000")
     ap.add_argument("--connections", type=int, default=10)
     ap.add_argument("--size", type=int, default=0, help="response body bytes (0: 2 bytes)")
+    ap.add_argument("--upload", type=int, default=0, help="request body bytes (0: GET)")
     a = ap.parse_args()
     n1, n2 = (int(x) for x in a.requests.split(","))
     tmp = tempfile.mkdtemp(prefix="herd-profile-")
@@ -113,7 +122,7 @@ def main():
             res = {}
             for tool in ("callgrind", "strace"):
                 c = [run(tool, exe, cfg, env, port, n, a.connections,
-                         os.path.join(tmp, f"{tool}.{eng}.{n}")) for n in (n1, n2)]
+                         os.path.join(tmp, f"{tool}.{eng}.{n}"), a.upload) for n in (n1, n2)]
                 if tool == "callgrind":
                     res[tool] = (c[1] - c[0]) / (n2 - n1)
                     continue
@@ -138,7 +147,8 @@ def main():
                  for k, v in sorted(sc.items(), key=lambda kv: -kv[1][0]) if k != "total"]
         print(f"- {eng}: " + ", ".join(parts))
     print(f"\n{n2 - n1} requests' difference, {a.connections} keep-alive connections, "
-          f"nbthread 1, 2 nginx backends, {a.size or 2}-byte body")
+          f"nbthread 1, 2 nginx backends, {a.size or 2}-byte body"
+          + (f", {a.upload}-byte uploads" if a.upload else ""))
 
 
 if __name__ == "__main__":

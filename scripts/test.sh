@@ -8,8 +8,13 @@
 #   HERD_SKIP_FUZZ=1 / HERD_SKIP_ASAN=1 / HERD_SKIP_TSAN=1 skip those passes
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each stage's start is logged with the seconds since this script began, so
+# that a CI log shows where the time goes (the budget is 40 minutes).
+stage() { echo "test.sh: [${SECONDS}s] $*" >&2; }
+stage "install-deps"
 scripts/install-deps.sh
 jobs=$(nproc)
+stage "build"
 scripts/build.sh
 # The build must define every test the tree has: a build folder configured
 # without googletest (or a test file left out) would otherwise pass quietly
@@ -70,13 +75,16 @@ wait_sanitizer_builds() {
     exit 1
   fi
 }
+stage "unit and integration tests"
 ctest_once_more build
+stage "standalone check"
 # Nothing in the tree reads or names a path outside the clone.
 scripts/check-standalone.sh build
 # libFuzzer targets (clang, ASan+UBSan) for the HTTP/1, config and gossip
 # decoders, each for a bounded time on a copy of its seed corpus
 # (docs/testing.md).   HERD_SKIP_FUZZ=1 skips them.
 if [[ "${HERD_SKIP_FUZZ:-0}" != 1 ]]; then
+  stage "fuzz"
   scripts/fuzz.sh
 fi
 # herd's proxy has two I/O backends (--io, $HERD_IO). The run above used the
@@ -92,10 +100,14 @@ fi
 # and timing), on the epoll backend. Each integration module runs behind
 # tests/integration/sanitizer_gate.py, which fails it on any report a process
 # it started left (docs/testing.md).   HERD_SKIP_ASAN=1 skips it.
+stage "waiting for the sanitizer builds"
 wait_sanitizer_builds
 if [[ "${HERD_SKIP_ASAN:-0}" != 1 ]]; then
+  stage "ASan pass"
   HERD_IO=epoll ctest_once_more build-asan -L "unit|asan"
 fi
 if [[ "${HERD_SKIP_TSAN:-0}" != 1 ]]; then
+  stage "TSan pass"
   (cd build-tsan && ctest --output-on-failure -j"$jobs" -L tsan --timeout 900)
 fi
+stage "done"

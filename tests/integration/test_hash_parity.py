@@ -230,8 +230,11 @@ listen ss
     bind 127.0.0.1:{port}
     balance roundrobin
     option httpchk GET /health
+    # `timeout check` and fall 2: one slow answer on a loaded machine must
+    # not mark s2 DOWN mid-ramp (which restarts the slowstart).
+    timeout check 2s
     server s1 {a1} weight 10
-    server s2 {a2} weight 10 slowstart 4s check inter 100 rise 1 fall 1
+    server s2 {a2} weight 10 slowstart 4s check inter 100 rise 1 fall 2
 """
 
 
