@@ -724,23 +724,29 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         auto cstart = Clock::now();
         reused = false;
         boost::system::error_code ec;
-        // Only a request that can be replayed goes on an idle connection: the
-        // server may close one at any moment (a close after its response
-        // that has not arrived yet), and then the request is sent again on a
-        // fresh one. A request whose body is still coming always gets a
-        // fresh connection (an upload lost that race under CI load).
-        // Without retry-on, an idempotent request is replayed once when a
-        // reused connection ends before a byte of answer (retry.cpp): a
-        // connection idle for a moment goes without the MSG_PEEK.
-        const bool trust_recent = idempotent(method_) && !bcfg->retry_on.set;
+        // The server may close an idle connection at any moment (a close
+        // after its response that has not arrived yet): a request that can
+        // be replayed is then sent again on a fresh one. Without retry-on,
+        // an idempotent request is replayed once when a reused connection
+        // ends before a byte of answer (retry.cpp): a connection idle for a
+        // moment goes without the MSG_PEEK. A request whose body is still
+        // coming cannot be replayed: as the first of its client connection
+        // it gets a fresh one (HAProxy's `http-reuse safe`; an upload lost
+        // that race under CI load), later ones a recent, probed one
+        // (upstream.h: Reuse::RecentProbed).
+        using Reuse = UpstreamPool::Reuse;
+        const Reuse reuse = !replayable                                  ? Reuse::RecentProbed
+                            : idempotent(method_) && !bcfg->retry_on.set ? Reuse::TrustRecent
+                                                                         : Reuse::Probed;
         // A `send-proxy` connection named one client: never pooled.
         // `source ... usesrc client|clientip`: the connection carries this
         // client's address, so it is this client's only (never pooled).
         const config::ConnSource* csrc = balancing::conn_source(*srv, *bcfg);
         upstream_private_ = balancing::source_is_per_client(csrc);
-        if (auto idle = replayable && !fresh_only && !srv->send_proxy && !upstream_private_
-                            ? w_.upstreams.take(srv->live.get(), ep_, trust_recent)
-                            : std::nullopt) {
+        if (auto idle =
+                (replayable || !first) && !fresh_only && !srv->send_proxy && !upstream_private_
+                    ? w_.upstreams.take(srv->live.get(), ep_, reuse)
+                    : std::nullopt) {
           upstream_ = Stream(std::move(*idle));
           reused = true;
         } else {

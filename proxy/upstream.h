@@ -23,20 +23,32 @@ class UpstreamPool {
   static constexpr size_t kMaxIdlePerServer = 256;
   static constexpr std::chrono::seconds kPurgeDelay{5};
 
-  // An idle connection to `ep` of server `key` that the server has not
-  // closed (a non-blocking MSG_PEEK sees neither FIN, reset nor stray bytes),
-  // or nullopt. The server may still close it as a request arrives: only a
-  // request that can be replayed on a fresh connection may go on it.
-  // `trust_recent`: a connection idle for less than kTrustRecent is taken
-  // without the MSG_PEEK (one system call per reused connection). The caller
-  // passes it only for a request that is replayed once on a fresh connection
-  // when the server closes before answering (retry.cpp, EmptyResponse of an
-  // idempotent request on a reused connection): servers close idle
-  // connections after their keep-alive timeout (seconds: nginx 75 s, Apache
-  // 5 s, Node 5 s), not within kTrustRecent of the last response.
+  // How much a request may trust an idle connection (the server may close
+  // one at any moment; its close can be on its way as the request arrives).
+  enum class Reuse {
+    // The server has not closed it: a non-blocking MSG_PEEK sees neither
+    // FIN, reset nor stray bytes. For a request that can be replayed on a
+    // fresh connection (its body is all here).
+    Probed,
+    // As Probed, but a connection idle for less than kTrustRecent is taken
+    // without the MSG_PEEK (one system call per reused connection). Only for
+    // a request that is replayed once on a fresh connection when the server
+    // closes before answering (retry.cpp, EmptyResponse of an idempotent
+    // request on a reused connection): servers close idle connections after
+    // their keep-alive timeout (seconds: nginx 75 s, Apache 5 s, Node 5 s),
+    // not within kTrustRecent of the last response.
+    TrustRecent,
+    // Probed, and idle for less than kTrustRecent. For a request that
+    // cannot be replayed (its body is still coming) and is not the first of
+    // its client connection: HAProxy's `http-reuse safe` sends such a
+    // request on any idle connection; herd narrows the window of a server's
+    // keep-alive close to what kTrustRecent leaves.
+    RecentProbed,
+  };
   static constexpr std::chrono::milliseconds kTrustRecent{1000};
+  // An idle connection to `ep` of server `key` that `mode` allows, or nullopt.
   std::optional<tcp::socket> take(const void* key, const tcp::endpoint& ep,
-                                  bool trust_recent = false);
+                                  Reuse mode = Reuse::Probed);
   // Keeps `s` for reuse (the caller saw a complete, reusable response).
   void put(const void* key, const tcp::endpoint& ep, tcp::socket s);
   void clear();

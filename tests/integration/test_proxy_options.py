@@ -755,6 +755,42 @@ class TestIdleServerConnectionClosedLate(unittest.TestCase):
                 s.close()
 
 
+class TestStreamedUploadReuse(ParityCase):
+    """A streamed upload (its body still coming when the head is sent) that
+    follows a response on the same client connection goes on the idle server
+    connection that response left (HAProxy's `http-reuse safe`); as the
+    first request of a client connection it gets a fresh one. Counted as the
+    connections the server accepted."""
+
+    def test_second_request_reuses_first_gets_fresh(self):
+        body = b"x" * 100000
+
+        def upload(c):  # the head and 1000 bytes, the rest 0.1 s later
+            c.s.sendall(b"POST /up?echo=1 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                        % len(body) + body[:1000])
+            time.sleep(0.1)
+            st, _, got = c.request(body[1000:])
+            return st, len(got)
+
+        def scenario(port, backends):
+            c = Client(port)
+            out = [c.request(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")[0], upload(c), upload(c)]
+            c.close()
+            out.append(("server connections after GET, POST, POST", backends[0].conns))
+            # A new client connection whose first request is a streamed
+            # upload: a fresh server connection, though one is idle.
+            c = Client(port)
+            out.append(upload(c))
+            c.close()
+            out.append(("server connections after a first POST", backends[0].conns))
+            return out
+
+        got = self.assert_same(self.run_both(lab_cfg, scenario))
+        self.assertEqual(got, [200, (200, 100000), (200, 100000),
+                               ("server connections after GET, POST, POST", 1), (200, 100000),
+                               ("server connections after a first POST", 2)])
+
+
 class TestRetryOn(ParityCase):
     """`retry-on`: a listed status is not forwarded, the request goes again
     (to another server with `option redispatch`); without `conn-failure` in
