@@ -36,10 +36,11 @@ namespace herd::proxy {
 inline namespace HERD_IO_NS {
 
 // Sends what the kernel takes now from up to 4 buffers, never waiting:
-// returns the bytes sent; `ec` would_block when none could be.
+// returns the bytes sent; `ec` would_block when none could be. `more`:
+// MSG_MORE (see write_all).
 template <class Buffers>
-size_t send_now(boost::asio::ip::tcp::socket& s, const Buffers& bufs,
-                boost::system::error_code& ec) {
+size_t send_now(boost::asio::ip::tcp::socket& s, const Buffers& bufs, boost::system::error_code& ec,
+                bool more = false) {
   std::array<iovec, 4> iov{};
   size_t n = 0;
   for (auto it = boost::asio::buffer_sequence_begin(bufs);
@@ -51,7 +52,7 @@ size_t send_now(boost::asio::ip::tcp::socket& s, const Buffers& bufs,
   msghdr m{};
   m.msg_iov = iov.data();
   m.msg_iovlen = n;
-  ssize_t r = ::sendmsg(s.native_handle(), &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+  ssize_t r = ::sendmsg(s.native_handle(), &m, MSG_DONTWAIT | MSG_NOSIGNAL | (more ? MSG_MORE : 0));
   if (r >= 0) return static_cast<size_t>(r);
   ec = (errno == EAGAIN || errno == EWOULDBLOCK)
            ? make_error_code(boost::asio::error::would_block)
@@ -59,27 +60,14 @@ size_t send_now(boost::asio::ip::tcp::socket& s, const Buffers& bufs,
   return 0;
 }
 
-// Writes all of `bufs` (up to 4 buffers), as asio::async_write would:
-// returns the error and the bytes written.
+// What is left of `bufs` (up to 4 buffers) after its first `skip` bytes.
 template <class Buffers>
-boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> write_all(
-    boost::asio::ip::tcp::socket& s, const Buffers& bufs) {
-  namespace asio = boost::asio;
-  constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
-#if HERD_IO_URING
-  co_return co_await asio::async_write(s, bufs, nothrow);
-#else
-  const size_t total = asio::buffer_size(bufs);
-  boost::system::error_code ec;
-  size_t sent = send_now(s, bufs, ec);
-  if (sent == total && !ec) co_return std::tuple{ec, sent};
-  if (ec && ec != asio::error::would_block) co_return std::tuple{ec, sent};
-  // The rest, from where the kernel stopped.
-  std::array<asio::const_buffer, 4> rest{};
-  size_t k = 0, skip = sent;
-  for (auto it = asio::buffer_sequence_begin(bufs);
-       it != asio::buffer_sequence_end(bufs) && k < rest.size(); ++it) {
-    asio::const_buffer b(*it);
+std::array<boost::asio::const_buffer, 4> rest_of(const Buffers& bufs, size_t skip, size_t& k) {
+  std::array<boost::asio::const_buffer, 4> rest{};
+  k = 0;
+  for (auto it = boost::asio::buffer_sequence_begin(bufs);
+       it != boost::asio::buffer_sequence_end(bufs) && k < rest.size(); ++it) {
+    boost::asio::const_buffer b(*it);
     if (skip >= b.size()) {
       skip -= b.size();
       continue;
@@ -87,19 +75,51 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> write_all(
     rest[k++] = b + skip;
     skip = 0;
   }
+  return rest;
+}
+
+// Writes all of `bufs` (up to 4 buffers), as asio::async_write would:
+// returns the error and the bytes written. `more`: the caller has more bytes
+// for this socket at once (its last read filled its buffer), so the first
+// send carries MSG_MORE, as HAProxy's does: the kernel holds a partial
+// segment for the next write instead of sending two (with TCP_NODELAY, a
+// 16 KiB response read in two parts went as two segments, and on loopback
+// the receiver's work is charged to the sender). The next write without it,
+// or the kernel's own timers, push what is held.
+template <class Buffers>
+boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> write_all(
+    boost::asio::ip::tcp::socket& s, const Buffers& bufs, bool more = false) {
+  namespace asio = boost::asio;
+  constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+  const size_t total = asio::buffer_size(bufs);
+  size_t sent = 0;
+#if HERD_IO_URING
+  if (!more) co_return co_await asio::async_write(s, bufs, nothrow);
+  auto [sec, sn] = co_await s.async_send(bufs, MSG_MORE, nothrow);
+  if (sec || sn == total) co_return std::tuple{sec, sn};
+  sent = sn;
+#else
+  boost::system::error_code ec;
+  sent = send_now(s, bufs, ec, more);
+  if (sent == total && !ec) co_return std::tuple{ec, sent};
+  if (ec && ec != asio::error::would_block) co_return std::tuple{ec, sent};
+#endif
+  // The rest, from where the kernel stopped.
+  size_t k = 0;
+  const auto rest = rest_of(bufs, sent, k);
   auto [wec, wn] =
       co_await asio::async_write(s, std::span<const asio::const_buffer>(rest.data(), k), nothrow);
   co_return std::tuple{wec, sent + wn};
-#endif
 }
 
 // The client connection's transport (stream.h): a plain one is its socket;
 // TLS records go through Asio's composed write over the stream.
 template <class Buffers>
-boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> write_all(
-    Stream& s, const Buffers& bufs) {
+boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> write_all(Stream& s,
+                                                                                const Buffers& bufs,
+                                                                                bool more = false) {
   namespace asio = boost::asio;
-  if (!s.tls()) co_return co_await write_all(s.socket(), bufs);
+  if (!s.tls()) co_return co_await write_all(s.socket(), bufs, more);
   co_return co_await asio::async_write(s, bufs, asio::as_tuple(asio::use_awaitable));
 }
 

@@ -785,7 +785,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           // Send the head and whatever body is already here, in one write.
           set_deadline(Phase::Server, bcfg->timeouts.server);
           std::array<asio::const_buffer, 2> bufs{asio::buffer(out_), body_prefix(base, body_now)};
-          auto [wec, wn] = co_await write_all(upstream_, bufs);
+          auto [wec, wn] = co_await write_all(upstream_, bufs, !body_complete && cend_ == kBufSize);
           ec = wec;
           if (!ec) srv->live->counters.add(Counter::BytesIn, wn);
         }
@@ -1189,7 +1189,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     std::array<asio::const_buffer, 2> bufs{
         asio::buffer(out_),
         chunked ? asio::buffer(resp_out_) : asio::buffer(sb + resp.head_len, take)};
-    auto [wec, wn] = co_await write_all(client_, bufs);
+    // (A full buffer: the rest of the body is most likely there already.)
+    auto [wec, wn] = co_await write_all(client_, bufs, !done && sn == kBufSize);
     rr.client_saw = ClientSaw::Response;
     rr.bytes_out += wn;
     if (contstats) count_out();
@@ -1269,7 +1270,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       if (chunk < n) server_keep = false;
       set_deadline(Phase::ClientBody, fe_timeout_client());
       auto body = chunked ? asio::buffer(resp_out_) : asio::buffer(sbuf_.get(), chunk);
-      auto [wec2, wn2] = co_await write_all(client_, body);
+      auto [wec2, wn2] = co_await write_all(client_, body, !done && n == kBufSize);
       rr.bytes_out += wn2;
       if (contstats) count_out();
       if (wec2) {
@@ -1412,7 +1413,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       fe_.live->counters.add(Counter::BytesIn, use);
       bytes_in_ += use;
       auto out = left >= 0 ? asio::buffer(cbuf_.get(), use) : asio::buffer(pump_out_);
-      auto [wec, wn] = co_await write_all(upstream_, out);
+      auto [wec, wn] = co_await write_all(upstream_, out, !done && n == kBufSize);
       (void)wn;
       if (wec) {
         pump_failed_ = true;
