@@ -20,7 +20,12 @@ to what that limit allows, for both engines), post16k and post1m (16 KiB and
 1 MiB POST uploads, bench/post16k.lua, bench/post1m.lua) and rss10k (10 000 idle keep-alive client connections, each
 after one request; VmRSS of the LB process before and with them). TLS
 (issue 18): tls and tlsrsa (keep-alive over TLS with an ECDSA P-256 or RSA
-2048 certificate), tlsnew and tlsrsanew (a new TLS connection per request).
+2048 certificate), tlsnew and tlsrsanew (a new TLS connection per request),
+tlsresume (new TLS connections that resume the session of the first one:
+`openssl s_time -reuse`, one connection at a time, every one checked to be a
+resumption; req/s is resumed handshakes per second) and rsstls (2 000 idle
+TLS connections, each after one request: VmRSS of the LB before and with
+them, per connection).
 
 Everything runs on 127.0.0.1. Each run is bounded by --duration; the whole
 benchmark by repeats x threads x 2 engines x duration. Prints a table of
@@ -34,6 +39,7 @@ import selectors
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -193,6 +199,8 @@ SCENARIOS = {
     "tlsnew": dict(tls="ec", extra=["-H", "Connection: close"]),
     "tlsrsa": dict(tls="rsa"),
     "tlsrsanew": dict(tls="rsa", extra=["-H", "Connection: close"]),
+    "tlsresume": dict(tls="ec", resume=True, connections=1),
+    "rsstls": dict(tls="ec", idle=2000),
 }
 
 
@@ -214,6 +222,54 @@ def fd_maxconn():
     """Largest maxconn whose fds (2 per proxied connection + a margin) fit the hard limit;
     haproxy refuses to start when maxconn needs more fds than it may open."""
     return (nofile_limit() - 100) // 2
+
+
+def hold_idle_tls(port, n, deadline_s=60.0):
+    """As hold_idle over TLS (any certificate accepted), one connection after
+    the other: the handshake, one GET, its answer read whole, the socket kept."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    held, failed = [], 0
+    end = time.time() + deadline_s
+    while len(held) + failed < n and time.time() < end:
+        try:
+            s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5))
+            s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            buf = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise OSError("closed")
+                buf += chunk
+                h = buf.find(b"\r\n\r\n")
+                m = re.search(rb"content-length:\s*(\d+)", buf[:h], re.I) if h >= 0 else None
+                if h >= 0 and (not m or len(buf) >= h + 4 + int(m.group(1))):
+                    break
+            held.append(s)
+        except OSError:
+            failed += 1
+    return held, len(held), failed + (n - len(held) - failed)
+
+
+def run_s_time(port, duration):
+    """`openssl s_time -reuse` for `duration` seconds: new TLS connections, one
+    at a time, each resuming the first one's session and fetching /. Returns
+    wrk's 4-tuple (connections per second; latencies nan) and sets p90; a
+    connection that was not a resumption counts as an error."""
+    t0 = time.monotonic()
+    out = subprocess.run(["openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-www", "/",
+                          "-reuse", "-time", str(duration)], capture_output=True, text=True,
+                         timeout=duration + 60).stdout
+    wall = time.monotonic() - t0
+    m = re.search(r"(\d+) connections in [\d.]+ real seconds", out)
+    n = int(m.group(1)) if m else 0
+    marks = re.search(r"starting\s*\n([*r]*)", out)
+    resumed = marks.group(1).count("r") if marks else 0
+    run_wrk.p90 = float("nan")
+    nan = float("nan")
+    # (The first connection of the timed loop is a full handshake: "*".)
+    return n / wall, nan, nan, max(0, n - resumed - 1)
 
 
 def hold_idle(port, n, deadline_s=30.0, batch=500):
@@ -306,7 +362,7 @@ def run_engine(a, eng, tmp, backend_ports, nt, sc):
         if sc.get("idle"):
             base = proc_status_kib(p.pid, "VmRSS")
             n = min(sc["idle"], maxconn - 20)
-            held, answered, failed = hold_idle(port, n)
+            held, answered, failed = (hold_idle_tls if sc.get("tls") else hold_idle)(port, n)
             time.sleep(1.0)  # idle: parked, buffers trimmed (both engines wait alike)
             with_idle = proc_status_kib(p.pid, "VmRSS")
             for s in held:
@@ -319,7 +375,8 @@ def run_engine(a, eng, tmp, backend_ports, nt, sc):
         c0 = cpu_seconds(p.pid)
         n0 = tree_cpu_seconds(a.nginx_pid)
         w0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        r_ = run_wrk(port, dur, conns, extra=extra, scheme=scheme)
+        r_ = run_s_time(port, dur) if sc.get("resume") else run_wrk(port, dur, conns, extra=extra,
+                                                                     scheme=scheme)
         w1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         used = cpu_seconds(p.pid) - c0
         hwm = proc_status_kib(p.pid, "VmHWM") / 1024

@@ -157,6 +157,15 @@ class Stream {
   }
   void cancel(error_code& ec) { sock_.cancel(ec); }
   void close(error_code& ec) { sock_.close(ec); }
+  // Idle between requests (session.cpp): a TLS stream gives back its
+  // buffers (the ciphertext scratch, the last flush's buffer, the engine's:
+  // tls::Conn::trim). Not while a flush is under way.
+  void trim() {
+    if (!tls_ || flushing_) return;
+    scratch_.reset();
+    std::string().swap(wbuf_);
+    tls_->trim();
+  }
   bool is_open() const { return sock_.is_open(); }
   auto remote_endpoint(error_code& ec) const { return sock_.remote_endpoint(ec); }
   auto local_endpoint(error_code& ec) const { return sock_.local_endpoint(ec); }

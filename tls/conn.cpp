@@ -103,6 +103,19 @@ Conn::Result Conn::fail() {
   return Result::Failed;
 }
 
+void Conn::trim() {
+  if (BIO_ctrl_pending(SSL_get_rbio(ssl_)) == 0) {
+    BIO* rbio = BIO_new(BIO_s_mem());
+    BIO_set_mem_eof_return(rbio, -1);
+    SSL_set0_rbio(ssl_, rbio);  // frees the old one
+  }
+  if (BIO_ctrl_pending(SSL_get_wbio(ssl_)) == 0) SSL_set0_wbio(ssl_, BIO_new(BIO_s_mem()));
+  if (out_size() == 0) {
+    std::string().swap(out_);
+    out_pos_ = 0;
+  }
+}
+
 bool Conn::has_buffered() const {
   return SSL_pending(ssl_) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl_)) > 0;
 }

@@ -65,6 +65,11 @@ class Conn {
   void take_out(std::string& dst);
   // Plaintext or ciphertext already here: a read may make progress without I/O.
   bool has_buffered() const;
+  // An idle connection gives back what its buffers grew to: the memory BIOs
+  // holding nothing are replaced by new ones, the outgoing buffer is freed
+  // when empty (OpenSSL frees its record buffers itself:
+  // SSL_MODE_RELEASE_BUFFERS).
+  void trim();
 
   bool handshake_done() const { return done_; }
   // Failed before the handshake completed (counted as ssl_failed_handshake).

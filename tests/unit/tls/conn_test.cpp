@@ -160,6 +160,47 @@ TEST_F(TlsConnTest, HandshakeAndRecordsBothWays) {
   EXPECT_EQ(s.read(buf, sizeof buf, &n), Conn::Result::Closed);
 }
 
+// An idle connection trims its buffers (the memory BIOs are replaced):
+// records go on both ways after it, and a partial record fed before the trim
+// is kept (its BIO is not replaced) and completes after it.
+TEST_F(TlsConnTest, TrimKeepsTheConnectionWorking) {
+  auto pr = parse("ssl crt " + a_);
+  ASSERT_FALSE(pr.fatal) << diags(pr);
+  Conn s(*bind_ctx(pr));
+  Client c("a.test");
+  c.pump(s);
+  ASSERT_TRUE(SSL_is_init_finished(c.ssl));
+  std::string big(40000, 'y');
+  size_t used = 0;
+  ASSERT_EQ(s.write(big.data(), big.size(), &used), Conn::Result::Ok);
+  c.pump(s);
+  s.trim();
+  EXPECT_EQ(s.out_size(), 0u);
+  // A record split in two: its first half is fed, then the trim, then the rest.
+  const std::string req = "GET /after HTTP/1.1\r\n\r\n";
+  ASSERT_EQ(SSL_write(c.ssl, req.data(), static_cast<int>(req.size())),
+            static_cast<int>(req.size()));
+  char rec[4096];
+  int rn = BIO_read(SSL_get_wbio(c.ssl), rec, sizeof rec);
+  ASSERT_GT(rn, 10);
+  s.feed(rec, 5);
+  s.trim();
+  s.feed(rec + 5, static_cast<size_t>(rn - 5));
+  char buf[100];
+  size_t n = 0;
+  ASSERT_EQ(s.read(buf, sizeof buf, &n), Conn::Result::Ok);
+  EXPECT_EQ(std::string(buf, n), req);
+  s.trim();
+  ASSERT_EQ(s.write("ok", 2, &used), Conn::Result::Ok);
+  c.pump(s);
+  std::string got;
+  char rb[16384];
+  int r;
+  while ((r = SSL_read(c.ssl, rb, sizeof rb)) > 0) got.append(rb, static_cast<size_t>(r));
+  EXPECT_EQ(got.size(), big.size() + 2);
+  EXPECT_EQ(got.substr(big.size()), "ok");
+}
+
 TEST_F(TlsConnTest, SniPicksTheCertificateDefaultIsFirst) {
   auto pr = parse("ssl crt " + a_ + " crt " + b_);
   ASSERT_FALSE(pr.fatal) << diags(pr);
