@@ -53,20 +53,21 @@ void register_ssl_cert_commands(stats::CliRegistry& reg) {
                             [name](stats::CliSession& s, const std::vector<std::string>& a) {
                               return stats::CliReply{tls::set_ssl_cert(name(a), s.payload())};
                             }});
-  reg.add(stats::CliCommand{{"commit", "ssl", "cert"},
-                            "commit ssl cert <certfile>",
-                            "commit a certificate file",
-                            stats::Level::Admin,
-                            [name](stats::CliSession&, const std::vector<std::string>& a) {
-                              return stats::CliReply{tls::commit_ssl_cert(name(a))};
-                            }});
-  reg.add(stats::CliCommand{{"abort", "ssl", "cert"},
-                            "abort ssl cert <certfile>",
-                            "abort a transaction for a certificate file",
-                            stats::Level::Admin,
-                            [name](stats::CliSession&, const std::vector<std::string>& a) {
-                              return stats::CliReply{tls::abort_ssl_cert(name(a))};
-                            }});
+  // The admin commands taking just the file's name.
+  auto by_name = [&](const char* verb, const char* help, std::string (*fn)(const std::string&)) {
+    reg.add(stats::CliCommand{{verb, "ssl", "cert"},
+                              std::string(verb) + " ssl cert <certfile>",
+                              help,
+                              stats::Level::Admin,
+                              [name, fn](stats::CliSession&, const std::vector<std::string>& a) {
+                                return stats::CliReply{fn(name(a))};
+                              }});
+  };
+  by_name("commit", "commit a certificate file", tls::commit_ssl_cert);
+  by_name("abort", "abort a transaction for a certificate file", tls::abort_ssl_cert);
+  by_name("new", "create a new certificate file to be used in a crt-list or a directory",
+          tls::new_ssl_cert);
+  by_name("del", "delete an unused certificate file", tls::del_ssl_cert);
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ namespace herd::tls {
 
 struct Cert {
   std::string path;  // the file's name as the configuration gives it
-  X509* x509 = nullptr;
+  X509* x509 = nullptr;  // null: an empty entry `new ssl cert` made
   EVP_PKEY* key = nullptr;
   STACK_OF(X509) * chain = nullptr;
   std::vector<std::string> names;     // lower case; "*.x" for wildcards
@@ -37,7 +37,8 @@ struct Cert {
   }
 };
 
-// Every certificate file loaded, by path (the latest of a path wins).
+// Every certificate file loaded, by path (the latest of a path wins), and
+// the entries `new ssl cert` made (cert_store.cpp).
 std::map<std::string, std::shared_ptr<const Cert>>& loaded_certs();
 // Every bind context alive.
 std::vector<ServerContext*>& bind_contexts();

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <set>
 
 #include "tls/cert.h"
 
@@ -26,6 +27,13 @@ struct Transaction {
 Transaction& txn() {
   static Transaction t;
   return t;
+}
+
+// The entries `new ssl cert` made: no bind loads them (herd has no `add ssl
+// crt-list`), so they show as unused and may be deleted.
+std::set<std::string>& created() {
+  static std::set<std::string> s;
+  return s;
 }
 
 std::string hex(const unsigned char* p, size_t n) {
@@ -77,6 +85,8 @@ std::string algorithm(X509* x) {
 
 std::string details(const std::string& shown_name, const Cert& c, bool used) {
   std::string out = "Filename: " + shown_name + "\n";
+  // An entry `new ssl cert` made, not filled yet.
+  if (!c.x509) return out + "Status: Empty\nOCSP Response Key: \n";
   out += std::string("Status: ") + (used ? "Used" : "Unused") + "\n";
   std::string serial;
   if (BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(c.x509), nullptr)) {
@@ -160,7 +170,7 @@ std::string show_ssl_cert(const std::string& name) {
   if (name[0] == '*') {
     if (t.cert && name.substr(1) == t.path) return details(name, *t.cert, false);
   } else if (auto it = certs.find(name); it != certs.end()) {
-    return details(name, *it->second, true);
+    return details(name, *it->second, !created().count(name));
   }
   return "Can't display the certificate: Not found or the certificate is a bundle!\n";
 }
@@ -214,6 +224,7 @@ std::string commit_ssl_cert(const std::string& name) {
            "'.\nCan't commit " + name + "!\n";
   }
   const int64_t now = now_s();
+  size_t binds = 0;  // haproxy prints a dot per bind (instance) rebuilt
   for (ServerContext* sc : bind_contexts()) {
     // Contexts replaced long enough ago that no worker can still be about to
     // take a reference to one.
@@ -225,6 +236,7 @@ std::string commit_ssl_cert(const std::string& name) {
                              return true;
                            }),
             r.end());
+    bool bind_holds = false;
     for (const auto& slot : sc->slots_) {
       bool holds = false;
       for (auto& c : slot->certs)
@@ -233,6 +245,7 @@ std::string commit_ssl_cert(const std::string& name) {
           holds = true;
         }
       if (!holds) continue;
+      bind_holds = true;
       SSL_CTX* made = sc->make(slot->certs);
       SSL_CTX* old = slot->ctx.load(std::memory_order_acquire);
       // Session tickets issued under the old context still resume.
@@ -242,11 +255,37 @@ std::string commit_ssl_cert(const std::string& name) {
       slot->ctx.store(made, std::memory_order_release);
       r.emplace_back(now, old);
     }
+    binds += bind_holds;
   }
   loaded_certs()[name] = fresh;
   t = Transaction{};
   ERR_clear_error();
-  return "Committing " + name + ".\nSuccess!\n";
+  return "Committing " + name + std::string(binds, '.') + "\nSuccess!\n";
+}
+
+std::string new_ssl_cert(const std::string& name) {
+  if (name.empty()) return "'new ssl cert' expects a filename\n";
+  auto& certs = loaded_certs();
+  if (certs.count(name)) return "Certificate '" + name + "' already exists!\n";
+  auto c = std::make_shared<Cert>();
+  c->path = name;
+  certs[name] = std::move(c);
+  created().insert(name);
+  return "New empty certificate store '" + name + "'!\n";
+}
+
+std::string del_ssl_cert(const std::string& name) {
+  if (name.empty()) return "'del ssl cert' expects a certificate name\n";
+  const std::string no = "Can't remove the certificate: ";
+  if (txn().cert && txn().path == name)
+    return no + "ongoing transaction for the certificate '" + name + "'\n";
+  auto& certs = loaded_certs();
+  if (!certs.count(name)) return no + "certificate '" + name + "' doesn't exist!\n\n";
+  if (!created().count(name))
+    return no + "certificate '" + name + "' in use, can't be deleted!\n\n";
+  certs.erase(name);
+  created().erase(name);
+  return "Certificate '" + name + "' deleted!\n";
 }
 
 }  // namespace herd::tls

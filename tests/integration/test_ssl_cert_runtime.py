@@ -1,6 +1,6 @@
-"""The runtime API's certificate commands (`show/set/commit/abort ssl cert`,
-with `set`'s `<<` payload), compared with haproxy 2.6: the replies line for
-line, what new TLS connections are served after a commit, and a rotation
+"""The runtime API's certificate commands (`show/set/commit/abort/new/del
+ssl cert`, with `set`'s `<<` payload), compared with haproxy 2.6: the
+replies line for line, what new TLS connections are served after a commit, and a rotation
 under load (keep-alive and new-connection TLS clients) that loses no
 request on either engine."""
 
@@ -80,13 +80,32 @@ class SslCertRuntime(unittest.TestCase):
         with open(os.path.join(self.pki, name)) as f:
             return f.read()
 
-    def transcript(self, engine):
+    def transcript(self, engine, steps_for):
+        """Runs steps_for(d, adm)'s (socket, command) steps on a fresh
+        engine: the (command, reply) pairs with the folder as <d>, and the
+        certificate new connections got before and after."""
         d, port, _ = self.start(engine)
-        adm = os.path.join(d, "admin.sock")
+        steps = steps_for(d, os.path.join(d, "admin.sock"))
+        before = served_cert(port)
+        out = []
+        for sock, text in steps:
+            out.append((text.split("\n")[0].replace(d, "<d>"), cli(sock, text).replace(d, "<d>")))
+        after = served_cert(port)
+        return out, before, after
+
+    def compare(self, steps_for):
+        """Both engines' transcripts; herd's replies must be haproxy's."""
+        got = {e: self.transcript(e, steps_for) for e in ("haproxy", "herd")}
+        for (cmd, want), (_, have) in zip(got["haproxy"][0], got["herd"][0]):
+            self.assertEqual(have, want, cmd)
+        self.assertEqual(len(got["haproxy"][0]), len(got["herd"][0]))
+        return got
+
+    def replace_steps(self, d, adm):
         a_crt, b_crt, b_key = self.read("a.crt"), self.read("b.crt"), self.read("b.key")
         b_pem = self.read("b.pem")
         site = f"{d}/site.pem"
-        steps = [
+        return [
             (adm, "show ssl cert\n"),
             (adm, f"show ssl cert {site}\n"),
             (adm, f"show ssl cert {d}/nosuch.pem\n"),
@@ -118,18 +137,9 @@ class SslCertRuntime(unittest.TestCase):
             (os.path.join(d, "oper.sock"), f"abort ssl cert {site}\n"),
             (os.path.join(d, "user.sock"), "show ssl cert\n"),
         ]
-        before = served_cert(port)
-        out = []
-        for sock, text in steps:
-            out.append((text.split("\n")[0].replace(d, "<d>"), cli(sock, text).replace(d, "<d>")))
-        after = served_cert(port)
-        return out, before, after
 
     def test_replies_and_served_certificate_as_haproxy(self):
-        got = {e: self.transcript(e) for e in ("haproxy", "herd")}
-        for (cmd, want), (_, have) in zip(got["haproxy"][0], got["herd"][0]):
-            self.assertEqual(have, want, cmd)
-        self.assertEqual(len(got["haproxy"][0]), len(got["herd"][0]))
+        got = self.compare(self.replace_steps)
         for engine, (_, before, after) in got.items():
             # New connections get the committed certificate (b), not a's.
             self.assertEqual(before, der(os.path.join(self.pki, "a.crt")), engine)
@@ -137,6 +147,78 @@ class SslCertRuntime(unittest.TestCase):
         # The transcript holds the commit's success, so the comparison above
         # cannot pass on two engines that both refuse everything.
         self.assertEqual(sum("Success!" in reply for _, reply in got["herd"][0]), 1)
+
+    def new_del_steps(self, d, adm):
+        b_crt, b_pem = self.read("b.crt"), self.read("b.pem")
+        site, new = f"{d}/site.pem", f"{d}/new.pem"
+        oper = os.path.join(d, "oper.sock")
+        return [
+            (adm, "new ssl cert\n"),
+            (adm, "del ssl cert\n"),
+            (adm, f"new ssl cert {new}\n"),
+            (adm, f"new ssl cert {new}\n"),
+            (adm, f"new ssl cert {site}\n"),
+            (adm, "show ssl cert\n"),
+            (adm, f"show ssl cert {new}\n"),
+            (oper, f"show ssl cert {new}\n"),
+            (adm, f"del ssl cert {site}\n"),
+            (adm, f"del ssl cert {d}/nosuch.pem\n"),
+            # Filling the new entry: no transaction, a certificate without
+            # its key, then the whole file.
+            (adm, f"commit ssl cert {new}\n"),
+            (adm, f"set ssl cert {new} <<\n{b_crt}\n"),
+            (adm, f"commit ssl cert {new}\n"),
+            (adm, f"del ssl cert {new}\n"),
+            (adm, f"set ssl cert {new} <<\n{b_pem}\n"),
+            (adm, "show ssl cert\n"),
+            (adm, f"show ssl cert *{new}\n"),
+            (adm, f"show ssl cert {new}\n"),
+            (adm, f"commit ssl cert {new}\n"),
+            (adm, f"show ssl cert {new}\n"),
+            (adm, "show ssl cert\n"),
+            # A transaction on a file a bind uses.
+            (adm, f"set ssl cert {site} <<\n{b_pem}\n"),
+            (adm, f"del ssl cert {site}\n"),
+            (adm, f"del ssl cert {new}\n"),
+            (adm, f"abort ssl cert {site}\n"),
+            (adm, f"del ssl cert {new}\n"),
+            (adm, f"show ssl cert {new}\n"),
+            (adm, "show ssl cert\n"),
+            # An entry deleted while empty; names sort as haproxy's tree.
+            (adm, f"new ssl cert {d}/x.pem\n"),
+            (adm, "new ssl cert a\n"),
+            (adm, "new ssl cert *star.pem\n"),
+            (adm, "show ssl cert\n"),
+            (adm, f"del ssl cert {d}/x.pem\n"),
+            (adm, f"del ssl cert {d}/x.pem\n"),
+            (adm, "del ssl cert *star.pem\n"),
+            # Levels.
+            (oper, f"new ssl cert {d}/y.pem\n"),
+            (oper, "del ssl cert a\n"),
+            (adm, "show ssl cert\n"),
+        ]
+
+    def test_new_and_del_as_haproxy(self):
+        got = self.compare(self.new_del_steps)
+        a = der(os.path.join(self.pki, "a.crt"))
+        for engine, (_, before, after) in got.items():
+            # No bind serves a new certificate, even once filled.
+            self.assertEqual((before, after), (a, a), engine)
+        # The transcript holds each command's success (both engines
+        # refusing everything cannot pass).
+        replies = [reply for _, reply in got["herd"][0]]
+        self.assertEqual(sum("New empty certificate store" in r for r in replies), 4)
+        self.assertEqual(sum("Success!" in r for r in replies), 1)
+        self.assertEqual(sum(r.endswith("' deleted!\n\n") for r in replies), 3)
+
+    def test_help_lists_the_ssl_cert_commands_as_haproxy(self):
+        lines = {}
+        for engine in ("haproxy", "herd"):
+            d, _, _ = self.start(engine)
+            help_ = cli(os.path.join(d, "admin.sock"), "help\n")
+            lines[engine] = [ln for ln in help_.splitlines() if " ssl cert " in ln]
+        self.assertEqual(len(lines["haproxy"]), 6)
+        self.assertEqual(lines["herd"], lines["haproxy"])
 
     def rotate_under_load(self, engine):
         """Keep-alive and new-connection TLS clients for ~3 s; the
