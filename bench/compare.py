@@ -25,7 +25,8 @@ tlsresume (new TLS connections that resume the session of the first one:
 `openssl s_time -reuse`, one connection at a time, every one checked to be a
 resumption; req/s is resumed handshakes per second) and rsstls (2 000 idle
 TLS connections, each after one request: VmRSS of the LB before and with
-them, per connection).
+them, per connection) and tlsserver (plain keep-alive clients, TLS to the
+servers: nginx over TLS, `server ... ssl verify none`).
 
 Everything runs on 127.0.0.1. Each run is bounded by --duration; the whole
 benchmark by repeats x threads x 2 engines x duration. Prints a table of
@@ -78,12 +79,15 @@ def raise_nofile():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def start_nginx(tmp, ports, size):
+def start_nginx(tmp, ports, size, crt=None):
+    """nginx serving `size` bytes on `ports`; with `crt` (a PEM of certificate
+    and key, make_cert's), over TLS."""
     with open(os.path.join(tmp, "body"), "wb") as f:
         f.write(b"x" * size if size else b"ok")
+    tls = f" ssl; ssl_certificate {crt}.crt; ssl_certificate_key {crt}.key" if crt else ""
     # GET serves the body file; POST (post1m) is read, discarded and answered "ok".
     servers = "\n".join(
-        f"""  server {{ listen 127.0.0.1:{p} reuseport backlog=4096; keepalive_requests 1000000;
+        f"""  server {{ listen 127.0.0.1:{p} reuseport backlog=4096{tls}; keepalive_requests 1000000;
     client_max_body_size 4m;
     root {tmp}; location / {{ default_type text/plain;
       if ($request_method = POST) {{ return 200 "ok"; }}
@@ -114,9 +118,11 @@ http {{ access_log off; keepalive_timeout 600s;
 VARIANTS = {"copy": "no option splice-auto", "splice": "option splice-auto"}
 
 
-def lb_config(port, backend_ports, nbthread, maxconn=9000, crt=None, extra_defaults=""):
+def lb_config(port, backend_ports, nbthread, maxconn=9000, crt=None, extra_defaults="",
+              server_tls=False):
     tls = f" ssl crt {crt}" if crt else ""
-    servers = "\n".join(f"    server s{i+1} 127.0.0.1:{p}" for i, p in enumerate(backend_ports))
+    stls = " ssl verify none" if server_tls else ""
+    servers = "\n".join(f"    server s{i+1} 127.0.0.1:{p}{stls}" for i, p in enumerate(backend_ports))
     extra = f"    {extra_defaults}\n" if extra_defaults else ""
     return f"""global
     nbthread {nbthread}
@@ -201,6 +207,9 @@ SCENARIOS = {
     "tlsrsanew": dict(tls="rsa", extra=["-H", "Connection: close"]),
     "tlsresume": dict(tls="ec", resume=True, connections=1),
     "rsstls": dict(tls="ec", idle=2000),
+    # TLS to the servers (`server ... ssl verify none`, nginx over TLS with an
+    # ECDSA P-256 certificate): plain keep-alive clients.
+    "tlsserver": dict(server_tls="ec"),
 }
 
 
@@ -347,7 +356,7 @@ def run_engine(a, eng, tmp, backend_ports, nt, sc):
         base, _, variant = eng.partition(":")
         f.write(lb_config(port, backend_ports, nt, maxconn,
                           make_cert(tmp, sc["tls"]) if sc.get("tls") else None,
-                          VARIANTS.get(variant, "")))
+                          VARIANTS.get(variant, ""), server_tls=bool(sc.get("server_tls"))))
     scheme = "https" if sc.get("tls") else "http"
     exe = "haproxy" if eng == "haproxy" else a.herd_before if eng.startswith("before") else a.herd
     env = dict(os.environ)
@@ -439,7 +448,8 @@ def main():
         for name in names:
             sc = SCENARIOS[name]
             backend_ports = [free_port() for _ in range(a.backends)]
-            nginx = start_nginx(tmp, backend_ports, sc.get("size", 0))
+            nginx = start_nginx(tmp, backend_ports, sc.get("size", 0),
+                                make_cert(tmp, sc["server_tls"]) if sc.get("server_tls") else None)
             a.nginx_pid = nginx.pid
             try:
                 for nt in [int(x) for x in a.threads.split(",")]:

@@ -751,11 +751,15 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         // client's address, so it is this client's only (never pooled).
         const config::ConnSource* csrc = balancing::conn_source(*srv, *bcfg);
         upstream_private_ = balancing::source_is_per_client(csrc);
-        if (auto idle =
-                (replayable || !first) && !fresh_only && !srv->send_proxy && !upstream_private_
-                    ? w_.upstreams.take(srv->live.get(), ep_, reuse)
-                    : std::nullopt) {
-          upstream_ = Stream(std::move(*idle));
+        // (`server ... ssl`: an idle connection opened with the SNI this
+        // request would send.)
+        upstream_sni_ = srv->ssl ? server_sni(*srv, rv) : std::string();
+        auto idle = (replayable || !first) && !fresh_only && !srv->send_proxy && !upstream_private_
+                        ? w_.upstreams.take(srv->live.get(), ep_, reuse, upstream_sni_)
+                        : std::nullopt;
+        if (idle && srv->ssl != (idle->tls != nullptr)) idle.reset();  // `ssl` set since
+        if (idle) {
+          upstream_ = Stream(std::move(idle->sock), std::move(idle->tls));
           reused = true;
         } else {
           upstream_ = Stream(tcp::socket(w_.ioc));
@@ -778,8 +782,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
             ec = pec;
           }
           if (!ec && srv->ssl) {  // `server ... ssl`: the handshake is part of the connect
-            upstream_.start_tls(std::make_unique<tls::Conn>(*tls::client_context(srv->tls_ctx),
-                                                            server_sni(*srv, rv)));
+            upstream_.start_tls(
+                std::make_unique<tls::Conn>(*tls::client_context(srv->tls_ctx), upstream_sni_));
             ec = co_await upstream_.async_handshake();
           }
         }
@@ -988,15 +992,20 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     co_return rr.keep_client&& pump_done_ && !pump_failed_;
   }
 
-  // The server connection goes to the worker's idle pool; a TLS one is
-  // closed instead (the pool keeps sockets, not TLS state).
+  // The server connection goes to the worker's idle pool, a TLS one with
+  // its engine and the SNI it was opened with (unless the engine holds
+  // bytes: then it closes).
   void keep_upstream(const balancing::Server* srv) {
     boost::system::error_code ec;
-    if (upstream_.tls()) {
+    if (!upstream_.tls_quiet()) {
       upstream_.close(ec);
       return;
     }
-    w_.upstreams.put(srv->live.get(), ep_, std::move(upstream_.socket()));
+    std::unique_ptr<tls::Conn> tls = upstream_.release_tls();
+    std::string sni = tls ? upstream_sni_ : std::string();
+    w_.upstreams.put(srv->live.get(), ep_,
+                     UpstreamPool::Conn{std::move(upstream_.socket()), std::move(tls)},
+                     std::move(sni));
     upstream_ = Stream(tcp::socket(w_.ioc));
   }
 
@@ -1768,6 +1777,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   balancing::BackendLive* backend_live_ = nullptr;
   const config::Proxy* err_be_ = nullptr;  // the request's backend, for its errorfiles
   tcp::endpoint ep_;
+  std::string upstream_sni_;  // the SNI of a `server ... ssl` connection ("" none)
 
   friend void stop_idle(Session* s);
   friend bool is_stuck(const Session* s);

@@ -12,7 +12,7 @@
 //
 // TLS connections do not park (proxy/parking.h keeps only an fd): they stay
 // sessions while idle. Server connections use it too (`server ... ssl`);
-// TLS ones are not kept idle for reuse (upstream.h keeps sockets).
+// idle ones go to the worker's pool with their engine (upstream.h).
 //
 // Part of an I/O variant (compiled once per backend, see io_engine.h).
 // Thread rules: the worker thread that owns the socket.
@@ -57,6 +57,15 @@ class Stream {
   // A connection to a `server ... ssl`: TLS from now on (the handshake is
   // async_handshake()).
   void start_tls(std::unique_ptr<tls::Conn> t) { tls_ = std::move(t); }
+  // Takes the TLS engine out (a server connection going idle to the pool,
+  // with its socket: upstream.h).
+  std::unique_ptr<tls::Conn> release_tls() { return std::move(tls_); }
+  // Nothing is queued or under way on the TLS side: no ciphertext waiting to
+  // be sent, no flush in flight, no plaintext or ciphertext received and
+  // not read (a connection with any of these is not reused).
+  bool tls_quiet() const {
+    return !tls_ || (!flushing_ && !broken_ && tls_->out_size() == 0 && !tls_->has_buffered());
+  }
   // Runs the handshake of a client-side TLS connection (no-op without TLS).
   boost::asio::awaitable<error_code> async_handshake() {
     if (!tls_) co_return error_code{};

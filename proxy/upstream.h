@@ -4,15 +4,23 @@
 // keyed by the server's live identity *and* its address, so a server whose
 // address changed (`set server addr`, a member that moved) never gets an old
 // connection. Connections idle longer than the purge delay are dropped.
+// A connection to a `server ... ssl` is kept with its TLS engine and the SNI
+// it was opened with: only a request that would send the same SNI takes it
+// (as HAProxy keys its idle connections by SNI).
 //
 // Thread rules: one UpstreamPool per worker thread, used only there.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
+#include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "tls/conn.h"
 
 namespace herd::proxy {
 inline namespace HERD_IO_NS {
@@ -46,18 +54,26 @@ class UpstreamPool {
     RecentProbed,
   };
   static constexpr std::chrono::milliseconds kTrustRecent{1000};
-  // An idle connection to `ep` of server `key` that `mode` allows, or nullopt.
-  std::optional<tcp::socket> take(const void* key, const tcp::endpoint& ep,
-                                  Reuse mode = Reuse::Probed);
-  // Keeps `s` for reuse (the caller saw a complete, reusable response).
-  void put(const void* key, const tcp::endpoint& ep, tcp::socket s);
+  // An idle connection: its socket, and its TLS engine for a `server ...
+  // ssl` (null for a plain one).
+  struct Conn {
+    tcp::socket sock;
+    std::unique_ptr<tls::Conn> tls;
+  };
+  // An idle connection to `ep` of server `key` that `mode` allows, opened
+  // with SNI `sni` (TLS; "" for a plain connection or none sent), or nullopt.
+  std::optional<Conn> take(const void* key, const tcp::endpoint& ep, Reuse mode = Reuse::Probed,
+                           std::string_view sni = {});
+  // Keeps `c` for reuse (the caller saw a complete, reusable response).
+  void put(const void* key, const tcp::endpoint& ep, Conn c, std::string sni = {});
   void clear();
   size_t size() const;
 
  private:
   struct Idle {
-    tcp::socket sock;
+    Conn conn;
     tcp::endpoint ep;
+    std::string sni;
     std::chrono::steady_clock::time_point since;
   };
   std::unordered_map<const void*, std::vector<Idle>> idle_;
