@@ -932,6 +932,7 @@ constexpr Option kOptions[] = {{"forwardfor", kFE | kBE, false},
                                {"splice-auto", kFE | kBE, true},
                                {"splice-request", kFE | kBE, true},
                                {"splice-response", kFE | kBE, true},
+                               {"http-no-delay", kFE | kBE, true},
                                {"log-health-checks", kBE, true}};
 
 void option_forwardfor(Parser& p, const Words& w, size_t i) {
@@ -1104,6 +1105,8 @@ void kw_option(Parser& p, const Words& w) {
     px.splice_request = neg ? 0 : 1;
   } else if (name == "splice-response") {
     px.splice_response = neg ? 0 : 1;
+  } else if (name == "http-no-delay") {
+    px.http_no_delay = !neg;
   } else {
     HttpConnMode m = name == "http-keep-alive"     ? HttpConnMode::KeepAlive
                      : name == "http-server-close" ? HttpConnMode::ServerClose

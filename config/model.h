@@ -655,6 +655,9 @@ struct Proxy {
   int8_t splice_request = -1;
   int8_t splice_response = -1;
   int8_t splice_auto = -1;
+  // `option http-no-delay` (frontend or backend, either sets it): the relay
+  // never holds a partial segment back with MSG_MORE (proxy/relay_io.h).
+  bool http_no_delay = false;
   bool allbackups = false;
   // `option abortonclose`: a request still waiting for its server (in the
   // queue, connecting, or for the response head) is aborted when the client

@@ -620,6 +620,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
     be->live->counters.add(Counter::Requests);
     be->live->counters.add(Counter::Sessions);
     be->live->inflight.inc();
+    may_hold_ = !fe_.cfg->http_no_delay && !bcfg->http_no_delay;
     backend_live_ = be->live.get();
     // Cookie persistence.
     const balancing::Server* srv = nullptr;
@@ -797,7 +798,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           // Send the head and whatever body is already here, in one write.
           set_deadline(Phase::Server, bcfg->timeouts.server);
           std::array<asio::const_buffer, 2> bufs{asio::buffer(out_), body_prefix(base, body_now)};
-          auto [wec, wn] = co_await write_all(upstream_, bufs, !body_complete && cend_ == kBufSize);
+          auto [wec, wn] =
+              co_await write_all(upstream_, bufs, may_hold_ && !body_complete && cend_ == kBufSize);
           ec = wec;
           if (!ec) srv->live->counters.add(Counter::BytesIn, wn);
         }
@@ -1207,7 +1209,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         asio::buffer(out_),
         chunked ? asio::buffer(resp_out_) : asio::buffer(sb + resp.head_len, take)};
     // (A full buffer: the rest of the body is most likely there already.)
-    auto [wec, wn] = co_await write_all(client_, bufs, !done && sn == kBufSize);
+    auto [wec, wn] = co_await write_all(client_, bufs, may_hold_ && !done && sn == kBufSize);
     rr.client_saw = ClientSaw::Response;
     rr.bytes_out += wn;
     if (contstats) count_out();
@@ -1287,7 +1289,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       if (chunk < n) server_keep = false;
       set_deadline(Phase::ClientBody, fe_timeout_client());
       auto body = chunked ? asio::buffer(resp_out_) : asio::buffer(sbuf_.get(), chunk);
-      auto [wec2, wn2] = co_await write_all(client_, body, !done && n == kBufSize);
+      auto [wec2, wn2] = co_await write_all(client_, body, may_hold_ && !done && n == kBufSize);
       rr.bytes_out += wn2;
       if (contstats) count_out();
       if (wec2) {
@@ -1430,7 +1432,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
       fe_.live->counters.add(Counter::BytesIn, use);
       bytes_in_ += use;
       auto out = left >= 0 ? asio::buffer(cbuf_.get(), use) : asio::buffer(pump_out_);
-      auto [wec, wn] = co_await write_all(upstream_, out, !done && n == kBufSize);
+      auto [wec, wn] = co_await write_all(upstream_, out, may_hold_ && !done && n == kBufSize);
       (void)wn;
       if (wec) {
         pump_failed_ = true;
@@ -1778,6 +1780,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
   const config::Proxy* err_be_ = nullptr;  // the request's backend, for its errorfiles
   tcp::endpoint ep_;
   std::string upstream_sni_;  // the SNI of a `server ... ssl` connection ("" none)
+  // Writes may carry MSG_MORE (relay_io.h); not with `option http-no-delay`.
+  bool may_hold_ = true;
 
   friend void stop_idle(Session* s);
   friend bool is_stuck(const Session* s);

@@ -75,6 +75,29 @@ def exchange(port, requests):
 
 
 @unittest.skipUnless(have_haproxy(), "haproxy is not installed")
+def server_close_after_response(lines):
+    """The trace with each srvcls that comes before its stream's srvrep moved
+    after that response's srvrep/srvhdr lines. A server that closes after
+    its response: haproxy writes srvcls first when the server's FIN is there
+    as it parses the response, after it when the FIN comes a moment later
+    (both seen on the same machine); herd writes it first."""
+    out = list(lines)
+    i = 0
+    while i < len(out):
+        sid, _, rest = out[i].partition(":")
+        later = [j for j in range(i + 1, len(out))
+                 if out[j].startswith(sid + ":") and ".srvrep[" in out[j]]
+        if ".srvcls[" not in rest or not later:
+            i += 1
+            continue
+        j = later[0]
+        while j + 1 < len(out) and out[j + 1].startswith(sid + ":") and ".srvhdr[" in out[j + 1]:
+            j += 1
+        out.insert(j, out.pop(i))  # (after the pop, index j is past the last srvhdr)
+    return out
+    return out
+
+
 class TestDebugMode(unittest.TestCase):
     maxDiff = None
 
@@ -104,7 +127,8 @@ class TestDebugMode(unittest.TestCase):
         res = {e: self.trace(e, drive) for e in ("haproxy", "herd")}
         if expect_lines:
             self.assertTrue(res["haproxy"], "haproxy printed no trace line")
-        self.assertEqual(res["herd"], res["haproxy"])
+        self.assertEqual(server_close_after_response(res["herd"]),
+                         server_close_after_response(res["haproxy"]))
         return res["herd"]
 
     def test_http_keep_alive_streams(self):

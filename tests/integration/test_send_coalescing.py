@@ -125,16 +125,16 @@ def stop(p, traced):
 
 @unittest.skipUnless(have_haproxy(), "haproxy is needed")
 class SendCoalescing(unittest.TestCase):
-    def body_sends(self, binary, size):
+    def body_sends(self, binary, size, extra=""):
         """Fetches a response of `size` body bytes through `binary` traced:
         for each write that carried body bytes, in order, whether it had
-        MSG_MORE."""
+        MSG_MORE. `extra`: lines for the listen section."""
         srv = Server(size)
         self.addCleanup(srv.close)
         d = tempfile.mkdtemp(prefix="coalesce-trace-")
         self.addCleanup(shutil.rmtree, d, True)
         trace = os.path.join(d, "trace")
-        p, port, cd = start(binary, CFG.replace("{backend}", str(srv.port)), trace)
+        p, port, cd = start(binary, CFG.replace("{backend}", str(srv.port)) + extra, trace)
         self.addCleanup(shutil.rmtree, cd, True)
         try:
             time.sleep(0.3)
@@ -157,6 +157,15 @@ class SendCoalescing(unittest.TestCase):
             self.assertTrue(sends and sends[0], got)
         # 20000 bytes: herd's two writes, the first held, the last pushing.
         self.assertEqual(self.body_sends(HERD_BIN, 20000), [True, False])
+
+    @unittest.skipUnless(STRACE, "strace is needed")
+    def test_http_no_delay_sends_at_once(self):
+        # `option http-no-delay`: no write holds anything back, on both.
+        for name, binary in (("haproxy", HAPROXY_BIN), ("herd", HERD_BIN)):
+            for size in (20000, 40000):
+                sends = self.body_sends(binary, size, "    option http-no-delay\n")
+                self.assertTrue(sends, (name, size))
+                self.assertNotIn(True, sends, (name, size))
 
     def test_a_stalling_server_gets_its_bytes_through(self):
         # The head and body bytes that fill herd's 16 KiB buffer exactly at
