@@ -113,15 +113,22 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> write_all(
   co_return std::tuple{wec, sent + wn};
 }
 
-// The client connection's transport (stream.h): a plain one is its socket;
-// TLS records go through Asio's composed write over the stream.
+// A connection's transport (stream.h): a plain one is its socket; TLS
+// records are encrypted at once and sent at once when the socket takes them
+// (stream.h's fast paths), else flushed asynchronously.
 template <class Buffers>
 boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> write_all(Stream& s,
                                                                                 const Buffers& bufs,
                                                                                 bool more = false) {
   namespace asio = boost::asio;
   if (!s.tls()) co_return co_await write_all(s.socket(), bufs, more);
-  co_return co_await asio::async_write(s, bufs, asio::as_tuple(asio::use_awaitable));
+  boost::system::error_code ec;
+  s.tls_encrypt(bufs, ec);
+  if (ec) co_return std::tuple{ec, size_t{0}};
+  const size_t total = asio::buffer_size(bufs);
+  if (s.tls_send_now()) co_return std::tuple{ec, total};
+  ec = co_await s.tls_flush_all();
+  co_return std::tuple{ec, ec ? size_t{0} : total};
 }
 
 // Reads what is there, as async_read_some would (eof when the peer closed).
@@ -145,12 +152,23 @@ inline boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> rea
 }
 
 // The same for a stream (stream.h): a plain one is its socket; TLS records
-// are read and decrypted by the stream.
+// are read and decrypted by the stream, at once when they are there.
 inline boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> read_more(
     Stream& s, boost::asio::mutable_buffer b) {
   namespace asio = boost::asio;
   if (!s.tls()) co_return co_await read_more(s.socket(), b);
-  co_return co_await s.async_read_some(b, asio::as_tuple(asio::use_awaitable));
+  // Decrypt what is there; else send what the engine has for the peer and
+  // wait for the socket to be readable (a plain wait: cancel() ends it).
+  constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+  for (;;) {
+    boost::system::error_code ec;
+    size_t n = s.tls_read_dontwait(b, ec);
+    if (n > 0 || (ec && ec != asio::error::would_block)) co_return std::tuple{ec, n};
+    if (!s.tls_send_now())
+      if (auto fec = co_await s.tls_flush_all()) co_return std::tuple{fec, size_t{0}};
+    auto [wec] = co_await s.socket().async_wait(asio::ip::tcp::socket::wait_read, nothrow);
+    if (wec) co_return std::tuple{wec, size_t{0}};
+  }
 }
 
 }  // namespace HERD_IO_NS

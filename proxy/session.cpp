@@ -318,8 +318,12 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         // connection holds no buffer. (io_uring did without it while
         // cancelling its reads lost some: Asio 1.81's stale cancel
         // user_data, fixed by uring_sqe.h.)
+        // (TLS: read_more decrypts what is there, else waits for
+        // readiness, without a coroutine of the stream's.)
         auto [rec, rn] =
-            co_await client_.async_read_some(asio::buffer(cbuf_.get(), kBufSize), nothrow);
+            client_.tls()
+                ? co_await read_more(client_, asio::buffer(cbuf_.get(), kBufSize))
+                : co_await client_.async_read_some(asio::buffer(cbuf_.get(), kBufSize), nothrow);
         ec = rec;
         n = rn;
       } else {

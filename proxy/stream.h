@@ -18,6 +18,8 @@
 // Thread rules: the worker thread that owns the socket.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -27,6 +29,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -92,7 +95,7 @@ class Stream {
   size_t read_some(const MutableBuffer& b, error_code& ec) {
     if (!tls_) [[likely]]
       return sock_.read_some(b, ec);
-    return tls_read_now(boost::asio::mutable_buffer(b), ec);
+    return tls_read_dontwait(boost::asio::mutable_buffer(b), ec);
   }
 
   template <class Token>
@@ -160,7 +163,7 @@ class Stream {
   void shutdown(socket_type::shutdown_type what, error_code& ec) {
     if (tls_ && what != socket_type::shutdown_receive) {
       tls_->close_notify();
-      flush_now();
+      tls_send_now();
     }
     sock_.shutdown(what, ec);
   }
@@ -184,6 +187,81 @@ class Stream {
   }
   void non_blocking(bool on, error_code& ec) { sock_.non_blocking(on, ec); }
 
+  // ---- TLS fast paths of the relay (relay_io.h): no coroutine and no trip
+  // through the scheduler when the kernel has the bytes or takes them at
+  // once (each asynchronous TLS operation above is a co_spawn). They use
+  // MSG_DONTWAIT themselves: a server socket is not in non-blocking mode.
+
+  // Encrypts all of `b` into the engine (a failure: tls_failure()).
+  template <class ConstBuffers>
+  void tls_encrypt(const ConstBuffers& b, error_code& ec) {
+    for (auto it = boost::asio::buffer_sequence_begin(b); it != boost::asio::buffer_sequence_end(b);
+         ++it) {
+      boost::asio::const_buffer one = *it;
+      size_t n = 0;
+      if (one.size() > 0 && tls_->write(static_cast<const char*>(one.data()), one.size(), &n) !=
+                                tls::Conn::Result::Ok) {
+        ec = tls_failure();
+        return;
+      }
+    }
+  }
+  // Sends the engine's ciphertext without waiting: true when none is left
+  // (false also while another flush is under way, or after a socket error,
+  // which tls_flush_all() then returns).
+  bool tls_send_now() {
+    if (flushing_ || broken_) return false;
+    while (tls_->out_size() > 0) {
+      ssize_t n = ::send(sock_.native_handle(), tls_->out_data(), tls_->out_size(),
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n > 0) {
+        tls_->out_consume(static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        broken_ = error_code(errno, boost::asio::error::get_system_category());
+      return false;
+    }
+    return true;
+  }
+  // Sends all of the engine's ciphertext (waiting as needed).
+  boost::asio::awaitable<error_code> tls_flush_all() { return tls_flush(); }
+  // Plaintext now: from what the engine holds, else from what the socket
+  // has (recv MSG_DONTWAIT); would_block when neither has any.
+  size_t tls_read_dontwait(boost::asio::mutable_buffer b, error_code& ec) {
+    ec = {};
+    if (b.size() == 0) return 0;
+    for (;;) {
+      size_t n = 0;
+      auto r = tls_->read(static_cast<char*>(b.data()), b.size(), &n);
+      tls_send_now();  // what the engine answered (the rest goes with the next flush)
+      if (r == tls::Conn::Result::Ok) return n;
+      if (r == tls::Conn::Result::Closed) {
+        ec = boost::asio::error::eof;
+        return 0;
+      }
+      if (r == tls::Conn::Result::Failed) {
+        ec = tls_failure();
+        return 0;
+      }
+      char* into = b.size() >= 4096 ? static_cast<char*>(b.data()) : scratch();
+      size_t cap = b.size() >= 4096 ? b.size() : kCipherChunk;
+      ssize_t got = ::recv(sock_.native_handle(), into, cap, MSG_DONTWAIT);
+      if (got == 0) {
+        tls_->peer_closed();
+        ec = boost::asio::error::eof;
+        return 0;
+      }
+      if (got < 0) {
+        ec = errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
+                 ? make_error_code(boost::asio::error::would_block)
+                 : error_code(errno, boost::asio::error::get_system_category());
+        return 0;
+      }
+      tls_->feed(into, static_cast<size_t>(got));
+    }
+  }
+
  private:
   static constexpr size_t kCipherChunk = 16384 + 512;  // one TLS record and its overhead
   static constexpr auto nothrow_ = boost::asio::as_tuple(boost::asio::use_awaitable);
@@ -191,19 +269,6 @@ class Stream {
   char* scratch() {
     if (!scratch_) scratch_.reset(new char[kCipherChunk]);
     return scratch_.get();
-  }
-
-  // Sends what the engine has for the peer without waiting; what does not
-  // go now stays queued (flushed by the next asynchronous operation). Not
-  // while a flush is under way (it takes the rest with it).
-  void flush_now() {
-    if (flushing_) return;
-    while (tls_->out_size() > 0) {
-      error_code ec;
-      size_t n = sock_.write_some(boost::asio::buffer(tls_->out_data(), tls_->out_size()), ec);
-      if (ec || n == 0) return;
-      tls_->out_consume(n);
-    }
   }
 
   // Sends everything the engine has for the peer. One flush at a time (the
@@ -239,31 +304,6 @@ class Stream {
     if (ec) co_return std::tuple<error_code, size_t>{ec, 0};
     if (fec) co_return std::tuple<error_code, size_t>{fec, 0};
     co_return std::tuple<error_code, size_t>{error_code{}, used};
-  }
-
-  size_t tls_read_now(boost::asio::mutable_buffer b, error_code& ec) {
-    ec = {};
-    if (b.size() == 0) return 0;
-    for (;;) {
-      size_t n = 0;
-      auto r = tls_->read(static_cast<char*>(b.data()), b.size(), &n);
-      flush_now();
-      if (r == tls::Conn::Result::Ok) return n;
-      if (r == tls::Conn::Result::Closed) {
-        ec = boost::asio::error::eof;
-        return 0;
-      }
-      if (r == tls::Conn::Result::Failed) {
-        ec = tls_failure();
-        return 0;
-      }
-      char* into = b.size() >= 4096 ? static_cast<char*>(b.data()) : scratch();
-      size_t cap = b.size() >= 4096 ? b.size() : kCipherChunk;
-      size_t got = sock_.read_some(boost::asio::buffer(into, cap), ec);
-      if (ec == boost::asio::error::eof) tls_->peer_closed();
-      if (ec) return 0;
-      tls_->feed(into, got);
-    }
   }
 
   boost::asio::awaitable<error_code> tls_wait() {
