@@ -28,10 +28,15 @@ Conn::Conn(const ClientContext& ctx, std::string_view sni) {
   BIO_set_mem_eof_return(rbio, -1);
   SSL_set_bio(ssl_, rbio, wbio);
   SSL_set_connect_state(ssl_);
+  std::string name(sni);
   if (!sni.empty()) {
-    std::string name(sni);
     SSL_set_tlsext_host_name(ssl_, name.c_str());
     if (ctx.verify) SSL_set1_host(ssl_, name.c_str());
+  }
+  // Resumes the last session the server gave for this SNI (context.h).
+  if (SSL_SESSION* s = ctx.session_for(name)) {
+    SSL_set_session(ssl_, s);
+    SSL_SESSION_free(s);
   }
 }
 

@@ -522,6 +522,22 @@ class Builder {
       SSL_CTX_set_alpn_protos(cc->ctx, reinterpret_cast<const unsigned char*>(wire.data()),
                               static_cast<unsigned>(wire.size()));
     }
+    // Sessions the server gives (TLS 1.3 tickets come after the handshake)
+    // go to the context, per SNI, for the next new connection (tls::Conn).
+    SSL_CTX_set_session_cache_mode(cc->ctx,
+                                   SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_set_app_data(cc->ctx, cc.get());
+    SSL_CTX_sess_set_new_cb(cc->ctx, [](SSL* ssl, SSL_SESSION* sess) -> int {
+      const auto* owner =
+          static_cast<const ClientContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+      if (!owner) return 0;
+      const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+      // A copy: the connection's own session object is marked not resumable
+      // when the connection ends without a close_notify sent (a pooled one
+      // the server closed), which would spoil the one kept.
+      if (SSL_SESSION* copy = SSL_SESSION_dup(sess)) owner->keep_session(name ? name : "", copy);
+      return 0;  // OpenSSL keeps its reference
+    });
     sv.tls_ctx = cc;
   }
 
@@ -570,7 +586,33 @@ class Builder {
 
 }  // namespace
 
-ClientContext::~ClientContext() { SSL_CTX_free(ctx); }
+ClientContext::~ClientContext() {
+  for (auto& [name, s] : sessions_) SSL_SESSION_free(s);
+  SSL_CTX_free(ctx);
+}
+
+SSL_SESSION* ClientContext::session_for(const std::string& sni) const {
+  std::lock_guard lock(sessions_mu_);
+  auto it = sessions_.find(sni);
+  if (it == sessions_.end()) return nullptr;
+  SSL_SESSION_up_ref(it->second);
+  return it->second;
+}
+
+void ClientContext::keep_session(const std::string& sni, SSL_SESSION* s) const {
+  std::lock_guard lock(sessions_mu_);
+  auto it = sessions_.find(sni);
+  if (it != sessions_.end()) {
+    SSL_SESSION_free(it->second);
+    it->second = s;
+    return;
+  }
+  if (sessions_.size() >= kMaxSessions) {  // names from a header: bounded, the oldest goes
+    SSL_SESSION_free(sessions_.begin()->second);
+    sessions_.erase(sessions_.begin());
+  }
+  sessions_.emplace(sni, s);
+}
 
 ServerContext::~ServerContext() {
   for (const auto& slot : slots_) SSL_CTX_free(slot->ctx.load());

@@ -23,7 +23,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,7 @@
 #include "config/parser.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_session_st SSL_SESSION;
 typedef struct x509_store_st X509_STORE;
 
 namespace herd::tls {
@@ -81,6 +84,20 @@ class ClientContext {
   SSL_CTX* ctx = nullptr;
   bool verify = false;    // the server's certificate is verified (and its name against the SNI)
   std::string check_sni;  // `check-sni`: the SNI of health checks ("" none)
+
+  // TLS session resumption towards the server, as haproxy resumes: the last
+  // session (ticket) the server gave for an SNI is offered by the next new
+  // connection with that SNI. Any worker thread (a mutex; taken once per
+  // new connection and per ticket received).
+  // A new reference to the session kept for `sni`, or null.
+  SSL_SESSION* session_for(const std::string& sni) const;
+  // Keeps `s` (its reference is taken over) for `sni`, replacing the last.
+  void keep_session(const std::string& sni, SSL_SESSION* s) const;
+
+ private:
+  mutable std::mutex sessions_mu_;
+  mutable std::map<std::string, SSL_SESSION*> sessions_;  // at most kMaxSessions names
+  static constexpr size_t kMaxSessions = 64;
 };
 
 // Loads the certificates and builds the contexts of every `bind ... ssl`
