@@ -191,12 +191,21 @@ class TestTcpCheckParity(unittest.TestCase):
                 if got == want or time.time() > end:
                     break
                 time.sleep(0.1)
-            time.sleep(0.5)  # one more round of checks: steady values
-            rows = stat_rows(cli_port)
+            # Then the rows as the checks leave them: sampled until every
+            # one reads as expected (up to 5 s; on a loaded machine a sample
+            # can fall between two steps of a check, on either engine), the
+            # last sample compared in the test.
+            expect = {n: (c[2], c[3], c[4], c[5].format(**ports)) for n, c in CASES.items()}
+            end = time.time() + 5
+            while True:
+                time.sleep(0.5)
+                rows = stat_rows(cli_port)
+                stat = {n: (rows[n, "s"]["status"], rows[n, "s"]["check_status"].lstrip("* "),
+                            rows[n, "s"]["check_code"], rows[n, "s"]["last_chk"]) for n in CASES}
+                if stat == expect or time.time() > end:
+                    break
             return {
-                "stat": {n: (rows[n, "s"]["status"], rows[n, "s"]["check_status"].lstrip("* "),
-                             rows[n, "s"]["check_code"], rows[n, "s"]["last_chk"])
-                         for n in CASES},
+                "stat": stat,
                 "sent": {k: sorted(set(p.received)) for k, p in peers.items()},
                 "lines": state_lines(lb.output()),
                 "ports": ports,
