@@ -108,7 +108,10 @@ def csv_states(port):
     for r in csv.splitlines()[1:]:
         f = r.split(",")
         if len(f) > 2 and f[1] not in ("FRONTEND", "BACKEND"):
-            out[f"{f[0]}/{f[1]}"] = (f[head.index("status")], f[head.index("check_status")])
+            # ("* " before a check status: a check is under way as the row is
+            # read, on either engine; a timing, not a state.)
+            out[f"{f[0]}/{f[1]}"] = (f[head.index("status")],
+                                     f[head.index("check_status")].lstrip("* "))
     return out
 
 
