@@ -108,8 +108,12 @@ class Load:
                     conn.close()
                     conn = None
             except Exception as e:  # noqa: BLE001 - every failure is recorded
+                # Under the phase at the time of the failure: a request sent
+                # in "at2" that fails because "kill" began meanwhile (seen
+                # once: two 502s a moment before the killed server's check
+                # timed out) belongs to "kill".
                 with self.lock:
-                    self.failures.append((phase, time.time(), f"{type(e).__name__}: {e}"))
+                    self.failures.append((self.phase, time.time(), f"{type(e).__name__}: {e}"))
                 if conn is not None:
                     conn.close()
                 conn = None
