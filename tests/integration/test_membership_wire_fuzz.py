@@ -133,7 +133,9 @@ class TestMembershipWireFuzz(unittest.TestCase):
             f.write(MEMBERSHIP_YAML.format(ip=LB_IP, rpc=rpc, bport=bport, encrypt=""))
         herd, herd_log = spawn_logged(self.procs, self.dir, "herd",
                                       [HERD_BIN, "-db", "-f", cfg, "--membership", yml])
-        wait_port(port, host=LB_IP)
+        # (30 s: under AddressSanitizer on a loaded machine, 10 s was once
+        # not enough for herd to open its port.)
+        wait_port(port, timeout=30, host=LB_IP)
         spawn_logged(self.procs, self.dir, "serf-web1",
                      [SERF, "agent", "-node", "web1", "-bind", f"{AGENT_IP}:7946", "-rpc-addr",
                       f"{AGENT_IP}:7373", "-join", f"{LB_IP}:7946", "-tag", "role=backend"])
