@@ -157,17 +157,22 @@ inline boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> rea
     Stream& s, boost::asio::mutable_buffer b) {
   namespace asio = boost::asio;
   if (!s.tls()) co_return co_await read_more(s.socket(), b);
-  // Decrypt what is there; else send what the engine has for the peer and
-  // wait for the socket to be readable (a plain wait: cancel() ends it).
+  // Decrypt what the engine holds; else send what it has for the peer and
+  // read ciphertext with the socket's own asynchronous read (Asio reads
+  // speculatively, and a wait costs no epoll_ctl, where an async_wait
+  // re-arms the descriptor each time). cancel() ends it.
   constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
   for (;;) {
     boost::system::error_code ec;
-    size_t n = s.tls_read_dontwait(b, ec);
+    size_t n = s.tls_read_engine(b, ec);
     if (n > 0 || (ec && ec != asio::error::would_block)) co_return std::tuple{ec, n};
     if (!s.tls_send_now())
       if (auto fec = co_await s.tls_flush_all()) co_return std::tuple{fec, size_t{0}};
-    auto [wec] = co_await s.socket().async_wait(asio::ip::tcp::socket::wait_read, nothrow);
-    if (wec) co_return std::tuple{wec, size_t{0}};
+    const asio::mutable_buffer into = s.cipher_buffer(b);
+    auto [rec, got] = co_await s.socket().async_read_some(into, nothrow);
+    if (rec && rec != asio::error::eof) co_return std::tuple{rec, size_t{0}};
+    s.tls_feed(into.data(), rec ? 0 : got);
+    if (rec) co_return std::tuple{rec, size_t{0}};
   }
 }
 

@@ -226,6 +226,30 @@ class Stream {
   }
   // Sends all of the engine's ciphertext (waiting as needed).
   boost::asio::awaitable<error_code> tls_flush_all() { return tls_flush(); }
+  // Plaintext from what the engine already holds (no socket read):
+  // would_block when it needs more ciphertext.
+  size_t tls_read_engine(boost::asio::mutable_buffer b, error_code& ec) {
+    ec = {};
+    size_t n = 0;
+    auto r = tls_->read(static_cast<char*>(b.data()), b.size(), &n);
+    tls_send_now();  // what the engine answered (the rest goes with the next flush)
+    if (r == tls::Conn::Result::Ok) return n;
+    ec = r == tls::Conn::Result::Closed   ? error_code(boost::asio::error::eof)
+         : r == tls::Conn::Result::Failed ? tls_failure()
+                                          : make_error_code(boost::asio::error::would_block);
+    return 0;
+  }
+  // Where ciphertext for a read into `b` goes: `b` itself when it is large
+  // enough (the engine copies it out), else the scratch buffer.
+  boost::asio::mutable_buffer cipher_buffer(boost::asio::mutable_buffer b) {
+    if (b.size() >= 4096) return b;
+    return boost::asio::buffer(scratch(), kCipherChunk);
+  }
+  // Ciphertext read from the socket (`n` 0: the peer closed it).
+  void tls_feed(const void* p, size_t n) {
+    if (n == 0) tls_->peer_closed();
+    tls_->feed(static_cast<const char*>(p), n);
+  }
   // Plaintext now: from what the engine holds, else from what the socket
   // has (recv MSG_DONTWAIT); would_block when neither has any.
   size_t tls_read_dontwait(boost::asio::mutable_buffer b, error_code& ec) {
