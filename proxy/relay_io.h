@@ -155,25 +155,8 @@ inline boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> rea
 // are read and decrypted by the stream, at once when they are there.
 inline boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> read_more(
     Stream& s, boost::asio::mutable_buffer b) {
-  namespace asio = boost::asio;
   if (!s.tls()) co_return co_await read_more(s.socket(), b);
-  // Decrypt what the engine holds; else send what it has for the peer and
-  // read ciphertext with the socket's own asynchronous read (Asio reads
-  // speculatively, and a wait costs no epoll_ctl, where an async_wait
-  // re-arms the descriptor each time). cancel() ends it.
-  constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
-  for (;;) {
-    boost::system::error_code ec;
-    size_t n = s.tls_read_engine(b, ec);
-    if (n > 0 || (ec && ec != asio::error::would_block)) co_return std::tuple{ec, n};
-    if (!s.tls_send_now())
-      if (auto fec = co_await s.tls_flush_all()) co_return std::tuple{fec, size_t{0}};
-    const asio::mutable_buffer into = s.cipher_buffer(b);
-    auto [rec, got] = co_await s.socket().async_read_some(into, nothrow);
-    if (rec && rec != asio::error::eof) co_return std::tuple{rec, size_t{0}};
-    s.tls_feed(into.data(), rec ? 0 : got);
-    if (rec) co_return std::tuple{rec, size_t{0}};
-  }
+  co_return co_await s.tls_read_some(b);  // (no co_spawn: stream.h)
 }
 
 }  // namespace HERD_IO_NS

@@ -120,7 +120,7 @@ class Stream {
     boost::asio::mutable_buffer first = *boost::asio::buffer_sequence_begin(b);
     return boost::asio::async_initiate<Token, void(error_code, size_t)>(
         [this, first](auto handler) {
-          boost::asio::co_spawn(sock_.get_executor(), tls_read(first),
+          boost::asio::co_spawn(sock_.get_executor(), tls_read_some(first),
                                 [h = std::move(handler)](std::exception_ptr,
                                                          std::tuple<error_code, size_t> r) mutable {
                                   std::move(h)(std::get<0>(r), std::get<1>(r));
@@ -227,12 +227,12 @@ class Stream {
   // Sends all of the engine's ciphertext (waiting as needed).
   boost::asio::awaitable<error_code> tls_flush_all() { return tls_flush(); }
   // Plaintext from what the engine already holds (no socket read):
-  // would_block when it needs more ciphertext.
+  // would_block when it needs more ciphertext. What the engine answered
+  // waits in it for the caller's send.
   size_t tls_read_engine(boost::asio::mutable_buffer b, error_code& ec) {
     ec = {};
     size_t n = 0;
     auto r = tls_->read(static_cast<char*>(b.data()), b.size(), &n);
-    tls_send_now();  // what the engine answered (the rest goes with the next flush)
     if (r == tls::Conn::Result::Ok) return n;
     ec = r == tls::Conn::Result::Closed   ? error_code(boost::asio::error::eof)
          : r == tls::Conn::Result::Failed ? tls_failure()
@@ -256,33 +256,44 @@ class Stream {
     ec = {};
     if (b.size() == 0) return 0;
     for (;;) {
-      size_t n = 0;
-      auto r = tls_->read(static_cast<char*>(b.data()), b.size(), &n);
+      size_t n = tls_read_engine(b, ec);
       tls_send_now();  // what the engine answered (the rest goes with the next flush)
-      if (r == tls::Conn::Result::Ok) return n;
-      if (r == tls::Conn::Result::Closed) {
-        ec = boost::asio::error::eof;
-        return 0;
-      }
-      if (r == tls::Conn::Result::Failed) {
-        ec = tls_failure();
-        return 0;
-      }
-      char* into = b.size() >= 4096 ? static_cast<char*>(b.data()) : scratch();
-      size_t cap = b.size() >= 4096 ? b.size() : kCipherChunk;
-      ssize_t got = ::recv(sock_.native_handle(), into, cap, MSG_DONTWAIT);
-      if (got == 0) {
-        tls_->peer_closed();
-        ec = boost::asio::error::eof;
-        return 0;
-      }
+      if (n > 0 || ec != boost::asio::error::would_block) return n;
+      const boost::asio::mutable_buffer into = cipher_buffer(b);
+      ssize_t got = ::recv(sock_.native_handle(), into.data(), into.size(), MSG_DONTWAIT);
       if (got < 0) {
         ec = errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
                  ? make_error_code(boost::asio::error::would_block)
                  : error_code(errno, boost::asio::error::get_system_category());
         return 0;
       }
-      tls_->feed(into, static_cast<size_t>(got));
+      tls_feed(into.data(), static_cast<size_t>(got));
+      if (got == 0) {
+        ec = boost::asio::error::eof;
+        return 0;
+      }
+    }
+  }
+  // Plaintext, reading and waiting as needed; what the engine answered is
+  // sent before it returns (at once when the socket takes it). The
+  // ciphertext is read with the socket's own asynchronous read (Asio reads
+  // speculatively, and its wait costs no epoll_ctl, where an async_wait
+  // re-arms the descriptor each time). cancel() ends it.
+  boost::asio::awaitable<std::tuple<error_code, size_t>> tls_read_some(
+      boost::asio::mutable_buffer b) {
+    using R = std::tuple<error_code, size_t>;
+    if (b.size() == 0) co_return R{error_code{}, 0};
+    for (;;) {
+      error_code ec;
+      size_t n = tls_read_engine(b, ec);
+      if (!tls_send_now())
+        if (error_code fec = co_await tls_flush()) co_return R{fec, 0};
+      if (n > 0 || ec != boost::asio::error::would_block) co_return R{ec, n};
+      const boost::asio::mutable_buffer into = cipher_buffer(b);
+      auto [rec, got] = co_await sock_.async_read_some(into, nothrow_);
+      if (rec && rec != boost::asio::error::eof) co_return R{rec, 0};
+      tls_feed(into.data(), rec ? 0 : got);
+      if (rec) co_return R{rec, 0};
     }
   }
 
@@ -335,27 +346,6 @@ class Stream {
     if (error_code ec = co_await tls_flush()) co_return ec;
     auto [ec] = co_await sock_.async_wait(socket_type::wait_read, nothrow_);
     co_return ec;
-  }
-
-  boost::asio::awaitable<std::tuple<error_code, size_t>> tls_read(boost::asio::mutable_buffer b) {
-    using R = std::tuple<error_code, size_t>;
-    if (b.size() == 0) co_return R{error_code{}, 0};
-    for (;;) {
-      size_t n = 0;
-      auto r = tls_->read(static_cast<char*>(b.data()), b.size(), &n);
-      if (error_code fec = co_await tls_flush()) co_return R{fec, 0};
-      if (r == tls::Conn::Result::Ok) co_return R{error_code{}, n};
-      if (r == tls::Conn::Result::Closed) co_return R{boost::asio::error::eof, 0};
-      if (r == tls::Conn::Result::Failed) co_return R{tls_failure(), 0};
-      // The plaintext buffer receives the ciphertext first when it is large
-      // enough (the engine copies it): no second buffer for most reads.
-      char* into = b.size() >= 4096 ? static_cast<char*>(b.data()) : scratch();
-      size_t cap = b.size() >= 4096 ? b.size() : kCipherChunk;
-      auto [ec, got] = co_await sock_.async_read_some(boost::asio::buffer(into, cap), nothrow_);
-      if (ec == boost::asio::error::eof) tls_->peer_closed();
-      if (ec) co_return R{ec, 0};
-      tls_->feed(into, got);
-    }
   }
 
   socket_type sock_;
