@@ -201,7 +201,7 @@ class TestHashParity(unittest.TestCase):
                   f"{NKEYS} keys; removing it moved {moved:.0%}", file=sys.stderr)
 
 
-SLOW_CFG = """
+SLOW_HEAD = """
 global
     stats socket ipv4@127.0.0.1:{api} level admin
 defaults
@@ -212,24 +212,14 @@ defaults
 listen ss
     bind 127.0.0.1:{port}
     balance roundrobin
-    server s1 {a1} weight 10
+"""
+
+SLOW_CFG = SLOW_HEAD + """    server s1 {a1} weight 10
     server s2 {a2} weight 10 slowstart 4s disabled
 """
 
-
 # The same ramp after health checks bring the server back UP.
-SLOW_CHECK_CFG = """
-global
-    stats socket ipv4@127.0.0.1:{api} level admin
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-listen ss
-    bind 127.0.0.1:{port}
-    balance roundrobin
-    option httpchk GET /health
+SLOW_CHECK_CFG = SLOW_HEAD + """    option httpchk GET /health
     # `timeout check` and fall 2: one slow answer on a loaded machine must
     # not mark s2 DOWN mid-ramp (which restarts the slowstart).
     timeout check 2s

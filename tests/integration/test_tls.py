@@ -64,6 +64,24 @@ def make_pki(d):
         f.write(f"# crt-list\n{d}/b.pem *.w.test listed.test\n{d}/a.pem\n")
 
 
+_shared_pki = None
+
+
+def shared_pki():
+    """make_pki's files, made once per run of this module, for the tests that
+    only read them (removed by tearDownModule)."""
+    global _shared_pki
+    if _shared_pki is None:
+        _shared_pki = tempfile.mkdtemp(prefix="herd-tls-pki-")
+        make_pki(_shared_pki)
+    return _shared_pki
+
+
+def tearDownModule():
+    if _shared_pki:
+        shutil.rmtree(_shared_pki, ignore_errors=True)
+
+
 def s_client(port, *args, data=b"", timeout=10):
     p = subprocess.run([OPENSSL, "s_client", "-connect", f"127.0.0.1:{port}", *args],
                        input=data, capture_output=True, timeout=timeout)
@@ -602,17 +620,8 @@ class TlsServerConnectionReuse(unittest.TestCase):
     name (a connection is reused only for the SNI it was opened with).
     Counted as the TLS connections the server accepted."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="herd-tls-reuse-")
-        make_pki(cls.dir)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
     def observe(self, engine):
-        backend = TlsBackend("s", f"{self.dir}/b.pem")
+        backend = TlsBackend("s", f"{shared_pki()}/b.pem")
         self.addCleanup(backend.close)
         ports = [free_port(), free_port()]
         b = backend.port
@@ -658,9 +667,7 @@ class TlsServerClosesIdle(unittest.TestCase):
     s later: the probe sees the close) is answered, on both engines."""
 
     def test_requests_after_the_server_closed(self):
-        d = tempfile.mkdtemp(prefix="herd-tls-close-")
-        self.addCleanup(shutil.rmtree, d, True)
-        make_pki(d)
+        d = shared_pki()
         for engine in ["herd"] + (["haproxy"] if have_haproxy() else []):
             backend = TlsBackend("s", f"{d}/a.pem", close_after=0.15)
             self.addCleanup(backend.close)
@@ -693,9 +700,7 @@ class TlsServerSessionResumption(unittest.TestCase):
     resumes (1 full, 1 full, then 2 resumed, then 2 full)."""
 
     def test_resumption_as_haproxy(self):
-        d = tempfile.mkdtemp(prefix="herd-tls-resume-")
-        self.addCleanup(shutil.rmtree, d, True)
-        make_pki(d)
+        d = shared_pki()
         got = {}
         for engine in ["herd"] + (["haproxy"] if have_haproxy() else []):
             backend = TlsBackend("s", f"{d}/b.pem", close_after=0.05)
@@ -742,9 +747,7 @@ class TlsIdleMemory(unittest.TestCase):
     were given back, herd took 42 KiB."""
 
     def per_connection(self, engine, n=600):
-        d = tempfile.mkdtemp(prefix="herd-tls-mem-")
-        self.addCleanup(shutil.rmtree, d, True)
-        make_pki(d)
+        d = shared_pki()
         backend = Backend("s1")
         self.addCleanup(backend.close)
         port = free_port()
