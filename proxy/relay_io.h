@@ -156,7 +156,7 @@ inline boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> rea
 inline boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> read_more(
     Stream& s, boost::asio::mutable_buffer b) {
   if (!s.tls()) co_return co_await read_more(s.socket(), b);
-  co_return co_await s.tls_read_some(b);  // (no co_spawn: stream.h)
+  co_return co_await s.read_async(b);
 }
 
 }  // namespace HERD_IO_NS

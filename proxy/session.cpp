@@ -318,12 +318,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
         // connection holds no buffer. (io_uring did without it while
         // cancelling its reads lost some: Asio 1.81's stale cancel
         // user_data, fixed by uring_sqe.h.)
-        // (TLS: read_more decrypts what is there, else waits for
-        // readiness, without a coroutine of the stream's.)
-        auto [rec, rn] =
-            client_.tls()
-                ? co_await read_more(client_, asio::buffer(cbuf_.get(), kBufSize))
-                : co_await client_.async_read_some(asio::buffer(cbuf_.get(), kBufSize), nothrow);
+        auto [rec, rn] = co_await client_.read_async(asio::buffer(cbuf_.get(), kBufSize));
         ec = rec;
         n = rn;
       } else {
@@ -1092,8 +1087,7 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           }
         }
         set_deadline(Phase::Server, b.timeouts.server);
-        auto [ec, n] = co_await upstream_.async_read_some(
-            asio::buffer(sbuf_.get() + sn, kBufSize - sn), nothrow);
+        auto [ec, n] = co_await upstream_.read_async(asio::buffer(sbuf_.get() + sn, kBufSize - sn));
         if (ec) {
           rr.end = timed_out_     ? RelayEnd::ServerTimeout
                    : pump_failed_ ? RelayEnd::ClientFailed
@@ -1686,8 +1680,8 @@ class Session : public IdleHook, public std::enable_shared_from_this<Session> {
           base = cbuf_.get();
         }
         set_deadline(Phase::Request, request_timeout(false));
-        auto [ec, n] = co_await client_.async_read_some(
-            asio::buffer(cbuf_.get() + cend_, kBufSize - cend_), nothrow);
+        auto [ec, n] =
+            co_await client_.read_async(asio::buffer(cbuf_.get() + cend_, kBufSize - cend_));
         if (ec) co_return false;
         cend_ += n;
       }

@@ -113,6 +113,15 @@ class Stream {
         token);
   }
 
+  // async_read_some for a coroutine (as_tuple(use_awaitable)): the socket's
+  // own operation, or for TLS tls_read_some() awaited directly, without the
+  // co_spawn a completion token needs.
+  boost::asio::awaitable<std::tuple<error_code, size_t>> read_async(boost::asio::mutable_buffer b) {
+    if (!tls_) [[likely]]
+      return sock_.async_read_some(b, nothrow_);
+    return tls_read_some(b);
+  }
+
   template <class MutableBuffers, class Token>
   auto async_read_some(const MutableBuffers& b, Token&& token) {
     if (!tls_) [[likely]]
