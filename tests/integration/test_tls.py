@@ -443,14 +443,12 @@ class TlsToServers(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="herd-tls-srv-")
-        make_pki(cls.dir)
+        cls.dir = shared_pki()
         cls.backend = TlsBackend("tls1", f"{cls.dir}/a.pem")
 
     @classmethod
     def tearDownClass(cls):
         cls.backend.close()
-        shutil.rmtree(cls.dir, ignore_errors=True)
 
     def observe(self, engine):
         d, b = self.dir, self.backend.port
@@ -569,14 +567,12 @@ class TlsClientCertToServers(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="herd-tls-crt-")
-        make_pki(cls.dir)
+        cls.dir = shared_pki()
         cls.backend = TlsBackend("mtls", f"{cls.dir}/a.pem", client_ca=f"{cls.dir}/ca.pem")
 
     @classmethod
     def tearDownClass(cls):
         cls.backend.close()
-        shutil.rmtree(cls.dir, ignore_errors=True)
 
     def observe(self, engine):
         d, b = self.dir, self.backend.port
